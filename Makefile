@@ -1,0 +1,132 @@
+# reconcile: one non-recursive Makefile (git's Makefile is the model).
+#
+#   make                      build lib/libreconcile.a and reconciler/reconcile
+#   make check                unit tests (prove) and integration tests
+#   make check-unit           unit tests only
+#   make check-integration    integration tests only (needs root, docker.io, ...)
+#   make check-valgrind       unit tests under valgrind, zero reports
+#   make SANITIZE=address,undefined check
+#   make fuzz                 libFuzzer targets (clang) in tests/fuzz/
+#   make install PREFIX=/usr/local DESTDIR=
+#   V=1                       show the commands
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+CC      ?= cc
+CLANG   ?= clang
+PKG_CONFIG ?= pkg-config
+PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto
+
+ifeq ($(V),1)
+Q :=
+QP := @true
+else
+Q := @
+QP := @printf '  %-8s %s\n'
+endif
+
+IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -q clang && echo yes)
+
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wvla -Wwrite-strings \
+	-Werror=implicit-function-declaration
+ifneq ($(IS_CLANG),yes)
+WARN += -Wjump-misses-init
+endif
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+OPT ?= -O2 -g
+BASE_CFLAGS := $(WARN) $(OPT) -DGIT_DEPRECATE_HARD -Ilib $(PKG_CFLAGS)
+ifneq ($(SANITIZE),)
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LDFLAGS := -fsanitize=$(SANITIZE)
+endif
+ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:.c=.o)
+LIB_A    := lib/libreconcile.a
+PROG_SRC := $(sort $(wildcard reconciler/*.c))
+PROG_OBJ := $(PROG_SRC:.c=.o)
+PROG     := reconciler/reconcile
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:.c=)
+UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:.c=.o)
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:.c=)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:.c=)
+DEPS := $(wildcard lib/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
+
+all: $(PROG)
+
+# Rebuild everything when the flags change (plain <-> SANITIZE), as git's GIT-CFLAGS.
+BUILD-FLAGS: FORCE
+	@f='$(subst ','\'',$(ALL_CFLAGS) $(ALL_LDFLAGS))'; \
+	if test x"$$f" != x"`cat $@ 2>/dev/null`"; then echo "$$f" >$@; fi
+
+%.o: %.c BUILD-FLAGS
+	$(QP) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	$(QP) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(PROG): $(PROG_OBJ) $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(PROG_OBJ) $(LIB_A) $(LIBS)
+
+tests/unit/%.o: CFLAGS += -Itests/unit
+tests/unit/test_%: tests/unit/test_%.o $(UNIT_HELPER_OBJ) $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(LIB_A) $(LIBS) -lcmocka
+
+tests/bench/%: tests/bench/%.o $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+unit: $(UNIT_BIN)
+bench: $(BENCH_BIN) $(PROG)
+
+check: check-unit check-integration
+
+check-unit: $(UNIT_BIN)
+	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec '' $(UNIT_BIN)
+
+check-valgrind: $(UNIT_BIN)
+	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
+
+check-integration: $(PROG)
+	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
+
+# libFuzzer targets: the whole library is compiled into each target with clang.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DGIT_DEPRECATE_HARD -Ilib $(PKG_CFLAGS) -std=c11
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h)
+	$(QP) FUZZ $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
+
+fuzz: $(FUZZ_BIN)
+
+install: $(PROG)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/reconcile
+	for m in doc/*.1; do test -f "$$m" && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/ || :; done
+	for m in doc/*.5; do test -f "$$m" && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/ || :; done
+
+clean:
+	rm -f lib/*.o lib/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
+	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
+	  $(FUZZ_BIN) BUILD-FLAGS
+
+.PHONY: all check check-unit check-valgrind check-integration unit bench fuzz install clean FORCE
+.SECONDARY:
+.DELETE_ON_ERROR:
+
+-include $(DEPS)

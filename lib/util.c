@@ -1,0 +1,160 @@
+#include "compat.h"
+#include "util.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include "banned.h"
+
+static void *oom(size_t n)
+{
+	fprintf(stderr, "reconcile: out of memory (asked for %zu bytes)\n", n);
+	abort();
+}
+
+void *rc_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	return p ? p : oom(n);
+}
+
+void *rc_xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	return p ? p : oom(nmemb * size);
+}
+
+void *rc_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	return q ? q : oom(n);
+}
+
+char *rc_xstrdup(const char *s)
+{
+	return rc_xmemdup(s, strlen(s) + 1);
+}
+
+char *rc_xstrndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *p = rc_xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+void *rc_xmemdup(const void *p, size_t n)
+{
+	void *q = rc_xmalloc(n);
+	memcpy(q, p, n);
+	return q;
+}
+
+char *rc_xvstrfmt(const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+	char *p;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return rc_xstrdup("");
+	p = rc_xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *rc_xstrfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	va_start(ap, fmt);
+	p = rc_xvstrfmt(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+int rc_parse_i64(int64_t *out, const char *s, int base)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, base);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int rc_parse_u64(uint64_t *out, const char *s, int base)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int rc_parse_int(int *out, const char *s, int max)
+{
+	int64_t v;
+	if (rc_parse_i64(&v, s, 10) < 0 || v < 0 || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+bool rc_starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool rc_ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool rc_streq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+void rc_sha256_hex(char out[65], const void *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		abort(); /* only fails when OpenSSL itself is broken */
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void rc_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}

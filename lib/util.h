@@ -1,0 +1,57 @@
+#ifndef RC_UTIL_H
+#define RC_UTIL_H
+/*
+ * Small helpers used everywhere.
+ *
+ * Allocation: the rc_x* functions never return NULL. Running out of
+ * memory is not a condition this program can report sensibly from deep
+ * inside a parser, so they abort() (as git's xmalloc dies); every input
+ * that could make us allocate a lot is bounded before it gets here.
+ *
+ * Numbers: parse with rc_parse_*(); they reject empty input, trailing
+ * garbage and overflow, which atoi() and friends silently accept.
+ */
+#include "compat.h"
+#include <stdarg.h>
+
+void *rc_xmalloc(size_t n);
+void *rc_xcalloc(size_t nmemb, size_t size);
+void *rc_xrealloc(void *p, size_t n);
+char *rc_xstrdup(const char *s);
+char *rc_xstrndup(const char *s, size_t n);
+char *rc_xstrfmt(const char *fmt, ...) RC_PRINTF(1, 2);
+char *rc_xvstrfmt(const char *fmt, va_list ap) RC_PRINTF(1, 0);
+void *rc_xmemdup(const void *p, size_t n);
+
+/*
+ * Make sure `x` (an array of `alloc` elements) holds at least `nr`,
+ * growing it by half again as needed (git's ALLOC_GROW).
+ */
+#define RC_ALLOC_GROW(x, nr, alloc) \
+	do { \
+		if ((size_t)(nr) > (alloc)) { \
+			size_t rc_ag_new_ = ((alloc) + 16) * 3 / 2; \
+			if (rc_ag_new_ < (size_t)(nr)) \
+				rc_ag_new_ = (nr); \
+			(x) = rc_xrealloc((x), rc_ag_new_ * sizeof(*(x))); \
+			(alloc) = rc_ag_new_; \
+		} \
+	} while (0)
+
+/* Checked integer parsing of the whole string `s` in `base` (0: C rules). 0 or -1. */
+int rc_parse_i64(int64_t *out, const char *s, int base);
+int rc_parse_u64(uint64_t *out, const char *s, int base);
+/* A non-negative int no larger than `max`. */
+int rc_parse_int(int *out, const char *s, int max);
+
+bool rc_starts_with(const char *s, const char *prefix);
+bool rc_ends_with(const char *s, const char *suffix);
+bool rc_streq(const char *a, const char *b);   /* NULL-safe */
+
+/* Lowercase hex of SHA-256 of `data` into `out` (65 bytes with the NUL). */
+void rc_sha256_hex(char out[65], const void *data, size_t len);
+
+/* Free a NULL-terminated array of strings and the array itself. */
+void rc_strv_free(char **v);
+
+#endif
