@@ -1,0 +1,284 @@
+#include "compat.h"
+#include "source.h"
+#include "util.h"
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "banned.h"
+
+#define DEFAULT_MAX_FILE ((size_t)4 << 20)
+
+struct dir_source {
+	rc_source base;
+	char *root;        /* realpath of the directory */
+};
+
+int rc_source_check_path(const char *relpath, rc_error *err)
+{
+	const char *p = relpath;
+
+	if (!*relpath)
+		return rc_error_set(err, RC_EINVALID, "empty path");
+	if (*relpath == '/')
+		return rc_error_set(err, RC_EINVALID, "'%s' is an absolute path", relpath);
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return rc_error_set(err, RC_EINVALID, "'%s' leaves the manifests tree", relpath);
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+/*
+ * Resolve `relpath` below the root and make sure the result (after every
+ * symlink) is still inside the root: a manifest must not be able to read
+ * /etc/shadow through `envfile: secrets.env -> /etc/shadow`.
+ */
+static int dir_resolve(struct dir_source *ds, const char *relpath, char **out, rc_error *err)
+{
+	char *joined = rc_xstrfmt("%s/%s", ds->root, relpath);
+	char *real = realpath(joined, NULL);
+	size_t rl = strlen(ds->root);
+	int ret = 0;
+
+	if (!real) {
+		ret = rc_error_set(err, errno == ENOENT || errno == ENOTDIR ? RC_ENOTFOUND : RC_ERROR,
+				   "cannot open '%s': %s", relpath, strerror(errno));
+		goto done;
+	}
+	if (strncmp(real, ds->root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
+		ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of the manifests tree (to '%s')",
+				   relpath, real);
+		free(real);
+		goto done;
+	}
+	*out = real;
+done:
+	free(joined);
+	return ret;
+}
+
+static int dir_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err)
+{
+	struct dir_source *ds = (struct dir_source *)src;
+	char *real = NULL;
+	struct stat st;
+	rc_buf tmp = RC_BUF_INIT;
+	int ret;
+
+	if ((ret = dir_resolve(ds, relpath, &real, err)) < 0)
+		return ret;
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = rc_error_set(err, RC_EINVALID, "'%s' is not a regular file", relpath);
+		goto done;
+	}
+	tmp.cap = src->max_file ? src->max_file : DEFAULT_MAX_FILE;
+	if ((ret = rc_buf_read_file(&tmp, real, err)) < 0) {
+		if (ret == RC_ELIMIT)
+			rc_error_set(err, RC_ELIMIT, "'%s' is larger than %zu bytes", relpath, tmp.cap);
+		goto done;
+	}
+	ret = rc_buf_add(out, tmp.ptr, tmp.len);
+	if (ret < 0)
+		rc_error_set(err, ret, "'%s' is too large", relpath);
+done:
+	rc_buf_release(&tmp);
+	free(real);
+	return ret;
+}
+
+static bool dir_exists(rc_source *src, const char *relpath)
+{
+	struct dir_source *ds = (struct dir_source *)src;
+	char *real = NULL;
+	struct stat st;
+	bool ok;
+
+	if (rc_source_check_path(relpath, NULL) < 0 || dir_resolve(ds, relpath, &real, NULL) < 0)
+		return false;
+	ok = stat(real, &st) == 0 && S_ISREG(st.st_mode);
+	free(real);
+	return ok;
+}
+
+static int dir_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
+{
+	struct dir_source *ds = (struct dir_source *)src;
+	DIR *d = opendir(ds->root);
+	struct dirent *de;
+	size_t n = 0, alloc = 0, dalloc = 0;
+	char **v = NULL;
+	bool *dirs = NULL;
+
+	if (!d)
+		return rc_error_set(err, RC_ERROR, "cannot read directory '%s': %s", ds->root,
+				    strerror(errno));
+	while ((de = readdir(d))) {
+		struct stat st;
+		char *p;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		RC_ALLOC_GROW(v, n + 2, alloc);
+		RC_ALLOC_GROW(dirs, n + 1, dalloc);
+		p = rc_xstrfmt("%s/%s", ds->root, de->d_name);
+		/* lstat: a symlinked environment directory is not followed */
+		dirs[n] = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		free(p);
+		v[n++] = rc_xstrdup(de->d_name);
+		v[n] = NULL;
+	}
+	closedir(d);
+	if (!v)
+		v = rc_xcalloc(1, sizeof(*v));
+	*names = v;
+	*is_dir = dirs;
+	*nr = n;
+	return 0;
+}
+
+static void dir_free(rc_source *src)
+{
+	struct dir_source *ds = (struct dir_source *)src;
+	free(ds->root);
+}
+
+static const struct rc_source_ops dir_ops = {
+	.read = dir_read,
+	.list_root = dir_list_root,
+	.exists = dir_exists,
+	.free = dir_free,
+};
+
+int rc_source_open_dir(rc_source **out, const char *path, rc_error *err)
+{
+	struct dir_source *ds;
+	char *real = realpath(path, NULL);
+	struct stat st;
+
+	if (!real)
+		return rc_error_set(err, errno == ENOENT ? RC_ENOTFOUND : RC_ERROR,
+				    "cannot open manifests directory '%s': %s", path, strerror(errno));
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(real);
+		return rc_error_set(err, RC_EINVALID, "'%s' is not a directory", path);
+	}
+	ds = rc_xcalloc(1, sizeof(*ds));
+	ds->base.ops = &dir_ops;
+	ds->base.description = rc_xstrdup(path);
+	ds->root = real;
+	*out = &ds->base;
+	return 0;
+}
+
+void rc_source_free(rc_source *src)
+{
+	if (!src)
+		return;
+	src->ops->free(src);
+	free(src->description);
+	free(src->revision);
+	free(src);
+}
+
+int rc_source_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err)
+{
+	int ret;
+	if ((ret = rc_source_check_path(relpath, err)) < 0)
+		return ret;
+	return src->ops->read(src, relpath, out, err);
+}
+
+bool rc_source_exists(rc_source *src, const char *relpath)
+{
+	return rc_source_check_path(relpath, NULL) == 0 && src->ops->exists(src, relpath);
+}
+
+bool rc_is_fqdn(const char *name)
+{
+	size_t total = strlen(name), labels = 0;
+	const char *p = name;
+	bool last_all_digits = false;
+
+	if (total == 0 || total > 253)
+		return false;
+	while (*p) {
+		const char *e = strchrnul(p, '.');
+		size_t n = (size_t)(e - p);
+		bool digits = true;
+		if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-')
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			char c = p[i];
+			bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+			if (!alnum && c != '-')
+				return false;
+			if (c < '0' || c > '9')
+				digits = false;
+		}
+		labels++;
+		last_all_digits = digits;
+		if (!*e)
+			break;
+		p = e + 1;
+		if (!*p)
+			return false; /* trailing dot */
+	}
+	return labels >= 2 && !last_all_digits;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc_error *err)
+{
+	char **names = NULL, **envs = NULL;
+	bool *is_dir = NULL;
+	size_t nr = 0, n = 0;
+	int ret;
+
+	if ((ret = src->ops->list_root(src, &names, &is_dir, &nr, err)) < 0)
+		return ret;
+	qsort(names, nr, sizeof(*names), cmp_str);
+	envs = rc_xcalloc(nr + 1, sizeof(*envs));
+	for (size_t i = 0; i < nr; i++) {
+		const char *name = names[i];
+		char *manifest;
+		bool has;
+
+		if (name[0] == '.')
+			continue; /* .git, .gitlab-ci.yml and friends: silently ours to ignore */
+		if (!is_dir[i]) {
+			rc_diags_add(diags, RC_DIAG_NOTE, name, 0, 0, "not a directory: ignored");
+			continue;
+		}
+		manifest = rc_xstrfmt("%s/maestro.yaml", name);
+		has = src->ops->exists(src, manifest);
+		free(manifest);
+		if (!rc_is_fqdn(name)) {
+			if (has)
+				rc_diags_add(diags, RC_DIAG_WARNING, name, 0, 0,
+					     "directory '%s' holds maestro.yaml but its name is not an FQDN: ignored",
+					     name);
+			else
+				rc_diags_add(diags, RC_DIAG_NOTE, name, 0, 0,
+					     "not an environment (not an FQDN): ignored");
+			continue;
+		}
+		if (!has) {
+			rc_diags_add(diags, RC_DIAG_NOTE, name, 0, 0, "no maestro.yaml: ignored");
+			continue;
+		}
+		envs[n++] = rc_xstrdup(name);
+	}
+	rc_strv_free(names);
+	free(is_dir);
+	*out = envs;
+	return 0;
+}

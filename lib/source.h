@@ -1,0 +1,69 @@
+#ifndef RC_SOURCE_H
+#define RC_SOURCE_H
+/*
+ * A manifests tree: the one repository of environments (DESIGN §1).
+ *
+ * Today a source is a plain directory (`--manifests DIR`); a git commit's
+ * tree is another implementation of the same operations. Everything that
+ * reads manifests (the loader, envfiles, template includes) reads through
+ * a source, by a path relative to the tree's root, so that no file outside
+ * the tree can ever be read: absolute paths, `..` components and symlinks
+ * that lead out are refused.
+ *
+ *     rc_source *src;
+ *     if (rc_source_open_dir(&src, "manifests/", &err) < 0) ...
+ *     rc_source_list_environments(src, &names, &diags, &err);
+ *     rc_source_read(src, "api.example.com/maestro.yaml", &buf, &err);
+ *     rc_source_free(src);
+ */
+#include "compat.h"
+#include "buf.h"
+#include "error.h"
+
+typedef struct rc_source rc_source;
+
+struct rc_source_ops {
+	/* Regular file at `relpath` (checked) appended to `out`; RC_ENOTFOUND when absent. */
+	int (*read)(rc_source *src, const char *relpath, rc_buf *out, rc_error *err);
+	/* Names of the top-level entries, and whether each is a directory. */
+	int (*list_root)(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err);
+	/* Whether `relpath` names a regular file (following in-tree symlinks). */
+	bool (*exists)(rc_source *src, const char *relpath);
+	void (*free)(rc_source *src);
+};
+
+struct rc_source {
+	const struct rc_source_ops *ops;
+	char *description;   /* for messages: the directory, or "<url>@<sha>" */
+	char *revision;      /* the commit id for a git source; NULL for a directory */
+	size_t max_file;     /* a larger file is an error (default 4 MiB) */
+};
+
+/* A directory on disk. */
+int rc_source_open_dir(rc_source **out, const char *path, rc_error *err);
+void rc_source_free(rc_source *src);
+
+/*
+ * Read `relpath` into `out`. The path is checked first: it must be
+ * relative, non-empty, without `.` or `..` components; RC_EINVALID
+ * otherwise, with a message that names it.
+ */
+int rc_source_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err);
+bool rc_source_exists(rc_source *src, const char *relpath);
+
+/* 0 when `relpath` is a plain relative path inside the tree, else RC_EINVALID with a message. */
+int rc_source_check_path(const char *relpath, rc_error *err);
+
+/*
+ * The environments of the tree, sorted: each top-level directory whose
+ * name is an FQDN and which holds `maestro.yaml`. Other entries are
+ * ignored with a note in `diags` (verbose level), except a non-FQDN
+ * directory that holds `maestro.yaml`, which gets a warning: it is
+ * probably a mistake. Free `*names` with rc_strv_free().
+ */
+int rc_source_list_environments(rc_source *src, char ***names, rc_diags *diags, rc_error *err);
+
+/* Whether `name` is a fully qualified domain name: two or more labels of [A-Za-z0-9-], none starting or ending with '-', at most 63 each and 253 in all, the last not all digits. */
+bool rc_is_fqdn(const char *name);
+
+#endif
