@@ -57,6 +57,20 @@ static int dir_resolve(struct dir_source *ds, const char *relpath, char **out, r
 		free(real);
 		goto done;
 	}
+	/*
+	 * Every read is on behalf of one environment, the first component:
+	 * a file of api.example.com may not be a link into www.example.com.
+	 */
+	{
+		size_t top = strcspn(relpath, "/");
+		if (relpath[top] == '/' && (real[rl] != '/' ||
+		    (strncmp(real + rl + 1, relpath, top) != 0 || real[rl + 1 + top] != '/'))) {
+			ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
+					   relpath, real);
+			free(real);
+			goto done;
+		}
+	}
 	*out = real;
 done:
 	free(joined);

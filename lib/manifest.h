@@ -1,0 +1,234 @@
+#ifndef RC_MANIFEST_H
+#define RC_MANIFEST_H
+/*
+ * The Maestro-NG environment model (shared MAESTRO.md).
+ *
+ * rc_environment_load() reads one environment directory of a source:
+ * `maestro.yaml` is rendered as a template, parsed as YAML 1.1 and built
+ * into the model below, and the model is validated as a whole. Every
+ * problem is reported in `diags` as file:line:col, not only the first; an
+ * environment with any error is not returned at all, so nothing
+ * downstream can act on half of a broken manifest (DESIGN §6).
+ *
+ * Everything in the model is resolved: ship_defaults are applied,
+ * instance values are merged over service values, env holds the final
+ * variables (envfiles, injected and link variables), ports hold numbers.
+ * The desired container of each instance is computed from this (spec.h).
+ */
+#include "compat.h"
+#include "error.h"
+#include "source.h"
+
+typedef enum {
+	RC_STATE_RUNNING,   /* default */
+	RC_STATE_CREATED,   /* data-only container: create, never start */
+	RC_STATE_STOPPED,
+	RC_STATE_ABSENT,
+} rc_state;
+
+const char *rc_state_name(rc_state s);
+
+/* An ordered string map (env, labels, log options). `value` NULL: a bare KEY (env only). */
+typedef struct rc_kv {
+	char *key;
+	char *value;
+} rc_kv;
+
+typedef struct rc_kvlist {
+	rc_kv *v;
+	size_t nr, alloc;
+} rc_kvlist;
+
+/* Set `key` (replacing an earlier value in place, keeping its position). */
+void rc_kvlist_set(rc_kvlist *l, const char *key, const char *value);
+const rc_kv *rc_kvlist_find(const rc_kvlist *l, const char *key);
+void rc_kvlist_release(rc_kvlist *l);
+
+typedef struct rc_strlist {
+	char **v;
+	size_t nr, alloc;
+} rc_strlist;
+
+void rc_strlist_push(rc_strlist *l, const char *s);
+bool rc_strlist_has(const rc_strlist *l, const char *s);
+void rc_strlist_release(rc_strlist *l);
+
+typedef struct rc_port {
+	char *name;
+	int exposed;            /* container port */
+	char proto[4];          /* "tcp" or "udp" */
+	char *host_ip;          /* "0.0.0.0" unless bound to an address */
+	int external_lo;        /* host port, or the first of a range */
+	int external_hi;        /* == external_lo unless a range */
+	int line, col;
+} rc_port;
+
+typedef struct rc_volume {
+	char *host;             /* host path, or a named volume */
+	char *target;           /* path in the container */
+	char *mode;             /* "rw" unless given ("ro", "ro,Z", ...) */
+} rc_volume;
+
+typedef struct rc_ulimit {
+	char *name;
+	int64_t soft, hard;
+} rc_ulimit;
+
+typedef enum {
+	RC_LC_PRE_START,
+	RC_LC_RUNNING,
+	RC_LC_PRE_STOP,
+	RC_LC_STOPPED,
+	RC_LC_NR,
+} rc_lifecycle_state;
+
+const char *rc_lifecycle_state_name(rc_lifecycle_state s);
+
+typedef enum { RC_CHECK_TCP, RC_CHECK_HTTP, RC_CHECK_EXEC, RC_CHECK_REXEC, RC_CHECK_SLEEP } rc_check_type;
+
+typedef struct rc_check {
+	rc_check_type type;
+	int line, col;
+	char *port_name;        /* tcp, http: the named port (NULL when http names a number) */
+	int port;               /* tcp, http: the port to connect to on the ship (host side) */
+	char *host;             /* http: default the ship's ip; tcp: the ship's ip */
+	char *path, *scheme, *method, *match_regex;   /* http */
+	int max_wait;           /* tcp: attempts 1 s apart (180); http: seconds (300) */
+	bool verify;            /* http requests_options.verify (true) */
+	double timeout;         /* http requests_options.timeout, seconds (0: none given) */
+	char **argv;            /* exec, rexec: NULL-terminated */
+	int attempts;           /* exec, rexec (180) */
+	char *envfrom;          /* exec: NULL, "env" or "stdin" */
+	double wait;            /* sleep: seconds */
+} rc_check;
+
+typedef struct rc_checklist {
+	rc_check *v;
+	size_t nr, alloc;
+} rc_checklist;
+
+typedef struct rc_ship {
+	char *name;
+	char *ip;
+	char *endpoint;         /* = ip unless given */
+	int docker_port;        /* 2375, or 2376 with tls */
+	char *socket_path;      /* without the unix:// prefix; NULL: TCP */
+	char *api_version;      /* as written, NULL: negotiate freely */
+	double timeout;         /* seconds, 5 when 0 or unset */
+	char *ssh_user, *ssh_key;   /* ssh_tunnel; NULL: none */
+	int ssh_port;
+	bool tls, tls_verify;
+	char *tls_ca_cert, *tls_cert, *tls_key;
+	int line, col;
+} rc_ship;
+
+typedef struct rc_registry {
+	char *key;
+	char *url;              /* as written */
+	char *host;             /* host[:port] of the URL */
+	char *username, *password, *email;
+	int retry_attempts;
+	int *retry_when;
+	size_t retry_when_nr;
+} rc_registry;
+
+typedef struct rc_audit {
+	char *type;             /* log http exec slack hipchat */
+	char *level;
+	bool ignore_errors;
+	char *config_json;      /* the sink's keys as compact JSON, for the notifier */
+	int line, col;
+} rc_audit;
+
+typedef struct rc_service rc_service;
+typedef struct rc_instance rc_instance;
+
+struct rc_instance {
+	char *name;
+	rc_service *service;
+	rc_ship *ship;
+	int line, col;
+	char *image;            /* as written */
+	char **cmd;             /* NULL-terminated argv; NULL when not set */
+	rc_port *ports;
+	size_t ports_nr;
+	rc_kvlist env;          /* the final environment, in precedence order */
+	rc_volume *volumes;
+	size_t volumes_nr;
+	rc_strlist container_volumes;
+	rc_strlist volumes_from;    /* instance names */
+	rc_kvlist links;        /* instance -> alias, sorted */
+	char *username;
+	bool privileged;
+	rc_strlist cap_add, cap_drop, dns, security_opt;
+	rc_kvlist extra_hosts;  /* host -> ip */
+	char *net;              /* NetworkMode; NULL: the daemon's default */
+	char *restart_name;     /* "no", "always", "on-failure", "unless-stopped" */
+	int restart_retries;
+	int stop_timeout;
+	int64_t cpu_shares, memory, memory_swap;   /* 0: unset */
+	char *log_driver;
+	rc_kvlist log_opt;
+	char *workdir;
+	rc_kvlist labels;
+	rc_ulimit *ulimits;
+	size_t ulimits_nr;
+	rc_checklist lifecycle[RC_LC_NR];
+	rc_state state;
+};
+
+struct rc_service {
+	char *name;
+	int line, col;
+	char *image;
+	bool omit;
+	rc_strlist requires;        /* direct */
+	rc_strlist wants_info;
+	rc_strlist depends;         /* requires + services of volumes_from, direct: the start order */
+	rc_instance **instances;
+	size_t instances_nr;
+};
+
+typedef struct rc_environment {
+	char *dir;              /* the FQDN directory */
+	char *file;             /* "<dir>/maestro.yaml" */
+	char *name;             /* `name:` */
+	int schema;
+	rc_ship *ships;
+	size_t ships_nr;
+	rc_registry *registries;
+	size_t registries_nr;
+	rc_audit *audit;
+	size_t audit_nr;
+	rc_service **services;  /* in dependency order: a service after everything it depends on */
+	size_t services_nr;
+} rc_environment;
+
+typedef struct rc_load_opts {
+	/* "KEY=VALUE" strings bound as the template's `env`; NULL: the process environment */
+	const char *const *envp;
+} rc_load_opts;
+
+/*
+ * Load environment `dir` of `src`. 0 and the model in `*out`, or
+ * RC_EINVALID with every problem in `diags` (warnings are added either
+ * way). Other negative codes (the source could not be read) come with `err`.
+ */
+int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
+			const rc_load_opts *opts, rc_diags *diags, rc_error *err);
+void rc_environment_free(rc_environment *env);
+
+const rc_ship *rc_environment_ship(const rc_environment *env, const char *name);
+const rc_instance *rc_environment_instance(const rc_environment *env, const char *name);
+const rc_service *rc_environment_service(const rc_environment *env, const char *name);
+
+/* N(x): every character not alphanumeric or '_' replaced by '_', upper-cased. */
+char *rc_link_name(const char *x);
+
+/* Split `s` like Python's shlex.split (POSIX mode): NULL-terminated argv, or NULL with `*errmsg` set (static string). */
+char **rc_shlex_split(const char *s, const char **errmsg);
+
+/* Parse an envfile's text into `out` (later lines win); problems into diags, positioned in `file`. */
+int rc_envfile_parse(rc_kvlist *out, const char *text, size_t len, const char *file, rc_diags *diags);
+
+#endif
