@@ -1,0 +1,362 @@
+#include "compat.h"
+#include "spec.h"
+#include "buf.h"
+#include "util.h"
+#include <stdlib.h>
+#include <string.h>
+#include "banned.h"
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static json_t *str_array(const rc_strlist *l, bool sorted)
+{
+	json_t *a = json_array();
+	char **v = rc_xcalloc(l->nr ? l->nr : 1, sizeof(*v));
+	memcpy(v, l->v, l->nr * sizeof(*v));
+	if (sorted)
+		qsort(v, l->nr, sizeof(*v), cmp_strp);
+	for (size_t i = 0; i < l->nr; i++)
+		json_array_append_new(a, json_string(v[i]));
+	free(v);
+	return a;
+}
+
+static json_t *kv_object(const rc_kvlist *l)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < l->nr; i++)
+		json_object_set_new(o, l->v[i].key, l->v[i].value ? json_string(l->v[i].value) : json_null());
+	return o;
+}
+
+static char *port_host_text(const rc_port *p)
+{
+	return p->external_hi != p->external_lo ? rc_xstrfmt("%d-%d", p->external_lo, p->external_hi)
+						: rc_xstrfmt("%d", p->external_lo);
+}
+
+json_t *rc_spec_of(const rc_instance *in)
+{
+	json_t *s = json_object();
+
+	json_object_set_new(s, "image", json_string(in->image ? in->image : ""));
+	if (in->cmd) {
+		json_t *a = json_array();
+		for (char **p = in->cmd; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		json_object_set_new(s, "command", a);
+	}
+	if (in->env.nr)
+		json_object_set_new(s, "env", kv_object(&in->env));
+	if (in->ports_nr) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < in->ports_nr; i++) {
+			const rc_port *p = &in->ports[i];
+			char *host = port_host_text(p);
+			json_t *po = json_object();
+			json_object_set_new(po, "container", json_sprintf("%d/%s", p->exposed, p->proto));
+			json_object_set_new(po, "host_ip", json_string(p->host_ip));
+			json_object_set_new(po, "host_port", json_string(host));
+			json_object_set_new(o, p->name, po);
+			free(host);
+		}
+		json_object_set_new(s, "ports", o);
+	}
+	if (in->volumes_nr) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < in->volumes_nr; i++)
+			json_object_set_new(o, in->volumes[i].target,
+					    json_sprintf("%s:%s", in->volumes[i].host, in->volumes[i].mode));
+		json_object_set_new(s, "volumes", o);
+	}
+	if (in->container_volumes.nr)
+		json_object_set_new(s, "container_volumes", str_array(&in->container_volumes, true));
+	if (in->volumes_from.nr)
+		json_object_set_new(s, "volumes_from", str_array(&in->volumes_from, true));
+	if (in->links.nr)
+		json_object_set_new(s, "links", kv_object(&in->links));
+	if (in->username)
+		json_object_set_new(s, "username", json_string(in->username));
+	if (in->privileged)
+		json_object_set_new(s, "privileged", json_true());
+	if (in->cap_add.nr)
+		json_object_set_new(s, "cap_add", str_array(&in->cap_add, true));
+	if (in->cap_drop.nr)
+		json_object_set_new(s, "cap_drop", str_array(&in->cap_drop, true));
+	if (in->dns.nr)
+		json_object_set_new(s, "dns", str_array(&in->dns, false));   /* resolver order matters */
+	if (in->security_opt.nr)
+		json_object_set_new(s, "security_opt", str_array(&in->security_opt, true));
+	if (in->extra_hosts.nr)
+		json_object_set_new(s, "extra_hosts", kv_object(&in->extra_hosts));
+	if (in->net)
+		json_object_set_new(s, "net", json_string(in->net));
+	if (strcmp(in->restart_name, "no") || in->restart_retries)
+		json_object_set_new(s, "restart", in->restart_retries
+				    ? json_sprintf("%s:%d", in->restart_name, in->restart_retries)
+				    : json_string(in->restart_name));
+	if (in->stop_timeout != 10)
+		json_object_set_new(s, "stop_timeout", json_integer(in->stop_timeout));
+	if (in->cpu_shares || in->memory || in->memory_swap) {
+		json_t *o = json_object();
+		if (in->cpu_shares)
+			json_object_set_new(o, "cpu", json_integer(in->cpu_shares));
+		if (in->memory)
+			json_object_set_new(o, "memory", json_integer(in->memory));
+		if (in->memory_swap)
+			json_object_set_new(o, "swap", json_integer(in->memory_swap));
+		json_object_set_new(s, "limits", o);
+	}
+	if (in->log_driver)
+		json_object_set_new(s, "log_driver", json_string(in->log_driver));
+	if (in->log_opt.nr)
+		json_object_set_new(s, "log_opt", kv_object(&in->log_opt));
+	if (in->workdir)
+		json_object_set_new(s, "workdir", json_string(in->workdir));
+	if (in->labels.nr)
+		json_object_set_new(s, "labels", kv_object(&in->labels));
+	if (in->ulimits_nr) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < in->ulimits_nr; i++)
+			json_object_set_new(o, in->ulimits[i].name,
+					    json_pack("{s:I, s:I}", "soft", (json_int_t)in->ulimits[i].soft,
+						      "hard", (json_int_t)in->ulimits[i].hard));
+		json_object_set_new(s, "ulimits", o);
+	}
+	return s;
+}
+
+static json_t *create_body(const rc_environment *env, const rc_instance *in, const char *spec_json,
+			   const char *hash, const char *commit)
+{
+	json_t *b = json_object(), *hc = json_object(), *labels = json_object();
+	json_t *envv = json_array(), *exposed = json_object(), *bindings = json_object();
+	char **keys;
+
+	json_object_set_new(b, "Image", json_string(in->image ? in->image : ""));
+	if (!in->net)
+		json_object_set_new(b, "Hostname", json_string(in->name));
+	if (in->username)
+		json_object_set_new(b, "User", json_string(in->username));
+	/* Env sorted by name: the order of a file must not change what we send */
+	keys = rc_xcalloc(in->env.nr + 1, sizeof(*keys));
+	for (size_t i = 0; i < in->env.nr; i++)
+		keys[i] = in->env.v[i].value ? rc_xstrfmt("%s=%s", in->env.v[i].key, in->env.v[i].value)
+					     : rc_xstrdup(in->env.v[i].key);
+	qsort(keys, in->env.nr, sizeof(*keys), cmp_strp);
+	for (size_t i = 0; i < in->env.nr; i++)
+		json_array_append_new(envv, json_string(keys[i]));
+	rc_strv_free(keys);
+	json_object_set_new(b, "Env", envv);
+	if (in->cmd) {
+		json_t *a = json_array();
+		for (char **p = in->cmd; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		json_object_set_new(b, "Cmd", a);
+	}
+	if (in->workdir)
+		json_object_set_new(b, "WorkingDir", json_string(in->workdir));
+	for (size_t i = 0; i < in->labels.nr; i++)
+		json_object_set_new(labels, in->labels.v[i].key, json_string(in->labels.v[i].value));
+	json_object_set_new(labels, RC_LABEL_ENVIRONMENT, json_string(env->dir));
+	json_object_set_new(labels, RC_LABEL_SERVICE, json_string(in->service->name));
+	json_object_set_new(labels, RC_LABEL_INSTANCE, json_string(in->name));
+	json_object_set_new(labels, RC_LABEL_SHIP, json_string(in->ship ? in->ship->name : ""));
+	json_object_set_new(labels, RC_LABEL_SPEC_HASH, json_string(hash));
+	json_object_set_new(labels, RC_LABEL_SPEC, json_string(spec_json));
+	if (commit)
+		json_object_set_new(labels, RC_LABEL_COMMIT, json_string(commit));
+	json_object_set_new(b, "Labels", labels);
+	for (size_t i = 0; i < in->ports_nr; i++) {
+		const rc_port *p = &in->ports[i];
+		char *key = rc_xstrfmt("%d/%s", p->exposed, p->proto), *host = port_host_text(p);
+		json_t *list = json_object_get(bindings, key);
+		json_object_set_new(exposed, key, json_object());
+		if (!list) {
+			list = json_array();
+			json_object_set_new(bindings, key, list);
+		}
+		json_array_append_new(list, json_pack("{s:s, s:s}", "HostIp", p->host_ip, "HostPort", host));
+		free(key);
+		free(host);
+	}
+	if (in->ports_nr)
+		json_object_set_new(b, "ExposedPorts", exposed);
+	else
+		json_decref(exposed);
+	if (in->container_volumes.nr) {
+		json_t *v = json_object();
+		for (size_t i = 0; i < in->container_volumes.nr; i++)
+			json_object_set_new(v, in->container_volumes.v[i], json_object());
+		json_object_set_new(b, "Volumes", v);
+	}
+	json_object_set_new(b, "StopTimeout", json_integer(in->stop_timeout));
+
+	if (in->volumes_nr) {
+		json_t *binds = json_array();
+		char **v = rc_xcalloc(in->volumes_nr + 1, sizeof(*v));
+		for (size_t i = 0; i < in->volumes_nr; i++)
+			v[i] = rc_xstrfmt("%s:%s:%s", in->volumes[i].host, in->volumes[i].target, in->volumes[i].mode);
+		qsort(v, in->volumes_nr, sizeof(*v), cmp_strp);
+		for (size_t i = 0; i < in->volumes_nr; i++)
+			json_array_append_new(binds, json_string(v[i]));
+		rc_strv_free(v);
+		json_object_set_new(hc, "Binds", binds);
+	}
+	if (in->ports_nr)
+		json_object_set_new(hc, "PortBindings", bindings);
+	else
+		json_decref(bindings);
+	if (in->links.nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->links.nr; i++)
+			json_array_append_new(a, json_sprintf("%s:%s", in->links.v[i].key, in->links.v[i].value));
+		json_object_set_new(hc, "Links", a);
+	}
+	if (in->volumes_from.nr)
+		json_object_set_new(hc, "VolumesFrom", str_array(&in->volumes_from, true));
+	json_object_set_new(hc, "RestartPolicy",
+			    json_pack("{s:s, s:i}", "Name", in->restart_name, "MaximumRetryCount",
+				      in->restart_retries));
+	if (in->memory)
+		json_object_set_new(hc, "Memory", json_integer(in->memory));
+	if (in->memory_swap)
+		json_object_set_new(hc, "MemorySwap", json_integer(in->memory_swap));
+	if (in->cpu_shares)
+		json_object_set_new(hc, "CpuShares", json_integer(in->cpu_shares));
+	json_object_set_new(hc, "Privileged", json_boolean(in->privileged));
+	if (in->cap_add.nr)
+		json_object_set_new(hc, "CapAdd", str_array(&in->cap_add, true));
+	if (in->cap_drop.nr)
+		json_object_set_new(hc, "CapDrop", str_array(&in->cap_drop, true));
+	if (in->dns.nr)
+		json_object_set_new(hc, "Dns", str_array(&in->dns, false));
+	if (in->extra_hosts.nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->extra_hosts.nr; i++)
+			json_array_append_new(a, json_sprintf("%s:%s", in->extra_hosts.v[i].key,
+							      in->extra_hosts.v[i].value));
+		json_object_set_new(hc, "ExtraHosts", a);
+	}
+	if (in->log_driver || in->log_opt.nr) {
+		json_t *cfg = json_object();
+		for (size_t i = 0; i < in->log_opt.nr; i++)
+			json_object_set_new(cfg, in->log_opt.v[i].key, json_string(in->log_opt.v[i].value));
+		json_object_set_new(hc, "LogConfig",
+				    json_pack("{s:s, s:o}", "Type", in->log_driver ? in->log_driver : "json-file",
+					      "Config", cfg));
+	}
+	if (in->net)
+		json_object_set_new(hc, "NetworkMode", json_string(in->net));
+	if (in->security_opt.nr)
+		json_object_set_new(hc, "SecurityOpt", str_array(&in->security_opt, true));
+	if (in->ulimits_nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->ulimits_nr; i++)
+			json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "Name", in->ulimits[i].name,
+							   "Soft", (json_int_t)in->ulimits[i].soft,
+							   "Hard", (json_int_t)in->ulimits[i].hard));
+		json_object_set_new(hc, "Ulimits", a);
+	}
+	json_object_set_new(b, "HostConfig", hc);
+	return b;
+}
+
+void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
+		      const char *commit)
+{
+	memset(out, 0, sizeof(*out));
+	out->env = env;
+	out->instance = in;
+	out->endpoint = in->ship ? rc_ship_endpoint(in->ship) : rc_xstrdup("");
+	out->spec = rc_spec_of(in);
+	out->spec_json = json_dumps(out->spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	if (!out->spec_json)
+		abort(); /* only when out of memory */
+	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
+	out->create = create_body(env, in, out->spec_json, out->hash, commit);
+}
+
+void rc_desired_release(rc_desired *d)
+{
+	if (!d)
+		return;
+	free(d->endpoint);
+	json_decref(d->spec);
+	free(d->spec_json);
+	json_decref(d->create);
+	memset(d, 0, sizeof(*d));
+}
+
+char *rc_ship_endpoint(const rc_ship *s)
+{
+	const char *host = s->endpoint ? s->endpoint : (s->ip ? s->ip : "");
+	if (s->ssh_user) {
+		if (s->socket_path)
+			return rc_xstrfmt("ssh://%s@%s:%d/unix%s", s->ssh_user, host, s->ssh_port, s->socket_path);
+		return rc_xstrfmt("ssh://%s@%s:%d/tcp/%d", s->ssh_user, host, s->ssh_port, s->docker_port);
+	}
+	if (s->socket_path)
+		return rc_xstrfmt("unix://%s", s->socket_path);
+	return rc_xstrfmt("%s://%s:%d", s->tls || s->tls_verify ? "https" : "tcp", host, s->docker_port);
+}
+
+static void diff_object(const char *prefix, const json_t *a, const json_t *b, rc_strlist *out)
+{
+	const char *key;
+	json_t *v;
+	rc_strlist keys = { 0 };
+
+	json_object_foreach((json_t *)a, key, v)
+		rc_strlist_push(&keys, key);
+	json_object_foreach((json_t *)b, key, v)
+		if (!json_object_get(a, key))
+			rc_strlist_push(&keys, key);
+	qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
+	for (size_t i = 0; i < keys.nr; i++) {
+		json_t *x = json_object_get(a, keys.v[i]), *y = json_object_get(b, keys.v[i]);
+		char *r = NULL;
+		if (!x)
+			r = rc_xstrfmt("%s.%s added", prefix, keys.v[i]);
+		else if (!y)
+			r = rc_xstrfmt("%s.%s removed", prefix, keys.v[i]);
+		else if (!json_equal(x, y))
+			r = rc_xstrfmt("%s.%s changed", prefix, keys.v[i]);
+		if (r) {
+			rc_strlist_push(out, r);
+			free(r);
+		}
+	}
+	rc_strlist_release(&keys);
+}
+
+void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out)
+{
+	const char *key;
+	json_t *v;
+	rc_strlist keys = { 0 };
+
+	json_object_foreach((json_t *)old, key, v)
+		rc_strlist_push(&keys, key);
+	json_object_foreach((json_t *)new_, key, v)
+		if (!json_object_get(old, key))
+			rc_strlist_push(&keys, key);
+	qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
+	for (size_t i = 0; i < keys.nr; i++) {
+		json_t *x = json_object_get(old, keys.v[i]), *y = json_object_get(new_, keys.v[i]);
+		char *r = NULL;
+		if (json_equal(x, y))
+			continue;
+		if (x && y && json_is_object(x) && json_is_object(y)) {
+			diff_object(keys.v[i], x, y, out);
+			continue;
+		}
+		r = rc_xstrfmt("%s %s", keys.v[i], !x ? "added" : !y ? "removed" : "changed");
+		rc_strlist_push(out, r);
+		free(r);
+	}
+	rc_strlist_release(&keys);
+}

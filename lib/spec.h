@@ -1,0 +1,68 @@
+#ifndef RC_SPEC_H
+#define RC_SPEC_H
+/*
+ * The desired container of an instance (DESIGN §5, §7).
+ *
+ * Two forms of the same thing:
+ *
+ *  - the canonical spec: the instance as resolved manifest values, in
+ *    manifest terms (`image`, `env`, `ports`, `volumes`, ...), with every
+ *    value at its default left out, as compact JSON with sorted keys. Its
+ *    SHA-256 is the spec hash. Reformatting a file (key order, quoting,
+ *    comments, env order) does not move it; any value that reaches Docker
+ *    does. Being in manifest terms, a later plan can name what changed
+ *    (`env.FOO changed`, `ports.http changed`), and a new version of
+ *    reconcile that builds the create body differently does not recreate
+ *    every container in the fleet.
+ *
+ *  - the Docker create body (POST /containers/create) with our labels,
+ *    including the spec itself (`reconcile.spec`) and its hash.
+ */
+#include "compat.h"
+#include "manifest.h"
+#include <jansson.h>
+
+typedef struct rc_desired {
+	const rc_environment *env;
+	const rc_instance *instance;
+	char *endpoint;         /* rc_ship_endpoint() of the instance's ship */
+	json_t *spec;           /* the canonical spec (owned) */
+	char *spec_json;        /* its compact, sorted JSON text */
+	char hash[65];          /* sha256 of spec_json, hex */
+	json_t *create;         /* the create body (owned) */
+} rc_desired;
+
+/* Label names (DESIGN §5). */
+#define RC_LABEL_ENVIRONMENT "reconcile.environment"
+#define RC_LABEL_SERVICE     "reconcile.service"
+#define RC_LABEL_INSTANCE    "reconcile.instance"
+#define RC_LABEL_SHIP        "reconcile.ship"
+#define RC_LABEL_SPEC_HASH   "reconcile.spec-hash"
+#define RC_LABEL_SPEC        "reconcile.spec"
+#define RC_LABEL_COMMIT      "reconcile.commit"
+
+/* Build the desired container of `in`; `commit` (may be NULL) goes into reconcile.commit. */
+void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
+		      const char *commit);
+void rc_desired_release(rc_desired *d);
+
+/* The canonical spec of `in` (new reference). */
+json_t *rc_spec_of(const rc_instance *in);
+
+/*
+ * How a ship's Docker daemon is reached, as one string that identifies
+ * it: "unix:///run/docker.sock", "tcp://10.0.0.5:2375",
+ * "https://10.0.0.5:2376", "ssh://deploy@10.0.0.5:22/tcp/2375",
+ * "ssh://deploy@10.0.0.5:22/unix/run/docker.sock". Two ships with the same
+ * endpoint are the same host. free() the result.
+ */
+char *rc_ship_endpoint(const rc_ship *ship);
+
+/*
+ * The reasons a container built from spec `old` differs from `new`, in
+ * a stable order: "image changed", "env.FOO changed", "env.BAR added",
+ * "ports.http removed", ... Appends strings (free them) to `out`.
+ */
+void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out);
+
+#endif
