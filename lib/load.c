@@ -1,0 +1,114 @@
+#include "compat.h"
+#include "load.h"
+#include "spec.h"
+#include "util.h"
+#include <stdlib.h>
+#include <string.h>
+#include "banned.h"
+
+static bool wanted(const char *name, const char *const *only)
+{
+	if (!only)
+		return true;
+	for (const char *const *p = only; *p; p++)
+		if (!strcmp(*p, name))
+			return true;
+	return false;
+}
+
+/* Instance names that two environments put on one Docker host. */
+static void cross_check(rc_manifests *m)
+{
+	bool *bad = rc_xcalloc(m->nr ? m->nr : 1, sizeof(bool));
+
+	for (size_t a = 0; a < m->nr; a++) {
+		const rc_environment *ea = m->v[a].env;
+		if (!ea)
+			continue;
+		for (size_t b = a + 1; b < m->nr; b++) {
+			const rc_environment *eb = m->v[b].env;
+			if (!eb)
+				continue;
+			for (size_t i = 0; i < ea->services_nr; i++)
+				for (size_t j = 0; j < ea->services[i]->instances_nr; j++) {
+					const rc_instance *x = ea->services[i]->instances[j];
+					const rc_instance *y = rc_environment_instance(eb, x->name);
+					char *px, *py;
+					if (!y || !x->ship || !y->ship)
+						continue;
+					px = rc_ship_endpoint(x->ship);
+					py = rc_ship_endpoint(y->ship);
+					if (!strcmp(px, py)) {
+						rc_diags_add(&m->v[a].diags, RC_DIAG_ERROR, ea->file, x->line, x->col,
+							     "instance '%s' is also declared by environment '%s' on the same host (%s): neither will touch it",
+							     x->name, eb->dir, px);
+						rc_diags_add(&m->v[b].diags, RC_DIAG_ERROR, eb->file, y->line, y->col,
+							     "instance '%s' is also declared by environment '%s' on the same host (%s): neither will touch it",
+							     y->name, ea->dir, py);
+						bad[a] = bad[b] = true;
+					}
+					free(px);
+					free(py);
+				}
+		}
+	}
+	for (size_t a = 0; a < m->nr; a++)
+		if (bad[a]) {
+			rc_environment_free(m->v[a].env);
+			m->v[a].env = NULL;
+		}
+	free(bad);
+}
+
+int rc_manifests_load(rc_manifests *out, rc_source *src, const char *const *only,
+		      const rc_load_opts *opts, rc_error *err)
+{
+	char **names = NULL;
+	size_t alloc = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = rc_source_list_environments(src, &names, &out->diags, err)) < 0)
+		return ret;
+	if (only) {
+		for (const char *const *p = only; *p; p++) {
+			bool found = false;
+			for (char **n = names; *n; n++)
+				if (!strcmp(*n, *p))
+					found = true;
+			if (!found) {
+				ret = rc_error_set(err, RC_ENOTFOUND, "no environment '%s' in '%s'", *p,
+						   src->description);
+				goto done;
+			}
+		}
+	}
+	for (char **n = names; *n; n++) {
+		rc_env_result *r;
+		rc_error e = RC_ERROR_INIT;
+		if (!wanted(*n, only))
+			continue;
+		RC_ALLOC_GROW(out->v, out->nr + 1, alloc);
+		r = &out->v[out->nr++];
+		memset(r, 0, sizeof(*r));
+		r->name = rc_xstrdup(*n);
+		if (rc_environment_load(&r->env, src, *n, opts, &r->diags, &e) < 0 && e.code)
+			rc_diags_add(&r->diags, RC_DIAG_ERROR, *n, 0, 0, "%s", e.msg);
+	}
+	cross_check(out);
+done:
+	rc_strv_free(names);
+	return ret;
+}
+
+void rc_manifests_release(rc_manifests *m)
+{
+	for (size_t i = 0; i < m->nr; i++) {
+		free(m->v[i].name);
+		rc_environment_free(m->v[i].env);
+		rc_diags_release(&m->v[i].diags);
+	}
+	free(m->v);
+	rc_diags_release(&m->diags);
+	memset(m, 0, sizeof(*m));
+}

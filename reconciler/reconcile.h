@@ -1,0 +1,35 @@
+#ifndef RECONCILE_H
+#define RECONCILE_H
+/* The program's own declarations: options, output, exit codes (DESIGN §3, §4). */
+#include "compat.h"
+#include "error.h"
+#include <stdio.h>
+
+enum {
+	EXIT_CONVERGED = 0,
+	EXIT_FAILED = 1,
+	EXIT_PENDING = 2,
+	EXIT_USAGE = 64,
+	EXIT_LOCKED = 75,
+};
+
+typedef enum { OUT_TEXT, OUT_JSON } output_format;
+
+struct options {
+	const char *command;        /* NULL (converge), "validate", "render", "status" */
+	const char *manifests;      /* --manifests DIR, or the DIR operand */
+	const char **environments;  /* --environment, NULL-terminated */
+	size_t environments_nr;
+	output_format output;
+	int verbosity;              /* -q: -1, default 0, -v: 1, -vv: 2 */
+	bool color;
+};
+
+/* Print "reconcile: <message>" to stderr and exit with `code`. */
+void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
+void usage(FILE *out, int code);
+
+int cmd_validate(const struct options *o);
+int cmd_render(const struct options *o);
+
+#endif
