@@ -1,0 +1,852 @@
+/* The manifest model against MAESTRO.md: conformance and bad input. */
+#include "compat.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "helpers.h"
+#include "manifest.h"
+#include "spec.h"
+#include "util.h"
+#include "banned.h"
+
+#define HDR "__maestro: {schema: 2}\nname: test\nships:\n  vm1: {ip: 10.0.0.1}\n  vm2: {ip: 10.0.0.2}\n"
+
+static void test_env_precedence(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	env = load_text(HDR
+		"services:\n"
+		"  svc:\n"
+		"    image: registry.example.com:5000/team/app:1.2\n"
+		"    envfile: [a.env, b.env]\n"
+		"    env: {A: svc, B: svc, SERVICE_NAME: mine, CONTAINER_NAME: mine}\n"
+		"    instances:\n"
+		"      i1:\n"
+		"        ship: vm1\n"
+		"        envfile: i.env\n"
+		"        env: {B: inst, C: inst, DOCKER_TAG: mine}\n",
+		&d,
+		"env.example.com/a.env", "A=filea\nX=filea\nY=filea\n",
+		"env.example.com/b.env", "# comment\n\nX=fileb\n",
+		"env.example.com/i.env", "C=ifile\nY=ifile\nMAESTRO_ENVIRONMENT_NAME=ifile\n", NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env_of(env, "i1", "A"), "svc");
+	assert_string_equal(env_of(env, "i1", "X"), "fileb");
+	assert_string_equal(env_of(env, "i1", "Y"), "ifile");
+	assert_string_equal(env_of(env, "i1", "B"), "inst");
+	assert_string_equal(env_of(env, "i1", "C"), "inst");
+	assert_string_equal(env_of(env, "i1", "SERVICE_NAME"), "svc");
+	assert_string_equal(env_of(env, "i1", "CONTAINER_NAME"), "i1");
+	assert_string_equal(env_of(env, "i1", "MAESTRO_ENVIRONMENT_NAME"), "ifile");
+	assert_string_equal(env_of(env, "i1", "CONTAINER_HOST_ADDRESS"), "10.0.0.1");
+	assert_string_equal(env_of(env, "i1", "DOCKER_IMAGE"), "registry.example.com:5000/team/app:1.2");
+	assert_string_equal(env_of(env, "i1", "DOCKER_TAG"), "1.2");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_env_is_told_apart_by_type(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	/* `env: [a.env]` is a list of files; `envfile: {K: v}` is variables */
+	env = load_text(HDR
+		"services:\n"
+		"  svc:\n"
+		"    image: app\n"
+		"    env: [a.env]\n"
+		"    instances:\n"
+		"      i1: {ship: vm1, envfile: {K: v}}\n",
+		&d, "env.example.com/a.env", "  A = spaced 'quoted' \n", NULL);
+	assert_non_null(env);
+	/* stripped, split at the first '=', inner spaces and quotes kept */
+	assert_string_equal(env_of(env, "i1", "A "), " spaced 'quoted'");
+	assert_string_equal(env_of(env, "i1", "K"), "v");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_env_value_formatting(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	env = load_text(HDR
+		"services:\n"
+		"  svc:\n"
+		"    image: app\n"
+		"    instances:\n"
+		"      i1:\n"
+		"        ship: vm1\n"
+		"        env:\n"
+		"          T: yes\n"
+		"          F: off\n"
+		"          I: 0755\n"
+		"          H: 0x1f\n"
+		"          S: 1:30\n"
+		"          FL: 1.50\n"
+		"          E: 1.5e+3\n"
+		"          E2: 1e3\n"
+		"          D: 2019-01-02\n"
+		"          N: ~\n"
+		"          L: [a, [b, c]]\n"
+		"          Q: \"0755\"\n"
+		"          U: 1_000\n",
+		&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env_of(env, "i1", "T"), "True");
+	assert_string_equal(env_of(env, "i1", "F"), "False");
+	assert_string_equal(env_of(env, "i1", "I"), "493");
+	assert_string_equal(env_of(env, "i1", "H"), "31");
+	assert_string_equal(env_of(env, "i1", "S"), "90");
+	assert_string_equal(env_of(env, "i1", "FL"), "1.5");
+	assert_string_equal(env_of(env, "i1", "E"), "1500.0");
+	assert_string_equal(env_of(env, "i1", "E2"), "1e3");
+	assert_string_equal(env_of(env, "i1", "D"), "2019-01-02");
+	assert_string_equal(env_of(env, "i1", "N"), "<bare>");
+	assert_string_equal(env_of(env, "i1", "L"), "a b c");
+	assert_string_equal(env_of(env, "i1", "Q"), "0755");
+	assert_string_equal(env_of(env, "i1", "U"), "1000");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_env_list_with_non_string(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	(void)state;
+	assert_null(load_text(HDR "services:\n  s:\n    image: a\n    instances:\n      i1:\n        ship: vm1\n"
+			      "        env: {L: [a, 1]}\n", &d, NULL));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 12, 22, "may hold only strings"));
+	rc_diags_release(&d);
+}
+
+static void test_docker_tag(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "app", "latest" },
+		{ "app:1.0", "1.0" },
+		{ "reg:5000/app", "latest" },
+		{ "reg:5000/app:2", "2" },
+		{ "team/app:v1-rc", "v1-rc" },
+	};
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		rc_diags d = RC_DIAGS_INIT;
+		char *text = rc_xstrfmt(HDR "services:\n  s:\n    image: \"%s\"\n    instances:\n      i1: {ship: vm1}\n",
+					cases[i][0]);
+		rc_environment *env = load_text(text, &d, NULL);
+		assert_non_null(env);
+		assert_string_equal(env_of(env, "i1", "DOCKER_TAG"), cases[i][1]);
+		assert_string_equal(env_of(env, "i1", "DOCKER_IMAGE"), cases[i][0]);
+		rc_environment_free(env);
+		rc_diags_release(&d);
+		free(text);
+	}
+}
+
+static void test_link_variables(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	env = load_text(HDR
+		"services:\n"
+		"  front-end:\n"
+		"    image: a\n"
+		"    requires: [b]\n"
+		"    wants_info: [d]\n"
+		"    ports: {http: \"80:8080\"}\n"
+		"    env: {B_B1_HOST: user-value}\n"
+		"    instances:\n"
+		"      fe.1: {ship: vm1}\n"
+		"  b:\n"
+		"    image: b\n"
+		"    requires: c\n"
+		"    ports: {api: 9000}\n"
+		"    instances:\n"
+		"      b1: {ship: vm2}\n"
+		"  c:\n"
+		"    image: c\n"
+		"    ports: {db: \"5432:15432\"}\n"
+		"    instances:\n"
+		"      c2: {ship: vm2}\n"
+		"      c1: {ship: vm1}\n"
+		"  d:\n"
+		"    image: d\n"
+		"    wants_info: [e]\n"
+		"    instances:\n"
+		"      d1: {ship: vm1}\n"
+		"  e:\n"
+		"    image: e\n"
+		"    instances:\n"
+		"      e1: {ship: vm1}\n",
+		&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	/* own service, with _INTERNAL_PORT */
+	assert_string_equal(env_of(env, "fe.1", "FRONT_END_FE_1_HOST"), "10.0.0.1");
+	assert_string_equal(env_of(env, "fe.1", "FRONT_END_FE_1_HTTP_PORT"), "8080");
+	assert_string_equal(env_of(env, "fe.1", "FRONT_END_FE_1_HTTP_INTERNAL_PORT"), "80");
+	assert_string_equal(env_of(env, "fe.1", "FRONT_END_INSTANCES"), "fe.1");
+	/* requires, direct and transitive, without _INTERNAL_PORT */
+	assert_string_equal(env_of(env, "fe.1", "B_B1_HOST"), "10.0.0.2");   /* overwrote the user's */
+	assert_string_equal(env_of(env, "fe.1", "B_B1_API_PORT"), "9000");
+	assert_null(env_of(env, "fe.1", "B_B1_API_INTERNAL_PORT"));
+	assert_string_equal(env_of(env, "fe.1", "C_C1_DB_PORT"), "15432");
+	assert_string_equal(env_of(env, "fe.1", "C_INSTANCES"), "c1,c2");
+	assert_null(env_of(env, "fe.1", "C_C1_DB_INTERNAL_PORT"));
+	/* wants_info: direct only */
+	assert_string_equal(env_of(env, "fe.1", "D_D1_HOST"), "10.0.0.1");
+	assert_null(env_of(env, "fe.1", "E_E1_HOST"));
+	assert_null(env_of(env, "fe.1", "E_INSTANCES"));
+	/* b sees c (its requires) but nothing of front-end */
+	assert_string_equal(env_of(env, "b1", "C_C2_HOST"), "10.0.0.2");
+	assert_null(env_of(env, "b1", "FRONT_END_INSTANCES"));
+	assert_string_equal(env_of(env, "b1", "B_B1_API_INTERNAL_PORT"), "9000");
+	/* dependency order: c before b before front-end */
+	{
+		int pos_b = -1, pos_c = -1, pos_fe = -1;
+		for (size_t i = 0; i < env->services_nr; i++) {
+			if (!strcmp(env->services[i]->name, "b")) pos_b = (int)i;
+			if (!strcmp(env->services[i]->name, "c")) pos_c = (int)i;
+			if (!strcmp(env->services[i]->name, "front-end")) pos_fe = (int)i;
+		}
+		assert_true(pos_c < pos_b && pos_b < pos_fe);
+	}
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static const rc_port *port(const rc_environment *env, const char *inst, const char *name)
+{
+	const rc_instance *in = rc_environment_instance(env, inst);
+	for (size_t i = 0; in && i < in->ports_nr; i++)
+		if (!strcmp(in->ports[i].name, name))
+			return &in->ports[i];
+	fail_msg("no port %s", name);
+	return NULL;
+}
+
+static void test_port_forms(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const rc_port *p;
+	rc_desired des;
+	char *body;
+	(void)state;
+	env = load_text(HDR
+		"services:\n"
+		"  s:\n"
+		"    image: a\n"
+		"    ports:\n"
+		"      p1: 25\n"
+		"      p2: \"53/udp\"\n"
+		"      p3: \"25:2525\"\n"
+		"      p4: {exposed: 80, external: 8080}\n"
+		"      p5: {exposed: 81, external: [127.0.0.1, 8081]}\n"
+		"      p6: \"9000:9100-9110\"\n"
+		"      p7: \"5000/udp:5001/udp\"\n"
+		"    instances:\n"
+		"      i1:\n"
+		"        ship: vm1\n"
+		"        ports: {p1: 26, p8: {exposed: 7000/tcp, external: 7001/tcp}}\n"
+		"      i2: {ship: vm2}\n",
+		&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	p = port(env, "i2", "p1");
+	assert_int_equal(p->exposed, 25);
+	assert_int_equal(p->external_lo, 25);
+	assert_string_equal(p->proto, "tcp");
+	assert_string_equal(p->host_ip, "0.0.0.0");
+	p = port(env, "i1", "p1");   /* instance wins, by name */
+	assert_int_equal(p->exposed, 26);
+	p = port(env, "i1", "p2");
+	assert_int_equal(p->exposed, 53);
+	assert_int_equal(p->external_lo, 53);
+	assert_string_equal(p->proto, "udp");
+	p = port(env, "i1", "p3");   /* container:host */
+	assert_int_equal(p->exposed, 25);
+	assert_int_equal(p->external_lo, 2525);
+	p = port(env, "i1", "p4");
+	assert_int_equal(p->exposed, 80);
+	assert_int_equal(p->external_lo, 8080);
+	p = port(env, "i1", "p5");
+	assert_string_equal(p->host_ip, "127.0.0.1");
+	assert_int_equal(p->external_lo, 8081);
+	p = port(env, "i1", "p6");
+	assert_int_equal(p->exposed, 9000);
+	assert_int_equal(p->external_lo, 9100);
+	assert_int_equal(p->external_hi, 9110);
+	assert_string_equal(env_of(env, "i1", "S_I1_P6_PORT"), "9100-9110");
+	p = port(env, "i1", "p7");
+	assert_string_equal(p->proto, "udp");
+	assert_int_equal(p->external_lo, 5001);
+	p = port(env, "i1", "p8");
+	assert_int_equal(p->exposed, 7000);
+	assert_int_equal(p->external_lo, 7001);
+	assert_int_equal((int)rc_environment_instance(env, "i1")->ports_nr, 8);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = json_dumps(json_object_get(json_object_get(des.create, "HostConfig"), "PortBindings"),
+			  JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(body,
+		"{\"25/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"2525\"}],"
+		"\"26/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"26\"}],"
+		"\"5000/udp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"5001\"}],"
+		"\"53/udp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"53\"}],"
+		"\"7000/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"7001\"}],"
+		"\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"8080\"}],"
+		"\"81/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"8081\"}],"
+		"\"9000/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"9100-9110\"}]}");
+	free(body);
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void expect_invalid(const char *text, int line, int col, const char *needle)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(text, &d, NULL);
+	if (env)
+		dump_diags(&d);
+	assert_null(env);
+	assert_true(has_diag(&d, RC_DIAG_ERROR, line, col, needle));
+	rc_diags_release(&d);
+}
+
+#define SVC(ports) HDR "services:\n  s:\n    image: a\n    ports: " ports "\n    instances:\n      i1: {ship: vm1}\n"
+
+static void test_bad_ports(void **state)
+{
+	(void)state;
+	expect_invalid(SVC("{p: \"127.0.0.1:80:80\"}"), 9, 16, "to bind a host address write");
+	expect_invalid(SVC("{p: \"80/sctp\"}"), 9, 16, "invalid port spec '80/sctp'");
+	expect_invalid(SVC("{p: \"53/udp:53\"}"), 9, 16, "protocols differ");
+	expect_invalid(SVC("{p: \"80-81:80\"}"), 9, 16, "cannot be a range");
+	expect_invalid(SVC("{80: 80}"), 9, 13, "port name 80 is a number");
+	expect_invalid(SVC("{p: {exposed: 80}}"), 9, 16, "needs both 'exposed' and 'external'");
+	expect_invalid(SVC("{p: 70000}"), 9, 16, "invalid port spec '70000'");
+}
+
+static void test_volumes_schema_1_and_2(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const rc_instance *in;
+	(void)state;
+	env = load_text(HDR
+		"services:\n  s:\n    image: a\n    instances:\n"
+		"      i1:\n        ship: vm1\n"
+		"        volumes:\n"
+		"          /srv/data: /data\n"
+		"          logs: {target: /var/log/app, mode: \"ro,Z\"}\n"
+		"        container_volumes: [/cache, /tmp/x]\n", &d, NULL);
+	assert_non_null(env);
+	in = rc_environment_instance(env, "i1");
+	assert_int_equal((int)in->volumes_nr, 2);
+	assert_string_equal(in->volumes[0].host, "/srv/data");
+	assert_string_equal(in->volumes[0].target, "/data");
+	assert_string_equal(in->volumes[0].mode, "rw");
+	assert_string_equal(in->volumes[1].host, "logs");
+	assert_string_equal(in->volumes[1].target, "/var/log/app");
+	assert_string_equal(in->volumes[1].mode, "ro,Z");
+	assert_int_equal((int)in->container_volumes.nr, 2);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	/* no __maestro: schema 1, container: host, and a warning that says so */
+	env = load_text("name: t\nships: {vm1: {ip: 10.0.0.1}}\n"
+		"services:\n  s:\n    image: a\n    instances:\n"
+		"      i1:\n        ship: vm1\n"
+		"        volumes:\n"
+		"          /data: /srv/data\n"
+		"          /conf: {target: /etc/app, mode: ro}\n", &d, NULL);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 0, 0, "no __maestro.schema"));
+	in = rc_environment_instance(env, "i1");
+	assert_string_equal(in->volumes[0].host, "/srv/data");
+	assert_string_equal(in->volumes[0].target, "/data");
+	assert_string_equal(in->volumes[1].host, "/etc/app");
+	assert_string_equal(in->volumes[1].target, "/conf");
+	assert_string_equal(in->volumes[1].mode, "ro");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	/* a schema 2 file read as schema 1 says why the target is wrong */
+	expect_invalid("name: t\nships: {vm1: {ip: 10.0.0.1}}\n"
+		"services:\n  s:\n    image: a\n    instances:\n"
+		"      i1:\n        ship: vm1\n        volumes: {logs: /var/log/app}\n",
+		9, 19, "schema 1 reads volumes as container: host");
+}
+
+static void test_restart_forms(void **state)
+{
+	static const char *const cases[][3] = {
+		{ "always", "always", "0" },
+		{ "\"on-failure:3\"", "on-failure", "3" },
+		{ "{name: on-failure, retries: 5}", "on-failure", "5" },
+		{ "{name: on-failure, maximum_retry_count: 2}", "on-failure", "2" },
+		{ "no", "no", "0" },
+		{ "\"no\"", "no", "0" },
+		{ "unless-stopped", "unless-stopped", "0" },
+	};
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		rc_diags d = RC_DIAGS_INIT;
+		char *text = rc_xstrfmt(HDR "services:\n  s:\n    image: a\n    instances:\n      i1: {ship: vm1, restart: %s}\n",
+					cases[i][0]);
+		rc_environment *env = load_text(text, &d, NULL);
+		const rc_instance *in;
+		char n[16];
+		if (!env)
+			dump_diags(&d);
+		assert_non_null(env);
+		in = rc_environment_instance(env, "i1");
+		assert_string_equal(in->restart_name, cases[i][1]);
+		snprintf(n, sizeof(n), "%d", in->restart_retries);
+		assert_string_equal(n, cases[i][2]);
+		rc_environment_free(env);
+		rc_diags_release(&d);
+		free(text);
+	}
+}
+
+#define INST(x) HDR "services:\n  s:\n    image: a\n    instances:\n      i1: {ship: vm1, " x "}\n"
+
+static void test_bad_restart(void **state)
+{
+	(void)state;
+	expect_invalid(INST("restart: sometimes"), 10, 32, "unknown restart policy 'sometimes'");
+	expect_invalid(INST("restart: \"always:3\""), 10, 32, "takes no retry count");
+	expect_invalid(INST("restart: \"on-failure:x\""), 10, 32, "retry count must be a number");
+}
+
+static void test_memory_units(void **state)
+{
+	static const struct { const char *text; int64_t bytes; } cases[] = {
+		{ "512", 512 }, { "2k", 2048 }, { "10K", 10240 }, { "64m", 67108864 },
+		{ "1g", 1073741824 }, { "3G", 3221225472LL },
+	};
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		rc_diags d = RC_DIAGS_INIT;
+		char *text = rc_xstrfmt(HDR "services:\n  s:\n    image: a\n    limits: {memory: %s, cpu: 512}\n"
+					"    instances:\n      i1: {ship: vm1, limits: {swap: %s}}\n",
+					cases[i].text, cases[i].text);
+		rc_environment *env = load_text(text, &d, NULL);
+		const rc_instance *in;
+		assert_non_null(env);
+		in = rc_environment_instance(env, "i1");
+		assert_true(in->memory == cases[i].bytes);
+		assert_true(in->memory_swap == cases[i].bytes);
+		assert_true(in->cpu_shares == 512);
+		rc_environment_free(env);
+		rc_diags_release(&d);
+		free(text);
+	}
+	expect_invalid(INST("limits: {memory: 12t}"), 10, 40, "invalid memory '12t'");
+	expect_invalid(INST("limits: {memory: 1.5g}"), 10, 40, "invalid memory");
+}
+
+static void test_extra_hosts(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const rc_instance *in;
+	(void)state;
+	env = load_text(INST("extra_hosts: {db.local: {ship: vm2}, api.local: 192.168.1.5}"), &d, NULL);
+	assert_non_null(env);
+	in = rc_environment_instance(env, "i1");
+	assert_string_equal(rc_kvlist_find(&in->extra_hosts, "db.local")->value, "10.0.0.2");
+	assert_string_equal(rc_kvlist_find(&in->extra_hosts, "api.local")->value, "192.168.1.5");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid(INST("extra_hosts: {db: {ship: vm9}}"), 10, 48, "unknown ship 'vm9'");
+}
+
+static void test_missing_required(void **state)
+{
+	(void)state;
+	expect_invalid("ships: {vm1: {ip: 1.2.3.4}}\n", 1, 1, "missing 'name'");
+	expect_invalid("name: t\n", 1, 1, "missing 'ships'");
+	expect_invalid("name: t\nships: {vm1: {}}\n", 2, 9, "ship 'vm1' has no 'ip'");
+	expect_invalid(HDR "services:\n  s:\n    instances: {i1: {ship: vm1}}\n", 7, 3, "service 's' has no 'image'");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n", 7, 3, "service 's' has no 'instances'");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    instances:\n      i1: {image: b}\n", 10, 7, "instance 'i1' has no 'ship'");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    instances:\n      i1:\n", 10, 7, "instance 'i1' has no 'ship'");
+}
+
+static void test_unknown_references(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    instances:\n      i1: {ship: vm9}\n", 10, 18, "names unknown ship 'vm9'");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    requires: [nope]\n    instances:\n      i1: {ship: vm1}\n",
+		       9, 16, "requires unknown service 'nope'");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    wants_info: [nope]\n    instances:\n      i1: {ship: vm1}\n",
+		       9, 18, "wants_info of unknown service 'nope'");
+	expect_invalid(INST("volumes_from: nope"), 10, 37, "volumes_from unknown instance 'nope'");
+}
+
+static void test_cycle(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n"
+		       "  a: {image: x, requires: [b], instances: {a1: {ship: vm1}}}\n"
+		       "  b: {image: x, requires: [c], instances: {b1: {ship: vm1}}}\n"
+		       "  c: {image: x, requires: [a], instances: {c1: {ship: vm1}}}\n",
+		       0, 0, "dependency cycle: a -> b -> c -> a");
+}
+
+static void test_volumes_from(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	env = load_text(HDR "services:\n"
+		"  data: {image: x, instances: {d1: {ship: vm1, container_volumes: /data}, d2: {ship: vm2}}}\n"
+		"  app: {image: x, instances: {a1: {ship: vm1, volumes_from: d1}}}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	/* volumes_from is a dependency: data starts before app */
+	assert_string_equal(env->services[0]->name, "data");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid(HDR "services:\n"
+		"  data: {image: x, instances: {d2: {ship: vm2}}}\n"
+		"  app: {image: x, instances: {a1: {ship: vm1, volumes_from: [d2]}}}\n",
+		8, 62, "which is on another ship ('vm2', not 'vm1')");
+	expect_invalid(HDR "services:\n"
+		"  app: {image: x, instances: {a1: {ship: vm1}, a2: {ship: vm1, volumes_from: a1}}}\n",
+		7, 78, "of its own service 'app'");
+	expect_invalid(HDR "services:\n"
+		"  data: {image: x, instances: {d1: {ship: vm1, container_volumes: /data}}}\n"
+		"  app: {image: x, instances: {a1: {ship: vm1, volumes_from: d1, container_volumes: /data}}}\n",
+		8, 61, "mounts '/data', which it also takes from 'd1'");
+}
+
+static void test_duplicate_instance(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n"
+		"  a: {image: x, instances: {one: {ship: vm1}}}\n"
+		"  b: {image: x, instances: {one: {ship: vm2}}}\n",
+		8, 29, "instance 'one' is declared by services 'a' and 'b'");
+}
+
+static void test_lifecycle(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const rc_instance *in;
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: a\n    ports: {http: \"80:8080\", dns: \"53/udp\"}\n"
+		"    lifecycle:\n      running: [{type: tcp, port: http}]\n"
+		"    instances:\n"
+		"      i1:\n        ship: vm1\n        lifecycle:\n"
+		"          running:\n"
+		"            - {type: http, port: http, path: /health, match_regex: 'ok|fine', requests_options: {verify: false, timeout: 2}}\n"
+		"            - {type: exec, command: \"check --fast 'a b'\", envfrom: stdin}\n"
+		"            - {type: rexec, cmd: [\"true\"]}\n"
+		"            - {type: sleep, wait: 1.5}\n"
+		"          pre-stop: [{type: sleep, wait: 1}]\n"
+		"      i2: {ship: vm2}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	in = rc_environment_instance(env, "i1");
+	assert_int_equal((int)in->lifecycle[RC_LC_RUNNING].nr, 5);
+	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[0].type, RC_CHECK_TCP);   /* service checks first */
+	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[0].port, 8080);
+	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[0].max_wait, 180);
+	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[0].host, "10.0.0.1");
+	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[1].type, RC_CHECK_HTTP);
+	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[1].path, "/health");
+	assert_false(in->lifecycle[RC_LC_RUNNING].v[1].verify);
+	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[1].max_wait, 300);
+	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].argv[2], "a b");
+	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].envfrom, "stdin");
+	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[3].argv[0], "true");
+	assert_int_equal((int)in->lifecycle[RC_LC_PRE_STOP].nr, 1);
+	/* instance checks do not leak into other instances */
+	assert_int_equal((int)rc_environment_instance(env, "i2")->lifecycle[RC_LC_RUNNING].nr, 1);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(INST("lifecycle: {running: [{type: ping}]}"), 10, 52, "unknown lifecycle check type 'ping'");
+	expect_invalid(INST("lifecycle: {running: [{type: sleep, wait: 1, colour: red}]}"), 10, 68, "unknown key 'colour' in a sleep check");
+	expect_invalid(INST("lifecycle: {running: [{type: tcp, port: nope}]}"), 10, 63, "does not have");
+	expect_invalid(HDR "services:\n  s:\n    image: a\n    ports: {dns: \"53/udp\"}\n    instances:\n"
+		       "      i1: {ship: vm1, lifecycle: {running: [{type: tcp, port: dns}]}}\n",
+		       11, 63, "tcp check names port 'dns', which is udp");
+	expect_invalid(INST("lifecycle: {starting: []}"), 10, 35, "unknown lifecycle state 'starting'");
+}
+
+static void test_envfile_errors(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	char *dir;
+	(void)state;
+	expect_invalid(INST("envfile: missing.env"), 10, 32, "envfile 'missing.env' not found");
+	expect_invalid(INST("envfile: ../x.env"), 10, 32, "leaves the environment directory");
+	expect_invalid(INST("envfile: /etc/passwd"), 10, 32, "leaves the environment directory");
+
+	assert_null(load_text(INST("envfile: bad.env"), &d, "env.example.com/bad.env", "A=1\nnot a pair\n", NULL));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 2, 1, "line without '='"));
+	assert_string_equal(d.items[0].file, "env.example.com/bad.env");
+	rc_diags_release(&d);
+
+	/* a symlink out of the tree is refused, and one into another environment too */
+	dir = tmp_tree_new();
+	{
+		rc_source *src;
+		rc_error err = RC_ERROR_INIT;
+		rc_environment *env = NULL;
+		char *target = rc_xstrfmt("%s/env.example.com/link.env", dir);
+		char *other = rc_xstrfmt("%s/env.example.com/other.env", dir);
+		tmp_write(dir, "env.example.com/maestro.yaml", INST("envfile: [link.env, other.env]"));
+		tmp_write(dir, "other.example.com/secret.env", "S=1\n");
+		assert_int_equal(symlink("/etc/hostname", target), 0);
+		assert_int_equal(symlink("../other.example.com/secret.env", other), 0);
+		assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
+		assert_int_equal(rc_environment_load(&env, src, "env.example.com", NULL, &d, &err), RC_EINVALID);
+		assert_true(has_diag(&d, RC_DIAG_ERROR, 10, 33, "leads out of the manifests tree"));
+		assert_true(has_diag(&d, RC_DIAG_ERROR, 10, 43, "leads out of its environment directory"));
+		rc_source_free(src);
+		free(target);
+		free(other);
+	}
+	tmp_tree_remove(dir);
+	rc_diags_release(&d);
+}
+
+static void test_structure_errors(void **state)
+{
+	(void)state;
+	expect_invalid("- a\n- b\n", 1, 1, "the document is not a mapping");
+	expect_invalid("name: a\nname: b\nships: {}\n", 2, 1, "duplicate");
+	expect_invalid(HDR "services:\n  s: {image: a, instances: {i1: {ship: vm1, ship: vm2}}}\n", 7, 45, "duplicate");
+}
+
+static void test_warnings(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
+		"    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n", &d, NULL);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "service key 'volumes' is ignored"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 10, 5, "service key 'restart' is ignored"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 23, "did you mean 'username'"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 47, "'lxc_conf' is obsolete"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 51, "unknown instance key 'colour'"));
+	assert_int_equal((int)d.errors, 0);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_all_errors_reported(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	(void)state;
+	assert_null(load_text(HDR "services:\n"
+		"  a: {image: x, requires: [zz], instances: {a1: {ship: vm7}}}\n"
+		"  b: {instances: {b1: {ship: vm1, restart: bogus, ports: {p: \"1:2:3\"}}}}\n", &d, NULL));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 7, 0, "unknown service 'zz'"));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 7, 0, "unknown ship 'vm7'"));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 8, 3, "has no 'image'"));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 8, 0, "unknown restart policy 'bogus'"));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 8, 0, "to bind a host address"));
+	assert_int_equal((int)d.errors, 5);
+	rc_diags_release(&d);
+}
+
+static char *hash_of(const char *text)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(text, &d, NULL);
+	rc_desired des;
+	char *h;
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	h = rc_xstrdup(des.hash);
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	return h;
+}
+
+static void test_spec_hash_stability(void **state)
+{
+	char *a, *b, *c, *e;
+	(void)state;
+	a = hash_of(HDR "services:\n  s:\n    image: app:1\n    env: {A: 1, B: two}\n"
+		    "    ports: {http: \"80:8080\"}\n    instances:\n      i1: {ship: vm1, command: run --x}\n");
+	/* reformatted: key order, quoting, comments, env order, flow vs block */
+	b = hash_of("# a comment\n__maestro:\n  schema: 2\nships:\n  vm2: {ip: 10.0.0.2}\n  vm1:\n    ip: \"10.0.0.1\"\n"
+		    "name: 'test'\nservices:\n  s:\n    instances:\n      i1:\n        command: [\"run\", \"--x\"]\n        ship: vm1\n"
+		    "    ports:\n      http: '80:8080'\n    env:\n      B: \"two\"\n      A: 1\n    image: \"app:1\"\n");
+	assert_string_equal(a, b);
+	/* any value that reaches Docker moves it */
+	c = hash_of(HDR "services:\n  s:\n    image: app:1\n    env: {A: 2, B: two}\n"
+		    "    ports: {http: \"80:8080\"}\n    instances:\n      i1: {ship: vm1, command: run --x}\n");
+	assert_string_not_equal(a, c);
+	e = hash_of(HDR "services:\n  s:\n    image: app:1\n    env: {A: 1, B: two}\n"
+		    "    ports: {http: \"80:8081\"}\n    instances:\n      i1: {ship: vm1, command: run --x}\n");
+	assert_string_not_equal(a, e);
+	free(a);
+	free(b);
+	free(c);
+	free(e);
+}
+
+static void test_spec_diff_reasons(void **state)
+{
+	json_t *a = json_loads("{\"image\":\"a:1\",\"env\":{\"A\":\"1\",\"B\":\"2\"},\"ports\":{\"http\":{\"host_port\":\"80\"}}}", 0, NULL);
+	json_t *b = json_loads("{\"image\":\"a:2\",\"env\":{\"A\":\"1\",\"B\":\"3\",\"C\":\"x\"},\"ports\":{\"http\":{\"host_port\":\"81\"}},\"privileged\":true}", 0, NULL);
+	rc_strlist r = { 0 };
+	(void)state;
+	rc_spec_diff(a, b, &r);
+	assert_int_equal((int)r.nr, 5);
+	assert_string_equal(r.v[0], "env.B changed");
+	assert_string_equal(r.v[1], "env.C added");
+	assert_string_equal(r.v[2], "image changed");
+	assert_string_equal(r.v[3], "ports.http changed");
+	assert_string_equal(r.v[4], "privileged added");
+	rc_strlist_release(&r);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void test_create_body(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	json_t *hc;
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n    instances:\n      i1:\n        ship: vm1\n"
+		"        username: 1000\n        workdir: /app\n        privileged: true\n"
+		"        cap_add: [NET_ADMIN]\n        cap_drop: ALL\n        dns: [8.8.8.8, 1.1.1.1]\n"
+		"        security_opt: [no-new-privileges]\n        net: host\n        stop_timeout: 30\n"
+		"        log_driver: syslog\n        log_opt: {tag: app, max-size: 10}\n"
+		"        labels: [a, b]\n        ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 64}\n"
+		"        links: {db1: db, cache1: cache}\n        restart: on-failure:2\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), "abc123");
+	assert_null(json_object_get(des.create, "Hostname"));   /* net is set */
+	assert_string_equal(json_string_value(json_object_get(des.create, "User")), "1000");
+	assert_string_equal(json_string_value(json_object_get(des.create, "WorkingDir")), "/app");
+	assert_int_equal(json_integer_value(json_object_get(des.create, "StopTimeout")), 30);
+	hc = json_object_get(des.create, "HostConfig");
+	assert_true(json_is_true(json_object_get(hc, "Privileged")));
+	assert_string_equal(json_string_value(json_object_get(hc, "NetworkMode")), "host");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "Dns"), 0)), "8.8.8.8");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "Links"), 0)), "cache1:cache");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "RestartPolicy"), "Name")), "on-failure");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(hc, "RestartPolicy"), "MaximumRetryCount")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(hc, "LogConfig"), "Config"), "max-size")), "10");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(hc, "Ulimits"), 0), "Hard")), 2048);
+	{
+		json_t *labels = json_object_get(des.create, "Labels");
+		assert_string_equal(json_string_value(json_object_get(labels, "a")), "");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.environment")), "env.example.com");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.service")), "s");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.instance")), "i1");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.ship")), "vm1");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.commit")), "abc123");
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec-hash")), des.hash);
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec")), des.spec_json);
+	}
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_shlex(void **state)
+{
+	const char *msg = NULL;
+	char **v;
+	(void)state;
+	v = rc_shlex_split("a 'b c' \"d \\\"e\\\"\" f\\ g ''", &msg);
+	assert_non_null(v);
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "b c");
+	assert_string_equal(v[2], "d \"e\"");
+	assert_string_equal(v[3], "f g");
+	assert_string_equal(v[4], "");
+	assert_null(v[5]);
+	rc_strv_free(v);
+	assert_null(rc_shlex_split("a 'b", &msg));
+	assert_string_equal(msg, "no closing quotation");
+}
+
+static void test_fqdn(void **state)
+{
+	(void)state;
+	assert_true(rc_is_fqdn("api.example.com"));
+	assert_true(rc_is_fqdn("a-b.c1.io"));
+	assert_false(rc_is_fqdn("localhost"));
+	assert_false(rc_is_fqdn("README.md.") );
+	assert_false(rc_is_fqdn("-a.com"));
+	assert_false(rc_is_fqdn("a_b.com"));
+	assert_false(rc_is_fqdn("10.0.0.1"));
+	assert_false(rc_is_fqdn(".git"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env_precedence),
+		cmocka_unit_test(test_env_is_told_apart_by_type),
+		cmocka_unit_test(test_env_value_formatting),
+		cmocka_unit_test(test_env_list_with_non_string),
+		cmocka_unit_test(test_docker_tag),
+		cmocka_unit_test(test_link_variables),
+		cmocka_unit_test(test_port_forms),
+		cmocka_unit_test(test_bad_ports),
+		cmocka_unit_test(test_volumes_schema_1_and_2),
+		cmocka_unit_test(test_restart_forms),
+		cmocka_unit_test(test_bad_restart),
+		cmocka_unit_test(test_memory_units),
+		cmocka_unit_test(test_extra_hosts),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_unknown_references),
+		cmocka_unit_test(test_cycle),
+		cmocka_unit_test(test_volumes_from),
+		cmocka_unit_test(test_duplicate_instance),
+		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_envfile_errors),
+		cmocka_unit_test(test_structure_errors),
+		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_spec_hash_stability),
+		cmocka_unit_test(test_spec_diff_reasons),
+		cmocka_unit_test(test_create_body),
+		cmocka_unit_test(test_shlex),
+		cmocka_unit_test(test_fqdn),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
