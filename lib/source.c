@@ -245,30 +245,41 @@ bool rc_is_fqdn(const char *name)
 	return labels >= 2 && !last_all_digits;
 }
 
-static int cmp_str(const void *a, const void *b)
+struct entry {
+	const char *name;
+	bool is_dir;
+};
+
+static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
 int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc_error *err)
 {
 	char **names = NULL, **envs = NULL;
 	bool *is_dir = NULL;
+	struct entry *entries;
 	size_t nr = 0, n = 0;
 	int ret;
 
 	if ((ret = src->ops->list_root(src, &names, &is_dir, &nr, err)) < 0)
 		return ret;
-	qsort(names, nr, sizeof(*names), cmp_str);
+	entries = rc_xcalloc(nr ? nr : 1, sizeof(*entries));
+	for (size_t i = 0; i < nr; i++) {
+		entries[i].name = names[i];
+		entries[i].is_dir = is_dir[i];
+	}
+	qsort(entries, nr, sizeof(*entries), cmp_entry);
 	envs = rc_xcalloc(nr + 1, sizeof(*envs));
 	for (size_t i = 0; i < nr; i++) {
-		const char *name = names[i];
+		const char *name = entries[i].name;
 		char *manifest;
 		bool has;
 
 		if (name[0] == '.')
 			continue; /* .git, .gitlab-ci.yml and friends: silently ours to ignore */
-		if (!is_dir[i]) {
+		if (!entries[i].is_dir) {
 			rc_diags_add(diags, RC_DIAG_NOTE, name, 0, 0, "not a directory: ignored");
 			continue;
 		}
@@ -291,6 +302,7 @@ int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc
 		}
 		envs[n++] = rc_xstrdup(name);
 	}
+	free(entries);
 	rc_strv_free(names);
 	free(is_dir);
 	*out = envs;

@@ -113,8 +113,10 @@ int cmd_validate(const struct options *o)
 			const rc_env_result *r = &m.v[i];
 			print_diags(stdout, &r->diags, o);
 			if (r->env && o->verbosity >= 0)
-				printf("%s: ok (%zu services, %zu instances, %zu ships%s)\n", r->name,
-				       r->env->services_nr, count_instances(r->env), r->env->ships_nr,
+				printf("%s: ok (%zu service%s, %zu instance%s, %zu ship%s%s)\n", r->name,
+				       r->env->services_nr, r->env->services_nr == 1 ? "" : "s",
+				       count_instances(r->env), count_instances(r->env) == 1 ? "" : "s",
+				       r->env->ships_nr, r->env->ships_nr == 1 ? "" : "s",
 				       r->diags.warnings ? ", with warnings" : "");
 			else if (!r->env)
 				printf("%s: invalid (%zu error%s)\n", r->name, r->diags.errors,
