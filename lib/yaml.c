@@ -659,7 +659,7 @@ static void add_child(struct loader *L, struct ynode *n, int line, int col)
 
 enum tag_kind {
 	TAG_NONE,               /* no tag: resolve */
-	TAG_NONSPECIFIC,        /* `!`: a string, or the collection's own kind */
+	TAG_NONSPECIFIC,        /* `!`: resolved as if untagged (PyYAML) */
 	TAG_STR, TAG_INT, TAG_FLOAT, TAG_BOOL, TAG_NULL, TAG_MAP, TAG_SEQ,
 	TAG_UNSUPPORTED,
 };
@@ -702,10 +702,15 @@ static void resolve_scalar(struct loader *L, struct ynode *yn, const yaml_event_
 	int r;
 
 	n->type = RC_NODE_STR;
+	/*
+	 * PyYAML resolves a scalar tagged `!` as if it were plain, quoted or
+	 * not (`! "123"` is 123), although YAML says `!` means string.
+	 */
 	if (kind == TAG_NONE && ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return;
 	switch (kind) {
 	case TAG_NONE:
+	case TAG_NONSPECIFIC:
 		if (match_null(n->text, n->len)) {
 			n->type = RC_NODE_NULL;
 		} else if ((r = match_bool(n->text, n->len)) >= 0) {
@@ -725,7 +730,6 @@ static void resolve_scalar(struct loader *L, struct ynode *yn, const yaml_event_
 			construct_float(&n->v.f, n->text, n->len);
 		}
 		return;
-	case TAG_NONSPECIFIC:
 	case TAG_STR:
 		return;
 	case TAG_INT:
