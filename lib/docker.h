@@ -1,0 +1,284 @@
+#ifndef RC_DOCKER_H
+#define RC_DOCKER_H
+/*
+ * docker: a small client for the Docker Engine API.
+ *
+ * One `rc_docker` talks to one daemon (a *ship*) over a unix socket or
+ * TCP (optionally TLS), through one libcurl easy handle whose connection
+ * is kept alive between requests. It is used by one thread at a time;
+ * different rc_dockers may be used by different threads at once.
+ *
+ *     rc_docker_endpoint ep = { .ship = "vm1", .unix_path = "/run/docker.sock" };
+ *     rc_docker *d;
+ *     rc_error err = RC_ERROR_INIT;
+ *
+ *     if (rc_docker_new(&d, &ep, &err) < 0 ||
+ *         rc_docker_negotiate(d, &err) < 0 ||
+ *         rc_docker_list_containers(d, "reconcile.environment", names, &list, &err) < 0)
+ *             report(err.msg);
+ *     ...
+ *     json_decref(list);
+ *     rc_docker_free(d);
+ *
+ * Errors
+ * ------
+ * Every function returns 0 or a negative code from error.h, with one
+ * line in `err` that names the ship:
+ *
+ *  - RC_EUNREACHABLE: the daemon could not be reached at all
+ *    ("cannot reach docker on 'vm1' (unix:///run/x.sock): No such file or directory");
+ *  - RC_ETIMEOUT: a request took longer than the endpoint's timeout;
+ *  - RC_ENOTFOUND (404), RC_ECONFLICT (409), RC_EAUTH (401, 403, and a pull
+ *    the registry refused for want of credentials), RC_ERROR (any other
+ *    status), with the daemon's own message:
+ *    "docker on 'vm1': POST /containers/create: 409 Conflict: <message>";
+ *  - RC_ELIMIT: a response was larger than the endpoint's `max_response`
+ *    (it is never silently truncated);
+ *  - RC_EINVALID: a bad argument, or a write request in read-only mode.
+ *
+ * A daemon that answers with malformed JSON is an RC_ERROR, never a crash.
+ *
+ * API versions
+ * ------------
+ * Every request path gets the prefix "/v<major>.<minor>" chosen by
+ * rc_docker_negotiate(), which the first request calls when the caller has
+ * not. The version is the lowest of the daemon's newest, ours
+ * (RC_DOCKER_API_MAX) and the endpoint's `max_api_version`; it must be at
+ * least RC_DOCKER_API_MIN and at least the daemon's own minimum.
+ */
+#include "compat.h"
+#include "error.h"
+#include "buf.h"
+#include <jansson.h>
+
+/*
+ * The oldest API we speak (Docker 1.12, the floor of every current daemon)
+ * and the newest we have read the changes of. Docker 29 refuses anything
+ * below 1.44, so the newest must stay above that.
+ */
+#define RC_DOCKER_API_MIN "1.24"
+#define RC_DOCKER_API_MAX "1.47"
+
+typedef struct rc_docker rc_docker;
+
+typedef struct rc_docker_endpoint {
+	const char *ship;           /* ship name, for messages */
+	const char *unix_path;      /* unix socket path; wins over TCP when set */
+	const char *host;           /* TCP: host name or address (IPv6 without brackets) */
+	int port;                   /* 0: 2375, or 2376 with TLS */
+	bool tls;                   /* https (also implied by tls_verify) */
+	bool tls_verify;            /* verify the daemon's certificate and name */
+	const char *ca_cert;        /* CA bundle for verification, or NULL */
+	const char *cert, *key;     /* client certificate pair, or NULL */
+	long timeout_ms;            /* per request; 0: 5000. Pulls have none (see rc_docker_pull) */
+	const char *max_api_version;/* e.g. "1.41": the highest to use; NULL: ours */
+	size_t max_response;        /* cap on a response body; 0: 64 MiB */
+} rc_docker_endpoint;
+
+/*
+ * Make a client for `ep` (copied: the caller's strings need not outlive
+ * it). Does no I/O; RC_EINVALID for an endpoint without a socket path or
+ * host, or with a malformed max_api_version.
+ */
+int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err);
+void rc_docker_free(rc_docker *d);
+
+/*
+ * Ask the daemon (GET /version, which also tells its oldest version) and
+ * choose the API version. A daemon too old for us is refused:
+ * "docker on 'vm1' speaks API 1.23, reconcile needs 1.24 or later".
+ * Calling it again asks again (after a daemon upgrade, say).
+ */
+int rc_docker_negotiate(rc_docker *d, rc_error *err);
+
+/* "1.41" once negotiated, NULL before. */
+const char *rc_docker_api_version(const rc_docker *d);
+
+/* "unix:///run/docker.sock" or "tcp://host:2375", as used in messages. */
+const char *rc_docker_address(const rc_docker *d);
+
+/*
+ * Read-only mode, for --dry-run: any request other than GET fails with
+ * RC_EINVALID before anything is sent. Defence in depth: the planner
+ * already sends none.
+ */
+void rc_docker_set_read_only(rc_docker *d, bool ro);
+
+/* Requests sent so far (including the negotiation), by method. */
+typedef struct rc_docker_stats {
+	unsigned long get, post, delete_, other;
+} rc_docker_stats;
+void rc_docker_stats_get(const rc_docker *d, rc_docker_stats *out);
+
+/*
+ * Low level. Send `method` to `path` ("/containers/json?all=1"; it must
+ * start with '/', and the version prefix is added), with `body` as JSON
+ * when not NULL. On any answer from the daemon, *status (when `status` is
+ * not NULL) is its HTTP status. On a 2xx answer, *out (when `out` is not
+ * NULL) is the parsed body, or NULL when the body is empty; the caller
+ * json_decref()s it. Any other status is an error as described above.
+ */
+int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t *body,
+		      long *status, json_t **out, rc_error *err);
+
+/*
+ * Containers, in the shape of GET /containers/json?all=1 (an array of
+ * summaries with "Id", "Names" ["/web-1"], "Image", "ImageID", "State",
+ * "Labels", ...), stopped ones included:
+ *  - every container that has the label `label_filter` (any value), when
+ *    it is not NULL;
+ *  - and every container whose name is exactly one of `names` (a
+ *    NULL-terminated list, may be NULL), whatever its labels: this is how
+ *    the planner sees an unmanaged container squatting a desired name.
+ * Each container appears once. Costs one request for the label and one
+ * per hundred names. With neither, lists every container.
+ */
+int rc_docker_list_containers(rc_docker *d, const char *label_filter, const char *const *names,
+			      json_t **out, rc_error *err);
+
+/* GET /containers/{id}/json and /images/{ref}/json; RC_ENOTFOUND when absent. */
+int rc_docker_inspect_container(rc_docker *d, const char *id_or_name, json_t **out, rc_error *err);
+int rc_docker_inspect_image(rc_docker *d, const char *ref, json_t **out, rc_error *err);
+
+/*
+ * Pull `image` ("repo", "repo:tag", "host:5000/repo:tag", "repo@sha256:...";
+ * no tag means "latest", never every tag). `registry_auth` is the
+ * X-Registry-Auth value (rc_docker_auth_header()) or NULL.
+ *
+ * The daemon answers 200 and then streams progress objects; a failure can
+ * come at any point as {"error": ..., "errorDetail": {"message": ...}},
+ * which is surfaced as the error. A pull has no overall time limit (a big
+ * image takes what it takes) but fails when the daemon sends nothing for
+ * RC_DOCKER_PULL_STALL_S seconds.
+ */
+#define RC_DOCKER_PULL_STALL_S 300
+int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, rc_error *err);
+
+/*
+ * POST /containers/create?name=`name` (`name` may be NULL) with `body` (a
+ * create body: "Image", "Labels", "HostConfig", ...); *id_out (when not
+ * NULL) is the new container's id, to free(). RC_ECONFLICT when the name
+ * is taken, RC_ENOTFOUND when the image is absent.
+ */
+int rc_docker_create(rc_docker *d, const char *name, json_t *body, char **id_out, rc_error *err);
+
+/* Start; a container already running (304) is a success. */
+int rc_docker_start(rc_docker *d, const char *id, rc_error *err);
+
+/*
+ * Stop, giving the process `timeout_s` seconds after SIGTERM before the
+ * daemon kills it (a negative value: the container's own stop timeout).
+ * The request's time limit is the endpoint's plus `timeout_s`. A
+ * container already stopped (304) is a success.
+ */
+int rc_docker_stop(rc_docker *d, const char *id, int timeout_s, rc_error *err);
+
+int rc_docker_rename(rc_docker *d, const char *id, const char *new_name, rc_error *err);
+
+/*
+ * Remove. `force` kills a running container first; `volumes` also removes
+ * its anonymous volumes (named volumes are never removed by the daemon).
+ */
+int rc_docker_remove(rc_docker *d, const char *id, bool force, bool volumes, rc_error *err);
+
+/*
+ * Registry credentials
+ * --------------------
+ * rc_docker_auth_header() returns (to free()) the X-Registry-Auth value:
+ * the JSON {"username", "password", "serveraddress"} in base64url, as the
+ * daemon decodes it; NULL when a value is not valid UTF-8.
+ *
+ * rc_docker_config_auth() finds the credentials for `registry_host`
+ * ("registry.example.com:5000"; "docker.io" for Docker Hub) in a Docker
+ * client config file ("auths": {host: {"auth": base64("user:pass")}}),
+ * `config_path` or, when NULL, $DOCKER_CONFIG/config.json or
+ * ~/.docker/config.json. Keys written as URLs ("https://host/v1/") match
+ * their host. RC_ENOTFOUND when the file or the entry is missing (and when
+ * the entry is kept by a credential helper, which we do not run).
+ */
+char *rc_docker_auth_header(const char *user, const char *password, const char *server);
+int rc_docker_config_auth(char **header_out, const char *config_path, const char *registry_host,
+			  rc_error *err);
+
+/*
+ * Pieces exposed for the unit tests and the fuzzer
+ * ------------------------------------------------
+ * They are pure: no I/O, no rc_docker.
+ */
+
+/* "1.41" -> 1, 41. -1 unless two decimal numbers joined by a dot. */
+int rc_docker_parse_version(int *major, int *minor, const char *s);
+
+/*
+ * Choose the version (into `out`, e.g. "1.41") from a GET /version body
+ * ("ApiVersion", "MinAPIVersion"), ours and `endpoint_max` (may be NULL).
+ */
+int rc_docker_choose_version(char out[16], const json_t *version_body, const char *endpoint_max,
+			     const char *ship, rc_error *err);
+
+/*
+ * The error for a non-2xx answer: code by status, message with the
+ * daemon's ({"message": ...}, or the first line of a text body).
+ */
+int rc_docker_http_error(rc_error *err, const char *ship, const char *method, const char *path,
+			 long status, const char *body, size_t len);
+
+/*
+ * A stream of JSON objects, as /images/create and /events send them: one
+ * per line, split across reads anywhere. Each complete object goes to
+ * `fn` (which must not keep it; a negative return stops the stream with
+ * that code). A line over `max_line` bytes (0: 1 MiB) is RC_ELIMIT, one
+ * that is not JSON is RC_ERROR.
+ */
+typedef int (*rc_docker_stream_fn)(json_t *obj, void *data, rc_error *err);
+typedef struct rc_docker_stream {
+	rc_buf line;
+	rc_docker_stream_fn fn;
+	void *data;
+	int failed;        /* first error code, 0 while all is well */
+	rc_error err;      /* its message */
+	size_t objects;    /* objects seen */
+} rc_docker_stream;
+void rc_docker_stream_init(rc_docker_stream *s, size_t max_line, rc_docker_stream_fn fn, void *data);
+/* Feed bytes; returns s->failed. */
+int rc_docker_stream_feed(rc_docker_stream *s, const char *data, size_t len);
+/* End of input: a last line without a newline is parsed too. */
+int rc_docker_stream_finish(rc_docker_stream *s, rc_error *err);
+void rc_docker_stream_release(rc_docker_stream *s);
+
+/*
+ * Check a whole pull progress stream (what rc_docker_pull reads): 0, or
+ * the error it carries (RC_EAUTH when the registry wanted credentials).
+ */
+int rc_docker_pull_check(const char *ship, const char *image, const char *data, size_t len,
+			 rc_error *err);
+
+/* "repo:tag" -> "repo", "tag"; "repo" -> "repo", "latest"; "repo@sha256:x" -> "repo", "sha256:x". */
+int rc_docker_split_image(char **repo, char **tag, const char *image);
+
+/* Percent-encode `s` onto `out`, keeping unreserved characters and those in `keep`. */
+int rc_docker_url_escape(rc_buf *out, const char *s, const char *keep);
+
+/*
+ * The list query: "/containers/json?all=1&filters=..." with the label
+ * and/or exact-name filters (`names` has `nr` entries; regex-escaped and
+ * anchored, as the daemon matches them as regular expressions).
+ */
+int rc_docker_list_query(rc_buf *out, const char *label_filter, const char *const *names, size_t nr);
+
+/*
+ * Append to the array `into` each container of the array `from` that is
+ * named exactly one of `names` (NULL-terminated) and whose "Id" is not in
+ * `into` yet.
+ */
+void rc_docker_merge_named(json_t *into, const json_t *from, const char *const *names);
+
+/* Parse the body of a config.json and find `registry_host`'s entry. */
+int rc_docker_config_auth_parse(char **header_out, const char *data, size_t len,
+				const char *registry_host, const char *path, rc_error *err);
+
+/* Base64, standard or URL alphabet, padded; decoding rejects anything malformed. */
+char *rc_base64_encode(const void *data, size_t len, bool url);
+int rc_base64_decode(rc_buf *out, const char *s, size_t len);
+
+#endif

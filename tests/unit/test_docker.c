@@ -1,0 +1,934 @@
+/*
+ * The Docker client: pure parts against responses recorded from a real
+ * dockerd (tests/unit/data/docker), transport failures against sockets
+ * this test makes, and, when DOCKER_TEST_SOCKET names a running daemon's
+ * socket, the live requests against that daemon (DOCKER_TEST_IMAGE, default
+ * busybox:test, must be there; DOCKER_TEST_PULL, when set, is an image a
+ * pull must succeed for).
+ */
+#include "compat.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "buf.h"
+#include "docker.h"
+#include "error.h"
+#include "util.h"
+#include "banned.h"
+
+static char *data_dir;
+
+static char *slurp(const char *name, size_t *len)
+{
+	rc_buf b = RC_BUF_INIT;
+	rc_error err = RC_ERROR_INIT;
+	char *path = rc_xstrfmt("%s/%s", data_dir, name);
+
+	if (rc_buf_read_file(&b, path, &err) < 0)
+		fail_msg("%s", err.msg);
+	free(path);
+	return rc_buf_detach(&b, len);
+}
+
+static json_t *load_json(const char *name)
+{
+	size_t len;
+	char *s = slurp(name, &len);
+	json_error_t jerr;
+	json_t *j = json_loadb(s, len, 0, &jerr);
+
+	if (!j)
+		fail_msg("%s: %s", name, jerr.text);
+	free(s);
+	return j;
+}
+
+/* ---- versions ---- */
+
+static void test_parse_version(void **state)
+{
+	int a = 0, b = 0;
+	(void)state;
+	assert_int_equal(rc_docker_parse_version(&a, &b, "1.41"), 0);
+	assert_int_equal(a, 1);
+	assert_int_equal(b, 41);
+	assert_int_equal(rc_docker_parse_version(&a, &b, "1.4"), 0);
+	assert_int_equal(b, 4);
+	assert_int_equal(rc_docker_parse_version(&a, &b, "2.0"), 0);
+	static const char *bad[] = { "", "1", "1.", ".1", "a.b", "1.41.1", "+1.2", "1.-2", " 1.2",
+				     "1.2 ", "1..2", "1.2x", "99999999999999999999.1" };
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++)
+		assert_int_equal(rc_docker_parse_version(&a, &b, bad[i]), -1);
+	assert_int_equal(rc_docker_parse_version(&a, &b, NULL), -1);
+}
+
+static void test_choose_version(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	json_t *v2010 = load_json("version-20.10.json");
+	json_t *v111 = load_json("version-1.11.json");
+	json_t *v29 = load_json("version-29.json");
+	char out[16];
+	(void)state;
+
+	assert_int_equal(rc_docker_choose_version(out, v2010, NULL, "vm1", &err), 0);
+	assert_string_equal(out, "1.41");
+	assert_int_equal(rc_docker_choose_version(out, v2010, "1.30", "vm1", &err), 0);
+	assert_string_equal(out, "1.30");
+	assert_int_equal(rc_docker_choose_version(out, v2010, "1.45", "vm1", &err), 0);
+	assert_string_equal(out, "1.41");
+	/* "1.4" is not "1.40": compared as numbers */
+	assert_int_equal(rc_docker_choose_version(out, v2010, "1.4", "vm1", &err), RC_EINVALID);
+	assert_string_equal(err.msg, "docker on 'vm1': api_version 1.4 is below 1.24, the oldest reconcile speaks");
+
+	assert_int_equal(rc_docker_choose_version(out, v111, NULL, "vm1", &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1' speaks API 1.23, reconcile needs 1.24 or later");
+
+	/* a new daemon: ours is the cap; its minimum wins over an endpoint cap below it */
+	assert_int_equal(rc_docker_choose_version(out, v29, NULL, "vm2", &err), 0);
+	assert_string_equal(out, RC_DOCKER_API_MAX);
+	assert_int_equal(rc_docker_choose_version(out, v29, "1.41", "vm2", &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm2' needs API 1.44 or later, reconcile can use at most 1.41");
+
+	json_t *bad = json_pack("{s:i}", "ApiVersion", 141);
+	assert_int_equal(rc_docker_choose_version(out, bad, NULL, "vm1", &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': GET /version: no ApiVersion in the answer");
+	json_decref(bad);
+	bad = json_pack("{s:s,s:s}", "ApiVersion", "1.41", "MinAPIVersion", "new");
+	assert_int_equal(rc_docker_choose_version(out, bad, NULL, "vm1", &err), RC_ERROR);
+	json_decref(bad);
+	bad = json_array();
+	assert_int_equal(rc_docker_choose_version(out, bad, NULL, "vm1", &err), RC_ERROR);
+	assert_int_equal(rc_docker_choose_version(out, NULL, NULL, "vm1", &err), RC_ERROR);
+	json_decref(bad);
+
+	json_decref(v2010);
+	json_decref(v111);
+	json_decref(v29);
+}
+
+/* ---- error messages ---- */
+
+static void check_http_error(const char *file, const char *method, const char *path, long status,
+			     int code, const char *msg)
+{
+	rc_error err = RC_ERROR_INIT;
+	size_t len = 0;
+	char *body = file ? slurp(file, &len) : NULL;
+
+	assert_int_equal(rc_docker_http_error(&err, "vm1", method, path, status, body, len), code);
+	assert_int_equal(err.code, code);
+	assert_string_equal(err.msg, msg);
+	free(body);
+}
+
+static void test_http_error(void **state)
+{
+	(void)state;
+	check_http_error("error-409-conflict.json", "POST", "/containers/create?name=a1", 409,
+			 RC_ECONFLICT,
+			 "docker on 'vm1': POST /containers/create: 409 Conflict: Conflict. The container name "
+			 "\"/a1\" is already in use by container "
+			 "\"f57c433ffbadb00cb1599451dcf49c915d94da32c45387f4437624ad17b64976\". You have to "
+			 "remove (or rename) that container to be able to reuse that name.");
+	check_http_error("error-404-image.json", "GET", "/images/nope/json", 404, RC_ENOTFOUND,
+			 "docker on 'vm1': GET /images/nope/json: 404 Not Found: no such image: nope: No "
+			 "such image: nope:latest");
+	check_http_error("error-404-route.json", "GET", "/nope", 404, RC_ENOTFOUND,
+			 "docker on 'vm1': GET /nope: 404 Not Found: page not found");
+	check_http_error("error-400-too-new.json", "GET", "/version", 400, RC_ERROR,
+			 "docker on 'vm1': GET /version: 400 Bad Request: client version 1.99 is too new. "
+			 "Maximum supported API version is 1.41");
+	check_http_error("error-500-pull-badauth.json", "POST", "/images/create?fromImage=x", 500, RC_ERROR,
+			 "docker on 'vm1': POST /images/create: 500 Internal Server Error: unauthorized: "
+			 "authentication required");
+	check_http_error(NULL, "DELETE", "/containers/x?force=1", 401, RC_EAUTH,
+			 "docker on 'vm1': DELETE /containers/x: 401 Unauthorized");
+	check_http_error(NULL, "GET", "/x", 403, RC_EAUTH, "docker on 'vm1': GET /x: 403 Forbidden");
+	check_http_error(NULL, "GET", "/x", 418, RC_ERROR, "docker on 'vm1': GET /x: 418");
+
+	/* a text body: its first line, control characters made harmless */
+	rc_error err = RC_ERROR_INIT;
+	const char *text = "  proxy said\x1b[31m no\r\nsecond line";
+	assert_int_equal(rc_docker_http_error(&err, "vm1", "GET", "/x", 502, text, strlen(text)), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': GET /x: 502 Bad Gateway: proxy said?[31m no");
+	/* a JSON body without a string message is shown as text */
+	text = "{\"message\": 42}";
+	rc_docker_http_error(&err, "vm1", "GET", "/x", 500, text, strlen(text));
+	assert_string_equal(err.msg, "docker on 'vm1': GET /x: 500 Internal Server Error: {\"message\": 42}");
+	/* a huge message is cut, not overflowed */
+	char *huge = rc_xmalloc(100000);
+	memset(huge, 'x', 99999);
+	huge[99999] = '\0';
+	rc_docker_http_error(&err, "vm1", "GET", "/x", 500, huge, strlen(huge));
+	assert_true(strlen(err.msg) < sizeof(err.msg));
+	free(huge);
+}
+
+/* ---- pull streams ---- */
+
+static void test_pull_stream_recorded(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	size_t len;
+	char *s;
+	(void)state;
+
+	s = slurp("pull-ok.stream", &len);
+	assert_int_equal(rc_docker_pull_check("vm1", "127.0.0.1:5544/bb:1", s, len, &err), 0);
+	free(s);
+	s = slurp("pull-uptodate.stream", &len);
+	assert_int_equal(rc_docker_pull_check("vm1", "127.0.0.1:5544/bb:1", s, len, &err), 0);
+	free(s);
+
+	s = slurp("pull-bad-layer.stream", &len);
+	assert_int_equal(rc_docker_pull_check("vm1", "127.0.0.1:5544/bb:1", s, len, &err), RC_ERROR);
+	assert_string_equal(err.msg,
+			    "docker on 'vm1': pull of '127.0.0.1:5544/bb:1' failed: filesystem layer "
+			    "verification failed for digest "
+			    "sha256:4dc5d01d818df3a7f9334a18c6ca46b17e349c40a3429c4c856bc351ff5de1a9");
+	free(s);
+}
+
+static int count_obj(json_t *obj, void *data, rc_error *err)
+{
+	(void)obj;
+	(void)err;
+	(*(int *)data)++;
+	return 0;
+}
+
+static void test_pull_stream_chunked(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stream s;
+	size_t len;
+	char *data = slurp("pull-ok.stream", &len);
+	int n = 0;
+	(void)state;
+
+	/* a byte at a time: objects split anywhere must still come out whole */
+	rc_docker_stream_init(&s, 0, count_obj, &n);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(rc_docker_stream_feed(&s, data + i, 1), 0);
+	assert_int_equal(rc_docker_stream_finish(&s, &err), 0);
+	assert_int_equal(n, 13);
+	assert_int_equal(s.objects, 13);
+	rc_docker_stream_release(&s);
+	free(data);
+
+	/* no final newline; several objects on one line; blank lines */
+	const char *t = "{\"a\":1}{\"b\":2}\n\n  \r\n{\"c\":3}";
+	n = 0;
+	rc_docker_stream_init(&s, 0, count_obj, &n);
+	rc_docker_stream_feed(&s, t, strlen(t));
+	assert_int_equal(n, 2);
+	assert_int_equal(rc_docker_stream_finish(&s, &err), 0);
+	assert_int_equal(n, 3);
+	rc_docker_stream_release(&s);
+}
+
+static void test_pull_stream_bad(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stream s;
+	const char *t;
+	(void)state;
+
+	t = "{\"status\":\"Pulling\"}\n{\"status\": tru\n";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_ERROR);
+	assert_true(rc_starts_with(err.msg, "docker on 'vm1': pull of 'x': malformed JSON in stream: "));
+
+	t = "[1,2]\n";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': pull of 'x': unexpected progress item");
+
+	/* error without errorDetail, and errorDetail without message */
+	t = "{\"error\":\"boom\"}";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': pull of 'x' failed: boom");
+	t = "{\"errorDetail\":{\"code\":1}}";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': pull of 'x' failed: (no message)");
+	/* the first error wins */
+	t = "{\"error\":\"first\"}\n{\"error\":\"second\"}\n";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'vm1': pull of 'x' failed: first");
+	/* a registry refusing us is an auth error */
+	t = "{\"errorDetail\":{\"message\":\"unauthorized: authentication required\"},\"error\":\"unauthorized: authentication required\"}\r\n";
+	assert_int_equal(rc_docker_pull_check("vm1", "x", t, strlen(t), &err), RC_EAUTH);
+
+	/* a line longer than the cap */
+	rc_docker_stream_init(&s, 16, NULL, NULL);
+	assert_int_equal(rc_docker_stream_feed(&s, "{\"status\":\"", 11), 0);
+	assert_int_equal(rc_docker_stream_feed(&s, "0123456789", 10), RC_ELIMIT);
+	assert_int_equal(rc_docker_stream_finish(&s, &err), RC_ELIMIT);
+	assert_string_equal(err.msg, "a line of the stream is longer than 16 bytes");
+	rc_docker_stream_release(&s);
+}
+
+/* ---- credentials ---- */
+
+static void test_base64(void **state)
+{
+	static const struct { const char *in, *out; } v[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	rc_buf b = RC_BUF_INIT;
+	char *s;
+	(void)state;
+
+	for (size_t i = 0; i < RC_ARRAY_SIZE(v); i++) {
+		s = rc_base64_encode(v[i].in, strlen(v[i].in), false);
+		assert_string_equal(s, v[i].out);
+		rc_buf_reset(&b);
+		assert_int_equal(rc_base64_decode(&b, s, strlen(s)), 0);
+		assert_string_equal(b.ptr, v[i].in);
+		free(s);
+	}
+	/* the URL alphabet differs in two characters */
+	s = rc_base64_encode("\xfb\xff\xbf", 3, false);
+	assert_string_equal(s, "+/+/");
+	free(s);
+	s = rc_base64_encode("\xfb\xff\xbf", 3, true);
+	assert_string_equal(s, "-_-_");
+	rc_buf_reset(&b);
+	assert_int_equal(rc_base64_decode(&b, s, strlen(s)), 0);
+	assert_memory_equal(b.ptr, "\xfb\xff\xbf", 3);
+	free(s);
+	/* unpadded is accepted */
+	rc_buf_reset(&b);
+	assert_int_equal(rc_base64_decode(&b, "Zm8", 3), 0);
+	assert_string_equal(b.ptr, "fo");
+
+	static const char *bad[] = { "Z", "Zm9v!", "Zm=9", "Zg=", "Zh==", "Zm9=", "====", "Zm9vY" };
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		rc_buf_reset(&b);
+		assert_int_equal(rc_base64_decode(&b, bad[i], strlen(bad[i])), RC_EINVALID);
+	}
+	rc_buf_release(&b);
+}
+
+static json_t *decode_header(const char *h)
+{
+	rc_buf b = RC_BUF_INIT;
+	json_t *j;
+
+	assert_non_null(h);
+	assert_null(strpbrk(h, "+/"));
+	assert_int_equal(rc_base64_decode(&b, h, strlen(h)), 0);
+	j = json_loadb(b.ptr, b.len, 0, NULL);
+	assert_non_null(j);
+	rc_buf_release(&b);
+	return j;
+}
+
+static void check_creds(const char *h, const char *user, const char *pass, const char *server)
+{
+	json_t *j = decode_header(h);
+	assert_string_equal(json_string_value(json_object_get(j, "username")), user);
+	assert_string_equal(json_string_value(json_object_get(j, "password")), pass);
+	assert_string_equal(json_string_value(json_object_get(j, "serveraddress")), server);
+	json_decref(j);
+}
+
+static void test_auth_header(void **state)
+{
+	char *h;
+	(void)state;
+
+	/* what the daemon accepted from a real registry with htpasswd */
+	h = rc_docker_auth_header("alice", "s3cret", "127.0.0.1:5545");
+	assert_string_equal(h, "eyJ1c2VybmFtZSI6ImFsaWNlIiwicGFzc3dvcmQiOiJzM2NyZXQiLCJzZXJ2ZXJhZGRyZXNzIjoiMTI3LjAuMC4xOjU1NDUifQ==");
+	free(h);
+	/* characters that need JSON escaping, and bytes that give '-' and '_' */
+	h = rc_docker_auth_header("b\"o\\b", "p?>?~\xc3\xbf", "r.example.com:5000");
+	check_creds(h, "b\"o\\b", "p?>?~\xc3\xbf", "r.example.com:5000");
+	free(h);
+	assert_null(rc_docker_auth_header("bad\xff", "x", "y"));
+}
+
+static void test_config_auth(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	char *path = rc_xstrfmt("%s/config.json", data_dir);
+	char *h = NULL;
+	(void)state;
+
+	assert_int_equal(rc_docker_config_auth(&h, path, "127.0.0.1:5545", &err), 0);
+	check_creds(h, "alice", "s3cret", "127.0.0.1:5545");
+	free(h);
+	assert_int_equal(rc_docker_config_auth(&h, path, "docker.io", &err), 0);
+	check_creds(h, "hubuser", "hubpass", "docker.io");
+	free(h);
+	/* a key written as a URL, credentials in plain fields, a colon in the password */
+	assert_int_equal(rc_docker_config_auth(&h, path, "registry.example.com:5000", &err), 0);
+	check_creds(h, "bob", "pa:ss", "registry.example.com:5000");
+	free(h);
+
+	assert_int_equal(rc_docker_config_auth(&h, path, "other.example.com", &err), RC_ENOTFOUND);
+	assert_null(h);
+	assert_true(rc_ends_with(err.msg, "config.json: no credentials for 'other.example.com'"));
+	assert_int_equal(rc_docker_config_auth(&h, path, "helper.example.com", &err), RC_ENOTFOUND);
+	assert_true(strstr(err.msg, "kept by the helper 'docker-credential-secretservice'"));
+	free(path);
+
+	/* $DOCKER_CONFIG, and a missing file */
+	char *old = getenv("DOCKER_CONFIG") ? rc_xstrdup(getenv("DOCKER_CONFIG")) : NULL;
+	setenv("DOCKER_CONFIG", data_dir, 1);
+	assert_int_equal(rc_docker_config_auth(&h, NULL, "127.0.0.1:5545", &err), 0);
+	free(h);
+	setenv("DOCKER_CONFIG", "/nonexistent-rc-test", 1);
+	assert_int_equal(rc_docker_config_auth(&h, NULL, "127.0.0.1:5545", &err), RC_ENOTFOUND);
+	assert_string_equal(err.msg, "cannot open '/nonexistent-rc-test/config.json': No such file or directory");
+	if (old)
+		setenv("DOCKER_CONFIG", old, 1);
+	else
+		unsetenv("DOCKER_CONFIG");
+	free(old);
+
+	/* malformed files */
+	static const struct { const char *text; int code; const char *msg; } bad[] = {
+		{ "{", RC_ERROR, NULL },
+		{ "[]", RC_ERROR, "c.json:1:1: not a docker config file: not an object" },
+		{ "{\"auths\": []}", RC_ERROR, "c.json: \"auths\" is not an object" },
+		{ "{\"auths\": {\"h\": 1}}", RC_ERROR, "c.json: entry for 'h' is not an object" },
+		{ "{\"auths\": {\"h\": {\"auth\": \"!!\"}}}", RC_ERROR, "c.json: malformed \"auth\" for 'h'" },
+		{ "{\"auths\": {\"h\": {\"auth\": \"bm9jb2xvbg==\"}}}", RC_ERROR, "c.json: malformed \"auth\" for 'h'" },
+		{ "{\"auths\": {\"h\": {\"auth\": \"YQB6OmI=\"}}}", RC_ERROR, "c.json: \"auth\" for 'h' is not text" },
+		{ "{\"auths\": {\"h\": {\"auth\": \"\"}}}", RC_ENOTFOUND, "c.json: no credentials for 'h'" },
+		{ "{}", RC_ENOTFOUND, "c.json: no credentials for 'h'" },
+	};
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		h = NULL;
+		assert_int_equal(rc_docker_config_auth_parse(&h, bad[i].text, strlen(bad[i].text), "h",
+							     "c.json", &err), bad[i].code);
+		assert_null(h);
+		if (bad[i].msg)
+			assert_string_equal(err.msg, bad[i].msg);
+	}
+}
+
+/* ---- requests, pure parts ---- */
+
+static void test_split_image(void **state)
+{
+	static const struct { const char *in, *repo, *tag; } v[] = {
+		{ "busybox", "busybox", "latest" },
+		{ "busybox:1.36", "busybox", "1.36" },
+		{ "registry.example.com:5000/team/app", "registry.example.com:5000/team/app", "latest" },
+		{ "registry.example.com:5000/team/app:1.2", "registry.example.com:5000/team/app", "1.2" },
+		{ "app@sha256:abcd", "app", "sha256:abcd" },
+		{ "r:5000/app:1@sha256:abcd", "r:5000/app:1", "sha256:abcd" },
+	};
+	char *repo, *tag;
+	(void)state;
+
+	for (size_t i = 0; i < RC_ARRAY_SIZE(v); i++) {
+		assert_int_equal(rc_docker_split_image(&repo, &tag, v[i].in), 0);
+		assert_string_equal(repo, v[i].repo);
+		assert_string_equal(tag, v[i].tag);
+		free(repo);
+		free(tag);
+	}
+	static const char *bad[] = { "", "app:", ":tag", "@sha256:x", "app@" };
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		assert_int_equal(rc_docker_split_image(&repo, &tag, bad[i]), -1);
+		assert_null(repo);
+		assert_null(tag);
+	}
+}
+
+static void test_url_escape_and_query(void **state)
+{
+	rc_buf b = RC_BUF_INIT;
+	const char *names[] = { "web-1", "db.main", "x", NULL };
+	(void)state;
+
+	assert_int_equal(rc_docker_url_escape(&b, "a b/c?d&e=f%~\xc3\xa9", NULL), 0);
+	assert_string_equal(b.ptr, "a%20b%2Fc%3Fd%26e%3Df%25~%C3%A9");
+	rc_buf_reset(&b);
+	rc_docker_url_escape(&b, "r:5000/app:1@sha256:ab", "/:@");
+	assert_string_equal(b.ptr, "r:5000/app:1@sha256:ab");
+
+	rc_buf_reset(&b);
+	assert_int_equal(rc_docker_list_query(&b, NULL, NULL, 0), 0);
+	assert_string_equal(b.ptr, "/containers/json?all=1");
+	rc_buf_reset(&b);
+	rc_docker_list_query(&b, "reconcile.environment", NULL, 0);
+	/* {"label":["reconcile.environment"]} */
+	assert_string_equal(b.ptr, "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22reconcile.environment%22%5D%7D");
+	rc_buf_reset(&b);
+	rc_docker_list_query(&b, NULL, names, 2);
+	/* {"name":["^/web-1$","^/db\\.main$"]}: anchored, the dot escaped */
+	assert_string_equal(b.ptr, "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2Fweb-1%24%22%2C%22%5E%2Fdb%5C%5C.main%24%22%5D%7D");
+	rc_buf_release(&b);
+
+	/* a cap on the buffer is honoured */
+	rc_buf small;
+	rc_buf_init(&small, 8);
+	assert_int_equal(rc_docker_url_escape(&small, "0123456789", NULL), RC_ELIMIT);
+	rc_buf_release(&small);
+}
+
+static void test_merge_named(void **state)
+{
+	json_t *recorded = load_json("containers-list.json");
+	json_t *into = json_array();
+	json_t *from = json_loads(
+		"[{\"Id\":\"1\",\"Names\":[\"/web-1\"]},"
+		" {\"Id\":\"2\",\"Names\":[\"/web-10\"]},"
+		" {\"Id\":\"3\",\"Names\":[\"/other\",\"/db\"]},"
+		" {\"Id\":\"4\",\"Names\":\"/web-1\"},"
+		" {\"Id\":5,\"Names\":[\"/web-1\"]},"
+		" 7,"
+		" {\"Id\":\"1\",\"Names\":[\"/web-1\"]}]", 0, NULL);
+	const char *names[] = { "web-1", "db", NULL };
+	const char *a1[] = { "a1", NULL };
+	(void)state;
+
+	json_array_append_new(into, json_pack("{s:s}", "Id", "3"));
+	rc_docker_merge_named(into, from, names);
+	assert_int_equal(json_array_size(into), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(into, 1), "Id")), "1");
+
+	/* the recorded list holds one container named a1 */
+	json_decref(into);
+	into = json_array();
+	rc_docker_merge_named(into, recorded, a1);
+	assert_int_equal(json_array_size(into), 1);
+	rc_docker_merge_named(into, NULL, a1);
+	rc_docker_merge_named(NULL, recorded, a1);
+	assert_int_equal(json_array_size(into), 1);
+
+	json_decref(into);
+	json_decref(from);
+	json_decref(recorded);
+}
+
+/* ---- the client without a daemon ---- */
+
+static void test_new(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d;
+	(void)state;
+
+	rc_docker_endpoint none = { .ship = "vm1" };
+	assert_int_equal(rc_docker_new(&d, &none, &err), RC_EINVALID);
+	assert_null(d);
+	assert_string_equal(err.msg, "docker on 'vm1': no socket path and no host");
+	rc_docker_endpoint badv = { .ship = "vm1", .host = "h", .max_api_version = "1.2.3" };
+	assert_int_equal(rc_docker_new(&d, &badv, &err), RC_EINVALID);
+	assert_string_equal(err.msg, "docker on 'vm1': malformed API version '1.2.3'");
+
+	rc_docker_endpoint tcp = { .ship = "vm1", .host = "10.0.0.1" };
+	assert_int_equal(rc_docker_new(&d, &tcp, &err), 0);
+	assert_string_equal(rc_docker_address(d), "tcp://10.0.0.1:2375");
+	assert_null(rc_docker_api_version(d));
+	rc_docker_free(d);
+	rc_docker_endpoint tls = { .ship = "vm1", .host = "::1", .tls_verify = true };
+	assert_int_equal(rc_docker_new(&d, &tls, &err), 0);
+	assert_string_equal(rc_docker_address(d), "tcp://[::1]:2376");
+	rc_docker_free(d);
+	rc_docker_endpoint both = { .ship = "vm1", .host = "h", .port = 1234, .unix_path = "/run/d.sock" };
+	assert_int_equal(rc_docker_new(&d, &both, &err), 0);
+	assert_string_equal(rc_docker_address(d), "unix:///run/d.sock");
+	rc_docker_free(d);
+	rc_docker_free(NULL);
+}
+
+static void test_unreachable(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stats st;
+	rc_docker *d;
+	json_t *out = NULL;
+	(void)state;
+
+	rc_docker_endpoint ep = { .ship = "vm1", .unix_path = "/nonexistent-rc-test/docker.sock" };
+	assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
+	assert_int_equal(rc_docker_negotiate(d, &err), RC_EUNREACHABLE);
+	assert_string_equal(err.msg, "cannot reach docker on 'vm1' (unix:///nonexistent-rc-test/docker.sock): "
+			    "No such file or directory");
+	/* the first versioned request negotiates, and fails the same way */
+	assert_int_equal(rc_docker_inspect_image(d, "busybox", &out, &err), RC_EUNREACHABLE);
+	assert_null(out);
+
+	/* read-only: a write is refused before anything is sent */
+	rc_docker_set_read_only(d, true);
+	rc_docker_stats_get(d, &st);
+	assert_int_equal(st.get, 2);
+	assert_int_equal(rc_docker_remove(d, "abc", true, false, &err), RC_EINVALID);
+	assert_string_equal(err.msg, "docker on 'vm1': DELETE /containers/abc: refused, the client is read-only (dry run)");
+	assert_int_equal(rc_docker_request(d, "POST", "/containers/abc/start", NULL, NULL, NULL, &err), RC_EINVALID);
+	rc_docker_stats_get(d, &st);
+	assert_int_equal(st.post + st.delete_ + st.other, 0);
+	assert_int_equal(rc_docker_request(d, "GET", "no-slash", NULL, NULL, NULL, &err), RC_EINVALID);
+	rc_docker_free(d);
+
+	/* TCP: nothing listens on port 1 */
+	rc_docker_endpoint t = { .ship = "vm2", .host = "127.0.0.1", .port = 1 };
+	assert_int_equal(rc_docker_new(&d, &t, &err), 0);
+	assert_int_equal(rc_docker_negotiate(d, &err), RC_EUNREACHABLE);
+	assert_string_equal(err.msg, "cannot reach docker on 'vm2' (tcp://127.0.0.1:1): Connection refused");
+	rc_docker_free(d);
+}
+
+/* A socket that accepts connections (in the kernel's backlog) and never answers. */
+static void test_timeout(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *dir = rc_xstrdup("/tmp/rc-docker-test-XXXXXX");
+	rc_docker *d;
+	int fd;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+
+	rc_docker_endpoint ep = { .ship = "vm1", .unix_path = sa.sun_path, .timeout_ms = 200 };
+	assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
+	assert_int_equal(rc_docker_negotiate(d, &err), RC_ETIMEOUT);
+	assert_true(strstr(err.msg, "GET /version: Operation timed out after"));
+	rc_docker_free(d);
+	close(fd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	free(dir);
+}
+
+/* ---- live, against DOCKER_TEST_SOCKET ---- */
+
+static const char *live_socket(void)
+{
+	return getenv("DOCKER_TEST_SOCKET");
+}
+
+static const char *live_image(void)
+{
+	const char *s = getenv("DOCKER_TEST_IMAGE");
+	return s && *s ? s : "busybox:test";
+}
+
+static char live_prefix[64];
+
+static rc_docker *live_new(size_t max_response)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_endpoint ep = { .ship = "live", .unix_path = live_socket(),
+				  .timeout_ms = 20000, .max_response = max_response };
+	rc_docker *d;
+
+	if (rc_docker_new(&d, &ep, &err) < 0)
+		fail_msg("%s", err.msg);
+	return d;
+}
+
+static char *live_name(const char *suffix)
+{
+	return rc_xstrfmt("%s-%s", live_prefix, suffix);
+}
+
+static void live_cleanup(void)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d = live_new(0);
+	json_t *list = NULL, *c;
+	size_t i;
+
+	if (rc_docker_list_containers(d, NULL, NULL, &list, &err) == 0) {
+		json_array_foreach(list, i, c) {
+			const char *n = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+			if (n && rc_starts_with(n + 1, live_prefix))
+				rc_docker_remove(d, json_string_value(json_object_get(c, "Id")), true, true, &err);
+		}
+	}
+	json_decref(list);
+	rc_docker_free(d);
+}
+
+static int live_setup(void **state)
+{
+	(void)state;
+	snprintf(live_prefix, sizeof(live_prefix), "rc-dt-%ld", (long)getpid());
+	return 0;
+}
+
+static int live_teardown(void **state)
+{
+	(void)state;
+	if (live_socket() && *live_socket())
+		live_cleanup();
+	return 0;
+}
+
+static void live_negotiate(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stats st;
+	rc_docker *d = live_new(0);
+	int a, b;
+	(void)state;
+
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	assert_non_null(rc_docker_api_version(d));
+	assert_int_equal(rc_docker_parse_version(&a, &b, rc_docker_api_version(d)), 0);
+	rc_docker_stats_get(d, &st);
+	assert_int_equal(st.get, 1);
+	rc_docker_free(d);
+
+	/* a cap from the endpoint is honoured */
+	rc_docker_endpoint ep = { .ship = "live", .unix_path = live_socket(), .max_api_version = "1.25" };
+	assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	assert_string_equal(rc_docker_api_version(d), "1.25");
+	rc_docker_free(d);
+}
+
+static void live_images(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d = live_new(0);
+	json_t *img = NULL;
+	(void)state;
+
+	assert_int_equal(rc_docker_inspect_image(d, "rc-no-such-image:never", &img, &err), RC_ENOTFOUND);
+	assert_null(img);
+	assert_true(rc_starts_with(err.msg, "docker on 'live': GET /images/rc-no-such-image:never/json: 404 Not Found: "));
+	if (rc_docker_inspect_image(d, live_image(), &img, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_true(rc_starts_with(json_string_value(json_object_get(img, "Id")), "sha256:"));
+	json_decref(img);
+
+	/* a pull from nowhere fails with the daemon's reason */
+	assert_int_equal(rc_docker_pull(d, "127.0.0.1:1/nothing:1", NULL, &err), RC_ERROR);
+	assert_true(rc_starts_with(err.msg, "docker on 'live': POST /images/create: 500 Internal Server Error: "));
+	assert_true(strstr(err.msg, "connection refused"));
+	if (getenv("DOCKER_TEST_PULL")) {
+		if (rc_docker_pull(d, getenv("DOCKER_TEST_PULL"), NULL, &err) < 0)
+			fail_msg("%s", err.msg);
+		assert_int_equal(rc_docker_inspect_image(d, getenv("DOCKER_TEST_PULL"), &img, &err), 0);
+		json_decref(img);
+	}
+	rc_docker_free(d);
+}
+
+static const char *state_of(const json_t *list, const char *id)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(list, i, c)
+		if (rc_streq(json_string_value(json_object_get(c, "Id")), id))
+			return json_string_value(json_object_get(c, "State"));
+	return NULL;
+}
+
+static void live_lifecycle(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d = live_new(0);
+	char *name = live_name("a"), *renamed = live_name("a-old"), *squat = live_name("squat");
+	char *dotted = live_name("x.y"), *lookalike = live_name("xzy");
+	const char *names[] = { name, squat, dotted, NULL };
+	char label[80];
+	char *id = NULL, *id2 = NULL, *id3 = NULL, *id4 = NULL;
+	json_t *body, *plain, *list = NULL, *insp = NULL;
+	rc_docker_stats st0, st1;
+	(void)state;
+
+	snprintf(label, sizeof(label), "reconcile.test-%s", live_prefix);
+	body = json_pack("{s:s, s:[s,s], s:{s:s}, s:i}", "Image", live_image(), "Cmd", "sleep", "600",
+			 "Labels", label, "t0100", "StopTimeout", 1);
+	plain = json_pack("{s:s, s:[s,s]}", "Image", live_image(), "Cmd", "sleep", "600");
+
+	if (rc_docker_create(d, name, body, &id, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(strlen(id), 64);
+	/* the name is taken: 409 with the daemon's words */
+	assert_int_equal(rc_docker_create(d, name, body, &id2, &err), RC_ECONFLICT);
+	assert_null(id2);
+	assert_true(rc_starts_with(err.msg, "docker on 'live': POST /containers/create: 409 Conflict: "));
+	assert_true(strstr(err.msg, "is already in use"));
+
+	if (rc_docker_start(d, id, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rc_docker_start(d, id, &err), 0); /* 304 */
+
+	/* unmanaged containers: one squatting a desired name, one whose name a regex would match */
+	assert_int_equal(rc_docker_create(d, squat, plain, &id2, &err), 0);
+	assert_int_equal(rc_docker_create(d, lookalike, plain, &id3, &err), 0);
+	assert_int_equal(rc_docker_create(d, dotted, plain, &id4, &err), 0);
+
+	rc_docker_stats_get(d, &st0);
+	if (rc_docker_list_containers(d, label, names, &list, &err) < 0)
+		fail_msg("%s", err.msg);
+	rc_docker_stats_get(d, &st1);
+	assert_int_equal(st1.get - st0.get, 2);
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(state_of(list, id), "running");
+	assert_string_equal(state_of(list, id2), "created");
+	assert_non_null(state_of(list, id4));
+	assert_null(state_of(list, id3));
+	json_decref(list);
+	/* only the label */
+	assert_int_equal(rc_docker_list_containers(d, label, NULL, &list, &err), 0);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	/* only names: one request */
+	rc_docker_stats_get(d, &st0);
+	assert_int_equal(rc_docker_list_containers(d, NULL, names + 1, &list, &err), 0);
+	rc_docker_stats_get(d, &st1);
+	assert_int_equal(st1.get - st0.get, 1);
+	assert_int_equal(json_array_size(list), 2);
+	json_decref(list);
+
+	if (rc_docker_stop(d, id, 1, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rc_docker_stop(d, id, 1, &err), 0); /* 304 */
+	assert_int_equal(rc_docker_inspect_container(d, id, &insp, &err), 0);
+	assert_false(json_is_true(json_object_get(json_object_get(insp, "State"), "Running")));
+	json_decref(insp);
+
+	assert_int_equal(rc_docker_rename(d, id, renamed, &err), 0);
+	assert_int_equal(rc_docker_inspect_container(d, renamed, &insp, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(insp, "Id")), id);
+	json_decref(insp);
+	assert_int_equal(rc_docker_inspect_container(d, name, &insp, &err), RC_ENOTFOUND);
+	assert_int_equal(rc_docker_rename(d, id2, renamed, &err), RC_ECONFLICT);
+
+	assert_int_equal(rc_docker_remove(d, id, false, false, &err), 0);
+	assert_int_equal(rc_docker_remove(d, id, false, false, &err), RC_ENOTFOUND);
+	assert_int_equal(rc_docker_inspect_container(d, id, &insp, &err), RC_ENOTFOUND);
+	assert_null(insp);
+	assert_int_equal(rc_docker_remove(d, id2, true, true, &err), 0);
+	assert_int_equal(rc_docker_remove(d, id3, true, false, &err), 0);
+	assert_int_equal(rc_docker_remove(d, id4, true, false, &err), 0);
+
+	/* low level, a status and no body */
+	long status = 0;
+	json_t *out = NULL;
+	assert_int_equal(rc_docker_request(d, "GET", "/_ping", NULL, &status, &out, &err), RC_ERROR);
+	assert_true(strstr(err.msg, "malformed JSON in the answer"));
+	assert_int_equal(status, 200);
+	assert_int_equal(rc_docker_request(d, "GET", "/containers/json?limit=1", NULL, &status, &out, &err), 0);
+	assert_true(json_is_array(out));
+	json_decref(out);
+
+	free(id);
+	free(id2);
+	free(id3);
+	free(id4);
+	json_decref(body);
+	json_decref(plain);
+	free(name);
+	free(renamed);
+	free(squat);
+	free(dotted);
+	free(lookalike);
+	rc_docker_free(d);
+}
+
+static void live_limits(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d = live_new(0), *small;
+	char *name = live_name("ro"), *name2 = live_name("ro2");
+	json_t *body = json_pack("{s:s}", "Image", live_image()), *list = NULL;
+	rc_docker_stats st;
+	char *id = NULL, *id2 = NULL;
+	(void)state;
+
+	/* make sure the list (~600 bytes a container) is longer than the cap below */
+	assert_int_equal(rc_docker_create(d, name, body, &id, &err), 0);
+	assert_int_equal(rc_docker_create(d, name2, body, &id2, &err), 0);
+	small = live_new(64);
+	assert_int_equal(rc_docker_negotiate(small, &err), RC_ELIMIT);
+	assert_string_equal(err.msg, "docker on 'live': GET /version: the answer is larger than 64 bytes");
+	rc_docker_free(small);
+	small = live_new(1000); /* /version fits */
+	assert_int_equal(rc_docker_list_containers(small, NULL, NULL, &list, &err), RC_ELIMIT);
+	assert_null(list);
+	assert_string_equal(err.msg, "docker on 'live': GET /containers/json: the answer is larger than 1000 bytes");
+	rc_docker_free(small);
+
+	/* read-only: reads work, writes are refused and never sent */
+	rc_docker_set_read_only(d, true);
+	assert_int_equal(rc_docker_list_containers(d, NULL, NULL, &list, &err), 0);
+	json_decref(list);
+	rc_docker_stats_get(d, &st);
+	unsigned long posts = st.post;
+	assert_int_equal(rc_docker_start(d, id, &err), RC_EINVALID);
+	assert_int_equal(rc_docker_pull(d, live_image(), NULL, &err), RC_EINVALID);
+	rc_docker_stats_get(d, &st);
+	assert_int_equal(st.post, posts);
+	rc_docker_set_read_only(d, false);
+	assert_int_equal(rc_docker_remove(d, id, true, false, &err), 0);
+	assert_int_equal(rc_docker_remove(d, id2, true, false, &err), 0);
+
+	free(id);
+	free(id2);
+	free(name);
+	free(name2);
+	json_decref(body);
+	rc_docker_free(d);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct CMUnitTest pure[] = {
+		cmocka_unit_test(test_parse_version),
+		cmocka_unit_test(test_choose_version),
+		cmocka_unit_test(test_http_error),
+		cmocka_unit_test(test_pull_stream_recorded),
+		cmocka_unit_test(test_pull_stream_chunked),
+		cmocka_unit_test(test_pull_stream_bad),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_auth_header),
+		cmocka_unit_test(test_config_auth),
+		cmocka_unit_test(test_split_image),
+		cmocka_unit_test(test_url_escape_and_query),
+		cmocka_unit_test(test_merge_named),
+		cmocka_unit_test(test_new),
+		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_timeout),
+	};
+	static const struct CMUnitTest live[] = {
+		cmocka_unit_test(live_negotiate),
+		cmocka_unit_test(live_images),
+		cmocka_unit_test(live_lifecycle),
+		cmocka_unit_test(live_limits),
+	};
+	struct CMUnitTest all[RC_ARRAY_SIZE(pure) + RC_ARRAY_SIZE(live)];
+	size_t n = 0;
+	char *self = rc_xstrdup(argc > 0 ? argv[0] : "tests/unit/test_docker");
+	int ret;
+
+	data_dir = rc_xstrfmt("%s/data/docker", dirname(self));
+	free(self);
+	for (size_t i = 0; i < RC_ARRAY_SIZE(pure); i++)
+		all[n++] = pure[i];
+	/* without a daemon the live tests are not registered at all, rather than "skipped" */
+	if (live_socket() && *live_socket())
+		for (size_t i = 0; i < RC_ARRAY_SIZE(live); i++)
+			all[n++] = live[i];
+	ret = _cmocka_run_group_tests("docker", all, n, live_setup, live_teardown);
+	free(data_dir);
+	return ret;
+}
