@@ -1,0 +1,61 @@
+#ifndef RC_CONVERGE_H
+#define RC_CONVERGE_H
+/*
+ * One converge run (DESIGN §2): observe the Docker hosts, plan, and
+ * (unless a dry run) apply.
+ *
+ *     rc_plan plan;
+ *     rc_converge_opts o = { .dry_run = true, .jobs = 4 };
+ *     rc_converge(&plan, &manifests, &o, &err);
+ *     json_t *doc = rc_plan_to_json(&plan, !o.dry_run);
+ *
+ * Observation sends only GET requests: per Docker host, the API version
+ * check, one list of our containers (plus one for containers squatting a
+ * desired name) and one inspect per distinct desired image. A dry run
+ * stops there, and its connections are read-only besides, so that not even
+ * a bug could send anything else.
+ *
+ * Apply runs environments in parallel (up to `jobs`), and within an
+ * environment the planned actions in order; the first failure stops the
+ * rest of that environment (they are reported `skipped`), because what
+ * comes after may depend on it. A recreate stops the old container and
+ * keeps it, renamed, until the new one runs; it hands the old container's
+ * anonymous volumes to the new one, and never removes volumes.
+ */
+#include "compat.h"
+#include "load.h"
+#include "plan.h"
+
+typedef enum { RC_LOG_ERROR, RC_LOG_WARNING, RC_LOG_INFO, RC_LOG_DEBUG } rc_log_level;
+typedef void (*rc_log_fn)(void *ctx, rc_log_level level, const char *msg);
+
+typedef struct rc_converge_opts {
+	bool dry_run;
+	bool no_prune, force_prune, adopt;
+	const char *const *only;    /* --environment */
+	int jobs;                   /* 0: 4 */
+	const char *revision;       /* commit applied, for the reconcile.commit label */
+	const char *docker_config;  /* credentials file; NULL: the Docker client's default */
+	rc_log_fn log;              /* progress, may be NULL; called from worker threads */
+	void *log_ctx;
+} rc_converge_opts;
+
+typedef struct rc_converge_stats {
+	size_t ships;
+	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
+} rc_converge_stats;
+
+/*
+ * Observe, plan and apply `m` (its environments, invalid ones included, so
+ * that they are reported and their containers left alone). Fills `plan`
+ * (release it), with every action's result when applying. Returns 0 when
+ * every environment converged (or, in a dry run, was planned), else
+ * RC_ERROR; the reasons are in the plan.
+ */
+int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
+		rc_converge_stats *stats);
+
+/* Whether the plan (after rc_converge) has an environment invalid or failed. */
+bool rc_plan_failed(const rc_plan *plan);
+
+#endif

@@ -1,0 +1,511 @@
+/*
+ * The planner (DESIGN §6). Pure: no I/O, no clock, no randomness; the
+ * same (desired, observed) gives the same plan, byte for byte.
+ */
+#include "compat.h"
+#include "plan.h"
+#include "util.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "banned.h"
+
+const char *rc_action_name(rc_action_kind k)
+{
+	static const char *const n[] = { "create", "recreate", "start", "stop", "remove", "conflict" };
+	return (unsigned)k < RC_ARRAY_SIZE(n) ? n[k] : "?";
+}
+
+const char *rc_action_result_name(rc_action_result r)
+{
+	static const char *const n[] = { "none", "done", "failed", "rolled-back", "skipped" };
+	return (unsigned)r < RC_ARRAY_SIZE(n) ? n[r] : "?";
+}
+
+const char *rc_env_status_name(rc_env_status s)
+{
+	static const char *const n[] = { "ok", "changes", "invalid", "failed" };
+	return (unsigned)s < RC_ARRAY_SIZE(n) ? n[s] : "?";
+}
+
+static char *label(const json_t *labels, const char *key)
+{
+	const char *v = json_string_value(json_object_get(labels, key));
+	return v ? rc_xstrdup(v) : NULL;
+}
+
+void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
+{
+	size_t i, alloc = ship->containers_nr;
+	const json_t *c;
+
+	json_array_foreach(list, i, c) {
+		const json_t *labels = json_object_get(c, "Labels");
+		const char *id = json_string_value(json_object_get(c, "Id"));
+		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		rc_observed_container *o;
+		if (!id || !name)
+			continue;
+		RC_ALLOC_GROW(ship->containers, ship->containers_nr + 1, alloc);
+		o = &ship->containers[ship->containers_nr++];
+		memset(o, 0, sizeof(*o));
+		o->id = rc_xstrdup(id);
+		o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
+		o->state = rc_xstrdup(json_string_value(json_object_get(c, "State")) ?
+				      json_string_value(json_object_get(c, "State")) : "unknown");
+		o->image_id = rc_xstrdup(json_string_value(json_object_get(c, "ImageID")) ?
+					 json_string_value(json_object_get(c, "ImageID")) : "");
+		if (json_is_object(labels) && json_object_get(labels, RC_LABEL_ENVIRONMENT)) {
+			o->managed = true;
+			o->env = label(labels, RC_LABEL_ENVIRONMENT);
+			o->service = label(labels, RC_LABEL_SERVICE);
+			o->instance = label(labels, RC_LABEL_INSTANCE);
+			o->ship = label(labels, RC_LABEL_SHIP);
+			o->spec_hash = label(labels, RC_LABEL_SPEC_HASH);
+			o->spec = label(labels, RC_LABEL_SPEC);
+		}
+	}
+}
+
+void rc_observed_ship_release(rc_observed_ship *s)
+{
+	for (size_t i = 0; i < s->containers_nr; i++) {
+		rc_observed_container *o = &s->containers[i];
+		free(o->id);
+		free(o->name);
+		free(o->state);
+		free(o->image_id);
+		free(o->env);
+		free(o->service);
+		free(o->instance);
+		free(o->ship);
+		free(o->spec_hash);
+		free(o->spec);
+	}
+	free(s->containers);
+	free(s->endpoint);
+	free(s->error);
+	rc_kvlist_release(&s->images);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---------------------------------------------------------------- building */
+
+static const rc_observed_ship *find_ship(const rc_observed_ship *ships, size_t nr, const char *endpoint)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (!strcmp(ships[i].endpoint, endpoint))
+			return &ships[i];
+	return NULL;
+}
+
+static const rc_observed_container *find_named(const rc_observed_ship *s, const char *name)
+{
+	for (size_t i = 0; i < s->containers_nr; i++)
+		if (!strcmp(s->containers[i].name, name))
+			return &s->containers[i];
+	return NULL;
+}
+
+static rc_action *add_action(rc_env_plan *ep, rc_action_kind kind, const char *ship, const char *endpoint,
+			     const char *service, const char *instance, const char *reason)
+{
+	rc_action *a;
+	RC_ALLOC_GROW(ep->actions, ep->actions_nr + 1, ep->actions_alloc);
+	a = &ep->actions[ep->actions_nr++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->ship = rc_xstrdup(ship ? ship : "");
+	a->endpoint = rc_xstrdup(endpoint ? endpoint : "");
+	a->service = rc_xstrdup(service ? service : "");
+	a->instance = rc_xstrdup(instance ? instance : "");
+	if (reason)
+		rc_strlist_push(&a->reasons, reason);
+	a->rank = INT_MAX;
+	return a;
+}
+
+static bool is_primary_of(const rc_observed_container *c, const char *env, const char *instance)
+{
+	return c->managed && rc_streq(c->env, env) && rc_streq(c->instance, instance) &&
+	       !strcmp(c->name, instance);
+}
+
+static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const rc_observed_ship *os,
+			  const rc_plan_opts *opts)
+{
+	const rc_instance *in = d->instance;
+	const rc_observed_container *c = find_named(os, in->name);
+	const rc_kv *img = rc_kvlist_find(&os->images, in->image);
+	bool image_absent = !img || !img->value;
+	rc_action *a = NULL;
+
+	if (in->state == RC_STATE_ABSENT) {
+		if (c && is_primary_of(c, ep->name, in->name)) {
+			a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, in->name,
+				       "state absent");
+			a->container_id = rc_xstrdup(c->id);
+		} else {
+			ep->unchanged++;
+		}
+		if (a)
+			a->rank = rank;
+		return;
+	}
+	if (!c) {
+		a = add_action(ep, RC_ACT_CREATE, in->ship->name, d->endpoint, in->service->name, in->name, "missing");
+	} else if (!c->managed || !rc_streq(c->env, ep->name) || !rc_streq(c->instance, in->name)) {
+		char *why = !c->managed ? rc_xstrdup("unmanaged container")
+					: rc_xstrfmt("container belongs to environment '%s'", c->env ? c->env : "?");
+		if (opts->adopt && !c->managed) {
+			a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+				       "unmanaged container (adopted)");
+		} else {
+			a = add_action(ep, RC_ACT_CONFLICT, in->ship->name, d->endpoint, in->service->name, in->name, why);
+			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+				     "%s on ship '%s': a container named '%s' exists that reconcile does not manage (%s); "
+				     "remove or rename it, or run with --adopt to replace it",
+				     in->name, in->ship->name, in->name, why);
+			ep->status = RC_ENV_FAILED;
+		}
+		free(why);
+		a->container_id = rc_xstrdup(c->id);
+	} else if (!rc_streq(c->spec_hash, d->hash)) {
+		json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name, NULL);
+		if (json_is_object(old))
+			rc_spec_diff(old, d->spec, &a->reasons);
+		if (!a->reasons.nr)
+			rc_strlist_push(&a->reasons, "spec changed");
+		json_decref(old);
+		a->container_id = rc_xstrdup(c->id);
+	} else if (!image_absent && strcmp(img->value, c->image_id)) {
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+			       "image digest changed");
+		a->container_id = rc_xstrdup(c->id);
+	} else if (in->state == RC_STATE_RUNNING && strcmp(c->state, "running")) {
+		a = add_action(ep, RC_ACT_START, in->ship->name, d->endpoint, in->service->name, in->name, "stopped");
+		a->container_id = rc_xstrdup(c->id);
+	} else if (in->state == RC_STATE_STOPPED && !strcmp(c->state, "running")) {
+		a = add_action(ep, RC_ACT_STOP, in->ship->name, d->endpoint, in->service->name, in->name, "state stopped");
+		a->container_id = rc_xstrdup(c->id);
+	} else {
+		ep->unchanged++;
+		return;
+	}
+	a->desired = d;
+	a->rank = rank;
+	a->start = in->state == RC_STATE_RUNNING;
+	if (a->kind == RC_ACT_CREATE || a->kind == RC_ACT_RECREATE)
+		a->pull = image_absent;
+}
+
+/* Where an instance went, when its container sits on another ship now. */
+static const rc_instance *desired_elsewhere(const rc_environment *env, const char *instance)
+{
+	return env ? rc_environment_instance(env, instance) : NULL;
+}
+
+static rc_env_plan *env_plan_for(rc_plan *plan, const char *name, size_t *alloc)
+{
+	for (size_t i = 0; i < plan->envs_nr; i++)
+		if (!strcmp(plan->envs[i].name, name))
+			return &plan->envs[i];
+	RC_ALLOC_GROW(plan->envs, plan->envs_nr + 1, *alloc);
+	memset(&plan->envs[plan->envs_nr], 0, sizeof(rc_env_plan));
+	plan->envs[plan->envs_nr].name = rc_xstrdup(name);
+	return &plan->envs[plan->envs_nr++];
+}
+
+static bool is_wanted(const rc_plan_opts *opts, const char *env)
+{
+	if (!opts->only)
+		return true;
+	for (const char *const *p = opts->only; *p; p++)
+		if (!strcmp(*p, env))
+			return true;
+	return false;
+}
+
+/*
+ * Removals and stops run dependents first, creates and starts
+ * dependencies first: removals (high rank first), then the rest (low
+ * rank first); stable within a rank.
+ */
+static int action_phase(const rc_action *a)
+{
+	return a->kind == RC_ACT_REMOVE || a->kind == RC_ACT_STOP ? 0 : 1;
+}
+
+static void order_actions(rc_env_plan *ep)
+{
+	for (size_t i = 1; i < ep->actions_nr; i++) {
+		rc_action t = ep->actions[i];
+		size_t j = i;
+		while (j > 0) {
+			const rc_action *p = &ep->actions[j - 1];
+			int pp = action_phase(p), tp = action_phase(&t);
+			bool after = pp > tp || (pp == tp && (tp == 0 ? p->rank < t.rank : p->rank > t.rank));
+			if (!after)
+				break;
+			ep->actions[j] = ep->actions[j - 1];
+			j--;
+		}
+		ep->actions[j] = t;
+	}
+}
+
+static int cmp_env_name(const void *a, const void *b)
+{
+	return strcmp(((const rc_env_plan *)a)->name, ((const rc_env_plan *)b)->name);
+}
+
+void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
+		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts)
+{
+	size_t alloc = 0, limit;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->revision = opts->revision ? rc_xstrdup(opts->revision) : NULL;
+
+	for (size_t e = 0; e < envs_nr; e++) {
+		const rc_plan_input_env *in = &envs[e];
+		rc_env_plan *ep = env_plan_for(plan, in->name, &alloc);
+		const rc_environment *env = in->env;
+		size_t n = 0;
+
+		if (!env) {
+			ep->status = RC_ENV_INVALID;
+			if (in->diags)
+				for (size_t i = 0; i < in->diags->nr; i++)
+					if (in->diags->items[i].level == RC_DIAG_ERROR)
+						rc_diags_add(&ep->errors, RC_DIAG_ERROR, in->diags->items[i].file,
+							     in->diags->items[i].line, in->diags->items[i].col, "%s",
+							     in->diags->items[i].message);
+			continue;
+		}
+		for (size_t s = 0; s < env->services_nr; s++)
+			n += env->services[s]->instances_nr;
+		ep->desired = rc_xcalloc(n ? n : 1, sizeof(*ep->desired));
+		for (size_t s = 0; s < env->services_nr; s++)
+			for (size_t i = 0; i < env->services[s]->instances_nr; i++)
+				rc_desired_build(&ep->desired[ep->desired_nr++], env, env->services[s]->instances[i],
+						 opts->revision);
+		/* every ship of the environment must be seen, or nothing of it is touched */
+		for (size_t i = 0; i < ep->desired_nr; i++) {
+			const rc_observed_ship *os = find_ship(ships, ships_nr, ep->desired[i].endpoint);
+			const rc_ship *sh = ep->desired[i].instance->ship;
+			bool seen = false;
+			for (size_t k = 0; k < i; k++)
+				if (ep->desired[k].instance->ship == sh)
+					seen = true;
+			if (seen || (os && os->reachable))
+				continue;
+			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "ship '%s' (%s) is unreachable: %s",
+				     sh->name, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
+			ep->status = RC_ENV_FAILED;
+		}
+		if (ep->status == RC_ENV_FAILED)
+			continue;
+		for (size_t i = 0; i < ep->desired_nr; i++) {
+			const rc_desired *d = &ep->desired[i];
+			int rank = 0;
+			for (size_t s = 0; s < env->services_nr; s++)
+				if (env->services[s] == d->instance->service)
+					rank = (int)s;
+			plan_instance(ep, d, rank, find_ship(ships, ships_nr, d->endpoint), opts);
+		}
+	}
+
+	/* containers of ours that no desired instance accounts for */
+	for (size_t s = 0; s < ships_nr; s++) {
+		const rc_observed_ship *os = &ships[s];
+		if (!os->reachable)
+			continue;
+		for (size_t i = 0; i < os->containers_nr; i++) {
+			const rc_observed_container *c = &os->containers[i];
+			const rc_plan_input_env *in = NULL;
+			const rc_instance *want;
+			rc_env_plan *ep;
+			rc_action *a;
+			char *reason;
+
+			if (!c->managed)
+				continue;
+			plan->managed++;
+			if (!is_wanted(opts, c->env))
+				continue;
+			for (size_t e = 0; e < envs_nr; e++)
+				if (!strcmp(envs[e].name, c->env))
+					in = &envs[e];
+			if (in && !in->env)
+				continue;       /* invalid: left exactly as it runs */
+			want = in ? desired_elsewhere(in->env, c->instance) : NULL;
+			if (want && want->ship) {
+				char *ep_str = rc_ship_endpoint(want->ship);
+				bool here = !strcmp(ep_str, os->endpoint);
+				free(ep_str);
+				if (here && !strcmp(c->name, want->name))
+					continue;   /* planned above */
+				if (here)
+					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
+				else
+					reason = rc_xstrfmt("moved to ship '%s'", want->ship->name);
+			} else {
+				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
+			}
+			ep = env_plan_for(plan, c->env, &alloc);
+			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID) {
+				free(reason);
+				continue;
+			}
+			if (opts->no_prune) {
+				free(reason);
+				continue;
+			}
+			a = add_action(ep, RC_ACT_REMOVE, c->ship, os->endpoint, c->service, c->instance ? c->instance : c->name, reason);
+			free(reason);
+			free(a->instance);
+			a->instance = rc_xstrdup(c->name);
+			a->container_id = rc_xstrdup(c->id);
+			plan->prunes++;
+		}
+	}
+
+	/* the prune guard: a mass removal is far more likely a mistake than a wish */
+	limit = plan->managed / 4 > 3 ? plan->managed / 4 : 3;
+	if (plan->prunes > limit && !opts->force_prune) {
+		plan->prune_blocked = true;
+		for (size_t e = 0; e < plan->envs_nr; e++) {
+			rc_env_plan *ep = &plan->envs[e];
+			bool any = false;
+			for (size_t i = 0; i < ep->actions_nr; i++) {
+				rc_action *a = &ep->actions[i];
+				if (a->kind != RC_ACT_REMOVE || a->desired || a->rank != INT_MAX)
+					continue;
+				a->result = RC_RESULT_SKIPPED;
+				free(a->error);
+				a->error = rc_xstrfmt("prune guard: %zu removals exceed the limit of %zu "
+						      "(max(3, 25%% of %zu managed containers)); run with --force-prune to remove them",
+						      plan->prunes, limit, plan->managed);
+				any = true;
+			}
+			if (any) {
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+					     "prune guard: %zu removals exceed the limit of %zu (max(3, 25%% of %zu managed containers)); "
+					     "nothing was removed; run with --force-prune if this is intended",
+					     plan->prunes, limit, plan->managed);
+				ep->status = RC_ENV_FAILED;
+			}
+		}
+	}
+
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		rc_env_plan *ep = &plan->envs[e];
+		order_actions(ep);
+		if (ep->status == RC_ENV_OK && ep->actions_nr)
+			ep->status = RC_ENV_CHANGES;
+	}
+	qsort(plan->envs, plan->envs_nr, sizeof(*plan->envs), cmp_env_name);
+}
+
+void rc_plan_release(rc_plan *plan)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		rc_env_plan *ep = &plan->envs[e];
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			rc_action *a = &ep->actions[i];
+			free(a->ship);
+			free(a->endpoint);
+			free(a->service);
+			free(a->instance);
+			rc_strlist_release(&a->reasons);
+			free(a->container_id);
+			free(a->error);
+		}
+		free(ep->actions);
+		for (size_t i = 0; i < ep->desired_nr; i++)
+			rc_desired_release(&ep->desired[i]);
+		free(ep->desired);
+		rc_diags_release(&ep->errors);
+		free(ep->name);
+	}
+	free(plan->envs);
+	free(plan->revision);
+	memset(plan, 0, sizeof(*plan));
+}
+
+bool rc_plan_has_changes(const rc_plan *plan)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++)
+		if (plan->envs[e].actions_nr)
+			return true;
+	return false;
+}
+
+json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
+{
+	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
+	size_t counts[6] = { 0 }, unchanged = 0, errors = 0;
+	char *text, fp[65];
+
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		json_t *je = json_object(), *errs = json_array(), *acts = json_array();
+		for (size_t i = 0; i < ep->errors.nr; i++) {
+			const rc_diag *d = &ep->errors.items[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "file", d->file[0] ? json_string(d->file) : json_null());
+			json_object_set_new(o, "line", d->line ? json_integer(d->line) : json_null());
+			json_object_set_new(o, "column", d->col ? json_integer(d->col) : json_null());
+			json_object_set_new(o, "message", json_string(d->message));
+			json_array_append_new(errs, o);
+			errors++;
+		}
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			const rc_action *a = &ep->actions[i];
+			json_t *o = json_object(), *reasons = json_array();
+			for (size_t r = 0; r < a->reasons.nr; r++)
+				json_array_append_new(reasons, json_string(a->reasons.v[r]));
+			json_object_set_new(o, "action", json_string(rc_action_name(a->kind)));
+			json_object_set_new(o, "ship", json_string(a->ship));
+			json_object_set_new(o, "service", json_string(a->service));
+			json_object_set_new(o, "instance", json_string(a->instance));
+			json_object_set_new(o, "reasons", reasons);
+			if (a->pull)
+				json_object_set_new(o, "pull", json_true());
+			if (applied)
+				json_object_set_new(o, "result", json_string(a->result == RC_RESULT_NONE ? "skipped"
+									      : rc_action_result_name(a->result)));
+			if (a->error)
+				json_object_set_new(o, "error", json_string(a->error));
+			json_array_append_new(acts, o);
+			json_array_append_new(fp_src, json_pack("[s, s, s, s, O, s]", ep->name, rc_action_name(a->kind),
+								 a->endpoint, a->instance, reasons,
+								 a->desired ? a->desired->hash : ""));
+			counts[a->kind]++;
+		}
+		unchanged += ep->unchanged;
+		json_object_set_new(je, "name", json_string(ep->name));
+		json_object_set_new(je, "status", json_string(rc_env_status_name(ep->status)));
+		json_object_set_new(je, "errors", errs);
+		json_object_set_new(je, "actions", acts);
+		json_array_append_new(envs, je);
+	}
+	text = json_dumps(fp_src, JSON_COMPACT);
+	rc_sha256_hex(fp, text, strlen(text));
+	free(text);
+	json_decref(fp_src);
+	json_object_set_new(doc, "format_version", json_integer(1));
+	json_object_set_new(doc, "revision", plan->revision ? json_string(plan->revision) : json_null());
+	json_object_set_new(doc, "fingerprint", json_string(fp));
+	json_object_set_new(doc, "changes", json_boolean(rc_plan_has_changes(plan)));
+	json_object_set_new(doc, "environments", envs);
+	json_object_set_new(doc, "summary",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "create", (json_int_t)counts[RC_ACT_CREATE], "recreate", (json_int_t)counts[RC_ACT_RECREATE],
+				      "start", (json_int_t)counts[RC_ACT_START], "stop", (json_int_t)counts[RC_ACT_STOP],
+				      "remove", (json_int_t)counts[RC_ACT_REMOVE], "conflict", (json_int_t)counts[RC_ACT_CONFLICT],
+				      "unchanged", (json_int_t)unchanged, "errors", (json_int_t)errors));
+	return doc;
+}

@@ -1,0 +1,150 @@
+#ifndef RC_PLAN_H
+#define RC_PLAN_H
+/*
+ * The planner: a pure function of (desired, observed) -> ordered actions,
+ * each with its reasons (DESIGN §6). It performs no I/O, which is what
+ * makes `--dry-run` safe and the planner testable without a daemon.
+ *
+ * Observed state comes from the Docker hosts as rc_observed_ship: one per
+ * Docker endpoint, with the containers that carry our labels plus any
+ * container holding a desired name, and the image id each desired image
+ * reference resolves to on that host. A ship that could not be reached
+ * has `reachable` false: nothing on it is considered absent, so nothing
+ * on it is pruned, and every environment with an instance there fails.
+ */
+#include "compat.h"
+#include "manifest.h"
+#include "spec.h"
+#include <jansson.h>
+
+typedef struct rc_observed_container {
+	char *id;
+	char *name;             /* without the leading '/' */
+	char *state;            /* "running", "exited", "created", ... */
+	char *image_id;         /* "sha256:..." */
+	bool managed;           /* has reconcile.environment */
+	char *env, *service, *instance, *ship;   /* our labels (managed only) */
+	char *spec_hash, *spec; /* reconcile.spec-hash and reconcile.spec */
+} rc_observed_container;
+
+typedef struct rc_observed_ship {
+	char *endpoint;         /* rc_ship_endpoint() */
+	bool reachable;
+	char *error;            /* why not, when not reachable */
+	rc_observed_container *containers;
+	size_t containers_nr;
+	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
+} rc_observed_ship;
+
+/* Parse a GET /containers/json answer into `ship` (appending). */
+void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
+void rc_observed_ship_release(rc_observed_ship *ship);
+
+typedef enum {
+	RC_ACT_CREATE,
+	RC_ACT_RECREATE,
+	RC_ACT_START,
+	RC_ACT_STOP,
+	RC_ACT_REMOVE,
+	RC_ACT_CONFLICT,
+} rc_action_kind;
+
+const char *rc_action_name(rc_action_kind k);
+
+typedef enum {
+	RC_RESULT_NONE,         /* not applied (dry run, or not reached) */
+	RC_RESULT_DONE,
+	RC_RESULT_FAILED,
+	RC_RESULT_ROLLED_BACK,
+	RC_RESULT_SKIPPED,
+} rc_action_result;
+
+const char *rc_action_result_name(rc_action_result r);
+
+typedef struct rc_action {
+	rc_action_kind kind;
+	char *ship;             /* ship name (or the label of a container being removed) */
+	char *endpoint;
+	char *service, *instance;
+	rc_strlist reasons;
+	const rc_desired *desired;  /* create, recreate, start: the container wanted */
+	char *container_id;     /* the existing container, when there is one */
+	bool pull;              /* the image is absent on the ship: pull first */
+	bool start;             /* create/recreate: start it after (state running) */
+	int rank;               /* dependency rank of the service: creates run low to high */
+	rc_action_result result;
+	char *error;            /* why it failed or was skipped */
+} rc_action;
+
+typedef enum {
+	RC_ENV_OK,              /* nothing to do (or done) */
+	RC_ENV_CHANGES,         /* actions planned */
+	RC_ENV_INVALID,         /* manifest errors: untouched */
+	RC_ENV_FAILED,          /* an action failed, a ship was unreachable, a conflict */
+} rc_env_status;
+
+const char *rc_env_status_name(rc_env_status s);
+
+typedef struct rc_env_plan {
+	char *name;
+	rc_env_status status;
+	rc_diags errors;        /* manifest errors and run errors (file "" for the latter) */
+	rc_action *actions;     /* in the order they run */
+	size_t actions_nr, actions_alloc;
+	size_t unchanged;
+	rc_desired *desired;    /* owned */
+	size_t desired_nr;
+} rc_env_plan;
+
+typedef struct rc_plan {
+	rc_env_plan *envs;
+	size_t envs_nr;
+	char *revision;         /* commit id, or NULL */
+	bool prune_blocked;     /* the prune guard held back removals */
+	size_t managed;         /* managed containers seen on reachable ships */
+	size_t prunes;          /* removals of containers absent from the manifests */
+} rc_plan;
+
+typedef struct rc_plan_opts {
+	bool no_prune;
+	bool force_prune;
+	bool adopt;
+	/* --environment: only these are planned, and only their containers may be pruned */
+	const char *const *only;
+	const char *revision;
+} rc_plan_opts;
+
+/*
+ * One environment as it entered the planner: its model, or NULL with the
+ * reasons it is invalid.
+ */
+typedef struct rc_plan_input_env {
+	const char *name;
+	const rc_environment *env;  /* NULL: invalid */
+	const rc_diags *diags;
+} rc_plan_input_env;
+
+/*
+ * Compute the plan. `ships` are all the observed Docker hosts; an
+ * environment whose instance sits on an unreachable ship (or on an
+ * endpoint absent from `ships`) fails as a whole and gets no actions.
+ * Containers with our labels whose environment is not among `envs` (a
+ * removed environment directory) are removed, unless `only` excludes
+ * them. Deterministic: the same input gives the same plan.
+ */
+void rc_plan_compute(rc_plan *out, const rc_plan_input_env *envs, size_t envs_nr,
+		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts);
+void rc_plan_release(rc_plan *plan);
+
+/* Whether the plan has any action; how many of each kind. */
+bool rc_plan_has_changes(const rc_plan *plan);
+
+/*
+ * The plan as DESIGN §7's JSON document (new reference); `applied` adds
+ * each action's "result". The fingerprint covers the actions and their
+ * reasons and the desired spec hashes, not the results, so a dry run's
+ * fingerprint equals the following apply's when the hosts did not move.
+ */
+json_t *rc_plan_to_json(const rc_plan *plan, bool applied);
+
+#endif
