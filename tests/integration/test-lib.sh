@@ -120,15 +120,17 @@ test_when_finished () {
 	test_cleanup_cmds+=("$*")
 }
 
+# fds 5 and 6 stay open in the body so that an exit (or a signal) in the middle
+# of a test can still report on them. A body that leaves a process running in
+# the background must close them for it (parts.sh does, `cmd 5>&- 6>&- &`):
+# prove reads the TAP pipe until every holder has closed it.
 test_eval_ () {
-	# Daemons a body starts must not inherit the TAP pipe (prove reads it
-	# until EOF) nor our diagnostics.
 	if test -n "$trace"; then
 		eval "set -x
 $1
-" 5>&- 6>&-
+"
 	else
-		eval "$1" 5>&- 6>&-
+		eval "$1"
 	fi
 	local ret=$?
 	set +x

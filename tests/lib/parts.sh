@@ -230,16 +230,22 @@ parts_launch_dockerd () {
 	export "DOCKER_HOST_$var=unix://$dir/docker.sock" "DOCKER_BRIDGE_IP_$var=10.211.$n.1"
 }
 
+# Up, or dead: do not sit out the whole timeout for a daemon that exited.
+parts_dockerd_settled () {
+	parts_ping "$1/docker.sock" || ! parts_alive "$(cat "$1/launcher.pid")"
+}
+
 parts_wait_dockerd () {
 	local name=$1 dir
 	dir="$PARTS_DIR/docker/$name"
-	if ! parts_wait_for "$PARTS_START_TIMEOUT" parts_ping "$dir/docker.sock"; then
+	if ! parts_wait_for "$PARTS_START_TIMEOUT" parts_dockerd_settled "$dir" ||
+	   ! parts_ping "$dir/docker.sock" >/dev/null; then
 		if ! parts_alive "$(cat "$dir/launcher.pid")"; then
 			parts_err "dockerd '$name' exited during startup"
 		else
 			parts_err "dockerd '$name' did not answer /_ping within ${PARTS_START_TIMEOUT}s"
 		fi
-		parts_tail_log "$PARTS_DIR/log/dockerd-$name.log"
+		parts_tail_log "$PARTS_DIR/log/dockerd-$name.log" 12
 		return 1
 	fi
 }
