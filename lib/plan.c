@@ -125,6 +125,12 @@ static rc_action *add_action(rc_env_plan *ep, rc_action_kind kind, const char *s
 	return a;
 }
 
+/* Up, or being brought up by its restart policy, which we must not fight. */
+static bool is_up(const char *state)
+{
+	return !strcmp(state, "running") || !strcmp(state, "restarting");
+}
+
 static bool is_primary_of(const rc_observed_container *c, const char *env, const char *instance)
 {
 	return c->managed && rc_streq(c->env, env) && rc_streq(c->instance, instance) &&
@@ -179,14 +185,16 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 			rc_strlist_push(&a->reasons, "spec changed");
 		json_decref(old);
 		a->container_id = rc_xstrdup(c->id);
+		a->old_spec = c->spec ? rc_xstrdup(c->spec) : NULL;
 	} else if (!image_absent && strcmp(img->value, c->image_id)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
 			       "image digest changed");
 		a->container_id = rc_xstrdup(c->id);
-	} else if (in->state == RC_STATE_RUNNING && strcmp(c->state, "running")) {
-		a = add_action(ep, RC_ACT_START, in->ship->name, d->endpoint, in->service->name, in->name, "stopped");
+	} else if (in->state == RC_STATE_RUNNING && !is_up(c->state)) {
+		a = add_action(ep, RC_ACT_START, in->ship->name, d->endpoint, in->service->name, in->name,
+			       !strcmp(c->state, "created") ? "created, never started" : "stopped");
 		a->container_id = rc_xstrdup(c->id);
-	} else if (in->state == RC_STATE_STOPPED && !strcmp(c->state, "running")) {
+	} else if (in->state == RC_STATE_STOPPED && is_up(c->state)) {
 		a = add_action(ep, RC_ACT_STOP, in->ship->name, d->endpoint, in->service->name, in->name, "state stopped");
 		a->container_id = rc_xstrdup(c->id);
 	} else {
@@ -421,6 +429,7 @@ void rc_plan_release(rc_plan *plan)
 			free(a->instance);
 			rc_strlist_release(&a->reasons);
 			free(a->container_id);
+			free(a->old_spec);
 			free(a->error);
 		}
 		free(ep->actions);

@@ -69,6 +69,7 @@ typedef struct rc_action {
 	rc_strlist reasons;
 	const rc_desired *desired;  /* create, recreate, start: the container wanted */
 	char *container_id;     /* the existing container, when there is one */
+	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
 	bool pull;              /* the image is absent on the ship: pull first */
 	bool start;             /* create/recreate: start it after (state running) */
 	int rank;               /* dependency rank of the service: creates run low to high */

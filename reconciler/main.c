@@ -25,7 +25,9 @@ void die(int code, const char *fmt, ...)
 
 void usage(FILE *out, int code)
 {
-	fputs("usage: reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
+	fputs("usage: reconcile --manifests DIR [OPTIONS]            converge once, then exit\n"
+	      "       reconcile --dry-run --manifests DIR [OPTIONS]  print the plan; change nothing\n"
+	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
 	      "\n"
 	      "  validate    check the manifests only; contacts no host (exit 0 valid, 1 invalid)\n"
@@ -37,13 +39,28 @@ void usage(FILE *out, int code)
 	      "  --output text|json     output format (default text)\n"
 	      "  -v, -q                 more, less output\n"
 	      "  --no-color             no colour even on a terminal\n"
+	      "  --dry-run              plan only; send nothing but GET requests to Docker hosts\n"
+	      "  --exit-code            with --dry-run: exit 2 when changes are pending\n"
+	      "  --jobs N               environments converged in parallel (default 4)\n"
+	      "  --no-prune             never remove containers absent from the manifests\n"
+	      "  --force-prune          remove them even past the prune guard\n"
+	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
 	      "  --version, --help\n"
 	      "\n"
-	      "exit codes: 0 ok, 1 invalid or failed, 64 usage error\n", out);
+	      "exit codes: 0 converged (or valid), 1 invalid or failed, 2 changes pending (--dry-run\n"
+	      "--exit-code), 64 usage error, 75 another run holds the lock\n", out);
 	exit(code);
 }
 
-enum { OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP };
+static bool is_command(const char *s)
+{
+	return !strcmp(s, "validate") || !strcmp(s, "render");
+}
+
+enum {
+	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
+	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
+};
 
 int main(int argc, char **argv)
 {
@@ -56,11 +73,19 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "exit-code", no_argument, NULL, OPT_EXIT_CODE },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
+		{ "no-prune", no_argument, NULL, OPT_NO_PRUNE },
+		{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
+		{ "adopt", no_argument, NULL, OPT_ADOPT },
+		{ "stats", no_argument, NULL, OPT_STATS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
 	size_t env_alloc = 0;
 	bool no_color = false;
+	const char *dir_operand = NULL;
 	int c, ret;
 
 	memset(&o, 0, sizeof(o));
@@ -68,10 +93,12 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "-vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			if (!o.command)
+			if (!o.command && is_command(optarg))
 				o.command = optarg;
-			else if (!o.manifests)
-				o.manifests = optarg;
+			else if (!o.command)
+				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
+			else if (!dir_operand)
+				dir_operand = optarg;
 			else
 				die(EXIT_USAGE, "unexpected operand '%s'", optarg);
 			break;
@@ -90,6 +117,16 @@ int main(int argc, char **argv)
 				die(EXIT_USAGE, "--output must be text or json, not '%s'", optarg);
 			break;
 		case OPT_NO_COLOR: no_color = true; break;
+		case OPT_DRY_RUN: o.dry_run = true; break;
+		case OPT_EXIT_CODE: o.exit_code = true; break;
+		case OPT_JOBS:
+			if (rc_parse_int(&o.jobs, optarg, 256) < 0 || o.jobs < 1)
+				die(EXIT_USAGE, "--jobs takes a number from 1 to 256, not '%s'", optarg);
+			break;
+		case OPT_NO_PRUNE: o.no_prune = true; break;
+		case OPT_FORCE_PRUNE: o.force_prune = true; break;
+		case OPT_ADOPT: o.adopt = true; break;
+		case OPT_STATS: o.stats = true; break;
 		case 'v': o.verbosity++; break;
 		case 'q': o.verbosity = -1; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
@@ -98,17 +135,25 @@ int main(int argc, char **argv)
 		}
 	}
 	o.color = !no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-	if (!o.manifests)
+	if (dir_operand && o.manifests)
+		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
+	if (dir_operand)
+		o.manifests = dir_operand;
+	if (!o.manifests && o.command)
 		o.manifests = ".";
+	if (!o.manifests)
+		die(EXIT_USAGE, "no manifests given: use --manifests DIR (see --help)");
 
+	if (o.no_prune && o.force_prune)
+		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
 	if (!o.command)
-		usage(stderr, EXIT_USAGE);
-	if (!strcmp(o.command, "validate"))
+		ret = cmd_converge(&o);
+	else if (!strcmp(o.command, "validate"))
 		ret = cmd_validate(&o);
 	else if (!strcmp(o.command, "render"))
 		ret = cmd_render(&o);
 	else
-		die(EXIT_USAGE, "unknown command '%s' (see reconcile --help)", o.command);
+		die(EXIT_USAGE, "unknown command '%s' (see reconcile --help)", o.command);   /* not reached */
 	free(o.environments);
 	return ret;
 }

@@ -23,6 +23,9 @@ struct options {
 	output_format output;
 	int verbosity;              /* -q: -1, default 0, -v: 1, -vv: 2 */
 	bool color;
+	bool dry_run, exit_code, no_prune, force_prune, adopt;
+	int jobs;
+	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -31,5 +34,9 @@ void usage(FILE *out, int code);
 
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
+int cmd_converge(const struct options *o);
+
+/* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
+bool looks_sensitive(const char *name);
 
 #endif

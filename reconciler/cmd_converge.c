@@ -1,0 +1,194 @@
+/* `reconcile` and `reconcile --dry-run`: one converge run, reported. */
+#include "compat.h"
+#include "reconcile.h"
+#include "converge.h"
+#include "load.h"
+#include "util.h"
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "banned.h"
+
+bool looks_sensitive(const char *name)
+{
+	static const char *const words[] = { "PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE" };
+	char *up = rc_xstrdup(name);
+	bool hit = false;
+	for (char *p = up; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	for (size_t i = 0; i < RC_ARRAY_SIZE(words); i++)
+		if (strstr(up, words[i]))
+			hit = true;
+	free(up);
+	return hit;
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_stderr(void *ctx, rc_log_level level, const char *msg)
+{
+	const struct options *o = ctx;
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	if ((level == RC_LOG_INFO && o->verbosity < 1) || (level == RC_LOG_DEBUG && o->verbosity < 2))
+		return;
+	if (level == RC_LOG_WARNING && o->verbosity < 0)
+		return;
+	pthread_mutex_lock(&log_lock);
+	fprintf(stderr, "reconcile: %s: %s\n", names[level], msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* With -v: the values behind "env.X changed", secrets masked. */
+static void print_env_values(const rc_action *a)
+{
+	json_t *old = a->old_spec ? json_loads(a->old_spec, 0, NULL) : NULL;
+	json_t *oe = json_object_get(old, "env"), *ne = a->desired ? json_object_get(a->desired->spec, "env") : NULL;
+
+	for (size_t r = 0; r < a->reasons.nr; r++) {
+		const char *reason = a->reasons.v[r], *name, *sp;
+		char *var;
+		json_t *ov, *nv;
+		if (!rc_starts_with(reason, "env."))
+			continue;
+		name = reason + 4;
+		sp = strrchr(name, ' ');
+		var = rc_xstrndup(name, sp ? (size_t)(sp - name) : strlen(name));
+		ov = json_object_get(oe, var);
+		nv = json_object_get(ne, var);
+		if (looks_sensitive(var))
+			printf("        env.%s: (sensitive)\n", var);
+		else
+			printf("        env.%s: %s%s%s -> %s%s%s\n", var,
+			       json_is_string(ov) ? "'" : "", json_is_string(ov) ? json_string_value(ov) : "(unset)",
+			       json_is_string(ov) ? "'" : "",
+			       json_is_string(nv) ? "'" : "", json_is_string(nv) ? json_string_value(nv) : "(unset)",
+			       json_is_string(nv) ? "'" : "");
+		free(var);
+	}
+	json_decref(old);
+}
+
+static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
+{
+	size_t counts[6] = { 0 }, unchanged = 0;
+	const char *bold = o->color ? "\033[1m" : "", *red = o->color ? "\033[31m" : "";
+	const char *green = o->color ? "\033[32m" : "", *yellow = o->color ? "\033[33m" : "";
+	const char *off = o->color ? "\033[0m" : "";
+
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		const char *col = ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ? red
+				: ep->status == RC_ENV_CHANGES ? yellow : green;
+		unchanged += ep->unchanged;
+		if (o->verbosity < 0 && ep->status == RC_ENV_OK && !ep->actions_nr)
+			continue;
+		printf("%s%s%s: %s%s%s", bold, ep->name, off, col, rc_env_status_name(ep->status), off);
+		if (ep->actions_nr || ep->unchanged)
+			printf(" (%zu action%s, %zu unchanged)", ep->actions_nr, ep->actions_nr == 1 ? "" : "s", ep->unchanged);
+		putchar('\n');
+		/* by ship, in the order the ships first act */
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			const char *ship = ep->actions[i].ship;
+			bool seen = false;
+			for (size_t k = 0; k < i; k++)
+				if (!strcmp(ep->actions[k].ship, ship))
+					seen = true;
+			if (seen)
+				continue;
+			printf("  ship %s (%s)\n", ship, ep->actions[i].endpoint);
+			for (size_t j = i; j < ep->actions_nr; j++) {
+				const rc_action *a = &ep->actions[j];
+				if (strcmp(a->ship, ship))
+					continue;
+				counts[a->kind]++;
+				printf("    %-9s %-24s", rc_action_name(a->kind), a->instance);
+				for (size_t r = 0; r < a->reasons.nr; r++)
+					printf("%s%s", r ? ", " : "", a->reasons.v[r]);
+				if (a->pull)
+					printf(" (pull)");
+				if (applied || a->result == RC_RESULT_SKIPPED) {
+					rc_action_result res = a->result == RC_RESULT_NONE ? RC_RESULT_SKIPPED : a->result;
+					printf("  [%s%s%s]", res == RC_RESULT_DONE ? green : red, rc_action_result_name(res), off);
+				}
+				putchar('\n');
+				if (o->verbosity > 0 && a->kind == RC_ACT_RECREATE)
+					print_env_values(a);
+			}
+		}
+		for (size_t i = 0; i < ep->errors.nr; i++) {
+			const rc_diag *d = &ep->errors.items[i];
+			if (d->file[0] && d->line)
+				printf("  %s:%d:%d: %serror:%s %s\n", d->file, d->line, d->col, red, off, d->message);
+			else if (d->file[0])
+				printf("  %s: %serror:%s %s\n", d->file, red, off, d->message);
+			else
+				printf("  %serror:%s %s\n", red, off, d->message);
+		}
+	}
+	printf("%s%zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, %zu unchanged%s\n",
+	       applied ? "done: " : "plan: ", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE], counts[RC_ACT_START],
+	       counts[RC_ACT_STOP], counts[RC_ACT_REMOVE], counts[RC_ACT_CONFLICT],
+	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
+}
+
+int cmd_converge(const struct options *o)
+{
+	rc_manifests m;
+	rc_source *src;
+	rc_error err = RC_ERROR_INIT;
+	rc_converge_opts co;
+	rc_converge_stats stats;
+	rc_plan plan;
+	struct timespec t0, t1;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rc_source_open_dir(&src, o->manifests, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0) {
+		rc_source_free(src);
+		die(EXIT_FAILED, "%s", err.msg);
+	}
+	for (size_t i = 0; i < m.diags.nr; i++)
+		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)
+			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
+	memset(&co, 0, sizeof(co));
+	co.dry_run = o->dry_run;
+	co.no_prune = o->no_prune;
+	co.force_prune = o->force_prune;
+	co.adopt = o->adopt;
+	co.only = o->environments;
+	co.jobs = o->jobs;
+	co.revision = src->revision;
+	co.log = log_stderr;
+	co.log_ctx = (void *)o;
+	rc_converge(&plan, &m, &co, &stats);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	if (o->output == OUT_JSON) {
+		json_t *doc = rc_plan_to_json(&plan, !o->dry_run);
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(doc);
+	} else {
+		print_plan_text(&plan, !o->dry_run, o);
+	}
+	if (o->stats)
+		fprintf(stderr, "stats: ships=%zu requests=%lu get=%lu post=%lu delete=%lu elapsed_ms=%.1f\n",
+			stats.ships, stats.get + stats.post + stats.delete_ + stats.other, stats.get, stats.post,
+			stats.delete_, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+
+	if (rc_plan_failed(&plan))
+		ret = EXIT_FAILED;
+	else if (o->dry_run && o->exit_code && rc_plan_has_changes(&plan))
+		ret = EXIT_PENDING;
+	else
+		ret = EXIT_CONVERGED;
+	rc_plan_release(&plan);
+	rc_manifests_release(&m);
+	rc_source_free(src);
+	return ret;
+}
