@@ -474,14 +474,6 @@ static void apply_env(struct fleet *f, size_t idx)
 
 /* ---------------------------------------------------------------- the run */
 
-bool rc_plan_failed(const rc_plan *plan)
-{
-	for (size_t e = 0; e < plan->envs_nr; e++)
-		if (plan->envs[e].status == RC_ENV_FAILED || plan->envs[e].status == RC_ENV_INVALID)
-			return true;
-	return false;
-}
-
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats)
 {

@@ -55,7 +55,4 @@ typedef struct rc_converge_stats {
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats);
 
-/* Whether the plan (after rc_converge) has an environment invalid or failed. */
-bool rc_plan_failed(const rc_plan *plan);
-
 #endif

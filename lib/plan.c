@@ -452,6 +452,14 @@ bool rc_plan_has_changes(const rc_plan *plan)
 	return false;
 }
 
+bool rc_plan_failed(const rc_plan *plan)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++)
+		if (plan->envs[e].status == RC_ENV_FAILED || plan->envs[e].status == RC_ENV_INVALID)
+			return true;
+	return false;
+}
+
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();

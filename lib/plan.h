@@ -137,8 +137,10 @@ void rc_plan_compute(rc_plan *out, const rc_plan_input_env *envs, size_t envs_nr
 		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts);
 void rc_plan_release(rc_plan *plan);
 
-/* Whether the plan has any action; how many of each kind. */
+/* Whether the plan has any action. */
 bool rc_plan_has_changes(const rc_plan *plan);
+/* Whether an environment is invalid or failed (after apply: or an action failed). */
+bool rc_plan_failed(const rc_plan *plan);
 
 /*
  * The plan as DESIGN §7's JSON document (new reference); `applied` adds

@@ -1,0 +1,445 @@
+/* The planner: DESIGN §6, row by row, without a daemon. */
+#include "compat.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include "helpers.h"
+#include "plan.h"
+#include "util.h"
+#include "banned.h"
+
+#define EP1 "unix:///run/one.sock"
+#define EP2 "unix:///run/two.sock"
+#define MANIFEST \
+	"__maestro: {schema: 2}\nname: t\n" \
+	"ships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n  two: {ip: 10.0.0.2, socket_path: /run/two.sock}\n" \
+	"services:\n" \
+	"  web:\n    image: web:1\n    requires: [db]\n    instances:\n      web-1: {ship: one}\n      web-2: {ship: two}\n" \
+	"  db:\n    image: db:1\n    instances:\n      db-1: {ship: one}\n"
+
+struct fixture {
+	rc_environment *env;
+	rc_diags diags;
+	rc_observed_ship ships[2];
+	rc_plan plan;
+	rc_plan_opts opts;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = rc_xcalloc(1, sizeof(*f));
+	f->env = load_text(MANIFEST, &f->diags, NULL);
+	if (!f->env)
+		dump_diags(&f->diags);
+	assert_non_null(f->env);
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[1].endpoint = rc_xstrdup(EP2);
+	f->ships[0].reachable = f->ships[1].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	rc_kvlist_set(&f->ships[1].images, "web:1", "sha256:web1");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	rc_plan_release(&f->plan);
+	rc_observed_ship_release(&f->ships[0]);
+	rc_observed_ship_release(&f->ships[1]);
+	rc_environment_free(f->env);
+	rc_diags_release(&f->diags);
+	free(f);
+	return 0;
+}
+
+/* The spec hash and spec the desired container of `inst` would carry. */
+static void desired_of(struct fixture *f, const char *inst, char hash[65], char **spec)
+{
+	rc_desired d;
+	rc_desired_build(&d, f->env, rc_environment_instance(f->env, inst), NULL);
+	memcpy(hash, d.hash, 65);
+	*spec = rc_xstrdup(d.spec_json);
+	rc_desired_release(&d);
+}
+
+/* Add a container the way GET /containers/json shows it. */
+static void observe(rc_observed_ship *s, const char *name, const char *state, const char *image_id,
+		    const char *env, const char *service, const char *instance, const char *hash, const char *spec)
+{
+	json_t *labels = json_object(), *list = json_array(), *c;
+	if (env) {
+		json_object_set_new(labels, "reconcile.environment", json_string(env));
+		json_object_set_new(labels, "reconcile.service", json_string(service));
+		json_object_set_new(labels, "reconcile.instance", json_string(instance));
+		json_object_set_new(labels, "reconcile.ship", json_string("one"));
+		json_object_set_new(labels, "reconcile.spec-hash", json_string(hash));
+		if (spec)
+			json_object_set_new(labels, "reconcile.spec", json_string(spec));
+	}
+	c = json_pack("{s:s+, s:[s+], s:s, s:s, s:o}", "Id", "id-", name, "Names", "/", name, "State", state,
+		      "ImageID", image_id, "Labels", labels);
+	json_array_append_new(list, c);
+	rc_observed_add_containers(s, list);
+	json_decref(list);
+}
+
+/* Observe `inst` exactly as desired (our labels, same hash), in `state`. */
+static void observe_desired(struct fixture *f, int ship, const char *inst, const char *state)
+{
+	char hash[65], *spec;
+	const rc_instance *in = rc_environment_instance(f->env, inst);
+	desired_of(f, inst, hash, &spec);
+	observe(&f->ships[ship], inst, state, strcmp(in->image, "web:1") ? "sha256:db1" : "sha256:web1",
+		"env.example.com", in->service->name, inst, hash, spec);
+	free(spec);
+}
+
+static void compute(struct fixture *f)
+{
+	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+}
+
+static const rc_env_plan *env_plan(struct fixture *f, const char *name)
+{
+	for (size_t i = 0; i < f->plan.envs_nr; i++)
+		if (!strcmp(f->plan.envs[i].name, name))
+			return &f->plan.envs[i];
+	fail_msg("no plan for %s", name);
+	return NULL;
+}
+
+static void assert_action(const rc_action *a, rc_action_kind kind, const char *instance, const char *reason)
+{
+	assert_string_equal(rc_action_name(a->kind), rc_action_name(kind));
+	assert_string_equal(a->instance, instance);
+	if (reason) {
+		assert_true(a->reasons.nr > 0);
+		assert_string_equal(a->reasons.v[0], reason);
+	}
+}
+
+static void test_empty_hosts_create_in_dependency_order(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "db-1", "missing");
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "missing");
+	assert_action(&ep->actions[2], RC_ACT_CREATE, "web-2", "missing");
+	assert_false(ep->actions[0].pull);
+	assert_true(ep->actions[0].start);
+	assert_true(rc_plan_has_changes(&f->plan));
+}
+
+static void test_converged_is_empty(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "restarting");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_int_equal((int)ep->unchanged, 3);
+	assert_int_equal(ep->status, RC_ENV_OK);
+	assert_false(rc_plan_has_changes(&f->plan));
+}
+
+static void test_spec_change_recreates_with_reasons(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+	json_t *old;
+	char *old_text;
+
+	desired_of(f, "web-1", hash, &spec);
+	old = json_loads(spec, 0, NULL);
+	json_object_set_new(json_object_get(old, "env"), "SERVICE_NAME", json_string("old"));
+	json_object_set_new(old, "image", json_string("web:0"));
+	old_text = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+	observe(&f->ships[0], "web-1", "running", "sha256:web0", "env.example.com", "web", "web-1", "oldhash", old_text);
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", "env.SERVICE_NAME changed");
+	assert_string_equal(ep->actions[0].reasons.v[1], "image changed");
+	assert_string_equal(ep->actions[0].container_id, "id-web-1");
+	json_decref(old);
+	free(old_text);
+	free(spec);
+}
+
+static void test_image_digest_and_pull(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+
+	desired_of(f, "web-1", hash, &spec);
+	/* same spec, but web:1 now points to another image than the container runs */
+	observe(&f->ships[0], "web-1", "running", "sha256:older", "env.example.com", "web", "web-1", hash, spec);
+	observe_desired(f, 0, "db-1", "running");
+	/* web:1 absent on two: the create pulls */
+	rc_kvlist_set(&f->ships[1].images, "web:1", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", "image digest changed");
+	assert_false(ep->actions[0].pull);
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-2", "missing");
+	assert_true(ep->actions[1].pull);
+	free(spec);
+}
+
+static void test_stopped_is_started(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "exited");
+	observe_desired(f, 0, "web-1", "created");
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_START, "db-1", "stopped");
+	assert_action(&ep->actions[1], RC_ACT_START, "web-1", "created, never started");
+}
+
+static void test_unmanaged_is_a_conflict_unless_adopted(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe(&f->ships[0], "db-1", "running", "sha256:x", NULL, NULL, NULL, NULL, NULL);
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_CONFLICT, "db-1", "unmanaged container");
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "--adopt"));
+
+	f->opts.adopt = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "db-1", "unmanaged container (adopted)");
+}
+
+static void test_prune_and_environment_removed(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	observe(&f->ships[0], "old-1", "running", "sha256:x", "env.example.com", "old", "old-1", "h", NULL);
+	observe(&f->ships[1], "gone-1", "exited", "sha256:x", "gone.example.com", "g", "gone-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "old-1", "absent from manifests");
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "gone-1", "absent from manifests (environment removed)");
+	assert_false(f->plan.prune_blocked);
+
+	/* --no-prune: nothing removed */
+	f->opts.no_prune = true;
+	compute(f);
+	assert_int_equal((int)env_plan(f, "env.example.com")->actions_nr, 0);
+
+	/* --environment: another environment's containers are not ours to prune */
+	f->opts.no_prune = false;
+	{
+		const char *only[] = { "env.example.com", NULL };
+		f->opts.only = only;
+		compute(f);
+		for (size_t i = 0; i < f->plan.envs_nr; i++)
+			assert_string_not_equal(f->plan.envs[i].name, "gone.example.com");
+		f->opts.only = NULL;
+	}
+}
+
+static void test_moved_and_leftover(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	/* web-2 used to run on one; a replace of web-1 was interrupted */
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-2", "moved to ship 'two'");
+	assert_action(&ep->actions[1], RC_ACT_REMOVE, "web-1.reconcile-old", "leftover of an interrupted replace of 'web-1'");
+}
+
+static void test_prune_guard(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	static const char *const names[] = { "a", "b", "c", "d", "e" };
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++)
+		observe(&f->ships[0], names[i], "running", "sha256:x", "env.example.com", "old", names[i], "h", NULL);
+	/* 5 removals of 8 managed: more than max(3, 2) */
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(f->plan.prune_blocked);
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 5);
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_equal(ep->actions[i].result, RC_RESULT_SKIPPED);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "prune guard: 5 removals exceed the limit of 3"));
+
+	f->opts.force_prune = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_false(f->plan.prune_blocked);
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_int_equal(ep->actions[0].result, RC_RESULT_NONE);
+}
+
+static void test_invalid_environment_is_untouched(void **state)
+{
+	struct fixture *f = *state;
+	rc_diags bad = RC_DIAGS_INIT;
+	rc_plan_input_env in = { "env.example.com", NULL, &bad };
+	const rc_env_plan *ep;
+
+	rc_diags_add(&bad, RC_DIAG_ERROR, "env.example.com/maestro.yaml", 3, 5, "broken");
+	observe(&f->ships[0], "old-1", "running", "sha256:x", "env.example.com", "old", "old-1", "h", NULL);
+	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_INVALID);
+	assert_int_equal((int)ep->actions_nr, 0);   /* not even a prune */
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 3, 5, "broken"));
+	rc_diags_release(&bad);
+}
+
+static void test_unreachable_ship_fails_only_its_environments(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	f->ships[1].reachable = false;
+	f->ships[1].error = rc_xstrdup("connection refused");
+	observe(&f->ships[0], "gone-1", "exited", "sha256:x", "gone.example.com", "g", "gone-1", "h", NULL);
+	observe(&f->ships[1], "gone-2", "exited", "sha256:x", "gone.example.com", "g", "gone-2", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "ship 'two' (" EP2 ") is unreachable: connection refused"));
+	/* the reachable ship still prunes; nothing on the unreachable one is touched */
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_string_equal(ep->actions[0].instance, "gone-1");
+	assert_true(rc_plan_failed(&f->plan) || ep->status == RC_ENV_CHANGES);
+}
+
+static void test_states(void **state)
+{
+	struct fixture *f = *state;
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(
+		"__maestro: {schema: 2}\nname: t\nships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n"
+		"services:\n  s:\n    image: web:1\n    instances:\n"
+		"      gone: {ship: one, state: absent}\n"
+		"      data: {ship: one, state: created}\n"
+		"      paused: {ship: one, state: stopped}\n"
+		"      new-stopped: {ship: one, state: stopped}\n", &d, NULL);
+	rc_plan_input_env in = { "env.example.com", env, &d };
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+	rc_desired des;
+
+	assert_non_null(env);
+	rc_desired_build(&des, env, rc_environment_instance(env, "paused"), NULL);
+	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash, des.spec_json);
+	rc_desired_release(&des);
+	rc_desired_build(&des, env, rc_environment_instance(env, "gone"), NULL);
+	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash, des.spec_json);
+	rc_desired_release(&des);
+	(void)hash;
+	(void)spec;
+	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 4);
+	/* removals and stops first */
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "gone", "state absent");
+	assert_action(&ep->actions[1], RC_ACT_STOP, "paused", "state stopped");
+	assert_action(&ep->actions[2], RC_ACT_CREATE, "data", "missing");
+	assert_false(ep->actions[2].start);
+	assert_action(&ep->actions[3], RC_ACT_CREATE, "new-stopped", "missing");
+	assert_false(ep->actions[3].start);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+static void test_json_and_fingerprint(void **state)
+{
+	struct fixture *f = *state;
+	json_t *a, *b, *act;
+	compute(f);
+	a = rc_plan_to_json(&f->plan, false);
+	compute(f);
+	b = rc_plan_to_json(&f->plan, true);
+	assert_int_equal(json_integer_value(json_object_get(a, "format_version")), 1);
+	assert_true(json_is_null(json_object_get(a, "revision")));
+	assert_true(json_is_true(json_object_get(a, "changes")));
+	assert_string_equal(json_string_value(json_object_get(a, "fingerprint")),
+			    json_string_value(json_object_get(b, "fingerprint")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "summary"), "create")), 3);
+	act = json_array_get(json_object_get(json_array_get(json_object_get(a, "environments"), 0), "actions"), 0);
+	assert_string_equal(json_string_value(json_object_get(act, "action")), "create");
+	assert_string_equal(json_string_value(json_object_get(act, "ship")), "one");
+	assert_string_equal(json_string_value(json_object_get(act, "service")), "db");
+	assert_string_equal(json_string_value(json_object_get(act, "instance")), "db-1");
+	assert_null(json_object_get(act, "result"));   /* only when applying */
+	act = json_array_get(json_object_get(json_array_get(json_object_get(b, "environments"), 0), "actions"), 0);
+	assert_non_null(json_object_get(act, "result"));
+	json_decref(a);
+	json_decref(b);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_empty_hosts_create_in_dependency_order),
+		T(test_converged_is_empty),
+		T(test_spec_change_recreates_with_reasons),
+		T(test_image_digest_and_pull),
+		T(test_stopped_is_started),
+		T(test_unmanaged_is_a_conflict_unless_adopted),
+		T(test_prune_and_environment_removed),
+		T(test_moved_and_leftover),
+		T(test_prune_guard),
+		T(test_invalid_environment_is_untouched),
+		T(test_unreachable_ship_fails_only_its_environments),
+		T(test_states),
+		T(test_json_and_fingerprint),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
