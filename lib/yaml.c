@@ -694,6 +694,16 @@ static void tag_error(struct loader *L, const rc_node *n, const char *tag, const
 		lerr(L, n->line, n->col, "%s tag '%s'", what, tag);
 }
 
+static void int_error(struct loader *L, const rc_node *n, int r)
+{
+	if (r == CONV_RANGE)
+		lerr(L, n->line, n->col, "integer '%.*s%s' out of range",
+		     show_len(n), n->text, show_more(n));
+	else
+		lerr(L, n->line, n->col, "invalid integer '%.*s%s'",
+		     show_len(n), n->text, show_more(n));
+}
+
 static void resolve_scalar(struct loader *L, struct ynode *yn, const yaml_event_t *ev)
 {
 	rc_node *n = &yn->pub;
@@ -719,12 +729,12 @@ static void resolve_scalar(struct loader *L, struct ynode *yn, const yaml_event_
 		} else if (n->len == 2 && !memcmp(n->text, "<<", 2)) {
 			yn->merge_key = true;
 		} else if (match_int(n->text, n->len)) {
-			n->type = RC_NODE_INT;
-			if (construct_int(&n->v.i, n->text, n->len) < 0) {
-				lerr(L, n->line, n->col, "integer '%.*s%s' out of range",
-				     show_len(n), n->text, show_more(n));
-				n->type = RC_NODE_STR;
-			}
+			/* the regex admits 0b_ and 0x_, which PyYAML then fails to construct */
+			r = construct_int(&n->v.i, n->text, n->len);
+			if (r == CONV_OK)
+				n->type = RC_NODE_INT;
+			else
+				int_error(L, n, r);
 		} else if (match_float(n->text, n->len)) {
 			n->type = RC_NODE_FLOAT;
 			construct_float(&n->v.f, n->text, n->len);
@@ -737,9 +747,7 @@ static void resolve_scalar(struct loader *L, struct ynode *yn, const yaml_event_
 		if (r == CONV_OK)
 			n->type = RC_NODE_INT;
 		else
-			lerr(L, n->line, n->col, "%s '%.*s%s'",
-			     r == CONV_RANGE ? "integer out of range:" : "invalid integer",
-			     show_len(n), n->text, show_more(n));
+			int_error(L, n, r);
 		return;
 	case TAG_FLOAT:
 		if (construct_float(&n->v.f, n->text, n->len) == CONV_OK)
@@ -1066,12 +1074,11 @@ static void finish_map(struct loader *L, struct frame *f)
 	free(mb.slots);
 }
 
-static void on_collection_end(struct loader *L, const yaml_event_t *ev)
+static void on_collection_end(struct loader *L)
 {
 	struct frame *f;
 	struct ynode *n;
 
-	(void)ev;
 	if (!L->depth)
 		return;   /* libyaml pairs its events; defensive only */
 	f = &L->stack[L->depth - 1];
@@ -1166,7 +1173,7 @@ static void handle_event(struct loader *L, const yaml_event_t *ev)
 		break;
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
-		on_collection_end(L, ev);
+		on_collection_end(L);
 		break;
 	default:
 		break;

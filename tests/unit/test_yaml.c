@@ -595,6 +595,11 @@ static void test_syntax_errors(void **state)
 		     "f.yaml:1:4: integer '9223372036854775808' out of range\n");
 	check_errors("a: -0x8000000000000001\n",
 		     "f.yaml:1:4: integer '-0x8000000000000001' out of range\n");
+	check_errors("a: !!int 99999999999999999999\n",
+		     "f.yaml:1:4: integer '99999999999999999999' out of range\n");
+	/* PyYAML's int regex takes these, but there are no digits to construct */
+	check_errors("a: 0b_\nb: -0x__\n",
+		     "f.yaml:1:4: invalid integer '0b_'\nf.yaml:2:4: invalid integer '-0x__'\n");
 	check_errors("a: 999999999999999999:59\n",
 		     "f.yaml:1:4: integer '999999999999999999:59' out of range\n");
 }
