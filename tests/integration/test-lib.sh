@@ -82,6 +82,9 @@ test_done_called=
 test_cleanup_cmds=()
 
 . "$TEST_ROOT/../lib/parts.sh"
+# Now, not on first use: a first use inside $(...) would make $PARTS_DIR in a
+# subshell and lose it. Without root there are no parts (test_require_parts).
+test "$(id -u)" != 0 || parts_init || exit 1
 
 test_say () {
 	echo "$*" >&5

@@ -279,7 +279,7 @@ parts_umount_under () {
 }
 
 parts_stop_dockerd () {
-	local name=$1 dir pid cpid n i ids
+	local name=$1 dir pid cpid n i ids forced=
 	dir="$PARTS_DIR/docker/$name"
 	test -d "$dir" || return 0
 	pid=$(cat "$dir/dockerd.pid" 2>/dev/null || cat "$dir/launcher.pid" 2>/dev/null)
@@ -297,13 +297,15 @@ parts_stop_dockerd () {
 		if parts_alive "$pid"; then
 			parts_err "dockerd '$name' ignored SIGTERM for 15 s; killing it"
 			kill -KILL "$pid" 2>/dev/null
+			forced=t
 		fi
 		wait "$pid" 2>/dev/null
 	fi
 	if test -n "$cpid" && parts_alive "$cpid"; then
 		kill -KILL "$cpid" 2>/dev/null
+		forced=t
 	fi
-	parts_kill_shims "$dir"
+	test -z "$forced" || parts_kill_shims "$dir"
 	parts_umount_under "$dir"
 	n=$(cat "$dir/bridge" 2>/dev/null)
 	if test -n "$n"; then
@@ -319,7 +321,7 @@ parts_stop_dockerd () {
 parts_kill_shims () {
 	local p
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1/"; then
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1/"; then
 			kill -KILL "${p#/proc/}" 2>/dev/null
 		fi
 	done
