@@ -4,7 +4,8 @@
  * this test makes, and, when DOCKER_TEST_SOCKET names a running daemon's
  * socket, the live requests against that daemon (DOCKER_TEST_IMAGE, default
  * busybox:test, must be there; DOCKER_TEST_PULL, when set, is an image a
- * pull must succeed for).
+ * pull must succeed for, with DOCKER_TEST_REGISTRY_USER and _PASSWORD when its
+ * registry wants them).
  */
 #include "compat.h"
 #include <setjmp.h>
@@ -721,9 +722,26 @@ static void live_images(void **state)
 	assert_true(rc_starts_with(err.msg, "docker on 'live': POST /images/create: 500 Internal Server Error: "));
 	assert_true(strstr(err.msg, "connection refused"));
 	if (getenv("DOCKER_TEST_PULL")) {
-		if (rc_docker_pull(d, getenv("DOCKER_TEST_PULL"), NULL, &err) < 0)
+		const char *image = getenv("DOCKER_TEST_PULL");
+		const char *user = getenv("DOCKER_TEST_REGISTRY_USER");
+		char *auth = NULL;
+
+		if (user) {
+			/* the registry wants credentials: none, then wrong ones, then right ones */
+			const char *slash = strchr(image, '/');
+			char *server = rc_xstrndup(image, slash ? (size_t)(slash - image) : 0);
+			assert_int_equal(rc_docker_pull(d, image, NULL, &err), RC_EAUTH);
+			auth = rc_docker_auth_header(user, "wrong", server);
+			assert_int_equal(rc_docker_pull(d, image, auth, &err), RC_EAUTH);
+			assert_true(strstr(err.msg, "unauthorized"));
+			free(auth);
+			auth = rc_docker_auth_header(user, getenv("DOCKER_TEST_REGISTRY_PASSWORD"), server);
+			free(server);
+		}
+		if (rc_docker_pull(d, image, auth, &err) < 0)
 			fail_msg("%s", err.msg);
-		assert_int_equal(rc_docker_inspect_image(d, getenv("DOCKER_TEST_PULL"), &img, &err), 0);
+		free(auth);
+		assert_int_equal(rc_docker_inspect_image(d, image, &img, &err), 0);
 		json_decref(img);
 	}
 	rc_docker_free(d);
