@@ -469,8 +469,14 @@ parts_push_image () {
 	"$REGISTRY"/*) ;;
 	*) parts_err "parts_push_image: '$tag' is not under \$REGISTRY ($REGISTRY)"; return 1 ;;
 	esac
-	printf '%s' "$REGISTRY_PASSWORD" |
-	parts_docker "$name" login -u "$REGISTRY_USER" --password-stdin "$REGISTRY" >/dev/null &&
+	# login warns on every call that the password is stored unencrypted,
+	# which it is, on purpose, in $DOCKER_CONFIG: show its stderr only on failure.
+	local err
+	if ! err=$(printf '%s' "$REGISTRY_PASSWORD" |
+		parts_docker "$name" login -u "$REGISTRY_USER" --password-stdin "$REGISTRY" 2>&1 >/dev/null); then
+		parts_err "docker login $REGISTRY failed: $err"
+		return 1
+	fi
 	parts_docker "$name" push "$tag" >/dev/null
 }
 
