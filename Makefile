@@ -60,6 +60,8 @@ UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJ := $(UNIT_HELPER_SRC:.c=.o)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
+TOOL_SRC := $(sort $(wildcard tests/lib/*.c))
+TOOL_BIN := $(TOOL_SRC:.c=)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
 DEPS := $(wildcard lib/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
@@ -92,6 +94,12 @@ tests/bench/%: tests/bench/%.o $(LIB_A)
 	$(QP) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
+# test tools: standalone programs the integration tests run (no library)
+tests/lib/%: tests/lib/%.c BUILD-FLAGS
+	$(QP) CC $@
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+tools: $(TOOL_BIN)
 unit: $(UNIT_BIN)
 bench: $(BENCH_BIN) $(PROG)
 
@@ -103,7 +111,7 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
-check-integration: $(PROG)
+check-integration: $(PROG) $(TOOL_BIN)
 	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
@@ -123,9 +131,9 @@ install: $(PROG)
 clean:
 	rm -f lib/*.o lib/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
-	  $(FUZZ_BIN) BUILD-FLAGS
+	  $(FUZZ_BIN) $(TOOL_BIN) BUILD-FLAGS
 
-.PHONY: all check check-unit check-valgrind check-integration unit bench fuzz install clean FORCE
+.PHONY: all check check-unit check-valgrind check-integration unit tools bench fuzz install clean FORCE
 .SECONDARY:
 .DELETE_ON_ERROR:
 

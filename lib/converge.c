@@ -319,15 +319,15 @@ static json_t *body_with_volumes(const json_t *create, const json_t *old_inspect
 }
 
 static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, const json_t *body,
-		     const rc_converge_opts *o, char **id_out, rc_error *err)
+		     bool pull, const rc_converge_opts *o, char **id_out, rc_error *err)
 {
 	int rc_locked_ret_, ret;
 	const char *image = a->desired->instance->image;
 
-	if (a->pull && (ret = pull_once(fs, env, image, o, err)) < 0)
+	if (pull && (ret = pull_once(fs, env, image, o, err)) < 0)
 		return ret;
 	ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
-	if (ret == RC_ENOTFOUND && !a->pull) {
+	if (ret == RC_ENOTFOUND && !pull) {
 		/* the image went away since we looked: pull it and try once more */
 		if ((ret = pull_once(fs, env, image, o, err)) < 0)
 			return ret;
@@ -356,8 +356,7 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 	if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, old_name, err))) < 0)
 		goto restart_old;
 	body = body_with_volumes(a->desired->create, old);
-	a->pull = false;
-	if ((ret = do_create(fs, env, a, body, o, &new_id, err)) < 0)
+	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0)
 		goto restore;
 	if (a->start && (ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0)
 		goto restore;
@@ -394,7 +393,7 @@ static int apply_action(struct fship *fs, const rc_environment *env, rc_action *
 
 	switch (a->kind) {
 	case RC_ACT_CREATE:
-		if ((ret = do_create(fs, env, a, a->desired->create, o, &id, err)) < 0)
+		if ((ret = do_create(fs, env, a, a->desired->create, a->pull, o, &id, err)) < 0)
 			break;
 		if (a->start)
 			ret = LOCKED(fs, rc_docker_start(fs->docker, id, err));
