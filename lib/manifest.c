@@ -12,6 +12,7 @@
 #include "compat.h"
 #include "manifest.h"
 #include "buf.h"
+#include "template.h"
 #include "util.h"
 #include "yaml.h"
 #include <ctype.h>
@@ -1568,7 +1569,8 @@ static void order_services(struct ctx *c)   /* last: the raw nodes are indexed b
 			sp--;
 		}
 	}
-	memcpy(env->services, out, n * sizeof(*out));
+	if (n)
+		memcpy(env->services, out, n * sizeof(*out));
 	free(out);
 	free(color);
 	free(stack);
@@ -1802,6 +1804,21 @@ static void build_env(struct ctx *c)
 
 /* ---------------------------------------------------------------- loading */
 
+/* `{% include %}` reads through the source, inside the environment's directory. */
+struct include_ctx {
+	rc_source *src;
+	const char *dir;
+};
+
+static int include_read(void *data, const char *relpath, rc_buf *out, rc_error *err)
+{
+	struct include_ctx *ic = data;
+	char *path = rc_xstrfmt("%s/%s", ic->dir, relpath);
+	int ret = rc_source_read(ic->src, path, out, err);
+	free(path);
+	return ret;
+}
+
 static const char *const top_keys[] = {
 	"__maestro", "name", "registries", "ship_provider", "ship_defaults", "ships", "services", "audit", NULL
 };
@@ -1852,14 +1869,15 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 {
 	struct ctx c;
 	rc_diags local = RC_DIAGS_INIT;
-	rc_buf text = RC_BUF_INIT;
+	rc_buf text = RC_BUF_INIT, rendered = RC_BUF_INIT;
 	rc_yaml_doc *doc = NULL;
+	struct include_ctx ic = { src, dir };
+	rc_template_opts to;
 	const rc_node *root, *v;
 	rc_environment *env = rc_xcalloc(1, sizeof(*env));
 	rc_error e = RC_ERROR_INIT;
 	int ret = 0;
 
-	(void)opts;
 	(void)err;
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
@@ -1875,7 +1893,15 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 		rc_diags_add(&local, RC_DIAG_ERROR, env->file, 0, 0, "%s", e.msg);
 		goto done;
 	}
-	if (rc_yaml_load(&doc, text.ptr, text.len, env->file, NULL, &local) < 0)
+	/* Maestro-NG rendered every file as a Jinja2 template first, with `env` */
+	memset(&to, 0, sizeof(to));
+	to.envp = opts ? opts->envp : NULL;
+	to.reader = include_read;
+	to.reader_ctx = &ic;
+	to.display_dir = dir;
+	if (rc_template_render(&rendered, text.ptr, text.len, env->file, &to, &local) < 0)
+		goto done;
+	if (rc_yaml_load(&doc, rendered.ptr, rendered.len, env->file, NULL, &local) < 0)
 		goto done;
 	root = rc_yaml_root(doc);
 	if (root->type != RC_NODE_MAP) {
@@ -1919,6 +1945,7 @@ done:
 	free(c.svc_nodes);
 	rc_yaml_free(doc);
 	rc_buf_release(&text);
+	rc_buf_release(&rendered);
 	if (ret < 0)
 		rc_environment_free(env);
 	else

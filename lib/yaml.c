@@ -10,13 +10,8 @@
  *   - Python's str()/repr() of the constructed values.
  */
 #include "compat.h"
-/*
- * libyaml's header is also named yaml.h, and -Ilib puts ours first on the
- * <> search path as well; reach the system one through its include
- * directory ("<dir>/../include/yaml.h" is "<dir>/yaml.h" for the usual
- * /usr/include and /usr/local/include).
- */
-#include <../include/yaml.h>
+/* libyaml's header is also yaml.h: the Makefile uses -iquote lib, so <> finds libyaml's */
+#include <yaml.h>
 #include "yaml.h"
 #include "buf.h"
 #include "util.h"

@@ -816,6 +816,112 @@ static void test_fqdn(void **state)
 	assert_false(rc_is_fqdn(".git"));
 }
 
+/* Load `rel` of a fresh tree holding `files` (rel, text pairs, NULL-terminated) with `envp`. */
+static rc_environment *load_tree(const char *const *files, const char *const *envp, rc_diags *d)
+{
+	char *dir = tmp_tree_new();
+	rc_source *src;
+	rc_error err = RC_ERROR_INIT;
+	rc_environment *env = NULL;
+	rc_load_opts lo = { envp };
+	for (const char *const *f = files; *f; f += 2)
+		tmp_write(dir, f[0], f[1]);
+	assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
+	rc_environment_load(&env, src, "env.example.com", &lo, d, &err);
+	rc_source_free(src);
+	tmp_tree_remove(dir);
+	return env;
+}
+
+static char *slurp(const char *path)
+{
+	rc_buf b = RC_BUF_INIT;
+	rc_error err = RC_ERROR_INIT;
+	assert_int_equal(rc_buf_read_file(&b, path, &err), 0);
+	return rc_buf_detach(&b, NULL);
+}
+
+static const char *port_text(const rc_environment *env, const char *inst, const char *name, char buf[64])
+{
+	const rc_port *p = port(env, inst, name);
+	snprintf(buf, 64, "%d/%s->%s:%d", p->exposed, p->proto, p->host_ip, p->external_lo);
+	return buf;
+}
+
+static void test_kafka_template(void **state)
+{
+	static const char *const envp[] = { "MAESTRO_ENV=kafka-test", "ZK_HEAP=1g", NULL };
+	const char *dir = getenv("TEST_DATA_DIR") ? getenv("TEST_DATA_DIR") : "tests/unit/data";
+	char *path = rc_xstrfmt("%s/kafka/maestro.yaml", dir), *text = slurp(path);
+	const char *files[] = { "env.example.com/maestro.yaml", text, NULL };
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	char b[64];
+	(void)state;
+
+	env = load_tree(files, envp, &d);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env->name, "kafka-test");
+	assert_int_equal((int)env->services_nr, 2);
+	assert_string_equal(env->services[0]->name, "zookeeper");   /* kafka requires it */
+	assert_string_equal(env_of(env, "zk-2", "ZOOKEEPER_SERVER_ID"), "2");
+	assert_string_equal(env_of(env, "zk-3", "ZOOKEEPER_SERVERS"),
+			    "192.168.10.2:2888:3888,192.168.10.2:2889:3889,192.168.10.3:2888:3888");
+	assert_string_equal(env_of(env, "zk-1", "ZOOKEEPER_MODE"), "replicated");
+	assert_string_equal(env_of(env, "zk-1", "JVMFLAGS"), "-Xmx1g");
+	assert_string_equal(port_text(env, "zk-1", "client", b), "2181/tcp->0.0.0.0:2181");
+	assert_string_equal(port_text(env, "zk-2", "client", b), "2182/tcp->0.0.0.0:2182");
+	assert_string_equal(port_text(env, "zk-2", "election", b), "3889/tcp->0.0.0.0:3889");
+	assert_string_equal(port_text(env, "zk-3", "peer", b), "2888/tcp->0.0.0.0:2888");
+	assert_string_equal(env_of(env, "kafka-3", "KAFKA_ZOOKEEPER_CONNECT"),
+			    "192.168.10.2:2181,192.168.10.2:2182,192.168.10.3:2181");
+	assert_string_equal(env_of(env, "kafka-3", "KAFKA_ADVERTISED_LISTENERS"), "PLAINTEXT://192.168.10.3:9093");
+	assert_string_equal(env_of(env, "kafka-2", "KAFKA_JMX_PORT"), "9999");
+	assert_null(env_of(env, "kafka-3", "KAFKA_JMX_PORT"));
+	assert_string_equal(port_text(env, "kafka-3", "broker", b), "9093/tcp->0.0.0.0:9093");
+	/* link variables of the required service reach the brokers */
+	assert_string_equal(env_of(env, "kafka-1", "ZOOKEEPER_ZK_2_CLIENT_PORT"), "2182");
+	assert_string_equal(env_of(env, "kafka-1", "ZOOKEEPER_INSTANCES"), "zk-1,zk-2,zk-3");
+	assert_null(env_of(env, "kafka-1", "ZOOKEEPER_ZK_2_CLIENT_INTERNAL_PORT"));
+	assert_string_equal(env_of(env, "kafka-1", "DOCKER_TAG"), "2.2.1");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	free(text);
+	free(path);
+}
+
+static void test_template_errors_and_includes(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const char *inc[] = {
+		"env.example.com/maestro.yaml", "{% include 'ships.yaml' %}\nname: t\nservices: {}\n",
+		"env.example.com/ships.yaml", "ships: {vm1: {ip: {{ env.IP }}}}\n", NULL };
+	const char *bad[] = { "env.example.com/maestro.yaml", "name: {{ env.X | frobnicate }}\nships: {}\n", NULL };
+	const char *out[] = { "env.example.com/maestro.yaml", "{% include '../other.example.com/x.yaml' %}\n",
+			      "other.example.com/x.yaml", "name: t\n", NULL };
+	static const char *const envp[] = { "IP=10.1.2.3", NULL };
+	(void)state;
+
+	env = load_tree(inc, envp, &d);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env->ships[0].ip, "10.1.2.3");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	assert_null(load_tree(bad, envp, &d));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 1, 0, "unknown filter 'frobnicate'"));
+	rc_diags_release(&d);
+
+	assert_null(load_tree(out, envp, &d));
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 1, 0, "leaves the environment directory"));
+	rc_diags_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +953,8 @@ int main(void)
 		cmocka_unit_test(test_create_body),
 		cmocka_unit_test(test_shlex),
 		cmocka_unit_test(test_fqdn),
+		cmocka_unit_test(test_kafka_template),
+		cmocka_unit_test(test_template_errors_and_includes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
