@@ -858,15 +858,84 @@ int rc_docker_pull_check(const char *ship, const char *image, const char *data, 
 	return ret;
 }
 
+/* ---- multiplexed output (exec, logs) ---- */
+
+/*
+ * Without a TTY the daemon frames stdout and stderr: a header of 8 bytes
+ * (stream 0-3, three zero bytes, the payload's length big-endian), then
+ * the payload. Frames may be split across reads anywhere.
+ */
+/* Add what fits of `data`; RC_ELIMIT when not all of it did. */
+static int add_capped(rc_buf *b, const char *data, size_t n)
+{
+	size_t cap = b->cap ? b->cap : RC_BUF_DEFAULT_CAP;
+	size_t room = b->len < cap ? cap - b->len : 0;
+
+	if (n <= room)
+		return rc_buf_add(b, data, n);
+	rc_buf_add(b, data, room);
+	return RC_ELIMIT;
+}
+
+struct demux {
+	unsigned char hdr[8];
+	size_t hdr_len;
+	uint32_t left;       /* payload bytes still to come in this frame */
+	rc_buf *out;         /* may be NULL: output dropped */
+	int failed;          /* RC_ERROR: not a framed stream; RC_ELIMIT: over out's cap */
+};
+
+static void demux_feed(struct demux *m, const char *data, size_t len)
+{
+	while (len && m->failed != RC_ERROR) {
+		if (m->left) {
+			size_t n = len < m->left ? len : m->left;
+			if (m->out && !m->failed)
+				m->failed = add_capped(m->out, data, n); /* keep reading: the exit code matters */
+			m->left -= (uint32_t)n;
+			data += n;
+			len -= n;
+			continue;
+		}
+		m->hdr[m->hdr_len++] = (unsigned char)*data++;
+		len--;
+		if (m->hdr_len < 8)
+			continue;
+		m->hdr_len = 0;
+		if (m->hdr[0] > 3 || m->hdr[1] || m->hdr[2] || m->hdr[3]) {
+			m->failed = RC_ERROR;
+			break;
+		}
+		m->left = (uint32_t)m->hdr[4] << 24 | (uint32_t)m->hdr[5] << 16 |
+			  (uint32_t)m->hdr[6] << 8 | m->hdr[7];
+	}
+}
+
+static int demux_finish(struct demux *m)
+{
+	if (!m->failed && (m->hdr_len || m->left))
+		m->failed = RC_ERROR; /* cut in the middle of a frame */
+	return m->failed;
+}
+
+int rc_docker_demux(rc_buf *out, const char *data, size_t len)
+{
+	struct demux m = { { 0 }, 0, 0, out, 0 };
+
+	demux_feed(&m, data, len);
+	return demux_finish(&m);
+}
+
 /* ---- transport ---- */
 
-enum sink_mode { SINK_BUF, SINK_STREAM };
+enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
 
 struct sink {
 	enum sink_mode mode;
-	rc_buf *buf;              /* SINK_BUF: the body; SINK_STREAM: its first bytes */
+	rc_buf *buf;              /* SINK_BUF: the body; the others: its first bytes */
 	bool over;                /* SINK_BUF: the body passed the cap */
 	rc_docker_stream *stream; /* SINK_STREAM */
+	struct demux *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
 };
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
@@ -885,8 +954,13 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 		size_t room = ERROR_BODY_CAP - s->buf->len;
 		rc_buf_add(s->buf, ptr, n < room ? n : room);
 	}
-	/* a stream error is kept in the stream; the rest of the body is read and dropped */
-	rc_docker_stream_feed(s->stream, ptr, n);
+	/* an error is kept in the parser; the rest of the body is read and dropped */
+	if (s->mode == SINK_STREAM)
+		rc_docker_stream_feed(s->stream, ptr, n);
+	else if (s->mode == SINK_DEMUX)
+		demux_feed(s->demux, ptr, n);
+	else if (s->demux->out && !s->demux->failed)
+		s->demux->failed = add_capped(s->demux->out, ptr, n);
 	return n;
 }
 
@@ -1086,7 +1160,7 @@ static int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
-	struct sink sink = { SINK_BUF, &body, false, NULL };
+	struct sink sink = { SINK_BUF, &body, false, NULL, NULL };
 	long status = 0;
 	int ret;
 
@@ -1261,7 +1335,7 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	struct req r = { "POST", NULL, NULL, 0, registry_auth, 0, true };
 	rc_buf head = RC_BUF_INIT, path = RC_BUF_INIT;
 	rc_docker_stream stream;
-	struct sink sink = { SINK_STREAM, &head, false, &stream };
+	struct sink sink = { SINK_STREAM, &head, false, &stream, NULL };
 	char *repo = NULL, *tag = NULL;
 	long status = 0;
 	int ret;
@@ -1398,4 +1472,138 @@ int rc_docker_remove(rc_docker *d, const char *id, bool force, bool volumes, rc_
 
 	snprintf(q, sizeof(q), "?force=%d&v=%d", force ? 1 : 0, volumes ? 1 : 0);
 	return simple_post(d, "DELETE", id, "", q, d->timeout_ms, false, err);
+}
+
+/* ---- exec and logs ---- */
+
+/* Read a framed (or, for a TTY, raw) output body into `out`. */
+static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_error *err)
+{
+	rc_buf head = RC_BUF_INIT;
+	struct demux m = { { 0 }, 0, 0, out, 0 };
+	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, &head, false, NULL, &m };
+	long status = 0;
+	char sp[256];
+	int ret;
+
+	rc_buf_init(&head, ERROR_BODY_CAP + 1);
+	if ((ret = send_request(d, r, &sink, &status, err)) < 0)
+		goto done;
+	if (status < 200 || status > 299) {
+		ret = rc_docker_http_error(err, d->ship, r->method, r->path, status, head.ptr, head.len);
+		goto done;
+	}
+	short_path(sp, sizeof(sp), r->path);
+	if (!tty && demux_finish(&m) == RC_ERROR)
+		ret = rc_error_set(err, RC_ERROR, "docker on '%s': %s %s: malformed output stream",
+				   d->ship, r->method, sp);
+	else if (m.failed == RC_ELIMIT)
+		ret = rc_error_set(err, RC_ELIMIT, "docker on '%s': %s %s: output larger than %zu bytes",
+				   d->ship, r->method, sp, out->cap ? out->cap : RC_BUF_DEFAULT_CAP);
+done:
+	rc_buf_release(&head);
+	return ret;
+}
+
+int rc_docker_exec(rc_docker *d, const char *id, const char *const *argv, long timeout_ms,
+		   int *exit_code, rc_buf *output, rc_error *err)
+{
+	json_t *body = NULL, *resp = NULL, *cmd, *ec;
+	struct req r = { "POST", NULL, NULL, 0, NULL, 0, true };
+	char *path = NULL, *start_body = NULL, *exec_id = NULL;
+	int ret, out_ret = 0;
+	long limit = timeout_ms > 0 ? timeout_ms : d->timeout_ms;
+
+	*exit_code = -1;
+	if ((ret = check_arg(d, "container id", id, err)) < 0)
+		return ret;
+	if (!argv || !argv[0])
+		return rc_error_set(err, RC_EINVALID, "docker on '%s': exec without a command", d->ship);
+	cmd = json_array();
+	for (const char *const *a = argv; *a; a++)
+		json_array_append_new(cmd, json_string(*a));
+	if (json_array_size(cmd) == 0 || !json_string_value(json_array_get(cmd, 0))) {
+		json_decref(cmd);
+		return rc_error_set(err, RC_EINVALID, "docker on '%s': exec command is not UTF-8", d->ship);
+	}
+	body = json_pack("{s:o, s:b, s:b, s:b}", "Cmd", cmd, "AttachStdin", 0, "AttachStdout", 1,
+			 "AttachStderr", 1);
+	path = object_path("containers", id, NULL, "/exec");
+	if ((ret = rc_docker_request(d, "POST", path, body, NULL, &resp, err)) < 0)
+		goto done;
+	if (!json_is_string(json_object_get(resp, "Id"))) {
+		ret = rc_error_set(err, RC_ERROR, "docker on '%s': POST /containers/%s/exec: no Id in the answer",
+				   d->ship, id);
+		goto done;
+	}
+	exec_id = rc_xstrdup(json_string_value(json_object_get(resp, "Id")));
+	json_decref(resp);
+	resp = NULL;
+
+	/* the daemon takes over the connection and writes the output until the command ends */
+	free(path);
+	path = object_path("exec", exec_id, NULL, "/start");
+	start_body = rc_xstrdup("{\"Detach\":false,\"Tty\":false}");
+	r.path = path;
+	r.body = start_body;
+	r.body_len = strlen(start_body);
+	r.timeout_ms = limit;
+	out_ret = read_output(d, &r, false, output, err);
+	if (out_ret < 0 && out_ret != RC_ELIMIT) {
+		ret = out_ret;
+		goto done;
+	}
+
+	free(path);
+	path = object_path("exec", exec_id, NULL, "/json");
+	for (int tries = 0;; tries++) {
+		const json_t *running;
+		if ((ret = rc_docker_request(d, "GET", path, NULL, NULL, &resp, err)) < 0)
+			goto done;
+		running = json_object_get(resp, "Running");
+		ec = json_object_get(resp, "ExitCode");
+		if (json_is_false(running) && json_is_integer(ec))
+			break;
+		/* the output ends a moment before the daemon records the exit */
+		if ((long)tries * 20 >= limit) {
+			ret = rc_error_set(err, RC_ETIMEOUT, "docker on '%s': exec in '%s': no exit code",
+					   d->ship, id);
+			goto done;
+		}
+		json_decref(resp);
+		resp = NULL;
+		usleep(20 * 1000);
+	}
+	*exit_code = (int)json_integer_value(ec);
+	ret = out_ret;
+done:
+	json_decref(resp);
+	json_decref(body);
+	free(path);
+	free(start_body);
+	free(exec_id);
+	return ret;
+}
+
+int rc_docker_logs_tail(rc_docker *d, const char *id, unsigned lines, rc_buf *out, rc_error *err)
+{
+	struct req r = { "GET", NULL, NULL, 0, NULL, d->timeout_ms, true };
+	json_t *insp = NULL;
+	rc_buf path = RC_BUF_INIT;
+	char *p;
+	bool tty;
+	int ret;
+
+	/* the framing depends on the container's TTY */
+	if ((ret = rc_docker_inspect_container(d, id, &insp, err)) < 0)
+		return ret;
+	tty = json_is_true(json_object_get(json_object_get(insp, "Config"), "Tty"));
+	json_decref(insp);
+	p = object_path("containers", id, NULL, "/logs");
+	rc_buf_addf(&path, "%s?stdout=1&stderr=1&tail=%u", p, lines);
+	free(p);
+	r.path = path.ptr;
+	ret = read_output(d, &r, tty, out, err);
+	rc_buf_release(&path);
+	return ret;
 }

@@ -182,6 +182,24 @@ int rc_docker_rename(rc_docker *d, const char *id, const char *new_name, rc_erro
 int rc_docker_remove(rc_docker *d, const char *id, bool force, bool volumes, rc_error *err);
 
 /*
+ * Run `argv` (NULL-terminated) in the running container `id`, as a
+ * lifecycle check does, and wait for it: *exit_code is its status.
+ * stdout and stderr go, interleaved, to `output` (may be NULL), up to its
+ * cap: past it `output` holds the first cap bytes, the command still runs to the end and *exit_code is set,
+ * but the result is RC_ELIMIT. `timeout_ms` (0: the endpoint's) bounds
+ * the command; RC_ETIMEOUT past it (the command is not killed: Docker has
+ * no way to).
+ */
+int rc_docker_exec(rc_docker *d, const char *id, const char *const *argv, long timeout_ms,
+		   int *exit_code, rc_buf *output, rc_error *err);
+
+/*
+ * The last `lines` lines of a container's stdout and stderr, interleaved,
+ * into `out` (RC_ELIMIT past its cap), for the report of a failed start.
+ */
+int rc_docker_logs_tail(rc_docker *d, const char *id, unsigned lines, rc_buf *out, rc_error *err);
+
+/*
  * Registry credentials
  * --------------------
  * rc_docker_auth_header() returns (to free()) the X-Registry-Auth value:
@@ -272,6 +290,13 @@ int rc_docker_list_query(rc_buf *out, const char *label_filter, const char *cons
  * `into` yet.
  */
 void rc_docker_merge_named(json_t *into, const json_t *from, const char *const *names);
+
+/*
+ * Take the frames of a non-TTY exec or logs stream apart into `out`:
+ * RC_ERROR when it is not such a stream (or ends inside a frame),
+ * RC_ELIMIT past out's cap.
+ */
+int rc_docker_demux(rc_buf *out, const char *data, size_t len);
 
 /* Parse the body of a config.json and find `registry_host`'s entry. */
 int rc_docker_config_auth_parse(char **header_out, const char *data, size_t len,

@@ -76,10 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(into);
 		break;
 	}
-	case 5: { /* base64, versions and image references */
+	case 5: { /* base64, exec/logs frames, versions and image references */
 		rc_buf b = RC_BUF_INIT;
 		char *repo, *tag, *s = rc_xstrndup(p, len);
 		rc_base64_decode(&b, p, len);
+		rc_buf_release(&b);
+		rc_buf_init(&b, 256);
+		rc_docker_demux(&b, p, len);
 		rc_buf_release(&b);
 		int a, v;
 		rc_docker_parse_version(&a, &v, s);

@@ -5,7 +5,8 @@ The live half of tests/unit/test_docker: negotiate, inspect, pull (with and
 without registry credentials), create, start, list by label and by name,
 stop, rename, remove, a 409, the response cap and read-only mode. The unit
 binary registers those tests only when DOCKER_TEST_SOCKET is set, so this
-script checks that they ran, not just that nothing failed.'
+script checks that they ran, not just that nothing failed. Also exec and
+logs.'
 
 . "$(dirname "$0")/test-lib.sh"
 
@@ -37,7 +38,7 @@ test_expect_success 'the live tests run against the daemon, and pass' '
 	cat out &&
 	test_grep ! "^not ok" out &&
 	grep "^ok [0-9]* - live_" out >live &&
-	test_line_count = 4 live
+	test_line_count = 5 live
 '
 
 test_expect_success 'the pulled image is there, and no container is left behind' '

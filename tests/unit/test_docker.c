@@ -517,6 +517,29 @@ static void test_merge_named(void **state)
 	json_decref(recorded);
 }
 
+static void test_demux(void **state)
+{
+	rc_buf b = RC_BUF_INIT, small;
+	size_t len;
+	char *data = slurp("logs-multiplexed.bin", &len);
+	(void)state;
+
+	assert_int_equal(rc_docker_demux(&b, data, len), 0);
+	assert_string_equal(b.ptr, "out1\nerr1\nout2\n");
+	rc_buf_reset(&b);
+	assert_int_equal(rc_docker_demux(&b, data, len - 1), RC_ERROR);  /* cut in a payload */
+	assert_int_equal(rc_docker_demux(&b, data, 3), RC_ERROR);        /* cut in a header */
+	assert_int_equal(rc_docker_demux(&b, "out1\n", 5), RC_ERROR);    /* a TTY's raw output */
+	assert_int_equal(rc_docker_demux(&b, "\1\0\0\0\0\0\0\0", 8), 0); /* an empty frame */
+	assert_int_equal(rc_docker_demux(NULL, data, len), 0);
+	rc_buf_init(&small, 6);
+	assert_int_equal(rc_docker_demux(&small, data, len), RC_ELIMIT);
+	assert_string_equal(small.ptr, "out1\ne");
+	rc_buf_release(&small);
+	rc_buf_release(&b);
+	free(data);
+}
+
 /* ---- the client without a daemon ---- */
 
 static void test_new(void **state)
@@ -863,6 +886,67 @@ static void live_lifecycle(void **state)
 	rc_docker_free(d);
 }
 
+static void live_exec_and_logs(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker *d = live_new(0);
+	char *name = live_name("exec");
+	json_t *body = json_pack("{s:s, s:[s,s,s]}", "Image", live_image(), "Cmd", "sh", "-c",
+				 "echo started; sleep 1; echo oops >&2; exec sleep 600");
+	const char *ok[] = { "sh", "-c", "echo hello; echo world >&2", NULL };
+	const char *fails[] = { "sh", "-c", "exit 3", NULL };
+	const char *chatty[] = { "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo 0123456789; i=$((i+1)); done", NULL };
+	const char *missing[] = { "/no/such/program", NULL };
+	rc_buf out = RC_BUF_INIT, small;
+	char *id = NULL;
+	int code = 0;
+	(void)state;
+
+	assert_int_equal(rc_docker_create(d, name, body, &id, &err), 0);
+	assert_int_equal(rc_docker_start(d, id, &err), 0);
+
+	if (rc_docker_exec(d, id, ok, 0, &code, &out, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(code, 0);
+	assert_true(strstr(out.ptr, "hello\n") && strstr(out.ptr, "world\n"));
+	assert_int_equal(rc_docker_exec(d, id, fails, 0, &code, NULL, &err), 0);
+	assert_int_equal(code, 3);
+	assert_int_equal(rc_docker_exec(d, id, missing, 0, &code, NULL, &err), 0);
+	assert_true(code == 126 || code == 127);
+	/* more output than the cap: the command still ends and says how */
+	rc_buf_init(&small, 1000);
+	assert_int_equal(rc_docker_exec(d, id, chatty, 0, &code, &small, &err), RC_ELIMIT);
+	assert_int_equal(code, 0);
+	assert_int_equal(small.len, 1000);
+	rc_buf_release(&small);
+	/* the connection is still good after the daemon took one over */
+	assert_int_equal(rc_docker_exec(d, id, ok, 0, &code, NULL, &err), 0);
+
+	rc_buf_reset(&out);
+	for (int i = 0; i < 250; i++) {
+		rc_buf_reset(&out);
+		if (rc_docker_logs_tail(d, id, 10, &out, &err) < 0)
+			fail_msg("%s", err.msg);
+		if (strstr(out.ptr, "oops"))
+			break;
+		usleep(20 * 1000);
+	}
+	assert_string_equal(out.ptr, "started\noops\n");
+	rc_buf_reset(&out);
+	assert_int_equal(rc_docker_logs_tail(d, id, 1, &out, &err), 0);
+	assert_string_equal(out.ptr, "oops\n");
+	assert_int_equal(rc_docker_logs_tail(d, "rc-no-such-container", 1, &out, &err), RC_ENOTFOUND);
+
+	assert_int_equal(rc_docker_stop(d, id, 0, &err), 0);
+	assert_int_equal(rc_docker_exec(d, id, ok, 0, &code, NULL, &err), RC_ECONFLICT);
+	assert_int_equal(rc_docker_remove(d, id, true, false, &err), 0);
+	rc_buf_release(&out);
+	json_decref(body);
+	free(id);
+	free(name);
+	rc_docker_free(d);
+}
+
 static void live_limits(void **state)
 {
 	rc_error err = RC_ERROR_INIT;
@@ -923,6 +1007,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_split_image),
 		cmocka_unit_test(test_url_escape_and_query),
 		cmocka_unit_test(test_merge_named),
+		cmocka_unit_test(test_demux),
 		cmocka_unit_test(test_new),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_timeout),
@@ -931,6 +1016,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(live_negotiate),
 		cmocka_unit_test(live_images),
 		cmocka_unit_test(live_lifecycle),
+		cmocka_unit_test(live_exec_and_logs),
 		cmocka_unit_test(live_limits),
 	};
 	struct CMUnitTest all[RC_ARRAY_SIZE(pure) + RC_ARRAY_SIZE(live)];
