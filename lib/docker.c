@@ -1052,8 +1052,11 @@ static int send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	curl_easy_setopt(c, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	if (d->unix_path)
+	if (d->unix_path) {
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		/* an http_proxy from the environment must not turn a local socket into a proxy request */
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	}
 	else
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (d->tls) {
