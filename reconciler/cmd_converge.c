@@ -86,8 +86,10 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 		if (o->verbosity < 0 && ep->status == RC_ENV_OK && !ep->actions_nr)
 			continue;
 		printf("%s%s%s: %s%s%s", bold, ep->name, off, col, rc_env_status_name(ep->status), off);
-		if (ep->actions_nr || ep->unchanged)
+		if (ep->actions_nr)
 			printf(" (%zu action%s, %zu unchanged)", ep->actions_nr, ep->actions_nr == 1 ? "" : "s", ep->unchanged);
+		else if (ep->unchanged)
+			printf(" (%zu unchanged)", ep->unchanged);
 		putchar('\n');
 		/* by ship, in the order the ships first act */
 		for (size_t i = 0; i < ep->actions_nr; i++) {
