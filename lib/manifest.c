@@ -304,6 +304,10 @@ static void parse_ship(struct ctx *c, rc_ship *s, const rc_node *k, const rc_nod
 			char extra;
 			if (sscanf(v->text, "%d.%d%c", &maj, &min, &extra) != 2 || maj != 1 || min < 0)
 				error_at(c, v, "'api_version' must be a version such as 1.41, not '%s'", v->text);
+			else if (min < 24)
+				/* Maestro-NG's own default was 1.18: an old file must keep working */
+				warn_at(c, v, "api_version %s is older than any API reconcile speaks (1.24 and later): "
+					"ignored, the version is negotiated with the daemon", v->text);
 			else
 				s->api_version = rc_xstrdup(v->text);
 		}

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "banned.h"
 
@@ -178,10 +179,16 @@ int cmd_converge(const struct options *o)
 	} else {
 		print_plan_text(&plan, !o->dry_run, o);
 	}
-	if (o->stats)
-		fprintf(stderr, "stats: ships=%zu requests=%lu get=%lu post=%lu delete=%lu elapsed_ms=%.1f\n",
+	if (o->stats) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "stats: ships=%zu requests=%lu get=%lu post=%lu delete=%lu elapsed_ms=%.1f "
+			"cpu_ms=%.1f maxrss_kb=%ld\n",
 			stats.ships, stats.get + stats.post + stats.delete_ + stats.other, stats.get, stats.post,
-			stats.delete_, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+			stats.delete_, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
+	}
 
 	if (rc_plan_failed(&plan))
 		ret = EXIT_FAILED;

@@ -663,6 +663,46 @@ static void test_warnings(void **state)
 	rc_diags_release(&d);
 }
 
+static void test_ship_keys(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	char *ep;
+	(void)state;
+	env = load_text("__maestro: {schema: 2}\nname: t\n"
+		"ship_defaults: {docker_port: 4243, timeout: 0, api_version: 1.18}\n"
+		"ships:\n"
+		"  a: {ip: 10.0.0.1}\n"
+		"  b: {ip: 10.0.0.2, endpoint: b.internal, tls: true, api_version: 1.40}\n"
+		"  c: {ip: 10.0.0.3, socket_path: unix:///run/docker.sock}\n"
+		"  d: {ip: 10.0.0.4, ssh_tunnel: {user: deploy, key: /k}}\n"
+		"services: {}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 3, 61, "api_version 1.18 is older than any API reconcile speaks"));
+	assert_int_equal(env->ships[0].docker_port, 4243);   /* from ship_defaults */
+	assert_true(env->ships[0].timeout == 5);              /* 0 means 5 */
+	assert_null(env->ships[0].api_version);
+	assert_string_equal(env->ships[1].api_version, "1.40");   /* as written, not 1.4 */
+	ep = rc_ship_endpoint(&env->ships[0]);
+	assert_string_equal(ep, "tcp://10.0.0.1:4243");
+	free(ep);
+	ep = rc_ship_endpoint(&env->ships[1]);
+	assert_string_equal(ep, "https://b.internal:4243");
+	free(ep);
+	ep = rc_ship_endpoint(&env->ships[2]);
+	assert_string_equal(ep, "unix:///run/docker.sock");
+	free(ep);
+	ep = rc_ship_endpoint(&env->ships[3]);
+	assert_string_equal(ep, "ssh://deploy@10.0.0.4:22/tcp/4243");
+	free(ep);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid("name: t\nships: {a: {ip: 1.2.3.4, ssh_tunnel: {user: u}}}\n", 2, 38, "has no 'key'");
+	expect_invalid("name: t\nships: {a: {ip: 1.2.3.4, docker_port: 70000}}\n", 2, 39, "'docker_port' must be between 1 and 65535");
+}
+
 static void test_all_errors_reported(void **state)
 {
 	rc_diags d = RC_DIAGS_INIT;
@@ -947,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_ship_keys),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_spec_hash_stability),
 		cmocka_unit_test(test_spec_diff_reasons),
