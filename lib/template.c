@@ -133,9 +133,16 @@ static int eval_args(render *r, scope *sc, const tnode *n, tv_args *a)
 	tpl_state *st = &r->st;
 
 	a->n = n->nkids;
-	a->v = tpl_alloc_raw(&st->arena, (n->nkids + 1) * sizeof(tval));
-	a->kw = tpl_alloc(&st->arena, (n->nkids + 1) * sizeof(char *));
-	a->kwlen = tpl_alloc(&st->arena, (n->nkids + 1) * sizeof(size_t));
+	if (n->nkids <= TV_ARGS_INLINE) {
+		a->v = a->v_;
+		a->kw = a->kw_;
+		a->kwlen = a->kwlen_;
+		memset(a->kw_, 0, sizeof(a->kw_));
+	} else {
+		a->v = tpl_alloc_raw(&st->arena, n->nkids * sizeof(tval));
+		a->kw = tpl_alloc(&st->arena, n->nkids * sizeof(char *));
+		a->kwlen = tpl_alloc(&st->arena, n->nkids * sizeof(size_t));
+	}
 	for (size_t i = 0; i < n->nkids; i++) {
 		const tnode *k = n->kids[i];
 		if (k->kind == N_KWARG) {
@@ -165,13 +172,13 @@ static int eval_call(render *r, scope *sc, const tnode *n, tval *out)
 	    callee->nlen == 5 && !memcmp(callee->name, "range", 5)) {
 		if (eval_args(r, sc, n, &args) < 0)
 			return -1;
-		return tv_range(st, n, &args, out);
+		return tv_range(st, callee, &args, out);
 	}
 	if (eval(r, sc, callee, &obj) < 0)
 		return -1;
 	if (obj.type == TV_UNDEF)
 		return tv_undef_error(st, callee, obj);
-	return tpl_err(st, n, "'%s' object is not callable", tv_type_name(obj));
+	return tpl_err(st, callee, "'%s' object is not callable", tv_type_name(obj));
 }
 
 static int eval_inner(render *r, scope *sc, const tnode *n, tval *out)
@@ -184,8 +191,12 @@ static int eval_inner(render *r, scope *sc, const tnode *n, tval *out)
 		*out = n->val;
 		return 0;
 	case N_NAME:
-		if (!scope_get(sc, n->name, n->nlen, out))
-			*out = tv_undef(tpl_alloc_hint(st, "'%.*s' is undefined", (int)n->nlen, n->name));
+		if (!scope_get(sc, n->name, n->nlen, out)) {
+			if (!n->hint)
+				((tnode *)(uintptr_t)n)->hint = tpl_alloc_hint(st, "'%.*s' is undefined",
+									      (int)n->nlen, n->name);
+			*out = tv_undef(n->hint);
+		}
 		return 0;
 	case N_GETATTR:
 		if (eval(r, sc, n->a, &a) < 0)
@@ -376,10 +387,21 @@ static int exec(render *r, scope *sc, const tnode *n)
 	switch (n->kind) {
 	case S_DATA:
 		return emit(r, n, n->name, n->nlen);
-	case S_PRINT:
-		if (eval(r, sc, n->a, &v) < 0 || tv_to_str(st, n->a, v, &v) < 0)
+	case S_PRINT: {
+		rc_buf b;
+		int err;
+		if (eval(r, sc, n->a, &v) < 0)
 			return -1;
-		return emit(r, n, v.u.s, v.len);
+		if (v.type == TV_STR)
+			return emit(r, n, v.u.s, v.len);
+		/* through a buffer of its own: printing numbers in a loop must not fill the arena */
+		tv_buf_init(st, &b);
+		err = tv_append_str(st, n->a, &b, v);
+		if (!err)
+			err = emit(r, n, b.ptr, b.len);
+		rc_buf_release(&b);
+		return err;
+	}
 	case S_SET:
 		if (eval(r, sc, n->b, &v) < 0)
 			return -1;
@@ -548,7 +570,7 @@ static char *include_path(tpl_state *st, const tnode *at, tval name)
 		i = j + 1;
 	}
 	if (!b.len) {
-		tpl_err(st, at, "cannot include '%.*s': empty template name", (int)n, s);
+		tpl_err(st, at, "cannot include an empty template name");
 		return NULL;
 	}
 	return rc_buf_detach(&b, NULL);
@@ -665,7 +687,10 @@ static tval env_dict(render *r, const char *const *envp)
 {
 	tpl_state *st = &r->st;
 	tval d = tv_dict_new(st);
+	size_t max_items = st->max_items;
 
+	/* the environment is not built by the template: no item limit */
+	st->max_items = SIZE_MAX;
 	if (!envp)
 		envp = (const char *const *)environ;
 	for (; envp && *envp; envp++) {
@@ -677,6 +702,7 @@ static tval env_dict(render *r, const char *const *envp)
 				tv_str(eq + 1, strlen(eq + 1))) < 0)
 			break;
 	}
+	st->max_items = max_items;
 	return d;
 }
 

@@ -377,7 +377,7 @@ static int float_to_int(tpl_state *st, const tnode *at, double f, tval *out, boo
 	}
 	if (isinf(f))
 		return tpl_err(st, at, "cannot convert float infinity to integer");
-	f = trunc(f);
+	f = tpl_trunc(f);
 	if (f >= 9223372036854775808.0 || f < -9223372036854775808.0)
 		return tpl_err(st, at, "integer overflow");
 	*out = tv_int((int64_t)f);
@@ -885,7 +885,9 @@ int tv_range(tpl_state *st, const tnode *at, const tv_args *a, tval *out)
 	/* count in floating point first: the int64 difference may overflow */
 	{
 		double span = (double)stop - (double)start;
-		double c = ceil(span / (double)step);
+		double q = span / (double)step, c = tpl_floor(q);
+		if (c < q)
+			c += 1.0;
 		if (c <= 0)
 			count = 0;
 		else if (c > (double)st->max_items)

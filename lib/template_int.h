@@ -128,6 +128,13 @@ struct tnode {
 	const char *name;
 	size_t nlen;
 	tval val;
+	/*
+	 * The message of the undefined value this node last gave (a
+	 * missing name, a missing attribute of an object of type
+	 * `hint_type`): kept, so that a loop does not allocate it anew.
+	 */
+	const char *hint;
+	const char *hint_type;
 };
 
 /* Parsing (template_parse.c). */
@@ -224,11 +231,16 @@ int tv_getitem(tpl_state *st, const tnode *at, tval obj, tval key, tval *out);
 int tv_iterate(tpl_state *st, const tnode *at, tval v, tv_list **out);
 
 /* `args` are evaluated: kw[i] is the keyword name (NULL for positional). */
+#define TV_ARGS_INLINE 4
 typedef struct tv_args {
 	tval *v;
 	const char **kw;
 	size_t *kwlen;
 	size_t n;
+	/* storage for a few, so that a call in a loop does not allocate */
+	tval v_[TV_ARGS_INLINE];
+	const char *kw_[TV_ARGS_INLINE];
+	size_t kwlen_[TV_ARGS_INLINE];
 } tv_args;
 
 int tv_filter(tpl_state *st, const tnode *at, int id, tval v, const tv_args *args, tval *out);
@@ -236,6 +248,13 @@ int tv_test(tpl_state *st, const tnode *at, int id, tval v, bool *out);
 int tv_method(tpl_state *st, const tnode *at, tval obj, const char *name, size_t n,
 	      const tv_args *args, tval *out);
 int tv_range(tpl_state *st, const tnode *at, const tv_args *args, tval *out);
+
+/* floor(), trunc(), copysign(), fmod() without libm; x**e by squaring. */
+double tpl_floor(double x);
+double tpl_trunc(double x);
+double tpl_copysign(double x, double sign);
+double tpl_fmod(double x, double y);
+double tpl_powi(double x, int64_t e);
 
 /* UTF-8 and Python whitespace helpers. */
 size_t tpl_utf8_len(const char *s, size_t n, uint32_t *cp);   /* bytes of the char at s (>= 1) */

@@ -15,7 +15,8 @@
 
 enum {
 	TK_EOF, TK_DATA, TK_VAR_BEGIN, TK_VAR_END, TK_BLOCK_BEGIN, TK_BLOCK_END,
-	TK_NAME, TK_INT, TK_FLOAT, TK_STRING, TK_OP
+	TK_NAME, TK_INT, TK_FLOAT, TK_STRING, TK_OP,
+	TK_ERROR    /* the rest of a tag the lexer could not read (error reported) */
 };
 
 typedef struct tok {
@@ -34,11 +35,18 @@ typedef struct lexer {
 	tok *toks;
 	size_t ntoks, alloc, max_toks;
 	const tpl_parse_opts *o;
-	bool failed;
+	size_t errors;
+	size_t err_pos;     /* where the last error in a tag was */
+	bool fatal;         /* cannot go on: the rest is not lexed */
 } lexer;
 
 static void lx_where(lexer *lx, size_t off, int *line, int *col)
 {
+	if (off < lx->cpos) {
+		/* only for an error about an earlier spot: count again */
+		lx->cpos = 0;
+		lx->cline = lx->ccol = 1;
+	}
 	while (lx->cpos < off) {
 		unsigned char c = (unsigned char)lx->s[lx->cpos++];
 		if (c == '\n') {
@@ -59,14 +67,15 @@ static void lx_error(lexer *lx, size_t off, const char *fmt, ...)
 	va_list ap;
 	int line, col;
 
-	if (lx->failed)
+	if (lx->fatal)
 		return;
 	lx_where(lx, off, &line, &col);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rc_diags_add(lx->o->diags, RC_DIAG_ERROR, lx->o->file, line, col, "%s", msg);
-	lx->failed = true;
+	lx->errors++;
+	lx->err_pos = off;
 }
 
 static tok *lx_push(lexer *lx, int type, size_t off, size_t n)
@@ -75,6 +84,7 @@ static tok *lx_push(lexer *lx, int type, size_t off, size_t n)
 
 	if (lx->ntoks >= lx->max_toks) {
 		lx_error(lx, off, "template too large (more than %zu tokens)", lx->max_toks);
+		lx->fatal = true;
 		return NULL;
 	}
 	RC_ALLOC_GROW(lx->toks, lx->ntoks + 1, lx->alloc);
@@ -235,6 +245,7 @@ static size_t lx_tag(lexer *lx, size_t i, bool block, size_t tag_start)
 			i += k;
 		if (i >= n) {
 			lx_error(lx, tag_start, "unclosed '%s' (missing '%s')", block ? "{%" : "{{", end);
+			lx->fatal = true;
 			return 0;
 		}
 		if (!depth) {
@@ -375,7 +386,9 @@ static size_t lx_tag(lexer *lx, size_t i, bool block, size_t tag_start)
 			}
 			if (len == 1 && (s[i] == '(' || s[i] == '[' || s[i] == '{')) {
 				if (depth >= sizeof(stack)) {
-					lx_error(lx, i, "brackets nested too deeply");
+					/* the parser could not go deeper either */
+					lx_error(lx, i, "nested too deeply (more than %zu levels)", sizeof(stack));
+					lx->fatal = true;
 					return 0;
 				}
 				stack[depth++] = s[i];
@@ -404,7 +417,7 @@ static bool lex(lexer *lx)
 	const char *s = lx->s;
 	size_t n = lx->n, i = 0;
 
-	while (i < n && !lx->failed) {
+	while (i < n && !lx->fatal) {
 		size_t start = i, data_end, k;
 		char kind;
 		bool strip;
@@ -445,6 +458,7 @@ static bool lex(lexer *lx)
 			}
 			if (!q) {
 				lx_error(lx, start, "unclosed comment (missing '#}')");
+				lx->fatal = true;
 				return false;
 			}
 			strip = (size_t)(q - s) > i && q[-1] == '-';
@@ -456,11 +470,28 @@ static bool lex(lexer *lx)
 		}
 		if (!lx_push(lx, kind == '%' ? TK_BLOCK_BEGIN : TK_VAR_BEGIN, start, i - start))
 			return false;
-		i = lx_tag(lx, i, kind == '%', start);
-		if (!i)
-			return false;
+		{
+			size_t after = lx_tag(lx, i, kind == '%', start);
+			const char *end;
+			if (after) {
+				i = after;
+				continue;
+			}
+			if (lx->fatal)
+				return false;
+			/* resume after the end of the tag in error: the parser skips it */
+			end = memmem(s + lx->err_pos, n - lx->err_pos, kind == '%' ? "%}" : "}}", 2);
+			if (!end) {
+				lx->fatal = true;
+				return false;
+			}
+			if (!lx_push(lx, TK_ERROR, lx->err_pos, (size_t)(end - s) - lx->err_pos) ||
+			    !lx_push(lx, kind == '%' ? TK_BLOCK_END : TK_VAR_END, (size_t)(end - s), 2))
+				return false;
+			i = (size_t)(end - s) + 2;
+		}
 	}
-	if (lx->failed)
+	if (lx->fatal)
 		return false;
 	return lx_push(lx, TK_EOF, n, 0) != NULL;
 }
@@ -535,6 +566,10 @@ static void describe(const tok *t, char *buf, size_t size)
 static void unexpected(parser *p, const char *expected)
 {
 	char got[100];
+	if (cur(p)->type == TK_ERROR) {
+		p->errors++;   /* the lexer has said what is wrong */
+		return;
+	}
 	describe(cur(p), got, sizeof(got));
 	if (expected)
 		perr(p, cur(p), "expected %s, got %s", expected, got);
@@ -1142,29 +1177,26 @@ static tnode *parse_or(parser *p)
 
 static tnode *parse_condexpr(parser *p)
 {
-	tnode *a;
+	tnode *a = parse_or(p);
 
-	if (!enter(p))
-		return NULL;
-	a = parse_or(p);
 	while (a && is_name(cur(p), "if")) {
 		tnode *c = mk(p, N_COND, cur(p));
 		next(p);
 		c->b = a;
-		if (!(c->a = parse_or(p))) {
-			a = NULL;
-			break;
-		}
+		if (!(c->a = parse_or(p)))
+			return NULL;
 		if (is_name(cur(p), "else")) {
 			next(p);
-			if (!(c->c = parse_condexpr(p))) {
-				a = NULL;
-				break;
-			}
+			/* "a if b else c if d else ..." recurses here */
+			if (!enter(p))
+				return NULL;
+			c->c = parse_condexpr(p);
+			leave(p);
+			if (!c->c)
+				return NULL;
 		}
 		a = done(p, c);
 	}
-	leave(p);
 	return a;
 }
 
@@ -1618,12 +1650,18 @@ int tpl_test_id(const char *name, size_t n)
 	return -1;
 }
 
-tnode *tpl_parse(const char *text, size_t len, const tpl_parse_opts *o)
+tnode *tpl_parse(const char *text, size_t len, const tpl_parse_opts *opts)
 {
 	lexer lx = { 0 };
 	parser p = { 0 };
 	tnode *body = NULL;
+	rc_diags diags = RC_DIAGS_INIT;
+	tpl_parse_opts po = *opts, *o = &po;
 	int which;
+
+	/* lexer and parser errors in the order of the text */
+	diags.limit = opts->diags->limit;
+	po.diags = &diags;
 
 	lx.s = text;
 	lx.n = len;
@@ -1637,9 +1675,12 @@ tnode *tpl_parse(const char *text, size_t len, const tpl_parse_opts *o)
 	p.t = lx.toks;
 	p.n = lx.ntoks;
 	body = parse_body(&p, NULL, &which, NULL, NULL);
-	if (p.errors || p.fatal)
+	if (lx.errors || p.errors || p.fatal)
 		body = NULL;
 done:
 	free(lx.toks);
+	rc_diags_sort(&diags);
+	rc_diags_append(opts->diags, &diags);
+	rc_diags_release(&diags);
 	return body;
 }

@@ -176,6 +176,71 @@ static size_t utf8_count(const char *s, size_t n)
 	return count;
 }
 
+/*
+ * The few bits of libm we need, written out: the library links without
+ * -lm. Exact, except tpl_powi, which may differ from C's pow() in the
+ * last bit for large exponents.
+ */
+double tpl_floor(double x)
+{
+	double t;
+	if (isnan(x) || x >= 4503599627370496.0 || x <= -4503599627370496.0)
+		return x;   /* 2^52 and beyond: already an integer */
+	t = (double)(int64_t)x;
+	if (t > x)
+		t -= 1.0;
+	return t == 0.0 && signbit(x) ? -0.0 : t;
+}
+
+double tpl_trunc(double x)
+{
+	double t;
+	if (isnan(x) || x >= 4503599627370496.0 || x <= -4503599627370496.0)
+		return x;
+	t = (double)(int64_t)x;
+	return t == 0.0 && signbit(x) ? -0.0 : t;
+}
+
+double tpl_copysign(double x, double sign)
+{
+	double a = signbit(x) ? -x : x;
+	return signbit(sign) ? -a : a;
+}
+
+double tpl_fmod(double x, double y)
+{
+	double r = signbit(x) ? -x : x, m = signbit(y) ? -y : y, t;
+
+	if (isnan(x) || isnan(y) || isinf(x) || m == 0.0)
+		return NAN;
+	if (isinf(y) || r < m)
+		return x;
+	/* long division by powers of two: every subtraction is exact (Sterbenz) */
+	t = m;
+	while (t <= r / 2)
+		t *= 2;
+	while (t >= m) {
+		if (r >= t)
+			r -= t;
+		t /= 2;
+	}
+	return tpl_copysign(r, x);
+}
+
+double tpl_powi(double x, int64_t e)
+{
+	double r = 1.0;
+	uint64_t n = e < 0 ? 0 - (uint64_t)e : (uint64_t)e;
+
+	while (n) {
+		if (n & 1)
+			r *= x;
+		x *= x;
+		n >>= 1;
+	}
+	return e < 0 ? 1.0 / r : r;
+}
+
 /* ---- constructors ---- */
 
 tval tv_undef(const char *hint)
@@ -506,7 +571,8 @@ static int append_container(tpl_state *st, const tnode *at, rc_buf *b, tval v, p
 	const char *open, *close;
 	int err = 0;
 
-	for (size_t i = 0; i < pc->n; i++)
+	/* deeper than the stack holds, the depth limit stops a cycle */
+	for (size_t i = 0; i < pc->n && i < RC_ARRAY_SIZE(pc->stack); i++)
 		if (pc->stack[i] == self)
 			return rc_buf_adds(b, v.type == TV_DICT ? "{...}" :
 					   v.kind == TL_TUPLE ? "(...)" : "[...]") ? -2 : 0;
@@ -639,7 +705,7 @@ static int cmp_int_float(int64_t i, double f)
 		return -1;
 	if (f < -9223372036854775808.0)
 		return 1;
-	fl = floor(f);
+	fl = tpl_floor(f);
 	t = (int64_t)fl;
 	if (i != t)
 		return i < t ? -1 : 1;
@@ -759,7 +825,7 @@ static int value_hash(tpl_state *st, const tnode *at, tval v, size_t depth, uint
 	case TV_BOOL:
 	case TV_INT: *h = mix64((uint64_t)as_int(v)); return 0;
 	case TV_FLOAT:
-		if (v.u.f == floor(v.u.f) && v.u.f >= -9223372036854775808.0 && v.u.f < 9223372036854775808.0) {
+		if (v.u.f == tpl_floor(v.u.f) && v.u.f >= -9223372036854775808.0 && v.u.f < 9223372036854775808.0) {
 			*h = mix64((uint64_t)(int64_t)v.u.f);
 		} else {
 			uint64_t bits;
@@ -1163,7 +1229,7 @@ int tv_binop(tpl_state *st, const tnode *at, int op, tval a, tval b, tval *out)
 				if (y < 0) {
 					if (!x)
 						return tpl_err(st, at, "0.0 cannot be raised to a negative power");
-					return float_result(st, at, pow((double)x, (double)y), out);
+					return float_result(st, at, tpl_powi((double)x, y), out);
 				}
 				return int_pow(st, at, x, y, out);
 			default:
@@ -1185,7 +1251,7 @@ int tv_binop(tpl_state *st, const tnode *at, int op, tval a, tval b, tval *out)
 				double div, fl;
 				if (y == 0.0)
 					return tpl_err(st, at, "division by zero");
-				m = fmod(x, y);
+				m = tpl_fmod(x, y);
 				div = (x - m) / y;
 				if (m != 0.0) {
 					if ((y < 0) != (m < 0)) {
@@ -1193,23 +1259,23 @@ int tv_binop(tpl_state *st, const tnode *at, int op, tval a, tval b, tval *out)
 						div -= 1.0;
 					}
 				} else {
-					m = copysign(0.0, y);
+					m = tpl_copysign(0.0, y);
 				}
 				if (div != 0.0) {
-					fl = floor(div);
+					fl = tpl_floor(div);
 					if (div - fl > 0.5)
 						fl += 1.0;
 				} else {
-					fl = copysign(0.0, x / y);
+					fl = tpl_copysign(0.0, x / y);
 				}
 				return float_result(st, at, op == OP_MOD ? m : fl, out);
 			}
 			case OP_POW:
 				if (x == 0.0 && y < 0)
 					return tpl_err(st, at, "0.0 cannot be raised to a negative power");
-				if (x < 0 && y != floor(y))
-					return tpl_err(st, at, "negative number cannot be raised to a fractional power");
-				return float_result(st, at, pow(x, y), out);
+				if (y != tpl_floor(y) || y > 9.2e18 || y < -9.2e18)
+					return tpl_err(st, at, "fractional powers are not supported");
+				return float_result(st, at, tpl_powi(x, (int64_t)y), out);
 			default:
 				break;
 			}
@@ -1318,9 +1384,21 @@ bool tv_is_method(tval v, const char *name, size_t n)
 	return m && in_list(m, name, n);
 }
 
-static tval missing(tpl_state *st, tval obj, const char *name, size_t n)
+static tval missing(tpl_state *st, const tnode *at, tval obj, const char *name, size_t n)
 {
-	return tv_undef(tpl_alloc_hint(st, "%s has no attribute '%.*s'", type_repr(obj), (int)n, name));
+	const char *tr = type_repr(obj);
+	char *hint;
+
+	if (at && at->kind == N_GETATTR && at->hint && at->hint_type == tr)
+		return tv_undef(at->hint);
+	hint = tpl_alloc_hint(st, "%s has no attribute '%.*s'", tr, (int)n, name);
+	if (at && at->kind == N_GETATTR) {
+		/* the node is the render's own: the cache is all that changes in it */
+		tnode *w = (tnode *)(uintptr_t)at;
+		w->hint = hint;
+		w->hint_type = tr;
+	}
+	return tv_undef(hint);
 }
 
 char *tpl_alloc_hint(tpl_state *st, const char *fmt, ...)
@@ -1395,7 +1473,7 @@ int tv_getattr(tpl_state *st, const tnode *at, tval obj, const char *name, size_
 		if (r)
 			return 0;
 	}
-	*out = missing(st, obj, name, n);
+	*out = missing(st, at, obj, name, n);
 	return 0;
 }
 
@@ -1449,7 +1527,7 @@ int tv_getitem(tpl_state *st, const tnode *at, tval obj, tval key, tval *out)
 		if (methods && in_list(methods, key.u.s, key.len))
 			return tpl_err(st, at, "'%.*s' is a method of '%s' objects: call it", (int)key.len,
 				       key.u.s, tv_type_name(obj));
-		*out = missing(st, obj, key.u.s, key.len);
+		*out = missing(st, at, obj, key.u.s, key.len);
 		return 0;
 	}
 	{
