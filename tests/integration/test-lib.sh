@@ -34,6 +34,7 @@
 #	-x               trace the bodies (set -x)
 #
 # Variables: $TEST_ROOT (absolute tests/integration), $SRC_ROOT (the repository),
+# $TEST_SANITIZED (1 when built with SANITIZE=..., else empty),
 # $RECONCILE (absolute reconciler/reconcile), $TRASH (this script's trash
 # directory, tests/integration/trash.<script>, removed when all tests pass),
 # $TEST_OUTPUT (the captured output of all bodies, tests/integration/results/<script>.out).
@@ -54,6 +55,14 @@ TRASH=$TEST_ROOT/trash.$this_test
 TEST_OUTPUT=$TEST_ROOT/results/$this_test.out
 export TEST_ROOT SRC_ROOT RECONCILE TRASH
 TEST_LIB_LOADED=1
+# TEST_SANITIZED=1 when the tree was built with SANITIZE=...: ASan reserves
+# terabytes of virtual memory, so a test that bounds memory with `ulimit -v`
+# must not do so then (the Makefile records the flags in BUILD-FLAGS).
+TEST_SANITIZED=
+if grep -q -- '-fsanitize=' "$SRC_ROOT/BUILD-FLAGS" 2>/dev/null; then
+	TEST_SANITIZED=1
+fi
+export TEST_SANITIZED
 
 verbose= debug= immediate= trace=
 while test $# -gt 0; do
