@@ -503,7 +503,10 @@ parts_cleanup () {
 	done
 	parts_daemons= parts_pids= parts_bridges=
 	if test -n "${PARTS_KEEP:-}"; then
-		echo "parts: kept $PARTS_DIR" >&2
+		# without the marker, a second cleanup (test_done, then the EXIT
+		# trap) has nothing to do
+		rm -rf "$PARTS_DIR/.parts"
+		echo "parts: kept $PARTS_DIR (logs, keys, registry storage)" >&2
 		return 0
 	fi
 	parts_umount_under "$PARTS_DIR"
