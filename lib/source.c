@@ -168,6 +168,99 @@ static const struct rc_source_ops dir_ops = {
 	.free = dir_free,
 };
 
+struct mem_source {
+	rc_source base;
+	rc_source_file *files;   /* owned copies */
+	size_t nr;
+};
+
+static const rc_source_file *mem_find(struct mem_source *ms, const char *relpath)
+{
+	for (size_t i = 0; i < ms->nr; i++)
+		if (!strcmp(ms->files[i].path, relpath))
+			return &ms->files[i];
+	return NULL;
+}
+
+static int mem_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err)
+{
+	struct mem_source *ms = (struct mem_source *)src;
+	const rc_source_file *f = mem_find(ms, relpath);
+	size_t max = src->max_file ? src->max_file : DEFAULT_MAX_FILE;
+	if (!f)
+		return rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
+	if (f->len > max)
+		return rc_error_set(err, RC_ELIMIT, "'%s' is larger than %zu bytes", relpath, max);
+	if (rc_buf_add(out, f->data, f->len) < 0)
+		return rc_error_set(err, RC_ELIMIT, "'%s' is too large", relpath);
+	return 0;
+}
+
+static bool mem_exists(rc_source *src, const char *relpath)
+{
+	return mem_find((struct mem_source *)src, relpath) != NULL;
+}
+
+static int mem_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
+{
+	struct mem_source *ms = (struct mem_source *)src;
+	char **v = rc_xcalloc(ms->nr + 1, sizeof(*v));
+	bool *dirs = rc_xcalloc(ms->nr + 1, sizeof(*dirs));
+	size_t n = 0;
+	(void)err;
+	for (size_t i = 0; i < ms->nr; i++) {
+		const char *p = ms->files[i].path, *slash = strchr(p, '/');
+		char *top = slash ? rc_xstrndup(p, (size_t)(slash - p)) : rc_xstrdup(p);
+		bool seen = false;
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(v[k], top))
+				seen = true;
+		if (seen) {
+			free(top);
+			continue;
+		}
+		dirs[n] = slash != NULL;
+		v[n++] = top;
+	}
+	*names = v;
+	*is_dir = dirs;
+	*nr = n;
+	return 0;
+}
+
+static void mem_free(rc_source *src)
+{
+	struct mem_source *ms = (struct mem_source *)src;
+	for (size_t i = 0; i < ms->nr; i++) {
+		free((char *)ms->files[i].path);
+		free((char *)ms->files[i].data);
+	}
+	free(ms->files);
+}
+
+static const struct rc_source_ops mem_ops = {
+	.read = mem_read,
+	.list_root = mem_list_root,
+	.exists = mem_exists,
+	.free = mem_free,
+};
+
+int rc_source_open_memory(rc_source **out, const rc_source_file *files, size_t nr)
+{
+	struct mem_source *ms = rc_xcalloc(1, sizeof(*ms));
+	ms->base.ops = &mem_ops;
+	ms->base.description = rc_xstrdup("(memory)");
+	ms->files = rc_xcalloc(nr ? nr : 1, sizeof(*ms->files));
+	for (size_t i = 0; i < nr; i++) {
+		ms->files[i].path = rc_xstrdup(files[i].path);
+		ms->files[i].data = rc_xmemdup(files[i].data, files[i].len);
+		ms->files[i].len = files[i].len;
+	}
+	ms->nr = nr;
+	*out = &ms->base;
+	return 0;
+}
+
 int rc_source_open_dir(rc_source **out, const char *path, rc_error *err)
 {
 	struct dir_source *ds;

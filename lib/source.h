@@ -41,6 +41,17 @@ struct rc_source {
 
 /* A directory on disk. */
 int rc_source_open_dir(rc_source **out, const char *path, rc_error *err);
+
+/*
+ * An in-memory tree (tests, fuzzing): `files` holds `nr` path/content
+ * pairs, copied. Directories are implied by the paths.
+ */
+typedef struct rc_source_file {
+	const char *path;
+	const char *data;
+	size_t len;
+} rc_source_file;
+int rc_source_open_memory(rc_source **out, const rc_source_file *files, size_t nr);
 void rc_source_free(rc_source *src);
 
 /*
