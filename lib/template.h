@@ -35,9 +35,23 @@
  * Limits. Hostile input cannot hang or exhaust us: the output size, the
  * include depth (which also stops an include including itself), the
  * nesting of expressions and blocks, the total number of loop iterations
- * of a render, the size of strings and lists built by operations and the
- * memory and steps a render may use are all bounded; past a bound the
- * render stops with an error at the construct that crossed it.
+ * (and includes) of a render are set in rc_template_opts; from them, a
+ * string built by an operation is at most max_output bytes, a list at
+ * most max_iterations items, a render uses at most 16 * max_output bytes
+ * of memory (16 MiB at least) and 100 * max_iterations steps. Past a
+ * bound the render stops with an error at the construct that crossed it.
+ *
+ * Beyond MAESTRO.md's subset, because manifests in the wild use them:
+ * `range()`, the tests `is defined`, `undefined`, `none`, `number`,
+ * `string`, `mapping`, `iterable`, `sequence`, `even`, `odd`, the methods
+ * `dict.get()`, `str.strip()`, `str.replace()`, `str.startswith()`,
+ * `str.endswith()`, `{% set x %}...{% endset %}`, `{% include ... ignore
+ * missing %}`, `without context`, a list of names to include, and
+ * `loop.revindex`, `revindex0`, `previtem`, `nextitem`. Known departures
+ * from Jinja2: lower/upper change ASCII letters only; str.format() takes
+ * no format specifications ("{:>5}" is an error); `**` with a float is
+ * computed by squaring and a fractional power is an error; ints are
+ * 64-bit (overflow is an error); printing range(3) gives [0, 1, 2].
  */
 #include "compat.h"
 #include "buf.h"

@@ -547,11 +547,10 @@ static char *repeat(const char *head, const char *text, size_t n, const char *ta
 	return s;
 }
 
+/* CPU seconds: the machine may be busy, and valgrind is slow; minutes would still show */
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)clock() / CLOCKS_PER_SEC;
 }
 
 static void test_limits(void **state)
@@ -563,12 +562,12 @@ static void test_limits(void **state)
 	/* a loop that would write 100 MiB stops at the output limit, quickly */
 	t0 = now();
 	FAILS("{% for i in range(1000000) %}{{ 'x' * 100 }}\n{% endfor %}", 1, 30, "output larger than 4194304 bytes");
-	assert_true(now() - t0 < 2.0);
+	assert_true(now() - t0 < 10.0);
 	t0 = now();
 	FAILS("{% for i in range(1000) %}{% for j in range(1000) %}0123456789012345678901234567890123456789"
 	      "0123456789012345678901234567890123456789{% endfor %}{% endfor %}",
 	      1, 53, "output larger than 4194304 bytes");
-	assert_true(now() - t0 < 2.0);
+	assert_true(now() - t0 < 10.0);
 	FAILS("{% for i in range(1000) %}{% for j in range(1001) %}{% endfor %}{% endfor %}", 1, 30,
 	      "more than 1000000 loop iterations");
 	FAILS("{% for i in range(2000000) %}{% endfor %}", 1, 13, "range() longer than 1000000 items");
