@@ -178,15 +178,49 @@ static void observe_ship(struct fleet *f, size_t idx)
 	rc_docker_set_read_only(fs->docker, f->opts->dry_run);
 	if (rc_docker_negotiate(fs->docker, &err) < 0)
 		goto fail;
-	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
-	memcpy(names, fs->names.v, fs->names.nr * sizeof(*names));
-	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, names, &list, &err) < 0) {
-		free(names);
+	/* ours, in one request */
+	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, &err) < 0)
 		goto fail;
-	}
-	free(names);
 	rc_observed_add_containers(&fs->obs, list);
 	json_decref(list);
+	list = NULL;
+	/*
+	 * Desired names our list did not show may be held by a container that
+	 * is not ours: ask for those only (none at all once converged).
+	 */
+	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
+	{
+		size_t n = 0;
+		for (size_t i = 0; i < fs->names.nr; i++) {
+			bool seen = false;
+			for (size_t k = 0; k < fs->obs.containers_nr && !seen; k++)
+				seen = !strcmp(fs->obs.containers[k].name, fs->names.v[i]);
+			if (!seen)
+				names[n++] = fs->names.v[i];
+		}
+		if (n && rc_docker_list_containers(fs->docker, NULL, names, &list, &err) < 0) {
+			free(names);
+			goto fail;
+		}
+	}
+	free(names);
+	if (list) {
+		/* only those not in the first answer (a container may have been labelled since) */
+		json_t *fresh = json_array();
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			const char *id = json_string_value(json_object_get(c, "Id"));
+			bool dup = false;
+			for (size_t k = 0; id && k < fs->obs.containers_nr && !dup; k++)
+				dup = !strcmp(fs->obs.containers[k].id, id);
+			if (!dup)
+				json_array_append(fresh, c);
+		}
+		rc_observed_add_containers(&fs->obs, fresh);
+		json_decref(fresh);
+		json_decref(list);
+	}
 	for (size_t i = 0; i < fs->images.nr; i++) {
 		json_t *img = NULL;
 		int r = rc_docker_inspect_image(fs->docker, fs->images.v[i], &img, &err);

@@ -14,6 +14,13 @@
 #include "banned.h"
 
 #define DEFAULT_TIMEOUT_MS 5000L
+/*
+ * A request that asks the daemon to do something (create, start, rename,
+ * remove) may take longer than the ship's timeout on a loaded host; cutting
+ * it off would leave us not knowing whether it happened. The connection
+ * itself is still bounded by the ship's timeout, so a dead host fails fast.
+ */
+#define WORK_MS 60000L
 #define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 #define STREAM_MAX_LINE ((size_t)1 << 20)
 /* what we keep of a streamed body to explain a failed status */
@@ -1211,7 +1218,8 @@ done:
 int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t *body,
 		      long *status, json_t **out, rc_error *err)
 {
-	struct req r = { method, path, NULL, 0, NULL, d->timeout_ms, true };
+	struct req r = { method, path, NULL, 0, NULL,
+			 strcmp(method, "GET") ? d->timeout_ms + WORK_MS : d->timeout_ms, true };
 	char *text = NULL;
 	int ret;
 
@@ -1436,13 +1444,13 @@ static int simple_post(rc_docker *d, const char *method, const char *id, const c
 
 int rc_docker_start(rc_docker *d, const char *id, rc_error *err)
 {
-	return simple_post(d, "POST", id, "/start", NULL, d->timeout_ms, true, err);
+	return simple_post(d, "POST", id, "/start", NULL, d->timeout_ms + WORK_MS, true, err);
 }
 
 int rc_docker_stop(rc_docker *d, const char *id, int timeout_s, rc_error *err)
 {
 	char q[32];
-	long limit = d->timeout_ms;
+	long limit = d->timeout_ms + WORK_MS;
 
 	q[0] = '\0';
 	if (timeout_s >= 0) {
@@ -1464,7 +1472,7 @@ int rc_docker_rename(rc_docker *d, const char *id, const char *new_name, rc_erro
 		return ret;
 	rc_buf_adds(&q, "?name=");
 	rc_docker_url_escape(&q, new_name, NULL);
-	ret = simple_post(d, "POST", id, "/rename", q.ptr, d->timeout_ms, false, err);
+	ret = simple_post(d, "POST", id, "/rename", q.ptr, d->timeout_ms + WORK_MS, false, err);
 	rc_buf_release(&q);
 	return ret;
 }
@@ -1474,7 +1482,7 @@ int rc_docker_remove(rc_docker *d, const char *id, bool force, bool volumes, rc_
 	char q[32];
 
 	snprintf(q, sizeof(q), "?force=%d&v=%d", force ? 1 : 0, volumes ? 1 : 0);
-	return simple_post(d, "DELETE", id, "", q, d->timeout_ms, false, err);
+	return simple_post(d, "DELETE", id, "", q, d->timeout_ms + WORK_MS, false, err);
 }
 
 /* ---- exec and logs ---- */

@@ -1272,6 +1272,7 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 				tmp.v[j] = tmp.v[j - 1];
 				tmp.v[j - 1] = t;
 			}
+		rc_kvlist_reindex(&tmp);
 		in->links = tmp;
 	}
 	if ((v = rc_node_get(n, "username")) && v->type != RC_NODE_NULL)
@@ -1761,11 +1762,29 @@ static void requires_closure(rc_environment *env, const rc_service *s, rc_strlis
 	}
 }
 
+static void kvlist_merge(rc_kvlist *into, const rc_kvlist *from)
+{
+	for (size_t k = 0; k < from->nr; k++)
+		rc_kvlist_set(into, from->v[k].key, from->v[k].value);
+}
+
 static void build_env(struct ctx *c)
 {
 	rc_environment *env = c->env;
+	size_t n = env->services_nr;
+	/*
+	 * Each service's link variables, computed once: with and without
+	 * _INTERNAL_PORT. Every instance of a 300-instance service carries
+	 * 300 of them; recomputing them per instance made loading cubic.
+	 */
+	rc_kvlist *own = rc_xcalloc(n ? n : 1, sizeof(*own));
+	rc_kvlist *other = rc_xcalloc(n ? n : 1, sizeof(*other));
 
-	for (size_t i = 0; i < env->services_nr; i++) {
+	for (size_t i = 0; i < n; i++) {
+		link_vars(env->services[i], true, &own[i]);
+		link_vars(env->services[i], false, &other[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
 		rc_service *s = env->services[i];
 		rc_kvlist base = { 0 };
 		rc_strlist closure = { 0 };
@@ -1782,8 +1801,7 @@ static void build_env(struct ctx *c)
 			const char *colon = strrchr(image, ':');
 			char *tag;
 
-			for (size_t k = 0; k < base.nr; k++)
-				rc_kvlist_set(&in->env, base.v[k].key, base.v[k].value);
+			kvlist_merge(&in->env, &base);
 			collect_env(c, c->inst_nodes[i][j], &in->env);
 			rc_kvlist_set(&in->env, "CONTAINER_NAME", in->name);
 			rc_kvlist_set(&in->env, "CONTAINER_HOST_ADDRESS", in->ship && in->ship->ip ? in->ship->ip : "");
@@ -1792,18 +1810,24 @@ static void build_env(struct ctx *c)
 			rc_kvlist_set(&in->env, "DOCKER_TAG", tag);
 			free(tag);
 
-			link_vars(s, true, &in->env);
-			for (size_t k = 0; k < closure.nr; k++)
-				link_vars(find_service(env, closure.v[k]), false, &in->env);
-			for (size_t k = 0; k < s->wants_info.nr; k++) {
-				rc_service *w = find_service(env, s->wants_info.v[k]);
-				if (w && w != s && !rc_strlist_has(&closure, w->name))
-					link_vars(w, false, &in->env);
+			kvlist_merge(&in->env, &own[i]);
+			for (size_t k = 0; k < n; k++) {
+				const rc_service *w = env->services[k];
+				if (w == s)
+					continue;
+				if (rc_strlist_has(&closure, w->name) || rc_strlist_has(&s->wants_info, w->name))
+					kvlist_merge(&in->env, &other[k]);
 			}
 		}
 		rc_kvlist_release(&base);
 		rc_strlist_release(&closure);
 	}
+	for (size_t i = 0; i < n; i++) {
+		rc_kvlist_release(&own[i]);
+		rc_kvlist_release(&other[i]);
+	}
+	free(own);
+	free(other);
 }
 
 /* ---------------------------------------------------------------- loading */

@@ -37,12 +37,20 @@ typedef struct rc_kv {
 typedef struct rc_kvlist {
 	rc_kv *v;
 	size_t nr, alloc;
+	/*
+	 * A hash index over the keys (slot = position + 1, 0 empty), built once
+	 * the list grows past a few entries: an instance of a 300-instance
+	 * service has 300+ link variables, set one by one.
+	 */
+	size_t *index;
+	size_t index_cap;
 } rc_kvlist;
 
-/* Set `key` (replacing an earlier value in place, keeping its position). */
+/* Set `key` (replacing an earlier value in place, keeping its position). Reordering `v` by hand drops the index: call rc_kvlist_reindex(). */
 void rc_kvlist_set(rc_kvlist *l, const char *key, const char *value);
 const rc_kv *rc_kvlist_find(const rc_kvlist *l, const char *key);
 void rc_kvlist_release(rc_kvlist *l);
+void rc_kvlist_reindex(rc_kvlist *l);
 
 typedef struct rc_strlist {
 	char **v;

@@ -11,27 +11,76 @@
 #include <string.h>
 #include "banned.h"
 
+#define INDEX_FROM 8
+
+static size_t key_hash(const char *k)
+{
+	size_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+	return h;
+}
+
+static void index_insert(rc_kvlist *l, size_t pos)
+{
+	size_t mask = l->index_cap - 1, i = key_hash(l->v[pos].key) & mask;
+	while (l->index[i])
+		i = (i + 1) & mask;
+	l->index[i] = pos + 1;
+}
+
+void rc_kvlist_reindex(rc_kvlist *l)
+{
+	free(l->index);
+	l->index = NULL;
+	l->index_cap = 0;
+	if (l->nr < INDEX_FROM)
+		return;
+	l->index_cap = 16;
+	while (l->index_cap < l->nr * 2)
+		l->index_cap *= 2;
+	l->index = rc_xcalloc(l->index_cap, sizeof(*l->index));
+	for (size_t i = 0; i < l->nr; i++)
+		index_insert(l, i);
+}
+
+static rc_kv *kv_lookup(const rc_kvlist *l, const char *key)
+{
+	if (l->index) {
+		size_t mask = l->index_cap - 1, i = key_hash(key) & mask;
+		for (; l->index[i]; i = (i + 1) & mask)
+			if (!strcmp(l->v[l->index[i] - 1].key, key))
+				return &l->v[l->index[i] - 1];
+		return NULL;
+	}
+	for (size_t i = 0; i < l->nr; i++)
+		if (!strcmp(l->v[i].key, key))
+			return &l->v[i];
+	return NULL;
+}
+
 void rc_kvlist_set(rc_kvlist *l, const char *key, const char *value)
 {
-	for (size_t i = 0; i < l->nr; i++) {
-		if (!strcmp(l->v[i].key, key)) {
-			free(l->v[i].value);
-			l->v[i].value = value ? rc_xstrdup(value) : NULL;
-			return;
-		}
+	rc_kv *kv = kv_lookup(l, key);
+
+	if (kv) {
+		free(kv->value);
+		kv->value = value ? rc_xstrdup(value) : NULL;
+		return;
 	}
 	RC_ALLOC_GROW(l->v, l->nr + 1, l->alloc);
 	l->v[l->nr].key = rc_xstrdup(key);
 	l->v[l->nr].value = value ? rc_xstrdup(value) : NULL;
 	l->nr++;
+	if (l->nr >= INDEX_FROM && l->nr * 2 > l->index_cap)
+		rc_kvlist_reindex(l);   /* grows the table: amortized O(1) */
+	else if (l->index)
+		index_insert(l, l->nr - 1);
 }
 
 const rc_kv *rc_kvlist_find(const rc_kvlist *l, const char *key)
 {
-	for (size_t i = 0; i < l->nr; i++)
-		if (!strcmp(l->v[i].key, key))
-			return &l->v[i];
-	return NULL;
+	return kv_lookup(l, key);
 }
 
 void rc_kvlist_release(rc_kvlist *l)
@@ -41,8 +90,10 @@ void rc_kvlist_release(rc_kvlist *l)
 		free(l->v[i].value);
 	}
 	free(l->v);
+	free(l->index);
 	l->v = NULL;
-	l->nr = l->alloc = 0;
+	l->index = NULL;
+	l->nr = l->alloc = l->index_cap = 0;
 }
 
 void rc_strlist_push(rc_strlist *l, const char *s)
