@@ -3,6 +3,7 @@
 #include "reconcile.h"
 #include "converge.h"
 #include "load.h"
+#include "state.h"
 #include "util.h"
 #include <jansson.h>
 #include <pthread.h>
@@ -137,6 +138,39 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
 }
 
+/* What was applied, per environment, for `status` and the next run. */
+static void record_state(const rc_plan *plan, const char *revision, const struct options *o)
+{
+	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
+	rc_run_state st;
+	rc_error err = RC_ERROR_INIT;
+
+	if (rc_state_load(&st, path, &err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err.msg);
+		memset(&st, 0, sizeof(st));
+	}
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
+		for (size_t i = 0; i < ep->actions_nr; i++)
+			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK)
+				result = "rolled-back";
+		/* an invalid environment keeps the commit it last ran */
+		if (ep->status == RC_ENV_INVALID && rc_state_get(&st, ep->name)) {
+			const rc_state_env *old = rc_state_get(&st, ep->name);
+			char *commit = old->commit ? rc_xstrdup(old->commit) : NULL;
+			rc_state_set(&st, ep->name, commit, result, NULL);
+			free(commit);
+		} else {
+			rc_state_set(&st, ep->name, revision, result, NULL);
+		}
+	}
+	if (rc_state_save(&st, path, &err) < 0)
+		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+	rc_state_release(&st);
+	free(path);
+}
+
 int cmd_converge(const struct options *o)
 {
 	rc_manifests m;
@@ -146,9 +180,20 @@ int cmd_converge(const struct options *o)
 	rc_converge_stats stats;
 	rc_plan plan;
 	struct timespec t0, t1;
-	int ret;
+	int ret, lock = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/*
+	 * An apply takes the lock; a second one exits 75 at once, having done
+	 * nothing. A dry run neither takes nor waits for it: review must never
+	 * block, nor be blocked by, a deployment.
+	 */
+	if (!o->dry_run) {
+		if (rc_state_dir_ensure(o->state_dir, &err) < 0)
+			die(EXIT_FAILED, "%s", err.msg);
+		if (rc_lock_acquire(&lock, o->state_dir, &err) < 0)
+			die(err.code == RC_ECONFLICT ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
+	}
 	if (rc_source_open_dir(&src, o->manifests, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0) {
@@ -189,6 +234,10 @@ int cmd_converge(const struct options *o)
 			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}
+
+	if (!o->dry_run)
+		record_state(&plan, src->revision, o);
+	rc_lock_release(lock);
 
 	if (rc_plan_failed(&plan))
 		ret = EXIT_FAILED;

@@ -45,6 +45,7 @@ void usage(FILE *out, int code)
 	      "  --no-prune             never remove containers absent from the manifests\n"
 	      "  --force-prune          remove them even past the prune guard\n"
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
+	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
 	      "  --version, --help\n"
 	      "\n"
 	      "exit codes: 0 converged (or valid), 1 invalid or failed, 2 changes pending (--dry-run\n"
@@ -60,6 +61,7 @@ static bool is_command(const char *s)
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
+	OPT_STATE_DIR,
 };
 
 int main(int argc, char **argv)
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 		{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
 		{ "adopt", no_argument, NULL, OPT_ADOPT },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
 		case OPT_FORCE_PRUNE: o.force_prune = true; break;
 		case OPT_ADOPT: o.adopt = true; break;
 		case OPT_STATS: o.stats = true; break;
+		case OPT_STATE_DIR: o.state_dir = optarg; break;
 		case 'v': o.verbosity++; break;
 		case 'q': o.verbosity = -1; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
@@ -143,6 +147,8 @@ int main(int argc, char **argv)
 		o.manifests = ".";
 	if (!o.manifests)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR (see --help)");
+	if (!o.state_dir)
+		o.state_dir = "/var/lib/reconcile";
 
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");

@@ -26,6 +26,7 @@ struct options {
 	bool dry_run, exit_code, no_prune, force_prune, adopt;
 	int jobs;
 	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
+	const char *state_dir;      /* --state-dir (default /var/lib/reconcile) */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */

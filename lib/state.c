@@ -1,0 +1,216 @@
+#include "compat.h"
+#include "state.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "banned.h"
+
+static char *now_iso(void)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return rc_xstrdup(buf);
+}
+
+void rc_state_set(rc_run_state *s, const char *env, const char *commit, const char *result, const char *time)
+{
+	rc_state_env *e = NULL;
+	for (size_t i = 0; i < s->nr; i++)
+		if (!strcmp(s->v[i].name, env))
+			e = &s->v[i];
+	if (!e) {
+		RC_ALLOC_GROW(s->v, s->nr + 1, s->alloc);
+		e = &s->v[s->nr++];
+		memset(e, 0, sizeof(*e));
+		e->name = rc_xstrdup(env);
+	}
+	free(e->commit);
+	free(e->result);
+	free(e->time);
+	e->commit = commit ? rc_xstrdup(commit) : NULL;
+	e->result = rc_xstrdup(result);
+	e->time = time ? rc_xstrdup(time) : now_iso();
+}
+
+const rc_state_env *rc_state_get(const rc_run_state *s, const char *env)
+{
+	for (size_t i = 0; i < s->nr; i++)
+		if (!strcmp(s->v[i].name, env))
+			return &s->v[i];
+	return NULL;
+}
+
+void rc_state_release(rc_run_state *s)
+{
+	for (size_t i = 0; i < s->nr; i++) {
+		free(s->v[i].name);
+		free(s->v[i].commit);
+		free(s->v[i].result);
+		free(s->v[i].time);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
+{
+	json_error_t je;
+	json_t *doc, *envs, *e;
+	const char *name;
+
+	memset(out, 0, sizeof(*out));
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!doc)
+		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s (line %d)", path, je.text, je.line);
+	envs = json_object_get(doc, "environments");
+	if (!json_is_object(envs)) {
+		json_decref(doc);
+		return rc_error_set(err, RC_EINVALID, "state '%s' has no 'environments' object", path);
+	}
+	json_object_foreach(envs, name, e) {
+		const char *commit = json_string_value(json_object_get(e, "commit"));
+		const char *result = json_string_value(json_object_get(e, "result"));
+		const char *time = json_string_value(json_object_get(e, "time"));
+		rc_state_set(out, name, commit, result ? result : "unknown", time ? time : "");
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	char *dir = rc_xstrdup(path), *slash = strrchr(dir, '/');
+	int fd, ret = 0;
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else {
+		free(dir);
+		dir = rc_xstrdup(".");
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		ret = fsync(fd);
+		close(fd);
+	}
+	free(dir);
+	return ret;
+}
+
+int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
+{
+	json_t *doc = json_object(), *envs = json_object();
+	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
+	char *text;
+	size_t len;
+	int fd, ret = 0;
+
+	for (size_t i = 0; i < s->nr; i++) {
+		const rc_state_env *e = &s->v[i];
+		json_object_set_new(envs, e->name,
+				    json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
+					      "result", e->result, "time", e->time ? e->time : ""));
+	}
+	json_object_set_new(doc, "format_version", json_integer(1));
+	json_object_set_new(doc, "environments", envs);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(doc);
+	len = strlen(text);
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!ret && (write(fd, "\n", 1) != 1 || fsync(fd) < 0))
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+	if (close(fd) < 0 && !ret)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+	/* the rename is the commit point: before it the old file, after it the new one */
+	if (!ret && rename(tmp, path) < 0)
+		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+	if (!ret)
+		fsync_dir(path);
+	else
+		unlink(tmp);
+done:
+	free(text);
+	free(tmp);
+	return ret;
+}
+
+int rc_state_dir_ensure(const char *dir, rc_error *err)
+{
+	char *p = rc_xstrdup(dir);
+	int ret = 0;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				ret = rc_error_set(err, RC_ERROR, "cannot create state directory '%s': %s", p, strerror(errno));
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return ret;
+}
+
+int rc_lock_acquire(int *fd_out, const char *state_dir, rc_error *err)
+{
+	char *path = rc_xstrfmt("%s/lock", state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int ret = 0;
+
+	if (fd < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot open lock '%s': %s", path, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK
+			? rc_error_set(err, RC_ECONFLICT, "another reconcile run holds the lock '%s': nothing was done", path)
+			: rc_error_set(err, RC_ERROR, "cannot lock '%s': %s", path, strerror(errno));
+		close(fd);
+		fd = -1;
+	} else {
+		/* who holds it, for an operator looking at the file */
+		char pid[32];
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) == 0 && n > 0 && write(fd, pid, (size_t)n) != n)
+			(void)0;
+	}
+	free(path);
+	*fd_out = fd;
+	return ret;
+}
+
+void rc_lock_release(int fd)
+{
+	if (fd >= 0)
+		close(fd);   /* closing the last descriptor drops the flock */
+}

@@ -1,0 +1,54 @@
+#ifndef RC_STATE_H
+#define RC_STATE_H
+/*
+ * The state directory (default /var/lib/reconcile): what was applied, and
+ * the lock that keeps two applies from running at once.
+ *
+ * <state-dir>/state.json holds, per environment, the last commit applied,
+ * its result and when:
+ *
+ *     { "format_version": 1,
+ *       "environments": { "api.example.com":
+ *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back",
+ *             "time": "2026-11-22T00:12:03Z" } } }
+ *
+ * It is written atomically (a temporary file, fsync, rename, fsync of the
+ * directory), so a kill -9 at any moment leaves the old file or the new
+ * one, never a torn one.
+ */
+#include "compat.h"
+#include "error.h"
+
+typedef struct rc_state_env {
+	char *name;
+	char *commit;       /* NULL for a plain directory source */
+	char *result;
+	char *time;         /* UTC, ISO 8601 */
+} rc_state_env;
+
+typedef struct rc_run_state {
+	rc_state_env *v;
+	size_t nr, alloc;
+} rc_run_state;
+
+/* Load `path`; a missing file is an empty state. A file that does not parse is RC_EINVALID. */
+int rc_state_load(rc_run_state *out, const char *path, rc_error *err);
+/* Write atomically. */
+int rc_state_save(const rc_run_state *s, const char *path, rc_error *err);
+/* Set (or add) one environment's record; `time` NULL: now. */
+void rc_state_set(rc_run_state *s, const char *env, const char *commit, const char *result, const char *time);
+const rc_state_env *rc_state_get(const rc_run_state *s, const char *env);
+void rc_state_release(rc_run_state *s);
+
+/* Make the state directory (and its parents), mode 0700. */
+int rc_state_dir_ensure(const char *dir, rc_error *err);
+
+/*
+ * Take the run lock (flock on <state-dir>/lock) without waiting:
+ * RC_ECONFLICT at once when another run holds it (the caller exits 75).
+ * The lock is released by rc_lock_release() or when the process dies.
+ */
+int rc_lock_acquire(int *fd_out, const char *state_dir, rc_error *err);
+void rc_lock_release(int fd);
+
+#endif
