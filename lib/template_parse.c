@@ -366,8 +366,10 @@ static size_t lx_tag(lexer *lx, size_t i, bool block, size_t tag_start)
 			}
 			if (!(t = lx_push(lx, TK_STRING, i, j + 1 - i)))
 				return 0;
-			if (!lx_unescape(lx, i, s + i + 1, j - i - 1, &t->v))
+			if (!lx_unescape(lx, i, s + i + 1, j - i - 1, &t->v)) {
+				lx->ntoks--;   /* the error token stands for it */
 				return 0;
+			}
 			i = j + 1;
 			continue;
 		}
@@ -761,8 +763,10 @@ static tnode *parse_primary(parser *p)
 		while (cur(p)->type == TK_STRING) {
 			tval a = n->val, b = cur(p)->v;
 			char *s = tpl_alloc_raw(p->o->arena, a.len + b.len + 1);
-			memcpy(s, a.u.s, a.len);
-			memcpy(s + a.len, b.u.s, b.len);
+			if (a.len)
+				memcpy(s, a.u.s, a.len);
+			if (b.len)
+				memcpy(s + a.len, b.u.s, b.len);
 			s[a.len + b.len] = '\0';
 			n->val = tv_str(s, a.len + b.len);
 			next(p);

@@ -507,6 +507,8 @@ static void test_syntax_errors(void **state)
 	FAILS("{% set x %}", 1, 12, "unclosed 'set' block opened at line 1");
 	FAILS("{{ x is foo }}", 1, 9, "unknown test 'foo'");
 	FAILS("{{ '\\x4' }}", 1, 4, "truncated \\xXX escape in string");
+	/* found by the fuzzer: a bad literal after a good one */
+	FAILS("{{ 'a' '\\x4' }}", 1, 8, "truncated \\xXX escape in string");
 	FAILS("{{ 99999999999999999999 }}", 1, 4, "integer literal too large");
 	FAILS("ok\n\xff", 2, 1, "invalid UTF-8");
 }
