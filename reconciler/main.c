@@ -46,6 +46,7 @@ void usage(FILE *out, int code)
 	      "  --force-prune          remove them even past the prune guard\n"
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
 	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
+	      "  --config FILE          options as YAML (default /etc/reconcile/reconcile.yaml if present)\n"
 	      "  --version, --help\n"
 	      "\n"
 	      "exit codes: 0 converged (or valid), 1 invalid or failed, 2 changes pending (--dry-run\n"
@@ -61,7 +62,7 @@ static bool is_command(const char *s)
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
-	OPT_STATE_DIR,
+	OPT_STATE_DIR, OPT_CONFIG,
 };
 
 int main(int argc, char **argv)
@@ -83,12 +84,12 @@ int main(int argc, char **argv)
 		{ "adopt", no_argument, NULL, OPT_ADOPT },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
 	size_t env_alloc = 0;
-	bool no_color = false;
-	const char *dir_operand = NULL;
+	const char *dir_operand = NULL, *config_path = NULL;
 	int c, ret;
 
 	memset(&o, 0, sizeof(o));
@@ -118,8 +119,9 @@ int main(int argc, char **argv)
 				o.output = OUT_JSON;
 			else
 				die(EXIT_USAGE, "--output must be text or json, not '%s'", optarg);
+			o.output_set = true;
 			break;
-		case OPT_NO_COLOR: no_color = true; break;
+		case OPT_NO_COLOR: o.no_color = true; break;
 		case OPT_DRY_RUN: o.dry_run = true; break;
 		case OPT_EXIT_CODE: o.exit_code = true; break;
 		case OPT_JOBS:
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
 		case OPT_ADOPT: o.adopt = true; break;
 		case OPT_STATS: o.stats = true; break;
 		case OPT_STATE_DIR: o.state_dir = optarg; break;
+		case OPT_CONFIG: config_path = optarg; break;
 		case 'v': o.verbosity++; break;
 		case 'q': o.verbosity = -1; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
@@ -138,11 +141,12 @@ int main(int argc, char **argv)
 		default: usage(stderr, EXIT_USAGE);
 		}
 	}
-	o.color = !no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
 	if (dir_operand && o.manifests)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
 		o.manifests = dir_operand;
+	config_load(&o, config_path);
+	o.color = !o.no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
 	if (!o.manifests && o.command)
 		o.manifests = ".";
 	if (!o.manifests)

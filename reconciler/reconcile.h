@@ -18,7 +18,7 @@ typedef enum { OUT_TEXT, OUT_JSON } output_format;
 struct options {
 	const char *command;        /* NULL (converge), "validate", "render", "status" */
 	const char *manifests;      /* --manifests DIR, or the DIR operand */
-	const char **environments;  /* --environment, NULL-terminated */
+	const char **environments;  /* --environment, NULL-terminated (owned) */
 	size_t environments_nr;
 	output_format output;
 	int verbosity;              /* -q: -1, default 0, -v: 1, -vv: 2 */
@@ -27,11 +27,16 @@ struct options {
 	int jobs;
 	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
 	const char *state_dir;      /* --state-dir (default /var/lib/reconcile) */
+	bool output_set;            /* --output given on the command line */
+	bool no_color;
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
 void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 void usage(FILE *out, int code);
+
+/* Fill what the command line left unset from the config file (exits 64 on a bad file). */
+void config_load(struct options *o, const char *explicit_path);
 
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
