@@ -225,7 +225,6 @@ static bool lx_unescape(lexer *lx, size_t start, const char *s, size_t n, tval *
 	return true;
 }
 
-static const char *const ops3[] = { NULL };
 static const char *const ops2[] = { "**", "//", "==", "!=", ">=", "<=", NULL };
 static const char ops1[] = "+-*/%~[](){}<>=.:|,;";
 
@@ -238,7 +237,6 @@ static size_t lx_tag(lexer *lx, size_t i, bool block, size_t tag_start)
 	size_t depth = 0;
 	const char *end = block ? "%}" : "}}";
 
-	(void)ops3;
 	for (;;) {
 		size_t k;
 		while (i < n && (k = tpl_space_at(s + i, n - i)))
