@@ -115,7 +115,7 @@ check-integration: $(PROG) $(TOOL_BIN) $(UNIT_BIN)
 	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -DGIT_DEPRECATE_HARD -iquote lib $(PKG_CFLAGS) -std=c11
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DGIT_DEPRECATE_HARD -iquote lib $(PKG_CFLAGS) -std=c11
 tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h)
 	$(QP) FUZZ $@
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread

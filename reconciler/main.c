@@ -29,9 +29,11 @@ void usage(FILE *out, int code)
 	      "       reconcile --dry-run --manifests DIR [OPTIONS]  print the plan; change nothing\n"
 	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
+	      "       reconcile status --manifests DIR [--output text|json] [--exit-code]\n"
 	      "\n"
 	      "  validate    check the manifests only; contacts no host (exit 0 valid, 1 invalid)\n"
 	      "  render      print the desired containers (Docker create bodies) as JSON\n"
+	      "  status      per environment and instance: desired against running (GET only)\n"
 	      "\n"
 	      "options:\n"
 	      "  --manifests DIR        the manifests tree (default: the DIR operand, else .)\n"
@@ -56,7 +58,7 @@ void usage(FILE *out, int code)
 
 static bool is_command(const char *s)
 {
-	return !strcmp(s, "validate") || !strcmp(s, "render");
+	return !strcmp(s, "validate") || !strcmp(s, "render") || !strcmp(s, "status");
 }
 
 enum {
@@ -147,7 +149,7 @@ int main(int argc, char **argv)
 		o.manifests = dir_operand;
 	config_load(&o, config_path);
 	o.color = !o.no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-	if (!o.manifests && o.command)
+	if (!o.manifests && o.command && strcmp(o.command, "status"))
 		o.manifests = ".";
 	if (!o.manifests)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR (see --help)");
@@ -162,6 +164,8 @@ int main(int argc, char **argv)
 		ret = cmd_validate(&o);
 	else if (!strcmp(o.command, "render"))
 		ret = cmd_render(&o);
+	else if (!strcmp(o.command, "status"))
+		ret = cmd_status(&o);
 	else
 		die(EXIT_USAGE, "unknown command '%s' (see reconcile --help)", o.command);   /* not reached */
 	free(o.environments);

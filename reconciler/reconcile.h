@@ -41,6 +41,7 @@ void config_load(struct options *o, const char *explicit_path);
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
+int cmd_status(const struct options *o);
 
 /* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
 bool looks_sensitive(const char *name);

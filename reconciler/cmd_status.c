@@ -1,0 +1,153 @@
+/*
+ * `reconcile status`: per environment the commit applied (state.json)
+ * against the source's revision, and per instance whether it runs as
+ * desired. It observes exactly as --dry-run does (GET requests only) and
+ * reads the plan: no action is "running", a create is "missing", a
+ * recreate "drifted" (with the reasons), a start "stopped", a conflict
+ * "conflict"; containers of ours no manifest wants are "orphaned".
+ */
+#include "compat.h"
+#include "reconcile.h"
+#include "converge.h"
+#include "load.h"
+#include "state.h"
+#include "util.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include "banned.h"
+
+static const rc_action *action_for(const rc_env_plan *ep, const rc_desired *d)
+{
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].desired == d)
+			return &ep->actions[i];
+	return NULL;
+}
+
+static const char *status_of(const rc_desired *d, const rc_action *a)
+{
+	if (!a)
+		return d->instance->state == RC_STATE_ABSENT ? "absent" : "running";
+	switch (a->kind) {
+	case RC_ACT_CREATE: return "missing";
+	case RC_ACT_RECREATE: return "drifted";
+	case RC_ACT_START: return "stopped";
+	case RC_ACT_STOP: return "drifted";
+	case RC_ACT_REMOVE: return "drifted";
+	case RC_ACT_CONFLICT: return "conflict";
+	}
+	return "?";
+}
+
+int cmd_status(const struct options *o)
+{
+	rc_manifests m;
+	rc_source *src;
+	rc_error err = RC_ERROR_INIT;
+	rc_converge_opts co;
+	rc_plan plan;
+	rc_run_state st;
+	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
+	json_t *doc = json_object(), *envs = json_array();
+	bool off = false;
+
+	if (rc_source_open_dir(&src, o->manifests, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_state_load(&st, path, &err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		memset(&st, 0, sizeof(st));
+	}
+	memset(&co, 0, sizeof(co));
+	co.dry_run = true;
+	co.only = o->environments;
+	co.jobs = o->jobs;
+	co.revision = src->revision;
+	rc_converge(&plan, &m, &co, NULL);
+
+	for (size_t e = 0; e < plan.envs_nr; e++) {
+		const rc_env_plan *ep = &plan.envs[e];
+		const rc_state_env *applied = rc_state_get(&st, ep->name);
+		json_t *je = json_object(), *insts = json_array(), *errs = json_array();
+
+		json_object_set_new(je, "name", json_string(ep->name));
+		json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
+							       : ep->status == RC_ENV_FAILED ? "failed"
+							       : ep->actions_nr ? "drifted" : "converged"));
+		json_object_set_new(je, "revision", src->revision ? json_string(src->revision) : json_null());
+		json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
+					applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
+					"time", applied->time ? applied->time : "") : json_null());
+		for (size_t i = 0; i < ep->desired_nr; i++) {
+			const rc_desired *d = &ep->desired[i];
+			const rc_action *a = action_for(ep, d);
+			json_t *reasons = json_array();
+			for (size_t r = 0; a && r < a->reasons.nr; r++)
+				json_array_append_new(reasons, json_string(a->reasons.v[r]));
+			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
+							       "service", d->instance->service->name, "ship", d->instance->ship->name,
+							       "status", status_of(d, a), "reasons", reasons));
+		}
+		for (size_t i = 0; i < ep->actions_nr; i++)
+			if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE)
+				json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "instance",
+								       ep->actions[i].instance, "service", ep->actions[i].service,
+								       "ship", ep->actions[i].ship, "status", "orphaned", "reasons",
+								       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
+		for (size_t i = 0; i < ep->errors.nr; i++)
+			json_array_append_new(errs, json_string(ep->errors.items[i].message));
+		json_object_set_new(je, "instances", insts);
+		json_object_set_new(je, "errors", errs);
+		json_array_append_new(envs, je);
+		if (ep->actions_nr || ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID)
+			off = true;
+	}
+	json_object_set_new(doc, "environments", envs);
+
+	if (o->output == OUT_JSON) {
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+	} else {
+		size_t i;
+		json_t *je;
+		json_array_foreach(envs, i, je) {
+			json_t *ap = json_object_get(je, "applied"), *in;
+			const char *rev = json_string_value(json_object_get(je, "revision"));
+			size_t k;
+			printf("%s: %s", json_string_value(json_object_get(je, "name")),
+			       json_string_value(json_object_get(je, "status")));
+			if (json_is_object(ap))
+				printf(" (last applied %.12s %s at %s)",
+				       json_string_value(json_object_get(ap, "commit")) ? json_string_value(json_object_get(ap, "commit")) : "(directory)",
+				       json_string_value(json_object_get(ap, "result")), json_string_value(json_object_get(ap, "time")));
+			else
+				printf(" (never applied by this state directory)");
+			if (rev)
+				printf(", source at %.12s", rev);
+			putchar('\n');
+			json_array_foreach(json_object_get(je, "instances"), k, in) {
+				json_t *rs = json_object_get(in, "reasons");
+				size_t r;
+				json_t *rv;
+				printf("  %-24s %-12s %-9s", json_string_value(json_object_get(in, "instance")),
+				       json_string_value(json_object_get(in, "ship")), json_string_value(json_object_get(in, "status")));
+				json_array_foreach(rs, r, rv)
+					printf("%s%s", r ? ", " : " ", json_string_value(rv));
+				putchar('\n');
+			}
+			json_array_foreach(json_object_get(je, "errors"), k, in)
+				printf("  error: %s\n", json_string_value(in));
+		}
+	}
+	json_decref(doc);
+	rc_plan_release(&plan);
+	rc_state_release(&st);
+	rc_manifests_release(&m);
+	rc_source_free(src);
+	free(path);
+	if (rc_plan_failed(&plan))
+		return EXIT_FAILED;
+	return off && o->exit_code ? EXIT_PENDING : EXIT_CONVERGED;
+}
