@@ -389,7 +389,7 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 		goto done;
 	if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, old_name, err))) < 0)
 		goto restart_old;
-	body = body_with_volumes(a->desired->create, old);
+	body = body_with_volumes(rc_desired_create(a->desired), old);
 	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0)
 		goto restore;
 	if (a->start && (ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0)
@@ -427,7 +427,7 @@ static int apply_action(struct fship *fs, const rc_environment *env, rc_action *
 
 	switch (a->kind) {
 	case RC_ACT_CREATE:
-		if ((ret = do_create(fs, env, a, a->desired->create, a->pull, o, &id, err)) < 0)
+		if ((ret = do_create(fs, env, a, rc_desired_create(a->desired), a->pull, o, &id, err)) < 0)
 			break;
 		if (a->start)
 			ret = LOCKED(fs, rc_docker_start(fs->docker, id, err));

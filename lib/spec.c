@@ -277,7 +277,16 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 	if (!out->spec_json)
 		abort(); /* only when out of memory */
 	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
-	out->create = create_body(env, in, out->spec_json, out->hash, commit);
+	out->commit = commit ? rc_xstrdup(commit) : NULL;
+}
+
+const json_t *rc_desired_create(const rc_desired *d)
+{
+	/* a cache: one thread uses a desired container at a time */
+	rc_desired *m = (rc_desired *)d;
+	if (!m->create_)
+		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit);
+	return m->create_;
 }
 
 void rc_desired_release(rc_desired *d)
@@ -287,7 +296,8 @@ void rc_desired_release(rc_desired *d)
 	free(d->endpoint);
 	json_decref(d->spec);
 	free(d->spec_json);
-	json_decref(d->create);
+	json_decref(d->create_);
+	free(d->commit);
 	memset(d, 0, sizeof(*d));
 }
 

@@ -29,7 +29,8 @@ typedef struct rc_desired {
 	json_t *spec;           /* the canonical spec (owned) */
 	char *spec_json;        /* its compact, sorted JSON text */
 	char hash[65];          /* sha256 of spec_json, hex */
-	json_t *create;         /* the create body (owned) */
+	char *commit;           /* for the reconcile.commit label, or NULL */
+	json_t *create_;        /* the create body, built by rc_desired_create() on first use */
 } rc_desired;
 
 /* Label names (DESIGN §5). */
@@ -41,9 +42,18 @@ typedef struct rc_desired {
 #define RC_LABEL_SPEC        "reconcile.spec"
 #define RC_LABEL_COMMIT      "reconcile.commit"
 
-/* Build the desired container of `in`; `commit` (may be NULL) goes into reconcile.commit. */
+/*
+ * Build the desired container of `in` (its spec and hash); `commit` (may
+ * be NULL) goes into reconcile.commit.
+ */
 void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
 		      const char *commit);
+/*
+ * The create body, built on first use and kept: a run that changes
+ * nothing needs only the hashes, and an instance of a large service
+ * carries hundreds of link variables.
+ */
+const json_t *rc_desired_create(const rc_desired *d);
 void rc_desired_release(rc_desired *d);
 
 /* The canonical spec of `in` (new reference). */

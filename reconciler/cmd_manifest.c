@@ -160,7 +160,7 @@ int cmd_render(const struct options *o)
 					json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "name", svc->instances[j]->name,
 						  "service", svc->name, "ship", svc->instances[j]->ship->name,
 						  "endpoint", d.endpoint, "state", rc_state_name(svc->instances[j]->state),
-						  "spec_hash", d.hash, "create", d.create));
+						  "spec_hash", d.hash, "create", rc_desired_create(&d)));
 				rc_desired_release(&d);
 			}
 		}

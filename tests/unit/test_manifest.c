@@ -303,7 +303,7 @@ static void test_port_forms(void **state)
 	assert_int_equal((int)rc_environment_instance(env, "i1")->ports_nr, 8);
 
 	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
-	body = json_dumps(json_object_get(json_object_get(des.create, "HostConfig"), "PortBindings"),
+	body = json_dumps(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "PortBindings"),
 			  JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(body,
 		"{\"25/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"2525\"}],"
@@ -796,11 +796,11 @@ static void test_create_body(void **state)
 		dump_diags(&d);
 	assert_non_null(env);
 	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), "abc123");
-	assert_null(json_object_get(des.create, "Hostname"));   /* net is set */
-	assert_string_equal(json_string_value(json_object_get(des.create, "User")), "1000");
-	assert_string_equal(json_string_value(json_object_get(des.create, "WorkingDir")), "/app");
-	assert_int_equal(json_integer_value(json_object_get(des.create, "StopTimeout")), 30);
-	hc = json_object_get(des.create, "HostConfig");
+	assert_null(json_object_get(rc_desired_create(&des), "Hostname"));   /* net is set */
+	assert_string_equal(json_string_value(json_object_get(rc_desired_create(&des), "User")), "1000");
+	assert_string_equal(json_string_value(json_object_get(rc_desired_create(&des), "WorkingDir")), "/app");
+	assert_int_equal(json_integer_value(json_object_get(rc_desired_create(&des), "StopTimeout")), 30);
+	hc = json_object_get(rc_desired_create(&des), "HostConfig");
 	assert_true(json_is_true(json_object_get(hc, "Privileged")));
 	assert_string_equal(json_string_value(json_object_get(hc, "NetworkMode")), "host");
 	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "Dns"), 0)), "8.8.8.8");
@@ -810,7 +810,7 @@ static void test_create_body(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(hc, "LogConfig"), "Config"), "max-size")), "10");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(hc, "Ulimits"), 0), "Hard")), 2048);
 	{
-		json_t *labels = json_object_get(des.create, "Labels");
+		json_t *labels = json_object_get(rc_desired_create(&des), "Labels");
 		assert_string_equal(json_string_value(json_object_get(labels, "a")), "");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.environment")), "env.example.com");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.service")), "s");
