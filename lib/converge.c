@@ -481,6 +481,12 @@ static void apply_env(struct fleet *f, size_t idx)
 			a->error = rc_xstrdup("not attempted: an earlier action of this environment failed");
 			continue;
 		}
+		if (o->cancelled && o->cancelled(o->cancel_ctx)) {
+			a->result = RC_RESULT_SKIPPED;
+			a->error = rc_xstrdup("not attempted: reconcile is stopping");
+			ep->status = RC_ENV_FAILED;
+			continue;
+		}
 		logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s' (%s)", ep->name, rc_action_name(a->kind), a->instance,
 		      a->ship, a->reasons.nr ? a->reasons.v[0] : "");
 		if (!fs || !fs->docker) {

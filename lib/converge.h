@@ -38,6 +38,13 @@ typedef struct rc_converge_opts {
 	const char *docker_config;  /* credentials file; NULL: the Docker client's default */
 	rc_log_fn log;              /* progress, may be NULL; called from worker threads */
 	void *log_ctx;
+	/*
+	 * Asked before each action (from worker threads): true stops the run
+	 * there; the action in progress finishes, the rest are `skipped`.
+	 * The daemon's SIGTERM. May be NULL.
+	 */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {
