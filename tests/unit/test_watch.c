@@ -1,0 +1,593 @@
+/*
+ * The daemon's event loop (lib/watch.c) against real git repositories made
+ * with the git CLI, real signals, timers and pipes; and the Docker events
+ * reader (lib/docker.c, rc_docker_events_*): its parser and queue, and its
+ * thread against a fake daemon on a unix socket this test serves. When
+ * WATCH_TEST_DOCKER_SOCKET names a running dockerd's socket, the live
+ * tests run against it too (tests/integration/t0400-watch-parts.sh).
+ */
+#include "compat.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "error.h"
+#include "helpers.h"
+#include "util.h"
+#include "watch.h"
+#include "banned.h"
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int count_fds(void)
+{
+	return count_dir("/proc/self/fd");
+}
+
+static int count_threads(void)
+{
+	return count_dir("/proc/self/task");
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* ---- git ---- */
+
+static void sh(const char *fmt, ...) RC_PRINTF(1, 2);
+static void sh(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd;
+	int st;
+
+	va_start(ap, fmt);
+	cmd = rc_xvstrfmt(fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	if (st != 0)
+		fail_msg("command failed (%d): %s", st, cmd);
+	free(cmd);
+}
+
+/* The first line of a command's output. */
+static char *sh_out(const char *fmt, ...) RC_PRINTF(1, 2);
+static char *sh_out(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd, line[256];
+	FILE *p;
+
+	va_start(ap, fmt);
+	cmd = rc_xvstrfmt(fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (!fgets(line, sizeof(line), p))
+		line[0] = '\0';
+	if (pclose(p) != 0)
+		fail_msg("command failed: %s", cmd);
+	free(cmd);
+	line[strcspn(line, "\n")] = '\0';
+	return rc_xstrdup(line);
+}
+
+struct repo {
+	char *dir;      /* scratch directory */
+	char *git;      /* the bare repository */
+	char *c1, *c2;  /* two commits in it */
+};
+
+static void repo_make(struct repo *r)
+{
+	char *tree;
+
+	r->dir = tmp_tree_new();
+	r->git = rc_xstrfmt("%s/m.git", r->dir);
+	sh("git init -q --bare -b main '%s'", r->git);
+	tree = sh_out("git --git-dir='%s' hash-object -t tree -w --stdin </dev/null", r->git);
+	r->c1 = sh_out("echo one | git --git-dir='%s' commit-tree %s", r->git, tree);
+	r->c2 = sh_out("echo two | git --git-dir='%s' commit-tree %s -p %s", r->git, tree, r->c1);
+	free(tree);
+}
+
+static void repo_free(struct repo *r)
+{
+	free(r->git);
+	free(r->c1);
+	free(r->c2);
+	tmp_tree_remove(r->dir);
+}
+
+static rc_watch *watch_new(void)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_watch *w;
+
+	if (rc_watch_new(&w, &err) < 0)
+		fail_msg("%s", err.msg);
+	return w;
+}
+
+/* What the next wait returns, within `ms`. */
+static rc_wake wake_within(rc_watch *w, long ms)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_wake r = rc_watch_wait(w, ms, NULL, &err);
+
+	if (r == RC_WAKE_ERROR)
+		fail_msg("%s", err.msg);
+	return r;
+}
+
+#define assert_wake(w, ms, want) assert_string_equal(rc_wake_name(wake_within((w), (ms))), rc_wake_name(want))
+
+/* ---- refs ---- */
+
+static void test_update_ref(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct repo r;
+	rc_watch *w;
+
+	(void)state;
+	repo_make(&r);
+	w = watch_new();
+	/* the branch does not exist yet */
+	assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+	assert_wake(w, 0, RC_WAKE_TIMEOUT);
+
+	sh("git --git-dir='%s' update-ref refs/heads/main %s", r.git, r.c1);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	/* the lock file, the rename and the reflog were one wake */
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	sh("git --git-dir='%s' update-ref refs/heads/main %s", r.git, r.c2);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+
+	/* another branch, a tag, a stray lock file: not ours */
+	sh("git --git-dir='%s' update-ref refs/heads/other %s", r.git, r.c1);
+	sh("git --git-dir='%s' tag t1 %s", r.git, r.c1);
+	sh("touch '%s/refs/heads/main.lock' && rm '%s/refs/heads/main.lock'", r.git, r.git);
+	assert_wake(w, 200, RC_WAKE_TIMEOUT);
+
+	/* deleting the branch is a change too */
+	sh("git --git-dir='%s' update-ref -d refs/heads/main", r.git);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	rc_watch_free(w);
+	repo_free(&r);
+}
+
+static void test_push(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct repo r;
+	rc_watch *w;
+	char *work;
+
+	(void)state;
+	repo_make(&r);
+	work = rc_xstrfmt("%s/work", r.dir);
+	sh("git init -q -b main '%s' && cd '%s' && echo a >f && git add f && "
+	   "git -c user.name=t -c user.email=t@example.com commit -q -m one", work, work);
+	w = watch_new();
+	assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+	sh("git -C '%s' push -q '%s' main 2>/dev/null", work, r.git);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* a push of two commits at once is one wake */
+	sh("cd '%s' && for i in 2 3; do echo $i >f && "
+	   "git -c user.name=t -c user.email=t@example.com commit -q -am $i; done && "
+	   "git push -q '%s' main 2>/dev/null", work, r.git);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* a push to another branch is not */
+	sh("git -C '%s' push -q '%s' main:feature 2>/dev/null", work, r.git);
+	assert_wake(w, 200, RC_WAKE_TIMEOUT);
+	rc_watch_free(w);
+	free(work);
+	repo_free(&r);
+}
+
+static void test_pack_refs(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct repo r;
+	rc_watch *w;
+	struct stat st;
+	char *loose;
+
+	(void)state;
+	repo_make(&r);
+	sh("git --git-dir='%s' update-ref refs/heads/main %s", r.git, r.c1);
+	w = watch_new();
+	assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+	sh("git --git-dir='%s' pack-refs --all", r.git);
+	loose = rc_xstrfmt("%s/refs/heads/main", r.git);
+	assert_int_equal(stat(loose, &st), -1); /* the ref lives in packed-refs now */
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* a packed-refs rewrite alone (another ref packed) wakes too: it may hold ours */
+	sh("git --git-dir='%s' update-ref refs/heads/x %s && git --git-dir='%s' pack-refs --all",
+	   r.git, r.c2, r.git);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* and the branch moving again, loose on top of packed */
+	sh("git --git-dir='%s' update-ref refs/heads/main %s", r.git, r.c2);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	rc_watch_free(w);
+	free(loose);
+	repo_free(&r);
+}
+
+static void test_nested_branch(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct repo r;
+	rc_watch *w;
+	struct stat st;
+	char *dir;
+
+	(void)state;
+	repo_make(&r);
+	w = watch_new();
+	/* refs/heads/team/a does not exist: watched once git makes it */
+	assert_int_equal(rc_watch_add_refs(w, r.git, "team/a/b", &err), 0);
+	sh("git --git-dir='%s' update-ref refs/heads/team/a/b %s", r.git, r.c1);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* now through the watch on the new directory */
+	sh("git --git-dir='%s' update-ref refs/heads/team/a/b %s", r.git, r.c2);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* a sibling is not ours */
+	sh("git --git-dir='%s' update-ref refs/heads/team/a/c %s", r.git, r.c2);
+	assert_wake(w, 200, RC_WAKE_TIMEOUT);
+	/* deleting both removes the directories; recreating the branch is seen */
+	sh("git --git-dir='%s' update-ref -d refs/heads/team/a/b && "
+	   "git --git-dir='%s' update-ref -d refs/heads/team/a/c", r.git, r.git);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	dir = rc_xstrfmt("%s/refs/heads/team", r.git);
+	assert_int_equal(stat(dir, &st), -1);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	sh("git --git-dir='%s' update-ref refs/heads/team/a/b %s", r.git, r.c1);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	sh("git --git-dir='%s' update-ref refs/heads/team/a/b %s", r.git, r.c2);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	rc_watch_free(w);
+	free(dir);
+	repo_free(&r);
+}
+
+static void test_burst_is_coalesced(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	struct repo r;
+	rc_watch *w;
+	int refs = 0, status;
+	bool done = false;
+	pid_t pid;
+
+	(void)state;
+	repo_make(&r);
+	w = watch_new();
+	assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+	/* ten updates in a row, while we wait */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *cmd = rc_xstrfmt("for i in 1 2 3 4 5; do "
+				       "git --git-dir='%s' update-ref refs/heads/main %s && "
+				       "git --git-dir='%s' update-ref refs/heads/main %s || exit 1; done",
+				       r.git, r.c1, r.git, r.c2);
+		/* exec, not system(): under valgrind a forked copy of us would report leaks */
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (!done) {
+		rc_wake k = wake_within(w, 300);
+		if (k == RC_WAKE_REFS)
+			refs++;
+		else if (k == RC_WAKE_TIMEOUT && waitpid(pid, &status, WNOHANG) == pid)
+			done = true;
+	}
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	print_message("# 10 ref updates: %d wake(s)\n", refs);
+	assert_in_range(refs, 1, 2);
+	rc_watch_free(w);
+	repo_free(&r);
+}
+
+static void test_add_refs_errors(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_watch *w = watch_new();
+	char *dir = tmp_tree_new(), *missing = rc_xstrfmt("%s/nope.git", dir);
+	static const char *bad[] = { "", "/main", "main/", "a//b", "../x", "a/../b", ".hidden",
+				     "a/.b", "x.lock", "a/b.lock/c", "a b", "a~1", "a^", "a:b",
+				     "a?", "a*", "a[", "a\\b", "a@{1}", "@", "tab\tx", "end." };
+
+	(void)state;
+	assert_int_equal(rc_watch_add_refs(w, missing, "main", &err), RC_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "nope.git"));
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		if (rc_watch_add_refs(w, dir, bad[i], &err) != RC_EINVALID)
+			fail_msg("branch '%s' was accepted", bad[i]);
+	}
+	assert_int_equal(rc_watch_add_refs(w, dir, NULL, &err), RC_EINVALID);
+	/* a good name in a directory that is not (yet) a repository is fine */
+	assert_int_equal(rc_watch_add_refs(w, dir, "feature/x-1_2.3", &err), 0);
+	rc_watch_free(w);
+	free(missing);
+	tmp_tree_remove(dir);
+}
+
+/* ---- timers, signals, fds ---- */
+
+static void test_timers(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_watch *w = watch_new();
+	struct timespec t0;
+	int interval = 0, resync = 0;
+
+	(void)state;
+	assert_int_equal(rc_watch_set_timers(w, -1, 0, &err), RC_EINVALID);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rc_watch_set_timers(w, 40, 130, &err), 0);
+	while ((interval < 3 || resync < 1) && elapsed_ms(&t0) < 10000) {
+		switch (wake_within(w, 1000)) {
+		case RC_WAKE_TIMER_INTERVAL: interval++; break;
+		case RC_WAKE_TIMER_RESYNC: resync++; break;
+		default: fail_msg("unexpected wake");
+		}
+	}
+	assert_true(interval >= 3);
+	assert_true(resync >= 1);
+	/* the first firing of a period is one period away, never sooner */
+	assert_true(elapsed_ms(&t0) >= 120);
+	/* off: nothing fires any more, and a firing not yet handed out is dropped */
+	assert_int_equal(rc_watch_set_timers(w, 0, 0, &err), 0);
+	assert_wake(w, 250, RC_WAKE_TIMEOUT);
+	rc_watch_free(w);
+}
+
+static void test_signals(void **state)
+{
+	rc_watch *w = watch_new();
+	sigset_t cur;
+
+	(void)state;
+	raise(SIGHUP);
+	assert_wake(w, 1000, RC_WAKE_SIGHUP);
+	kill(getpid(), SIGTERM);
+	assert_wake(w, 1000, RC_WAKE_SIGTERM);
+	raise(SIGINT);
+	assert_wake(w, 1000, RC_WAKE_SIGTERM);
+	/* both at once: stopping comes first, the reload is kept for the next call */
+	raise(SIGHUP);
+	raise(SIGTERM);
+	assert_wake(w, 1000, RC_WAKE_SIGTERM);
+	assert_wake(w, 0, RC_WAKE_SIGHUP);
+	assert_wake(w, 50, RC_WAKE_TIMEOUT);
+	/* a signal still pending when the watch goes does not kill us */
+	raise(SIGTERM);
+	rc_watch_free(w);
+	/* and the mask is as it was */
+	sigprocmask(SIG_SETMASK, NULL, &cur);
+	assert_false(sigismember(&cur, SIGTERM));
+	assert_false(sigismember(&cur, SIGHUP));
+	assert_false(sigismember(&cur, SIGINT));
+}
+
+static void test_fds(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_watch *w = watch_new();
+	int a[2], b[2], tag = -1, seen = 0;
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(a), 0);
+	assert_int_equal(pipe(b), 0);
+	assert_int_equal(rc_watch_add_fd(w, a[0], 7, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, b[0], 8, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, a[0], 9, &err), RC_ECONFLICT);
+	assert_int_equal(rc_watch_add_fd(w, -1, 9, &err), RC_EINVALID);
+	assert_wake(w, 50, RC_WAKE_TIMEOUT);
+
+	assert_int_equal(write(a[1], "x", 1), 1);
+	assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_DOCKER);
+	assert_int_equal(tag, 7);
+	/* not drained: it is still readable, so the next wait says so at once */
+	assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_DOCKER);
+	assert_int_equal(tag, 7);
+	assert_int_equal(read(a[0], &c, 1), 1);
+	assert_wake(w, 50, RC_WAKE_TIMEOUT);
+
+	/* both ready: one wake each */
+	assert_int_equal(write(a[1], "x", 1), 1);
+	assert_int_equal(write(b[1], "x", 1), 1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_DOCKER);
+		seen |= tag == 7 ? 1 : tag == 8 ? 2 : 4;
+		assert_int_equal(read(tag == 7 ? a[0] : b[0], &c, 1), 1);
+	}
+	assert_int_equal(seen, 3);
+	assert_wake(w, 50, RC_WAKE_TIMEOUT);
+
+	/* a signal goes before a ready fd */
+	assert_int_equal(write(a[1], "x", 1), 1);
+	raise(SIGHUP);
+	assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_SIGHUP);
+	assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_DOCKER);
+	assert_int_equal(tag, 7);
+
+	/* removed while ready, and after: nothing */
+	rc_watch_remove_fd(w, a[0]);
+	rc_watch_remove_fd(w, 12345);
+	assert_wake(w, 50, RC_WAKE_TIMEOUT);
+	/* a hang-up wakes too (the writer went away) */
+	close(b[1]);
+	assert_int_equal(rc_watch_wait(w, 1000, &tag, &err), RC_WAKE_DOCKER);
+	assert_int_equal(tag, 8);
+	rc_watch_remove_fd(w, b[0]);
+	rc_watch_free(w);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+}
+
+/*
+ * Idle means asleep: a 200 ms wait with refs, timers and an fd armed is
+ * one poll(2) that the kernel ends, not a loop. The CPU used is printed,
+ * not asserted (a loaded machine or valgrind would make any bound lie).
+ */
+static void test_idle_is_one_sleep(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_watch *w = watch_new();
+	struct repo r;
+	struct rusage ru0, ru1;
+	struct timespec t0;
+	unsigned long before;
+	int p[2];
+	long ms, cpu_us;
+
+	(void)state;
+	repo_make(&r);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+	assert_int_equal(rc_watch_set_timers(w, 60000, 300000, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, p[0], 1, &err), 0);
+	before = rc_watch_wakeups(w);
+	getrusage(RUSAGE_SELF, &ru0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_wake(w, 200, RC_WAKE_TIMEOUT);
+	ms = elapsed_ms(&t0);
+	getrusage(RUSAGE_SELF, &ru1);
+	cpu_us = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1000000L +
+		 (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+		 (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000L +
+		 (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+	print_message("# idle 200 ms wait: %ld ms elapsed, %ld us CPU, %lu poll return(s)\n", ms,
+		      cpu_us, rc_watch_wakeups(w) - before);
+	assert_true(ms >= 195);
+	/* one, or two when a signal interrupted it (valgrind's own) */
+	assert_in_range(rc_watch_wakeups(w) - before, 1, 2);
+	rc_watch_remove_fd(w, p[0]);
+	rc_watch_free(w);
+	close(p[0]);
+	close(p[1]);
+	repo_free(&r);
+}
+
+static void test_no_leaks(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	int fds = count_fds();
+	struct repo r;
+	rc_watch *w;
+
+	(void)state;
+	repo_make(&r);
+	for (int i = 0; i < 3; i++) {
+		w = watch_new();
+		assert_int_equal(rc_watch_add_refs(w, r.git, "main", &err), 0);
+		assert_int_equal(rc_watch_add_refs(w, r.git, "a/b", &err), 0);
+		assert_int_equal(rc_watch_set_timers(w, 1000, 2000, &err), 0);
+		rc_watch_free(w);
+	}
+	rc_watch_free(NULL);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(count_threads(), 1);
+	repo_free(&r);
+}
+
+static void test_backoff(void **state)
+{
+	rc_backoff b = { .base_ms = 1000, .max_ms = 8000 };
+	rc_backoff z = { 0 };
+	rc_backoff odd = { .base_ms = 5000, .max_ms = 3000 };
+	static const long want[] = { 1000, 2000, 4000, 8000, 8000, 8000 };
+
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(want); i++)
+		assert_int_equal(rc_backoff_next(&b), want[i]);
+	rc_backoff_reset(&b);
+	assert_int_equal(rc_backoff_next(&b), 1000);
+	assert_int_equal(rc_backoff_next(&b), 2000);
+	/* zero: 1 s doubling up to 5 min */
+	assert_int_equal(rc_backoff_next(&z), 1000);
+	for (int i = 0; i < 40; i++)
+		rc_backoff_next(&z);
+	assert_int_equal(rc_backoff_next(&z), 300000);
+	/* a cap below the base wins */
+	assert_int_equal(rc_backoff_next(&odd), 3000);
+	assert_int_equal(rc_backoff_next(&odd), 3000);
+	/* never overflows */
+	b = (rc_backoff){ .base_ms = 1, .max_ms = 0x7fffffffL };
+	for (int i = 0; i < 100; i++)
+		assert_true(rc_backoff_next(&b) > 0);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	/* git must not read the user's or the system's configuration */
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+	setenv("GIT_AUTHOR_NAME", "t", 1);
+	setenv("GIT_AUTHOR_EMAIL", "t@example.com", 1);
+	setenv("GIT_COMMITTER_NAME", "t", 1);
+	setenv("GIT_COMMITTER_EMAIL", "t@example.com", 1);
+	return 0;
+}
+
+int main(void)
+{
+	static const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_update_ref),
+		cmocka_unit_test(test_push),
+		cmocka_unit_test(test_pack_refs),
+		cmocka_unit_test(test_nested_branch),
+		cmocka_unit_test(test_burst_is_coalesced),
+		cmocka_unit_test(test_add_refs_errors),
+		cmocka_unit_test(test_timers),
+		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_fds),
+		cmocka_unit_test(test_idle_is_one_sleep),
+		cmocka_unit_test(test_no_leaks),
+		cmocka_unit_test(test_backoff),
+	};
+	return cmocka_run_group_tests_name("watch", tests, group_setup, NULL);
+}
