@@ -348,7 +348,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 					in = &envs[e];
 			if (in && !in->env)
 				continue;       /* invalid: left exactly as it runs */
-			want = in ? desired_elsewhere(in->env, c->instance) : NULL;
+			/* a container labelled by hand may have our environment label and nothing else */
+			want = in && c->instance ? desired_elsewhere(in->env, c->instance) : NULL;
 			if (want && want->ship) {
 				char *ep_str = rc_ship_endpoint(want->ship);
 				bool here = !strcmp(ep_str, os->endpoint);

@@ -275,6 +275,24 @@ static void test_prune_and_environment_removed(void **state)
 	}
 }
 
+static void test_partly_labelled_container(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	json_t *list = json_loads("[{\"Id\": \"id-stray\", \"Names\": [\"/stray\"], \"State\": \"running\","
+				  " \"ImageID\": \"sha256:x\", \"Labels\": {\"reconcile.environment\": \"env.example.com\"}}]", 0, NULL);
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	rc_observed_add_containers(&f->ships[0], list);
+	json_decref(list);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "stray", "absent from manifests");
+	assert_string_equal(ep->actions[0].service, "");
+}
+
 static void test_moved_and_leftover(void **state)
 {
 	struct fixture *f = *state;
@@ -434,6 +452,7 @@ int main(void)
 		T(test_stopped_is_started),
 		T(test_unmanaged_is_a_conflict_unless_adopted),
 		T(test_prune_and_environment_removed),
+		T(test_partly_labelled_container),
 		T(test_moved_and_leftover),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
