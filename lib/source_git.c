@@ -1,0 +1,1135 @@
+#include "compat.h"
+#include "source_git.h"
+#include "docker.h"
+#include "util.h"
+#include <errno.h>
+#include <ftw.h>
+#include <git2.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "banned.h"
+
+#define DEFAULT_MAX_FILE ((size_t)4 << 20)
+#define MAX_LINKS 40                        /* as Linux's ELOOP */
+#define MAX_LINK_TARGET 4096
+#define MAX_KNOWN_HOSTS ((size_t)4 << 20)
+#define MAX_KEY_BLOB ((size_t)16 << 10)
+
+/* ---- libgit2: initialized once for the process, never shut down ---- */
+
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+static int git_init_ret;
+
+static void git_init_once(void)
+{
+	git_init_ret = git_libgit2_init();
+}
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message && *e->message ? e->message : "unknown libgit2 error";
+}
+
+static int git_ready(rc_error *err)
+{
+	pthread_once(&git_once, git_init_once);
+	if (git_init_ret < 0)
+		return rc_error_set(err, RC_ERROR, "cannot initialize libgit2: %s", git_msg());
+	return 0;
+}
+
+/* ---- ssh host keys and known_hosts ---- */
+
+void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen)
+{
+	uint32_t n;
+
+	snprintf(out, 64, "unknown");
+	if (keylen < 4)
+		return;
+	n = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 | key[3];
+	if (n == 0 || n >= 64 || n > keylen - 4)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (key[4 + i] <= ' ' || key[4 + i] >= 127)
+			return;
+	memcpy(out, key + 4, n);
+	out[n] = '\0';
+}
+
+void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *key, size_t keylen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *b64;
+	size_t n;
+
+	if (!EVP_Digest(key, keylen, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		abort(); /* only fails when OpenSSL itself is broken */
+	b64 = rc_base64_encode(md, mdlen, false);
+	n = strlen(b64);
+	while (n && b64[n - 1] == '=')
+		n--;
+	b64[n] = '\0';
+	snprintf(out, RC_SSH_FINGERPRINT_SIZE, "SHA256:%s", b64);
+	free(b64);
+}
+
+static int lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/*
+ * `*` and `?` glob, case-insensitive, of pattern [p, pe) against the
+ * string s. Backtracks to the last star only, so it stays O(n*m) on
+ * hostile input.
+ */
+static bool glob_match(const char *p, const char *pe, const char *s)
+{
+	const char *star = NULL, *resume = NULL;
+
+	while (*s) {
+		if (p < pe && *p == '*') {
+			star = ++p;
+			resume = s;
+		} else if (p < pe && (*p == '?' || lower((unsigned char)*p) == lower((unsigned char)*s))) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star;
+			s = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (p < pe && *p == '*')
+		p++;
+	return p == pe;
+}
+
+static bool hashed_host_match(const char *field, const char *name)
+{
+	const char *salt = field + 3, *bar = strchr(salt, '|');
+	rc_buf s = RC_BUF_INIT, h = RC_BUF_INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	bool ok = false;
+
+	s.cap = h.cap = 256;
+	if (!bar || rc_base64_decode(&s, salt, (size_t)(bar - salt)) < 0 ||
+	    rc_base64_decode(&h, bar + 1, strlen(bar + 1)) < 0 || s.len == 0 || h.len != 20)
+		goto done;
+	if (!HMAC(EVP_sha1(), s.ptr, (int)s.len, (const unsigned char *)name, strlen(name), md, &mdlen))
+		goto done;
+	ok = mdlen == 20 && !memcmp(md, h.ptr, 20);
+done:
+	rc_buf_release(&s);
+	rc_buf_release(&h);
+	return ok;
+}
+
+/* OpenSSH's rule: a negated pattern that matches vetoes the line; else any match. */
+static bool host_field_match(const char *field, const char *name)
+{
+	const char *p = field;
+	bool found = false;
+
+	if (rc_starts_with(field, "|1|"))
+		return hashed_host_match(field, name);
+	while (*p) {
+		const char *e = strchrnul(p, ',');
+		bool neg = *p == '!';
+		const char *ps = neg ? p + 1 : p;
+		if (e > ps && glob_match(ps, e, name)) {
+			if (neg)
+				return false;
+			found = true;
+		}
+		p = *e ? e + 1 : e;
+	}
+	return found;
+}
+
+struct kh_verdict {
+	bool match, revoked, changed, other;
+};
+
+static char *next_field(char **cur)
+{
+	char *p = *cur, *start;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return NULL;
+	start = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	if (*p)
+		*p++ = '\0';
+	*cur = p;
+	return start;
+}
+
+static void kh_line(struct kh_verdict *v, char *line, const char *name, const char *type,
+		    const unsigned char *key, size_t keylen)
+{
+	char *cur = line, *f, *hosts, *b64;
+	rc_buf blob = RC_BUF_INIT;
+	bool revoked = false;
+	char btype[64];
+
+	f = next_field(&cur);
+	if (!f || *f == '#')
+		return;
+	if (*f == '@') {
+		if (strcmp(f, "@revoked"))
+			return; /* @cert-authority: we check plain keys only */
+		revoked = true;
+		f = next_field(&cur);
+		if (!f)
+			return;
+	}
+	hosts = f;
+	if (!next_field(&cur) || !(b64 = next_field(&cur)))
+		return;
+	blob.cap = MAX_KEY_BLOB;
+	if (rc_base64_decode(&blob, b64, strlen(b64)) < 0 || blob.len == 0)
+		goto done;
+	if (!host_field_match(hosts, name))
+		goto done;
+	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
+	if (blob.len == keylen && !memcmp(blob.ptr, key, keylen)) {
+		if (revoked)
+			v->revoked = true;
+		else
+			v->match = true;
+	} else if (!revoked) {
+		if (!strcmp(btype, type))
+			v->changed = true;
+		else
+			v->other = true;
+	}
+done:
+	rc_buf_release(&blob);
+}
+
+enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const char *host, int port,
+					    const unsigned char *key, size_t keylen)
+{
+	struct kh_verdict v = { false, false, false, false };
+	const char *p = text, *end = text + len;
+	char type[64];
+	char *name;
+
+	name = port > 0 && port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
+	for (char *c = name; *c; c++)
+		*c = (char)lower((unsigned char)*c);
+	rc_ssh_key_type(type, key, keylen);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		size_t n = (size_t)(le - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n && !memchr(p, '\0', n)) {
+			char *line = rc_xstrndup(p, n);
+			kh_line(&v, line, name, type, key, keylen);
+			free(line);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	free(name);
+	if (v.revoked)
+		return RC_HOSTKEY_REVOKED;
+	if (v.match)
+		return RC_HOSTKEY_MATCH;
+	if (v.changed)
+		return RC_HOSTKEY_CHANGED;
+	return v.other ? RC_HOSTKEY_OTHER_TYPES : RC_HOSTKEY_UNKNOWN;
+}
+
+/* ---- URLs ---- */
+
+struct url_info {
+	char *norm;      /* what the mirror's origin holds: local paths made absolute */
+	bool ssh, https;
+	char *host;      /* ssh and http(s) */
+	int port;
+	int local_errno; /* a local path that cannot be opened */
+};
+
+static void url_release(struct url_info *u)
+{
+	free(u->norm);
+	free(u->host);
+}
+
+/* [user@]host[:port] or [user@][v6addr][:port], up to `end` */
+static int parse_authority(struct url_info *u, const char *a, const char *end, int defport, rc_error *err)
+{
+	const char *at = memchr(a, '@', (size_t)(end - a)), *h = at ? at + 1 : a, *he, *colon = NULL;
+
+	if (*h == '[') {
+		he = memchr(h, ']', (size_t)(end - h));
+		if (!he)
+			return rc_error_set(err, RC_EINVALID, "bad url '%s': unclosed '['", u->norm);
+		u->host = rc_xstrndup(h + 1, (size_t)(he - h - 1));
+		if (he + 1 < end && he[1] == ':')
+			colon = he + 1;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		u->host = rc_xstrndup(h, (size_t)((colon ? colon : end) - h));
+	}
+	if (!*u->host)
+		return rc_error_set(err, RC_EINVALID, "bad url '%s': no host", u->norm);
+	u->port = defport;
+	if (colon && colon + 1 < end) {
+		char *ps = rc_xstrndup(colon + 1, (size_t)(end - colon - 1));
+		int bad = rc_parse_int(&u->port, ps, 65535) < 0 || u->port == 0;
+		free(ps);
+		if (bad)
+			return rc_error_set(err, RC_EINVALID, "bad url '%s': bad port", u->norm);
+	}
+	return 0;
+}
+
+static int url_parse(struct url_info *u, const char *url, rc_error *err)
+{
+	static const char *const ssh_schemes[] = { "ssh://", "ssh+git://", "git+ssh://" };
+	const char *sep = strstr(url, "://");
+	struct stat st;
+	int serr;
+
+	memset(u, 0, sizeof(*u));
+	if (!url || !*url)
+		return rc_error_set(err, RC_EINVALID, "no repository url");
+	u->norm = rc_xstrdup(url);
+	for (size_t i = 0; i < RC_ARRAY_SIZE(ssh_schemes); i++)
+		if (rc_starts_with(url, ssh_schemes[i])) {
+			const char *a = url + strlen(ssh_schemes[i]);
+			u->ssh = true;
+			return parse_authority(u, a, strchrnul(a, '/'), 22, err);
+		}
+	if (rc_starts_with(url, "https://") || rc_starts_with(url, "http://")) {
+		const char *a = sep + 3;
+		u->https = true;
+		return parse_authority(u, a, strchrnul(a, '/'), url[4] == 's' ? 443 : 80, err);
+	}
+	if (sep)
+		return 0; /* git://, file://, or whatever libgit2 makes of it */
+	serr = stat(url, &st) == 0 ? 0 : errno;
+	if (!serr) {
+		char *real = realpath(url, NULL);
+		if (real) {
+			free(u->norm);
+			u->norm = real;
+		}
+		return 0;
+	}
+	{
+		/* scp-like [user@]host:path: a ':' before any '/' */
+		const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+		if (colon && colon != url && (!slash || colon < slash)) {
+			u->ssh = true;
+			return parse_authority(u, url, colon, 22, err);
+		}
+	}
+	u->local_errno = serr;
+	return 0;
+}
+
+/* ---- fetching ---- */
+
+struct remote_ctx {
+	const rc_git_opts *o;
+	const struct url_info *u;
+	int key_tries, token_tries;
+	int code;          /* set when a callback refused: our message wins */
+	char msg[900];
+};
+
+static void ctx_fail(struct remote_ctx *c, int code, const char *fmt, ...) RC_PRINTF(3, 4);
+static void ctx_fail(struct remote_ctx *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	c->code = code;
+}
+
+static char *home_file(const char *rel)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return rc_xstrfmt("%s/%s", home, rel);
+}
+
+static char *default_user(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	const char *u = getenv("USER");
+	return rc_xstrdup(pw ? pw->pw_name : u ? u : "root");
+}
+
+static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
+		   unsigned int allowed, void *payload)
+{
+	struct remote_ctx *c = payload;
+	const rc_git_opts *o = c->o;
+	(void)url;
+
+	if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+		char *key = NULL, *user = user_from_url ? rc_xstrdup(user_from_url) : default_user();
+		int ret = GIT_EUSER;
+
+		if (c->key_tries++) {
+			/* libgit2 asks again after a refusal: the one key we have was refused */
+			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: the server refused the key for user '%s'",
+				 c->u->host, user);
+			goto ssh_done;
+		}
+		if (o->ssh_key) {
+			key = rc_xstrdup(o->ssh_key);
+		} else {
+			key = home_file(".ssh/id_ed25519");
+			if (access(key, F_OK) < 0) {
+				free(key);
+				key = home_file(".ssh/id_rsa");
+			}
+		}
+		if (access(key, R_OK) < 0) {
+			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: cannot read key '%s': %s",
+				 c->u->host, key, strerror(errno));
+			goto ssh_done;
+		}
+		ret = git_credential_ssh_key_new(out, user, NULL, key, o->ssh_passphrase);
+		if (ret < 0)
+			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: %s", c->u->host, git_msg());
+ssh_done:
+		free(key);
+		free(user);
+		return ret < 0 ? GIT_EUSER : 0;
+	}
+	if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+		if (!o->https_token) {
+			ctx_fail(c, RC_EAUTH, "%s asks for credentials and no token was given", c->u->host ? c->u->host : url);
+			return GIT_EUSER;
+		}
+		if (c->token_tries++) {
+			ctx_fail(c, RC_EAUTH, "authentication to %s failed: the token was refused",
+				 c->u->host ? c->u->host : url);
+			return GIT_EUSER;
+		}
+		if (git_credential_userpass_plaintext_new(out, user_from_url ? user_from_url : "x-access-token",
+							  o->https_token) < 0) {
+			ctx_fail(c, RC_EAUTH, "%s", git_msg());
+			return GIT_EUSER;
+		}
+		return 0;
+	}
+	if (allowed & GIT_CREDENTIAL_USERNAME) {
+		char *user = user_from_url ? rc_xstrdup(user_from_url) : default_user();
+		int ret = git_credential_username_new(out, user);
+		free(user);
+		return ret < 0 ? GIT_EUSER : 0;
+	}
+	ctx_fail(c, RC_EAUTH, "%s asks for an authentication method we do not offer",
+		 c->u->host ? c->u->host : url);
+	return GIT_EUSER;
+}
+
+static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, const char *host)
+{
+	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : home_file(".ssh/known_hosts");
+	rc_buf text = RC_BUF_INIT;
+	rc_error ferr = RC_ERROR_INIT;
+	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
+	int port = c->u->port;
+	enum rc_hostkey_status st;
+	int ret = GIT_ECERTIFICATE;
+
+	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
+	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		ctx_fail(c, RC_EAUTH, "the ssh host key of %s cannot be checked: libgit2 did not give it", name);
+		goto done;
+	}
+	rc_ssh_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	rc_ssh_key_type(type, (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	text.cap = MAX_KNOWN_HOSTS;
+	if (rc_buf_read_file(&text, path, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
+		ctx_fail(c, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
+		goto done;
+	}
+	st = rc_known_hosts_check(text.ptr, text.len, host, port, (const unsigned char *)hk->hostkey,
+				  hk->hostkey_len);
+	switch (st) {
+	case RC_HOSTKEY_MATCH:
+		ret = 0;
+		break;
+	case RC_HOSTKEY_UNKNOWN:
+	case RC_HOSTKEY_OTHER_TYPES:
+		ctx_fail(c, RC_EAUTH, "the ssh host key of %s is not known: %s %s is not in '%s'%s; check the fingerprint, then add the key to that file",
+			 name, type, fp, path,
+			 st == RC_HOSTKEY_OTHER_TYPES ? " (which holds keys of other types for this host)" :
+			 ferr.code == RC_ENOTFOUND ? " (which does not exist)" : "");
+		break;
+	case RC_HOSTKEY_CHANGED:
+		ctx_fail(c, RC_EAUTH, "the ssh host key of %s has changed: it is now %s %s, which does not match the %s key in '%s'; someone may be intercepting the connection, or the host was reinstalled",
+			 name, type, fp, type, path);
+		break;
+	case RC_HOSTKEY_REVOKED:
+		ctx_fail(c, RC_EAUTH, "the ssh host key of %s (%s %s) is revoked in '%s'", name, type, fp, path);
+		break;
+	}
+done:
+	free(name);
+	free(path);
+	rc_buf_release(&text);
+	return ret;
+}
+
+static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct remote_ctx *c = payload;
+
+	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
+		return check_host_key(c, (const git_cert_hostkey *)cert, host);
+	/* TLS: libgit2 checked it against the system's CAs */
+	if (!valid) {
+		ctx_fail(c, RC_EAUTH, "the TLS certificate of %s is not trusted", host);
+		return GIT_ECERTIFICATE;
+	}
+	return 0;
+}
+
+static int fetch_error(const struct remote_ctx *c, int gerr, const char *url, const char *mirror, rc_error *err)
+{
+	const git_error *e = git_error_last();
+	int klass = e ? e->klass : GIT_ERROR_NONE;
+
+	if (c->code)
+		return rc_error_set(err, c->code, "cannot fetch '%s': %s", url, c->msg);
+	if (gerr == GIT_ELOCKED)
+		return rc_error_set(err, RC_ECONFLICT,
+				    "cannot fetch '%s' into '%s': another run is updating the mirror (%s)",
+				    url, mirror, git_msg());
+	if (c->u->ssh && (gerr == GIT_EAUTH || (klass == GIT_ERROR_SSH && strstr(git_msg(), "uthenticat"))))
+		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': ssh authentication to %s failed: %s",
+				    url, c->u->host, git_msg());
+	if (gerr == GIT_EAUTH || gerr == GIT_ECERTIFICATE)
+		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': %s", url, git_msg());
+	return rc_error_set(err, klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
+				 klass == GIT_ERROR_OS ? RC_EUNREACHABLE : RC_ERROR,
+			    "cannot fetch '%s': %s", url, git_msg());
+}
+
+static int do_fetch(git_repository *repo, const rc_git_opts *o, const struct url_info *u,
+		    const char *mirror, rc_error *err)
+{
+	git_fetch_options fo;
+	struct remote_ctx c;
+	git_remote *remote = NULL;
+	git_buf head = { NULL, 0, 0 };
+	char *specs[3], *extra = NULL;
+	git_strarray sa = { specs, 2 };
+	int ret = 0, gerr;
+
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.u = u;
+	specs[0] = (char *)"+refs/heads/*:refs/heads/*";
+	specs[1] = (char *)"+refs/tags/*:refs/tags/*";
+	/* a merge request's head (refs/merge-requests/1/head, refs/pull/1/head) is fetched by name */
+	if (o->revision && rc_starts_with(o->revision, "refs/") && !rc_starts_with(o->revision, "refs/heads/") &&
+	    !rc_starts_with(o->revision, "refs/tags/") && !strpbrk(o->revision, "*:^~@{} \\")) {
+		extra = rc_xstrfmt("+%s:%s", o->revision, o->revision);
+		specs[sa.count++] = extra;
+	}
+	fo.callbacks.credentials = cred_cb;
+	fo.callbacks.certificate_check = cert_cb;
+	fo.callbacks.payload = &c;
+	fo.prune = GIT_FETCH_PRUNE;
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+
+	/* libgit2 would call a missing local path an "unsupported URL protocol" */
+	if (u->local_errno) {
+		ret = rc_error_set(err, RC_ENOTFOUND, "cannot fetch '%s': %s", o->url, strerror(u->local_errno));
+		goto done;
+	}
+	if (git_remote_lookup(&remote, repo, "origin") < 0) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
+		goto done;
+	}
+	if ((gerr = git_remote_fetch(remote, &sa, &fo, "reconcile: fetch")) < 0) {
+		ret = fetch_error(&c, gerr, o->url, mirror, err);
+		goto done;
+	}
+	/* the remote's HEAD names its default branch: keep it as the mirror's HEAD, as git clone --mirror */
+	if (git_remote_default_branch(&head, remote) == 0 && rc_starts_with(head.ptr, "refs/heads/")) {
+		git_reference *ref = NULL;
+		if (git_reference_symbolic_create(&ref, repo, "HEAD", head.ptr, 1, "reconcile: remote HEAD") < 0) {
+			ret = rc_error_set(err, git_error_last() && git_error_last()->klass == GIT_ERROR_REFERENCE ?
+					   RC_ECONFLICT : RC_ERROR,
+					   "cannot record the default branch of '%s' in '%s': %s", o->url, mirror, git_msg());
+			goto done;
+		}
+		git_reference_free(ref);
+	}
+done:
+	git_buf_dispose(&head);
+	git_remote_free(remote);
+	free(extra);
+	return ret;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Open an existing mirror and make sure it mirrors `u`. */
+static int open_mirror(git_repository **out, const char *mirror, const rc_git_opts *o,
+		       const struct url_info *u, rc_error *err)
+{
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	const char *have;
+	int ret = 0;
+
+	if (git_repository_open_bare(&repo, mirror) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
+		goto done;
+	}
+	if (git_remote_lookup(&remote, repo, "origin") < 0) {
+		ret = rc_error_set(err, RC_ECONFLICT,
+				   "'%s' is not a mirror made by reconcile (it has no remote 'origin'): remove it or use another state directory",
+				   mirror);
+		goto done;
+	}
+	have = git_remote_url(remote);
+	if (!have || strcmp(have, u->norm)) {
+		ret = rc_error_set(err, RC_ECONFLICT,
+				   "'%s' is a mirror of '%s', not of '%s': remove it or use another state directory",
+				   mirror, have ? have : "(nothing)", o->url);
+		goto done;
+	}
+	*out = repo;
+	repo = NULL;
+done:
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return ret;
+}
+
+/*
+ * Clone into a fresh temporary directory and rename it into place: a
+ * crash or a failed first fetch leaves no half mirror at `mirror`, and of
+ * two concurrent first runs one wins the rename and the other uses it.
+ */
+static int clone_mirror(git_repository **out, const char *mirror, const rc_git_opts *o,
+			const struct url_info *u, rc_error *err)
+{
+	char *tmp = rc_xstrfmt("%s.tmp-XXXXXX", mirror);
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	bool made = false;
+	int ret = 0;
+
+	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
+		ret = rc_error_set(err, RC_ERROR, "cannot create state directory '%s': %s", o->state_dir,
+				   strerror(errno));
+		goto done;
+	}
+	if (!mkdtemp(tmp)) {
+		ret = rc_error_set(err, RC_ERROR, "cannot create '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	made = true;
+	if (git_repository_init(&repo, tmp, 1) < 0 ||
+	    git_remote_create_with_fetchspec(&remote, repo, "origin", u->norm, "+refs/heads/*:refs/heads/*") < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot create a mirror in '%s': %s", tmp, git_msg());
+		goto done;
+	}
+	if ((ret = do_fetch(repo, o, u, mirror, err)) < 0)
+		goto done;
+	git_repository_free(repo);
+	repo = NULL;
+	if (rename(tmp, mirror) < 0) {
+		if (errno != EEXIST && errno != ENOTEMPTY) {
+			ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, mirror,
+					   strerror(errno));
+			goto done;
+		}
+		/* another run cloned it first: use theirs */
+	} else {
+		made = false;
+	}
+	ret = open_mirror(out, mirror, o, u, err);
+done:
+	git_remote_free(remote);
+	git_repository_free(repo);
+	if (made)
+		remove_tree(tmp);
+	free(tmp);
+	return ret;
+}
+
+static int get_mirror(git_repository **out, char **mirror_out, struct url_info *u, const rc_git_opts *o,
+		      rc_error *err)
+{
+	char *mirror = NULL;
+	struct stat st;
+	int ret;
+
+	if ((ret = git_ready(err)) < 0)
+		return ret;
+	if (!o->state_dir || !*o->state_dir)
+		return rc_error_set(err, RC_EINVALID, "a git source needs a state directory");
+	if ((ret = url_parse(u, o->url, err)) < 0)
+		return ret;
+	mirror = rc_xstrfmt("%s/repo.git", o->state_dir);
+	if (lstat(mirror, &st) < 0) {
+		if (errno != ENOENT) {
+			ret = rc_error_set(err, RC_ERROR, "cannot open '%s': %s", mirror, strerror(errno));
+			goto done;
+		}
+		if (o->no_fetch) {
+			ret = rc_error_set(err, RC_ENOTFOUND,
+					   "no mirror of '%s' in '%s' yet: run once without --no-fetch", o->url, mirror);
+			goto done;
+		}
+		ret = clone_mirror(out, mirror, o, u, err);
+		goto done;
+	}
+	if ((ret = open_mirror(out, mirror, o, u, err)) < 0)
+		goto done;
+	if (!o->no_fetch && (ret = do_fetch(*out, o, u, mirror, err)) < 0) {
+		git_repository_free(*out);
+		*out = NULL;
+	}
+done:
+	if (ret < 0)
+		free(mirror);
+	else
+		*mirror_out = mirror;
+	return ret;
+}
+
+static int resolve_commit(git_commit **out, git_repository *repo, const rc_git_opts *o, const char *mirror,
+			  rc_error *err)
+{
+	git_object *obj = NULL;
+	git_reference *head = NULL;
+	char *refname = NULL;
+	git_oid oid;
+	int ret = 0, gerr;
+
+	if (o->revision) {
+		gerr = git_revparse_single(&obj, repo, o->revision);
+		if (gerr == GIT_ENOTFOUND || gerr == GIT_EINVALIDSPEC) {
+			ret = rc_error_set(err, RC_ENOTFOUND, "revision '%s' not found in '%s'", o->revision, o->url);
+			goto done;
+		}
+		if (gerr == GIT_EAMBIGUOUS) {
+			ret = rc_error_set(err, RC_EINVALID, "revision '%s' is ambiguous in '%s'", o->revision, o->url);
+			goto done;
+		}
+		if (gerr < 0) {
+			ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
+			goto done;
+		}
+		if (git_object_peel((git_object **)out, obj, GIT_OBJECT_COMMIT) < 0)
+			ret = rc_error_set(err, RC_EINVALID, "revision '%s' is not a commit", o->revision);
+		goto done;
+	}
+	if (o->branch) {
+		refname = rc_xstrfmt("refs/heads/%s", o->branch);
+	} else {
+		gerr = git_reference_lookup(&head, repo, "HEAD");
+		if (gerr < 0 || git_reference_type(head) != GIT_REFERENCE_SYMBOLIC) {
+			ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': HEAD: %s", mirror,
+					   gerr < 0 ? git_msg() : "not a branch");
+			goto done;
+		}
+		refname = rc_xstrdup(git_reference_symbolic_target(head));
+	}
+	gerr = git_reference_name_to_id(&oid, repo, refname);
+	if (gerr == GIT_ENOTFOUND || gerr == GIT_EINVALIDSPEC) {
+		if (o->branch)
+			ret = rc_error_set(err, RC_ENOTFOUND, "branch '%s' not found in '%s'", o->branch, o->url);
+		else
+			ret = rc_error_set(err, RC_ENOTFOUND, "the default branch of '%s' ('%s') is not in the mirror (an empty repository?)",
+					   o->url, refname);
+		goto done;
+	}
+	if (gerr < 0) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
+		goto done;
+	}
+	if (git_commit_lookup(out, repo, &oid) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), &oid);
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read commit %s of '%s': %s",
+				   mirror, hex, refname, git_msg());
+	}
+done:
+	git_object_free(obj);
+	git_reference_free(head);
+	free(refname);
+	return ret;
+}
+
+int rc_git_fetch(char out[41], const rc_git_opts *o, rc_error *err)
+{
+	struct url_info u;
+	git_repository *repo = NULL;
+	git_commit *commit = NULL;
+	char *mirror = NULL;
+	int ret;
+
+	memset(&u, 0, sizeof(u));
+	if ((ret = get_mirror(&repo, &mirror, &u, o, err)) < 0)
+		goto done;
+	if ((ret = resolve_commit(&commit, repo, o, mirror, err)) < 0)
+		goto done;
+	git_oid_tostr(out, 41, git_commit_id(commit));
+done:
+	git_commit_free(commit);
+	git_repository_free(repo);
+	free(mirror);
+	url_release(&u);
+	return ret;
+}
+
+/* ---- the tree of a commit as an rc_source ---- */
+
+struct git_source {
+	rc_source base;
+	git_repository *repo;
+	git_tree *root;
+	char *mirror;
+};
+
+struct resolved {
+	git_filemode_t mode;
+	git_oid oid;
+	char *path;      /* where `relpath` led, for messages */
+};
+
+/* The tree of directory level `depth` (0: the root). */
+static git_tree *level_tree(struct git_source *gs, git_tree **trees, size_t depth)
+{
+	return depth ? trees[depth - 1] : gs->root;
+}
+
+static char *join_path(char **names, size_t depth, const char *last)
+{
+	rc_buf b = RC_BUF_INIT;
+	char *s;
+	for (size_t i = 0; i < depth; i++)
+		rc_buf_addf(&b, "%s/", names[i]);
+	if (last)
+		rc_buf_adds(&b, last);
+	else if (b.len)
+		rc_buf_setlen(&b, b.len - 1);
+	s = rc_buf_detach(&b, NULL);
+	return s;
+}
+
+/*
+ * Walk `relpath` through the commit's tree, following symlinks the way
+ * the kernel would in a checkout: a link's target is read relative to the
+ * directory that holds it, `..` climbs, an absolute target or a climb
+ * above the root leaves the tree.
+ */
+static int tree_resolve(struct git_source *gs, const char *relpath, struct resolved *r, rc_error *err)
+{
+	char *rest = rc_xstrdup(relpath), **names = NULL;
+	git_tree **trees = NULL;
+	size_t depth = 0, alloc = 0, talloc = 0, pos = 0;
+	int links = 0, ret = 0;
+	bool have = false;
+
+	memset(r, 0, sizeof(*r));
+	while (rest[pos]) {
+		char *c = rest + pos, *slash = strchrnul(c, '/');
+		bool last = !*slash || !slash[1];
+		const git_tree_entry *e;
+		size_t next = (size_t)(slash - rest) + (*slash ? 1 : 0);
+
+		*slash = '\0';
+		if (!*c || !strcmp(c, ".")) {
+			pos = next;
+			continue;
+		}
+		if (!strcmp(c, "..")) {
+			if (!depth) {
+				ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of the manifests tree", relpath);
+				goto done;
+			}
+			depth--;
+			free(names[depth]);
+			git_tree_free(trees[depth]);
+			pos = next;
+			continue;
+		}
+		e = git_tree_entry_byname(level_tree(gs, trees, depth), c);
+		if (!e) {
+			ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
+			goto done;
+		}
+		switch (git_tree_entry_filemode(e)) {
+		case GIT_FILEMODE_LINK: {
+			git_odb *odb = NULL;
+			git_odb_object *obj = NULL;
+			char *target, *nrest;
+			if (++links > MAX_LINKS) {
+				ret = rc_error_set(err, RC_EINVALID, "cannot open '%s': too many levels of symbolic links",
+						   relpath);
+				goto done;
+			}
+			if (git_repository_odb(&odb, gs->repo) < 0 || git_odb_read(&obj, odb, git_tree_entry_id(e)) < 0) {
+				ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read link '%s': %s",
+						   gs->mirror, c, git_msg());
+				git_odb_free(odb);
+				goto done;
+			}
+			if (git_odb_object_size(obj) == 0 || git_odb_object_size(obj) > MAX_LINK_TARGET ||
+			    memchr(git_odb_object_data(obj), '\0', git_odb_object_size(obj))) {
+				ret = rc_error_set(err, RC_EINVALID, "cannot open '%s': '%s' is a bad symbolic link",
+						   relpath, c);
+				git_odb_object_free(obj);
+				git_odb_free(odb);
+				goto done;
+			}
+			target = rc_xstrndup(git_odb_object_data(obj), git_odb_object_size(obj));
+			git_odb_object_free(obj);
+			git_odb_free(odb);
+			if (target[0] == '/') {
+				ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of the manifests tree (to '%s')",
+						   relpath, target);
+				free(target);
+				goto done;
+			}
+			nrest = rest[next] ? rc_xstrfmt("%s/%s", target, rest + next) : rc_xstrdup(target);
+			free(target);
+			free(rest);
+			rest = nrest;
+			pos = 0;
+			continue;
+		}
+		case GIT_FILEMODE_TREE:
+			if (last) {
+				r->mode = GIT_FILEMODE_TREE;
+				r->path = join_path(names, depth, c);
+				have = true;
+				break;
+			}
+			RC_ALLOC_GROW(names, depth + 1, alloc);
+			RC_ALLOC_GROW(trees, depth + 1, talloc);
+			if (git_tree_lookup(&trees[depth], gs->repo, git_tree_entry_id(e)) < 0) {
+				ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read directory '%s': %s",
+						   gs->mirror, c, git_msg());
+				goto done;
+			}
+			names[depth++] = rc_xstrdup(c);
+			pos = next;
+			continue;
+		case GIT_FILEMODE_COMMIT:
+			ret = rc_error_set(err, RC_EINVALID, "cannot open '%s': '%s' is a submodule", relpath, c);
+			goto done;
+		default:
+			if (!last) {
+				ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': Not a directory", relpath);
+				goto done;
+			}
+			r->mode = git_tree_entry_filemode(e);
+			git_oid_cpy(&r->oid, git_tree_entry_id(e));
+			r->path = join_path(names, depth, c);
+			have = true;
+			break;
+		}
+		break;
+	}
+	if (!have) {
+		/* the walk ended on a directory through a link ("x -> .") */
+		r->mode = GIT_FILEMODE_TREE;
+		r->path = join_path(names, depth, NULL);
+	}
+	{
+		/*
+		 * Every read is on behalf of one environment, the first
+		 * component: a file of api.example.com may not be a link into
+		 * www.example.com.
+		 */
+		size_t top = strcspn(relpath, "/");
+		if (relpath[top] == '/' && (strncmp(r->path, relpath, top) != 0 || r->path[top] != '/')) {
+			ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
+					   relpath, r->path);
+			goto done;
+		}
+	}
+done:
+	for (size_t i = 0; i < depth; i++) {
+		free(names[i]);
+		git_tree_free(trees[i]);
+	}
+	free(names);
+	free(trees);
+	free(rest);
+	if (ret < 0) {
+		free(r->path);
+		r->path = NULL;
+	}
+	return ret;
+}
+
+static int git_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err)
+{
+	struct git_source *gs = (struct git_source *)src;
+	size_t max = src->max_file ? src->max_file : DEFAULT_MAX_FILE;
+	struct resolved r;
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_object_t type;
+	size_t size;
+	int ret;
+
+	if ((ret = tree_resolve(gs, relpath, &r, err)) < 0)
+		return ret;
+	if (r.mode == GIT_FILEMODE_TREE) {
+		ret = rc_error_set(err, RC_EINVALID, "'%s' is not a regular file (a directory)", relpath);
+		goto done;
+	}
+	if (git_repository_odb(&odb, gs->repo) < 0 || git_odb_read_header(&size, &type, odb, &r.oid) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read '%s': %s", gs->mirror,
+				   relpath, git_msg());
+		goto done;
+	}
+	/* the size first, from the header: a huge blob is never inflated */
+	if (size > max) {
+		ret = rc_error_set(err, RC_ELIMIT, "'%s' is larger than %zu bytes", relpath, max);
+		goto done;
+	}
+	if (git_odb_read(&obj, odb, &r.oid) < 0 || git_odb_object_type(obj) != GIT_OBJECT_BLOB) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read '%s': %s", gs->mirror,
+				   relpath, obj ? "not a blob" : git_msg());
+		goto done;
+	}
+	if (rc_buf_add(out, git_odb_object_data(obj), git_odb_object_size(obj)) < 0)
+		ret = rc_error_set(err, RC_ELIMIT, "'%s' is too large", relpath);
+done:
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	free(r.path);
+	return ret;
+}
+
+static bool git_exists(rc_source *src, const char *relpath)
+{
+	struct resolved r;
+	bool ok;
+
+	if (tree_resolve((struct git_source *)src, relpath, &r, NULL) < 0)
+		return false;
+	ok = r.mode == GIT_FILEMODE_BLOB || r.mode == GIT_FILEMODE_BLOB_EXECUTABLE;
+	free(r.path);
+	return ok;
+}
+
+static int git_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
+{
+	struct git_source *gs = (struct git_source *)src;
+	size_t n = git_tree_entrycount(gs->root);
+	char **v = rc_xcalloc(n + 1, sizeof(*v));
+	bool *dirs = rc_xcalloc(n + 1, sizeof(*dirs));
+	(void)err;
+
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(gs->root, i);
+		v[i] = rc_xstrdup(git_tree_entry_name(e));
+		/* as lstat: a symlinked environment directory is not followed */
+		dirs[i] = git_tree_entry_filemode(e) == GIT_FILEMODE_TREE;
+	}
+	*names = v;
+	*is_dir = dirs;
+	*nr = n;
+	return 0;
+}
+
+static void git_source_free(rc_source *src)
+{
+	struct git_source *gs = (struct git_source *)src;
+	git_tree_free(gs->root);
+	git_repository_free(gs->repo);
+	free(gs->mirror);
+}
+
+static const struct rc_source_ops git_ops = {
+	.read = git_read,
+	.list_root = git_list_root,
+	.exists = git_exists,
+	.free = git_source_free,
+};
+
+int rc_source_open_git(rc_source **out, const rc_git_opts *o, rc_error *err)
+{
+	struct url_info u;
+	git_repository *repo = NULL;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	struct git_source *gs;
+	char *mirror = NULL, hex[GIT_OID_HEXSZ + 1];
+	int ret;
+
+	memset(&u, 0, sizeof(u));
+	if ((ret = get_mirror(&repo, &mirror, &u, o, err)) < 0)
+		goto done;
+	if ((ret = resolve_commit(&commit, repo, o, mirror, err)) < 0)
+		goto done;
+	git_oid_tostr(hex, sizeof(hex), git_commit_id(commit));
+	if (git_commit_tree(&tree, commit) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': cannot read the tree of commit %s: %s",
+				   mirror, hex, git_msg());
+		goto done;
+	}
+	gs = rc_xcalloc(1, sizeof(*gs));
+	gs->base.ops = &git_ops;
+	gs->base.revision = rc_xstrdup(hex);
+	gs->base.description = rc_xstrfmt("%s@%.7s", o->url, hex);
+	gs->repo = repo;
+	gs->root = tree;
+	gs->mirror = mirror;
+	repo = NULL;
+	mirror = NULL;
+	*out = &gs->base;
+done:
+	git_commit_free(commit);
+	git_repository_free(repo);
+	free(mirror);
+	url_release(&u);
+	return ret;
+}
