@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <git2.h>
+#include <libssh2.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -354,6 +355,7 @@ struct remote_ctx {
 	const rc_git_opts *o;
 	const struct url_info *u;
 	int key_tries, token_tries;
+	char *key;         /* the ssh key file offered */
 	int code;          /* set when a callback refused: our message wins */
 	char msg[900];
 };
@@ -378,6 +380,37 @@ static char *home_file(const char *rel)
 	return rc_xstrfmt("%s/%s", home, rel);
 }
 
+/*
+ * libssh2 before 1.11 signs with an RSA key using SHA-1 ("ssh-rsa"),
+ * which OpenSSH 8.8 and later refuse by default: the refusal alone would
+ * send the user looking at authorized_keys.
+ */
+static const char *rsa_hint(const char *keyfile)
+{
+	static const char hint[] = " (this libssh2 signs with RSA keys using SHA-1, which OpenSSH 8.8 and later refuse: use an ed25519 key)";
+	rc_buf b = RC_BUF_INIT, der = RC_BUF_INIT;
+	bool rsa = false;
+
+	if (libssh2_version(0x010b00) || !keyfile)
+		return "";
+	b.cap = 64 << 10;
+	if (rc_buf_read_file(&b, keyfile, NULL) < 0)
+		goto done;
+	if (strstr(b.ptr, "BEGIN RSA PRIVATE KEY")) {
+		rsa = true;
+	} else if (strstr(b.ptr, "BEGIN OPENSSH PRIVATE KEY")) {
+		/* the first line of base64 holds the public key's type */
+		const char *p = strchr(b.ptr, '\n');
+		const char *e = p ? strchr(p + 1, '\n') : NULL;
+		if (e && rc_base64_decode(&der, p + 1, (size_t)(e - p - 1) / 4 * 4) == 0)
+			rsa = memmem(der.ptr, der.len, "\0\0\0\7ssh-rsa", 11) != NULL;
+	}
+done:
+	rc_buf_release(&b);
+	rc_buf_release(&der);
+	return rsa ? hint : "";
+}
+
 static char *default_user(void)
 {
 	struct passwd *pw = getpwuid(geteuid());
@@ -398,8 +431,8 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 
 		if (c->key_tries++) {
 			/* libgit2 asks again after a refusal: the one key we have was refused */
-			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: the server refused the key for user '%s'",
-				 c->u->host, user);
+			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: the server refused the key '%s' for user '%s'%s",
+				 c->u->host, c->key ? c->key : "", user, rsa_hint(c->key));
 			goto ssh_done;
 		}
 		if (o->ssh_key) {
@@ -416,6 +449,8 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 				 c->u->host, key, strerror(errno));
 			goto ssh_done;
 		}
+		free(c->key);
+		c->key = rc_xstrdup(key);
 		ret = git_credential_ssh_key_new(out, user, NULL, key, o->ssh_passphrase);
 		if (ret < 0)
 			ctx_fail(c, RC_EAUTH, "ssh authentication to %s failed: %s", c->u->host, git_msg());
@@ -528,8 +563,8 @@ static int fetch_error(const struct remote_ctx *c, int gerr, const char *url, co
 				    "cannot fetch '%s' into '%s': another run is updating the mirror (%s)",
 				    url, mirror, git_msg());
 	if (c->u->ssh && (gerr == GIT_EAUTH || (klass == GIT_ERROR_SSH && strstr(git_msg(), "uthenticat"))))
-		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': ssh authentication to %s failed: %s",
-				    url, c->u->host, git_msg());
+		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': ssh authentication to %s failed: %s%s",
+				    url, c->u->host, git_msg(), rsa_hint(c->key));
 	if (gerr == GIT_EAUTH || gerr == GIT_ECERTIFICATE)
 		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': %s", url, git_msg());
 	return rc_error_set(err, klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
@@ -593,6 +628,7 @@ static int do_fetch(git_repository *repo, const rc_git_opts *o, const struct url
 done:
 	git_buf_dispose(&head);
 	git_remote_free(remote);
+	free(c.key);
 	free(extra);
 	return ret;
 }
