@@ -292,6 +292,11 @@ static int pull_once(struct fship *fs, const rc_environment *env, const char *im
 	auth = auth_for(env, image, o);
 	logf_(o, RC_LOG_INFO, "pulling '%s' on ship '%s'%s", image, fs->ship->name, auth ? " (with credentials)" : "");
 	ret = LOCKED(fs, rc_docker_pull(fs->docker, image, auth, err));
+	if (ret == RC_EAUTH && !auth)
+		rc_error_prefix(err, "cannot pull '%s' (no credentials for its registry in the manifest's "
+				"registries nor in the Docker config file)", image);
+	else if (ret < 0)
+		rc_error_prefix(err, "cannot pull '%s'", image);
 	free(auth);
 	if (ret == 0) {
 		pthread_mutex_lock(&fs->lock);

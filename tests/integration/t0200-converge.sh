@@ -73,11 +73,17 @@ test_expect_success 'setup: two ships, a registry, images' '
 	parts_make_image ship1 "$REGISTRY/private/app:1" -v private &&
 	parts_push_image ship1 "$REGISTRY/private/app:1" &&
 	parts_docker ship1 rmi "$REGISTRY/private/app:1" &&
-	write_app hello
+	write_app hello &&
+	# reconcile finds no credentials in a Docker config file unless a test says so
+	mkdir -p "$TRASH/no-docker-config"
 '
 
+R () {
+	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" "$@"
+}
+
 test_expect_success 'empty hosts: everything created, labelled, running, dependencies first' '
-	"$RECONCILE" --manifests tree --output json >out.json &&
+	R --manifests tree --output json >out.json &&
 	jq -e ".summary.create == 5 and .summary.errors == 0" out.json &&
 	jq -e "[.environments[].actions[].result] | all(. == \"done\")" out.json &&
 	for c in db-1 web-1; do test "$(state_of ship1 $c)" = running || return 1; done &&
@@ -97,19 +103,19 @@ test_expect_success 'the private image was pulled with the manifest credentials'
 '
 
 test_expect_success 'a second run plans nothing and sends no mutating request' '
-	"$RECONCILE" --manifests tree --stats >out 2>err &&
+	R --manifests tree --stats >out 2>err &&
 	test_grep "^done: 0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 5 unchanged$" out &&
 	test_grep "post=0 delete=0" err &&
-	"$RECONCILE" --dry-run --exit-code --manifests tree >out
+	R --dry-run --exit-code --manifests tree >out
 '
 
 test_expect_success 'an env change recreates exactly the changed instances, naming the field' '
 	web1=$(id_of ship1 web-1) && web2=$(id_of ship2 web-2) && db1=$(id_of ship1 db-1) &&
 	side=$(id_of ship2 side-1) && priv=$(id_of ship2 priv-1) &&
 	write_app goodbye &&
-	test_expect_code 2 "$RECONCILE" --dry-run --exit-code --manifests tree >plan &&
+	test_expect_code 2 R --dry-run --exit-code --manifests tree >plan &&
 	test_grep "recreate  web-1 *env.GREETING changed$" plan &&
-	"$RECONCILE" --manifests tree --output json >out.json &&
+	R --manifests tree --output json >out.json &&
 	jq -e ".summary.recreate == 2 and .summary.unchanged == 3" out.json &&
 	jq -e "[.environments[].actions[] | .reasons[]] | unique == [\"env.GREETING changed\"]" out.json &&
 	test "$(id_of ship1 web-1)" != "$web1" && test "$(id_of ship2 web-2)" != "$web2" &&
@@ -125,7 +131,7 @@ test_expect_success 'a file in an anonymous volume survives a recreate' '
 	old=$(id_of ship1 db-1) &&
 	parts_make_image ship1 reconcile-test/app:2 -v two &&
 	DB_IMAGE=reconcile-test/app:2 write_app goodbye &&
-	"$RECONCILE" --manifests tree >out &&
+	R --manifests tree >out &&
 	test_grep "recreate  db-1 .*image changed" out &&
 	test "$(id_of ship1 db-1)" != "$old" &&
 	test "$(parts_docker ship1 exec db-1 cat /data/file)" = precious &&
@@ -136,15 +142,43 @@ test_expect_success 'an image tag change pulls the image it lacks, then recreate
 	parts_make_image ship1 "$REGISTRY/private/app:2" -v private2 &&
 	parts_push_image ship1 "$REGISTRY/private/app:2" &&
 	sed -i "s|private/app:1|private/app:2|" tree/app.example.com/maestro.yaml &&
-	"$RECONCILE" --manifests tree --output json >out.json &&
+	R --manifests tree --output json >out.json &&
 	jq -e "[.environments[].actions[] | select(.instance == \"priv-1\")][0] | .action == \"recreate\" and .pull == true and .result == \"done\"" out.json &&
 	test "$(parts_docker ship2 exec priv-1 cat /version)" = private2
+'
+
+test_expect_success 'a private image without credentials: the pull fails, nothing changes' '
+	parts_make_image ship1 "$REGISTRY/private/app:3" -v private3 &&
+	parts_push_image ship1 "$REGISTRY/private/app:3" &&
+	parts_docker ship1 rmi "$REGISTRY/private/app:3" &&
+	mkdir -p cfg/cfg.example.com &&
+	cat >cfg/cfg.example.com/maestro.yaml <<-EOF &&
+	__maestro: {schema: 2}
+	name: cfg
+	ships: {ship1: {ip: 127.0.0.1, socket_path: $S1}}
+	services:
+	  c: {image: $REGISTRY/private/app:3, instances: {cfg-1: {ship: ship1, command: sleep 86400, stop_timeout: 1}}}
+	EOF
+	test_expect_code 1 R --manifests cfg --environment cfg.example.com >out &&
+	test_grep "create    cfg-1 .*\[failed\]" out &&
+	test_grep "error: create cfg-1 on ship .ship1. failed: cannot pull .$REGISTRY/private/app:3. (no credentials for its registry in the manifest.s registries nor in the Docker config file): .*no basic auth credentials" out &&
+	test_must_fail parts_docker ship1 inspect cfg-1 >/dev/null 2>&1
+'
+
+test_expect_success '... and pulls with the credentials of the Docker config file' '
+	mkdir -p docker-config &&
+	auth=$(printf "%s:%s" "$REGISTRY_USER" "$REGISTRY_PASSWORD" | base64 -w0) &&
+	printf "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n" "$REGISTRY" "$auth" >docker-config/config.json &&
+	test_when_finished "parts_docker ship1 rm -f cfg-1 >/dev/null" &&
+	DOCKER_CONFIG=$PWD/docker-config "$RECONCILE" --manifests cfg --environment cfg.example.com >out &&
+	test_grep "create    cfg-1 *missing (pull)  \[done\]" out &&
+	test "$(parts_docker ship1 exec cfg-1 cat /version)" = private3
 '
 
 test_expect_success 'a container stopped by hand is started; one removed by hand is recreated' '
 	parts_docker ship1 stop -t 1 web-1 >/dev/null &&
 	parts_docker ship2 rm -f side-1 >/dev/null &&
-	"$RECONCILE" --manifests tree >out &&
+	R --manifests tree >out &&
 	test_grep "start     web-1 *stopped  \[done\]" out &&
 	test_grep "create    side-1 *missing  \[done\]" out &&
 	test "$(state_of ship1 web-1)" = running &&
@@ -155,7 +189,7 @@ test_expect_success 'an unmanaged container holding a name is a conflict, left a
 	parts_docker ship2 rm -f side-1 >/dev/null &&
 	parts_docker ship2 run -d --name side-1 reconcile-test/app:1 sleep 86400 >/dev/null &&
 	squatter=$(id_of ship2 side-1) &&
-	test_expect_code 1 "$RECONCILE" --manifests tree >out &&
+	test_expect_code 1 R --manifests tree >out &&
 	test_grep "conflict  side-1 *unmanaged container  \[skipped\]" out &&
 	test_grep "run with --adopt to replace it" out &&
 	test "$(id_of ship2 side-1)" = "$squatter" &&
@@ -163,7 +197,7 @@ test_expect_success 'an unmanaged container holding a name is a conflict, left a
 '
 
 test_expect_success '... and replaced with --adopt' '
-	"$RECONCILE" --manifests tree --adopt >out &&
+	R --manifests tree --adopt >out &&
 	test_grep "recreate  side-1 *unmanaged container (adopted)  \[done\]" out &&
 	test "$(id_of ship2 side-1)" != "$squatter" &&
 	test "$(parts_docker ship2 inspect -f "{{index .Config.Labels \"reconcile.environment\"}}" side-1)" = other.example.com
@@ -173,7 +207,7 @@ test_expect_success 'a broken manifest leaves its containers exactly as they run
 	ids="$(id_of ship1 db-1) $(id_of ship1 web-1) $(id_of ship2 web-2)" &&
 	cp tree/app.example.com/maestro.yaml saved.yaml &&
 	echo "  broken: [" >>tree/app.example.com/maestro.yaml &&
-	test_expect_code 1 "$RECONCILE" --manifests tree >out &&
+	test_expect_code 1 R --manifests tree >out &&
 	test_grep "^app.example.com: invalid" out &&
 	test_grep "app.example.com/maestro.yaml:[0-9]*:[0-9]*: error" out &&
 	test_grep "^other.example.com: ok" out &&
@@ -185,7 +219,7 @@ test_expect_success 'a broken manifest leaves its containers exactly as they run
 test_expect_success 'an instance removed from the manifests is removed, its volume kept' '
 	vol=$(parts_docker ship1 inspect -f "{{range .Mounts}}{{.Name}}{{end}}" db-1) &&
 	sed -i "/^  db:/,/stop_timeout: 1$/d; s/requires: \[db\]/requires: []/" tree/app.example.com/maestro.yaml &&
-	"$RECONCILE" --manifests tree >out &&
+	R --manifests tree >out &&
 	test_grep "remove    db-1 *absent from manifests  \[done\]" out &&
 	test_must_fail parts_docker ship1 inspect db-1 >/dev/null 2>&1 &&
 	parts_docker ship1 volume inspect "$vol" >/dev/null
@@ -193,7 +227,7 @@ test_expect_success 'an instance removed from the manifests is removed, its volu
 
 test_expect_success 'a removed environment directory removes its containers' '
 	rm -rf tree/other.example.com &&
-	"$RECONCILE" --manifests tree >out &&
+	R --manifests tree >out &&
 	test_grep "^other.example.com: ok" out &&
 	test_grep "remove    side-1 *absent from manifests (environment removed)  \[done\]" out &&
 	test_must_fail parts_docker ship2 inspect side-1 >/dev/null 2>&1
@@ -203,13 +237,13 @@ test_expect_success 'the prune guard: a mass removal removes nothing without --f
 	for i in 1 2 3 4; do
 		echo "      extra-$i: {ship: ship2, command: sleep 86400, stop_timeout: 1}" >>tree/app.example.com/maestro.yaml || return 1
 	done &&
-	"$RECONCILE" --manifests tree >out &&
+	R --manifests tree >out &&
 	cp tree/app.example.com/maestro.yaml with-extras.yaml &&
 	sed -i "/extra-/d" tree/app.example.com/maestro.yaml &&
-	test_expect_code 1 "$RECONCILE" --manifests tree >out &&
+	test_expect_code 1 R --manifests tree >out &&
 	test_grep "prune guard: 4 removals exceed the limit of 3" out &&
 	for i in 1 2 3 4; do test "$(state_of ship2 extra-$i)" = running || return 1; done &&
-	"$RECONCILE" --manifests tree --force-prune >out &&
+	R --manifests tree --force-prune >out &&
 	test_grep "remove    extra-4 *absent from manifests  \[done\]" out &&
 	test_must_fail parts_docker ship2 inspect extra-1 >/dev/null 2>&1
 '
@@ -225,14 +259,14 @@ test_expect_success '--dry-run sends only GET requests, and its plan is what app
 	cp -r tree dry && sed -i "s|$S2|$PWD/proxy.sock|" dry/app.example.com/maestro.yaml &&
 	sed -i "s/GREETING: \"goodbye\"/GREETING: \"again\"/" dry/app.example.com/maestro.yaml &&
 	parts_docker ship2 stop -t 1 priv-1 >/dev/null &&
-	test_expect_code 2 "$RECONCILE" --dry-run --exit-code --manifests dry --output json >plan.json &&
+	test_expect_code 2 R --dry-run --exit-code --manifests dry --output json >plan.json &&
 	test -s proxy.log &&
 	test_grep "^GET /v1\.[0-9]*/containers/json" proxy.log &&
 	test_grep ! -v "^GET " proxy.log &&
 	jq -e ".summary.recreate == 2 and .summary.start == 1" plan.json &&
 	sed -i "s|$PWD/proxy.sock|$S2|" dry/app.example.com/maestro.yaml &&
-	test_expect_code 2 "$RECONCILE" --dry-run --exit-code --manifests dry --output json >plan2.json &&
-	"$RECONCILE" --manifests dry --output json >apply.json &&
+	test_expect_code 2 R --dry-run --exit-code --manifests dry --output json >plan2.json &&
+	R --manifests dry --output json >apply.json &&
 	jq -S "[.environments[] | {name, actions: [.actions[] | del(.result)]}]" plan.json >plan.actions &&
 	jq -S "[.environments[] | {name, actions: [.actions[] | del(.result)]}]" apply.json >apply.actions &&
 	test_cmp plan.actions apply.actions &&
@@ -268,7 +302,7 @@ test_expect_success 'a stopped dockerd: the other ship converges, exit 1, nothin
 	EOF
 	priv=$(id_of ship2 priv-1) &&
 	parts_stop_dockerd ship2 &&
-	test_expect_code 1 "$RECONCILE" --manifests tree >out 2>err &&
+	test_expect_code 1 R --manifests tree >out 2>err &&
 	test_grep "^app.example.com: failed" out &&
 	test_grep "ship .ship2. (unix://$S2) is unreachable" out &&
 	test_grep "^one.example.com: ok" out &&
@@ -288,7 +322,7 @@ test_expect_success 'a closed TCP port: a clear error, within the timeout' '
 	  x: {image: reconcile-test/app:1, instances: {x-1: {ship: gone}}}
 	EOF
 	start=$(date +%s) &&
-	test_expect_code 1 "$RECONCILE" --manifests closed >out 2>err &&
+	test_expect_code 1 R --manifests closed >out 2>err &&
 	test $(( $(date +%s) - start )) -le 4 &&
 	test_grep "ship .gone. (tcp://127.0.0.1:$port) is unreachable: cannot reach docker on .gone." out
 '
