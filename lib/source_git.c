@@ -576,6 +576,7 @@ static int do_fetch(git_repository *repo, const rc_git_opts *o, const struct url
 		    const char *mirror, rc_error *err)
 {
 	git_fetch_options fo;
+	git_remote_create_options ro;
 	struct remote_ctx c;
 	git_remote *remote = NULL;
 	git_buf head = { NULL, 0, 0 };
@@ -606,8 +607,18 @@ static int do_fetch(git_repository *repo, const rc_git_opts *o, const struct url
 		ret = rc_error_set(err, RC_ENOTFOUND, "cannot fetch '%s': %s", o->url, strerror(u->local_errno));
 		goto done;
 	}
-	if (git_remote_lookup(&remote, repo, "origin") < 0) {
-		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
+	/*
+	 * An anonymous remote for the URL we checked, not git_remote_lookup():
+	 * in libgit2 1.5 the lookup's insteadOf scan leaks PCRE2 match data for
+	 * every config entry (fixed upstream by libgit2 PR 6382), about a
+	 * megabyte per fetch in a watcher that never exits. It also keeps the
+	 * user's url.*.insteadOf rewrites from changing what we mirror.
+	 */
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&remote, u->norm, &ro) < 0) {
+		ret = rc_error_set(err, RC_EINVALID, "cannot fetch '%s': %s", o->url, git_msg());
 		goto done;
 	}
 	if ((gerr = git_remote_fetch(remote, &sa, &fo, "reconcile: fetch")) < 0) {
@@ -651,31 +662,30 @@ static int open_mirror(git_repository **out, const char *mirror, const rc_git_op
 		       const struct url_info *u, rc_error *err)
 {
 	git_repository *repo = NULL;
-	git_remote *remote = NULL;
-	const char *have;
+	git_config *cfg = NULL;
+	const char *have = NULL;
 	int ret = 0;
 
-	if (git_repository_open_bare(&repo, mirror) < 0) {
+	if (git_repository_open_bare(&repo, mirror) < 0 || git_repository_config_snapshot(&cfg, repo) < 0) {
 		ret = rc_error_set(err, RC_ERROR, "corrupt repository '%s': %s", mirror, git_msg());
 		goto done;
 	}
-	if (git_remote_lookup(&remote, repo, "origin") < 0) {
+	if (git_config_get_string(&have, cfg, "remote.origin.url") < 0) {
 		ret = rc_error_set(err, RC_ECONFLICT,
 				   "'%s' is not a mirror made by reconcile (it has no remote 'origin'): remove it or use another state directory",
 				   mirror);
 		goto done;
 	}
-	have = git_remote_url(remote);
-	if (!have || strcmp(have, u->norm)) {
+	if (strcmp(have, u->norm)) {
 		ret = rc_error_set(err, RC_ECONFLICT,
 				   "'%s' is a mirror of '%s', not of '%s': remove it or use another state directory",
-				   mirror, have ? have : "(nothing)", o->url);
+				   mirror, have, o->url);
 		goto done;
 	}
 	*out = repo;
 	repo = NULL;
 done:
-	git_remote_free(remote);
+	git_config_free(cfg);
 	git_repository_free(repo);
 	return ret;
 }
@@ -690,7 +700,7 @@ static int clone_mirror(git_repository **out, const char *mirror, const rc_git_o
 {
 	char *tmp = rc_xstrfmt("%s.tmp-XXXXXX", mirror);
 	git_repository *repo = NULL;
-	git_remote *remote = NULL;
+	git_config *cfg = NULL;
 	bool made = false;
 	int ret = 0;
 
@@ -704,8 +714,10 @@ static int clone_mirror(git_repository **out, const char *mirror, const rc_git_o
 		goto done;
 	}
 	made = true;
-	if (git_repository_init(&repo, tmp, 1) < 0 ||
-	    git_remote_create_with_fetchspec(&remote, repo, "origin", u->norm, "+refs/heads/*:refs/heads/*") < 0) {
+	/* the remote as git clone --mirror writes it (config only: see do_fetch) */
+	if (git_repository_init(&repo, tmp, 1) < 0 || git_repository_config(&cfg, repo) < 0 ||
+	    git_config_set_string(cfg, "remote.origin.url", u->norm) < 0 ||
+	    git_config_set_string(cfg, "remote.origin.fetch", "+refs/heads/*:refs/heads/*") < 0) {
 		ret = rc_error_set(err, RC_ERROR, "cannot create a mirror in '%s': %s", tmp, git_msg());
 		goto done;
 	}
@@ -725,7 +737,7 @@ static int clone_mirror(git_repository **out, const char *mirror, const rc_git_o
 	}
 	ret = open_mirror(out, mirror, o, u, err);
 done:
-	git_remote_free(remote);
+	git_config_free(cfg);
 	git_repository_free(repo);
 	if (made)
 		remove_tree(tmp);

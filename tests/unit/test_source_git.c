@@ -51,19 +51,15 @@ static void sh(const char *fmt, ...)
 }
 
 /* stdout of a shell command, trailing newline removed */
-static char *sh_out(const char *fmt, ...) RC_PRINTF(1, 2);
-static char *sh_out(const char *fmt, ...)
+static char *vsh_out(const char *fmt, va_list ap) RC_PRINTF(1, 0);
+static char *vsh_out(const char *fmt, va_list ap)
 {
-	va_list ap;
-	char *cmd;
+	char *cmd = rc_xvstrfmt(fmt, ap);
 	rc_buf b = RC_BUF_INIT;
 	char chunk[256];
 	size_t n;
 	FILE *f;
 
-	va_start(ap, fmt);
-	cmd = rc_xvstrfmt(fmt, ap);
-	va_end(ap);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -73,6 +69,30 @@ static char *sh_out(const char *fmt, ...)
 	while (b.len && b.ptr[b.len - 1] == '\n')
 		rc_buf_setlen(&b, b.len - 1);
 	return rc_buf_detach(&b, NULL);
+}
+
+static char *sh_out(const char *fmt, ...) RC_PRINTF(1, 2);
+static char *sh_out(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	s = vsh_out(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* the stdout of a shell command must be `want` */
+static void sh_expect(const char *want, const char *fmt, ...) RC_PRINTF(2, 3);
+static void sh_expect(const char *want, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	s = vsh_out(fmt, ap);
+	va_end(ap);
+	assert_string_equal(s, want);
+	free(s);
 }
 
 /*
@@ -222,8 +242,7 @@ static void test_open_tip(void **state)
 	expect_read_error(src, "../etc/passwd", RC_EINVALID, "leaves the manifests tree");
 	/* the mirror is bare: no working tree anywhere */
 	sh("test -f '%s/repo.git/HEAD' && test ! -e '%s/repo.git/a.example.com'", sd, sd);
-	assert_string_equal(sh_out("git -C '%s/repo.git' config remote.origin.fetch", sd),
-			    "+refs/heads/*:refs/heads/*");
+	sh_expect("+refs/heads/*:refs/heads/*", "git -C '%s/repo.git' config remote.origin.fetch", sd);
 	rc_source_free(src);
 	tmp_tree_remove(sd);
 }
@@ -392,7 +411,7 @@ static void test_fetch_and_reuse(void **state)
 		stat_ino(cfg, &ino1);
 		stat_ino(objs, &oino1);
 		/* no leftover temporary clone */
-		assert_string_equal(sh_out("ls '%s'", sd), "repo.git");
+		sh_expect("repo.git", "ls '%s'", sd);
 
 		sh("cd '%s/work' && git checkout -q main && printf 'v: 3\\n' >a.example.com/maestro.yaml &&"
 		   "git commit -qam three && git push -q ../origin.git main", dir);
@@ -512,7 +531,7 @@ static void test_fetch_errors(void **state)
 		note(&err);
 		assert_non_null(strstr(err.msg, "cannot fetch '/nonexistent/repo.git': "));
 		/* nothing half-made is left behind */
-		assert_string_equal(sh_out("ls -A '%s'", sd), "");
+		sh_expect("", "ls -A '%s'", sd);
 	}
 	{
 		rc_git_opts o = { .url = "git://127.0.0.1:1/x.git", .state_dir = sd };
