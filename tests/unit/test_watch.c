@@ -17,11 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "docker.h"
 #include "error.h"
 #include "helpers.h"
 #include "util.h"
@@ -560,6 +564,492 @@ static void test_backoff(void **state)
 		assert_true(rc_backoff_next(&b) > 0);
 }
 
+/* ---- docker events: the parser and the queue ---- */
+
+static const char die_web1[] =
+	"{\"status\":\"die\",\"id\":\"aaa111\",\"from\":\"busybox:test\",\"Type\":\"container\","
+	"\"Action\":\"die\",\"Actor\":{\"ID\":\"aaa111\",\"Attributes\":{\"exitCode\":\"137\","
+	"\"image\":\"busybox:test\",\"name\":\"web-1\",\"reconcile.environment\":\"www.example.com\"}},"
+	"\"scope\":\"local\",\"time\":1700000000,\"timeNano\":1700000000123456789}\n";
+
+static json_t *js(const char *text)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+
+	if (!j)
+		fail_msg("%s: %s", text, jerr.text);
+	return j;
+}
+
+static int parse_text(rc_docker_event *e, const char *text)
+{
+	json_t *j = js(text);
+	int r = rc_docker_event_parse(e, j, "reconcile.environment");
+
+	json_decref(j);
+	return r;
+}
+
+static void test_events_parse(void **state)
+{
+	rc_docker_event e;
+
+	(void)state;
+	assert_int_equal(parse_text(&e, die_web1), 1);
+	assert_string_equal(e.id, "aaa111");
+	assert_string_equal(e.action, "die");
+	assert_string_equal(e.name, "web-1");
+	assert_string_equal(e.environment, "www.example.com");
+	assert_null(e.old_name);
+	assert_int_equal(e.count, 1);
+	rc_docker_event_release(&e);
+
+	/* a rename carries the old name with its slash */
+	assert_int_equal(parse_text(&e, "{\"Type\":\"container\",\"Action\":\"rename\",\"Actor\":{\"ID\":\"b\","
+				    "\"Attributes\":{\"name\":\"web-1.reconcile-old\",\"oldName\":\"/web-1\"}}}"), 1);
+	assert_string_equal(e.name, "web-1.reconcile-old");
+	assert_string_equal(e.old_name, "web-1");
+	assert_null(e.environment);
+	rc_docker_event_release(&e);
+
+	/* the pre-1.22 shape */
+	assert_int_equal(parse_text(&e, "{\"status\":\"destroy\",\"id\":\"ccc\",\"from\":\"x\"}"), 1);
+	assert_string_equal(e.id, "ccc");
+	assert_string_equal(e.action, "destroy");
+	assert_null(e.name);
+	rc_docker_event_release(&e);
+
+	/* not a container: ignored */
+	assert_int_equal(parse_text(&e, "{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":{\"ID\":\"n\"}}"), 0);
+	assert_null(e.id);
+
+	/* unreadable */
+	static const char *bad[] = {
+		"[1]", "\"die\"", "{}", "{\"Type\":1,\"Action\":\"die\",\"id\":\"a\"}",
+		"{\"Type\":\"container\",\"Action\":\"die\"}",
+		"{\"Type\":\"container\",\"id\":\"a\"}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"id\":\"\"}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"id\":7}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":[],\"id\":\"a\"}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"a\",\"Attributes\":\"x\"}}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"a\",\"Attributes\":{\"name\":5}}}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"a\",\"Attributes\":{\"name\":\"//x\"}}}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"a\\u0000b\"}}",
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"a\",\"Attributes\":{\"reconcile.environment\":[]}}}",
+	};
+	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		if (parse_text(&e, bad[i]) != RC_ERROR)
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(e.id);
+		assert_null(e.action);
+	}
+	assert_int_equal(rc_docker_event_parse(&e, NULL, NULL), RC_ERROR);
+}
+
+static void test_events_query(void **state)
+{
+	rc_buf q = RC_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(rc_docker_events_query(&q, "reconcile.environment"), 0);
+	/* {"event":[...],"label":["reconcile.environment"],"type":["container"]}, escaped */
+	assert_true(rc_starts_with(q.ptr, "/events?filters=%7B%22event%22%3A%5B%22create%22%2C%22start%22"));
+	assert_non_null(strstr(q.ptr, "%22destroy%22%2C%22rename%22"));
+	assert_true(rc_ends_with(q.ptr, "%22label%22%3A%5B%22reconcile.environment%22%5D%2C"
+				 "%22type%22%3A%5B%22container%22%5D%7D"));
+	rc_buf_reset(&q);
+	assert_int_equal(rc_docker_events_query(&q, NULL), 0);
+	assert_null(strstr(q.ptr, "label"));
+	rc_buf_release(&q);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+static const rc_docker_event *find_item(const rc_docker_events_batch *b, const char *id)
+{
+	for (size_t i = 0; i < b->nr; i++)
+		if (!strcmp(b->items[i].id, id))
+			return &b->items[i];
+	return NULL;
+}
+
+static void test_events_queue(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev;
+	const rc_docker_event *it;
+	char line[256];
+	int fds = count_fds();
+	static const char three[] =
+		"{\"Type\":\"container\",\"Action\":\"rename\",\"Actor\":{\"ID\":\"aaa111\","
+		"\"Attributes\":{\"name\":\"web-1.old\",\"oldName\":\"/web-1\"}}}\n"
+		"{\"Type\":\"network\",\"Action\":\"disconnect\",\"Actor\":{\"ID\":\"n\"}}\n"
+		"{\"Type\":\"container\",\"Action\":\"destroy\",\"Actor\":{\"ID\":\"bbb\"}}\n";
+
+	(void)state;
+	assert_int_equal(rc_docker_events_new_detached(&ev, "reconcile.environment", 3, &err), 0);
+	assert_false(readable(rc_docker_events_fd(ev)));
+	/* split anywhere, even inside a string */
+	for (size_t i = 0; i < sizeof(die_web1) - 1; i += 7)
+		assert_int_equal(rc_docker_events_feed(ev, die_web1 + i,
+						       sizeof(die_web1) - 1 - i < 7 ? sizeof(die_web1) - 1 - i : 7), 0);
+	assert_true(readable(rc_docker_events_fd(ev)));
+	/* the same container again: one item, the last action and name */
+	assert_int_equal(rc_docker_events_feed(ev, three, strlen(three)), 0);
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	assert_false(readable(rc_docker_events_fd(ev)));
+	assert_int_equal(b.nr, 2);
+	assert_false(b.overflow);
+	it = find_item(&b, "aaa111");
+	assert_non_null(it);
+	assert_string_equal(it->action, "rename");
+	assert_string_equal(it->name, "web-1.old");
+	assert_string_equal(it->old_name, "web-1");
+	assert_string_equal(it->environment, "www.example.com"); /* kept from the first event */
+	assert_int_equal(it->count, 2);
+	assert_non_null(find_item(&b, "bbb"));
+
+	/* a drain merges into what the batch holds */
+	assert_int_equal(rc_docker_events_feed(ev, die_web1, strlen(die_web1)), 0);
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	assert_int_equal(b.nr, 2);
+	assert_string_equal(find_item(&b, "aaa111")->action, "die");
+	assert_int_equal(find_item(&b, "aaa111")->count, 3);
+	rc_docker_events_batch_release(&b);
+
+	/* four containers in a queue of three: overflow, and the queue holds three */
+	for (int i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line), "{\"Type\":\"container\",\"Action\":\"die\",\"id\":\"c%d\"}\n", i);
+		assert_int_equal(rc_docker_events_feed(ev, line, strlen(line)), 0);
+	}
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	assert_true(b.overflow);
+	assert_int_equal(b.nr, 3);
+	rc_docker_events_batch_release(&b);
+	/* and after the drain, room again */
+	assert_int_equal(rc_docker_events_feed(ev, line, strlen(line)), 0);
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	assert_false(b.overflow);
+	assert_int_equal(b.nr, 1);
+	rc_docker_events_batch_release(&b);
+
+	/* an object we cannot read: resync everything */
+	assert_int_equal(rc_docker_events_feed(ev, "[1,2]\n", 6), 0);
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	assert_true(b.overflow);
+	assert_int_equal(b.nr, 0);
+	rc_docker_events_batch_release(&b);
+	/* text that is not JSON breaks the stream, for good */
+	assert_int_equal(rc_docker_events_feed(ev, "{nope\n", 6), RC_ERROR);
+	assert_int_equal(rc_docker_events_feed(ev, die_web1, strlen(die_web1)), RC_ERROR);
+	rc_docker_events_free(ev);
+	rc_docker_events_free(NULL);
+	assert_int_equal(count_fds(), fds);
+}
+
+/* ---- docker events: the thread, against a fake daemon ---- */
+
+enum fake_mode { FAKE_STREAM, FAKE_500, FAKE_SILENT, FAKE_BAD };
+
+struct fake {
+	char *dir, *sock, *reqfile;
+	pid_t pid;
+	int ctl;       /* write end: a byte (or closing it) lets the server go on */
+};
+
+static void write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void fake_serve(struct fake *f, enum fake_mode mode, int ctl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+	char c;
+
+	memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 4) < 0)
+		_exit(2);
+	/* ready: the parent waits for this byte */
+	write_all(ctl, "r", 1);
+	for (;;) {
+		char req[8192] = "";
+		size_t len = 0;
+		int cs = accept(ls, NULL, NULL);
+
+		if (cs < 0)
+			_exit(3);
+		while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+			ssize_t r = read(cs, req + len, sizeof(req) - 1 - len);
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+			req[len] = '\0';
+		}
+		req[len] = '\0';
+		if (strstr(req, "GET /version ")) {
+			static const char v[] = "{\"ApiVersion\":\"1.47\",\"MinAPIVersion\":\"1.24\"}";
+			char h[256];
+			snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(v), v);
+			write_all(cs, h, strlen(h));
+			close(cs);
+			continue;
+		}
+		{
+			FILE *rf = fopen(f->reqfile, "w");
+			if (rf) {
+				fwrite(req, 1, strcspn(req, "\r"), rf);
+				fclose(rf);
+			}
+		}
+		switch (mode) {
+		case FAKE_STREAM: {
+			static const char h[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+						"Connection: close\r\n\r\n";
+			static const char more[] =
+				"{\"Type\":\"container\",\"Action\":\"destroy\",\"Actor\":{\"ID\":\"bbb\","
+				"\"Attributes\":{\"name\":\"db-1\",\"reconcile.environment\":\"api.example.com\"}}}\n";
+			write_all(cs, h, sizeof(h) - 1);
+			/* the first event in two pieces, a moment apart */
+			write_all(cs, die_web1, 40);
+			usleep(20000);
+			write_all(cs, die_web1 + 40, strlen(die_web1) - 40);
+			write_all(cs, more, strlen(more));
+			/* hold the stream open until told */
+			if (read(ctl, &c, 1) < 0)
+				_exit(4);
+			break;
+		}
+		case FAKE_500: {
+			static const char h[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+						"Content-Length: 18\r\nConnection: close\r\n\r\n{\"message\":\"boom\"}";
+			write_all(cs, h, sizeof(h) - 1);
+			break;
+		}
+		case FAKE_SILENT:
+			if (read(ctl, &c, 1) < 0)
+				_exit(4);
+			break;
+		case FAKE_BAD: {
+			static const char h[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+						"Connection: close\r\n\r\n{\"Type\":\"container\",\"Act\n";
+			write_all(cs, h, sizeof(h) - 1);
+			if (read(ctl, &c, 1) < 0)
+				_exit(4);
+			break;
+		}
+		}
+		close(cs);
+		_exit(0);
+	}
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode)
+{
+	int p[2];
+	char c;
+
+	f->dir = tmp_tree_new();
+	f->sock = rc_xstrfmt("%s/d.sock", f->dir);
+	f->reqfile = rc_xstrfmt("%s/request", f->dir);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p), 0);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		close(p[0]);
+		fake_serve(f, mode, p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	f->ctl = p[0];
+	assert_int_equal(read(f->ctl, &c, 1), 1);
+}
+
+static void fake_stop(struct fake *f)
+{
+	int st;
+
+	close(f->ctl);
+	kill(f->pid, SIGKILL);
+	waitpid(f->pid, &st, 0);
+	free(f->sock);
+	free(f->reqfile);
+	tmp_tree_remove(f->dir);
+}
+
+static rc_docker *fake_client(const struct fake *f, long timeout_ms)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_endpoint ep = { .ship = "fake", .unix_path = f->sock, .timeout_ms = timeout_ms };
+	rc_docker *d;
+
+	if (rc_docker_new(&d, &ep, &err) < 0)
+		fail_msg("%s", err.msg);
+	return d;
+}
+
+static void test_events_thread(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev = NULL;
+	rc_watch *w = watch_new();
+	struct fake f;
+	rc_docker *d;
+	rc_buf req = RC_BUF_INIT;
+	int fds, tag = -1;
+
+	(void)state;
+	fake_start(&f, FAKE_STREAM);
+	d = fake_client(&f, 5000);
+	/* the client's own handle keeps a socket pair from its first request on */
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	fds = count_fds();
+	assert_int_equal(rc_docker_events_open(&ev, d, "reconcile.environment", 0, &err), 0);
+	assert_int_equal(count_threads(), 2);
+	assert_int_equal(rc_watch_add_fd(w, rc_docker_events_fd(ev), 3, &err), 0);
+	while (b.nr < 2) {
+		assert_int_equal(rc_watch_wait(w, 10000, &tag, &err), RC_WAKE_DOCKER);
+		assert_int_equal(tag, 3);
+		assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+	}
+	assert_string_equal(find_item(&b, "aaa111")->name, "web-1");
+	assert_string_equal(find_item(&b, "aaa111")->environment, "www.example.com");
+	assert_string_equal(find_item(&b, "bbb")->action, "destroy");
+	assert_string_equal(find_item(&b, "bbb")->environment, "api.example.com");
+	assert_false(b.overflow);
+	/* the request the daemon saw: versioned, filtered on our label */
+	assert_int_equal(rc_buf_read_file(&req, f.reqfile, &err), 0);
+	if (!rc_starts_with(req.ptr, "GET /v1.47/events?filters="))
+		fail_msg("request: %s", req.ptr);
+	assert_non_null(strstr(req.ptr, "%22reconcile.environment%22"));
+	/* nothing more: the stream is idle and the loop asleep */
+	assert_int_equal(rc_watch_wait(w, 100, &tag, &err), RC_WAKE_TIMEOUT);
+
+	/* closing while the thread waits on the daemon returns at once, leaving nothing */
+	rc_watch_remove_fd(w, rc_docker_events_fd(ev));
+	rc_docker_events_free(ev);
+	assert_int_equal(count_threads(), 1);
+	assert_int_equal(count_fds(), fds);
+	rc_docker_events_batch_release(&b);
+	rc_buf_release(&req);
+	rc_docker_free(d);
+	fake_stop(&f);
+	rc_watch_free(w);
+}
+
+static void test_events_drop(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev = NULL;
+	rc_watch *w = watch_new();
+	struct fake f;
+	rc_docker *d;
+	int tag = -1, ret = 0;
+
+	(void)state;
+	fake_start(&f, FAKE_STREAM);
+	d = fake_client(&f, 5000);
+	assert_int_equal(rc_docker_events_open(&ev, d, "reconcile.environment", 0, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, rc_docker_events_fd(ev), 1, &err), 0);
+	/* the daemon goes away: what was sent before still arrives, then the end */
+	assert_int_equal(write(f.ctl, "x", 1), 1);
+	while (ret == 0) {
+		assert_int_equal(rc_watch_wait(w, 10000, &tag, &err), RC_WAKE_DOCKER);
+		ret = rc_docker_events_drain(ev, &b, &err);
+	}
+	if (ret != RC_EUNREACHABLE)
+		fail_msg("%d: %s", ret, err.msg);
+	assert_true(rc_starts_with(err.msg, "docker on 'fake' (unix://"));
+	assert_true(rc_ends_with(err.msg, "): the events stream ended"));
+	rc_docker_events_batch_release(&b);
+	rc_watch_remove_fd(w, rc_docker_events_fd(ev));
+	rc_docker_events_free(ev);
+	rc_docker_free(d);
+	fake_stop(&f);
+	rc_watch_free(w);
+}
+static void test_events_open_errors(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev = NULL;
+	struct fake f;
+	rc_docker *d;
+	int fds, ret = 0;
+
+	(void)state;
+	/* nobody there */
+	{
+		char *dir = tmp_tree_new();
+		char *sock = rc_xstrfmt("%s/none.sock", dir);
+		rc_docker_endpoint ep = { .ship = "gone", .unix_path = sock };
+		assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
+		assert_int_equal(rc_docker_events_open(&ev, d, NULL, 0, &err), RC_EUNREACHABLE);
+		assert_null(ev);
+		assert_non_null(strstr(err.msg, "cannot reach docker on 'gone'"));
+		rc_docker_free(d);
+		free(sock);
+		tmp_tree_remove(dir);
+	}
+
+	/* the daemon refuses: its message */
+	fake_start(&f, FAKE_500);
+	d = fake_client(&f, 5000);
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	fds = count_fds();
+	assert_int_equal(rc_docker_events_open(&ev, d, "l", 0, &err), RC_ERROR);
+	assert_string_equal(err.msg, "docker on 'fake': GET /events: 500 Internal Server Error: boom");
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(count_threads(), 1);
+	rc_docker_free(d);
+	fake_stop(&f);
+
+	/* the daemon never answers: a timeout, and the thread does not outlive it */
+	fake_start(&f, FAKE_SILENT);
+	d = fake_client(&f, 300);
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	fds = count_fds();
+	assert_int_equal(rc_docker_events_open(&ev, d, "l", 0, &err), RC_ETIMEOUT);
+	assert_non_null(strstr(err.msg, "GET /events: no answer in 300 ms"));
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(count_threads(), 1);
+	rc_docker_free(d);
+	fake_stop(&f);
+
+	/* a line that is not JSON ends the stream */
+	fake_start(&f, FAKE_BAD);
+	d = fake_client(&f, 5000);
+	assert_int_equal(rc_docker_events_open(&ev, d, "l", 0, &err), 0);
+	for (int i = 0; i < 500 && ret == 0; i++) {
+		struct pollfd p = { .fd = rc_docker_events_fd(ev), .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		ret = rc_docker_events_drain(ev, &b, &err);
+	}
+	assert_int_equal(ret, RC_ERROR);
+	assert_non_null(strstr(err.msg, "GET /events: malformed JSON in stream"));
+	/* the end is sticky */
+	assert_int_equal(rc_docker_events_drain(ev, &b, &err), RC_ERROR);
+	rc_docker_events_free(ev);
+	rc_docker_free(d);
+	fake_stop(&f);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -588,6 +1078,12 @@ int main(void)
 		cmocka_unit_test(test_idle_is_one_sleep),
 		cmocka_unit_test(test_no_leaks),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_events_parse),
+		cmocka_unit_test(test_events_query),
+		cmocka_unit_test(test_events_queue),
+		cmocka_unit_test(test_events_thread),
+		cmocka_unit_test(test_events_drop),
+		cmocka_unit_test(test_events_open_errors),
 	};
 	return cmocka_run_group_tests_name("watch", tests, group_setup, NULL);
 }
