@@ -558,10 +558,15 @@ static int fetch_error(const struct remote_ctx *c, int gerr, const char *url, co
 
 	if (c->code)
 		return rc_error_set(err, c->code, "cannot fetch '%s': %s", url, c->msg);
-	if (gerr == GIT_ELOCKED)
+	/* a ref's lock file held by a concurrent fetch (libgit2 returns -1 for it during update_tips) */
+	if (gerr == GIT_ELOCKED || strstr(git_msg(), "failed to lock file")) {
+		size_t n = strlen(git_msg());
+		while (n && (git_msg()[n - 1] == ' ' || git_msg()[n - 1] == ':'))
+			n--;
 		return rc_error_set(err, RC_ECONFLICT,
-				    "cannot fetch '%s' into '%s': another run is updating the mirror (%s)",
-				    url, mirror, git_msg());
+				    "cannot fetch '%s' into '%s': another run is updating the mirror (%.*s)",
+				    url, mirror, (int)n, git_msg());
+	}
 	if (c->u->ssh && (gerr == GIT_EAUTH || (klass == GIT_ERROR_SSH && strstr(git_msg(), "uthenticat"))))
 		return rc_error_set(err, RC_EAUTH, "cannot fetch '%s': ssh authentication to %s failed: %s%s",
 				    url, c->u->host, git_msg(), rsa_hint(c->key));

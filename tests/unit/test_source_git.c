@@ -434,6 +434,16 @@ static void test_fetch_and_reuse(void **state)
 		assert_true(ino1 == ino2);
 		assert_true(oino1 == oino2);
 
+		/* a concurrent run holds the ref's lock: the failure says so */
+		sh("cd '%s/work' && printf 'v: 4\\n' >a.example.com/maestro.yaml &&"
+		   "git commit -qam four && git push -q ../origin.git main", dir);
+		sh("touch '%s/repo.git/refs/heads/main.lock'", sd);
+		assert_int_equal(rc_git_fetch(tip, &o, &err), RC_ECONFLICT);
+		note(&err);
+		assert_non_null(strstr(err.msg, "another run is updating the mirror"));
+		sh("rm '%s/repo.git/refs/heads/main.lock'", sd);
+		assert_int_equal(rc_git_fetch(tip, &o, &err), 0);
+
 		/* a branch deleted upstream is gone from the mirror too */
 		sh("git -C '%s/origin.git' branch -D other", dir);
 		o.branch = "other";
