@@ -4,7 +4,9 @@
  * reader (lib/docker.c, rc_docker_events_*): its parser and queue, and its
  * thread against a fake daemon on a unix socket this test serves. When
  * WATCH_TEST_DOCKER_SOCKET names a running dockerd's socket, the live
- * tests run against it too (tests/integration/t0400-watch-parts.sh).
+ * tests run against it too (tests/integration/t0400-watch-parts.sh), with
+ * WATCH_TEST_IMAGE (default busybox:test); with WATCH_TEST_DROP_MARKER as
+ * well, only the test of a dropped stream runs (see live_drop).
  */
 #include "compat.h"
 #include <setjmp.h>
@@ -1050,6 +1052,143 @@ static void test_events_open_errors(void **state)
 	fake_stop(&f);
 }
 
+/* ---- live, against WATCH_TEST_DOCKER_SOCKET ---- */
+
+static const char *live_socket(void)
+{
+	return getenv("WATCH_TEST_DOCKER_SOCKET");
+}
+
+static rc_docker *live_client(void)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_endpoint ep = { .ship = "live", .unix_path = live_socket(), .timeout_ms = 20000 };
+	rc_docker *d;
+
+	if (rc_docker_new(&d, &ep, &err) < 0 || rc_docker_negotiate(d, &err) < 0)
+		fail_msg("%s", err.msg);
+	return d;
+}
+
+static char *live_container(rc_docker *d, const char *name, const char *env)
+{
+	rc_error err = RC_ERROR_INIT;
+	const char *image = getenv("WATCH_TEST_IMAGE");
+	json_t *body = json_pack("{s:s, s:[s, s]}", "Image", image && *image ? image : "busybox:test",
+				 "Cmd", "sleep", "3600");
+	char *id = NULL;
+
+	if (env)
+		json_object_set_new(body, "Labels", json_pack("{s:s}", "reconcile.environment", env));
+	rc_docker_remove(d, name, true, true, &err);
+	if (rc_docker_create(d, name, body, &id, &err) < 0 || rc_docker_start(d, id, &err) < 0)
+		fail_msg("%s", err.msg);
+	json_decref(body);
+	return id;
+}
+
+/*
+ * `docker rm -f` one labelled container and `docker stop` another, and an
+ * unlabelled one: the first two arrive through the pipe, the third not.
+ */
+static void live_events(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev = NULL;
+	rc_docker *d = live_client();
+	rc_watch *w = watch_new();
+	char *a, *bb, *c;
+	const rc_docker_event *ia = NULL, *ib = NULL;
+	struct timespec t0;
+	int fds, threads, tag;
+
+	(void)state;
+	a = live_container(d, "rc-wt-a", "a.example.com");
+	bb = live_container(d, "rc-wt-b", "b.example.com");
+	c = live_container(d, "rc-wt-c", NULL);
+	fds = count_fds();
+	threads = count_threads();
+	assert_int_equal(rc_docker_events_open(&ev, d, "reconcile.environment", 0, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, rc_docker_events_fd(ev), 5, &err), 0);
+
+	assert_int_equal(rc_docker_stop(d, c, 1, &err), 0);
+	assert_int_equal(rc_docker_remove(d, a, true, false, &err), 0);
+	assert_int_equal(rc_docker_stop(d, bb, 1, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* until a is destroyed and b stopped (each also reported kill and die) */
+	while (!(ia && ib && !strcmp(ia->action, "destroy") && !strcmp(ib->action, "stop"))) {
+		if (elapsed_ms(&t0) > 30000)
+			fail_msg("events did not arrive");
+		assert_int_equal(rc_watch_wait(w, 30000, &tag, &err), RC_WAKE_DOCKER);
+		assert_int_equal(tag, 5);
+		assert_int_equal(rc_docker_events_drain(ev, &b, &err), 0);
+		ia = find_item(&b, a);
+		ib = find_item(&b, bb);
+	}
+	assert_false(b.overflow);
+	assert_string_equal(ia->name, "rc-wt-a");
+	assert_string_equal(ia->environment, "a.example.com");
+	assert_string_equal(ib->name, "rc-wt-b");
+	assert_string_equal(ib->environment, "b.example.com");
+	assert_true(ib->count >= 2);
+	assert_null(find_item(&b, c));
+	for (size_t i = 0; i < b.nr; i++)
+		print_message("# event: %.12s %s %s (%u)\n", b.items[i].id, b.items[i].name,
+			      b.items[i].action, b.items[i].count);
+
+	rc_watch_remove_fd(w, rc_docker_events_fd(ev));
+	rc_docker_events_free(ev);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(count_threads(), threads);
+	rc_docker_remove(d, bb, true, true, &err);
+	rc_docker_remove(d, c, true, true, &err);
+	rc_docker_events_batch_release(&b);
+	free(a);
+	free(bb);
+	free(c);
+	rc_watch_free(w);
+	rc_docker_free(d);
+}
+
+/*
+ * With WATCH_TEST_DROP_MARKER: open the stream, create the marker file,
+ * and wait (up to a minute) for the script to stop the daemon: the stream
+ * must say it ended.
+ */
+static void live_drop(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
+	rc_docker_events *ev = NULL;
+	rc_docker *d = live_client();
+	rc_watch *w = watch_new();
+	int tag, ret = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(rc_docker_events_open(&ev, d, "reconcile.environment", 0, &err), 0);
+	assert_int_equal(rc_watch_add_fd(w, rc_docker_events_fd(ev), 1, &err), 0);
+	f = fopen(getenv("WATCH_TEST_DROP_MARKER"), "w");
+	assert_non_null(f);
+	fclose(f);
+	while (ret == 0) {
+		rc_wake k = rc_watch_wait(w, 60000, &tag, &err);
+		if (k != RC_WAKE_DOCKER)
+			fail_msg("no end of stream: %s", rc_wake_name(k));
+		ret = rc_docker_events_drain(ev, &b, &err);
+	}
+	print_message("# stream dropped: %s\n", err.msg);
+	assert_true(ret < 0);
+	assert_non_null(strstr(err.msg, "docker on 'live'"));
+	rc_watch_remove_fd(w, rc_docker_events_fd(ev));
+	rc_docker_events_free(ev);
+	assert_int_equal(count_threads(), 1);
+	rc_docker_events_batch_release(&b);
+	rc_watch_free(w);
+	rc_docker_free(d);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1085,5 +1224,24 @@ int main(void)
 		cmocka_unit_test(test_events_drop),
 		cmocka_unit_test(test_events_open_errors),
 	};
-	return cmocka_run_group_tests_name("watch", tests, group_setup, NULL);
+	static const struct CMUnitTest live[] = {
+		cmocka_unit_test(live_events),
+	};
+	static const struct CMUnitTest drop[] = {
+		cmocka_unit_test(live_drop),
+	};
+	struct CMUnitTest all[RC_ARRAY_SIZE(tests) + RC_ARRAY_SIZE(live)];
+	size_t n = 0;
+	bool have_daemon = live_socket() && *live_socket();
+
+	/* the script drives the drop test alone, in the background */
+	if (have_daemon && getenv("WATCH_TEST_DROP_MARKER"))
+		return _cmocka_run_group_tests("watch-drop", drop, 1, group_setup, NULL);
+	for (size_t i = 0; i < RC_ARRAY_SIZE(tests); i++)
+		all[n++] = tests[i];
+	/* without a daemon the live tests are not registered at all, rather than "skipped" */
+	if (have_daemon)
+		for (size_t i = 0; i < RC_ARRAY_SIZE(live); i++)
+			all[n++] = live[i];
+	return _cmocka_run_group_tests("watch", all, n, group_setup, NULL);
 }
