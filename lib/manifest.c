@@ -1708,7 +1708,8 @@ static void link_vars(const rc_service *x, bool own, rc_kvlist *out)
 	rc_buf names = RC_BUF_INIT;
 	char *key;
 
-	memcpy(sorted, x->instances, x->instances_nr * sizeof(*sorted));
+	if (x->instances_nr)
+		memcpy(sorted, x->instances, x->instances_nr * sizeof(*sorted));
 	qsort(sorted, x->instances_nr, sizeof(*sorted), cmp_inst_name);
 	for (size_t i = 0; i < x->instances_nr; i++) {
 		const rc_instance *in = sorted[i];

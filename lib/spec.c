@@ -15,7 +15,8 @@ static json_t *str_array(const rc_strlist *l, bool sorted)
 {
 	json_t *a = json_array();
 	char **v = rc_xcalloc(l->nr ? l->nr : 1, sizeof(*v));
-	memcpy(v, l->v, l->nr * sizeof(*v));
+	if (l->nr)
+		memcpy(v, l->v, l->nr * sizeof(*v));
 	if (sorted)
 		qsort(v, l->nr, sizeof(*v), cmp_strp);
 	for (size_t i = 0; i < l->nr; i++)

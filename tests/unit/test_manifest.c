@@ -542,6 +542,22 @@ static void test_volumes_from(void **state)
 		8, 61, "mounts '/data', which it also takes from 'd1'");
 }
 
+static void test_service_without_instances(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+	/* found by fuzz_manifest: link variables of an empty service */
+	env = load_text(HDR "services:\n  a: {image: x, instances: {}}\n"
+			"  b: {image: y, requires: [a], instances: {b1: {ship: vm1}}}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env_of(env, "b1", "A_INSTANCES"), "");
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
 static void test_duplicate_instance(void **state)
 {
 	(void)state;
@@ -982,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_references),
 		cmocka_unit_test(test_cycle),
 		cmocka_unit_test(test_volumes_from),
+		cmocka_unit_test(test_service_without_instances),
 		cmocka_unit_test(test_duplicate_instance),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_envfile_errors),
