@@ -194,8 +194,7 @@ int cmd_converge(const struct options *o)
 		if (rc_lock_acquire(&lock, o->state_dir, &err) < 0)
 			die(err.code == RC_ECONFLICT ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
 	}
-	if (rc_source_open_dir(&src, o->manifests, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
+	src = open_source(o);
 	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0) {
 		rc_source_free(src);
 		die(EXIT_FAILED, "%s", err.msg);

@@ -52,8 +52,7 @@ int cmd_status(const struct options *o)
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false;
 
-	if (rc_source_open_dir(&src, o->manifests, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
+	src = open_source(o);
 	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_state_load(&st, path, &err) < 0) {

@@ -77,8 +77,23 @@ void config_load(struct options *o, const char *explicit_path)
 		const rc_node *k = root->keys[i], *v = root->items[i];
 		char *key = key_name(k);
 		if (!strcmp(key, "manifests")) {
-			if (!o->manifests)
+			if (!o->manifests && !o->repo)
 				o->manifests = str_value(path, k, v);
+		} else if (!strcmp(key, "repo")) {
+			if (!o->repo && !o->manifests)
+				o->repo = str_value(path, k, v);
+		} else if (!strcmp(key, "branch")) {
+			if (!o->branch)
+				o->branch = str_value(path, k, v);
+		} else if (!strcmp(key, "ssh_key")) {
+			if (!o->ssh_key)
+				o->ssh_key = str_value(path, k, v);
+		} else if (!strcmp(key, "known_hosts")) {
+			if (!o->known_hosts)
+				o->known_hosts = str_value(path, k, v);
+		} else if (!strcmp(key, "https_token_file")) {
+			if (!o->https_token_file)
+				o->https_token_file = str_value(path, k, v);
 		} else if (!strcmp(key, "state_dir")) {
 			if (!o->state_dir)
 				o->state_dir = str_value(path, k, v);

@@ -1,5 +1,9 @@
 #include "compat.h"
 #include "reconcile.h"
+#include "buf.h"
+#include "source.h"
+#include "source_git.h"
+#include "state.h"
 #include "util.h"
 #include <getopt.h>
 #include <stdarg.h>
@@ -25,11 +29,11 @@ void die(int code, const char *fmt, ...)
 
 void usage(FILE *out, int code)
 {
-	fputs("usage: reconcile --manifests DIR [OPTIONS]            converge once, then exit\n"
-	      "       reconcile --dry-run --manifests DIR [OPTIONS]  print the plan; change nothing\n"
+	fputs("usage: reconcile --manifests DIR|--repo URL [OPTIONS]            converge once, then exit\n"
+	      "       reconcile --dry-run --manifests DIR|--repo URL [OPTIONS]  print the plan; change nothing\n"
 	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
-	      "       reconcile status --manifests DIR [--output text|json] [--exit-code]\n"
+	      "       reconcile status --manifests DIR|--repo URL [--output text|json] [--exit-code]\n"
 	      "\n"
 	      "  validate    check the manifests only; contacts no host (exit 0 valid, 1 invalid)\n"
 	      "  render      print the desired containers (Docker create bodies) as JSON\n"
@@ -37,6 +41,12 @@ void usage(FILE *out, int code)
 	      "\n"
 	      "options:\n"
 	      "  --manifests DIR        the manifests tree (default: the DIR operand, else .)\n"
+	      "  --repo URL|PATH        a git repository instead (mirrored in the state directory)\n"
+	      "  --branch B             its branch (default: the remote's HEAD)\n"
+	      "  --revision REV         that commit instead of the branch tip (review)\n"
+	      "  --ssh-key FILE         ssh:// key (default ~/.ssh/id_ed25519, then id_rsa)\n"
+	      "  --known-hosts FILE     ssh:// host keys, checked strictly (default ~/.ssh/known_hosts)\n"
+	      "  --https-token-file F   https:// token (or $RECONCILE_HTTPS_TOKEN)\n"
 	      "  --environment FQDN     only this environment (repeatable)\n"
 	      "  --output text|json     output format (default text)\n"
 	      "  -v, -q                 more, less output\n"
@@ -56,6 +66,44 @@ void usage(FILE *out, int code)
 	exit(code);
 }
 
+struct rc_source *open_source(const struct options *o)
+{
+	rc_source *src = NULL;
+	rc_error err = RC_ERROR_INIT;
+	rc_git_opts g;
+	rc_buf token = RC_BUF_INIT;
+
+	if (!o->repo) {
+		if (rc_source_open_dir(&src, o->manifests, &err) < 0)
+			die(EXIT_FAILED, "%s", err.msg);
+		return src;
+	}
+	memset(&g, 0, sizeof(g));
+	g.url = o->repo;
+	g.branch = o->branch;
+	g.revision = o->revision;
+	g.state_dir = o->state_dir;
+	g.ssh_key = o->ssh_key;
+	g.ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
+	g.known_hosts = o->known_hosts;
+	if (o->https_token_file) {
+		token.cap = 64 << 10;
+		if (rc_buf_read_file(&token, o->https_token_file, &err) < 0)
+			die(EXIT_FAILED, "%s", err.msg);
+		while (token.len && (token.ptr[token.len - 1] == '\n' || token.ptr[token.len - 1] == '\r'))
+			rc_buf_setlen(&token, token.len - 1);
+		g.https_token = token.ptr;
+	} else {
+		g.https_token = getenv("RECONCILE_HTTPS_TOKEN");
+	}
+	if (rc_state_dir_ensure(o->state_dir, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_source_open_git(&src, &g, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	rc_buf_release(&token);
+	return src;
+}
+
 static bool is_command(const char *s)
 {
 	return !strcmp(s, "validate") || !strcmp(s, "render") || !strcmp(s, "status");
@@ -64,7 +112,8 @@ static bool is_command(const char *s)
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
-	OPT_STATE_DIR, OPT_CONFIG,
+	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS,
+	OPT_HTTPS_TOKEN_FILE,
 };
 
 int main(int argc, char **argv)
@@ -87,6 +136,12 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "repo", required_argument, NULL, OPT_REPO },
+		{ "branch", required_argument, NULL, OPT_BRANCH },
+		{ "revision", required_argument, NULL, OPT_REVISION },
+		{ "ssh-key", required_argument, NULL, OPT_SSH_KEY },
+		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
+		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -136,6 +191,12 @@ int main(int argc, char **argv)
 		case OPT_STATS: o.stats = true; break;
 		case OPT_STATE_DIR: o.state_dir = optarg; break;
 		case OPT_CONFIG: config_path = optarg; break;
+		case OPT_REPO: o.repo = optarg; break;
+		case OPT_BRANCH: o.branch = optarg; break;
+		case OPT_REVISION: o.revision = optarg; break;
+		case OPT_SSH_KEY: o.ssh_key = optarg; break;
+		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
+		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
 		case 'v': o.verbosity++; break;
 		case 'q': o.verbosity = -1; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
@@ -149,10 +210,16 @@ int main(int argc, char **argv)
 		o.manifests = dir_operand;
 	config_load(&o, config_path);
 	o.color = !o.no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-	if (!o.manifests && o.command && strcmp(o.command, "status"))
+	if (o.repo && o.manifests)
+		die(EXIT_USAGE, "give one source: --repo or --manifests, not both");
+	if ((o.branch || o.revision) && !o.repo)
+		die(EXIT_USAGE, "--branch and --revision go with --repo");
+	if (o.repo && o.command && strcmp(o.command, "status"))
+		die(EXIT_USAGE, "%s reads a directory: check out the commit, or use --dry-run --repo", o.command);
+	if (!o.manifests && !o.repo && o.command && strcmp(o.command, "status"))
 		o.manifests = ".";
-	if (!o.manifests)
-		die(EXIT_USAGE, "no manifests given: use --manifests DIR (see --help)");
+	if (!o.manifests && !o.repo)
+		die(EXIT_USAGE, "no manifests given: use --manifests DIR or --repo URL (see --help)");
 	if (!o.state_dir)
 		o.state_dir = "/var/lib/reconcile";
 

@@ -28,6 +28,8 @@ struct options {
 	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
 	const char *state_dir;      /* --state-dir (default /var/lib/reconcile) */
 	bool output_set;            /* --output given on the command line */
+	const char *repo, *branch, *revision;               /* the git source */
+	const char *ssh_key, *known_hosts, *https_token_file;
 	bool no_color;
 };
 
@@ -37,6 +39,13 @@ void usage(FILE *out, int code);
 
 /* Fill what the command line left unset from the config file (exits 64 on a bad file). */
 void config_load(struct options *o, const char *explicit_path);
+
+/*
+ * Open the manifests: --repo (a git repository, mirrored in the state
+ * directory) or --manifests (a directory). Dies with exit 1 on failure.
+ */
+struct rc_source;
+struct rc_source *open_source(const struct options *o);
 
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
