@@ -148,19 +148,14 @@ static void run_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, s
 
 /* ---------------------------------------------------------------- observe */
 
-static void observe_ship(struct fleet *f, size_t idx)
+int rc_docker_for_ship(rc_docker **out, const rc_ship *s, rc_error *err)
 {
-	struct fship *fs = &f->v[idx];
-	const rc_ship *s = fs->ship;
 	rc_docker_endpoint ep;
-	rc_error err = RC_ERROR_INIT;
-	json_t *list = NULL;
-	const char **names;
 
-	if (s->ssh_user) {
-		fs->obs.error = rc_xstrdup("ssh_tunnel ships are not supported by this version of reconcile");
-		return;
-	}
+	*out = NULL;
+	if (s->ssh_user)
+		return rc_error_set(err, RC_EUNREACHABLE,
+				    "ssh_tunnel ships are not supported by this version of reconcile");
 	memset(&ep, 0, sizeof(ep));
 	ep.ship = s->name;
 	ep.unix_path = s->socket_path;
@@ -173,7 +168,18 @@ static void observe_ship(struct fleet *f, size_t idx)
 	ep.key = s->tls_key;
 	ep.timeout_ms = (long)(s->timeout * 1000);
 	ep.max_api_version = s->api_version;
-	if (rc_docker_new(&fs->docker, &ep, &err) < 0)
+	return rc_docker_new(out, &ep, err);
+}
+
+static void observe_ship(struct fleet *f, size_t idx)
+{
+	struct fship *fs = &f->v[idx];
+	const rc_ship *s = fs->ship;
+	rc_error err = RC_ERROR_INIT;
+	json_t *list = NULL;
+	const char **names;
+
+	if (rc_docker_for_ship(&fs->docker, s, &err) < 0)
 		goto fail;
 	rc_docker_set_read_only(fs->docker, f->opts->dry_run);
 	if (rc_docker_negotiate(fs->docker, &err) < 0)

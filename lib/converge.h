@@ -23,6 +23,7 @@
  * anonymous volumes to the new one, and never removes volumes.
  */
 #include "compat.h"
+#include "docker.h"
 #include "load.h"
 #include "plan.h"
 
@@ -61,5 +62,8 @@ typedef struct rc_converge_stats {
  */
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats);
+
+/* A Docker client for a ship as the manifest describes it (no I/O yet). */
+int rc_docker_for_ship(rc_docker **out, const rc_ship *ship, rc_error *err);
 
 #endif

@@ -171,17 +171,18 @@ static void record_state(const rc_plan *plan, const char *revision, const struct
 	free(path);
 }
 
-int cmd_converge(const struct options *o)
+int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
 {
 	rc_manifests m;
-	rc_source *src;
-	rc_error err = RC_ERROR_INIT;
+	rc_source *src = NULL;
 	rc_converge_opts co;
 	rc_converge_stats stats;
 	rc_plan plan;
 	struct timespec t0, t1;
 	int ret, lock = -1;
+	bool report;
 
+	memset(rr, 0, sizeof(*rr));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * An apply takes the lock; a second one exits 75 at once, having done
@@ -189,16 +190,19 @@ int cmd_converge(const struct options *o)
 	 * block, nor be blocked by, a deployment.
 	 */
 	if (!o->dry_run) {
-		if (rc_state_dir_ensure(o->state_dir, &err) < 0)
-			die(EXIT_FAILED, "%s", err.msg);
-		if (rc_lock_acquire(&lock, o->state_dir, &err) < 0)
-			die(err.code == RC_ECONFLICT ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
+		if ((ret = rc_state_dir_ensure(o->state_dir, err)) < 0)
+			goto fail;
+		if ((ret = rc_lock_acquire(&lock, o->state_dir, err)) < 0) {
+			rr->locked = ret == RC_ECONFLICT;
+			goto fail;
+		}
 	}
-	src = open_source(o);
-	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0) {
-		rc_source_free(src);
-		die(EXIT_FAILED, "%s", err.msg);
-	}
+	if ((ret = open_source_err(o, &src, err)) < 0)
+		goto fail;
+	if (src->revision)
+		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
+	if ((ret = rc_manifests_load(&m, src, o->environments, NULL, err)) < 0)
+		goto fail;
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)
 			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
@@ -212,17 +216,24 @@ int cmd_converge(const struct options *o)
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
+	co.cancelled = h ? h->cancelled : NULL;
+	co.cancel_ctx = h ? h->cancel_ctx : NULL;
 	rc_converge(&plan, &m, &co, &stats);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rr->failed = rc_plan_failed(&plan);
+	rr->changed = rc_plan_has_changes(&plan);
 
-	if (o->output == OUT_JSON) {
+	/* the daemon reports runs that did something or failed, not every quiet resync */
+	report = !h || !h->daemon || rr->changed || rr->failed || o->verbosity > 0;
+	if (report && o->output == OUT_JSON) {
 		json_t *doc = rc_plan_to_json(&plan, !o->dry_run);
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_dumpf(doc, stdout, (h && h->daemon ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(doc);
-	} else {
+	} else if (report) {
 		print_plan_text(&plan, !o->dry_run, o);
 	}
+	fflush(stdout);
 	if (o->stats) {
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
@@ -233,19 +244,32 @@ int cmd_converge(const struct options *o)
 			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}
-
 	if (!o->dry_run)
 		record_state(&plan, src->revision, o);
-	rc_lock_release(lock);
-
-	if (rc_plan_failed(&plan))
-		ret = EXIT_FAILED;
-	else if (o->dry_run && o->exit_code && rc_plan_has_changes(&plan))
-		ret = EXIT_PENDING;
-	else
-		ret = EXIT_CONVERGED;
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);
+	rc_lock_release(lock);
+	return 0;
+fail:
+	rc_source_free(src);
+	rc_lock_release(lock);
+	rr->failed = true;
 	return ret;
+}
+
+int cmd_converge(const struct options *o)
+{
+	struct run_result rr;
+	rc_error err = RC_ERROR_INIT;
+
+	if (o->watch)
+		return cmd_watch(o);
+	if (converge_run(o, NULL, &rr, &err) < 0)
+		die(rr.locked ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
+	if (rr.failed)
+		return EXIT_FAILED;
+	if (o->dry_run && o->exit_code && rr.changed)
+		return EXIT_PENDING;
+	return EXIT_CONVERGED;
 }

@@ -3,7 +3,9 @@
  * (`state_dir` or `state-dir`, `environment` a string or a list, ...).
  * Read from --config FILE, else /etc/reconcile/reconcile.yaml when it
  * exists. The command line wins: a value is taken from the file only
- * where the command line left it unset.
+ * where the command line left it unset. An unknown key or a value of the
+ * wrong type is an error naming file:line:col; the daemon keeps its old
+ * configuration when a reload fails.
  */
 #include "compat.h"
 #include "reconcile.h"
@@ -18,118 +20,164 @@
 
 #define DEFAULT_CONFIG "/etc/reconcile/reconcile.yaml"
 
-static char *key_name(const rc_node *k)
+struct cfg {
+	const char *path;
+	rc_error *err;
+};
+
+static bool bad(struct cfg *c, const rc_node *n, const char *what, const char *key)
 {
-	char *s = rc_xstrdup(k->text ? k->text : "");
-	for (char *p = s; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	return s;
+	rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: '%s' must be %s", c->path, n->line, n->col, key, what);
+	return false;
 }
 
-static const char *str_value(const char *path, const rc_node *k, const rc_node *v)
+/* Strings live as long as the process: options point at them. */
+static bool str_value(struct cfg *c, const char *key, const rc_node *v, const char **out)
 {
 	if (v->type != RC_NODE_STR && v->type != RC_NODE_INT)
-		die(EXIT_USAGE, "%s:%d:%d: '%s' must be a string", path, v->line, v->col, k->text);
-	return rc_xstrdup(v->text);   /* kept for the life of the process */
+		return bad(c, v, "a string", key);
+	*out = rc_xstrdup(v->text);
+	return true;
 }
 
-static bool bool_value(const char *path, const rc_node *k, const rc_node *v)
+static bool bool_value(struct cfg *c, const char *key, const rc_node *v, bool *out)
 {
 	if (v->type != RC_NODE_BOOL)
-		die(EXIT_USAGE, "%s:%d:%d: '%s' must be true or false", path, v->line, v->col, k->text);
-	return v->v.b;
+		return bad(c, v, "true or false", key);
+	*out = *out || v->v.b;
+	return true;
 }
 
-static int int_value(const char *path, const rc_node *k, const rc_node *v, int min, int max)
+static bool num_value(struct cfg *c, const char *key, const rc_node *v, long min, long max, long *out)
 {
-	if (v->type != RC_NODE_INT || v->v.i < min || v->v.i > max)
-		die(EXIT_USAGE, "%s:%d:%d: '%s' must be a number from %d to %d", path, v->line, v->col, k->text, min, max);
-	return (int)v->v.i;
+	if (v->type != RC_NODE_INT || v->v.i < min || v->v.i > max) {
+		rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: '%s' must be a number from %ld to %ld", c->path, v->line,
+			     v->col, key, min, max);
+		return false;
+	}
+	*out = (long)v->v.i;
+	return true;
 }
 
-void config_load(struct options *o, const char *explicit_path)
+static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_node *v)
+{
+	const char *s;
+	long n;
+
+	if (!strcmp(key, "manifests"))
+		return o->manifests || o->repo ? true : str_value(c, key, v, &o->manifests);
+	if (!strcmp(key, "repo"))
+		return o->repo || o->manifests ? true : str_value(c, key, v, &o->repo);
+	if (!strcmp(key, "branch"))
+		return o->branch ? true : str_value(c, key, v, &o->branch);
+	if (!strcmp(key, "ssh_key"))
+		return o->ssh_key ? true : str_value(c, key, v, &o->ssh_key);
+	if (!strcmp(key, "known_hosts"))
+		return o->known_hosts ? true : str_value(c, key, v, &o->known_hosts);
+	if (!strcmp(key, "https_token_file"))
+		return o->https_token_file ? true : str_value(c, key, v, &o->https_token_file);
+	if (!strcmp(key, "state_dir"))
+		return o->state_dir ? true : str_value(c, key, v, &o->state_dir);
+	if (!strcmp(key, "environment")) {
+		size_t nr = v->type == RC_NODE_SEQ ? v->n : 1;
+		const char **list;
+		if (o->environments)
+			return true;
+		list = rc_xcalloc(nr + 1, sizeof(*list));
+		for (size_t j = 0; j < nr; j++)
+			if (!str_value(c, key, v->type == RC_NODE_SEQ ? v->items[j] : v, &list[j])) {
+				free(list);
+				return false;
+			}
+		o->environments = list;
+		o->environments_nr = nr;
+		return true;
+	}
+	if (!strcmp(key, "output")) {
+		if (!str_value(c, key, v, &s))
+			return false;
+		if (strcmp(s, "text") && strcmp(s, "json"))
+			return bad(c, v, "text or json", key);
+		if (!o->output_set)
+			o->output = !strcmp(s, "json") ? OUT_JSON : OUT_TEXT;
+		return true;
+	}
+	if (!strcmp(key, "jobs")) {
+		if (!num_value(c, key, v, 1, 256, &n))
+			return false;
+		if (!o->jobs)
+			o->jobs = (int)n;
+		return true;
+	}
+	if (!strcmp(key, "interval") || !strcmp(key, "resync")) {
+		long *slot = key[0] == 'i' ? &o->interval_ms : &o->resync_ms;
+		bool given = key[0] == 'i' ? o->interval_set : o->resync_set;
+		if (!num_value(c, key, v, 1, 86400, &n))
+			return false;
+		if (!given)
+			*slot = n * 1000;
+		return true;
+	}
+	if (!strcmp(key, "no_prune"))
+		return bool_value(c, key, v, &o->no_prune);
+	if (!strcmp(key, "force_prune"))
+		return bool_value(c, key, v, &o->force_prune);
+	if (!strcmp(key, "adopt"))
+		return bool_value(c, key, v, &o->adopt);
+	if (!strcmp(key, "no_color"))
+		return bool_value(c, key, v, &o->no_color);
+	rc_error_set(c->err, RC_EINVALID, "%s: unknown option '%s' in the config file", c->path, key);
+	return false;
+}
+
+int config_load(struct options *o, const char *explicit_path, rc_error *err)
 {
 	const char *path = explicit_path ? explicit_path : DEFAULT_CONFIG;
 	rc_buf text = RC_BUF_INIT;
-	rc_error err = RC_ERROR_INIT;
 	rc_diags diags = RC_DIAGS_INIT;
 	rc_yaml_doc *doc = NULL;
 	const rc_node *root;
+	struct cfg c = { path, err };
+	int ret = 0;
 
 	if (!explicit_path && access(path, F_OK) < 0)
-		return;
+		return 0;
 	text.cap = 1 << 20;
-	if (rc_buf_read_file(&text, path, &err) < 0)
-		die(EXIT_USAGE, "config: %s", err.msg);
+	if ((ret = rc_buf_read_file(&text, path, err)) < 0)
+		goto done;
 	if (rc_yaml_load(&doc, text.ptr, text.len, path, NULL, &diags) < 0) {
-		for (size_t i = 0; i < diags.nr; i++)
-			fprintf(stderr, "%s:%d:%d: error: %s\n", diags.items[i].file, diags.items[i].line,
-				diags.items[i].col, diags.items[i].message);
-		die(EXIT_USAGE, "config '%s' is not valid YAML", path);
+		const rc_diag *d = diags.nr ? &diags.items[0] : NULL;
+		ret = rc_error_set(err, RC_EINVALID, "%s:%d:%d: %s", path, d ? d->line : 0, d ? d->col : 0,
+				   d ? d->message : "not valid YAML");
+		goto done;
 	}
 	root = rc_yaml_root(doc);
 	if (root->type == RC_NODE_NULL)
 		goto done;
-	if (root->type != RC_NODE_MAP)
-		die(EXIT_USAGE, "config '%s' must be a mapping of option names to values", path);
+	if (root->type != RC_NODE_MAP) {
+		ret = rc_error_set(err, RC_EINVALID, "config '%s' must be a mapping of option names to values", path);
+		goto done;
+	}
 	for (size_t i = 0; i < root->n; i++) {
-		const rc_node *k = root->keys[i], *v = root->items[i];
-		char *key = key_name(k);
-		if (!strcmp(key, "manifests")) {
-			if (!o->manifests && !o->repo)
-				o->manifests = str_value(path, k, v);
-		} else if (!strcmp(key, "repo")) {
-			if (!o->repo && !o->manifests)
-				o->repo = str_value(path, k, v);
-		} else if (!strcmp(key, "branch")) {
-			if (!o->branch)
-				o->branch = str_value(path, k, v);
-		} else if (!strcmp(key, "ssh_key")) {
-			if (!o->ssh_key)
-				o->ssh_key = str_value(path, k, v);
-		} else if (!strcmp(key, "known_hosts")) {
-			if (!o->known_hosts)
-				o->known_hosts = str_value(path, k, v);
-		} else if (!strcmp(key, "https_token_file")) {
-			if (!o->https_token_file)
-				o->https_token_file = str_value(path, k, v);
-		} else if (!strcmp(key, "state_dir")) {
-			if (!o->state_dir)
-				o->state_dir = str_value(path, k, v);
-		} else if (!strcmp(key, "environment")) {
-			if (!o->environments) {
-				size_t n = v->type == RC_NODE_SEQ ? v->n : 1;
-				o->environments = rc_xcalloc(n + 1, sizeof(*o->environments));
-				for (size_t j = 0; j < n; j++)
-					o->environments[j] = str_value(path, k, v->type == RC_NODE_SEQ ? v->items[j] : v);
-				o->environments_nr = n;
-			}
-		} else if (!strcmp(key, "output")) {
-			const char *s = str_value(path, k, v);
-			if (strcmp(s, "text") && strcmp(s, "json"))
-				die(EXIT_USAGE, "%s:%d:%d: output must be text or json", path, v->line, v->col);
-			if (!o->output_set)
-				o->output = !strcmp(s, "json") ? OUT_JSON : OUT_TEXT;
-		} else if (!strcmp(key, "jobs")) {
-			if (!o->jobs)
-				o->jobs = int_value(path, k, v, 1, 256);
-		} else if (!strcmp(key, "no_prune")) {
-			o->no_prune = o->no_prune || bool_value(path, k, v);
-		} else if (!strcmp(key, "force_prune")) {
-			o->force_prune = o->force_prune || bool_value(path, k, v);
-		} else if (!strcmp(key, "adopt")) {
-			o->adopt = o->adopt || bool_value(path, k, v);
-		} else if (!strcmp(key, "no_color")) {
-			o->no_color = o->no_color || bool_value(path, k, v);
-		} else {
-			die(EXIT_USAGE, "%s:%d:%d: unknown option '%s' in the config file", path, k->line, k->col,
-			    k->text ? k->text : "?");
-		}
+		const rc_node *k = root->keys[i];
+		char *key = rc_xstrdup(k->text ? k->text : "");
+		bool ok;
+		for (char *p = key; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		ok = one_key(&c, o, key, root->items[i]);
+		if (!ok && strstr(err->msg, "unknown option"))
+			rc_error_set(err, RC_EINVALID, "%s:%d:%d: unknown option '%s' in the config file", path, k->line,
+				     k->col, k->text ? k->text : "?");
 		free(key);
+		if (!ok) {
+			ret = RC_EINVALID;
+			goto done;
+		}
 	}
 done:
 	rc_yaml_free(doc);
 	rc_buf_release(&text);
 	rc_diags_release(&diags);
+	return ret;
 }

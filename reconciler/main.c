@@ -30,6 +30,7 @@ void die(int code, const char *fmt, ...)
 void usage(FILE *out, int code)
 {
 	fputs("usage: reconcile --manifests DIR|--repo URL [OPTIONS]            converge once, then exit\n"
+	      "       reconcile --watch --manifests DIR|--repo URL [OPTIONS]    daemon\n"
 	      "       reconcile --dry-run --manifests DIR|--repo URL [OPTIONS]  print the plan; change nothing\n"
 	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
@@ -58,6 +59,9 @@ void usage(FILE *out, int code)
 	      "  --force-prune          remove them even past the prune guard\n"
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
 	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
+	      "  --watch                daemon: converge on every push, drift and Docker event\n"
+	      "  --interval S           --watch: fetch a remote repository every S seconds (60)\n"
+	      "  --resync S             --watch: full drift check every S seconds (300)\n"
 	      "  --config FILE          options as YAML (default /etc/reconcile/reconcile.yaml if present)\n"
 	      "  --version, --help\n"
 	      "\n"
@@ -66,18 +70,15 @@ void usage(FILE *out, int code)
 	exit(code);
 }
 
-struct rc_source *open_source(const struct options *o)
+int open_source_err(const struct options *o, struct rc_source **out, rc_error *err)
 {
-	rc_source *src = NULL;
-	rc_error err = RC_ERROR_INIT;
 	rc_git_opts g;
 	rc_buf token = RC_BUF_INIT;
+	int ret;
 
-	if (!o->repo) {
-		if (rc_source_open_dir(&src, o->manifests, &err) < 0)
-			die(EXIT_FAILED, "%s", err.msg);
-		return src;
-	}
+	*out = NULL;
+	if (!o->repo)
+		return rc_source_open_dir(out, o->manifests, err);
 	memset(&g, 0, sizeof(g));
 	g.url = o->repo;
 	g.branch = o->branch;
@@ -88,20 +89,54 @@ struct rc_source *open_source(const struct options *o)
 	g.known_hosts = o->known_hosts;
 	if (o->https_token_file) {
 		token.cap = 64 << 10;
-		if (rc_buf_read_file(&token, o->https_token_file, &err) < 0)
-			die(EXIT_FAILED, "%s", err.msg);
+		if ((ret = rc_buf_read_file(&token, o->https_token_file, err)) < 0)
+			return ret;
 		while (token.len && (token.ptr[token.len - 1] == '\n' || token.ptr[token.len - 1] == '\r'))
 			rc_buf_setlen(&token, token.len - 1);
 		g.https_token = token.ptr;
 	} else {
 		g.https_token = getenv("RECONCILE_HTTPS_TOKEN");
 	}
-	if (rc_state_dir_ensure(o->state_dir, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
-	if (rc_source_open_git(&src, &g, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
+	if ((ret = rc_state_dir_ensure(o->state_dir, err)) == 0)
+		ret = rc_source_open_git(out, &g, err);
 	rc_buf_release(&token);
+	return ret;
+}
+
+struct rc_source *open_source(const struct options *o)
+{
+	rc_source *src = NULL;
+	rc_error err = RC_ERROR_INIT;
+	if (open_source_err(o, &src, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
 	return src;
+}
+
+static struct options cli_options;
+static const char *cli_config_path;
+
+static void apply_defaults(struct options *o)
+{
+	o->color = !o->no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	if (!o->state_dir)
+		o->state_dir = "/var/lib/reconcile";
+	if (!o->interval_ms)
+		o->interval_ms = 60000;
+	if (!o->resync_ms)
+		o->resync_ms = 300000;
+}
+
+int options_reload(struct options *o, rc_error *err)
+{
+	struct options fresh = cli_options;
+	int ret;
+	if ((ret = config_load(&fresh, cli_config_path, err)) < 0)
+		return ret;
+	if (!fresh.manifests && !fresh.repo)
+		return rc_error_set(err, RC_EINVALID, "the configuration names no source (repo or manifests)");
+	apply_defaults(&fresh);
+	*o = fresh;
+	return 0;
 }
 
 static bool is_command(const char *s)
@@ -113,7 +148,7 @@ enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS,
-	OPT_HTTPS_TOKEN_FILE,
+	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC,
 };
 
 int main(int argc, char **argv)
@@ -142,12 +177,16 @@ int main(int argc, char **argv)
 		{ "ssh-key", required_argument, NULL, OPT_SSH_KEY },
 		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
 		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
+		{ "watch", no_argument, NULL, OPT_WATCH },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "resync", required_argument, NULL, OPT_RESYNC },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
 	size_t env_alloc = 0;
 	const char *dir_operand = NULL, *config_path = NULL;
 	int c, ret;
+	rc_error err = RC_ERROR_INIT;
 
 	memset(&o, 0, sizeof(o));
 	/* "-": operands come back in order as code 1, so options may stand anywhere */
@@ -197,6 +236,22 @@ int main(int argc, char **argv)
 		case OPT_SSH_KEY: o.ssh_key = optarg; break;
 		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
 		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
+		case OPT_WATCH: o.watch = true; break;
+		case OPT_INTERVAL:
+		case OPT_RESYNC: {
+			int secs;
+			if (rc_parse_int(&secs, optarg, 86400) < 0 || secs < 1)
+				die(EXIT_USAGE, "--%s takes seconds from 1 to 86400, not '%s'",
+				    c == OPT_INTERVAL ? "interval" : "resync", optarg);
+			if (c == OPT_INTERVAL) {
+				o.interval_ms = secs * 1000L;
+				o.interval_set = true;
+			} else {
+				o.resync_ms = secs * 1000L;
+				o.resync_set = true;
+			}
+			break;
+		}
 		case 'v': o.verbosity++; break;
 		case 'q': o.verbosity = -1; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
@@ -208,8 +263,13 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
 		o.manifests = dir_operand;
-	config_load(&o, config_path);
-	o.color = !o.no_color && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	cli_options = o;
+	cli_config_path = config_path;
+	if (config_load(&o, config_path, &err) < 0)
+		die(EXIT_USAGE, "%s", err.msg);
+	apply_defaults(&o);
+	if (o.watch && o.command)
+		die(EXIT_USAGE, "--watch goes with a converge, not with '%s'", o.command);
 	if (o.repo && o.manifests)
 		die(EXIT_USAGE, "give one source: --repo or --manifests, not both");
 	if ((o.branch || o.revision) && !o.repo)
@@ -220,8 +280,6 @@ int main(int argc, char **argv)
 		o.manifests = ".";
 	if (!o.manifests && !o.repo)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR or --repo URL (see --help)");
-	if (!o.state_dir)
-		o.state_dir = "/var/lib/reconcile";
 
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");

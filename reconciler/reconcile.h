@@ -23,7 +23,9 @@ struct options {
 	output_format output;
 	int verbosity;              /* -q: -1, default 0, -v: 1, -vv: 2 */
 	bool color;
-	bool dry_run, exit_code, no_prune, force_prune, adopt;
+	bool dry_run, exit_code, no_prune, force_prune, adopt, watch;
+	long interval_ms, resync_ms;    /* --interval, --resync (watch) */
+	bool interval_set, resync_set;
 	int jobs;
 	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
 	const char *state_dir;      /* --state-dir (default /var/lib/reconcile) */
@@ -37,8 +39,10 @@ struct options {
 void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 void usage(FILE *out, int code);
 
-/* Fill what the command line left unset from the config file (exits 64 on a bad file). */
-void config_load(struct options *o, const char *explicit_path);
+/* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */
+int config_load(struct options *o, const char *explicit_path, rc_error *err);
+/* The daemon's SIGHUP: the command line's options again, and the config file read anew. */
+int options_reload(struct options *o, rc_error *err);
 
 /*
  * Open the manifests: --repo (a git repository, mirrored in the state
@@ -46,6 +50,23 @@ void config_load(struct options *o, const char *explicit_path);
  */
 struct rc_source;
 struct rc_source *open_source(const struct options *o);
+/* The same, returning the error (the daemon must survive it). */
+int open_source_err(const struct options *o, struct rc_source **out, rc_error *err);
+
+/* One converge run, as `reconcile` does it; shared by the daemon. */
+struct run_result {
+	bool failed;        /* an environment invalid or failed, or the run could not start */
+	bool changed;       /* actions were planned */
+	bool locked;        /* another run held the lock: nothing was done */
+	char revision[41];  /* the commit converged, "" for a directory */
+};
+struct run_hooks {
+	bool daemon;                    /* report only runs that did something, or failed */
+	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
+	void *cancel_ctx;
+};
+int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err);
+int cmd_watch(const struct options *o);
 
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
