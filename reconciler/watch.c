@@ -48,7 +48,8 @@ struct daemon {
 	struct ship_events *evs;
 	size_t evs_nr, evs_alloc;
 	rc_backoff backoff;
-	bool retry;                 /* the last run failed: run again after the backoff */
+	bool retry;                 /* the last run failed: run again after retry_ms */
+	long retry_ms;
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
 };
@@ -213,7 +214,7 @@ static void run(struct daemon *dm, const char *why)
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
-		dm->backoff.cur_ms = delay;   /* the wait uses it; next failure doubles */
+		dm->retry_ms = delay;
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -225,7 +226,7 @@ static void run(struct daemon *dm, const char *why)
 		rc_notifyf(NULL, "STATUS=failed at %.12s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",
 			   delay / 1000);
 		dm->retry = true;
-		dm->backoff.cur_ms = delay;
+		dm->retry_ms = delay;
 	} else {
 		say("converged%s%.12s (%s) in %.0f ms%s", rr.revision[0] ? " " : "", rr.revision, why, ms,
 		    rr.changed ? "" : ", nothing to do");
@@ -281,7 +282,7 @@ int cmd_watch(const struct options *opts)
 		 * `docker rm -f` is kill, die and destroy in a row: wait until the
 		 * events settle for EVENT_QUIET_MS, then run once.
 		 */
-		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? dm.backoff.cur_ms : -1;
+		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? dm.retry_ms : -1;
 		rc_wake wake = rc_watch_wait(dm.w, timeout, &tag, &err);
 		switch (wake) {
 		case RC_WAKE_SIGTERM:
