@@ -4,7 +4,11 @@
  * "METHOD PATH" per request. The dry-run tests point a ship at it: a dry
  * run must leave a log of GETs only, and would fail loudly otherwise.
  *
- *   getonly-proxy LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE
+ *   getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE
+ *
+ * With --all every method is forwarded and each log line starts with the
+ * wall-clock time in nanoseconds: the watch benchmark's "first Docker
+ * request after a push".
  *
  * One request per connection: the request is forwarded with
  * "Connection: close" so that the end of the daemon's answer is the end
@@ -21,7 +25,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+static int forward_all;
 
 static int unix_addr(struct sockaddr_un *a, const char *path)
 {
@@ -71,12 +78,18 @@ static void serve(int client, const char *upstream, const char *logfile)
 		return;
 	logfd = open(logfile, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (logfd >= 0) {
-		int n = snprintf(line, sizeof(line), "%s %s\n", method, path);
+		struct timespec ts;
+		int n;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (forward_all)
+			n = snprintf(line, sizeof(line), "%lld%09ld %s %s\n", (long long)ts.tv_sec, ts.tv_nsec, method, path);
+		else
+			n = snprintf(line, sizeof(line), "%s %s\n", method, path);
 		if (n > 0)
 			write_all(logfd, line, (size_t)n);
 		close(logfd);
 	}
-	if (strcmp(method, "GET")) {
+	if (!forward_all && strcmp(method, "GET")) {
 		static const char deny[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
 			"Content-Length: 52\r\nConnection: close\r\n\r\n"
 			"{\"message\":\"getonly-proxy: only GET is allowed here\"}";
@@ -113,8 +126,13 @@ int main(int argc, char **argv)
 	struct sockaddr_un a;
 	int s;
 
+	if (argc == 5 && !strcmp(argv[1], "--all")) {
+		forward_all = 1;
+		argv++;
+		argc--;
+	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: getonly-proxy LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE\n");
+		fprintf(stderr, "usage: getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE\n");
 		return 64;
 	}
 	signal(SIGCHLD, SIG_IGN);   /* no zombies */
