@@ -21,7 +21,7 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-FUZZ_TIME=${FUZZ_TIME:-30}
+FUZZ_TIME=${FUZZ_TIME:-20}
 MAKE_JOBS=${MAKE_JOBS:-2}
 export RECONCILE_TEST_STRICT=1
 export CMOCKA_MESSAGE_OUTPUT=TAP
