@@ -148,8 +148,25 @@ test_expect_success '--watch: a failed run is retried with backoff, the daemon l
 	kill -TERM $w2 && wait $w2
 '
 
+test_expect_success '--watch speaks the systemd notify protocol: READY, STATUS, RELOADING, STOPPING' '
+	"$SRC_ROOT/tests/lib/notify-listen" "$TRASH/notify.sock" "$TRASH/notify.log" 5>&- 6>&- &
+	listener=$! &&
+	test_when_finished "kill $listener 2>/dev/null; :" &&
+	parts_wait_for 5 test -S "$TRASH/notify.sock" || return 1
+	NOTIFY_SOCKET=$TRASH/notify.sock "$RECONCILE" --watch --repo "$TRASH/repo.git" --state-dir state \
+		--resync 3600 >w3.out 2>w3.err 5>&- 6>&- &
+	w3=$! &&
+	parts_wait_for 15 grep -q "^READY=1$" notify.log &&
+	test_grep "^STATUS=converged [0-9a-f]* (start)$" notify.log &&
+	kill -HUP $w3 &&
+	parts_wait_for 10 grep -q "^RELOADING=1$" notify.log &&
+	kill -TERM $w3 && wait $w3 &&
+	test_grep "^STOPPING=1$" notify.log &&
+	test "$(grep -c "^READY=1$" notify.log)" = 2
+'
+
 test_expect_success 'cleanup: no watcher left behind' '
-	kill $watcher 2>/dev/null; kill $w2 2>/dev/null; :
+	kill $watcher 2>/dev/null; kill $w2 2>/dev/null; kill $w3 2>/dev/null; :
 '
 
 test_done
