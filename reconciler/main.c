@@ -70,6 +70,30 @@ void usage(FILE *out, int code)
 	exit(code);
 }
 
+int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
+{
+	int ret;
+
+	memset(g, 0, sizeof(*g));
+	g->url = o->repo;
+	g->branch = o->branch;
+	g->revision = o->revision;
+	g->state_dir = o->state_dir;
+	g->ssh_key = o->ssh_key;
+	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
+	g->known_hosts = o->known_hosts;
+	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
+	if (o->https_token_file) {
+		token->cap = 64 << 10;
+		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
+			return ret;
+		while (token->len && (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
+			rc_buf_setlen(token, token->len - 1);
+		g->https_token = token->ptr;
+	}
+	return 0;
+}
+
 int open_source_err(const struct options *o, struct rc_source **out, rc_error *err)
 {
 	rc_git_opts g;
@@ -79,25 +103,8 @@ int open_source_err(const struct options *o, struct rc_source **out, rc_error *e
 	*out = NULL;
 	if (!o->repo)
 		return rc_source_open_dir(out, o->manifests, err);
-	memset(&g, 0, sizeof(g));
-	g.url = o->repo;
-	g.branch = o->branch;
-	g.revision = o->revision;
-	g.state_dir = o->state_dir;
-	g.ssh_key = o->ssh_key;
-	g.ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
-	g.known_hosts = o->known_hosts;
-	if (o->https_token_file) {
-		token.cap = 64 << 10;
-		if ((ret = rc_buf_read_file(&token, o->https_token_file, err)) < 0)
-			return ret;
-		while (token.len && (token.ptr[token.len - 1] == '\n' || token.ptr[token.len - 1] == '\r'))
-			rc_buf_setlen(&token, token.len - 1);
-		g.https_token = token.ptr;
-	} else {
-		g.https_token = getenv("RECONCILE_HTTPS_TOKEN");
-	}
-	if ((ret = rc_state_dir_ensure(o->state_dir, err)) == 0)
+	if ((ret = git_opts_fill(o, &g, &token, err)) == 0 &&
+	    (ret = rc_state_dir_ensure(o->state_dir, err)) == 0)
 		ret = rc_source_open_git(out, &g, err);
 	rc_buf_release(&token);
 	return ret;

@@ -50,6 +50,10 @@ int options_reload(struct options *o, rc_error *err);
  */
 struct rc_source;
 struct rc_source *open_source(const struct options *o);
+/* The git source's options from ours (the token file read into `token`, released by the caller). */
+struct rc_git_opts;
+struct rc_buf;
+int git_opts_fill(const struct options *o, struct rc_git_opts *g, struct rc_buf *token, rc_error *err);
 /* The same, returning the error (the daemon must survive it). */
 int open_source_err(const struct options *o, struct rc_source **out, rc_error *err);
 

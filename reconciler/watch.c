@@ -305,18 +305,12 @@ int cmd_watch(const struct options *opts)
 		case RC_WAKE_TIMER_INTERVAL: {
 			char tip[41];
 			rc_git_opts g;
-			memset(&g, 0, sizeof(g));
-			g.url = dm.o.repo;
-			g.branch = dm.o.branch;
-			g.revision = dm.o.revision;
-			g.state_dir = dm.o.state_dir;
-			g.ssh_key = dm.o.ssh_key;
-			g.known_hosts = dm.o.known_hosts;
-			g.https_token = getenv("RECONCILE_HTTPS_TOKEN");
-			if (rc_git_fetch(tip, &g, &err) < 0)
+			rc_buf token = RC_BUF_INIT;
+			if (git_opts_fill(&dm.o, &g, &token, &err) < 0 || rc_git_fetch(tip, &g, &err) < 0)
 				say("error: %s; trying again in %lds", err.msg, dm.o.interval_ms / 1000);
 			else if (strcmp(tip, dm.revision))
 				run(&dm, "new commit");
+			rc_buf_release(&token);
 			break;
 		}
 		case RC_WAKE_TIMER_RESYNC:

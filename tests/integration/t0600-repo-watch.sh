@@ -165,8 +165,25 @@ test_expect_success '--watch speaks the systemd notify protocol: READY, STATUS, 
 	test "$(grep -c "^READY=1$" notify.log)" = 2
 '
 
+test_expect_success '--watch on a remote (git://): a new commit is fetched on the interval and converged' '
+	port=$(parts_free_port) || return 1
+	git daemon --export-all --base-path="$TRASH" --listen=127.0.0.1 --port=$port --reuseaddr 5>&- 6>&- &
+	gitd=$! &&
+	test_when_finished "kill $gitd 2>/dev/null; :" &&
+	parts_wait_for 10 git ls-remote "git://127.0.0.1:$port/repo.git" || return 1
+	"$RECONCILE" --watch --repo "git://127.0.0.1:$port/repo.git" --state-dir remote-state --interval 1 \
+		--resync 3600 >w4.out 2>w4.err 5>&- 6>&- &
+	w4=$! &&
+	parts_wait_for 20 grep -q "fetched on an interval" w4.err &&
+	parts_wait_for 20 grep -q "converged .* (start)" w4.err &&
+	write_env five && commit five &&
+	wait_version five &&
+	parts_wait_for 10 grep -q "converged .* (new commit)" w4.err &&
+	kill -TERM $w4 && wait $w4
+'
+
 test_expect_success 'cleanup: no watcher left behind' '
-	kill $watcher 2>/dev/null; kill $w2 2>/dev/null; kill $w3 2>/dev/null; :
+	kill $watcher 2>/dev/null; kill $w2 2>/dev/null; kill $w3 2>/dev/null; kill $w4 2>/dev/null; :
 '
 
 test_done
