@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "reconcile.h"
 #include "buf.h"
+#include "manifest.h"
 #include "util.h"
 #include "yaml.h"
 #include <errno.h>
@@ -31,12 +32,19 @@ static bool bad(struct cfg *c, const rc_node *n, const char *what, const char *k
 	return false;
 }
 
-/* Strings live as long as the process: options point at them. */
+/*
+ * Options point at the file's strings for the life of the process (a
+ * reload makes new ones and the old options may still be in use): they
+ * are kept here, reachable, rather than lost.
+ */
+static rc_strlist kept;
+
 static bool str_value(struct cfg *c, const char *key, const rc_node *v, const char **out)
 {
 	if (v->type != RC_NODE_STR && v->type != RC_NODE_INT)
 		return bad(c, v, "a string", key);
-	*out = rc_xstrdup(v->text);
+	rc_strlist_push(&kept, v->text);
+	*out = kept.v[kept.nr - 1];
 	return true;
 }
 
