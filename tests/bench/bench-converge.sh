@@ -39,11 +39,11 @@ for n in "${sizes[@]}"; do
 		done
 	} >"$work/tree/bench.example.com/maestro.yaml"
 	start=$(date +%s.%N)
-	"$R" --manifests "$work/tree" --jobs 4 -q >/dev/null
+	"$R" --manifests "$work/tree" --state-dir "$work/state" --jobs 4 -q >/dev/null
 	first=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 	# the no-op run, three times; report the median
 	for k in 1 2 3; do
-		"$R" --manifests "$work/tree" --stats -q >/dev/null 2>"$work/stats.$k"
+		"$R" --manifests "$work/tree" --state-dir "$work/state" --stats -q >/dev/null 2>"$work/stats.$k"
 	done
 	med=$(for k in 1 2 3; do stat_of elapsed_ms "$work/stats.$k"; done | sort -n | sed -n 2p)
 	medf=$(grep -l "elapsed_ms=$med " "$work"/stats.* | head -1)
@@ -52,7 +52,7 @@ for n in "${sizes[@]}"; do
 		"$req" "$(( req / 2 ))" "$(stat_of maxrss_kb "$medf")"
 	grep -q "post=0 delete=0" "$medf" || echo "warning: the no-op run sent mutating requests: $(cat "$medf")"
 	# clean the hosts for the next size
-	"$R" --manifests "$work/tree" --force-prune -q >/dev/null 2>&1 || true
+	"$R" --manifests "$work/tree" --state-dir "$work/state" --force-prune -q >/dev/null 2>&1 || true
 	rm -rf "$work/tree/bench.example.com"
-	"$R" --manifests "$work/tree" --force-prune -q >/dev/null 2>&1 || true
+	"$R" --manifests "$work/tree" --state-dir "$work/state" --force-prune -q >/dev/null 2>&1 || true
 done
