@@ -23,6 +23,11 @@
 #                                 tcp://127.0.0.1:<free port>, exported as
 #                                 DOCKER_TCP_<NAME>=tcp://127.0.0.1:PORT and
 #                                 DOCKER_PORT_<NAME>=PORT.
+#                                 PARTS_DOCKERD_ARGS: more dockerd arguments, split
+#                                 at whitespace (no paths with spaces), e.g.
+#                                 "--tlsverify --tlscacert D/ca.pem --tlscert
+#                                 D/server-cert.pem --tlskey D/server-key.pem" to
+#                                 make that TCP listener TLS (tests/lib/mkcerts.sh).
 #   parts_stop_dockerd NAME       kill its containers, SIGTERM, then SIGKILL after
 #                                 15 s; unmount and remove its directories.
 #   parts_docker NAME ARGS...     the docker CLI against daemon NAME.
@@ -192,7 +197,7 @@ parts_make_bridge () {
 }
 
 parts_launch_dockerd () {
-	local name=$1 dir n tcp_args=() port var
+	local name=$1 dir n tcp_args=() extra_args=() port var
 	dir="$PARTS_DIR/docker/$name"
 	if test -e "$dir"; then
 		parts_err "dockerd '$name' already started"
@@ -208,6 +213,7 @@ parts_launch_dockerd () {
 		tcp_args=(-H "tcp://127.0.0.1:$port")
 		export "DOCKER_TCP_$var=tcp://127.0.0.1:$port" "DOCKER_PORT_$var=$port"
 	fi
+	read -r -a extra_args <<<"${PARTS_DOCKERD_ARGS:-}"
 	# setsid: a Ctrl-C at the terminal must reach us, not kill the daemon
 	# behind our back before cleanup unmounts its data root.
 	setsid dockerd \
@@ -222,7 +228,7 @@ parts_launch_dockerd () {
 		--storage-driver "$PARTS_STORAGE_DRIVER" \
 		--insecure-registry 127.0.0.0/8 \
 		--shutdown-timeout 2 \
-		--log-level warn \
+		--log-level warn "${extra_args[@]}" \
 		</dev/null >"$PARTS_DIR/log/dockerd-$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	echo $! >"$dir/launcher.pid"
 	echo "$n" >"$dir/bridge"
