@@ -27,6 +27,8 @@
 #define ERROR_BODY_CAP ((size_t)64 << 10)
 #define NAMES_PER_LIST 100
 #define CONFIG_CAP ((size_t)1 << 20)
+/* in Go's 400 answer to plain HTTP on a TLS listener */
+static const char plain_on_tls[] = "HTTP request to an HTTPS server";
 
 struct rc_docker {
 	char *ship;
@@ -981,15 +983,126 @@ struct req {
 	bool versioned;
 };
 
+/*
+ * OpenSSL's reason, without the queue's prefix: "...:SSL routines::sslv3
+ * alert bad certificate, errno 0" -> "sslv3 alert bad certificate".
+ */
+static void ssl_reason(char *out, size_t size, const char *why)
+{
+	const char *p = why, *q;
+	size_t n;
+
+	while ((q = strstr(p, "::")))
+		p = q + 2;
+	n = strcspn(p, ",");
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/*
+ * A failed TLS handshake, in the words of the ship's keys: curl and OpenSSL
+ * say "unable to get local issuer certificate" or "sslv3 alert bad
+ * certificate", which does not tell an operator which file to fix. Returns 0
+ * when the failure is not about TLS.
+ */
+static int tls_error(rc_docker *d, CURLcode cc, const char *why, rc_error *err)
+{
+	const char *ca = d->ca_cert ? d->ca_cert : "not set, the system CAs";
+	long connects = 0, got = 0;
+	char reason[256];
+
+	if (!d->tls || !d->host)
+		return 0;
+	ssl_reason(reason, sizeof(reason), why);
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		if (strstr(why, "unable to get local issuer") || strstr(why, "self-signed") ||
+		    strstr(why, "self signed") || strstr(why, "unable to get issuer"))
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon's certificate is not signed by a trusted CA (tls_ca_cert: %s)",
+					    d->ship, d->base_url, ca);
+		if (strstr(why, "has expired") || strstr(why, "not yet valid"))
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon's certificate %s",
+					    d->ship, d->base_url,
+					    strstr(why, "has expired") ? "has expired" : "is not yet valid");
+		if (strstr(why, "subject name"))
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon's certificate is not for '%s' (set the ship's endpoint to a name it holds)",
+					    d->ship, d->base_url, d->host);
+		return rc_error_set(err, RC_EUNREACHABLE,
+				    "TLS handshake with docker on '%s' (%s) failed: the daemon's certificate is not trusted: %s (tls_ca_cert: %s)",
+				    d->ship, d->base_url, why, ca);
+	case CURLE_SSL_CACERT_BADFILE:
+		return rc_error_set(err, RC_EUNREACHABLE,
+				    "docker on '%s' (%s): cannot read the CA certificate (tls_ca_cert: %s): %s",
+				    d->ship, d->base_url, ca, why);
+	case CURLE_SSL_CERTPROBLEM:
+		return rc_error_set(err, RC_EUNREACHABLE,
+				    "docker on '%s' (%s): cannot use the client certificate (tls_cert: %s, tls_key: %s): %s",
+				    d->ship, d->base_url, d->cert ? d->cert : "not set",
+				    d->key ? d->key : "not set", why);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		/*
+		 * Under TLS 1.3 the daemon checks our certificate after the
+		 * handshake: its alert comes with the first read, or, when it
+		 * closes fast, our request cannot even be sent (and curl's text
+		 * is about getpeername). The first request to this daemon (no
+		 * version negotiated yet), on a fresh connection that broke
+		 * before one byte of answer, is that.
+		 */
+		if (strstr(why, " alert ") && (strstr(why, "certificate") || strstr(why, "unknown ca"))) {
+			if (!d->cert)
+				return rc_error_set(err, RC_EUNREACHABLE,
+						    "TLS handshake with docker on '%s' (%s) failed: the daemon requires a client certificate: set tls_cert and tls_key on the ship (%s)",
+						    d->ship, d->base_url, reason);
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon refused the client certificate (tls_cert: %s): it must be signed by the CA the daemon trusts and be valid now (%s)",
+					    d->ship, d->base_url, d->cert, reason);
+		}
+		if (cc != CURLE_SSL_CONNECT_ERROR && !d->version[0] &&
+		    curl_easy_getinfo(d->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+		    connects > 0 &&
+		    curl_easy_getinfo(d->curl, CURLINFO_HEADER_SIZE, &got) == CURLE_OK && got == 0) {
+			if (!d->cert)
+				return rc_error_set(err, RC_EUNREACHABLE,
+						    "TLS handshake with docker on '%s' (%s) failed: the daemon closed the connection, most likely because it requires a client certificate: set tls_cert and tls_key on the ship",
+						    d->ship, d->base_url);
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon closed the connection, most likely refusing the client certificate (tls_cert: %s): it must be signed by the CA the daemon trusts and be valid now",
+					    d->ship, d->base_url, d->cert);
+		}
+		if (strstr(why, "wrong version number") || strstr(why, "packet length too long"))
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: the daemon does not speak TLS on this port (unset tls and tls_verify?)",
+					    d->ship, d->base_url);
+		if (cc == CURLE_SSL_CONNECT_ERROR)
+			return rc_error_set(err, RC_EUNREACHABLE,
+					    "TLS handshake with docker on '%s' (%s) failed: %s",
+					    d->ship, d->base_url, why);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 static int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err)
 {
 	long os_errno = 0;
 	char sp[256];
 	const char *why;
+	int ret;
 
 	short_path(sp, sizeof(sp), r->path);
 	curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &os_errno);
 	why = d->errbuf[0] ? d->errbuf : curl_easy_strerror(cc);
+	if ((ret = tls_error(d, cc, why, err)) < 0)
+		return ret;
 	switch (cc) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -1187,6 +1300,13 @@ static int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		*status_out = status;
 	if (status == 304 && ok_304)
 		goto done;
+	if (status == 400 && !d->tls && d->host && body.len &&
+	    memmem(body.ptr, body.len, plain_on_tls, sizeof(plain_on_tls) - 1)) {
+		ret = rc_error_set(err, RC_EUNREACHABLE,
+				   "docker on '%s' (%s) speaks TLS on this port: set tls_verify (with tls_ca_cert, tls_cert and tls_key) on the ship",
+				   d->ship, d->address);
+		goto done;
+	}
 	if (status < 200 || status > 299) {
 		ret = rc_docker_http_error(err, d->ship, r->method, r->path, status, body.ptr, body.len);
 		goto done;

@@ -26,7 +26,11 @@
  * line in `err` that names the ship:
  *
  *  - RC_EUNREACHABLE: the daemon could not be reached at all
- *    ("cannot reach docker on 'vm1' (unix:///run/x.sock): No such file or directory");
+ *    ("cannot reach docker on 'vm1' (unix:///run/x.sock): No such file or directory"),
+ *    and every TLS failure, told in terms of the ship's keys ("TLS handshake with
+ *    docker on 'vm1' (https://10.0.0.1:2376) failed: the daemon's certificate is not
+ *    signed by a trusted CA (tls_ca_cert: /etc/ca.pem)"; a refused or missing client
+ *    certificate, an unreadable tls_cert or tls_ca_cert, plain HTTP on a TLS port);
  *  - RC_ETIMEOUT: a request took longer than the endpoint's timeout;
  *  - RC_ENOTFOUND (404), RC_ECONFLICT (409), RC_EAUTH (401, 403, and a pull
  *    the registry refused for want of credentials), RC_ERROR (any other
