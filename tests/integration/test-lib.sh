@@ -63,6 +63,10 @@ if grep -q -- '-fsanitize=' "$SRC_ROOT/BUILD-FLAGS" 2>/dev/null; then
 	TEST_SANITIZED=1
 fi
 export TEST_SANITIZED
+# A sanitizer report must never pass for an expected failure (many tests
+# expect exit 1): ASan, LeakSanitizer and UBSan exit 99, which no test expects.
+export ASAN_OPTIONS="exitcode=99${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:exitcode=99${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 verbose= debug= immediate= trace=
 while test $# -gt 0; do
