@@ -184,6 +184,15 @@ static void observe_ship(struct fleet *f, size_t idx)
 	rc_docker_set_read_only(fs->docker, f->opts->dry_run);
 	if (rc_docker_negotiate(fs->docker, &err) < 0)
 		goto fail;
+	/* who answers: one daemon reached two ways must not look like two hosts */
+	{
+		json_t *info = NULL;
+		if (rc_docker_request(fs->docker, "GET", "/info", NULL, NULL, &info, &err) < 0)
+			goto fail;
+		if (json_is_string(json_object_get(info, "ID")) && json_string_length(json_object_get(info, "ID")))
+			fs->obs.daemon_id = rc_xstrdup(json_string_value(json_object_get(info, "ID")));
+		json_decref(info);
+	}
 	/* ours, in one request */
 	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, &err) < 0)
 		goto fail;
@@ -524,6 +533,17 @@ static void apply_env(struct fleet *f, size_t idx)
 
 /* ---------------------------------------------------------------- the run */
 
+static void mark_same_daemon(struct fleet *f)
+{
+	rc_observed_ship *obs = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*obs));
+	for (size_t i = 0; i < f->nr; i++)
+		obs[i] = f->v[i].obs;
+	rc_observed_mark_same_daemon(obs, f->nr);
+	for (size_t i = 0; i < f->nr; i++)
+		f->v[i].obs = obs[i];   /* the reachable flags and errors, back */
+	free(obs);
+}
+
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats)
 {
@@ -545,6 +565,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	}
 	run_parallel(&f, f.nr, observe_ship);
 
+	mark_same_daemon(&f);
 	obs = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*obs));
 	for (size_t i = 0; i < f.nr; i++)
 		obs[i] = f.v[i].obs;   /* shallow: the fleet keeps ownership */

@@ -67,6 +67,33 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 	}
 }
 
+void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
+{
+	bool *dup = rc_xcalloc(nr ? nr : 1, sizeof(bool));
+	char **other = rc_xcalloc(nr ? nr : 1, sizeof(char *));
+
+	for (size_t i = 0; i < nr; i++)
+		for (size_t j = 0; j < nr; j++)
+			if (i != j && ships[i].reachable && ships[j].reachable && ships[i].daemon_id &&
+			    ships[j].daemon_id && !strcmp(ships[i].daemon_id, ships[j].daemon_id) &&
+			    strcmp(ships[i].endpoint, ships[j].endpoint) && !dup[i]) {
+				dup[i] = true;
+				other[i] = ships[j].endpoint;
+			}
+	for (size_t i = 0; i < nr; i++) {
+		if (!dup[i])
+			continue;
+		ships[i].reachable = false;
+		free(ships[i].error);
+		ships[i].error = rc_xstrfmt("%s and %s are the same Docker daemon (ID %s): reached two ways, "
+					    "its containers would look moved from one to the other; name it the "
+					    "same way in every manifest",
+					    ships[i].endpoint, other[i], ships[i].daemon_id);
+	}
+	free(dup);
+	free(other);
+}
+
 void rc_observed_ship_release(rc_observed_ship *s)
 {
 	for (size_t i = 0; i < s->containers_nr; i++) {
@@ -85,6 +112,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 	free(s->containers);
 	free(s->endpoint);
 	free(s->error);
+	free(s->daemon_id);
 	rc_kvlist_release(&s->images);
 	memset(s, 0, sizeof(*s));
 }

@@ -31,10 +31,20 @@ typedef struct rc_observed_ship {
 	char *endpoint;         /* rc_ship_endpoint() */
 	bool reachable;
 	char *error;            /* why not, when not reachable */
+	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
 	size_t containers_nr;
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 } rc_observed_ship;
+
+/*
+ * One Docker daemon reached two ways (its unix socket by one ship, its TCP
+ * port by another) would look like two hosts, and its containers like
+ * instances that moved: a plan would remove them. Ships whose daemon ID is
+ * the same behind different endpoints are marked unreachable with an
+ * error that says so, so that nothing of theirs is touched.
+ */
+void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr);
 
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);

@@ -375,6 +375,33 @@ static void test_unreachable_ship_fails_only_its_environments(void **state)
 	assert_true(rc_plan_failed(&f->plan) || ep->status == RC_ENV_CHANGES);
 }
 
+static void test_same_daemon_two_ways(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	/* both ships are one daemon: web-2 on "two" would look moved from "one" */
+	f->ships[0].daemon_id = rc_xstrdup("ABCD:1234");
+	f->ships[1].daemon_id = rc_xstrdup("ABCD:1234");
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	rc_observed_mark_same_daemon(f->ships, 2);
+	assert_false(f->ships[0].reachable);
+	assert_false(f->ships[1].reachable);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 0);   /* above all, no removal */
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "are the same Docker daemon (ID ABCD:1234): reached two ways"));
+
+	/* different daemons, or one not telling: nothing happens */
+	free(f->ships[1].daemon_id);
+	f->ships[1].daemon_id = rc_xstrdup("EFGH:5678");
+	f->ships[0].reachable = f->ships[1].reachable = true;
+	rc_observed_mark_same_daemon(f->ships, 2);
+	assert_true(f->ships[0].reachable && f->ships[1].reachable);
+}
+
 static void test_states(void **state)
 {
 	struct fixture *f = *state;
@@ -457,6 +484,7 @@ int main(void)
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
 		T(test_unreachable_ship_fails_only_its_environments),
+		T(test_same_daemon_two_ways),
 		T(test_states),
 		T(test_json_and_fingerprint),
 	};
