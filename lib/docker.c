@@ -1142,6 +1142,22 @@ static int refuse_write(rc_docker *d, const struct req *r, rc_error *err)
  * *status set whenever the daemon answered at all; transport errors and
  * an over-long body are errors here, statuses are the caller's business.
  */
+
+/* The TLS options of a connection to `d` (the main handle and the events stream alike). */
+static void set_tls(CURL *c, const rc_docker *d)
+{
+	if (!d->tls)
+		return;
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, d->tls_verify ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, d->tls_verify ? 2L : 0L);
+	if (d->ca_cert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_cert);
+	if (d->cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, d->cert);
+	if (d->key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, d->key);
+}
+
 static int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
 			rc_error *err)
 {
@@ -1179,16 +1195,7 @@ static int send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	}
 	else
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (d->tls) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, d->tls_verify ? 1L : 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, d->tls_verify ? 2L : 0L);
-		if (d->ca_cert)
-			curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_cert);
-		if (d->cert)
-			curl_easy_setopt(c, CURLOPT_SSLCERT, d->cert);
-		if (d->key)
-			curl_easy_setopt(c, CURLOPT_SSLKEY, d->key);
-	}
+	set_tls(c, d);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	if (r->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -2088,16 +2095,7 @@ static int events_setup(rc_docker_events *ev, rc_error *err)
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
 		curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
 	}
-	if (d->tls) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, d->tls_verify ? 1L : 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, d->tls_verify ? 2L : 0L);
-		if (d->ca_cert)
-			curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_cert);
-		if (d->cert)
-			curl_easy_setopt(c, CURLOPT_SSLCERT, d->cert);
-		if (d->key)
-			curl_easy_setopt(c, CURLOPT_SSLKEY, d->key);
-	}
+	set_tls(c, d);
 	/* connecting is bounded; the stream itself has no end and no stall limit */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
