@@ -184,13 +184,22 @@ static void observe_ship(struct fleet *f, size_t idx)
 	rc_docker_set_read_only(fs->docker, f->opts->dry_run);
 	if (rc_docker_negotiate(fs->docker, &err) < 0)
 		goto fail;
-	/* who answers: one daemon reached two ways must not look like two hosts */
+	/*
+	 * Who answers: one daemon reached two ways must not look like two
+	 * hosts. Its ID alone is not enough: Docker 20.10 derives it from
+	 * /etc/docker/key.json, which two daemons on one host (and cloned
+	 * machines) share; with its name and root directory it is.
+	 */
 	{
 		json_t *info = NULL;
+		const char *id, *name, *root;
 		if (rc_docker_request(fs->docker, "GET", "/info", NULL, NULL, &info, &err) < 0)
 			goto fail;
-		if (json_is_string(json_object_get(info, "ID")) && json_string_length(json_object_get(info, "ID")))
-			fs->obs.daemon_id = rc_xstrdup(json_string_value(json_object_get(info, "ID")));
+		id = json_string_value(json_object_get(info, "ID"));
+		name = json_string_value(json_object_get(info, "Name"));
+		root = json_string_value(json_object_get(info, "DockerRootDir"));
+		if (id && *id && name && root)
+			fs->obs.daemon_id = rc_xstrfmt("%s, %s:%s", id, name, root);
 		json_decref(info);
 	}
 	/* ours, in one request */
