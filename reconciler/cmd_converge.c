@@ -246,6 +246,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	if (!o->dry_run)
 		record_state(&plan, src->revision, o);
+	if (h && h->loaded)
+		h->loaded(h->loaded_ctx, &m);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);

@@ -58,6 +58,7 @@ int git_opts_fill(const struct options *o, struct rc_git_opts *g, struct rc_buf 
 int open_source_err(const struct options *o, struct rc_source **out, rc_error *err);
 
 /* One converge run, as `reconcile` does it; shared by the daemon. */
+struct rc_manifests;
 struct run_result {
 	bool failed;        /* an environment invalid or failed, or the run could not start */
 	bool changed;       /* actions were planned */
@@ -68,6 +69,9 @@ struct run_hooks {
 	bool daemon;                    /* report only runs that did something, or failed */
 	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
 	void *cancel_ctx;
+	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
+	void (*loaded)(void *ctx, const struct rc_manifests *m);
+	void *loaded_ctx;
 };
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err);
 int cmd_watch(const struct options *o);

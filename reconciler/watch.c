@@ -133,23 +133,17 @@ static void events_close(struct daemon *dm, size_t i)
 	s->docker = NULL;
 }
 
-/* Follow the Docker events of every ship of the manifests (opened once; reopened after a drop). */
-static void events_ensure(struct daemon *dm)
+/*
+ * Follow the Docker events of every ship of the manifests the run just
+ * loaded (opened once; reopened after a drop).
+ */
+static void events_ensure(void *ctx, const rc_manifests *m)
 {
-	rc_source *src = NULL;
-	rc_manifests m;
+	struct daemon *dm = ctx;
 	rc_error err = RC_ERROR_INIT;
-	struct options o = dm->o;
 
-	/* the source was fetched by the run a moment ago: read the mirror as it is */
-	if (open_source_err(&o, &src, &err) < 0)
-		return;
-	if (rc_manifests_load(&m, src, o.environments, NULL, &err) < 0) {
-		rc_source_free(src);
-		return;
-	}
-	for (size_t e = 0; e < m.nr; e++) {
-		const rc_environment *env = m.v[e].env;
+	for (size_t e = 0; e < m->nr; e++) {
+		const rc_environment *env = m->v[e].env;
 		for (size_t s = 0; env && s < env->ships_nr; s++) {
 			char *ep = rc_ship_endpoint(&env->ships[s]);
 			struct ship_events *se = NULL;
@@ -175,8 +169,6 @@ static void events_ensure(struct daemon *dm)
 			}
 		}
 	}
-	rc_manifests_release(&m);
-	rc_source_free(src);
 }
 
 /* Events caused by our own run are not news: read them and drop them. */
@@ -200,7 +192,7 @@ static void events_discard(struct daemon *dm)
 static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
-	struct run_hooks h = { true, stop_requested, NULL };
+	struct run_hooks h = { true, stop_requested, NULL, events_ensure, dm };
 	rc_error err = RC_ERROR_INIT;
 	struct timespec t0, t1;
 	double ms;
@@ -235,7 +227,6 @@ static void run(struct daemon *dm, const char *why)
 		rc_backoff_reset(&dm->backoff);
 	}
 	events_discard(dm);
-	events_ensure(dm);
 }
 
 int cmd_watch(const struct options *opts)
