@@ -1351,8 +1351,37 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 
 static const char *const svc_keys[] = {
 	"image", "instances", "omit", "env", "envfile", "requires", "wants_info", "lifecycle",
-	"limits", "ports", "state", NULL
+	"limits", "ports", "state", "update", NULL
 };
+
+/* `update: {parallelism: N, delay: S}` (ours): how a service's instances are replaced. */
+static void parse_update(struct ctx *c, rc_service *svc, const rc_node *n)
+{
+	const rc_node *v;
+	int64_t par;
+
+	if (n->type == RC_NODE_NULL)
+		return;
+	if (!want_map(c, n, "update"))
+		return;
+	for (size_t j = 0; j < n->n; j++) {
+		const rc_node *key = n->keys[j];
+		if (key->type != RC_NODE_STR || (strcmp(key->text, "parallelism") && strcmp(key->text, "delay")))
+			error_at(c, key, "unknown key '%s' in 'update' (parallelism, delay)", key->text ? key->text : "?");
+	}
+	if ((v = rc_node_get(n, "parallelism")) && v->type != RC_NODE_NULL &&
+	    get_int(c, v, "update.parallelism", 1, 1000, &par) == 0)
+		svc->update_parallelism = (int)par;
+	if ((v = rc_node_get(n, "delay")) && v->type != RC_NODE_NULL) {
+		double d;
+		if (get_number(c, v, "update.delay", &d) == 0) {
+			if (d > 86400)
+				error_at(c, v, "'update.delay' must be at most 86400 seconds");
+			else
+				svc->update_delay = d;
+		}
+	}
+}
 
 static void parse_services(struct ctx *c, const rc_node *root)
 {
@@ -1404,6 +1433,9 @@ static void parse_services(struct ctx *c, const rc_node *root)
 			rc_state st;
 			parse_state(c, v, &st);
 		}
+		svc->update_parallelism = 1;
+		if ((v = rc_node_get(n, "update")))
+			parse_update(c, svc, v);
 		if (!(insts = rc_node_get(n, "instances"))) {
 			error_at(c, k, "service '%s' has no 'instances'", name);
 			continue;

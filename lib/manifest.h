@@ -195,6 +195,9 @@ struct rc_service {
 	rc_strlist depends;         /* requires + services of volumes_from, direct: the start order */
 	rc_instance **instances;
 	size_t instances_nr;
+	/* `update` (ours): instances replaced at once (1), seconds between batches (0) */
+	int update_parallelism;
+	double update_delay;
 };
 
 typedef struct rc_environment {

@@ -4,6 +4,7 @@
  */
 #include "compat.h"
 #include "plan.h"
+#include "buf.h"
 #include "util.h"
 #include <limits.h>
 #include <stdlib.h>
@@ -165,11 +166,73 @@ static bool is_primary_of(const rc_observed_container *c, const char *env, const
 	       !strcmp(c->name, instance);
 }
 
+/* The kept old container of an interrupted replace of `instance`, when there is one of ours. */
+static const rc_observed_container *find_kept(const rc_observed_ship *s, const char *env, const char *instance)
+{
+	char *name = rc_xstrfmt("%s" RC_KEPT_SUFFIX, instance);
+	const rc_observed_container *k = find_named(s, name);
+	free(name);
+	if (k && k->managed && rc_streq(k->env, env) && rc_streq(k->instance, instance))
+		return k;
+	return NULL;
+}
+
+static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const rc_desired *d)
+{
+	json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
+	if (json_is_object(old))
+		rc_spec_diff(old, d->spec, &a->reasons);
+	json_decref(old);
+}
+
+/*
+ * An interrupted replace: `k` is the old container, kept stopped under
+ * its name plus RC_KEPT_SUFFIX; `c` (may be NULL) whatever holds the
+ * instance's name now, ours. Finish the replace or undo it; never leave
+ * both, never lose the old one before a new one has passed its checks.
+ */
+static rc_action *plan_resume(rc_env_plan *ep, const rc_desired *d, const rc_observed_container *k,
+			      const rc_observed_container *c, bool image_differs)
+{
+	const rc_instance *in = d->instance;
+	bool same = rc_streq(k->spec_hash, d->hash) && !image_differs;
+	rc_action *a;
+
+	if (c && rc_streq(c->spec_hash, d->hash) && in->state == RC_STATE_RUNNING && is_up(c->state)) {
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+			       "interrupted replace: the new container is checked, then the kept one removed");
+		a->verify_id = rc_xstrdup(c->id);
+	} else if (c && rc_streq(c->spec_hash, d->hash) && in->state != RC_STATE_RUNNING) {
+		a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,
+			       "leftover of an interrupted replace");
+		a->container_id = rc_xstrdup(k->id);
+		return a;
+	} else if (!c && same && in->state == RC_STATE_RUNNING) {
+		a = add_action(ep, RC_ACT_START, in->ship->name, d->endpoint, in->service->name, in->name,
+			       "interrupted replace: the kept container gets its name back");
+	} else {
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+			       c ? "interrupted replace: the half-made new container is discarded"
+			         : "interrupted replace");
+		if (c)
+			a->discard_id = rc_xstrdup(c->id);
+		if (!rc_streq(k->spec_hash, d->hash))
+			add_spec_reasons(a, k, d);
+		else if (image_differs)
+			rc_strlist_push(&a->reasons, "image digest changed");
+		a->old_spec = k->spec ? rc_xstrdup(k->spec) : NULL;
+	}
+	a->resumed = true;
+	a->container_id = rc_xstrdup(k->id);
+	return a;
+}
+
 static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const rc_observed_ship *os,
 			  const rc_plan_opts *opts)
 {
 	const rc_instance *in = d->instance;
 	const rc_observed_container *c = find_named(os, in->name);
+	const rc_observed_container *k = find_kept(os, ep->name, in->name);
 	const rc_kv *img = rc_kvlist_find(&os->images, in->image);
 	bool image_absent = !img || !img->value;
 	rc_action *a = NULL;
@@ -179,14 +242,24 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 			a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, in->name,
 				       "state absent");
 			a->container_id = rc_xstrdup(c->id);
-		} else {
-			ep->unchanged++;
-		}
-		if (a)
 			a->rank = rank;
+		}
+		if (k) {
+			a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,
+				       "state absent (kept container of an interrupted replace)");
+			a->container_id = rc_xstrdup(k->id);
+			a->rank = rank;
+		}
+		if (!a)
+			ep->unchanged++;
 		return;
 	}
-	if (!c) {
+	if (k && (!c || is_primary_of(c, ep->name, in->name))) {
+		a = plan_resume(ep, d, k, c, !image_absent && strcmp(img->value, k->image_id));
+		a->rank = rank;
+		if (a->kind == RC_ACT_REMOVE)
+			return;
+	} else if (!c) {
 		a = add_action(ep, RC_ACT_CREATE, in->ship->name, d->endpoint, in->service->name, in->name, "missing");
 	} else if (!c->managed || !rc_streq(c->env, ep->name) || !rc_streq(c->instance, in->name)) {
 		char *why = !c->managed ? rc_xstrdup("unmanaged container")
@@ -205,13 +278,10 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		free(why);
 		a->container_id = rc_xstrdup(c->id);
 	} else if (!rc_streq(c->spec_hash, d->hash)) {
-		json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name, NULL);
-		if (json_is_object(old))
-			rc_spec_diff(old, d->spec, &a->reasons);
+		add_spec_reasons(a, c, d);
 		if (!a->reasons.nr)
 			rc_strlist_push(&a->reasons, "spec changed");
-		json_decref(old);
 		a->container_id = rc_xstrdup(c->id);
 		a->old_spec = c->spec ? rc_xstrdup(c->spec) : NULL;
 	} else if (!image_absent && strcmp(img->value, c->image_id)) {
@@ -291,6 +361,67 @@ static void order_actions(rc_env_plan *ep)
 	}
 }
 
+char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, size_t ships_nr)
+{
+	rc_buf b = RC_BUF_INIT;
+	char hex[65];
+
+	if (!ep->desired_nr)
+		return NULL;
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_observed_ship *os = find_ship(ships, ships_nr, d->endpoint);
+		const rc_kv *img = os ? rc_kvlist_find(&os->images, d->instance->image) : NULL;
+		rc_buf_addf(&b, "%s\t%s\t%s\t%s\n", d->instance->name, d->endpoint, d->hash,
+			    img && img->value ? img->value : "-");
+	}
+	rc_sha256_hex(hex, b.ptr, b.len);
+	rc_buf_release(&b);
+	return rc_xstrdup(hex);
+}
+
+/*
+ * A rolled-back attempt is not tried again while nothing that made it has
+ * changed: its actions are skipped, except starts (they bring back what was
+ * there before the attempt, not the attempt).
+ */
+static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
+{
+	const rc_quarantine *q = NULL;
+	bool any = false;
+
+	if (opts->retry_failed || !ep->attempt || ep->status != RC_ENV_OK)
+		return;
+	for (size_t i = 0; i < opts->quarantine_nr; i++)
+		if (!strcmp(opts->quarantine[i].env, ep->name) && opts->quarantine[i].attempt &&
+		    !strcmp(opts->quarantine[i].attempt, ep->attempt))
+			q = &opts->quarantine[i];
+	if (!q)
+		return;
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		rc_action *a = &ep->actions[i];
+		if (a->kind == RC_ACT_START && !a->resumed)
+			continue;
+		a->result = RC_RESULT_SKIPPED;
+		a->error = rc_xstrdup("quarantined: this attempt was rolled back before");
+		any = true;
+	}
+	if (!any)
+		return;
+	ep->quarantined = true;
+	ep->status = RC_ENV_FAILED;
+	{
+		char *commit = q->commit ? rc_xstrfmt(" (commit %.12s)", q->commit) : rc_xstrdup("");
+		char *when = q->time ? rc_xstrfmt(" at %s", q->time) : rc_xstrdup("");
+		rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+			     "quarantined: this attempt%s was rolled back%s: %s; it is not tried again until the "
+			     "environment's manifests or images change, or with --retry-failed",
+			     commit, when, q->reason ? q->reason : "no reason recorded");
+		free(commit);
+		free(when);
+	}
+}
+
 static int cmp_env_name(const void *a, const void *b)
 {
 	return strcmp(((const rc_env_plan *)a)->name, ((const rc_env_plan *)b)->name);
@@ -351,6 +482,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 					rank = (int)s;
 			plan_instance(ep, d, rank, find_ship(ships, ships_nr, d->endpoint), opts);
 		}
+		ep->attempt = rc_env_plan_attempt(ep, ships, ships_nr);
 	}
 
 	/* containers of ours that no desired instance accounts for */
@@ -382,7 +514,9 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				char *ep_str = rc_ship_endpoint(want->ship);
 				bool here = !strcmp(ep_str, os->endpoint);
 				free(ep_str);
-				if (here && !strcmp(c->name, want->name))
+				if (here && (!strcmp(c->name, want->name) ||
+					     (rc_starts_with(c->name, want->name) &&
+					      !strcmp(c->name + strlen(want->name), RC_KEPT_SUFFIX))))
 					continue;   /* planned above */
 				if (here)
 					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
@@ -439,6 +573,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		rc_env_plan *ep = &plan->envs[e];
+		apply_quarantine(ep, opts);
 		order_actions(ep);
 		if (ep->status == RC_ENV_OK && ep->actions_nr)
 			ep->status = RC_ENV_CHANGES;
@@ -458,14 +593,18 @@ void rc_plan_release(rc_plan *plan)
 			free(a->instance);
 			rc_strlist_release(&a->reasons);
 			free(a->container_id);
+			free(a->discard_id);
+			free(a->verify_id);
 			free(a->old_spec);
 			free(a->error);
+			free(a->log);
 		}
 		free(ep->actions);
 		for (size_t i = 0; i < ep->desired_nr; i++)
 			rc_desired_release(&ep->desired[i]);
 		free(ep->desired);
 		rc_diags_release(&ep->errors);
+		free(ep->attempt);
 		free(ep->name);
 	}
 	free(plan->envs);
@@ -525,6 +664,15 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 									      : rc_action_result_name(a->result)));
 			if (a->error)
 				json_object_set_new(o, "error", json_string(a->error));
+			if (a->log) {
+				json_t *lines = json_array();
+				for (const char *p = a->log; *p;) {
+					size_t n = strcspn(p, "\n");
+					json_array_append_new(lines, json_stringn(p, n));
+					p += n + (p[n] == '\n');
+				}
+				json_object_set_new(o, "log", lines);
+			}
 			json_array_append_new(acts, o);
 			json_array_append_new(fp_src, json_pack("[s, s, s, s, O, s]", ep->name, rc_action_name(a->kind),
 								 a->endpoint, a->instance, reasons,

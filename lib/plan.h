@@ -79,12 +79,22 @@ typedef struct rc_action {
 	rc_strlist reasons;
 	const rc_desired *desired;  /* create, recreate, start: the container wanted */
 	char *container_id;     /* the existing container, when there is one */
+	/*
+	 * An interrupted replace (RC_KEPT_SUFFIX): `resumed` says container_id
+	 * is the kept old container, already stopped and renamed; `discard_id`
+	 * is a half-made new container to remove first; `verify_id` a new one
+	 * that runs with the desired spec: it is checked, and on success the
+	 * kept one goes (on failure it is restored).
+	 */
+	bool resumed;
+	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
 	bool pull;              /* the image is absent on the ship: pull first */
 	bool start;             /* create/recreate: start it after (state running) */
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
 	char *error;            /* why it failed or was skipped */
+	char *log;              /* rolled back: the last lines of the new container's log */
 } rc_action;
 
 typedef enum {
@@ -105,6 +115,13 @@ typedef struct rc_env_plan {
 	size_t unchanged;
 	rc_desired *desired;    /* owned */
 	size_t desired_nr;
+	/*
+	 * What this run would deploy, as one hash: every desired instance's
+	 * name and spec hash and the image its reference resolves to on its
+	 * ship. A rolled-back attempt is remembered by it (quarantine).
+	 */
+	char *attempt;
+	bool quarantined;       /* a rolled-back attempt: not tried again */
 } rc_env_plan;
 
 typedef struct rc_plan {
@@ -116,6 +133,18 @@ typedef struct rc_plan {
 	size_t prunes;          /* removals of containers absent from the manifests */
 } rc_plan;
 
+/*
+ * A rolled-back attempt, remembered (state.json): the environment is not
+ * tried again while its attempt hash is `attempt`, unless retry_failed.
+ */
+typedef struct rc_quarantine {
+	const char *env;
+	const char *attempt;
+	const char *commit;     /* may be NULL */
+	const char *reason;     /* the failure that caused the rollback */
+	const char *time;
+} rc_quarantine;
+
 typedef struct rc_plan_opts {
 	bool no_prune;
 	bool force_prune;
@@ -123,6 +152,9 @@ typedef struct rc_plan_opts {
 	/* --environment: only these are planned, and only their containers may be pruned */
 	const char *const *only;
 	const char *revision;
+	const rc_quarantine *quarantine;
+	size_t quarantine_nr;
+	bool retry_failed;
 } rc_plan_opts;
 
 /*
@@ -146,6 +178,13 @@ typedef struct rc_plan_input_env {
 void rc_plan_compute(rc_plan *out, const rc_plan_input_env *envs, size_t envs_nr,
 		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts);
 void rc_plan_release(rc_plan *plan);
+
+/*
+ * The attempt hash of an environment's plan (see rc_env_plan.attempt)
+ * against `ships` as they are now: after pulls it names the images that
+ * were deployed. NULL for an environment without desired containers.
+ */
+char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, size_t ships_nr);
 
 /* Whether the plan has any action. */
 bool rc_plan_has_changes(const rc_plan *plan);

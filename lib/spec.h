@@ -43,6 +43,14 @@ typedef struct rc_desired {
 #define RC_LABEL_COMMIT      "reconcile.commit"
 
 /*
+ * During a replace the old container is kept, stopped, under its name
+ * plus this suffix until the new one has passed its checks; a run that
+ * finds one (a replace interrupted by kill -9 or a reboot) finishes or
+ * undoes that replace.
+ */
+#define RC_KEPT_SUFFIX       ".reconcile-old"
+
+/*
  * Build the desired container of `in` (its spec and hash); `commit` (may
  * be NULL) goes into reconcile.commit.
  */

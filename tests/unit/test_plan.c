@@ -303,11 +303,161 @@ static void test_moved_and_leftover(void **state)
 	/* web-2 used to run on one; a replace of web-1 was interrupted */
 	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
 	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "h", NULL);
+	/* and a container of ours renamed by hand */
+	observe(&f->ships[0], "web-1-copy", "exited", "sha256:web1", "env.example.com", "web", "web-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-2", "moved to ship 'two'");
+	assert_action(&ep->actions[1], RC_ACT_REMOVE, "web-1-copy", "leftover of an interrupted replace of 'web-1'");
+	/* the kept one is part of the instance's own plan: check the new one, then drop the kept one */
+	assert_action(&ep->actions[2], RC_ACT_RECREATE, "web-1",
+		      "interrupted replace: the new container is checked, then the kept one removed");
+	assert_string_equal(ep->actions[2].container_id, "id-web-1.reconcile-old");
+	assert_string_equal(ep->actions[2].verify_id, "id-web-1");
+	assert_true(ep->actions[2].resumed);
+}
+
+/* Every moment a replace can be interrupted at, as the next run finds it. */
+static void test_interrupted_replace(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+	const rc_action *a;
+
+	desired_of(f, "web-1", hash, &spec);
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+
+	/* stopped and renamed, nothing new yet; same spec (an image change): the kept one comes back */
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", hash, spec);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "interrupted replace: the kept container gets its name back");
+	assert_true(a->resumed);
+	assert_string_equal(a->container_id, "id-web-1.reconcile-old");
+
+	/* the image moved on since: replaced from the kept one, which is not renamed again */
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1b");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_RECREATE, "web-1", "interrupted replace");
+	assert_string_equal(a->reasons.v[1], "image digest changed");
+	assert_true(a->resumed);
+	assert_null(a->discard_id);
+	assert_null(a->verify_id);
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_observed_ship_release(&f->ships[0]);
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+
+	/* the kept one has an older spec, and a half-made new one exists (created, not started) */
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old",
+		"{\"image\":\"web:0\"}");
+	observe(&f->ships[0], "web-1", "created", "sha256:web1", "env.example.com", "web", "web-1", hash, spec);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_RECREATE, "web-1", "interrupted replace: the half-made new container is discarded");
+	assert_true(rc_strlist_has(&a->reasons, "image changed"));
+	assert_string_equal(a->container_id, "id-web-1.reconcile-old");
+	assert_string_equal(a->discard_id, "id-web-1");
+	assert_true(a->resumed);
+	assert_true(a->start);
+
+	/* nothing is left to prune: neither of the two is "absent from manifests" */
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_not_equal(ep->actions[i].kind, RC_ACT_REMOVE);
+	free(spec);
+}
+
+static void test_interrupted_replace_state_absent(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_instance *in = (rc_instance *)rc_environment_instance(f->env, "web-1");
+
+	in->state = RC_STATE_ABSENT;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "x", NULL);
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "y", NULL);
 	compute(f);
 	ep = env_plan(f, "env.example.com");
 	assert_int_equal((int)ep->actions_nr, 2);
-	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-2", "moved to ship 'two'");
-	assert_action(&ep->actions[1], RC_ACT_REMOVE, "web-1.reconcile-old", "leftover of an interrupted replace of 'web-1'");
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-1", "state absent");
+	assert_action(&ep->actions[1], RC_ACT_REMOVE, "web-1.reconcile-old",
+		      "state absent (kept container of an interrupted replace)");
+}
+
+/*
+ * A rolled-back attempt is skipped while its attempt hash holds; another
+ * image or another spec is a new attempt; --retry-failed tries anyway.
+ */
+static void test_quarantine(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_quarantine q = { "env.example.com", NULL, "0123456789abcdef", "running check failed", "2026-11-22T10:00:00Z" };
+	char *attempt;
+
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe_desired(f, 1, "web-2", "exited");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_non_null(ep->attempt);
+	assert_int_equal((int)strlen(ep->attempt), 64);
+	attempt = rc_xstrdup(ep->attempt);
+
+	q.attempt = attempt;
+	f->opts.quarantine = &q;
+	f->opts.quarantine_nr = 1;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_true(ep->quarantined);
+	assert_int_equal((int)ep->actions_nr, 2);
+	/* the recreate is the attempt: skipped; starting what was there is not */
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		if (ep->actions[i].kind == RC_ACT_START) {
+			assert_int_equal(ep->actions[i].result, RC_RESULT_NONE);
+		} else {
+			assert_int_equal(ep->actions[i].kind, RC_ACT_RECREATE);
+			assert_int_equal(ep->actions[i].result, RC_RESULT_SKIPPED);
+		}
+	}
+	assert_int_equal((int)ep->errors.nr, 1);
+	assert_string_equal(ep->errors.items[0].message,
+			    "quarantined: this attempt (commit 0123456789ab) was rolled back at 2026-11-22T10:00:00Z: "
+			    "running check failed; it is not tried again until the environment's manifests or images "
+			    "change, or with --retry-failed");
+
+	/* another image behind the tag is another attempt */
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1-fixed");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_false(ep->quarantined);
+	assert_string_not_equal(ep->attempt, attempt);
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+
+	/* an environment of another name is not affected, and --retry-failed tries again */
+	f->opts.retry_failed = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_false(ep->quarantined);
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_string_equal(ep->attempt, attempt);
+	free(attempt);
 }
 
 static void test_prune_guard(void **state)
@@ -481,6 +631,9 @@ int main(void)
 		T(test_prune_and_environment_removed),
 		T(test_partly_labelled_container),
 		T(test_moved_and_leftover),
+		T(test_interrupted_replace),
+		T(test_interrupted_replace_state_absent),
+		T(test_quarantine),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
 		T(test_unreachable_ship_fails_only_its_environments),
