@@ -1,4 +1,5 @@
 #include "compat.h"
+#include "checks.h"
 #include "converge.h"
 #include "docker.h"
 #include "util.h"
@@ -8,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "banned.h"
 
-#define OLD_SUFFIX ".reconcile-old"
 
 struct fship {
 	char *endpoint;
@@ -399,81 +400,357 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 	return ret;
 }
 
+/* ---------------------------------------------------------------- gates */
+
+struct rexec_ctx {
+	struct fship *fs;
+	const char *id;
+};
+
+static int rexec_in(void *p, const char *const *argv, int *exit_code, rc_error *err)
+{
+	struct rexec_ctx *r = p;
+	int rc_locked_ret_;
+	return LOCKED(r->fs, rc_docker_exec(r->fs->docker, r->id, argv, 30000, exit_code, NULL, err));
+}
+
+static bool cancelled_fn(void *p)
+{
+	const rc_converge_opts *o = p;
+	return o->cancelled && o->cancelled(o->cancel_ctx);
+}
+
+/* Run the instance's checks of lifecycle state `st` against container `id`. */
+static int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
+		      const rc_converge_opts *o, rc_error *err)
+{
+	const rc_instance *in = a->desired ? a->desired->instance : NULL;
+	const rc_checklist *list = in ? &in->lifecycle[st] : NULL;
+	rc_check_ctx ctx = RC_CHECK_CTX_INIT;
+	struct rexec_ctx rx = { fs, id };
+	char **envv;
+	int ret;
+
+	if (!list || !list->nr)
+		return 0;
+	envv = rc_xcalloc(in->env.nr + 1, sizeof(*envv));
+	for (size_t i = 0; i < in->env.nr; i++)
+		envv[i] = in->env.v[i].value ? rc_xstrfmt("%s=%s", in->env.v[i].key, in->env.v[i].value)
+					     : rc_xstrdup(in->env.v[i].key);
+	ctx.instance = in->name;
+	ctx.env = (const char *const *)envv;
+	ctx.env_nr = in->env.nr;
+	ctx.rexec = id ? rexec_in : NULL;
+	ctx.rexec_ctx = &rx;
+	ctx.cancelled = cancelled_fn;
+	ctx.cancel_ctx = (void *)o;
+	logf_(o, RC_LOG_DEBUG, "%s: running %zu %s check%s", in->name, list->nr, rc_lifecycle_state_name(st),
+	      list->nr == 1 ? "" : "s");
+	ret = rc_checks_run(list, &ctx, err);
+	if (ret < 0)
+		rc_error_prefix(err, "%s check failed", rc_lifecycle_state_name(st));
+	for (size_t i = 0; i < in->env.nr; i++)
+		free(envv[i]);
+	free(envv);
+	return ret;
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep `s` seconds, or less when the run is cancelled. */
+static void pause_for(double s, const rc_converge_opts *o)
+{
+	double end = now_mono() + s;
+	while (now_mono() < end && !cancelled_fn((void *)o)) {
+		double left = end - now_mono();
+		struct timespec ts = { 0, (long)((left < 0.05 ? left : 0.05) * 1e9) };
+		if (left <= 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static double ns_to_s(const json_t *v, double dflt)
+{
+	json_int_t n = json_integer_value(v);
+	return n > 0 ? (double)n / 1e9 : dflt;
+}
+
+/*
+ * The image's (or container's) Docker HEALTHCHECK, when it has one: wait
+ * for "healthy", within what its own settings allow (start period, then
+ * retries of interval + timeout), and make sure the container still runs.
+ */
+static int wait_running(struct fship *fs, const char *id, const rc_converge_opts *o, rc_error *err)
+{
+	json_t *c = NULL;
+	int rc_locked_ret_, ret;
+	double deadline = 0;
+
+	for (;;) {
+		const json_t *st, *health, *hc;
+		const char *status, *hs;
+		if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, id, &c, err))) < 0)
+			return ret;
+		st = json_object_get(c, "State");
+		status = json_string_value(json_object_get(st, "Status"));
+		health = json_object_get(st, "Health");
+		if (!json_is_true(json_object_get(st, "Running")) || (status && !strcmp(status, "restarting"))) {
+			ret = rc_error_set(err, RC_ERROR, "the container %s (exit code %lld%s%s)",
+					   status && !strcmp(status, "restarting") ? "is restarting" : "exited",
+					   (long long)json_integer_value(json_object_get(st, "ExitCode")),
+					   json_string_value(json_object_get(st, "Error")) &&
+					   *json_string_value(json_object_get(st, "Error")) ? ": " : "",
+					   json_string_value(json_object_get(st, "Error")) ?
+					   json_string_value(json_object_get(st, "Error")) : "");
+			break;
+		}
+		hs = json_string_value(json_object_get(health, "Status"));
+		if (!hs || !strcmp(hs, "healthy") || !strcmp(hs, "none")) {
+			ret = 0;
+			break;
+		}
+		if (!strcmp(hs, "unhealthy")) {
+			const json_t *log = json_object_get(health, "Log");
+			const char *out = json_string_value(json_object_get(json_array_get(log, json_array_size(log) - 1), "Output"));
+			char *clean = out ? rc_clean_text(out, strcspn(out, "\n")) : NULL;
+			ret = rc_error_set(err, RC_ERROR, "Docker HEALTHCHECK: unhealthy%s%s", clean ? ": " : "", clean ? clean : "");
+			free(clean);
+			break;
+		}
+		if (!deadline) {
+			hc = json_object_get(json_object_get(c, "Config"), "Healthcheck");
+			double interval = ns_to_s(json_object_get(hc, "Interval"), 30);
+			double timeout = ns_to_s(json_object_get(hc, "Timeout"), 30);
+			double start = ns_to_s(json_object_get(hc, "StartPeriod"), 0);
+			json_int_t retries = json_integer_value(json_object_get(hc, "Retries"));
+			deadline = now_mono() + start + (interval + timeout) * (double)((retries > 0 ? retries : 3) + 1) + 5;
+		}
+		if (now_mono() > deadline) {
+			ret = rc_error_set(err, RC_ETIMEOUT, "Docker HEALTHCHECK: still '%s' past its own time limit", hs);
+			break;
+		}
+		if (cancelled_fn((void *)o)) {
+			ret = rc_error_set(err, RC_ERROR, "Docker HEALTHCHECK: cancelled");
+			break;
+		}
+		json_decref(c);
+		c = NULL;
+		pause_for(0.25, o);
+	}
+	json_decref(c);
+	return ret;
+}
+
+/*
+ * The gate a started container must pass: its `running` checks, its
+ * Docker HEALTHCHECK, and still running after both.
+ */
+static int health_gate(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
+		       rc_error *err)
+{
+	double t0 = now_mono(), monitor = a->desired ? a->desired->instance->service->update_monitor : 0;
+	int ret;
+	if ((ret = run_checks(fs, a, RC_LC_RUNNING, id, o, err)) < 0)
+		return ret;
+	/* a container that dies at once must not pass for want of checks */
+	if (now_mono() - t0 < monitor)
+		pause_for(monitor - (now_mono() - t0), o);
+	return wait_running(fs, id, o, err);
+}
+
+/* The last lines of a failed container's log, for the report. */
+static void keep_log(struct fship *fs, rc_action *a, const char *id)
+{
+	rc_buf b = RC_BUF_INIT;
+	rc_error e = RC_ERROR_INIT;
+	int rc_locked_ret_;
+
+	rc_buf_init(&b, 64 * 1024);
+	if (LOCKED(fs, rc_docker_logs_tail(fs->docker, id, 20, &b, &e)) < 0 && !b.len) {
+		rc_buf_release(&b);
+		return;
+	}
+	free(a->log);
+	a->log = rc_clean_text(b.ptr, b.len);
+	rc_buf_release(&b);
+}
+
+/* ---------------------------------------------------------------- actions */
+
+/*
+ * A replace, health-gated: the old container is stopped and kept under
+ * its name plus RC_KEPT_SUFFIX; the new one is created with the old one's
+ * anonymous volumes, started and must pass its gate. Pass: the old one is
+ * removed. Fail: the new one is removed and the old one gets its name back
+ * and runs again (result rolled-back). A resumed replace (a->resumed)
+ * starts from the kept container.
+ */
 static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action *a,
 			  const rc_converge_opts *o, rc_error *err)
 {
 	json_t *old = NULL, *body = NULL;
-	char *old_name = rc_xstrfmt("%s" OLD_SUFFIX, a->instance), *new_id = NULL;
-	bool was_running;
+	char *kept_name = rc_xstrfmt("%s" RC_KEPT_SUFFIX, a->instance), *new_id = NULL;
+	bool was_running, renamed = a->resumed;
 	int rc_locked_ret_, ret;
 	rc_error e2 = RC_ERROR_INIT;
 
-	/* pull first: a failed pull must change nothing */
+	/* pull first (normally done already, before anything of the environment stopped) */
 	if (a->pull && (ret = pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
 		goto done;
 	if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->container_id, &old, err))) < 0)
 		goto done;
 	was_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
-	if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
+	if (a->resumed)
+		was_running = was_running || a->start;  /* the interrupted run had stopped it */
+
+	if (a->verify_id) {
+		/* the interrupted run got as far as a running new container: is it good? */
+		new_id = rc_xstrdup(a->verify_id);
+		if ((ret = health_gate(fs, a, new_id, o, err)) < 0) {
+			keep_log(fs, a, new_id);
+			goto restore;
+		}
+		goto remove_old;
+	}
+	if (a->discard_id && (ret = LOCKED(fs, rc_docker_remove(fs->docker, a->discard_id, true, false, err))) < 0 &&
+	    ret != RC_ENOTFOUND) {
+		rc_error_prefix(err, "cannot remove the half-made container of an interrupted replace");
 		goto done;
-	if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, old_name, err))) < 0)
-		goto restart_old;
+	}
+	if (!a->resumed) {
+		if ((ret = run_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+			goto done;   /* nothing changed yet */
+		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
+			goto done;
+		if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, kept_name, err))) < 0)
+			goto restore;
+		renamed = true;
+	} else if (json_is_true(json_object_get(json_object_get(old, "State"), "Running"))) {
+		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
+			goto done;
+	}
+	if ((ret = run_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err)) < 0)
+		goto restore;
 	body = body_with_volumes(rc_desired_create(a->desired), old);
 	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0)
 		goto restore;
-	if (a->start && (ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0)
-		goto restore;
-	/* the new one runs: the old one goes, without its volumes (the new one has them) */
-	if (LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, true, false, &e2)) < 0)
+	if (a->start) {
+		if ((ret = run_checks(fs, a, RC_LC_PRE_START, new_id, o, err)) < 0)
+			goto restore;
+		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0) {
+			keep_log(fs, a, new_id);
+			goto restore;
+		}
+		if ((ret = health_gate(fs, a, new_id, o, err)) < 0) {
+			keep_log(fs, a, new_id);
+			goto restore;
+		}
+	}
+remove_old:
+	/* the new one is good: the old one goes, without its volumes (the new one has them) */
+	if (LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)
 		logf_(o, RC_LOG_WARNING, "%s: the replaced container %.12s could not be removed: %s (the next run removes it)",
 		      a->instance, a->container_id, e2.msg);
 	ret = 0;
 	goto done;
 
 restore:
-	if (new_id && LOCKED(fs, rc_docker_remove(fs->docker, new_id, true, false, &e2)) < 0)
+	if (new_id && LOCKED(fs, rc_docker_remove(fs->docker, new_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND) {
 		logf_(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
-	if (LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, &e2)) < 0)
+		goto done;   /* the name is taken: the next run sorts it out */
+	}
+	if (renamed && LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, &e2)) < 0) {
 		logf_(o, RC_LOG_ERROR, "%s: cannot give the old container its name back: %s", a->instance, e2.msg);
-restart_old:
-	if (was_running && LOCKED(fs, rc_docker_start(fs->docker, a->container_id, &e2)) < 0)
+		goto done;
+	}
+	if (was_running && LOCKED(fs, rc_docker_start(fs->docker, a->container_id, &e2)) < 0) {
 		logf_(o, RC_LOG_ERROR, "%s: cannot start the old container again: %s", a->instance, e2.msg);
-	else if (was_running)
+		goto done;
+	}
+	if (new_id || renamed || a->verify_id)
 		a->result = RC_RESULT_ROLLED_BACK;
 done:
 	json_decref(old);
 	json_decref(body);
 	free(new_id);
-	free(old_name);
+	free(kept_name);
 	return ret;
+}
+
+/* A new container: made, started and gated; one that fails its gate is removed again. */
+static int apply_create(struct fship *fs, const rc_environment *env, rc_action *a, const rc_converge_opts *o,
+			rc_error *err)
+{
+	char *id = NULL;
+	int rc_locked_ret_, ret;
+	rc_error e2 = RC_ERROR_INIT;
+
+	if ((ret = do_create(fs, env, a, rc_desired_create(a->desired), a->pull, o, &id, err)) < 0)
+		return ret;
+	if (!a->start)
+		goto out;
+	if ((ret = run_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
+	    (ret = LOCKED(fs, rc_docker_start(fs->docker, id, err))) < 0 ||
+	    (ret = health_gate(fs, a, id, o, err)) < 0) {
+		keep_log(fs, a, id);
+		if (LOCKED(fs, rc_docker_remove(fs->docker, id, true, false, &e2)) < 0)
+			logf_(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+		else
+			a->result = RC_RESULT_ROLLED_BACK;
+	}
+out:
+	free(id);
+	return ret;
+}
+
+/* Stop, with the instance's pre-stop and stopped checks around it. */
+static int stop_checked(struct fship *fs, rc_action *a, const rc_converge_opts *o, rc_error *err)
+{
+	int rc_locked_ret_, ret;
+	if ((ret = run_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+		return ret;
+	ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id,
+					 a->desired ? a->desired->instance->stop_timeout : -1, err));
+	if (ret < 0)
+		return ret;
+	return run_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
 }
 
 static int apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
 			const rc_converge_opts *o, rc_error *err)
 {
 	int rc_locked_ret_, ret = 0;
-	char *id = NULL;
 
 	switch (a->kind) {
 	case RC_ACT_CREATE:
-		if ((ret = do_create(fs, env, a, rc_desired_create(a->desired), a->pull, o, &id, err)) < 0)
-			break;
-		if (a->start)
-			ret = LOCKED(fs, rc_docker_start(fs->docker, id, err));
+		ret = apply_create(fs, env, a, o, err);
 		break;
 	case RC_ACT_RECREATE:
 		ret = apply_recreate(fs, env, a, o, err);
 		break;
 	case RC_ACT_START:
-		ret = LOCKED(fs, rc_docker_start(fs->docker, a->container_id, err));
+		if (a->resumed &&
+		    (ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, err))) < 0)
+			break;
+		if ((ret = run_checks(fs, a, RC_LC_PRE_START, a->container_id, o, err)) < 0)
+			break;
+		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, a->container_id, err))) < 0)
+			break;
+		if ((ret = health_gate(fs, a, a->container_id, o, err)) < 0)
+			keep_log(fs, a, a->container_id);
 		break;
 	case RC_ACT_STOP:
-		ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id,
-						 a->desired ? a->desired->instance->stop_timeout : -1, err));
+		ret = stop_checked(fs, a, o, err);
 		break;
 	case RC_ACT_REMOVE:
 		/* a graceful stop first (the container's own stop timeout), then remove, keeping volumes */
-		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0 && ret != RC_ENOTFOUND)
+		if ((ret = stop_checked(fs, a, o, err)) < 0 && ret != RC_ENOTFOUND)
 			break;
 		ret = LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, false, false, err));
 		if (ret == RC_ENOTFOUND)
@@ -483,8 +760,130 @@ static int apply_action(struct fship *fs, const rc_environment *env, rc_action *
 		a->result = RC_RESULT_SKIPPED;
 		return 0;
 	}
-	free(id);
 	return ret;
+}
+
+/* ---------------------------------------------------------------- an environment */
+
+struct one_job {
+	struct fleet *f;
+	const rc_environment *env;
+	rc_action *a;
+	struct fship *fs;
+	rc_error err;
+	int ret;
+	double secs;
+	pthread_t thread;
+};
+
+static void *one_thread(void *p)
+{
+	struct one_job *j = p;
+	double t0 = now_mono();
+	if (!j->fs || !j->fs->docker)
+		j->ret = rc_error_set(&j->err, RC_EUNREACHABLE, "ship '%s' is not connected", j->a->ship);
+	else
+		j->ret = apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
+	j->secs = now_mono() - t0;
+	return NULL;
+}
+
+struct pull_job {
+	struct fship *fs;
+	const rc_environment *env;
+	const rc_converge_opts *o;
+	rc_strlist images;
+	rc_error err;
+	char *failed;           /* the image that could not be pulled */
+	pthread_t thread;
+	bool started;
+};
+
+static void *pull_thread(void *p)
+{
+	struct pull_job *j = p;
+	for (size_t i = 0; i < j->images.nr; i++) {
+		json_t *img = NULL;
+		int rc_locked_ret_;
+		rc_error e2 = RC_ERROR_INIT;
+		if (pull_once(j->fs, j->env, j->images.v[i], j->o, &j->err) < 0) {
+			j->failed = j->images.v[i];
+			return NULL;
+		}
+		/* what the reference is now, for the attempt hash of this run */
+		if (LOCKED(j->fs, rc_docker_inspect_image(j->fs->docker, j->images.v[i], &img, &e2)) == 0) {
+			const char *id = json_string_value(json_object_get(img, "Id"));
+			pthread_mutex_lock(&j->fs->lock);
+			rc_kvlist_set(&j->fs->obs.images, j->images.v[i], id ? id : "");
+			pthread_mutex_unlock(&j->fs->lock);
+			json_decref(img);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Pull first: every image the environment's actions need, on every ship,
+ * in parallel, before anything of it is stopped. A failed pull changes
+ * nothing: the environment fails before its first action.
+ */
+static int pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env)
+{
+	struct pull_job *jobs = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*jobs));
+	int ret = 0;
+
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		rc_action *a = &ep->actions[i];
+		struct fship *fs = fleet_ship(f, a->endpoint);
+		if (!a->pull || !a->desired || a->result == RC_RESULT_SKIPPED || !fs || !fs->docker)
+			continue;
+		struct pull_job *j = &jobs[fs - f->v];
+		j->fs = fs;
+		if (!rc_strlist_has(&j->images, a->desired->instance->image))
+			rc_strlist_push(&j->images, a->desired->instance->image);
+	}
+	for (size_t i = 0; i < f->nr; i++) {
+		jobs[i].env = env;
+		jobs[i].o = f->opts;
+		if (jobs[i].images.nr && pthread_create(&jobs[i].thread, NULL, pull_thread, &jobs[i]) == 0)
+			jobs[i].started = true;
+		else if (jobs[i].images.nr)
+			pull_thread(&jobs[i]);
+	}
+	for (size_t i = 0; i < f->nr; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+		if (jobs[i].failed) {
+			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "pull on ship '%s' failed, nothing was changed: %s",
+				     jobs[i].fs->ship->name, jobs[i].err.msg);
+			logf_(f->opts, RC_LOG_ERROR, "%s: pull on ship '%s' failed: %s", ep->name, jobs[i].fs->ship->name,
+			      jobs[i].err.msg);
+			ret = RC_ERROR;
+		}
+		rc_strlist_release(&jobs[i].images);
+	}
+	free(jobs);
+	return ret;
+}
+
+/* Actions [i, end) to run at once: consecutive replaces of one service, up to its update.parallelism. */
+static size_t batch_end(const rc_env_plan *ep, size_t i)
+{
+	const rc_action *a = &ep->actions[i];
+	size_t end = i + 1;
+	int par;
+
+	if (a->kind != RC_ACT_RECREATE || !a->desired)
+		return end;
+	par = a->desired->instance->service->update_parallelism;
+	while (end < ep->actions_nr && (int)(end - i) < par) {
+		const rc_action *b = &ep->actions[end];
+		if (b->kind != RC_ACT_RECREATE || !b->desired || b->result == RC_RESULT_SKIPPED ||
+		    b->desired->instance->service != a->desired->instance->service)
+			break;
+		end++;
+	}
+	return end;
 }
 
 static void apply_env(struct fleet *f, size_t idx)
@@ -492,49 +891,96 @@ static void apply_env(struct fleet *f, size_t idx)
 	struct env_job *job = &f->jobs[idx];
 	rc_env_plan *ep = job->ep;
 	const rc_converge_opts *o = f->opts;
+	const rc_service *last_replaced = NULL;
 	bool stop = false;
 
-	for (size_t i = 0; i < ep->actions_nr; i++) {
+	if (pull_all(f, ep, job->env) < 0) {
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			rc_action *a = &ep->actions[i];
+			if (a->result == RC_RESULT_SKIPPED)
+				continue;
+			a->result = RC_RESULT_SKIPPED;
+			a->error = rc_xstrdup("not attempted: a pull this environment needs failed");
+		}
+		ep->status = RC_ENV_FAILED;
+		return;
+	}
+	for (size_t i = 0; i < ep->actions_nr;) {
 		rc_action *a = &ep->actions[i];
-		struct fship *fs = fleet_ship(f, a->endpoint);
-		rc_error err = RC_ERROR_INIT;
+		size_t end = batch_end(ep, i), n;
+		struct one_job *jobs;
 
-		if (a->result == RC_RESULT_SKIPPED)
-			continue;   /* held back by the prune guard */
-		if (a->kind == RC_ACT_CONFLICT) {
-			a->result = RC_RESULT_SKIPPED;
+		if (a->result == RC_RESULT_SKIPPED || a->kind == RC_ACT_CONFLICT) {
+			a->result = RC_RESULT_SKIPPED;   /* the prune guard, a quarantine, a conflict */
+			i++;
 			continue;
 		}
-		if (stop) {
+		if (stop || (o->cancelled && o->cancelled(o->cancel_ctx))) {
 			a->result = RC_RESULT_SKIPPED;
-			a->error = rc_xstrdup("not attempted: an earlier action of this environment failed");
-			continue;
-		}
-		if (o->cancelled && o->cancelled(o->cancel_ctx)) {
-			a->result = RC_RESULT_SKIPPED;
-			a->error = rc_xstrdup("not attempted: reconcile is stopping");
+			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
+						   : "not attempted: reconcile is stopping");
 			ep->status = RC_ENV_FAILED;
+			i++;
 			continue;
 		}
-		logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s' (%s)", ep->name, rc_action_name(a->kind), a->instance,
-		      a->ship, a->reasons.nr ? a->reasons.v[0] : "");
-		if (!fs || !fs->docker) {
-			rc_error_set(&err, RC_EUNREACHABLE, "ship '%s' is not connected", a->ship);
-			a->result = RC_RESULT_FAILED;
-		} else if (apply_action(fs, job->env, a, o, &err) < 0) {
-			if (a->result != RC_RESULT_ROLLED_BACK)
-				a->result = RC_RESULT_FAILED;
-		} else {
-			a->result = RC_RESULT_DONE;
+		/* rolling: a pause between two batches of replaces of one service */
+		if (a->kind == RC_ACT_RECREATE && a->desired) {
+			const rc_service *svc = a->desired->instance->service;
+			if (svc == last_replaced && svc->update_delay > 0)
+				pause_for(svc->update_delay, o);
+			last_replaced = svc;
 		}
-		if (a->result == RC_RESULT_FAILED || a->result == RC_RESULT_ROLLED_BACK) {
-			a->error = rc_xstrdup(err.msg);
-			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "%s %s on ship '%s' failed: %s",
-				     rc_action_name(a->kind), a->instance, a->ship, err.msg);
-			logf_(o, RC_LOG_ERROR, "%s: %s %s failed: %s", ep->name, rc_action_name(a->kind), a->instance, err.msg);
+		n = end - i;
+		jobs = rc_xcalloc(n, sizeof(*jobs));
+		for (size_t k = 0; k < n; k++) {
+			struct one_job *j = &jobs[k];
+			j->f = f;
+			j->env = job->env;
+			j->a = &ep->actions[i + k];
+			j->fs = fleet_ship(f, j->a->endpoint);
+			rc_error_clear(&j->err);
+			logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s' (%s)", ep->name, rc_action_name(j->a->kind),
+			      j->a->instance, j->a->ship, j->a->reasons.nr ? j->a->reasons.v[0] : "");
+		}
+		if (n == 1) {
+			one_thread(&jobs[0]);
+		} else {
+			bool *started = rc_xcalloc(n, sizeof(bool));
+			for (size_t k = 0; k < n; k++)
+				started[k] = pthread_create(&jobs[k].thread, NULL, one_thread, &jobs[k]) == 0;
+			for (size_t k = 0; k < n; k++) {
+				if (started[k])
+					pthread_join(jobs[k].thread, NULL);
+				else
+					one_thread(&jobs[k]);
+			}
+			free(started);
+		}
+		for (size_t k = 0; k < n; k++) {
+			struct one_job *j = &jobs[k];
+			rc_action *b = j->a;
+			if (j->ret >= 0) {
+				b->result = RC_RESULT_DONE;
+				logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s': done in %.1f s", ep->name,
+				      rc_action_name(b->kind), b->instance, b->ship, j->secs);
+				continue;
+			}
+			if (b->result != RC_RESULT_ROLLED_BACK)
+				b->result = RC_RESULT_FAILED;
+			b->error = rc_xstrdup(j->err.msg);
+			if (b->result == RC_RESULT_ROLLED_BACK)
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "%s %s on ship '%s' rolled back: %s",
+					     rc_action_name(b->kind), b->instance, b->ship, j->err.msg);
+			else
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "%s %s on ship '%s' failed: %s",
+					     rc_action_name(b->kind), b->instance, b->ship, j->err.msg);
+			logf_(o, RC_LOG_ERROR, "%s: %s %s %s: %s", ep->name, rc_action_name(b->kind), b->instance,
+			      b->result == RC_RESULT_ROLLED_BACK ? "rolled back" : "failed", j->err.msg);
 			ep->status = RC_ENV_FAILED;
 			stop = true;
 		}
+		free(jobs);
+		i = end;
 	}
 	if (ep->status == RC_ENV_CHANGES)
 		ep->status = RC_ENV_OK;
@@ -584,8 +1030,10 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.adopt = opts->adopt;
 	po.only = opts->only;
 	po.revision = opts->revision;
+	po.quarantine = opts->quarantine;
+	po.quarantine_nr = opts->quarantine_nr;
+	po.retry_failed = opts->retry_failed;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
-	free(obs);
 
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
@@ -614,7 +1062,25 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		}
 		run_parallel(&f, njobs, apply_env);
 		free(f.jobs);
+		/*
+		 * A rolled-back attempt is remembered by what it deployed: the
+		 * images as they are after its pulls, so that the next run, which
+		 * sees those images, recognises it.
+		 */
+		for (size_t i = 0; i < f.nr; i++)
+			obs[i] = f.v[i].obs;
+		for (size_t e = 0; e < plan->envs_nr; e++) {
+			rc_env_plan *ep = &plan->envs[e];
+			bool rolled = false;
+			for (size_t i = 0; i < ep->actions_nr; i++)
+				rolled = rolled || ep->actions[i].result == RC_RESULT_ROLLED_BACK;
+			if (rolled) {
+				free(ep->attempt);
+				ep->attempt = rc_env_plan_attempt(ep, obs, f.nr);
+			}
+		}
 	}
+	free(obs);
 
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));

@@ -15,12 +15,25 @@
  * stops there, and its connections are read-only besides, so that not even
  * a bug could send anything else.
  *
- * Apply runs environments in parallel (up to `jobs`), and within an
- * environment the planned actions in order; the first failure stops the
- * rest of that environment (they are reported `skipped`), because what
- * comes after may depend on it. A recreate stops the old container and
- * keeps it, renamed, until the new one runs; it hands the old container's
- * anonymous volumes to the new one, and never removes volumes.
+ * Apply runs environments in parallel (up to `jobs`). Within an
+ * environment it first pulls every image its actions need, on every ship
+ * at once; a failed pull fails the environment before anything was
+ * stopped. Then the planned actions run in order; the first failure stops
+ * the rest of that environment (they are reported `skipped`), because what
+ * comes after may depend on it. Replaces of one service run one at a time
+ * (rolling), or `update.parallelism` at a time with `update.delay` seconds
+ * between batches.
+ *
+ * Every start is health-gated: the instance's `pre-start` checks, the
+ * start, its `running` checks, the Docker HEALTHCHECK when the image has
+ * one, and still running after all that. Stops run `pre-stop` and
+ * `stopped` checks around them (checks.h). A replace stops the old
+ * container and keeps it, renamed (RC_KEPT_SUFFIX), until the new one has
+ * passed its gate; it hands the old container's anonymous volumes to the
+ * new one, and never removes volumes. A new container that fails is
+ * removed and the old one restored and started again: the action's result
+ * is `rolled-back`, with the failure and the last lines of the new
+ * container's log. A new instance that fails its gate is removed likewise.
  */
 #include "compat.h"
 #include "docker.h"
@@ -46,6 +59,10 @@ typedef struct rc_converge_opts {
 	 */
 	bool (*cancelled)(void *ctx);
 	void *cancel_ctx;
+	/* rolled-back attempts not to try again (state.json), unless retry_failed */
+	const rc_quarantine *quarantine;
+	size_t quarantine_nr;
+	bool retry_failed;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {

@@ -1366,20 +1366,28 @@ static void parse_update(struct ctx *c, rc_service *svc, const rc_node *n)
 		return;
 	for (size_t j = 0; j < n->n; j++) {
 		const rc_node *key = n->keys[j];
-		if (key->type != RC_NODE_STR || (strcmp(key->text, "parallelism") && strcmp(key->text, "delay")))
-			error_at(c, key, "unknown key '%s' in 'update' (parallelism, delay)", key->text ? key->text : "?");
+		if (key->type != RC_NODE_STR || (strcmp(key->text, "parallelism") && strcmp(key->text, "delay") &&
+						 strcmp(key->text, "monitor")))
+			error_at(c, key, "unknown key '%s' in 'update' (parallelism, delay, monitor)", key->text ? key->text : "?");
 	}
 	if ((v = rc_node_get(n, "parallelism")) && v->type != RC_NODE_NULL &&
 	    get_int(c, v, "update.parallelism", 1, 1000, &par) == 0)
 		svc->update_parallelism = (int)par;
-	if ((v = rc_node_get(n, "delay")) && v->type != RC_NODE_NULL) {
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "monitor" : "delay";
+		char what[32];
 		double d;
-		if (get_number(c, v, "update.delay", &d) == 0) {
-			if (d > 86400)
-				error_at(c, v, "'update.delay' must be at most 86400 seconds");
-			else
-				svc->update_delay = d;
-		}
+		if (!(v = rc_node_get(n, key)) || v->type == RC_NODE_NULL)
+			continue;
+		snprintf(what, sizeof(what), "update.%s", key);
+		if (get_number(c, v, what, &d) < 0)
+			continue;
+		if (d > 86400)
+			error_at(c, v, "'%s' must be at most 86400 seconds", what);
+		else if (k)
+			svc->update_monitor = d;
+		else
+			svc->update_delay = d;
 	}
 }
 
@@ -1434,6 +1442,7 @@ static void parse_services(struct ctx *c, const rc_node *root)
 			parse_state(c, v, &st);
 		}
 		svc->update_parallelism = 1;
+		svc->update_monitor = 1;
 		if ((v = rc_node_get(n, "update")))
 			parse_update(c, svc, v);
 		if (!(insts = rc_node_get(n, "instances"))) {

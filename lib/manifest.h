@@ -195,9 +195,12 @@ struct rc_service {
 	rc_strlist depends;         /* requires + services of volumes_from, direct: the start order */
 	rc_instance **instances;
 	size_t instances_nr;
-	/* `update` (ours): instances replaced at once (1), seconds between batches (0) */
+	/*
+	 * `update` (ours): instances replaced at once (1), seconds between
+	 * batches (0), seconds a started container must keep running (1)
+	 */
 	int update_parallelism;
-	double update_delay;
+	double update_delay, update_monitor;
 };
 
 typedef struct rc_environment {

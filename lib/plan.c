@@ -243,6 +243,7 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 				       "state absent");
 			a->container_id = rc_xstrdup(c->id);
 			a->rank = rank;
+			a->desired = d;     /* its pre-stop and stopped checks */
 		}
 		if (k) {
 			a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,

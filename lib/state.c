@@ -44,6 +44,32 @@ void rc_state_set(rc_run_state *s, const char *env, const char *commit, const ch
 	e->time = time ? rc_xstrdup(time) : now_iso();
 }
 
+static void quarantine_release(rc_state_env *e)
+{
+	free(e->quarantine.attempt);
+	free(e->quarantine.commit);
+	free(e->quarantine.reason);
+	free(e->quarantine.time);
+	memset(&e->quarantine, 0, sizeof(e->quarantine));
+}
+
+void rc_state_quarantine(rc_run_state *s, const char *env, const char *attempt, const char *commit,
+			 const char *reason, const char *time)
+{
+	for (size_t i = 0; i < s->nr; i++) {
+		rc_state_env *e = &s->v[i];
+		if (strcmp(e->name, env))
+			continue;
+		quarantine_release(e);
+		if (!attempt)
+			return;
+		e->quarantine.attempt = rc_xstrdup(attempt);
+		e->quarantine.commit = commit ? rc_xstrdup(commit) : NULL;
+		e->quarantine.reason = rc_xstrdup(reason ? reason : "");
+		e->quarantine.time = time ? rc_xstrdup(time) : now_iso();
+	}
+}
+
 const rc_state_env *rc_state_get(const rc_run_state *s, const char *env)
 {
 	for (size_t i = 0; i < s->nr; i++)
@@ -59,6 +85,7 @@ void rc_state_release(rc_run_state *s)
 		free(s->v[i].commit);
 		free(s->v[i].result);
 		free(s->v[i].time);
+		quarantine_release(&s->v[i]);
 	}
 	free(s->v);
 	memset(s, 0, sizeof(*s));
@@ -85,7 +112,14 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 		const char *commit = json_string_value(json_object_get(e, "commit"));
 		const char *result = json_string_value(json_object_get(e, "result"));
 		const char *time = json_string_value(json_object_get(e, "time"));
+		const json_t *q = json_object_get(e, "quarantine");
 		rc_state_set(out, name, commit, result ? result : "unknown", time ? time : "");
+		if (json_is_string(json_object_get(q, "attempt")))
+			rc_state_quarantine(out, name, json_string_value(json_object_get(q, "attempt")),
+					    json_string_value(json_object_get(q, "commit")),
+					    json_string_value(json_object_get(q, "reason")),
+					    json_string_value(json_object_get(q, "time")) ?
+					    json_string_value(json_object_get(q, "time")) : "");
 	}
 	json_decref(doc);
 	return 0;
@@ -120,9 +154,14 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 
 	for (size_t i = 0; i < s->nr; i++) {
 		const rc_state_env *e = &s->v[i];
-		json_object_set_new(envs, e->name,
-				    json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
-					      "result", e->result, "time", e->time ? e->time : ""));
+		json_t *o = json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
+				      "result", e->result, "time", e->time ? e->time : "");
+		if (e->quarantine.attempt)
+			json_object_set_new(o, "quarantine",
+					    json_pack("{s:s, s:o, s:s, s:s}", "attempt", e->quarantine.attempt, "commit",
+						      e->quarantine.commit ? json_string(e->quarantine.commit) : json_null(),
+						      "reason", e->quarantine.reason, "time", e->quarantine.time));
+		json_object_set_new(envs, e->name, o);
 	}
 	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "environments", envs);

@@ -10,7 +10,13 @@
  *     { "format_version": 1,
  *       "environments": { "api.example.com":
  *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back",
- *             "time": "2026-11-22T00:12:03Z" } } }
+ *             "time": "2026-11-22T00:12:03Z",
+ *             "quarantine": { "attempt": "<sha256>", "commit": "<sha>|null",
+ *                             "reason": "...", "time": "..." } } } }
+ *
+ * `quarantine` is there while the environment's last rolled-back attempt
+ * (rc_env_plan.attempt) is not to be tried again; a run that converges the
+ * environment drops it.
  *
  * It is written atomically (a temporary file, fsync, rename, fsync of the
  * directory), so a kill -9 at any moment leaves the old file or the new
@@ -24,6 +30,10 @@ typedef struct rc_state_env {
 	char *commit;       /* NULL for a plain directory source */
 	char *result;
 	char *time;         /* UTC, ISO 8601 */
+	struct {
+		char *attempt;  /* NULL: none */
+		char *commit, *reason, *time;
+	} quarantine;
 } rc_state_env;
 
 typedef struct rc_run_state {
@@ -38,6 +48,9 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err);
 /* Set (or add) one environment's record; `time` NULL: now. */
 void rc_state_set(rc_run_state *s, const char *env, const char *commit, const char *result, const char *time);
 const rc_state_env *rc_state_get(const rc_run_state *s, const char *env);
+/* Set one environment's quarantine (`attempt` NULL: lift it); the environment must exist. */
+void rc_state_quarantine(rc_run_state *s, const char *env, const char *attempt, const char *commit,
+			 const char *reason, const char *time);
 void rc_state_release(rc_run_state *s);
 
 /* Make the state directory (and its parents), mode 0700. */

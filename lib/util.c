@@ -158,3 +158,30 @@ void rc_strv_free(char **v)
 		free(*p);
 	free(v);
 }
+
+char *rc_clean_text(const char *s, size_t len)
+{
+	char *out = rc_xmalloc(len + 1), *w = out;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+		size_t n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 : (ch & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0 && i + n <= len && !(n == 2 && ch < 0xc2);
+		for (size_t k = 1; ok && k < n; k++)
+			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+		if (ok && n == 1 && ch < 0x20 && ch != '\n' && ch != '\t')
+			ok = false;
+		if (!ok) {
+			*w++ = '?';
+			i++;
+			continue;
+		}
+		memcpy(w, s + i, n);
+		w += n;
+		i += n;
+	}
+	while (w > out && w[-1] == '\n')
+		w--;
+	*w = '\0';
+	return out;
+}

@@ -51,6 +51,13 @@ bool rc_streq(const char *a, const char *b);   /* NULL-safe */
 /* Lowercase hex of SHA-256 of `data` into `out` (65 bytes with the NUL). */
 void rc_sha256_hex(char out[65], const void *data, size_t len);
 
+/*
+ * A copy of `s` fit for a report (JSON strings must be UTF-8): valid UTF-8,
+ * newlines and tabs are kept, any other byte becomes '?'; trailing
+ * newlines are dropped. Free it.
+ */
+char *rc_clean_text(const char *s, size_t len);
+
 /* Free a NULL-terminated array of strings and the array itself. */
 void rc_strv_free(char **v);
 

@@ -120,6 +120,14 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 				putchar('\n');
 				if (o->verbosity > 0 && a->kind == RC_ACT_RECREATE)
 					print_env_values(a);
+				if (a->log && *a->log) {
+					printf("        last lines of the new container's log:\n");
+					for (const char *p = a->log; *p;) {
+						size_t n = strcspn(p, "\n");
+						printf("        | %.*s\n", (int)n, p);
+						p += n + (p[n] == '\n');
+					}
+				}
 			}
 		}
 		for (size_t i = 0; i < ep->errors.nr; i++) {
@@ -138,37 +146,65 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
 }
 
-/* What was applied, per environment, for `status` and the next run. */
-static void record_state(const rc_plan *plan, const char *revision, const struct options *o)
+/*
+ * What was applied, per environment, for `status` and the next run: a
+ * rolled-back attempt is quarantined, a converged environment is not.
+ */
+static void record_state(rc_run_state *st, const rc_plan *plan, const char *revision, const struct options *o)
 {
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
-	rc_run_state st;
 	rc_error err = RC_ERROR_INIT;
 
-	if (rc_state_load(&st, path, &err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err.msg);
-		memset(&st, 0, sizeof(st));
-	}
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		const rc_env_plan *ep = &plan->envs[e];
 		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
+		const rc_action *rolled = NULL;
 		for (size_t i = 0; i < ep->actions_nr; i++)
-			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK)
-				result = "rolled-back";
+			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
+				rolled = &ep->actions[i];
+		if (rolled)
+			result = "rolled-back";
+		else if (ep->quarantined)
+			result = "quarantined";
 		/* an invalid environment keeps the commit it last ran */
-		if (ep->status == RC_ENV_INVALID && rc_state_get(&st, ep->name)) {
-			const rc_state_env *old = rc_state_get(&st, ep->name);
+		if (ep->status == RC_ENV_INVALID && rc_state_get(st, ep->name)) {
+			const rc_state_env *old = rc_state_get(st, ep->name);
 			char *commit = old->commit ? rc_xstrdup(old->commit) : NULL;
-			rc_state_set(&st, ep->name, commit, result, NULL);
+			rc_state_set(st, ep->name, commit, result, NULL);
 			free(commit);
 		} else {
-			rc_state_set(&st, ep->name, revision, result, NULL);
+			rc_state_set(st, ep->name, revision, result, NULL);
+		}
+		if (rolled && ep->attempt) {
+			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
+					       rolled->ship, rolled->error ? rolled->error : "rolled back");
+			rc_state_quarantine(st, ep->name, ep->attempt, revision, why, NULL);
+			free(why);
+		} else if (ep->status == RC_ENV_OK) {
+			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
 		}
 	}
-	if (rc_state_save(&st, path, &err) < 0)
+	if (rc_state_save(st, path, &err) < 0)
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
-	rc_state_release(&st);
 	free(path);
+}
+
+rc_quarantine *quarantine_of(const rc_run_state *st, size_t *nr)
+{
+	rc_quarantine *q = rc_xcalloc(st->nr ? st->nr : 1, sizeof(*q));
+	*nr = 0;
+	for (size_t i = 0; i < st->nr; i++) {
+		const rc_state_env *e = &st->v[i];
+		if (!e->quarantine.attempt)
+			continue;
+		q[*nr].env = e->name;
+		q[*nr].attempt = e->quarantine.attempt;
+		q[*nr].commit = e->quarantine.commit;
+		q[*nr].reason = e->quarantine.reason;
+		q[*nr].time = e->quarantine.time;
+		(*nr)++;
+	}
+	return q;
 }
 
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
@@ -178,11 +214,15 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_converge_opts co;
 	rc_converge_stats stats;
 	rc_plan plan;
+	rc_run_state st;
+	rc_quarantine *quarantine = NULL;
+	char *state_path = NULL;
 	struct timespec t0, t1;
 	int ret, lock = -1;
 	bool report;
 
 	memset(rr, 0, sizeof(*rr));
+	memset(&st, 0, sizeof(st));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * An apply takes the lock; a second one exits 75 at once, having done
@@ -206,7 +246,17 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)
 			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
+	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
+	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
+	if (rc_state_load(&st, state_path, err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err->msg);
+		memset(&st, 0, sizeof(st));
+		rc_error_clear(err);
+	}
 	memset(&co, 0, sizeof(co));
+	quarantine = quarantine_of(&st, &co.quarantine_nr);
+	co.quarantine = quarantine;
+	co.retry_failed = o->retry_failed;
 	co.dry_run = o->dry_run;
 	co.no_prune = o->no_prune;
 	co.force_prune = o->force_prune;
@@ -245,15 +295,21 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}
 	if (!o->dry_run)
-		record_state(&plan, src->revision, o);
+		record_state(&st, &plan, src->revision, o);
 	if (h && h->loaded)
 		h->loaded(h->loaded_ctx, &m);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	rc_lock_release(lock);
+	rc_state_release(&st);
+	free(quarantine);
+	free(state_path);
 	return 0;
 fail:
+	rc_state_release(&st);
+	free(quarantine);
+	free(state_path);
 	rc_source_free(src);
 	rc_lock_release(lock);
 	rr->failed = true;

@@ -50,7 +50,8 @@ int cmd_status(const struct options *o)
 	rc_run_state st;
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
 	json_t *doc = json_object(), *envs = json_array();
-	bool off = false;
+	bool off = false, failed;
+	rc_quarantine *quarantine;
 
 	src = open_source(o);
 	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
@@ -60,6 +61,8 @@ int cmd_status(const struct options *o)
 		memset(&st, 0, sizeof(st));
 	}
 	memset(&co, 0, sizeof(co));
+	quarantine = quarantine_of(&st, &co.quarantine_nr);
+	co.quarantine = quarantine;
 	co.dry_run = true;
 	co.only = o->environments;
 	co.jobs = o->jobs;
@@ -79,6 +82,12 @@ int cmd_status(const struct options *o)
 		json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
 					applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
 					"time", applied->time ? applied->time : "") : json_null());
+		if (applied && applied->quarantine.attempt)
+			json_object_set_new(je, "quarantine",
+					    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
+						      json_string(applied->quarantine.commit) : json_null(),
+						      "reason", applied->quarantine.reason, "time", applied->quarantine.time,
+						      "active", ep->quarantined));
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_desired *d = &ep->desired[i];
 			const rc_action *a = action_for(ep, d);
@@ -126,6 +135,12 @@ int cmd_status(const struct options *o)
 			if (rev)
 				printf(", source at %.12s", rev);
 			putchar('\n');
+			if ((ap = json_object_get(je, "quarantine"))) {
+				const char *qc = json_string_value(json_object_get(ap, "commit"));
+				printf("  quarantined%s%.12s%s since %s: %s%s\n", qc ? " (commit " : "", qc ? qc : "", qc ? ")" : "",
+				       json_string_value(json_object_get(ap, "time")), json_string_value(json_object_get(ap, "reason")),
+				       json_is_true(json_object_get(ap, "active")) ? "" : " (lifted on the next run: the attempt changed)");
+			}
 			json_array_foreach(json_object_get(je, "instances"), k, in) {
 				json_t *rs = json_object_get(in, "reasons");
 				size_t r;
@@ -141,12 +156,14 @@ int cmd_status(const struct options *o)
 		}
 	}
 	json_decref(doc);
+	failed = rc_plan_failed(&plan);
 	rc_plan_release(&plan);
 	rc_state_release(&st);
+	free(quarantine);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	free(path);
-	if (rc_plan_failed(&plan))
+	if (failed)
 		return EXIT_FAILED;
 	return off && o->exit_code ? EXIT_PENDING : EXIT_CONVERGED;
 }

@@ -58,6 +58,7 @@ void usage(FILE *out, int code)
 	      "  --no-prune             never remove containers absent from the manifests\n"
 	      "  --force-prune          remove them even past the prune guard\n"
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
+	      "  --retry-failed         try again what was rolled back, though nothing changed since\n"
 	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
 	      "  --watch                daemon: converge on every push, drift and Docker event\n"
 	      "  --interval S           --watch: fetch a remote repository every S seconds (60)\n"
@@ -153,7 +154,7 @@ static bool is_command(const char *s)
 
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
-	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
+	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC,
 };
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
 		{ "no-prune", no_argument, NULL, OPT_NO_PRUNE },
 		{ "force-prune", no_argument, NULL, OPT_FORCE_PRUNE },
 		{ "adopt", no_argument, NULL, OPT_ADOPT },
+		{ "retry-failed", no_argument, NULL, OPT_RETRY_FAILED },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
@@ -234,6 +236,7 @@ int main(int argc, char **argv)
 		case OPT_NO_PRUNE: o.no_prune = true; break;
 		case OPT_FORCE_PRUNE: o.force_prune = true; break;
 		case OPT_ADOPT: o.adopt = true; break;
+		case OPT_RETRY_FAILED: o.retry_failed = true; break;
 		case OPT_STATS: o.stats = true; break;
 		case OPT_STATE_DIR: o.state_dir = optarg; break;
 		case OPT_CONFIG: config_path = optarg; break;

@@ -23,7 +23,7 @@ struct options {
 	output_format output;
 	int verbosity;              /* -q: -1, default 0, -v: 1, -vv: 2 */
 	bool color;
-	bool dry_run, exit_code, no_prune, force_prune, adopt, watch;
+	bool dry_run, exit_code, no_prune, force_prune, adopt, watch, retry_failed;
 	long interval_ms, resync_ms;    /* --interval, --resync (watch) */
 	bool interval_set, resync_set;
 	int jobs;
@@ -80,6 +80,10 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+
+/* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
+struct rc_run_state;
+struct rc_quarantine *quarantine_of(const struct rc_run_state *st, size_t *nr);
 
 /* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
 bool looks_sensitive(const char *name);

@@ -160,8 +160,8 @@ test_expect_success 'a private image without credentials: the pull fails, nothin
 	  c: {image: $REGISTRY/private/app:3, instances: {cfg-1: {ship: ship1, command: sleep 86400, stop_timeout: 1}}}
 	EOF
 	test_expect_code 1 R --manifests cfg --environment cfg.example.com >out &&
-	test_grep "create    cfg-1 .*\[failed\]" out &&
-	test_grep "error: create cfg-1 on ship .ship1. failed: cannot pull .$REGISTRY/private/app:3. (no credentials for its registry in the manifest.s registries nor in the Docker config file): .*no basic auth credentials" out &&
+	test_grep "create    cfg-1 .*\[skipped\]" out &&
+	test_grep "error: pull on ship .ship1. failed, nothing was changed: cannot pull .$REGISTRY/private/app:3. (no credentials for its registry in the manifest.s registries nor in the Docker config file): .*no basic auth credentials" out &&
 	test_must_fail parts_docker ship1 inspect cfg-1 >/dev/null 2>&1
 '
 
