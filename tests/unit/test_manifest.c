@@ -438,6 +438,40 @@ static void test_bad_restart(void **state)
 	expect_invalid(INST("restart: \"on-failure:x\""), 10, 32, "retry count must be a number");
 }
 
+#define UPD(x) HDR "services:\n  s:\n    image: a\n    update: " x "\n    instances:\n      i1: {ship: vm1}\n"
+
+/* `update` (ours): rolling parameters, service level. */
+static void test_update_key(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	(void)state;
+
+	env = load_text(UPD("{parallelism: 3, delay: 2.5, monitor: 0}"), &d, NULL);
+	assert_non_null(env);
+	assert_int_equal(env->services[0]->update_parallelism, 3);
+	assert_true(env->services[0]->update_delay == 2.5);
+	assert_true(env->services[0]->update_monitor == 0);
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "update"));
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	/* defaults: one at a time, no delay, 1 s of monitoring */
+	env = load_text(UPD("{}"), &d, NULL);
+	assert_non_null(env);
+	assert_int_equal(env->services[0]->update_parallelism, 1);
+	assert_true(env->services[0]->update_delay == 0);
+	assert_true(env->services[0]->update_monitor == 1);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(UPD("{parallelism: 0}"), 9, 27, "'update.parallelism' must be between 1 and 1000, not 0");
+	expect_invalid(UPD("{delay: -1}"), 9, 21, "'update.delay' must not be negative");
+	expect_invalid(UPD("{monitor: soon}"), 9, 23, "'update.monitor' must be a number");
+	expect_invalid(UPD("{batch: 2}"), 9, 14, "unknown key 'batch' in 'update' (parallelism, delay, monitor)");
+	expect_invalid(UPD("[1, 2]"), 9, 13, "update");
+}
+
 static void test_memory_units(void **state)
 {
 	static const struct { const char *text; int64_t bytes; } cases[] = {
@@ -992,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_volumes_schema_1_and_2),
 		cmocka_unit_test(test_restart_forms),
 		cmocka_unit_test(test_bad_restart),
+		cmocka_unit_test(test_update_key),
 		cmocka_unit_test(test_memory_units),
 		cmocka_unit_test(test_extra_hosts),
 		cmocka_unit_test(test_missing_required),
