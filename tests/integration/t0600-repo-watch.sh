@@ -121,7 +121,8 @@ test_expect_success '--watch: a push is converged without waiting for a timer' '
 test_expect_success '--watch: a managed container removed by hand is back within seconds' '
 	parts_docker ship1 rm -f web-1 >/dev/null &&
 	wait_version four &&
-	test_grep "container web-1 on ship .ship1.: destroy" watch.err &&
+	# the event is logged once the run it set off (health gate included) is over
+	parts_wait_for 10 grep -q "container web-1 on ship .ship1.: destroy" watch.err &&
 	parts_wait_for 10 grep -q "converged .* (docker event)" watch.err
 '
 
