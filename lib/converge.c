@@ -866,19 +866,26 @@ static int pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env)
 	return ret;
 }
 
-/* Actions [i, end) to run at once: consecutive replaces of one service, up to its update.parallelism. */
+/*
+ * Actions [i, end) to run at once. Replaces of one service are the
+ * rollout: up to its update.parallelism at a time. Creates and starts of
+ * one service stop nothing that runs, so their gates (a second at least)
+ * are waited for together, up to NEW_AT_ONCE.
+ */
+#define NEW_AT_ONCE 16
+
 static size_t batch_end(const rc_env_plan *ep, size_t i)
 {
 	const rc_action *a = &ep->actions[i];
 	size_t end = i + 1;
 	int par;
 
-	if (a->kind != RC_ACT_RECREATE || !a->desired)
+	if (!a->desired || (a->kind != RC_ACT_RECREATE && a->kind != RC_ACT_CREATE && a->kind != RC_ACT_START))
 		return end;
-	par = a->desired->instance->service->update_parallelism;
+	par = a->kind == RC_ACT_RECREATE ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
 	while (end < ep->actions_nr && (int)(end - i) < par) {
 		const rc_action *b = &ep->actions[end];
-		if (b->kind != RC_ACT_RECREATE || !b->desired || b->result == RC_RESULT_SKIPPED ||
+		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED ||
 		    b->desired->instance->service != a->desired->instance->service)
 			break;
 		end++;

@@ -180,6 +180,25 @@ test_expect_success 'a failing tcp check rolls back' '
 	check_fails tcp "$TCP_BAD" "^running check failed: tcp check on port .probe. of web-1"
 '
 
+PRESTOP_BAD=$(cat <<'EOF'
+        - {type: sleep, wait: 0}
+      pre-stop:
+        - {type: exec, command: "false", attempts: 1}
+EOF
+)
+
+test_expect_success 'a failing pre-stop check: the old container is not even stopped' '
+	old=$(id_of ship1 web-1) &&
+	started=$(parts_docker ship1 inspect -f "{{.State.StartedAt}}" web-1) &&
+	write_web good prestop "$PRESTOP_BAD" &&
+	test_expect_code 1 R --manifests tree --output json >out.json &&
+	jq -e ".environments[0].actions[0].result == \"failed\"" out.json &&
+	jq -r ".environments[0].actions[0].error" out.json >err.txt &&
+	test_grep "^pre-stop check failed: exec check .* of web-1: exited with status 1 after 1 attempt" err.txt &&
+	test "$(id_of ship1 web-1)" = "$old" &&
+	test "$(parts_docker ship1 inspect -f "{{.State.StartedAt}}" web-1)" = "$started"
+'
+
 test_expect_success 'a container that exits at once is rolled back, with its log' '
 	old=$(id_of ship1 web-1) &&
 	write_web good crash "" &&
