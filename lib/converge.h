@@ -51,6 +51,7 @@ typedef struct rc_converge_opts {
 typedef struct rc_converge_stats {
 	size_t ships;
 	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
+	unsigned long registry;     /* requests to image registries (freshness checks) */
 } rc_converge_stats;
 
 /*
