@@ -59,6 +59,8 @@ static bool valid_component(const char *s, size_t n)
 
 static bool valid_path(const char *s)
 {
+	if (!*s)
+		return false;
 	while (*s) {
 		size_t n = strcspn(s, "/");
 		if (!valid_component(s, n))
@@ -70,17 +72,28 @@ static bool valid_path(const char *s)
 	return true;
 }
 
+/* host[:port]: a name or IPv4 address, or an IPv6 one in brackets; the port decimal */
 static bool valid_domain(const char *s)
 {
-	size_t n = strlen(s);
-	if (!n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-		if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+	size_t n;
+
+	if (s[0] == '[') {
+		n = 1 + strspn(s + 1, "0123456789abcdefABCDEF:.");
+		if (n == 1 || s[n] != ']')
+			return false;
+		n++;
+	} else {
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+		if (!n || s[0] == '.' || s[0] == '-' || s[n - 1] == '.' || s[n - 1] == '-')
 			return false;
 	}
-	return true;
+	if (s[n] == ':') {
+		size_t d = strspn(s + n + 1, "0123456789");
+		if (!d || d > 5)
+			return false;
+		n += 1 + d;
+	}
+	return s[n] == '\0';
 }
 
 static bool valid_tag(const char *s)
