@@ -2,6 +2,7 @@
 #include "checks.h"
 #include "converge.h"
 #include "docker.h"
+#include "registry.h"
 #include "util.h"
 #include <ctype.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@ struct fship {
 	rc_strlist names;           /* desired container names on it */
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
+	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
 };
 
 struct env_job {
@@ -29,8 +31,23 @@ struct env_job {
 	const rc_environment *env;
 };
 
+/* One image reference whose registry is asked, once per run (see check_freshness). */
+struct fresh_query {
+	char *image;
+	rc_registry_ref ref;
+	char *auth;                 /* what a pull of it sends */
+	rc_registry_scheme scheme;
+	long timeout_ms;
+	char *digest;               /* the answer, or */
+	char *error;                /* why there is none */
+};
+
 struct fleet {
 	struct env_job *jobs;       /* during apply */
+	struct fresh_query *queries;
+	size_t queries_nr, queries_alloc;
+	rc_registry_client *registry;
+	const rc_manifests *manifests;
 	struct fship *v;
 	size_t nr, alloc;
 	const rc_converge_opts *opts;
@@ -93,7 +110,17 @@ static void fleet_release(struct fleet *f)
 		rc_strlist_release(&fs->names);
 		rc_strlist_release(&fs->images);
 		rc_strlist_release(&fs->pulled);
+		json_decref(fs->repo_digests);
 	}
+	for (size_t i = 0; i < f->queries_nr; i++) {
+		free(f->queries[i].image);
+		rc_registry_ref_release(&f->queries[i].ref);
+		free(f->queries[i].auth);
+		free(f->queries[i].digest);
+		free(f->queries[i].error);
+	}
+	free(f->queries);
+	rc_registry_client_free(f->registry);
 	free(f->v);
 	pthread_mutex_destroy(&f->next_lock);
 }
@@ -255,7 +282,14 @@ static void observe_ship(struct fleet *f, size_t idx)
 			goto fail;
 		} else {
 			const char *id = json_string_value(json_object_get(img, "Id"));
+			json_t *rd = json_object_get(img, "RepoDigests");
 			rc_kvlist_set(&fs->obs.images, fs->images.v[i], id ? id : "");
+			/* kept for the freshness check: no second request */
+			if (json_is_array(rd)) {
+				if (!fs->repo_digests)
+					fs->repo_digests = json_object();
+				json_object_set(fs->repo_digests, fs->images.v[i], rd);
+			}
 			json_decref(img);
 		}
 	}
@@ -267,6 +301,145 @@ fail:
 	fs->obs.reachable = false;
 	fs->obs.error = rc_xstrdup(err.msg);
 	logf_(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
+}
+
+static char *auth_for(const rc_environment *env, const char *image, const rc_converge_opts *o);
+
+/*
+ * Freshness of mutable tags (issue 6): after the ships are observed, ask
+ * each image's registry, once per distinct reference and in parallel,
+ * which digest the tag points to now, and mark every ship whose local
+ * image for it is older (its RepoDigests, from the inspect observe_ship
+ * made, lack that digest) in obs.fresh_digests, for the planner.
+ *
+ * Not asked: digest-pinned references (they cannot move), and references
+ * no ship holds with a RepoDigest for their repository: an image built or
+ * imported locally, or pulled under another name, has nothing to compare
+ * with, so it is never refreshed (a debug note says so) and costs no
+ * request. An absent image is pulled by the create anyway.
+ *
+ * A registry that cannot answer (unreachable, refused credentials, no
+ * such tag) is a warning, in the log and in the plan, and changes
+ * nothing for that image.
+ */
+static rc_registry_scheme scheme_for(const rc_environment *env, const rc_registry_ref *ref)
+{
+	for (size_t i = 0; env && i < env->registries_nr; i++) {
+		const rc_registry *r = &env->registries[i];
+		if (!r->host || !r->url || strcmp(r->host, ref->domain))
+			continue;
+		if (rc_starts_with(r->url, "http://"))
+			return RC_REGISTRY_SCHEME_HTTP;
+		if (rc_starts_with(r->url, "https://"))
+			return RC_REGISTRY_SCHEME_HTTPS;
+	}
+	return RC_REGISTRY_SCHEME_AUTO;
+}
+
+/* The first environment (in manifest order) that runs `image`. */
+static const rc_environment *env_using(const rc_manifests *m, const char *image)
+{
+	for (size_t e = 0; e < m->nr; e++) {
+		const rc_environment *env = m->v[e].env;
+		for (size_t s = 0; env && s < env->services_nr; s++)
+			for (size_t i = 0; i < env->services[s]->instances_nr; i++)
+				if (!strcmp(env->services[s]->instances[i]->image, image))
+					return env;
+	}
+	return NULL;
+}
+
+static void ask_registry(struct fleet *f, size_t idx)
+{
+	struct fresh_query *q = &f->queries[idx];
+	rc_registry_query rq = { q->auth, q->scheme, q->timeout_ms };
+	rc_error err = RC_ERROR_INIT;
+
+	if (rc_registry_digest(f->registry, &q->digest, &q->ref, &rq, &err) < 0) {
+		q->error = rc_xstrfmt("image '%s' not checked for a newer version: %s", q->image, err.msg);
+		logf_(f->opts, RC_LOG_WARNING, "%s", q->error);
+	} else {
+		logf_(f->opts, RC_LOG_DEBUG, "image '%s': its registry has %s", q->image, q->digest);
+	}
+}
+
+static void check_freshness(struct fleet *f)
+{
+	rc_error err = RC_ERROR_INIT;
+
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fship *fs = &f->v[i];
+		long timeout_ms = fs->ship->timeout > 0 ? (long)(fs->ship->timeout * 1000) : 5000;
+		if (!fs->obs.reachable)
+			continue;
+		for (size_t k = 0; k < fs->images.nr; k++) {
+			const char *image = fs->images.v[k];
+			const rc_kv *local = rc_kvlist_find(&fs->obs.images, image);
+			struct fresh_query *q = NULL;
+			rc_registry_ref ref;
+			if (!local || !local->value)
+				continue;   /* absent: the create pulls it */
+			if (rc_registry_ref_parse(&ref, image, &err) < 0) {
+				logf_(f->opts, RC_LOG_DEBUG, "%s: not checked for a newer version", err.msg);
+				continue;
+			}
+			if (ref.digest ||
+			    rc_registry_repo_digests_state(&ref, json_object_get(fs->repo_digests, image), NULL) ==
+				    RC_REGISTRY_UNKNOWN) {
+				if (!ref.digest)
+					logf_(f->opts, RC_LOG_DEBUG, "image '%s' on ship '%s' was not pulled from its registry "
+					      "(no RepoDigests for it): not checked for a newer version", image, fs->ship->name);
+				rc_registry_ref_release(&ref);
+				continue;
+			}
+			for (size_t j = 0; j < f->queries_nr && !q; j++)
+				if (!strcmp(f->queries[j].image, image))
+					q = &f->queries[j];
+			if (q) {
+				if (timeout_ms > q->timeout_ms)
+					q->timeout_ms = timeout_ms;
+				rc_registry_ref_release(&ref);
+				continue;
+			}
+			RC_ALLOC_GROW(f->queries, f->queries_nr + 1, f->queries_alloc);
+			q = &f->queries[f->queries_nr++];
+			memset(q, 0, sizeof(*q));
+			q->image = rc_xstrdup(image);
+			q->ref = ref;
+			q->timeout_ms = timeout_ms;
+			{
+				const rc_environment *env = env_using(f->manifests, image);
+				q->auth = env ? auth_for(env, image, f->opts) : NULL;
+				q->scheme = scheme_for(env, &q->ref);
+			}
+		}
+	}
+	if (!f->queries_nr)
+		return;
+	if (rc_registry_client_new(&f->registry, &err) < 0) {
+		for (size_t j = 0; j < f->queries_nr; j++)
+			f->queries[j].error = rc_xstrfmt("image '%s' not checked for a newer version: %s",
+							 f->queries[j].image, err.msg);
+	} else {
+		run_parallel(f, f->queries_nr, ask_registry);
+	}
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fship *fs = &f->v[i];
+		for (size_t j = 0; j < f->queries_nr; j++) {
+			const struct fresh_query *q = &f->queries[j];
+			const json_t *rd = json_object_get(fs->repo_digests, q->image);
+			if (!fs->obs.reachable || !rc_strlist_has(&fs->images, q->image) ||
+			    rc_registry_repo_digests_state(&q->ref, rd, NULL) == RC_REGISTRY_UNKNOWN)
+				continue;
+			if (q->error) {
+				rc_kvlist_set(&fs->obs.image_warnings, q->image, q->error);
+			} else if (rc_registry_repo_digests_state(&q->ref, rd, q->digest) == RC_REGISTRY_STALE) {
+				rc_kvlist_set(&fs->obs.fresh_digests, q->image, q->digest);
+				logf_(f->opts, RC_LOG_INFO, "image '%s' on ship '%s' is older than its registry's (%s)",
+				      q->image, fs->ship->name, q->digest);
+			}
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -398,6 +571,30 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
 	}
 	return ret;
+}
+
+/*
+ * A refresh whose pull left the tag on the image the container already
+ * runs (the registry's manifest changed, its image did not): there is
+ * nothing to replace, and the next run sees the digest in RepoDigests.
+ */
+static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const json_t *old,
+				 const rc_converge_opts *o)
+{
+	const char *image = a->desired->instance->image;
+	const char *running = json_string_value(json_object_get(old, "Image"));
+	json_t *img = NULL;
+	rc_error e = RC_ERROR_INIT;
+	bool same;
+	int rc_locked_ret_;
+
+	if (!running || LOCKED(fs, rc_docker_inspect_image(fs->docker, image, &img, &e)) < 0)
+		return false;
+	same = rc_streq(json_string_value(json_object_get(img, "Id")), running);
+	json_decref(img);
+	if (same)
+		logf_(o, RC_LOG_INFO, "%s: the pull left '%s' on the image it runs: kept as it is", a->instance, image);
+	return same;
 }
 
 /* ---------------------------------------------------------------- gates */
@@ -604,6 +801,8 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 	if (a->pull && (ret = pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
 		goto done;
 	if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->container_id, &old, err))) < 0)
+		goto done;
+	if (a->refresh && pull_changed_nothing(fs, a, old, o))
 		goto done;
 	was_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
 	if (a->resumed)
@@ -815,6 +1014,8 @@ static void *pull_thread(void *p)
 			const char *id = json_string_value(json_object_get(img, "Id"));
 			pthread_mutex_lock(&j->fs->lock);
 			rc_kvlist_set(&j->fs->obs.images, j->images.v[i], id ? id : "");
+			if (rc_kvlist_find(&j->fs->obs.fresh_digests, j->images.v[i]))
+				rc_kvlist_set(&j->fs->obs.fresh_digests, j->images.v[i], NULL);   /* pulled: it is here now */
 			pthread_mutex_unlock(&j->fs->lock);
 			json_decref(img);
 		}
@@ -1028,6 +1229,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	run_parallel(&f, f.nr, observe_ship);
 
 	mark_same_daemon(&f);
+	f.manifests = m;
+	check_freshness(&f);
 	obs = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*obs));
 	for (size_t i = 0; i < f.nr; i++)
 		obs[i] = f.v[i].obs;   /* shallow: the fleet keeps ownership */
@@ -1106,6 +1309,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			stats->delete_ += s.delete_;
 			stats->other += s.other;
 		}
+		stats->registry = f.registry ? rc_registry_client_requests(f.registry) : 0;
 	}
 	fleet_release(&f);
 	free(in);

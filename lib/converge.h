@@ -11,9 +11,14 @@
  *
  * Observation sends only GET requests: per Docker host, the API version
  * check, one list of our containers (plus one for containers squatting a
- * desired name) and one inspect per distinct desired image. A dry run
- * stops there, and its connections are read-only besides, so that not even
- * a bug could send anything else.
+ * desired name) and one inspect per distinct desired image. Then, once
+ * per distinct image reference whose local image was pulled from a
+ * registry (it has RepoDigests for it) and is not pinned by digest, one
+ * HEAD to that registry (rc_registry): a tag that moved there makes the
+ * containers on it "image digest changed"; a registry that cannot answer
+ * is a warning in the plan, and changes nothing. A dry run stops there,
+ * and its Docker connections are read-only besides, so that not even a
+ * bug could send anything else.
  *
  * Apply runs environments in parallel (up to `jobs`). Within an
  * environment it first pulls every image its actions need, on every ship
@@ -68,6 +73,7 @@ typedef struct rc_converge_opts {
 typedef struct rc_converge_stats {
 	size_t ships;
 	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
+	unsigned long registry;     /* requests to image registries (freshness checks) */
 } rc_converge_stats;
 
 /*

@@ -115,6 +115,8 @@ void rc_observed_ship_release(rc_observed_ship *s)
 	free(s->error);
 	free(s->daemon_id);
 	rc_kvlist_release(&s->images);
+	rc_kvlist_release(&s->fresh_digests);
+	rc_kvlist_release(&s->image_warnings);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -235,6 +237,8 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 	const rc_observed_container *k = find_kept(os, ep->name, in->name);
 	const rc_kv *img = rc_kvlist_find(&os->images, in->image);
 	bool image_absent = !img || !img->value;
+	/* the registry has a newer image for the tag than the ship holds */
+	bool newer = !image_absent && rc_kvlist_find(&os->fresh_digests, in->image);
 	rc_action *a = NULL;
 
 	if (in->state == RC_STATE_ABSENT) {
@@ -289,6 +293,11 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
 			       "image digest changed");
 		a->container_id = rc_xstrdup(c->id);
+	} else if (newer) {
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+			       "image digest changed");
+		a->container_id = rc_xstrdup(c->id);
+		a->refresh = true;
 	} else if (in->state == RC_STATE_RUNNING && !is_up(c->state)) {
 		a = add_action(ep, RC_ACT_START, in->ship->name, d->endpoint, in->service->name, in->name,
 			       !strcmp(c->state, "created") ? "created, never started" : "stopped");
@@ -304,7 +313,20 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 	a->rank = rank;
 	a->start = in->state == RC_STATE_RUNNING;
 	if (a->kind == RC_ACT_CREATE || a->kind == RC_ACT_RECREATE)
-		a->pull = image_absent;
+		a->pull = image_absent || newer;
+}
+
+/* The registry warnings about the images of `d`, once per environment. */
+static void add_image_warning(rc_env_plan *ep, const rc_desired *d, const rc_observed_ship *os)
+{
+	const rc_kv *w = os ? rc_kvlist_find(&os->image_warnings, d->instance->image) : NULL;
+
+	if (!w || !w->value || d->instance->state == RC_STATE_ABSENT)
+		return;
+	for (size_t i = 0; i < ep->warnings.nr; i++)
+		if (!strcmp(ep->warnings.items[i].message, w->value))
+			return;
+	rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0, "%s", w->value);
 }
 
 /* Where an instance went, when its container sits on another ship now. */
@@ -373,8 +395,10 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
 		const rc_desired *d = &ep->desired[i];
 		const rc_observed_ship *os = find_ship(ships, ships_nr, d->endpoint);
 		const rc_kv *img = os ? rc_kvlist_find(&os->images, d->instance->image) : NULL;
+		/* a newer image in the registry is what this attempt would deploy */
+		const rc_kv *fresh = os ? rc_kvlist_find(&os->fresh_digests, d->instance->image) : NULL;
 		rc_buf_addf(&b, "%s\t%s\t%s\t%s\n", d->instance->name, d->endpoint, d->hash,
-			    img && img->value ? img->value : "-");
+			    fresh && fresh->value ? fresh->value : img && img->value ? img->value : "-");
 	}
 	rc_sha256_hex(hex, b.ptr, b.len);
 	rc_buf_release(&b);
@@ -482,6 +506,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				if (env->services[s] == d->instance->service)
 					rank = (int)s;
 			plan_instance(ep, d, rank, find_ship(ships, ships_nr, d->endpoint), opts);
+			add_image_warning(ep, d, find_ship(ships, ships_nr, d->endpoint));
 		}
 		ep->attempt = rc_env_plan_attempt(ep, ships, ships_nr);
 	}
@@ -606,6 +631,7 @@ void rc_plan_release(rc_plan *plan)
 		free(ep->desired);
 		rc_diags_release(&ep->errors);
 		free(ep->attempt);
+		rc_diags_release(&ep->warnings);
 		free(ep->name);
 	}
 	free(plan->envs);
@@ -629,6 +655,21 @@ bool rc_plan_failed(const rc_plan *plan)
 	return false;
 }
 
+static json_t *diags_json(const rc_diags *diags)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < diags->nr; i++) {
+		const rc_diag *d = &diags->items[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "file", d->file[0] ? json_string(d->file) : json_null());
+		json_object_set_new(o, "line", d->line ? json_integer(d->line) : json_null());
+		json_object_set_new(o, "column", d->col ? json_integer(d->col) : json_null());
+		json_object_set_new(o, "message", json_string(d->message));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
@@ -637,17 +678,9 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		const rc_env_plan *ep = &plan->envs[e];
-		json_t *je = json_object(), *errs = json_array(), *acts = json_array();
-		for (size_t i = 0; i < ep->errors.nr; i++) {
-			const rc_diag *d = &ep->errors.items[i];
-			json_t *o = json_object();
-			json_object_set_new(o, "file", d->file[0] ? json_string(d->file) : json_null());
-			json_object_set_new(o, "line", d->line ? json_integer(d->line) : json_null());
-			json_object_set_new(o, "column", d->col ? json_integer(d->col) : json_null());
-			json_object_set_new(o, "message", json_string(d->message));
-			json_array_append_new(errs, o);
-			errors++;
-		}
+		json_t *je = json_object(), *errs = diags_json(&ep->errors), *warns = diags_json(&ep->warnings);
+		json_t *acts = json_array();
+		errors += ep->errors.nr;
 		for (size_t i = 0; i < ep->actions_nr; i++) {
 			const rc_action *a = &ep->actions[i];
 			json_t *o = json_object(), *reasons = json_array();
@@ -684,6 +717,7 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 		json_object_set_new(je, "name", json_string(ep->name));
 		json_object_set_new(je, "status", json_string(rc_env_status_name(ep->status)));
 		json_object_set_new(je, "errors", errs);
+		json_object_set_new(je, "warnings", warns);
 		json_object_set_new(je, "actions", acts);
 		json_array_append_new(envs, je);
 	}

@@ -8,7 +8,9 @@
  * Observed state comes from the Docker hosts as rc_observed_ship: one per
  * Docker endpoint, with the containers that carry our labels plus any
  * container holding a desired name, and the image id each desired image
- * reference resolves to on that host. A ship that could not be reached
+ * reference resolves to on that host, and what its registry said about
+ * those references (fresh_digests, image_warnings; see rc_registry). A
+ * ship that could not be reached
  * has `reachable` false: nothing on it is considered absent, so nothing
  * on it is pruned, and every environment with an instance there fails.
  */
@@ -35,6 +37,17 @@ typedef struct rc_observed_ship {
 	rc_observed_container *containers;
 	size_t containers_nr;
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
+	/*
+	 * Image reference -> the digest its tag points to in the registry,
+	 * for the references whose local image is older than that (pulled
+	 * before the tag moved). A container of ours with the same spec is
+	 * recreated for it, with a pull first ("image digest changed"), and a
+	 * create pulls. Absent: fresh, digest-pinned, never pulled (nothing to
+	 * compare with) or not asked.
+	 */
+	rc_kvlist fresh_digests;
+	/* Image reference -> why its registry could not say (a warning; nothing changes for it). */
+	rc_kvlist image_warnings;
 } rc_observed_ship;
 
 /*
@@ -89,7 +102,13 @@ typedef struct rc_action {
 	bool resumed;
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
-	bool pull;              /* the image is absent on the ship: pull first */
+	bool pull;              /* the image is absent on the ship, or older than the registry's: pull first */
+	/*
+	 * recreate: only because the registry has a newer image for the tag.
+	 * Should the pull leave the tag on the image the container already
+	 * runs, there is nothing to replace.
+	 */
+	bool refresh;
 	bool start;             /* create/recreate: start it after (state running) */
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
@@ -110,6 +129,7 @@ typedef struct rc_env_plan {
 	char *name;
 	rc_env_status status;
 	rc_diags errors;        /* manifest errors and run errors (file "" for the latter) */
+	rc_diags warnings;      /* what did not stop it (a registry that could not be asked) */
 	rc_action *actions;     /* in the order they run */
 	size_t actions_nr, actions_alloc;
 	size_t unchanged;
@@ -193,7 +213,8 @@ bool rc_plan_failed(const rc_plan *plan);
 
 /*
  * The plan as DESIGN §7's JSON document (new reference); `applied` adds
- * each action's "result". The fingerprint covers the actions and their
+ * each action's "result". Each environment also has "warnings", shaped
+ * like "errors" (as `reconcile validate` prints them). The fingerprint covers the actions and their
  * reasons and the desired spec hashes, not the results, so a dry run's
  * fingerprint equals the following apply's when the hosts did not move.
  */

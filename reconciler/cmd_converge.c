@@ -139,6 +139,8 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 			else
 				printf("  %serror:%s %s\n", red, off, d->message);
 		}
+		for (size_t i = 0; i < ep->warnings.nr; i++)
+			printf("  %swarning:%s %s\n", yellow, off, ep->warnings.items[i].message);
 	}
 	printf("%s%zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, %zu unchanged%s\n",
 	       applied ? "done: " : "plan: ", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE], counts[RC_ACT_START],
@@ -287,10 +289,10 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (o->stats) {
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "stats: ships=%zu requests=%lu get=%lu post=%lu delete=%lu elapsed_ms=%.1f "
+		fprintf(stderr, "stats: ships=%zu requests=%lu get=%lu post=%lu delete=%lu registry=%lu elapsed_ms=%.1f "
 			"cpu_ms=%.1f maxrss_kb=%ld\n",
 			stats.ships, stats.get + stats.post + stats.delete_ + stats.other, stats.get, stats.post,
-			stats.delete_, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+			stats.delete_, stats.registry, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}

@@ -617,6 +617,107 @@ static void test_json_and_fingerprint(void **state)
 	json_decref(b);
 }
 
+/* The registry has a newer web:1 than ship one holds (issue 6). */
+static void test_newer_in_registry_recreates_with_a_pull(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	rc_kvlist_set(&f->ships[0].fresh_digests, "web:1", "sha256:newer");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", "image digest changed");
+	assert_int_equal((int)ep->actions[0].reasons.nr, 1);
+	assert_true(ep->actions[0].pull);
+	assert_true(ep->actions[0].refresh);
+	assert_true(ep->actions[0].start);
+	assert_string_equal(ep->actions[0].container_id, "id-web-1");
+	assert_int_equal((int)ep->unchanged, 2);
+	assert_int_equal((int)ep->warnings.nr, 0);
+}
+
+/* A newer image makes a create pull, and a spec change pull too; neither is a "refresh". */
+static void test_newer_in_registry_pulls_on_create_and_spec_change(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+	json_t *old;
+	char *old_text;
+
+	desired_of(f, "web-1", hash, &spec);
+	old = json_loads(spec, 0, NULL);
+	json_object_set_new(json_object_get(old, "env"), "SERVICE_NAME", json_string("old"));
+	old_text = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "oldhash", old_text);
+	/* db-1 missing, its image older than the registry's */
+	rc_kvlist_set(&f->ships[0].fresh_digests, "db:1", "sha256:db2");
+	rc_kvlist_set(&f->ships[0].fresh_digests, "web:1", "sha256:web2");
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "db-1", "missing");
+	assert_true(ep->actions[0].pull);
+	assert_false(ep->actions[0].refresh);
+	assert_action(&ep->actions[1], RC_ACT_RECREATE, "web-1", "env.SERVICE_NAME changed");
+	assert_true(ep->actions[1].pull);
+	assert_false(ep->actions[1].refresh);
+	json_decref(old);
+	free(old_text);
+	free(spec);
+}
+
+/* Only ship one's web:1 is older: web-2 on ship two stays; an absent image is just pulled. */
+static void test_newer_in_registry_is_per_ship(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	rc_kvlist_set(&f->ships[1].fresh_digests, "web:1", "sha256:newer");
+	/* an entry for an image the ship does not hold changes nothing by itself */
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-2", "image digest changed");
+	assert_string_equal(ep->actions[0].ship, "two");
+}
+
+/* A registry that could not be asked: a warning per environment, once, and no change. */
+static void test_registry_warning_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	json_t *doc, *w;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	rc_kvlist_set(&f->ships[0].image_warnings, "web:1", "image 'web:1' not checked: cannot reach registry 'r'");
+	rc_kvlist_set(&f->ships[1].image_warnings, "web:1", "image 'web:1' not checked: cannot reach registry 'r'");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_int_equal(ep->status, RC_ENV_OK);
+	assert_int_equal((int)ep->warnings.nr, 1);
+	assert_false(rc_plan_failed(&f->plan));
+	doc = rc_plan_to_json(&f->plan, false);
+	w = json_object_get(json_array_get(json_object_get(doc, "environments"), 0), "warnings");
+	assert_int_equal((int)json_array_size(w), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(w, 0), "message")),
+			    "image 'web:1' not checked: cannot reach registry 'r'");
+	assert_true(json_is_null(json_object_get(json_array_get(w, 0), "file")));
+	assert_int_equal((int)json_integer_value(json_object_get(json_object_get(doc, "summary"), "errors")), 0);
+	assert_true(json_is_false(json_object_get(doc, "changes")));
+	json_decref(doc);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -640,6 +741,10 @@ int main(void)
 		T(test_same_daemon_two_ways),
 		T(test_states),
 		T(test_json_and_fingerprint),
+		T(test_newer_in_registry_recreates_with_a_pull),
+		T(test_newer_in_registry_pulls_on_create_and_spec_change),
+		T(test_newer_in_registry_is_per_ship),
+		T(test_registry_warning_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
