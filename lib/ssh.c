@@ -1047,6 +1047,8 @@ int rc_ssh_last_error(rc_ssh *s, rc_error *err)
 		code = s->exec_err.code;
 		if (err)
 			*err = s->exec_err;
+		/* told once: a later failure has its own reason */
+		s->exec_err.code = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return code;

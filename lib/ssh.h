@@ -120,7 +120,7 @@ int rc_ssh_open_exec(rc_ssh *s, int *fd_out, const char *command, rc_error *err)
  * session's error once it failed; else, for a command channel that
  * ended with a non-zero status (or said something on stderr before any
  * output), "'docker system dial-stdio' on 10.0.0.5:22 exited with status
- * 127: sh: 1: docker: not found". 0 when there is nothing to say.
+ * 127: sh: 1: docker: not found" (told once). 0 when there is nothing to say.
  */
 int rc_ssh_last_error(rc_ssh *s, rc_error *err);
 

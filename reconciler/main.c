@@ -46,7 +46,9 @@ void usage(FILE *out, int code)
 	      "  --branch B             its branch (default: the remote's HEAD)\n"
 	      "  --revision REV         that commit instead of the branch tip (review)\n"
 	      "  --ssh-key FILE         ssh:// key (default ~/.ssh/id_ed25519, then id_rsa)\n"
-	      "  --known-hosts FILE     ssh:// host keys, checked strictly (default ~/.ssh/known_hosts)\n"
+	      "  --known-hosts FILE     host keys for ssh:// and ssh_tunnel ships, checked strictly\n"
+	      "                         (default ~/.ssh/known_hosts)\n"
+	      "  --ssh-passphrase-file F  passphrase of the ssh keys (or $RECONCILE_SSH_PASSPHRASE)\n"
 	      "  --https-token-file F   https:// token (or $RECONCILE_HTTPS_TOKEN)\n"
 	      "  --environment FQDN     only this environment (repeatable)\n"
 	      "  --output text|json     output format (default text)\n"
@@ -68,6 +70,21 @@ void usage(FILE *out, int code)
 	      "exit codes: 0 converged (or valid), 1 invalid or failed, 2 changes pending (--dry-run\n"
 	      "--exit-code), 64 usage error, 75 another run holds the lock\n", out);
 	exit(code);
+}
+
+int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_error *err)
+{
+	int ret;
+
+	*out = getenv("RECONCILE_SSH_PASSPHRASE");
+	if (!o->ssh_passphrase_file)
+		return 0;
+	buf->cap = 64 << 10;
+	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
+		return ret;
+	rc_buf_setlen(buf, strcspn(buf->ptr, "\r\n"));
+	*out = buf->ptr;
+	return 0;
 }
 
 int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
@@ -154,7 +171,7 @@ static bool is_command(const char *s)
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS,
-	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS,
+	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC,
 };
 
@@ -183,6 +200,7 @@ int main(int argc, char **argv)
 		{ "revision", required_argument, NULL, OPT_REVISION },
 		{ "ssh-key", required_argument, NULL, OPT_SSH_KEY },
 		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
+		{ "ssh-passphrase-file", required_argument, NULL, OPT_SSH_PASSPHRASE_FILE },
 		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
@@ -242,6 +260,7 @@ int main(int argc, char **argv)
 		case OPT_REVISION: o.revision = optarg; break;
 		case OPT_SSH_KEY: o.ssh_key = optarg; break;
 		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
+		case OPT_SSH_PASSPHRASE_FILE: o.ssh_passphrase_file = optarg; break;
 		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
 		case OPT_WATCH: o.watch = true; break;
 		case OPT_INTERVAL:
