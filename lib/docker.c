@@ -57,7 +57,8 @@ struct rc_docker {
 	rc_ssh_opts ssh_opts;
 	char *ssh_command;   /* dial-stdio, when unix_path is on the far side */
 	rc_ssh *ssh;
-	rc_error ssh_err;
+	int ssh_listener;
+	char *ssh_socket;    /* the listener's abstract socket name */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -67,6 +68,8 @@ static void curl_init_once(void)
 {
 	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
 }
+
+static void ssh_drop(rc_docker *d);
 
 static char *dup_or_null(const char *s)
 {
@@ -205,7 +208,8 @@ void rc_docker_free(rc_docker *d)
 	if (d->curl)
 		curl_easy_cleanup(d->curl);
 	/* after curl: its cached connection is a channel of the session */
-	rc_ssh_unref(d->ssh);
+	ssh_drop(d);
+	free(d->ssh_socket);
 	if (d->has_ssh) {
 		free((char *)d->ssh_opts.host);
 		free((char *)d->ssh_opts.user);
@@ -1161,11 +1165,6 @@ static int ssh_error(rc_docker *d, CURLcode cc, rc_error *err)
 
 	if (!d->has_ssh)
 		return 0;
-	if (d->ssh_err.code && (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT)) {
-		if (err)
-			*err = d->ssh_err;
-		return d->ssh_err.code;
-	}
 	if (d->ssh && rc_ssh_last_error(d->ssh, &e) < 0 && cc != CURLE_OPERATION_TIMEDOUT &&
 	    cc != CURLE_HTTP_RETURNED_ERROR) {
 		if (err)
@@ -1258,56 +1257,56 @@ static void set_tls(CURL *c, const rc_docker *d)
 	}
 }
 
-/* curl's new connection to an ssh ship: a fresh channel of the session. */
-static curl_socket_t ssh_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-	rc_docker *d = clientp;
-	int fd = -1, ret;
-	(void)purpose;
-	(void)addr;
-
-	if (!d->ssh)
-		return CURL_SOCKET_BAD;
-	if (d->ssh_command)
-		ret = rc_ssh_open_exec(d->ssh, &fd, d->ssh_command, &d->ssh_err);
-	else
-		ret = rc_ssh_open_tcp(d->ssh, &fd, "127.0.0.1", d->port, &d->ssh_err);
-	return ret < 0 ? CURL_SOCKET_BAD : fd;
-}
-
-static int ssh_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-	(void)clientp;
-	(void)fd;
-	(void)purpose;
-	return CURL_SOCKOPT_ALREADY_CONNECTED;
-}
-
 /*
  * An SSH session for the requests to come: the one we have while it
  * lives, else a new one (the first request, or after the old one failed).
  */
+static int ssh_listen(rc_docker *d, rc_error *err)
+{
+	int id;
+
+	free(d->ssh_socket);
+	d->ssh_socket = NULL;
+	if (d->ssh_command)
+		id = rc_ssh_listen(d->ssh, &d->ssh_socket, NULL, 0, d->ssh_command, err);
+	else
+		id = rc_ssh_listen(d->ssh, &d->ssh_socket, "127.0.0.1", d->port, NULL, err);
+	if (id < 0)
+		return id;
+	d->ssh_listener = id;
+	return 0;
+}
+
+static void ssh_drop(rc_docker *d)
+{
+	rc_ssh_unlisten(d->ssh, d->ssh_listener);
+	rc_ssh_unref(d->ssh);
+	d->ssh = NULL;
+	d->ssh_listener = 0;
+}
+
 static int ssh_ensure(rc_docker *d, rc_error *err)
 {
+	int ret;
+
 	if (!d->has_ssh)
 		return 0;
 	if (d->ssh && rc_ssh_alive(d->ssh))
 		return 0;
-	rc_ssh_unref(d->ssh);
-	d->ssh = NULL;
-	return rc_ssh_connect(&d->ssh, &d->ssh_opts, err);
+	ssh_drop(d);
+	if ((ret = rc_ssh_connect(&d->ssh, &d->ssh_opts, err)) < 0)
+		return ret;
+	if ((ret = ssh_listen(d, err)) < 0)
+		ssh_drop(d);
+	return ret;
 }
 
 /* How a connection to `d` is made: unix socket, TCP, or a channel of the SSH session; and TLS. */
 static void set_transport(CURL *c, rc_docker *d, bool stream)
 {
 	if (d->has_ssh) {
-		d->ssh_err.code = 0;
-		d->ssh_err.msg[0] = '\0';
-		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, ssh_opensocket);
-		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, d);
-		curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, ssh_sockopt);
-		curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, d);
+		/* this process's own socket, each connection a channel (ssh.h) */
+		curl_easy_setopt(c, CURLOPT_ABSTRACT_UNIX_SOCKET, d->ssh_socket);
 		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	} else if (d->unix_path) {
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
@@ -2368,10 +2367,11 @@ int rc_docker_events_open(rc_docker_events **out, rc_docker *d, const char *labe
 		if ((ret = ssh_ensure(d, err)) < 0)
 			goto done;
 		ev->conn->ssh = rc_ssh_ref(d->ssh);
-		/* a dial-stdio path is the same in both */
+		/* the far socket of a dial-stdio ship is not in the endpoint copy */
 		free(ev->conn->ssh_command);
 		ev->conn->ssh_command = dup_or_null(d->ssh_command);
-		ev->conn->port = d->port;
+		if ((ret = ssh_listen(ev->conn, err)) < 0)
+			goto done;
 	}
 	if ((ret = events_setup(ev, err)) < 0)
 		goto done;

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include "banned.h"
@@ -40,6 +42,8 @@ struct req {
 	LIBSSH2_CHANNEL *ch;      /* REQ_EXEC: opened, not yet exec'd */
 	bool done, abandoned;     /* under the lock */
 	int fd;                   /* the caller's end, when done without error */
+	int local_fd;             /* accepted on a listener: the channel's local end; -1 otherwise */
+	long deadline;            /* accepted: now_ms() by which the channel must be open */
 	rc_error err;
 	struct req *next;
 };
@@ -56,6 +60,16 @@ struct chan {
 	bool got_data;
 	bool local_eof, eof_sent, remote_eof, local_shut;
 	bool closing;             /* only libssh2_channel_free() is left to do */
+};
+
+/* A local socket whose every connection becomes a channel (rc_ssh_listen()). */
+struct listener {
+	int id;
+	int fd;
+	enum req_kind kind;
+	char *host;
+	int port;
+	char *command;
 };
 
 struct rc_ssh {
@@ -79,6 +93,9 @@ struct rc_ssh {
 	rc_error dead_err;
 	rc_error exec_err;        /* the last command channel that failed */
 	struct req *queue, **queue_tail;
+	struct listener *listeners;
+	size_t listeners_nr, listeners_alloc;
+	int next_listener;
 
 	/* the pump thread's own */
 	struct req *current;
@@ -435,6 +452,12 @@ static void session_free(rc_ssh *s)
 	free(s->user);
 	free(s->address);
 	free(s->known_hosts);
+	for (size_t i = 0; i < s->listeners_nr; i++) {
+		close(s->listeners[i].fd);
+		free(s->listeners[i].host);
+		free(s->listeners[i].command);
+	}
+	free(s->listeners);
 	free(s->chans);
 	free(s);
 }
@@ -553,6 +576,21 @@ static void req_finish(rc_ssh *s, struct req *r, int fd)
 {
 	bool abandoned;
 
+	if (r->local_fd >= 0 || r->deadline) {
+		/* accepted on a listener: nobody waits; a failure is told by rc_ssh_last_error() */
+		if (fd == -1) {
+			if (r->local_fd >= 0)
+				close(r->local_fd);
+			pthread_mutex_lock(&s->lock);
+			s->exec_err = r->err;
+			pthread_mutex_unlock(&s->lock);
+		}
+		free(r->host);
+		free(r->command);
+		free(r);
+		return;
+	}
+
 	pthread_mutex_lock(&s->lock);
 	abandoned = r->abandoned;
 	r->done = true;
@@ -574,7 +612,11 @@ static void chan_add(rc_ssh *s, struct req *r, LIBSSH2_CHANNEL *ch)
 	int sv[2];
 	struct chan *c;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (r->local_fd >= 0) {
+		sv[0] = r->local_fd;
+		sv[1] = -2;  /* nothing to hand over */
+		r->local_fd = -1;
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		rc_error_set(&r->err, RC_ERROR, "cannot make a socketpair: %s", strerror(errno));
 		r->err.code = RC_ERROR;
 		libssh2_channel_free(ch);
@@ -895,6 +937,44 @@ static void pump_fail(rc_ssh *s, int rc)
 		chan_close_local(s->chans[i]);
 }
 
+/* New connections on the listeners: each one a request for a channel. */
+static void accept_all(rc_ssh *s, const struct pollfd *pfd, size_t first, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		const struct listener *l = NULL;
+		int a;
+
+		if (!(pfd[first + i].revents & POLLIN))
+			continue;
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < s->listeners_nr; k++)
+			if (s->listeners[k].fd == pfd[first + i].fd)
+				l = &s->listeners[k];
+		while (l && (a = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+			struct ucred cred;
+			socklen_t len = sizeof(cred);
+			struct req *r;
+
+			/* an abstract socket has no permissions: only this process may use the tunnel */
+			if (getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != getpid()) {
+				close(a);
+				continue;
+			}
+			r = rc_xcalloc(1, sizeof(*r));
+			r->kind = l->kind;
+			r->host = l->host ? rc_xstrdup(l->host) : NULL;
+			r->port = l->port;
+			r->command = l->command ? rc_xstrdup(l->command) : NULL;
+			r->fd = -1;
+			r->local_fd = a;
+			r->deadline = now_ms() + s->timeout_ms;
+			*s->queue_tail = r;
+			s->queue_tail = &r->next;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
 static void *pump(void *arg)
 {
 	rc_ssh *s = arg;
@@ -904,8 +984,8 @@ static void *pump(void *arg)
 
 	for (;;) {
 		bool progress = true, stop;
-		int next_ka = s->keepalive_s;
-		size_t np = 0;
+		int next_ka = s->keepalive_s, wait_ms;
+		size_t np = 0, nl;
 		char junk[64];
 
 		pthread_mutex_lock(&s->lock);
@@ -921,6 +1001,15 @@ static void *pump(void *arg)
 		}
 		if (rc)
 			break;
+		if (s->current && s->current->deadline && now_ms() > s->current->deadline) {
+			/* the server does not answer a channel open: it will not answer the next either */
+			pthread_mutex_lock(&s->lock);
+			rc_error_set(&s->dead_err, RC_ETIMEOUT, "ssh on '%s' (%s): no channel within %ld ms",
+				     s->ship, s->address, s->timeout_ms);
+			pthread_mutex_unlock(&s->lock);
+			rc = LIBSSH2_ERROR_TIMEOUT;
+			break;
+		}
 		/* drop the channels that are done */
 		for (size_t i = 0; i < s->chans_nr;) {
 			if (s->chans[i]->closing && !s->chans[i]->ch) {
@@ -934,7 +1023,15 @@ static void *pump(void *arg)
 			break;
 		rc = 0;
 
-		RC_ALLOC_GROW(pfd, s->chans_nr + 2, pfd_alloc);
+		pthread_mutex_lock(&s->lock);
+		nl = s->listeners_nr;
+		RC_ALLOC_GROW(pfd, s->chans_nr + nl + 2, pfd_alloc);
+		for (size_t i = 0; i < nl; i++) {
+			pfd[2 + i].fd = s->listeners[i].fd;
+			pfd[2 + i].events = POLLIN;
+			pfd[2 + i].revents = 0;
+		}
+		pthread_mutex_unlock(&s->lock);
 		pfd[np].fd = s->wake[0];
 		pfd[np].events = POLLIN;
 		pfd[np++].revents = 0;
@@ -943,6 +1040,7 @@ static void *pump(void *arg)
 		if (libssh2_session_block_directions(s->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 			pfd[np].events |= POLLOUT;
 		pfd[np++].revents = 0;
+		np += nl;
 		for (size_t i = 0; i < s->chans_nr; i++) {
 			struct chan *c = s->chans[i];
 			if (c->fd < 0)
@@ -955,10 +1053,17 @@ static void *pump(void *arg)
 				pfd[np].events |= POLLOUT;
 			pfd[np++].revents = 0;
 		}
-		if (poll(pfd, (nfds_t)np, (next_ka > 0 ? next_ka : 1) * 1000) < 0 && errno != EINTR) {
+		wait_ms = (next_ka > 0 ? next_ka : 1) * 1000;
+		if (s->current && s->current->deadline) {
+			long left = s->current->deadline - now_ms() + 1;
+			if (left < wait_ms)
+				wait_ms = left > 0 ? (int)left : 0;
+		}
+		if (poll(pfd, (nfds_t)np, wait_ms) < 0 && errno != EINTR) {
 			rc = LIBSSH2_ERROR_SOCKET_RECV;
 			break;
 		}
+		accept_all(s, pfd, 2, nl);
 		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL) && !(pfd[1].revents & POLLIN)) {
 			rc = LIBSSH2_ERROR_SOCKET_DISCONNECT;
 			break;
@@ -1107,6 +1212,72 @@ static int open_channel(rc_ssh *s, struct req *r, int *fd_out, rc_error *err)
 	return ret;
 }
 
+int rc_ssh_listen(rc_ssh *s, char **name_out, const char *host, int port, const char *command,
+		  rc_error *err)
+{
+	static unsigned long counter;
+	static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct sockaddr_un sun;
+	struct listener *l;
+	unsigned long n;
+	char *name;
+	int fd, id;
+	socklen_t len;
+
+	*name_out = NULL;
+	pthread_mutex_lock(&counter_lock);
+	n = ++counter;
+	pthread_mutex_unlock(&counter_lock);
+	name = rc_xstrfmt("reconcile-ssh-%ld-%lu", (long)getpid(), n);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path + 1, name, strlen(name));
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, len) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(name);
+		return rc_error_set(err, RC_ERROR, "ssh on '%s': cannot make a local socket: %s", s->ship,
+				    strerror(e));
+	}
+	pthread_mutex_lock(&s->lock);
+	RC_ALLOC_GROW(s->listeners, s->listeners_nr + 1, s->listeners_alloc);
+	l = &s->listeners[s->listeners_nr++];
+	l->id = id = ++s->next_listener;
+	l->fd = fd;
+	l->kind = command ? REQ_EXEC : REQ_TCP;
+	l->host = host ? rc_xstrdup(host) : NULL;
+	l->port = port;
+	l->command = command ? rc_xstrdup(command) : NULL;
+	pthread_mutex_unlock(&s->lock);
+	wake(s);
+	*name_out = name;
+	return id;
+}
+
+void rc_ssh_unlisten(rc_ssh *s, int id)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->listeners_nr; i++)
+		if (s->listeners[i].id == id) {
+			/* the pump polls a copy of the set: it must not see this fd reused */
+			struct listener gone = s->listeners[i];
+			s->listeners[i] = s->listeners[--s->listeners_nr];
+			pthread_mutex_unlock(&s->lock);
+			wake(s);
+			free(gone.host);
+			free(gone.command);
+			shutdown(gone.fd, SHUT_RDWR);
+			close(gone.fd);
+			return;
+		}
+	pthread_mutex_unlock(&s->lock);
+}
+
 int rc_ssh_open_tcp(rc_ssh *s, int *fd_out, const char *host, int port, rc_error *err)
 {
 	struct req *r = rc_xcalloc(1, sizeof(*r));
@@ -1114,6 +1285,7 @@ int rc_ssh_open_tcp(rc_ssh *s, int *fd_out, const char *host, int port, rc_error
 	r->host = rc_xstrdup(host);
 	r->port = port;
 	r->fd = -1;
+	r->local_fd = -1;
 	return open_channel(s, r, fd_out, err);
 }
 
@@ -1123,5 +1295,6 @@ int rc_ssh_open_exec(rc_ssh *s, int *fd_out, const char *command, rc_error *err)
 	r->kind = REQ_EXEC;
 	r->command = rc_xstrdup(command);
 	r->fd = -1;
+	r->local_fd = -1;
 	return open_channel(s, r, fd_out, err);
 }

@@ -17,8 +17,12 @@
  *    "docker system dial-stdio", as the Docker CLI does for ssh:// hosts,
  *    for daemons that listen only on their unix socket).
  *
- * libcurl gets the descriptor from a CURLOPT_OPENSOCKETFUNCTION, so no
- * port is ever opened on this machine for the tunnel.
+ * For libcurl, which must connect() by itself (7.88 ignores
+ * CURL_SOCKOPT_ALREADY_CONNECTED, curl issue #10626), rc_ssh_listen()
+ * makes a listening socket in the abstract unix namespace whose every
+ * connection becomes a channel; only connections from this very process
+ * (SO_PEERCRED) are taken, so no other user or process of the machine can
+ * use the tunnel, and no TCP port is ever opened for it.
  *
  *     rc_ssh_opts o = { .ship = "vm1", .host = "10.0.0.5", .port = 22,
  *                       .user = "deploy", .key_path = "/etc/reconcile/id_ed25519",
@@ -116,7 +120,21 @@ int rc_ssh_open_tcp(rc_ssh *s, int *fd_out, const char *host, int port, rc_error
 int rc_ssh_open_exec(rc_ssh *s, int *fd_out, const char *command, rc_error *err);
 
 /*
- * Why the session or the last failed command channel went wrong: the
+ * A listening socket in the abstract unix namespace (*name_out, to free(),
+ * without the leading NUL: CURLOPT_ABSTRACT_UNIX_SOCKET) whose every
+ * connection, from this process only, becomes a channel as
+ * rc_ssh_open_exec() (when `command` is set) or rc_ssh_open_tcp() would
+ * make it, opened within the timeout (else the session is failed: a server
+ * that does not open channels is of no use). A connection whose channel
+ * cannot be opened is closed, and rc_ssh_last_error() says why. Returns
+ * the listener's id (> 0) for rc_ssh_unlisten(), or an error.
+ */
+int rc_ssh_listen(rc_ssh *s, char **name_out, const char *host, int port, const char *command,
+		  rc_error *err);
+void rc_ssh_unlisten(rc_ssh *s, int id);
+
+/*
+ * Why the session or the last failed channel went wrong: the
  * session's error once it failed; else, for a command channel that
  * ended with a non-zero status (or said something on stderr before any
  * output), "'docker system dial-stdio' on 10.0.0.5:22 exited with status
