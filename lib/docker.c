@@ -58,7 +58,7 @@ struct rc_docker {
 	char *ssh_command;   /* dial-stdio, when unix_path is on the far side */
 	rc_ssh *ssh;
 	int ssh_listener;
-	char *ssh_socket;    /* the listener's abstract socket name */
+	char *ssh_socket;    /* the listener's socket path */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -1306,7 +1306,7 @@ static void set_transport(CURL *c, rc_docker *d, bool stream)
 {
 	if (d->has_ssh) {
 		/* this process's own socket, each connection a channel (ssh.h) */
-		curl_easy_setopt(c, CURLOPT_ABSTRACT_UNIX_SOCKET, d->ssh_socket);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->ssh_socket);
 		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	} else if (d->unix_path) {
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);

@@ -32,6 +32,8 @@
 #define STDERR_CAP 1024
 
 enum req_kind { REQ_TCP, REQ_EXEC };
+/* what the pump may be stuck in (see stuck()) */
+enum op { OP_NONE, OP_REQ, OP_READ, OP_STDERR, OP_WRITE, OP_EOF, OP_FREE, OP_KEEPALIVE };
 
 /* A request to the pump thread for a new channel. */
 struct req {
@@ -60,6 +62,7 @@ struct chan {
 	bool got_data;
 	bool local_eof, eof_sent, remote_eof, local_shut;
 	bool closing;             /* only libssh2_channel_free() is left to do */
+	size_t wlen;              /* the length of a stuck write, which must be repeated as it was */
 };
 
 /* A local socket whose every connection becomes a channel (rc_ssh_listen()). */
@@ -70,7 +73,10 @@ struct listener {
 	char *host;
 	int port;
 	char *command;
+	char *path, *dir;         /* the socket, in a directory of its own (mode 0700) */
 };
+
+static void listener_release(struct listener *l);
 
 struct rc_ssh {
 	pthread_mutex_t lock;
@@ -99,6 +105,8 @@ struct rc_ssh {
 
 	/* the pump thread's own */
 	struct req *current;
+	enum op pend_op;          /* a call stuck with a half-sent packet, and its channel */
+	struct chan *pend_chan;
 	struct chan **chans;
 	size_t chans_nr, chans_alloc;
 };
@@ -415,8 +423,8 @@ static int authenticate(rc_ssh *s, const rc_ssh_opts *o, long deadline, rc_error
 	} else if (rc == LIBSSH2_ERROR_TIMEOUT) {
 		ret = timeout_error(s, "authentication", err);
 	} else {
-		ret = rc_error_set(err, RC_EAUTH, "ssh authentication to %s as '%s' failed: %s", s->address,
-				   s->user, sess_msg(s->sess));
+		ret = rc_error_set(err, RC_EAUTH, "ssh authentication to %s as '%s' failed: %s (libssh2 error %d)",
+				   s->address, s->user, sess_msg(s->sess), rc);
 	}
 done:
 	rc_buf_release(&key);
@@ -452,11 +460,8 @@ static void session_free(rc_ssh *s)
 	free(s->user);
 	free(s->address);
 	free(s->known_hosts);
-	for (size_t i = 0; i < s->listeners_nr; i++) {
-		close(s->listeners[i].fd);
-		free(s->listeners[i].host);
-		free(s->listeners[i].command);
-	}
+	for (size_t i = 0; i < s->listeners_nr; i++)
+		listener_release(&s->listeners[i]);
 	free(s->listeners);
 	free(s->chans);
 	free(s);
@@ -641,8 +646,25 @@ static void req_fail(rc_ssh *s, struct req *r, const char *what)
 	req_finish(s, r, -1);
 }
 
+/*
+ * libssh2's rule for non-blocking use: a call that returned EAGAIN with a
+ * packet half sent (the session blocked outbound) must be repeated, with
+ * the same arguments, before any other call that sends; another one gets
+ * LIBSSH2_ERROR_BAD_USE. With many channels on one session that is easy
+ * to break, so the pump remembers which operation is stuck and repeats
+ * only that one until the socket takes the rest.
+ */
+static bool stuck(rc_ssh *s, enum op op, struct chan *c)
+{
+	if (!(libssh2_session_block_directions(s->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND))
+		return false;
+	s->pend_op = op;
+	s->pend_chan = c;
+	return true;
+}
+
 /* One step of the current request; returns a libssh2 session error, or 0. */
-static int req_step(rc_ssh *s, bool *progress)
+static int req_step(rc_ssh *s, bool *progress, bool *blocked)
 {
 	struct req *r = s->current;
 	LIBSSH2_CHANNEL *ch;
@@ -670,8 +692,10 @@ static int req_step(rc_ssh *s, bool *progress)
 		ch = libssh2_channel_direct_tcpip_ex(s->sess, r->host, r->port, "127.0.0.1", 0);
 		if (!ch) {
 			rc = libssh2_session_last_errno(s->sess);
-			if (rc == LIBSSH2_ERROR_EAGAIN)
+			if (rc == LIBSSH2_ERROR_EAGAIN) {
+				*blocked = stuck(s, OP_REQ, NULL);
 				return 0;
+			}
 			s->current = NULL;
 			*progress = true;
 			{
@@ -690,8 +714,10 @@ static int req_step(rc_ssh *s, bool *progress)
 		r->ch = libssh2_channel_open_session(s->sess);
 		if (!r->ch) {
 			rc = libssh2_session_last_errno(s->sess);
-			if (rc == LIBSSH2_ERROR_EAGAIN)
+			if (rc == LIBSSH2_ERROR_EAGAIN) {
+				*blocked = stuck(s, OP_REQ, NULL);
 				return 0;
+			}
 			s->current = NULL;
 			*progress = true;
 			req_fail(s, r, "a session channel");
@@ -700,8 +726,10 @@ static int req_step(rc_ssh *s, bool *progress)
 		*progress = true;
 	}
 	rc = libssh2_channel_exec(r->ch, r->command);
-	if (rc == LIBSSH2_ERROR_EAGAIN)
+	if (rc == LIBSSH2_ERROR_EAGAIN) {
+		*blocked = stuck(s, OP_REQ, NULL);
 		return 0;
+	}
 	s->current = NULL;
 	*progress = true;
 	if (rc) {
@@ -758,26 +786,35 @@ done:
 }
 
 /*
- * Move what can be moved between a channel and its descriptor. Returns a
- * session error (the pump then ends the session), or 0.
+ * Move what can be moved between a channel and its descriptor: every
+ * operation, or only `only` (the stuck one). Returns a session error (the
+ * pump then ends the session), or 0; *blocked when an operation is stuck.
  */
-static int chan_step(rc_ssh *s, struct chan *c, bool *progress)
+static int chan_step(rc_ssh *s, struct chan *c, enum op only, bool *progress, bool *blocked)
 {
 	ssize_t n;
 
 	if (c->closing) {
-		int rc = libssh2_channel_free(c->ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
+		int rc;
+		if (!c->ch || (only && only != OP_FREE))
+			return 0;   /* freed, waiting to be dropped from the list */
+		rc = libssh2_channel_free(c->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			*blocked = stuck(s, OP_FREE, c);
 			return 0;
+		}
 		c->ch = NULL;
 		*progress = true;
 		return session_error(rc) ? rc : 0;
 	}
 	/* far side -> local */
-	while (!c->remote_eof && c->in_len < sizeof(c->in)) {
+	while ((!only || only == OP_READ) && !c->remote_eof && c->in_len < sizeof(c->in)) {
 		n = libssh2_channel_read(c->ch, c->in + c->in_len, sizeof(c->in) - c->in_len);
-		if (n == LIBSSH2_ERROR_EAGAIN)
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if ((*blocked = stuck(s, OP_READ, c)))
+				return 0;
 			break;
+		}
 		if (n < 0) {
 			if (session_error((int)n))
 				return (int)n;
@@ -792,11 +829,18 @@ static int chan_step(rc_ssh *s, struct chan *c, bool *progress)
 		c->in_len += (size_t)n;
 		c->got_data = true;
 		*progress = true;
+		if (only)
+			return 0;
 	}
-	if (c->command) {
+	if (c->command && (!only || only == OP_STDERR)) {
 		char junk[1024];
 		for (;;) {
 			n = libssh2_channel_read_stderr(c->ch, junk, sizeof(junk));
+			if (n == LIBSSH2_ERROR_EAGAIN) {
+				if ((*blocked = stuck(s, OP_STDERR, c)))
+					return 0;
+				break;
+			}
 			if (n <= 0) {
 				if (n < 0 && session_error((int)n))
 					return (int)n;
@@ -807,53 +851,66 @@ static int chan_step(rc_ssh *s, struct chan *c, bool *progress)
 				size_t room = STDERR_CAP - c->errtext.len;
 				rc_buf_add(&c->errtext, junk, (size_t)n < room ? (size_t)n : room);
 			}
+			if (only)
+				return 0;
 		}
 	}
-	if (!c->remote_eof && libssh2_channel_eof(c->ch))
-		c->remote_eof = true;
-	while (c->in_len && c->fd >= 0) {
-		n = send(c->fd, c->in, c->in_len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (only && only != OP_WRITE && only != OP_EOF)
+		return 0;
+	if (!only) {
+		if (!c->remote_eof && libssh2_channel_eof(c->ch))
+			c->remote_eof = true;
+		while (c->in_len && c->fd >= 0) {
+			n = send(c->fd, c->in, c->in_len, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+					break;
+				/* the local side is gone: nobody wants the rest */
+				c->in_len = 0;
+				c->local_eof = true;
+				c->out_len = 0;
+				chan_close_local(c);
 				break;
-			/* the local side is gone: nobody wants the rest */
-			c->in_len = 0;
-			c->local_eof = true;
-			c->out_len = 0;
-			chan_close_local(c);
-			break;
-		}
-		memmove(c->in, c->in + n, c->in_len - (size_t)n);
-		c->in_len -= (size_t)n;
-		*progress = true;
-	}
-	if (c->remote_eof && !c->in_len && c->fd >= 0 && !c->local_shut) {
-		shutdown(c->fd, SHUT_WR);
-		c->local_shut = true;
-		*progress = true;
-	}
-	/* local -> far side */
-	while (!c->local_eof && c->fd >= 0 && c->out_len < sizeof(c->out)) {
-		n = recv(c->fd, c->out + c->out_len, sizeof(c->out) - c->out_len, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				break;
-			c->local_eof = true;
-			c->out_len = 0;
-			break;
-		}
-		if (n == 0) {
-			c->local_eof = true;
+			}
+			memmove(c->in, c->in + n, c->in_len - (size_t)n);
+			c->in_len -= (size_t)n;
 			*progress = true;
+		}
+		if (c->remote_eof && !c->in_len && c->fd >= 0 && !c->local_shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->local_shut = true;
+			*progress = true;
+		}
+		/* local -> far side; bytes a stuck write still covers stay where they are */
+		while (!c->local_eof && c->fd >= 0 && c->out_len < sizeof(c->out)) {
+			n = recv(c->fd, c->out + c->out_len, sizeof(c->out) - c->out_len, 0);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+					break;
+				c->local_eof = true;
+				break;
+			}
+			if (n == 0) {
+				c->local_eof = true;
+				*progress = true;
+				break;
+			}
+			c->out_len += (size_t)n;
+			*progress = true;
+		}
+	}
+	while ((!only || only == OP_WRITE) && (c->wlen || c->out_len)) {
+		size_t len = c->wlen ? c->wlen : c->out_len;
+		n = libssh2_channel_write(c->ch, c->out, len);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if ((*blocked = stuck(s, OP_WRITE, c))) {
+				c->wlen = len;
+				return 0;
+			}
+			c->wlen = 0;
 			break;
 		}
-		c->out_len += (size_t)n;
-		*progress = true;
-	}
-	while (c->out_len) {
-		n = libssh2_channel_write(c->ch, c->out, c->out_len);
-		if (n == LIBSSH2_ERROR_EAGAIN)
-			break;
+		c->wlen = 0;
 		if (n < 0) {
 			if (session_error((int)n))
 				return (int)n;
@@ -865,18 +922,25 @@ static int chan_step(rc_ssh *s, struct chan *c, bool *progress)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 		*progress = true;
+		if (only)
+			return 0;
 	}
-	if (c->local_eof && !c->out_len && !c->eof_sent && !c->remote_eof) {
+	if ((!only || only == OP_EOF) && c->local_eof && !c->out_len && !c->eof_sent && !c->remote_eof) {
 		int rc = libssh2_channel_send_eof(c->ch);
 		if (rc == 0) {
 			c->eof_sent = true;
 			*progress = true;
-		} else if (rc != LIBSSH2_ERROR_EAGAIN) {
+		} else if (rc == LIBSSH2_ERROR_EAGAIN) {
+			if ((*blocked = stuck(s, OP_EOF, c)))
+				return 0;
+		} else {
 			if (session_error(rc))
 				return rc;
 			c->eof_sent = true;
 		}
 	}
+	if (only)
+		return 0;
 	/*
 	 * Done when our side has closed: curl drops a connection only when it
 	 * has what it wanted, or wants no more (it never half-closes).
@@ -906,7 +970,7 @@ static void pump_fail(rc_ssh *s, int rc)
 	pthread_mutex_lock(&s->lock);
 	s->dead = true;
 	if (!s->dead_err.code)
-		rc_error_set(&s->dead_err, RC_EUNREACHABLE, "ssh on '%s' (%s): the session failed: %s (%d)",
+		rc_error_set(&s->dead_err, RC_EUNREACHABLE, "ssh on '%s' (%s): the session failed: %s (libssh2 error %d)",
 			     s->ship, s->address, sess_msg(s->sess), rc);
 	r = s->queue;
 	s->queue = NULL;
@@ -955,7 +1019,7 @@ static void accept_all(rc_ssh *s, const struct pollfd *pfd, size_t first, size_t
 			socklen_t len = sizeof(cred);
 			struct req *r;
 
-			/* an abstract socket has no permissions: only this process may use the tunnel */
+			/* the directory keeps others out; this keeps out our own user's other processes */
 			if (getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != getpid()) {
 				close(a);
 				continue;
@@ -993,11 +1057,31 @@ static void *pump(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (stop)
 			break;
-		while (progress && !rc) {
+		if (s->pend_op) {
+			/* finish the stuck call first, and nothing else until it is done */
+			enum op op = s->pend_op;
+			bool blocked = false;
+			s->pend_op = OP_NONE;
+			if (op == OP_REQ)
+				rc = req_step(s, &progress, &blocked);
+			else if (op == OP_KEEPALIVE) {
+				rc = libssh2_keepalive_send(s->sess, &next_ka);
+				if (rc == LIBSSH2_ERROR_EAGAIN) {
+					stuck(s, OP_KEEPALIVE, NULL);
+					rc = 0;
+				}
+			} else
+				rc = chan_step(s, s->pend_chan, op, &progress, &blocked);
+			if (rc)
+				break;
+			progress = !s->pend_op;
+		}
+		while (progress && !rc && !s->pend_op) {
+			bool blocked = false;
 			progress = false;
-			rc = req_step(s, &progress);
-			for (size_t i = 0; i < s->chans_nr && !rc; i++)
-				rc = chan_step(s, s->chans[i], &progress);
+			rc = req_step(s, &progress, &blocked);
+			for (size_t i = 0; i < s->chans_nr && !rc && !blocked; i++)
+				rc = chan_step(s, s->chans[i], OP_NONE, &progress, &blocked);
 		}
 		if (rc)
 			break;
@@ -1019,9 +1103,13 @@ static void *pump(void *arg)
 				i++;
 			}
 		}
-		if ((rc = libssh2_keepalive_send(s->sess, &next_ka)) != 0 && rc != LIBSSH2_ERROR_EAGAIN)
-			break;
-		rc = 0;
+		if (!s->pend_op) {
+			if ((rc = libssh2_keepalive_send(s->sess, &next_ka)) == LIBSSH2_ERROR_EAGAIN)
+				stuck(s, OP_KEEPALIVE, NULL);
+			else if (rc)
+				break;
+			rc = 0;
+		}
 
 		pthread_mutex_lock(&s->lock);
 		nl = s->listeners_nr;
@@ -1041,7 +1129,7 @@ static void *pump(void *arg)
 			pfd[np].events |= POLLOUT;
 		pfd[np++].revents = 0;
 		np += nl;
-		for (size_t i = 0; i < s->chans_nr; i++) {
+		for (size_t i = 0; i < s->chans_nr && !s->pend_op; i++) {
 			struct chan *c = s->chans[i];
 			if (c->fd < 0)
 				continue;
@@ -1212,35 +1300,34 @@ static int open_channel(rc_ssh *s, struct req *r, int *fd_out, rc_error *err)
 	return ret;
 }
 
-int rc_ssh_listen(rc_ssh *s, char **name_out, const char *host, int port, const char *command,
+int rc_ssh_listen(rc_ssh *s, char **path_out, const char *host, int port, const char *command,
 		  rc_error *err)
 {
-	static unsigned long counter;
-	static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *tmp = getenv("TMPDIR");
 	struct sockaddr_un sun;
 	struct listener *l;
-	unsigned long n;
-	char *name;
-	int fd, id;
-	socklen_t len;
+	char *dir, *path = NULL;
+	int fd = -1, id, e;
 
-	*name_out = NULL;
-	pthread_mutex_lock(&counter_lock);
-	n = ++counter;
-	pthread_mutex_unlock(&counter_lock);
-	name = rc_xstrfmt("reconcile-ssh-%ld-%lu", (long)getpid(), n);
+	*path_out = NULL;
+	/* a directory only we may enter: nobody else can even reach the socket */
+	dir = rc_xstrfmt("%s/reconcile-ssh-XXXXXX", tmp && *tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		e = errno;
+		goto fail;
+	}
+	path = rc_xstrfmt("%s/docker.sock", dir);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path + 1, name, strlen(name));
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, len) < 0 || listen(fd, 64) < 0) {
-		int e = errno;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 64) < 0) {
+		e = errno;
 		if (fd >= 0)
 			close(fd);
-		free(name);
-		return rc_error_set(err, RC_ERROR, "ssh on '%s': cannot make a local socket: %s", s->ship,
-				    strerror(e));
+		unlink(path);
+		rmdir(dir);
+		goto fail;
 	}
 	pthread_mutex_lock(&s->lock);
 	RC_ALLOC_GROW(s->listeners, s->listeners_nr + 1, s->listeners_alloc);
@@ -1251,10 +1338,28 @@ int rc_ssh_listen(rc_ssh *s, char **name_out, const char *host, int port, const 
 	l->host = host ? rc_xstrdup(host) : NULL;
 	l->port = port;
 	l->command = command ? rc_xstrdup(command) : NULL;
+	l->path = rc_xstrdup(path);
+	l->dir = dir;
 	pthread_mutex_unlock(&s->lock);
 	wake(s);
-	*name_out = name;
+	*path_out = path;
 	return id;
+fail:
+	free(dir);
+	free(path);
+	return rc_error_set(err, RC_ERROR, "ssh on '%s': cannot make a local socket for the tunnel: %s",
+			    s->ship, strerror(e));
+}
+
+static void listener_release(struct listener *l)
+{
+	close(l->fd);
+	unlink(l->path);
+	rmdir(l->dir);
+	free(l->path);
+	free(l->dir);
+	free(l->host);
+	free(l->command);
 }
 
 void rc_ssh_unlisten(rc_ssh *s, int id)
@@ -1269,10 +1374,8 @@ void rc_ssh_unlisten(rc_ssh *s, int id)
 			s->listeners[i] = s->listeners[--s->listeners_nr];
 			pthread_mutex_unlock(&s->lock);
 			wake(s);
-			free(gone.host);
-			free(gone.command);
 			shutdown(gone.fd, SHUT_RDWR);
-			close(gone.fd);
+			listener_release(&gone);
 			return;
 		}
 	pthread_mutex_unlock(&s->lock);

@@ -19,10 +19,12 @@
  *
  * For libcurl, which must connect() by itself (7.88 ignores
  * CURL_SOCKOPT_ALREADY_CONNECTED, curl issue #10626), rc_ssh_listen()
- * makes a listening socket in the abstract unix namespace whose every
- * connection becomes a channel; only connections from this very process
- * (SO_PEERCRED) are taken, so no other user or process of the machine can
- * use the tunnel, and no TCP port is ever opened for it.
+ * makes a listening unix socket, in a directory of its own that only we
+ * may enter, whose every connection becomes a channel; only connections
+ * from this very process (SO_PEERCRED) are taken, so no other user or
+ * process of the machine can use the tunnel, and no TCP port is ever
+ * opened for it. (Not an abstract socket: curl 7.88 never reuses a
+ * connection to one, and has no permissions to offer.)
  *
  *     rc_ssh_opts o = { .ship = "vm1", .host = "10.0.0.5", .port = 22,
  *                       .user = "deploy", .key_path = "/etc/reconcile/id_ed25519",
@@ -120,8 +122,9 @@ int rc_ssh_open_tcp(rc_ssh *s, int *fd_out, const char *host, int port, rc_error
 int rc_ssh_open_exec(rc_ssh *s, int *fd_out, const char *command, rc_error *err);
 
 /*
- * A listening socket in the abstract unix namespace (*name_out, to free(),
- * without the leading NUL: CURLOPT_ABSTRACT_UNIX_SOCKET) whose every
+ * A listening unix socket (*path_out, to free(): CURLOPT_UNIX_SOCKET_PATH)
+ * in a new directory of mode 0700 under $TMPDIR or /tmp, both removed by
+ * rc_ssh_unlisten() or with the session, whose every
  * connection, from this process only, becomes a channel as
  * rc_ssh_open_exec() (when `command` is set) or rc_ssh_open_tcp() would
  * make it, opened within the timeout (else the session is failed: a server
@@ -129,7 +132,7 @@ int rc_ssh_open_exec(rc_ssh *s, int *fd_out, const char *command, rc_error *err)
  * cannot be opened is closed, and rc_ssh_last_error() says why. Returns
  * the listener's id (> 0) for rc_ssh_unlisten(), or an error.
  */
-int rc_ssh_listen(rc_ssh *s, char **name_out, const char *host, int port, const char *command,
+int rc_ssh_listen(rc_ssh *s, char **path_out, const char *host, int port, const char *command,
 		  rc_error *err);
 void rc_ssh_unlisten(rc_ssh *s, int id);
 
