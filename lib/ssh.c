@@ -33,7 +33,7 @@
 
 enum req_kind { REQ_TCP, REQ_EXEC };
 /* what the pump may be stuck in (see stuck()) */
-enum op { OP_NONE, OP_REQ, OP_READ, OP_STDERR, OP_WRITE, OP_EOF, OP_FREE, OP_KEEPALIVE };
+enum op { OP_NONE, OP_REQ, OP_READ, OP_STDERR, OP_CLOSED, OP_WRITE, OP_EOF, OP_FREE, OP_KEEPALIVE };
 
 /* A request to the pump thread for a new channel. */
 struct req {
@@ -61,6 +61,7 @@ struct chan {
 	rc_buf errtext;           /* exec channels: stderr, capped */
 	bool got_data;
 	bool local_eof, eof_sent, remote_eof, local_shut;
+	bool remote_closed;       /* exec channels: the far side closed, its exit status is known */
 	bool closing;             /* only libssh2_channel_free() is left to do */
 	size_t wlen;              /* the length of a stuck write, which must be repeated as it was */
 };
@@ -349,26 +350,29 @@ static void prefer_known_types(rc_ssh *s)
 
 	rc_buf_init(&known, 4096);
 	rc_buf_init(&pref, 4096);
-	if (read_known_hosts(&text, file, NULL) < 0)
-		goto done;
-	rc_known_hosts_types(&known, text.ptr, text.len, s->host, s->port);
-	if (!known.len)
-		goto done;
+	read_known_hosts(&text, file, NULL);   /* none: no known types */
+	rc_known_hosts_types(&known, text.ptr ? text.ptr : "", text.len, s->host, s->port);
 	n = libssh2_session_supported_algs(s->sess, LIBSSH2_METHOD_HOSTKEY, &algs);
 	if (n <= 0)
 		goto done;
-	/* known and supported first, then the rest, so that an unknown key is still reported */
-	for (int pass = 0; pass < 2; pass++)
+	/*
+	 * Known and supported first; then ed25519, as OpenSSH prefers it, so
+	 * that an unknown host shows the fingerprint `ssh` would show; then
+	 * the rest, so that an unknown key is still reported.
+	 */
+	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < n; i++) {
 			size_t len = strlen(algs[i]);
-			const char *p = known.ptr;
+			const char *p = known.ptr ? known.ptr : "";
 			bool isknown = false;
+			int rank;
 			while (*p && !isknown) {
 				size_t k = strcspn(p, ",");
 				isknown = k == len && !memcmp(p, algs[i], len);
 				p += k + (p[k] == ',');
 			}
-			if (isknown == (pass == 0))
+			rank = isknown ? 0 : !strcmp(algs[i], "ssh-ed25519") ? 1 : 2;
+			if (rank == pass)
 				rc_buf_addf(&pref, "%s%s", pref.len ? "," : "", algs[i]);
 		}
 	libssh2_free(s->sess, (void *)algs);
@@ -410,7 +414,8 @@ static int authenticate(rc_ssh *s, const rc_ssh_opts *o, long deadline, rc_error
 		}
 	if (rc == 0)
 		goto done;
-	if (rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED) {
+	if (rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED ||
+	    rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED) {
 		ret = rc_error_set(err, RC_EAUTH, "ssh authentication to %s for ship '%s': cannot use the key '%s': %s%s",
 				   s->address, s->ship, o->key_path, sess_msg(s->sess),
 				   !o->passphrase ? " (if it is encrypted, give its passphrase: ssh_passphrase_file or $RECONCILE_SSH_PASSPHRASE)" :
@@ -855,6 +860,24 @@ static int chan_step(rc_ssh *s, struct chan *c, enum op only, bool *progress, bo
 				return 0;
 		}
 	}
+	/*
+	 * A command channel that ended: wait for the far side's close, which
+	 * comes after the exit status, and tell why before curl sees the end
+	 * (else it reports an empty reply first).
+	 */
+	if (c->command && c->remote_eof && !c->in_len && !c->remote_closed && (!only || only == OP_CLOSED)) {
+		int rc = libssh2_channel_wait_closed(c->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			if ((*blocked = stuck(s, OP_CLOSED, c)))
+				return 0;
+		} else {
+			if (rc < 0 && session_error(rc))
+				return rc;
+			c->remote_closed = true;
+			exec_report(s, c);
+			*progress = true;
+		}
+	}
 	if (only && only != OP_WRITE && only != OP_EOF)
 		return 0;
 	if (!only) {
@@ -876,7 +899,8 @@ static int chan_step(rc_ssh *s, struct chan *c, enum op only, bool *progress, bo
 			c->in_len -= (size_t)n;
 			*progress = true;
 		}
-		if (c->remote_eof && !c->in_len && c->fd >= 0 && !c->local_shut) {
+		if (c->remote_eof && !c->in_len && c->fd >= 0 && !c->local_shut &&
+		    (!c->command || c->remote_closed)) {
 			shutdown(c->fd, SHUT_WR);
 			c->local_shut = true;
 			*progress = true;
@@ -946,7 +970,7 @@ static int chan_step(rc_ssh *s, struct chan *c, enum op only, bool *progress, bo
 	 * has what it wanted, or wants no more (it never half-closes).
 	 */
 	if (c->fd < 0 || (c->local_eof && !c->out_len)) {
-		if (c->command)
+		if (c->command && !c->remote_closed)
 			exec_report(s, c);
 		chan_close_local(c);
 		c->closing = true;
