@@ -1202,6 +1202,20 @@ static int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 		return rc_error_set(err, RC_EUNREACHABLE, "cannot reach docker on '%s' (%s): %s",
 				    d->ship, d->address, why);
 	case CURLE_OPERATION_TIMEDOUT:
+		/* a host that drops packets: say so in the words of a connection, not of a request */
+		if (strstr(why, "Connection timed out") || strstr(why, "Connection time-out") ||
+		    strstr(why, "SSL connection timeout")) {
+			long local_port = 0;
+			/* TCP was up: what stalled is the TLS handshake (curl counts it as connecting) */
+			if (d->tls && curl_easy_getinfo(d->curl, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
+			    local_port > 0)
+				return rc_error_set(err, RC_ETIMEOUT,
+						    "TLS handshake with docker on '%s' (%s) failed: no answer within %ld ms",
+						    d->ship, d->base_url, d->timeout_ms);
+			return rc_error_set(err, RC_ETIMEOUT,
+					    "cannot reach docker on '%s' (%s): no answer to the TCP connection within %ld ms",
+					    d->ship, d->address, d->timeout_ms);
+		}
 		return rc_error_set(err, RC_ETIMEOUT, "docker on '%s' (%s): %s %s: %s", d->ship,
 				    d->address, r->method, sp, why);
 	default:
