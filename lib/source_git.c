@@ -277,7 +277,8 @@ static void kh_type_line(rc_buf *out, char *line, const char *name)
 	    !host_field_match(hosts, name))
 		goto done;
 	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
-	if (strcmp(btype, "unknown")) {
+	/* a name with a comma would be two names in the list */
+	if (strcmp(btype, "unknown") && !strchr(btype, ',')) {
 		size_t n = strlen(btype);
 		const char *p = out->ptr ? out->ptr : "";
 		bool seen = false;
