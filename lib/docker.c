@@ -154,7 +154,8 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 			d->ssh_opts.timeout_ms = ep->timeout_ms ? ep->timeout_ms : DEFAULT_TIMEOUT_MS;
 	}
 	d->tls = ep->tls || ep->tls_verify;
-	d->tls_verify = ep->tls_verify;
+	/* a CA given is a CA to verify with: `tls: true` alone must not silently trust anyone */
+	d->tls_verify = ep->tls_verify || (d->tls && (ep->ca_cert || ep->ca_cert_pem));
 	d->ca_cert = dup_or_null(ep->ca_cert);
 	d->cert = dup_or_null(ep->cert);
 	d->key = dup_or_null(ep->key);

@@ -89,7 +89,7 @@ typedef struct rc_docker_endpoint {
 	int port;                   /* 0: 2375, or 2376 with TLS */
 	const struct rc_ssh_opts *ssh; /* tunnel through SSH (copied), or NULL; see above */
 	bool tls;                   /* https (also implied by tls_verify) */
-	bool tls_verify;            /* verify the daemon's certificate and name */
+	bool tls_verify;            /* verify the daemon's certificate and name (implied by a CA) */
 	const char *ca_cert;        /* CA bundle for verification, or NULL */
 	const char *cert, *key;     /* client certificate pair, or NULL */
 	/*
