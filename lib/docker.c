@@ -147,7 +147,7 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 		d->ssh_opts.host = dup_or_null(o->host);
 		d->ssh_opts.user = dup_or_null(o->user);
 		d->ssh_opts.key_path = dup_or_null(o->key_path);
-		d->ssh_opts.key_data = o->key_data ? rc_xmemdup(o->key_data, o->key_len) : NULL;
+		d->ssh_opts.key_data = o->key_data ? rc_xstrndup(o->key_data, o->key_len) : NULL;
 		d->ssh_opts.passphrase = dup_or_null(o->passphrase);
 		d->ssh_opts.known_hosts = dup_or_null(o->known_hosts);
 		if (!d->ssh_opts.timeout_ms)

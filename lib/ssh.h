@@ -93,7 +93,8 @@ typedef struct rc_ssh_opts {
 	int port;                   /* 0: 22 */
 	const char *user;
 	const char *key_path;       /* the private key file; named in messages */
-	const char *key_data;       /* its contents when already read (NULL: read key_path) */
+	const char *key_data;       /* its contents when already read (NULL: read key_path); NUL-
+	                               terminated too (libssh2 1.10 runs strlen() on it) */
 	size_t key_len;
 	const char *passphrase;     /* for an encrypted key, or NULL */
 	const char *known_hosts;    /* NULL: ~/.ssh/known_hosts */
