@@ -82,13 +82,15 @@ int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_er
 	buf->cap = 64 << 10;
 	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
 		return ret;
-	rc_buf_setlen(buf, strcspn(buf->ptr, "\r\n"));
-	*out = buf->ptr;
+	rc_buf_setlen(buf, strcspn(buf->ptr ? buf->ptr : "", "\r\n"));
+	*out = buf->ptr ? buf->ptr : "";
 	return 0;
 }
 
 int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
 {
+	size_t pass_at = 0, token_at = 0;
+	bool pass = false;
 	int ret;
 
 	memset(g, 0, sizeof(*g));
@@ -100,14 +102,26 @@ int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_err
 	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
 	g->known_hosts = o->known_hosts;
 	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
+	/* both files in the one buffer the caller releases, each NUL-terminated; pointers once it is full */
+	token->cap = 128 << 10;
+	if (o->ssh_passphrase_file) {
+		if ((ret = rc_buf_read_file(token, o->ssh_passphrase_file, err)) < 0)
+			return ret;
+		rc_buf_setlen(token, strcspn(token->ptr ? token->ptr : "", "\r\n"));
+		rc_buf_addch(token, '\0');
+		pass = true;
+	}
 	if (o->https_token_file) {
-		token->cap = 64 << 10;
+		token_at = token->len;
 		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
 			return ret;
-		while (token->len && (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
+		while (token->len > token_at &&
+		       (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
 			rc_buf_setlen(token, token->len - 1);
-		g->https_token = token->ptr;
+		g->https_token = token->ptr + token_at;
 	}
+	if (pass)
+		g->ssh_passphrase = token->ptr + pass_at;
 	return 0;
 }
 
