@@ -3,9 +3,12 @@
 #include "converge.h"
 #include "docker.h"
 #include "registry.h"
+#include "ssh.h"
 #include "util.h"
 #include <ctype.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,14 +179,27 @@ static void run_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, s
 
 /* ---------------------------------------------------------------- observe */
 
-int rc_docker_for_ship(rc_docker **out, const rc_ship *s, rc_error *err)
+/* "~/x" -> "$HOME/x" (the reconciler user's), anything else as it is */
+static char *expand_home(const char *path)
+{
+	const char *home = getenv("HOME");
+	if (!path || !rc_starts_with(path, "~/"))
+		return path ? rc_xstrdup(path) : NULL;
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return rc_xstrfmt("%s/%s", home, path + 2);
+}
+
+int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts *o, rc_error *err)
 {
 	rc_docker_endpoint ep;
+	rc_ssh_opts so;
+	char *key = NULL, *ca = NULL, *cert = NULL, *tkey = NULL;
+	int ret;
 
 	*out = NULL;
-	if (s->ssh_user)
-		return rc_error_set(err, RC_EUNREACHABLE,
-				    "ssh_tunnel ships are not supported by this version of reconcile");
 	memset(&ep, 0, sizeof(ep));
 	ep.ship = s->name;
 	ep.unix_path = s->socket_path;
@@ -191,12 +207,34 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, rc_error *err)
 	ep.port = s->docker_port;
 	ep.tls = s->tls;
 	ep.tls_verify = s->tls_verify;
-	ep.ca_cert = s->tls_ca_cert;
-	ep.cert = s->tls_cert;
-	ep.key = s->tls_key;
+	ep.ca_cert = ca = expand_home(s->tls_ca_cert);
+	ep.cert = cert = expand_home(s->tls_cert);
+	ep.key = tkey = expand_home(s->tls_key);
+	ep.ca_cert_pem = s->tls_ca_cert_data;
+	ep.cert_pem = s->tls_cert_data;
+	ep.key_pem = s->tls_key_data;
 	ep.timeout_ms = (long)(s->timeout * 1000);
 	ep.max_api_version = s->api_version;
-	return rc_docker_new(out, &ep, err);
+	if (s->ssh_user) {
+		memset(&so, 0, sizeof(so));
+		so.ship = s->name;
+		so.host = s->endpoint ? s->endpoint : s->ip;
+		so.port = s->ssh_port;
+		so.user = s->ssh_user;
+		so.key_path = key = expand_home(s->ssh_key);
+		so.key_data = s->ssh_key_data;
+		so.key_len = s->ssh_key_data ? strlen(s->ssh_key_data) : 0;
+		so.passphrase = o ? o->ssh_passphrase : NULL;
+		so.known_hosts = o ? o->known_hosts : NULL;
+		so.timeout_ms = ep.timeout_ms;
+		ep.ssh = &so;
+	}
+	ret = rc_docker_new(out, &ep, err);
+	free(key);
+	free(ca);
+	free(cert);
+	free(tkey);
+	return ret;
 }
 
 static void observe_ship(struct fleet *f, size_t idx)
@@ -207,7 +245,7 @@ static void observe_ship(struct fleet *f, size_t idx)
 	json_t *list = NULL;
 	const char **names;
 
-	if (rc_docker_for_ship(&fs->docker, s, &err) < 0)
+	if (rc_docker_for_ship(&fs->docker, s, f->opts, &err) < 0)
 		goto fail;
 	rc_docker_set_read_only(fs->docker, f->opts->dry_run);
 	if (rc_docker_negotiate(fs->docker, &err) < 0)

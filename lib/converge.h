@@ -55,6 +55,9 @@ typedef struct rc_converge_opts {
 	int jobs;                   /* 0: 4 */
 	const char *revision;       /* commit applied, for the reconcile.commit label */
 	const char *docker_config;  /* credentials file; NULL: the Docker client's default */
+	/* ssh_tunnel ships: host keys (NULL: ~/.ssh/known_hosts) and the user keys' passphrase */
+	const char *known_hosts;
+	const char *ssh_passphrase;
 	rc_log_fn log;              /* progress, may be NULL; called from worker threads */
 	void *log_ctx;
 	/*
@@ -86,7 +89,12 @@ typedef struct rc_converge_stats {
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats);
 
-/* A Docker client for a ship as the manifest describes it (no I/O yet). */
-int rc_docker_for_ship(rc_docker **out, const rc_ship *ship, rc_error *err);
+/*
+ * A Docker client for a ship as the manifest describes it (no I/O yet).
+ * `opts` (may be NULL) gives known_hosts and the passphrase for
+ * ssh_tunnel ships; a key path "~/x" is the reconciler user's.
+ */
+int rc_docker_for_ship(rc_docker **out, const rc_ship *ship, const rc_converge_opts *opts,
+		       rc_error *err);
 
 #endif

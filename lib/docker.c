@@ -2,6 +2,7 @@
 #include "docker.h"
 #include "buf.h"
 #include "error.h"
+#include "ssh.h"
 #include "util.h"
 #include <curl/curl.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ struct rc_docker {
 	int port;
 	bool tls, tls_verify;
 	char *ca_cert, *cert, *key;
+	char *ca_cert_pem, *cert_pem, *key_pem;
 	long timeout_ms;
 	char *max_api_version;
 	size_t max_response;
@@ -49,6 +51,14 @@ struct rc_docker {
 
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
+
+	/* SSH tunnel: the options (strings owned), the session, and why a channel failed */
+	bool has_ssh;
+	rc_ssh_opts ssh_opts;
+	char *ssh_command;   /* dial-stdio, when unix_path is on the far side */
+	rc_ssh *ssh;
+	int ssh_listener;
+	char *ssh_socket;    /* the listener's socket path */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -58,6 +68,8 @@ static void curl_init_once(void)
 {
 	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
 }
+
+static void ssh_drop(rc_docker *d);
 
 static char *dup_or_null(const char *s)
 {
@@ -105,7 +117,7 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 	int a, b;
 
 	*out = NULL;
-	if (!ep || ((!ep->unix_path || !*ep->unix_path) && (!ep->host || !*ep->host)))
+	if (!ep || (!ep->ssh && (!ep->unix_path || !*ep->unix_path) && (!ep->host || !*ep->host)))
 		return rc_error_set(err, RC_EINVALID, "docker on '%s': no socket path and no host", ship);
 	if (ep->max_api_version && rc_docker_parse_version(&a, &b, ep->max_api_version) < 0)
 		return rc_error_set(err, RC_EINVALID, "docker on '%s': malformed API version '%s'",
@@ -127,15 +139,52 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 		return rc_error_set(err, RC_ERROR, "cannot initialize libcurl");
 	}
 	d->ship = rc_xstrdup(ship);
+	if (ep->ssh) {
+		const rc_ssh_opts *o = ep->ssh;
+		d->has_ssh = true;
+		d->ssh_opts = *o;
+		d->ssh_opts.ship = d->ship;
+		d->ssh_opts.host = dup_or_null(o->host);
+		d->ssh_opts.user = dup_or_null(o->user);
+		d->ssh_opts.key_path = dup_or_null(o->key_path);
+		d->ssh_opts.key_data = o->key_data ? rc_xstrndup(o->key_data, o->key_len) : NULL;
+		d->ssh_opts.passphrase = dup_or_null(o->passphrase);
+		d->ssh_opts.known_hosts = dup_or_null(o->known_hosts);
+		if (!d->ssh_opts.timeout_ms)
+			d->ssh_opts.timeout_ms = ep->timeout_ms ? ep->timeout_ms : DEFAULT_TIMEOUT_MS;
+	}
 	d->tls = ep->tls || ep->tls_verify;
-	d->tls_verify = ep->tls_verify;
+	/* a CA given is a CA to verify with: `tls: true` alone must not silently trust anyone */
+	d->tls_verify = ep->tls_verify || (d->tls && (ep->ca_cert || ep->ca_cert_pem));
 	d->ca_cert = dup_or_null(ep->ca_cert);
 	d->cert = dup_or_null(ep->cert);
 	d->key = dup_or_null(ep->key);
+	d->ca_cert_pem = dup_or_null(ep->ca_cert_pem);
+	d->cert_pem = dup_or_null(ep->cert_pem);
+	d->key_pem = dup_or_null(ep->key_pem);
 	d->timeout_ms = ep->timeout_ms ? ep->timeout_ms : DEFAULT_TIMEOUT_MS;
 	d->max_api_version = dup_or_null(ep->max_api_version);
 	d->max_response = ep->max_response ? ep->max_response : DEFAULT_MAX_RESPONSE;
-	if (ep->unix_path && *ep->unix_path) {
+	if (d->has_ssh) {
+		const rc_ssh_opts *o = &d->ssh_opts;
+		bool v6 = o->host && strchr(o->host, ':') != NULL;
+		int sport = o->port ? o->port : 22;
+		d->port = ep->port ? ep->port : d->tls ? 2376 : 2375;
+		/* the URL's host is only sent as Host:, the channel decides where bytes go */
+		d->base_url = rc_xstrfmt("%s://127.0.0.1:%d", d->tls ? "https" : "http", d->port);
+		if (ep->unix_path && *ep->unix_path) {
+			char *q = rc_ssh_shell_quote(ep->unix_path);
+			d->ssh_command = rc_xstrfmt("docker -H unix://%s system dial-stdio", q);
+			free(q);
+			d->address = rc_xstrfmt("ssh://%s@%s%s%s:%d/unix%s", o->user ? o->user : "",
+						v6 ? "[" : "", o->host ? o->host : "", v6 ? "]" : "", sport,
+						ep->unix_path);
+		} else {
+			d->address = rc_xstrfmt("ssh://%s@%s%s%s:%d/tcp/%d", o->user ? o->user : "",
+						v6 ? "[" : "", o->host ? o->host : "", v6 ? "]" : "", sport,
+						d->port);
+		}
+	} else if (ep->unix_path && *ep->unix_path) {
 		d->unix_path = rc_xstrdup(ep->unix_path);
 		/* the host part is ignored on a unix socket, only sent as Host: */
 		d->base_url = rc_xstrdup("http://localhost");
@@ -159,6 +208,21 @@ void rc_docker_free(rc_docker *d)
 		return;
 	if (d->curl)
 		curl_easy_cleanup(d->curl);
+	/* after curl: its cached connection is a channel of the session */
+	ssh_drop(d);
+	free(d->ssh_socket);
+	if (d->has_ssh) {
+		free((char *)d->ssh_opts.host);
+		free((char *)d->ssh_opts.user);
+		free((char *)d->ssh_opts.key_path);
+		free((char *)d->ssh_opts.key_data);
+		free((char *)d->ssh_opts.passphrase);
+		free((char *)d->ssh_opts.known_hosts);
+	}
+	free(d->ssh_command);
+	free(d->ca_cert_pem);
+	free(d->cert_pem);
+	free(d->key_pem);
 	free(d->ship);
 	free(d->unix_path);
 	free(d->host);
@@ -1091,6 +1155,26 @@ static int tls_error(rc_docker *d, CURLcode cc, const char *why, rc_error *err)
 	}
 }
 
+/*
+ * A failure of the SSH tunnel under curl: a channel that could not be
+ * opened (curl only knows "could not connect"), a session that died, a
+ * dial-stdio command that failed on the far side. 0 when it is not that.
+ */
+static int ssh_error(rc_docker *d, CURLcode cc, rc_error *err)
+{
+	rc_error e = RC_ERROR_INIT;
+
+	if (!d->has_ssh)
+		return 0;
+	if (d->ssh && rc_ssh_last_error(d->ssh, &e) < 0 && cc != CURLE_OPERATION_TIMEDOUT &&
+	    cc != CURLE_HTTP_RETURNED_ERROR) {
+		if (err)
+			*err = e;
+		return e.code;
+	}
+	return 0;
+}
+
 static int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err)
 {
 	long os_errno = 0;
@@ -1101,6 +1185,8 @@ static int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 	short_path(sp, sizeof(sp), r->path);
 	curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &os_errno);
 	why = d->errbuf[0] ? d->errbuf : curl_easy_strerror(cc);
+	if ((ret = ssh_error(d, cc, err)) < 0)
+		return ret;
 	if ((ret = tls_error(d, cc, why, err)) < 0)
 		return ret;
 	switch (cc) {
@@ -1117,6 +1203,20 @@ static int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 		return rc_error_set(err, RC_EUNREACHABLE, "cannot reach docker on '%s' (%s): %s",
 				    d->ship, d->address, why);
 	case CURLE_OPERATION_TIMEDOUT:
+		/* a host that drops packets: say so in the words of a connection, not of a request */
+		if (strstr(why, "Connection timed out") || strstr(why, "Connection time-out") ||
+		    strstr(why, "SSL connection timeout")) {
+			long local_port = 0;
+			/* TCP was up: what stalled is the TLS handshake (curl counts it as connecting) */
+			if (d->tls && curl_easy_getinfo(d->curl, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
+			    local_port > 0)
+				return rc_error_set(err, RC_ETIMEOUT,
+						    "TLS handshake with docker on '%s' (%s) failed: no answer within %ld ms",
+						    d->ship, d->base_url, d->timeout_ms);
+			return rc_error_set(err, RC_ETIMEOUT,
+					    "cannot reach docker on '%s' (%s): no answer to the TCP connection within %ld ms",
+					    d->ship, d->address, d->timeout_ms);
+		}
 		return rc_error_set(err, RC_ETIMEOUT, "docker on '%s' (%s): %s %s: %s", d->ship,
 				    d->address, r->method, sp, why);
 	default:
@@ -1150,12 +1250,92 @@ static void set_tls(CURL *c, const rc_docker *d)
 		return;
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, d->tls_verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, d->tls_verify ? 2L : 0L);
-	if (d->ca_cert)
+	if (d->ca_cert_pem) {
+		struct curl_blob b = { d->ca_cert_pem, strlen(d->ca_cert_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
+	} else if (d->ca_cert) {
 		curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_cert);
-	if (d->cert)
+	}
+	if (d->cert_pem) {
+		struct curl_blob b = { d->cert_pem, strlen(d->cert_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+	} else if (d->cert) {
 		curl_easy_setopt(c, CURLOPT_SSLCERT, d->cert);
-	if (d->key)
+	}
+	if (d->key_pem) {
+		struct curl_blob b = { d->key_pem, strlen(d->key_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+	} else if (d->key) {
 		curl_easy_setopt(c, CURLOPT_SSLKEY, d->key);
+	}
+}
+
+/*
+ * An SSH session for the requests to come: the one we have while it
+ * lives, else a new one (the first request, or after the old one failed).
+ */
+static int ssh_listen(rc_docker *d, rc_error *err)
+{
+	int id;
+
+	free(d->ssh_socket);
+	d->ssh_socket = NULL;
+	if (d->ssh_command)
+		id = rc_ssh_listen(d->ssh, &d->ssh_socket, NULL, 0, d->ssh_command, err);
+	else
+		id = rc_ssh_listen(d->ssh, &d->ssh_socket, "127.0.0.1", d->port, NULL, err);
+	if (id < 0)
+		return id;
+	d->ssh_listener = id;
+	return 0;
+}
+
+static void ssh_drop(rc_docker *d)
+{
+	rc_ssh_unlisten(d->ssh, d->ssh_listener);
+	rc_ssh_unref(d->ssh);
+	d->ssh = NULL;
+	d->ssh_listener = 0;
+}
+
+static int ssh_ensure(rc_docker *d, rc_error *err)
+{
+	int ret;
+
+	if (!d->has_ssh)
+		return 0;
+	if (d->ssh && rc_ssh_alive(d->ssh))
+		return 0;
+	ssh_drop(d);
+	if ((ret = rc_ssh_connect(&d->ssh, &d->ssh_opts, err)) < 0)
+		return ret;
+	if ((ret = ssh_listen(d, err)) < 0)
+		ssh_drop(d);
+	return ret;
+}
+
+/* How a connection to `d` is made: unix socket, TCP, or a channel of the SSH session; and TLS. */
+static void set_transport(CURL *c, rc_docker *d, bool stream)
+{
+	if (d->has_ssh) {
+		/* this process's own socket, each connection a channel (ssh.h) */
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->ssh_socket);
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	} else if (d->unix_path) {
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		/* an http_proxy from the environment must not turn a local socket into a proxy request */
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	} else {
+		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+		if (stream) {
+			/* an idle stream over TCP: only keepalive notices a host that vanished */
+			curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+			curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
+		}
+	}
+	set_tls(c, d);
 }
 
 static int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
@@ -1170,6 +1350,8 @@ static int send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 
 	*status = 0;
 	if ((ret = refuse_write(d, r, err)) < 0)
+		return ret;
+	if ((ret = ssh_ensure(d, err)) < 0)
 		return ret;
 	rc_buf_init(&url, 1 << 20);
 	if (rc_buf_adds(&url, d->base_url) < 0 ||
@@ -1188,14 +1370,7 @@ static int send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	curl_easy_setopt(c, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	if (d->unix_path) {
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
-		/* an http_proxy from the environment must not turn a local socket into a proxy request */
-		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	}
-	else
-		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	set_tls(c, d);
+	set_transport(c, d, false);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	if (r->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -2086,16 +2261,7 @@ static int events_setup(rc_docker_events *ev, rc_error *err)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	if (d->unix_path) {
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
-		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	} else {
-		/* an idle stream over TCP: only keepalive notices a host that vanished */
-		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
-		curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
-	}
-	set_tls(c, d);
+	set_transport(c, d, true);
 	/* connecting is bounded; the stream itself has no end and no stall limit */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -2187,7 +2353,8 @@ int rc_docker_events_open(rc_docker_events **out, rc_docker *d, const char *labe
 		.ship = d->ship, .unix_path = d->unix_path, .host = d->host, .port = d->port,
 		.tls = d->tls, .tls_verify = d->tls_verify, .ca_cert = d->ca_cert, .cert = d->cert,
 		.key = d->key, .timeout_ms = d->timeout_ms, .max_api_version = d->max_api_version,
-		.max_response = d->max_response,
+		.max_response = d->max_response, .ssh = d->has_ssh ? &d->ssh_opts : NULL,
+		.ca_cert_pem = d->ca_cert_pem, .cert_pem = d->cert_pem, .key_pem = d->key_pem,
 	};
 	rc_docker_events *ev;
 	rc_buf path = RC_BUF_INIT;
@@ -2210,6 +2377,17 @@ int rc_docker_events_open(rc_docker_events **out, rc_docker *d, const char *labe
 	if ((ret = rc_docker_new(&ev->conn, &ep, err)) < 0)
 		goto done;
 	memcpy(ev->conn->version, d->version, sizeof(d->version));
+	if (d->has_ssh) {
+		/* the stream is one more channel of the ship's session */
+		if ((ret = ssh_ensure(d, err)) < 0)
+			goto done;
+		ev->conn->ssh = rc_ssh_ref(d->ssh);
+		/* the far socket of a dial-stdio ship is not in the endpoint copy */
+		free(ev->conn->ssh_command);
+		ev->conn->ssh_command = dup_or_null(d->ssh_command);
+		if ((ret = ssh_listen(ev->conn, err)) < 0)
+			goto done;
+	}
 	if ((ret = events_setup(ev, err)) < 0)
 		goto done;
 	d->stats.get++;

@@ -65,15 +65,39 @@
 
 typedef struct rc_docker rc_docker;
 
+/*
+ * SSH tunnels (ssh.h): with `ssh` set, every connection is a channel of
+ * one SSH session (opened on the first request, shared with the events
+ * stream, opened anew after it failed):
+ *  - without `unix_path`, a direct-tcpip channel to 127.0.0.1:`port` on
+ *    the SSH server (`host` is then unused);
+ *  - with `unix_path`, a command channel running
+ *    `docker -H unix://<unix_path> system dial-stdio` there, as the Docker
+ *    CLI does for ssh:// hosts: for daemons that listen only on their
+ *    socket. The far side needs the docker CLI in the user's PATH.
+ * The address in messages is then "ssh://user@host:22/tcp/2375" or
+ * "ssh://user@host:22/unix/run/docker.sock", as the ship's endpoint.
+ * SSH errors (host key, authentication, a dead host) are RC_EAUTH,
+ * RC_ETIMEOUT and RC_EUNREACHABLE with ssh.h's messages.
+ */
+struct rc_ssh_opts;
+
 typedef struct rc_docker_endpoint {
 	const char *ship;           /* ship name, for messages */
 	const char *unix_path;      /* unix socket path; wins over TCP when set */
 	const char *host;           /* TCP: host name or address (IPv6 without brackets) */
 	int port;                   /* 0: 2375, or 2376 with TLS */
+	const struct rc_ssh_opts *ssh; /* tunnel through SSH (copied), or NULL; see above */
 	bool tls;                   /* https (also implied by tls_verify) */
-	bool tls_verify;            /* verify the daemon's certificate and name */
+	bool tls_verify;            /* verify the daemon's certificate and name (implied by a CA) */
 	const char *ca_cert;        /* CA bundle for verification, or NULL */
 	const char *cert, *key;     /* client certificate pair, or NULL */
+	/*
+	 * The contents of ca_cert, cert and key when the caller has read them
+	 * (PEM text; NULL: libcurl reads the file). The names above are then
+	 * only for messages.
+	 */
+	const char *ca_cert_pem, *cert_pem, *key_pem;
 	long timeout_ms;            /* per request; 0: 5000. Pulls have none (see rc_docker_pull) */
 	const char *max_api_version;/* e.g. "1.41": the highest to use; NULL: ours */
 	size_t max_response;        /* cap on a response body; 0: 64 MiB */

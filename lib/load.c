@@ -16,10 +16,68 @@ static bool wanted(const char *name, const char *const *only)
 	return false;
 }
 
+/* Two files named by ships: the same when their contents (read from the manifests) or paths are. */
+static bool same_file(const char *path_a, const char *data_a, const char *path_b, const char *data_b)
+{
+	if (data_a || data_b)
+		return data_a && data_b && !strcmp(data_a, data_b);
+	return rc_streq(path_a, path_b);
+}
+
+/*
+ * The first key by which two ships with the same endpoint would reach it
+ * differently (NULL when none): one connection serves both, so it must
+ * not depend on which environment came first.
+ */
+static const char *access_differs(const rc_ship *a, const rc_ship *b)
+{
+	if (a->tls_verify != b->tls_verify)
+		return "tls_verify";
+	if (!same_file(a->tls_ca_cert, a->tls_ca_cert_data, b->tls_ca_cert, b->tls_ca_cert_data))
+		return "tls_ca_cert";
+	if (!same_file(a->tls_cert, a->tls_cert_data, b->tls_cert, b->tls_cert_data))
+		return "tls_cert";
+	if (!same_file(a->tls_key, a->tls_key_data, b->tls_key, b->tls_key_data))
+		return "tls_key";
+	if (!same_file(a->ssh_key, a->ssh_key_data, b->ssh_key, b->ssh_key_data))
+		return "ssh_tunnel key";
+	return NULL;
+}
+
+/* Ships of two environments that are one Docker host reached with different settings. */
+static void access_check(rc_manifests *m, bool *bad)
+{
+	for (size_t a = 0; a < m->nr; a++)
+		for (size_t b = a + 1; a < m->nr && m->v[a].env && b < m->nr; b++) {
+			const rc_environment *ea = m->v[a].env, *eb = m->v[b].env;
+			if (!eb)
+				continue;
+			for (size_t i = 0; i < ea->ships_nr; i++)
+				for (size_t j = 0; j < eb->ships_nr; j++) {
+					const rc_ship *x = &ea->ships[i], *y = &eb->ships[j];
+					char *px = rc_ship_endpoint(x), *py = rc_ship_endpoint(y);
+					const char *key = strcmp(px, py) ? NULL : access_differs(x, y);
+					if (key) {
+						rc_diags_add(&m->v[a].diags, RC_DIAG_ERROR, ea->file, x->line, x->col,
+							     "ship '%s' is the same host (%s) as ship '%s' of environment '%s', with another %s: one connection serves both, so their settings must agree",
+							     x->name, px, y->name, eb->dir, key);
+						rc_diags_add(&m->v[b].diags, RC_DIAG_ERROR, eb->file, y->line, y->col,
+							     "ship '%s' is the same host (%s) as ship '%s' of environment '%s', with another %s: one connection serves both, so their settings must agree",
+							     y->name, py, x->name, ea->dir, key);
+						bad[a] = bad[b] = true;
+					}
+					free(px);
+					free(py);
+				}
+		}
+}
+
 /* Instance names that two environments put on one Docker host. */
 static void cross_check(rc_manifests *m)
 {
 	bool *bad = rc_xcalloc(m->nr ? m->nr : 1, sizeof(bool));
+
+	access_check(m, bad);
 
 	for (size_t a = 0; a < m->nr; a++) {
 		const rc_environment *ea = m->v[a].env;

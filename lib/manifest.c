@@ -254,6 +254,45 @@ static const rc_node *ship_value(const rc_node *ship, const rc_node *defaults, c
 	return v;
 }
 
+/*
+ * A file a ship names (tls_ca_cert, tls_cert, tls_key, the ssh_tunnel
+ * key): an absolute path or ~/path is the reconciler host's file, read
+ * when connecting; a relative path is in the environment's directory of
+ * the manifests (the directory or the git commit being applied), read now
+ * through the source: *path becomes "<env>/<path>", *data its text.
+ */
+static void ship_file(struct ctx *c, const rc_node *at, const char *what, char **path, char **data)
+{
+	rc_error e = RC_ERROR_INIT;
+	rc_buf text = RC_BUF_INIT;
+	char *rel;
+
+	if (!*path || (*path)[0] == '/' || rc_starts_with(*path, "~/"))
+		return;
+	if (rc_source_check_path(*path, &e) < 0) {
+		error_at(c, at, "%s '%s' leaves the environment directory (a relative path is read from it; use an absolute path for a file of the reconciler's host)",
+			 what, *path);
+		return;
+	}
+	rel = rc_xstrfmt("%s/%s", c->dir, *path);
+	if (rc_source_read(c->src, rel, &text, &e) < 0) {
+		if (e.code == RC_ENOTFOUND)
+			error_at(c, at, "%s '%s' not found in the environment directory (a relative path is read from it; use an absolute path for a file of the reconciler's host)",
+				 what, *path);
+		else
+			error_at(c, at, "%s '%s': %s", what, *path, e.msg);
+		free(rel);
+	} else if (memchr(text.ptr, '\0', text.len)) {
+		error_at(c, at, "%s '%s' is not a PEM or OpenSSH text file", what, *path);
+		free(rel);
+	} else {
+		free(*path);
+		*path = rel;
+		*data = rc_buf_detach(&text, NULL);
+	}
+	rc_buf_release(&text);
+}
+
 static void parse_ship(struct ctx *c, rc_ship *s, const rc_node *k, const rc_node *n,
 		       const rc_node *defaults)
 {
@@ -329,17 +368,20 @@ static void parse_ship(struct ctx *c, rc_ship *s, const rc_node *k, const rc_nod
 			s->ssh_user = get_nonempty(c, x, "user");
 		if (!(x = rc_node_get(v, "key")))
 			error_at(c, v, "ssh_tunnel of ship '%s' has no 'key'", s->name);
-		else
-			s->ssh_key = get_nonempty(c, x, "key");
+		else if ((s->ssh_key = get_nonempty(c, x, "key")))
+			ship_file(c, x, "ssh_tunnel key", &s->ssh_key, &s->ssh_key_data);
 		if ((x = rc_node_get(v, "port")) && get_int(c, x, "port", 1, 65535, &i) == 0)
 			s->ssh_port = (int)i;
 	}
-	if ((v = ship_value(n, defaults, "tls_ca_cert")) && v->type != RC_NODE_NULL)
-		s->tls_ca_cert = get_nonempty(c, v, "tls_ca_cert");
-	if ((v = ship_value(n, defaults, "tls_cert")) && v->type != RC_NODE_NULL)
-		s->tls_cert = get_nonempty(c, v, "tls_cert");
-	if ((v = ship_value(n, defaults, "tls_key")) && v->type != RC_NODE_NULL)
-		s->tls_key = get_nonempty(c, v, "tls_key");
+	if ((v = ship_value(n, defaults, "tls_ca_cert")) && v->type != RC_NODE_NULL &&
+	    (s->tls_ca_cert = get_nonempty(c, v, "tls_ca_cert")))
+		ship_file(c, v, "tls_ca_cert", &s->tls_ca_cert, &s->tls_ca_cert_data);
+	if ((v = ship_value(n, defaults, "tls_cert")) && v->type != RC_NODE_NULL &&
+	    (s->tls_cert = get_nonempty(c, v, "tls_cert")))
+		ship_file(c, v, "tls_cert", &s->tls_cert, &s->tls_cert_data);
+	if ((v = ship_value(n, defaults, "tls_key")) && v->type != RC_NODE_NULL &&
+	    (s->tls_key = get_nonempty(c, v, "tls_key")))
+		ship_file(c, v, "tls_key", &s->tls_key, &s->tls_key_data);
 	if (!s->tls_cert != !s->tls_key)
 		error_at(c, k, "ship '%s': tls_cert and tls_key go together", s->name);
 }
@@ -2097,6 +2139,10 @@ void rc_environment_free(rc_environment *env)
 		free(s->tls_ca_cert);
 		free(s->tls_cert);
 		free(s->tls_key);
+		free(s->ssh_key_data);
+		free(s->tls_ca_cert_data);
+		free(s->tls_cert_data);
+		free(s->tls_key_data);
 	}
 	free(env->ships);
 	for (size_t i = 0; i < env->registries_nr; i++) {

@@ -127,6 +127,14 @@ typedef struct rc_ship {
 	int ssh_port;
 	bool tls, tls_verify;
 	char *tls_ca_cert, *tls_cert, *tls_key;
+	/*
+	 * A relative tls_* or ssh_tunnel key path names a file of the
+	 * environment's directory in the manifests: it is read at load time
+	 * (a missing one is a manifest error), the path above becomes
+	 * "<env>/<path>" (for messages) and the text is here. NULL for
+	 * absolute and ~/ paths, which are read when connecting.
+	 */
+	char *tls_ca_cert_data, *tls_cert_data, *tls_key_data, *ssh_key_data;
 	int line, col;
 } rc_ship;
 

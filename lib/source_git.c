@@ -259,6 +259,65 @@ enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const 
 	return v.other ? RC_HOSTKEY_OTHER_TYPES : RC_HOSTKEY_UNKNOWN;
 }
 
+/* One line's contribution to rc_known_hosts_types(). */
+static void kh_type_line(rc_buf *out, char *line, const char *name)
+{
+	char *cur = line, *f, *hosts, *b64;
+	rc_buf blob = RC_BUF_INIT;
+	char btype[64];
+
+	f = next_field(&cur);
+	if (!f || *f == '#' || *f == '@')
+		return; /* a revoked key is no reason to ask for its type */
+	hosts = f;
+	if (!next_field(&cur) || !(b64 = next_field(&cur)))
+		return;
+	blob.cap = MAX_KEY_BLOB;
+	if (rc_base64_decode(&blob, b64, strlen(b64)) < 0 || blob.len == 0 ||
+	    !host_field_match(hosts, name))
+		goto done;
+	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
+	/* a name with a comma would be two names in the list */
+	if (strcmp(btype, "unknown") && !strchr(btype, ',')) {
+		size_t n = strlen(btype);
+		const char *p = out->ptr ? out->ptr : "";
+		bool seen = false;
+		while (*p && !seen) {
+			size_t k = strcspn(p, ",");
+			seen = k == n && !memcmp(p, btype, n);
+			p += k + (p[k] == ',');
+		}
+		if (!seen)
+			rc_buf_addf(out, "%s%s", out->len ? "," : "", btype);
+	}
+done:
+	rc_buf_release(&blob);
+}
+
+void rc_known_hosts_types(rc_buf *out, const char *text, size_t len, const char *host, int port)
+{
+	const char *p = text, *end = text + len;
+	char *name;
+
+	name = port > 0 && port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
+	for (char *c = name; *c; c++)
+		*c = (char)lower((unsigned char)*c);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		size_t n = (size_t)(le - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n && !memchr(p, '\0', n)) {
+			char *line = rc_xstrndup(p, n);
+			kh_type_line(out, line, name);
+			free(line);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	free(name);
+}
+
 /* ---- URLs ---- */
 
 struct url_info {

@@ -101,6 +101,13 @@ enum rc_hostkey_status {
 enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const char *host, int port,
 					    const unsigned char *key, size_t keylen);
 
+/*
+ * The key types ("ssh-ed25519,ecdsa-sha2-nistp256") that the known_hosts
+ * text lists for the host, in the file's order, appended to `out`
+ * (revoked keys left out): the host key algorithms to ask the server for.
+ */
+void rc_known_hosts_types(rc_buf *out, const char *text, size_t len, const char *host, int port);
+
 /* "SHA256:<base64 without padding>" of a key blob, as ssh-keygen -lf prints it. */
 #define RC_SSH_FINGERPRINT_SIZE 52
 void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *key, size_t keylen);

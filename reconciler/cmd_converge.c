@@ -219,6 +219,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_run_state st;
 	rc_quarantine *quarantine = NULL;
 	char *state_path = NULL;
+	rc_buf pass = RC_BUF_INIT;
 	struct timespec t0, t1;
 	int ret, lock = -1;
 	bool report;
@@ -270,7 +271,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
+	co.known_hosts = o->known_hosts;
+	if ((ret = ssh_passphrase(o, &pass, &co.ssh_passphrase, err)) < 0) {
+		rc_manifests_release(&m);
+		goto fail;
+	}
 	rc_converge(&plan, &m, &co, &stats);
+	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rr->failed = rc_plan_failed(&plan);
 	rr->changed = rc_plan_has_changes(&plan);

@@ -46,6 +46,7 @@ int cmd_status(const struct options *o)
 	rc_source *src;
 	rc_error err = RC_ERROR_INIT;
 	rc_converge_opts co;
+	rc_buf pass = RC_BUF_INIT;
 	rc_plan plan;
 	rc_run_state st;
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
@@ -67,7 +68,11 @@ int cmd_status(const struct options *o)
 	co.only = o->environments;
 	co.jobs = o->jobs;
 	co.revision = src->revision;
+	co.known_hosts = o->known_hosts;
+	if (ssh_passphrase(o, &pass, &co.ssh_passphrase, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
 	rc_converge(&plan, &m, &co, NULL);
+	rc_buf_release(&pass);
 
 	for (size_t e = 0; e < plan.envs_nr; e++) {
 		const rc_env_plan *ep = &plan.envs[e];

@@ -82,6 +82,8 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return o->ssh_key ? true : str_value(c, key, v, &o->ssh_key);
 	if (!strcmp(key, "known_hosts"))
 		return o->known_hosts ? true : str_value(c, key, v, &o->known_hosts);
+	if (!strcmp(key, "ssh_passphrase_file"))
+		return o->ssh_passphrase_file ? true : str_value(c, key, v, &o->ssh_passphrase_file);
 	if (!strcmp(key, "https_token_file"))
 		return o->https_token_file ? true : str_value(c, key, v, &o->https_token_file);
 	if (!strcmp(key, "state_dir"))

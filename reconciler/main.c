@@ -46,7 +46,9 @@ void usage(FILE *out, int code)
 	      "  --branch B             its branch (default: the remote's HEAD)\n"
 	      "  --revision REV         that commit instead of the branch tip (review)\n"
 	      "  --ssh-key FILE         ssh:// key (default ~/.ssh/id_ed25519, then id_rsa)\n"
-	      "  --known-hosts FILE     ssh:// host keys, checked strictly (default ~/.ssh/known_hosts)\n"
+	      "  --known-hosts FILE     host keys for ssh:// and ssh_tunnel ships, checked strictly\n"
+	      "                         (default ~/.ssh/known_hosts)\n"
+	      "  --ssh-passphrase-file F  passphrase of the ssh keys (or $RECONCILE_SSH_PASSPHRASE)\n"
 	      "  --https-token-file F   https:// token (or $RECONCILE_HTTPS_TOKEN)\n"
 	      "  --environment FQDN     only this environment (repeatable)\n"
 	      "  --output text|json     output format (default text)\n"
@@ -71,8 +73,25 @@ void usage(FILE *out, int code)
 	exit(code);
 }
 
+int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_error *err)
+{
+	int ret;
+
+	*out = getenv("RECONCILE_SSH_PASSPHRASE");
+	if (!o->ssh_passphrase_file)
+		return 0;
+	buf->cap = 64 << 10;
+	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
+		return ret;
+	rc_buf_setlen(buf, strcspn(buf->ptr ? buf->ptr : "", "\r\n"));
+	*out = buf->ptr ? buf->ptr : "";
+	return 0;
+}
+
 int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
 {
+	size_t pass_at = 0, token_at = 0;
+	bool pass = false;
 	int ret;
 
 	memset(g, 0, sizeof(*g));
@@ -84,14 +103,26 @@ int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_err
 	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
 	g->known_hosts = o->known_hosts;
 	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
+	/* both files in the one buffer the caller releases, each NUL-terminated; pointers once it is full */
+	token->cap = 128 << 10;
+	if (o->ssh_passphrase_file) {
+		if ((ret = rc_buf_read_file(token, o->ssh_passphrase_file, err)) < 0)
+			return ret;
+		rc_buf_setlen(token, strcspn(token->ptr ? token->ptr : "", "\r\n"));
+		rc_buf_addch(token, '\0');
+		pass = true;
+	}
 	if (o->https_token_file) {
-		token->cap = 64 << 10;
+		token_at = token->len;
 		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
 			return ret;
-		while (token->len && (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
+		while (token->len > token_at &&
+		       (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
 			rc_buf_setlen(token, token->len - 1);
-		g->https_token = token->ptr;
+		g->https_token = token->ptr + token_at;
 	}
+	if (pass)
+		g->ssh_passphrase = token->ptr + pass_at;
 	return 0;
 }
 
@@ -155,7 +186,7 @@ static bool is_command(const char *s)
 enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
-	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS,
+	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC,
 };
 
@@ -185,6 +216,7 @@ int main(int argc, char **argv)
 		{ "revision", required_argument, NULL, OPT_REVISION },
 		{ "ssh-key", required_argument, NULL, OPT_SSH_KEY },
 		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
+		{ "ssh-passphrase-file", required_argument, NULL, OPT_SSH_PASSPHRASE_FILE },
 		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
@@ -245,6 +277,7 @@ int main(int argc, char **argv)
 		case OPT_REVISION: o.revision = optarg; break;
 		case OPT_SSH_KEY: o.ssh_key = optarg; break;
 		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
+		case OPT_SSH_PASSPHRASE_FILE: o.ssh_passphrase_file = optarg; break;
 		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
 		case OPT_WATCH: o.watch = true; break;
 		case OPT_INTERVAL:

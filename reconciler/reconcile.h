@@ -32,6 +32,7 @@ struct options {
 	bool output_set;            /* --output given on the command line */
 	const char *repo, *branch, *revision;               /* the git source */
 	const char *ssh_key, *known_hosts, *https_token_file;
+	const char *ssh_passphrase_file;    /* the ssh keys' passphrase (or $RECONCILE_SSH_PASSPHRASE) */
 	bool no_color;
 };
 
@@ -54,6 +55,12 @@ struct rc_source *open_source(const struct options *o);
 struct rc_git_opts;
 struct rc_buf;
 int git_opts_fill(const struct options *o, struct rc_git_opts *g, struct rc_buf *token, rc_error *err);
+/*
+ * The passphrase of the ssh keys (the git source's and the ssh_tunnel
+ * ships'): the first line of --ssh-passphrase-file, read into `buf`
+ * (released by the caller), else $RECONCILE_SSH_PASSPHRASE, else NULL.
+ */
+int ssh_passphrase(const struct options *o, struct rc_buf *buf, const char **out, rc_error *err);
 /* The same, returning the error (the daemon must survive it). */
 int open_source_err(const struct options *o, struct rc_source **out, rc_error *err);
 

@@ -141,7 +141,13 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 {
 	struct daemon *dm = ctx;
 	rc_error err = RC_ERROR_INIT;
+	rc_converge_opts co;
+	rc_buf pass = RC_BUF_INIT;
 
+	memset(&co, 0, sizeof(co));
+	co.known_hosts = dm->o.known_hosts;
+	if (ssh_passphrase(&dm->o, &pass, &co.ssh_passphrase, &err) < 0)
+		say("warning: %s", err.msg);
 	for (size_t e = 0; e < m->nr; e++) {
 		const rc_environment *env = m->v[e].env;
 		for (size_t s = 0; env && s < env->ships_nr; s++) {
@@ -160,7 +166,7 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 			free(ep);
 			if (se->ev)
 				continue;
-			if (rc_docker_for_ship(&se->docker, &env->ships[s], &err) < 0 ||
+			if (rc_docker_for_ship(&se->docker, &env->ships[s], &co, &err) < 0 ||
 			    rc_docker_events_open(&se->ev, se->docker, RC_LABEL_ENVIRONMENT, 0, &err) < 0 ||
 			    rc_watch_add_fd(dm->w, rc_docker_events_fd(se->ev), (int)(se - dm->evs), &err) < 0) {
 				say("warning: no events from ship '%s' (%s): %s; the resync every %lds still checks it",
@@ -169,6 +175,7 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 			}
 		}
 	}
+	rc_buf_release(&pass);
 }
 
 /* Events caused by our own run are not news: read them and drop them. */

@@ -20,7 +20,7 @@ build_pkgs=(
 test_pkgs=(
 	docker.io containerd runc tini iptables apparmor xz-utils docker-registry
 	busybox-static openssh-server openssh-client apache2-utils git jq iproute2
-	openssl curl ca-certificates perl procps util-linux
+	openssl curl ca-certificates perl procps util-linux python3-minimal
 )
 
 if test "$(id -u)" != 0; then

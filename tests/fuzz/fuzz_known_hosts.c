@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the known_hosts reader of the git source's ssh
- * transport (lib/source_git.c). The file is the user's, but it is text we
+ * transport and of ssh_tunnel ships (lib/source_git.c, lib/ssh.c). The file is the user's, but it is text we
  * parse ourselves with base64, HMAC-SHA1 of hashed entries and glob
  * patterns, and it decides whether a host is trusted: it must never crash,
  * never read out of bounds, and give the same verdict twice.
@@ -33,10 +33,17 @@ static void check(const char *text, size_t len, const unsigned char *key, size_t
 		{ "git.example.com", 22 }, { "127.0.0.1", 2222 },
 	};
 	for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++) {
+		rc_buf types = RC_BUF_INIT;
 		enum rc_hostkey_status a = rc_known_hosts_check(text, len, names[i].host, names[i].port, key, keylen);
 		enum rc_hostkey_status b = rc_known_hosts_check(text, len, names[i].host, names[i].port, key, keylen);
 		if (a != b || a > RC_HOSTKEY_REVOKED)
 			abort();
+		/* the host key types an ssh_tunnel session asks for first (lib/ssh.c) */
+		rc_buf_init(&types, 1 << 20);
+		rc_known_hosts_types(&types, text, len, names[i].host, names[i].port);
+		if (types.len && (types.ptr[0] == ',' || types.ptr[types.len - 1] == ','))
+			abort();
+		rc_buf_release(&types);
 	}
 }
 

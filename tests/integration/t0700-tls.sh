@@ -150,6 +150,29 @@ test_expect_success 'an expired daemon certificate is not trusted' '
 	parts_stop_dockerd stale
 '
 
+test_expect_success 'relative certificate paths are read from the environment directory' '
+	write_env rel "tls: true, tls_ca_cert: certs/ca.pem, tls_cert: certs/client-cert.pem, tls_key: certs/client-key.pem" &&
+	mkdir rel/tls.example.com/certs &&
+	cp "$C/ca.pem" "$C/client-cert.pem" "$C/client-key.pem" rel/tls.example.com/certs/ &&
+	# from another working directory: the paths do not depend on it
+	(cd / && R --manifests "$TRASH/rel" >"$TRASH/out") &&
+	test_grep "^tls.example.com: ok" out &&
+	test "$(state_of tls web-1)" = running &&
+	parts_docker tls rm -f web-1 >/dev/null &&
+	parts_docker local rm -f side-1 >/dev/null
+'
+
+test_expect_success 'a CA given means verification, even with tls alone' '
+	write_env tlsonly "tls: true, tls_ca_cert: $C/other-ca.pem, tls_cert: $C/client-cert.pem, tls_key: $C/client-key.pem" &&
+	check_refused tlsonly "TLS handshake with docker on .vm1. (https://127.0.0.1:$PORT) failed: the daemon.s certificate is not signed by a trusted CA (tls_ca_cert: $C/other-ca.pem)$"
+'
+
+test_expect_success 'a relative certificate path that is not there: the environment is invalid' '
+	write_env relmissing "tls_verify: true, tls_ca_cert: certs/ca.pem" &&
+	test_expect_code 1 R validate relmissing >out 2>&1 &&
+	test_grep "tls_ca_cert .certs/ca.pem. not found in the environment directory" out
+'
+
 test_expect_success 'plain HTTP on the TLS port: a clear error' '
 	write_env plain "tls: false" &&
 	test_expect_code 1 R --manifests plain >out 2>err &&

@@ -51,6 +51,10 @@
 #   parts_push_image NAME TAG     log daemon NAME's CLI in to $REGISTRY and push TAG
 #                                 (TAG must start with $REGISTRY/).
 #   parts_free_port               print a TCP port nobody listens on (127.0.0.1).
+#   parts_make_netns NAME         a network namespace /var/run/netns/NAME joined to this
+#                                 one by a veth pair on a /30 of 10.213.0.0/16: exports
+#                                 NETNS_IP_<NAME> (its side) and NETNS_PEER_<NAME> (ours).
+#                                 Removed by parts_cleanup, after the daemons in it.
 #   parts_wait_for SECONDS CMD... run CMD every 0.1 s until it succeeds; 1 on timeout.
 #   parts_cleanup                 stop everything started here; remove $PARTS_DIR.
 #
@@ -66,6 +70,10 @@
 # to override. The registry on 127.0.0.1 is plain http: dockerd treats
 # 127.0.0.0/8 as insecure by default, and we pass --insecure-registry for it too.
 #
+# PARTS_DOCKERD_NETNS=NAME: the daemons started while it is set run in the network
+# namespace /var/run/netns/NAME (made by the caller), entered with nsenter (not
+# `ip netns exec`, which remounts /sys and dockerd then finds no cgroups); their
+# bridge is made in that namespace. Their unix sockets are still in $PARTS_DIR.
 # Environment knobs: PARTS_DIR, PARTS_DOCKER (docker CLI, default /usr/bin/docker,
 # the Debian one matching the daemon), PARTS_START_TIMEOUT (seconds, default 60),
 # PARTS_KEEP=1 (leave $PARTS_DIR, with the logs, after cleanup).
@@ -75,6 +83,7 @@ PARTS_START_TIMEOUT=${PARTS_START_TIMEOUT:-60}
 PARTS_STORAGE_DRIVER=${PARTS_STORAGE_DRIVER:-overlay2}
 PARTS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 parts_daemons=
+parts_netns=
 parts_pids=
 parts_bridges=
 
@@ -183,12 +192,16 @@ parts_ping () {
 # is atomic, so concurrent runs cannot both get the same N. Sets parts_bridge_n.
 parts_make_bridge () {
 	local n
+	local ns=()
+	test -z "${PARTS_DOCKERD_NETNS:-}" || ns=(-n "$PARTS_DOCKERD_NETNS")
 	for n in $(seq 1 250); do
-		if ip link add "rcbr$n" type bridge 2>/dev/null; then
-			parts_bridges="$parts_bridges rcbr$n"
+		# a bridge in a namespace must not take a number the host uses, nor the reverse
+		test -z "${PARTS_DOCKERD_NETNS:-}" || ! ip link show "rcbr$n" >/dev/null 2>&1 || continue
+		if ip "${ns[@]}" link add "rcbr$n" type bridge 2>/dev/null; then
+			test -n "${PARTS_DOCKERD_NETNS:-}" || parts_bridges="$parts_bridges rcbr$n"
 			parts_bridge_n=$n
-			ip addr add "10.211.$n.1/24" dev "rcbr$n" &&
-			ip link set "rcbr$n" up
+			ip "${ns[@]}" addr add "10.211.$n.1/24" dev "rcbr$n" &&
+			ip "${ns[@]}" link set "rcbr$n" up
 			return
 		fi
 	done
@@ -197,8 +210,9 @@ parts_make_bridge () {
 }
 
 parts_launch_dockerd () {
-	local name=$1 dir n tcp_args=() extra_args=() port var
+	local name=$1 dir n tcp_args=() extra_args=() port var nsenter=()
 	dir="$PARTS_DIR/docker/$name"
+	test -z "${PARTS_DOCKERD_NETNS:-}" || nsenter=(nsenter "--net=/var/run/netns/$PARTS_DOCKERD_NETNS")
 	if test -e "$dir"; then
 		parts_err "dockerd '$name' already started"
 		return 1
@@ -216,7 +230,7 @@ parts_launch_dockerd () {
 	read -r -a extra_args <<<"${PARTS_DOCKERD_ARGS:-}"
 	# setsid: a Ctrl-C at the terminal must reach us, not kill the daemon
 	# behind our back before cleanup unmounts its data root.
-	setsid dockerd \
+	setsid "${nsenter[@]}" dockerd \
 		--config-file "$dir/daemon.json" \
 		--data-root "$dir/data" \
 		--exec-root "$dir/exec" \
@@ -232,6 +246,7 @@ parts_launch_dockerd () {
 		</dev/null >"$PARTS_DIR/log/dockerd-$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	echo $! >"$dir/launcher.pid"
 	echo "$n" >"$dir/bridge"
+	test -z "${PARTS_DOCKERD_NETNS:-}" || echo "$PARTS_DOCKERD_NETNS" >"$dir/netns"
 	parts_daemons="$parts_daemons $name"
 	export "DOCKER_HOST_$var=unix://$dir/docker.sock" "DOCKER_BRIDGE_IP_$var=10.211.$n.1"
 }
@@ -314,7 +329,9 @@ parts_stop_dockerd () {
 	test -z "$forced" || parts_kill_shims "$dir"
 	parts_umount_under "$dir"
 	n=$(cat "$dir/bridge" 2>/dev/null)
-	if test -n "$n"; then
+	if test -n "$n" && test -f "$dir/netns"; then
+		ip -n "$(cat "$dir/netns")" link del "rcbr$n" 2>/dev/null
+	elif test -n "$n"; then
 		ip link del "rcbr$n" 2>/dev/null
 		parts_bridges=$(echo "$parts_bridges" | sed "s/ rcbr$n\b//")
 	fi
@@ -445,6 +462,29 @@ parts_start_sshd () {
 	export SSHD_PORT SSH_KEY SSH_KEY_PEM SSH_KNOWN_HOSTS SSH_OPTS
 }
 
+parts_make_netns () {
+	local name=$1 n var
+	parts_need ip nsenter || return 1
+	parts_init || return 1
+	ip netns add "$name" || return 1
+	parts_netns="$parts_netns $name"
+	ip -n "$name" link set lo up || return 1
+	# the first free /30 (ip link add is atomic: two runs cannot take the same)
+	for n in $(seq 1 250); do
+		if ip link add "rcns${n}h" type veth peer name "rcns${n}n" netns "$name" 2>/dev/null; then
+			var=$(parts_var "$name")
+			ip addr add "10.213.$n.1/30" dev "rcns${n}h" &&
+			ip link set "rcns${n}h" up &&
+			ip -n "$name" addr add "10.213.$n.2/30" dev "rcns${n}n" &&
+			ip -n "$name" link set "rcns${n}n" up || return 1
+			export "NETNS_IP_$var=10.213.$n.2" "NETNS_PEER_$var=10.213.$n.1"
+			return 0
+		fi
+	done
+	parts_err "cannot make a veth pair rcnsN"
+	return 1
+}
+
 parts_make_image () {
 	local name=$1 tag=$2 tar key
 	local changes=(--change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin') mk=()
@@ -507,7 +547,11 @@ parts_cleanup () {
 	for name in $parts_bridges; do
 		ip link del "$name" 2>/dev/null
 	done
-	parts_daemons= parts_pids= parts_bridges=
+	for name in $parts_netns; do
+		ip netns pids "$name" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+		ip netns del "$name" 2>/dev/null
+	done
+	parts_daemons= parts_pids= parts_bridges= parts_netns=
 	if test -n "${PARTS_KEEP:-}"; then
 		# without the marker, a second cleanup (test_done, then the EXIT
 		# trap) has nothing to do
