@@ -56,7 +56,7 @@ push_version () {
 }
 
 R () {
-	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" "$@"
+	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" --state-dir "$TRASH/state" "$@"
 }
 
 stat_of () {
