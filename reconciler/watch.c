@@ -187,8 +187,10 @@ static void events_discard(struct daemon *dm)
 		if (!dm->evs[i].ev)
 			continue;
 		if (rc_docker_events_drain(dm->evs[i].ev, &b, &err) < 0) {
-			say("events from ship '%s' ended: %s", dm->evs[i].ship, err.msg);
+			/* a run soon reopens it (through a new session for a tunnel) and sees what was missed */
+			say("events from ship '%s' ended: %s; resyncing", dm->evs[i].ship, err.msg);
 			events_close(dm, i);
+			dm->events_pending = true;
 		}
 		rc_docker_events_batch_release(&b);
 	}
