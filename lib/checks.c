@@ -31,15 +31,6 @@ extern char **environ;
 #define HTTP_BODY_CAP ((size_t)1 << 20)
 #define HTTP_DEFAULT_TIMEOUT 5.0
 #define EXEC_ATTEMPT_LIMIT 30.0     /* seconds, scaled */
-#define POLL_SLICE_MS 10
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double scale(const rc_check_ctx *ctx)
 {
@@ -62,18 +53,7 @@ static void sleep_ms(long ms)
 /* Wait `seconds` (already scaled) in short slices; false when cancelled. */
 static bool wait_real(const rc_check_ctx *ctx, double seconds)
 {
-	double end = now_s() + seconds;
-
-	for (;;) {
-		double left;
-
-		if (is_cancelled(ctx))
-			return false;
-		left = end - now_s();
-		if (left <= 0)
-			return true;
-		sleep_ms(left * 1000 < POLL_SLICE_MS ? (long)(left * 1000) + 1 : POLL_SLICE_MS);
-	}
+	return rc_sleep_unless(seconds, ctx->cancelled, ctx->cancel_ctx);
 }
 
 static bool wait_scaled(const rc_check_ctx *ctx, double seconds)
@@ -333,7 +313,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	}
 
-	deadline = now_s() + (c->max_wait > 0 ? c->max_wait : 0) * scale(ctx);
+	deadline = rc_monotonic() + (c->max_wait > 0 ? c->max_wait : 0) * scale(ctx);
 	for (;;) {
 		CURLcode cc;
 		long status = 0;
@@ -371,10 +351,10 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 				rc_buf_addf(&why, "answered %ld", status);
 			}
 		}
-		if (now_s() >= deadline)
+		if (rc_monotonic() >= deadline)
 			break;
 		{
-			double left = deadline - now_s(), pause = scale(ctx);
+			double left = deadline - rc_monotonic(), pause = scale(ctx);
 
 			if (!wait_real(ctx, pause < left ? pause : left)) {
 				ret = check_fail(err, RC_ERROR, c, ctx, "cancelled");
@@ -563,7 +543,7 @@ static int exec_once(char *const *argv, const char *const *envp, bool env_on_std
 		ret = rc_error_set(err, RC_EINVALID, "cannot run '%s': %s", argv[0], strerror(rc));
 		goto done;
 	}
-	end = now_s() + limit;
+	end = rc_monotonic() + limit;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -574,7 +554,7 @@ static int exec_once(char *const *argv, const char *const *envp, bool env_on_std
 			kill(-pid, SIGKILL);
 			goto done;
 		}
-		if (w == 0 && !killed && (is_cancelled(ctx) || now_s() >= end)) {
+		if (w == 0 && !killed && (is_cancelled(ctx) || rc_monotonic() >= end)) {
 			cancelled = is_cancelled(ctx);
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);

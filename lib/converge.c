@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "banned.h"
 
 
@@ -690,24 +689,10 @@ static int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state s
 	return ret;
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Sleep `s` seconds, or less when the run is cancelled. */
 static void pause_for(double s, const rc_converge_opts *o)
 {
-	double end = now_mono() + s;
-	while (now_mono() < end && !cancelled_fn((void *)o)) {
-		double left = end - now_mono();
-		struct timespec ts = { 0, (long)((left < 0.05 ? left : 0.05) * 1e9) };
-		if (left <= 0)
-			break;
-		nanosleep(&ts, NULL);
-	}
+	rc_sleep_unless(s, cancelled_fn, (void *)o);
 }
 
 static double ns_to_s(const json_t *v, double dflt)
@@ -764,9 +749,9 @@ static int wait_running(struct fship *fs, const char *id, const rc_converge_opts
 			double timeout = ns_to_s(json_object_get(hc, "Timeout"), 30);
 			double start = ns_to_s(json_object_get(hc, "StartPeriod"), 0);
 			json_int_t retries = json_integer_value(json_object_get(hc, "Retries"));
-			deadline = now_mono() + start + (interval + timeout) * (double)((retries > 0 ? retries : 3) + 1) + 5;
+			deadline = rc_monotonic() + start + (interval + timeout) * (double)((retries > 0 ? retries : 3) + 1) + 5;
 		}
-		if (now_mono() > deadline) {
+		if (rc_monotonic() > deadline) {
 			ret = rc_error_set(err, RC_ETIMEOUT, "Docker HEALTHCHECK: still '%s' past its own time limit", hs);
 			break;
 		}
@@ -789,13 +774,13 @@ static int wait_running(struct fship *fs, const char *id, const rc_converge_opts
 static int health_gate(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
 		       rc_error *err)
 {
-	double t0 = now_mono(), monitor = a->desired ? a->desired->instance->service->update_monitor : 0;
+	double t0 = rc_monotonic(), monitor = a->desired ? a->desired->instance->service->update_monitor : 0;
 	int ret;
 	if ((ret = run_checks(fs, a, RC_LC_RUNNING, id, o, err)) < 0)
 		return ret;
 	/* a container that dies at once must not pass for want of checks */
-	if (now_mono() - t0 < monitor)
-		pause_for(monitor - (now_mono() - t0), o);
+	if (rc_monotonic() - t0 < monitor)
+		pause_for(monitor - (rc_monotonic() - t0), o);
 	return wait_running(fs, id, o, err);
 }
 
@@ -1016,12 +1001,12 @@ struct one_job {
 static void *one_thread(void *p)
 {
 	struct one_job *j = p;
-	double t0 = now_mono();
+	double t0 = rc_monotonic();
 	if (!j->fs || !j->fs->docker)
 		j->ret = rc_error_set(&j->err, RC_EUNREACHABLE, "ship '%s' is not connected", j->a->ship);
 	else
 		j->ret = apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
-	j->secs = now_mono() - t0;
+	j->secs = rc_monotonic() - t0;
 	return NULL;
 }
 

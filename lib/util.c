@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include "banned.h"
 
@@ -184,4 +185,34 @@ char *rc_clean_text(const char *s, size_t len)
 		w--;
 	*w = '\0';
 	return out;
+}
+
+double rc_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool rc_sleep_unless(double seconds, bool (*cancelled)(void *ctx), void *ctx)
+{
+	double end = rc_monotonic() + seconds;
+
+	for (;;) {
+		double left;
+		long ms;
+		struct timespec ts;
+
+		if (cancelled && cancelled(ctx))
+			return false;
+		left = end - rc_monotonic();
+		if (left <= 0)
+			return true;
+		ms = left * 1000 < 10 ? (long)(left * 1000) + 1 : 10;
+		ts.tv_sec = 0;
+		ts.tv_nsec = ms * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 }

@@ -58,6 +58,15 @@ void rc_sha256_hex(char out[65], const void *data, size_t len);
  */
 char *rc_clean_text(const char *s, size_t len);
 
+/* The monotonic clock, in seconds. */
+double rc_monotonic(void);
+
+/*
+ * Sleep `seconds` in slices of about 10 ms, asking `cancelled(ctx)` (may be
+ * NULL) before each: false as soon as it says true, else true.
+ */
+bool rc_sleep_unless(double seconds, bool (*cancelled)(void *ctx), void *ctx);
+
 /* Free a NULL-terminated array of strings and the array itself. */
 void rc_strv_free(char **v);
 
