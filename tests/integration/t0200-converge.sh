@@ -55,14 +55,6 @@ write_app () {
 	EOF
 }
 
-id_of () {
-	parts_docker "$1" inspect -f '{{.Id}}' "$2"
-}
-
-state_of () {
-	parts_docker "$1" inspect -f '{{.State.Status}}' "$2"
-}
-
 test_expect_success 'setup: two ships, a registry, images' '
 	parts_start_dockerd ship1 ship2 &&
 	parts_start_registry &&
@@ -79,15 +71,15 @@ test_expect_success 'setup: two ships, a registry, images' '
 '
 
 R () {
-	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" "$@"
+	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" --state-dir "$TRASH/state" "$@"
 }
 
 test_expect_success 'empty hosts: everything created, labelled, running, dependencies first' '
 	R --manifests tree --output json >out.json &&
 	jq -e ".summary.create == 5 and .summary.errors == 0" out.json &&
 	jq -e "[.environments[].actions[].result] | all(. == \"done\")" out.json &&
-	for c in db-1 web-1; do test "$(state_of ship1 $c)" = running || return 1; done &&
-	for c in web-2 priv-1 side-1; do test "$(state_of ship2 $c)" = running || return 1; done &&
+	for c in db-1 web-1; do test "$(parts_state ship1 $c)" = running || return 1; done &&
+	for c in web-2 priv-1 side-1; do test "$(parts_state ship2 $c)" = running || return 1; done &&
 	test "$(parts_docker ship1 inspect -f "{{index .Config.Labels \"reconcile.environment\"}} {{index .Config.Labels \"reconcile.service\"}} {{index .Config.Labels \"reconcile.instance\"}} {{index .Config.Labels \"reconcile.ship\"}}" web-1)" = "app.example.com web web-1 ship1" &&
 	db=$(parts_docker ship1 inspect -f "{{.Created}}" db-1) &&
 	web=$(parts_docker ship1 inspect -f "{{.Created}}" web-1) &&
@@ -110,17 +102,17 @@ test_expect_success 'a second run plans nothing and sends no mutating request' '
 '
 
 test_expect_success 'an env change recreates exactly the changed instances, naming the field' '
-	web1=$(id_of ship1 web-1) && web2=$(id_of ship2 web-2) && db1=$(id_of ship1 db-1) &&
-	side=$(id_of ship2 side-1) && priv=$(id_of ship2 priv-1) &&
+	web1=$(parts_id ship1 web-1) && web2=$(parts_id ship2 web-2) && db1=$(parts_id ship1 db-1) &&
+	side=$(parts_id ship2 side-1) && priv=$(parts_id ship2 priv-1) &&
 	write_app goodbye &&
 	test_expect_code 2 R --dry-run --exit-code --manifests tree >plan &&
 	test_grep "recreate  web-1 *env.GREETING changed$" plan &&
 	R --manifests tree --output json >out.json &&
 	jq -e ".summary.recreate == 2 and .summary.unchanged == 3" out.json &&
 	jq -e "[.environments[].actions[] | .reasons[]] | unique == [\"env.GREETING changed\"]" out.json &&
-	test "$(id_of ship1 web-1)" != "$web1" && test "$(id_of ship2 web-2)" != "$web2" &&
-	test "$(id_of ship1 db-1)" = "$db1" && test "$(id_of ship2 side-1)" = "$side" &&
-	test "$(id_of ship2 priv-1)" = "$priv" &&
+	test "$(parts_id ship1 web-1)" != "$web1" && test "$(parts_id ship2 web-2)" != "$web2" &&
+	test "$(parts_id ship1 db-1)" = "$db1" && test "$(parts_id ship2 side-1)" = "$side" &&
+	test "$(parts_id ship2 priv-1)" = "$priv" &&
 	parts_docker ship1 exec web-1 env >env2.txt &&
 	test_grep "^GREETING=goodbye$" env2.txt &&
 	test_must_fail parts_docker ship1 inspect web-1.reconcile-old 2>/dev/null
@@ -128,12 +120,12 @@ test_expect_success 'an env change recreates exactly the changed instances, nami
 
 test_expect_success 'a file in an anonymous volume survives a recreate' '
 	parts_docker ship1 exec db-1 sh -c "echo precious >/data/file" &&
-	old=$(id_of ship1 db-1) &&
+	old=$(parts_id ship1 db-1) &&
 	parts_make_image ship1 reconcile-test/app:2 -v two &&
 	DB_IMAGE=reconcile-test/app:2 write_app goodbye &&
 	R --manifests tree >out &&
 	test_grep "recreate  db-1 .*image changed" out &&
-	test "$(id_of ship1 db-1)" != "$old" &&
+	test "$(parts_id ship1 db-1)" != "$old" &&
 	test "$(parts_docker ship1 exec db-1 cat /data/file)" = precious &&
 	test "$(parts_docker ship1 exec db-1 cat /version)" = two
 '
@@ -170,7 +162,7 @@ test_expect_success '... and pulls with the credentials of the Docker config fil
 	auth=$(printf "%s:%s" "$REGISTRY_USER" "$REGISTRY_PASSWORD" | base64 -w0) &&
 	printf "{\"auths\": {\"%s\": {\"auth\": \"%s\"}}}\n" "$REGISTRY" "$auth" >docker-config/config.json &&
 	test_when_finished "parts_docker ship1 rm -f cfg-1 >/dev/null" &&
-	DOCKER_CONFIG=$PWD/docker-config "$RECONCILE" --manifests cfg --environment cfg.example.com >out &&
+	DOCKER_CONFIG=$PWD/docker-config "$RECONCILE" --state-dir "$TRASH/state" --manifests cfg --environment cfg.example.com >out &&
 	test_grep "create    cfg-1 *missing (pull)  \[done\]" out &&
 	test "$(parts_docker ship1 exec cfg-1 cat /version)" = private3
 '
@@ -181,38 +173,38 @@ test_expect_success 'a container stopped by hand is started; one removed by hand
 	R --manifests tree >out &&
 	test_grep "start     web-1 *stopped  \[done\]" out &&
 	test_grep "create    side-1 *missing  \[done\]" out &&
-	test "$(state_of ship1 web-1)" = running &&
-	test "$(state_of ship2 side-1)" = running
+	test "$(parts_state ship1 web-1)" = running &&
+	test "$(parts_state ship2 side-1)" = running
 '
 
 test_expect_success 'an unmanaged container holding a name is a conflict, left alone' '
 	parts_docker ship2 rm -f side-1 >/dev/null &&
 	parts_docker ship2 run -d --name side-1 reconcile-test/app:1 sleep 86400 >/dev/null &&
-	squatter=$(id_of ship2 side-1) &&
+	squatter=$(parts_id ship2 side-1) &&
 	test_expect_code 1 R --manifests tree >out &&
 	test_grep "conflict  side-1 *unmanaged container  \[skipped\]" out &&
 	test_grep "run with --adopt to replace it" out &&
-	test "$(id_of ship2 side-1)" = "$squatter" &&
-	test "$(state_of ship2 side-1)" = running
+	test "$(parts_id ship2 side-1)" = "$squatter" &&
+	test "$(parts_state ship2 side-1)" = running
 '
 
 test_expect_success '... and replaced with --adopt' '
 	R --manifests tree --adopt >out &&
 	test_grep "recreate  side-1 *unmanaged container (adopted)  \[done\]" out &&
-	test "$(id_of ship2 side-1)" != "$squatter" &&
+	test "$(parts_id ship2 side-1)" != "$squatter" &&
 	test "$(parts_docker ship2 inspect -f "{{index .Config.Labels \"reconcile.environment\"}}" side-1)" = other.example.com
 '
 
 test_expect_success 'a broken manifest leaves its containers exactly as they run' '
-	ids="$(id_of ship1 db-1) $(id_of ship1 web-1) $(id_of ship2 web-2)" &&
+	ids="$(parts_id ship1 db-1) $(parts_id ship1 web-1) $(parts_id ship2 web-2)" &&
 	cp tree/app.example.com/maestro.yaml saved.yaml &&
 	echo "  broken: [" >>tree/app.example.com/maestro.yaml &&
 	test_expect_code 1 R --manifests tree >out &&
 	test_grep "^app.example.com: invalid" out &&
 	test_grep "app.example.com/maestro.yaml:[0-9]*:[0-9]*: error" out &&
 	test_grep "^other.example.com: ok" out &&
-	test "$(id_of ship1 db-1) $(id_of ship1 web-1) $(id_of ship2 web-2)" = "$ids" &&
-	test "$(state_of ship1 web-1)" = running &&
+	test "$(parts_id ship1 db-1) $(parts_id ship1 web-1) $(parts_id ship2 web-2)" = "$ids" &&
+	test "$(parts_state ship1 web-1)" = running &&
 	cp saved.yaml tree/app.example.com/maestro.yaml
 '
 
@@ -242,7 +234,7 @@ test_expect_success 'the prune guard: a mass removal removes nothing without --f
 	sed -i "/extra-/d" tree/app.example.com/maestro.yaml &&
 	test_expect_code 1 R --manifests tree >out &&
 	test_grep "prune guard: 4 removals exceed the limit of 3" out &&
-	for i in 1 2 3 4; do test "$(state_of ship2 extra-$i)" = running || return 1; done &&
+	for i in 1 2 3 4; do test "$(parts_state ship2 extra-$i)" = running || return 1; done &&
 	R --manifests tree --force-prune >out &&
 	test_grep "remove    extra-4 *absent from manifests  \[done\]" out &&
 	test_must_fail parts_docker ship2 inspect extra-1 >/dev/null 2>&1
@@ -281,7 +273,7 @@ test_expect_success 'a non-GET request through the proxy is refused (the proxy i
 	code=$(curl -s -o /dev/null -w "%{http_code}" --unix-socket "$PWD/p2.sock" -X POST http://d/containers/priv-1/stop) &&
 	test "$code" = 403 &&
 	test_grep "^POST /containers/priv-1/stop$" p2.log &&
-	test "$(state_of ship2 priv-1)" = running
+	test "$(parts_state ship2 priv-1)" = running
 '
 
 test_expect_success 'a stopped dockerd: the other ship converges, exit 1, nothing pruned' '
@@ -300,14 +292,14 @@ test_expect_success 'a stopped dockerd: the other ship converges, exit 1, nothin
 	services:
 	  lone: {image: reconcile-test/app:1, instances: {lone-1: {ship: ship1, command: sleep 86400, stop_timeout: 1}}}
 	EOF
-	priv=$(id_of ship2 priv-1) &&
+	priv=$(parts_id ship2 priv-1) &&
 	parts_stop_dockerd ship2 &&
 	test_expect_code 1 R --manifests tree >out 2>err &&
 	test_grep "^app.example.com: failed" out &&
 	test_grep "ship .ship2. (unix://$S2) is unreachable" out &&
 	test_grep "^one.example.com: ok" out &&
 	test_grep "create    lone-1 *missing  \[done\]" out &&
-	test "$(state_of ship1 lone-1)" = running &&
+	test "$(parts_state ship1 lone-1)" = running &&
 	test_must_fail parts_docker ship1 inspect solo-1 >/dev/null 2>&1
 '
 

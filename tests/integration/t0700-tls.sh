@@ -44,10 +44,7 @@ R () {
 	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" --state-dir "$TRASH/state" "$@"
 }
 
-# state_of DAEMON CONTAINER
-state_of () {
-	parts_docker "$1" inspect -f '{{.State.Status}}' "$2"
-}
+# parts_state DAEMON CONTAINER
 
 # every container on the TLS daemon, with its state: nothing may move in a failed run
 snapshot () {
@@ -77,8 +74,8 @@ test_expect_success 'converged over TLS: created, running, labelled' '
 	test_grep "^tls.example.com: ok" out &&
 	test_grep "^  ship vm1 (https://127.0.0.1:$PORT)$" out &&
 	test_grep "create    web-1 *missing  \[done\]" out &&
-	test "$(state_of tls web-1)" = running &&
-	test "$(state_of local side-1)" = running &&
+	test "$(parts_state tls web-1)" = running &&
+	test "$(parts_state local side-1)" = running &&
 	test "$(parts_docker tls inspect -f "{{index .Config.Labels \"reconcile.environment\"}} {{index .Config.Labels \"reconcile.ship\"}}" web-1)" = "tls.example.com vm1" &&
 	R --dry-run --exit-code --manifests good >plan
 '
@@ -99,7 +96,7 @@ check_refused () {
 	test_grep "^tls.example.com: failed" out &&
 	test_grep "ship .vm1. (https://127.0.0.1:$PORT) is unreachable: $2" out &&
 	test_grep "^local.example.com: ok" out &&
-	test "$(state_of local side-1)" = running &&
+	test "$(parts_state local side-1)" = running &&
 	test_must_fail parts_docker tls inspect web-1 >/dev/null 2>&1 &&
 	parts_docker local rm -f side-1 >/dev/null &&
 	snapshot >after &&
@@ -157,7 +154,7 @@ test_expect_success 'relative certificate paths are read from the environment di
 	# from another working directory: the paths do not depend on it
 	(cd / && R --manifests "$TRASH/rel" >"$TRASH/out") &&
 	test_grep "^tls.example.com: ok" out &&
-	test "$(state_of tls web-1)" = running &&
+	test "$(parts_state tls web-1)" = running &&
 	parts_docker tls rm -f web-1 >/dev/null &&
 	parts_docker local rm -f side-1 >/dev/null
 '
@@ -179,7 +176,7 @@ test_expect_success 'plain HTTP on the TLS port: a clear error' '
 	test_grep "^tls.example.com: failed" out &&
 	test_grep "ship .vm1. (tcp://127.0.0.1:$PORT) is unreachable: docker on .vm1. (tcp://127.0.0.1:$PORT) speaks TLS on this port: set tls_verify (with tls_ca_cert, tls_cert and tls_key) on the ship$" out &&
 	test_grep "^local.example.com: ok" out &&
-	test "$(state_of local side-1)" = running &&
+	test "$(parts_state local side-1)" = running &&
 	test_must_fail parts_docker tls inspect web-1 >/dev/null 2>&1 &&
 	parts_docker local rm -f side-1 >/dev/null &&
 	snapshot >after &&

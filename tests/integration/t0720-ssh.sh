@@ -18,10 +18,6 @@ R () {
 	DOCKER_CONFIG="$TRASH/no-docker-config" "$RECONCILE" --state-dir "$TRASH/state" "$@"
 }
 
-state_of () {
-	parts_docker "$1" inspect -f '{{.State.Status}}' "$2"
-}
-
 # write_env DIR SHIPKEYS [COMMAND]: environment ssh.example.com, ship "far"
 # with SHIPKEYS, instance web-1; local.example.com, ship "local" (the
 # daemon on this side), instances side-1 (and side-2 when EXTRA is set).
@@ -112,8 +108,8 @@ test_expect_success 'converged through a direct-tcpip tunnel' '
 	test_grep "^ssh.example.com: ok" out &&
 	test_grep "^  ship far (ssh://root@$IP:22/tcp/2375)$" out &&
 	test_grep "create    web-1 *missing  \[done\]" out &&
-	test "$(state_of far web-1)" = running &&
-	test "$(state_of local side-1)" = running &&
+	test "$(parts_state far web-1)" = running &&
+	test "$(parts_state local side-1)" = running &&
 	R --dry-run --exit-code --manifests tcp --known-hosts "$S/known_hosts" >plan
 '
 
@@ -129,7 +125,7 @@ test_expect_success 'converged through docker system dial-stdio (ssh_tunnel and 
 	R --manifests dial --known-hosts "$S/known_hosts" >out &&
 	test_grep "^  ship far (ssh://root@$IP:22/unix$PARTS_DIR/docker/far/docker.sock)$" out &&
 	test_grep "create    web-1 *missing  \[done\]" out &&
-	test "$(state_of far web-1)" = running &&
+	test "$(parts_state far web-1)" = running &&
 	R --dry-run --exit-code --manifests dial --known-hosts "$S/known_hosts" >plan
 '
 
@@ -148,7 +144,7 @@ refused () {
 	test_expect_code 1 R "$@" >out 2>err &&
 	test_grep "^ssh.example.com: failed" out &&
 	test_grep "^local.example.com: ok" out &&
-	test "$(state_of local side-1)" = running &&
+	test "$(parts_state local side-1)" = running &&
 	parts_docker far ps -a --no-trunc --format "{{.ID}} {{.Names}} {{.State}}" | sort >after &&
 	test_cmp before after
 }

@@ -41,14 +41,6 @@ R () {
 	"$RECONCILE" --state-dir "$TRASH/state" "$@"
 }
 
-id_of () {
-	parts_docker "$1" inspect -f '{{.Id}}' "$2"
-}
-
-state_of () {
-	parts_docker "$1" inspect -f '{{.State.Status}}' "$2"
-}
-
 # names of all containers on ship $1 carrying our instance label $2
 containers_of () {
 	parts_docker "$1" ps -a --filter "label=reconcile.instance=$2" --format '{{.Names}}' | sort
@@ -73,12 +65,12 @@ test_expect_success 'a new instance passes its http check and runs' '
 	write_web good hello "" &&
 	R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"done\"" out.json &&
-	test "$(state_of ship1 web-1)" = running &&
+	test "$(parts_state ship1 web-1)" = running &&
 	parts_docker ship1 exec web-1 sh -c "echo precious >/data/file"
 '
 
 test_expect_success 'an update whose http check fails is rolled back: same container, data intact, exit 1' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	write_web bad hello "" &&
 	test_expect_code 1 R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].status == \"failed\"" out.json &&
@@ -87,20 +79,20 @@ test_expect_success 'an update whose http check fails is rolled back: same conta
 	test_grep "^running check failed: http check on port .http. of web-1: GET http://127.0.0.1:$PORT/health answered 404" err.txt &&
 	jq -r ".environments[0].actions[0].log[]" out.json >log.txt &&
 	test_grep "web hello starting" log.txt &&
-	test "$(id_of ship1 web-1)" = "$old" &&
-	test "$(state_of ship1 web-1)" = running &&
+	test "$(parts_id ship1 web-1)" = "$old" &&
+	test "$(parts_state ship1 web-1)" = running &&
 	test "$(parts_docker ship1 exec web-1 cat /data/file)" = precious &&
 	test "$(containers_of ship1 web-1)" = web-1 &&
 	jq -e ".environments[\"web.example.com\"].result == \"rolled-back\" and (.environments[\"web.example.com\"].quarantine.attempt | length) == 64" state/state.json
 '
 
 test_expect_success 'the rolled-back attempt is not tried again; the text says why' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	test_expect_code 1 R --manifests tree --stats >out 2>err &&
 	test_grep "quarantined: this attempt was rolled back at .*: recreate web-1 on ship .ship1.: running check failed" out &&
 	test_grep "recreate  web-1 .*\[skipped\]" out &&
 	test_grep "post=0 delete=0" err &&
-	test "$(id_of ship1 web-1)" = "$old" &&
+	test "$(parts_id ship1 web-1)" = "$old" &&
 	test_expect_code 1 R --dry-run --manifests tree >plan &&
 	test_grep "quarantined" plan &&
 	test_expect_code 1 R status --manifests tree >status &&
@@ -108,18 +100,18 @@ test_expect_success 'the rolled-back attempt is not tried again; the text says w
 '
 
 test_expect_success '--retry-failed tries again (and rolls back again)' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	test_expect_code 1 R --manifests tree --retry-failed --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"rolled-back\"" out.json &&
-	test "$(id_of ship1 web-1)" = "$old"
+	test "$(parts_id ship1 web-1)" = "$old"
 '
 
 test_expect_success 'a new commit is tried: it passes, the old container goes, its data moved over' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	write_web good goodbye "" &&
 	R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"done\"" out.json &&
-	test "$(id_of ship1 web-1)" != "$old" &&
+	test "$(parts_id ship1 web-1)" != "$old" &&
 	test "$(containers_of ship1 web-1)" = web-1 &&
 	test "$(parts_docker ship1 exec web-1 cat /data/file)" = precious &&
 	jq -e ".environments[\"web.example.com\"] | .result == \"ok\" and (has(\"quarantine\") | not)" state/state.json
@@ -153,15 +145,15 @@ test_expect_success 'tcp, exec (envfrom env and stdin), rexec and sleep checks p
 '
 
 check_fails () {
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	write_web good "$1" "$2" &&
 	test_expect_code 1 R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"rolled-back\"" out.json &&
 	jq -r ".environments[0].actions[0].error" out.json >err.txt &&
 	cat err.txt &&
 	test_grep "$3" err.txt &&
-	test "$(id_of ship1 web-1)" = "$old" &&
-	test "$(state_of ship1 web-1)" = running
+	test "$(parts_id ship1 web-1)" = "$old" &&
+	test "$(parts_state ship1 web-1)" = running
 }
 
 test_expect_success 'a failing exec check (envfrom env) rolls back' '
@@ -188,19 +180,19 @@ EOF
 )
 
 test_expect_success 'a failing pre-stop check: the old container is not even stopped' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	started=$(parts_docker ship1 inspect -f "{{.State.StartedAt}}" web-1) &&
 	write_web good prestop "$PRESTOP_BAD" &&
 	test_expect_code 1 R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"failed\"" out.json &&
 	jq -r ".environments[0].actions[0].error" out.json >err.txt &&
 	test_grep "^pre-stop check failed: exec check .* of web-1: exited with status 1 after 1 attempt" err.txt &&
-	test "$(id_of ship1 web-1)" = "$old" &&
+	test "$(parts_id ship1 web-1)" = "$old" &&
 	test "$(parts_docker ship1 inspect -f "{{.State.StartedAt}}" web-1)" = "$started"
 '
 
 test_expect_success 'a container that exits at once is rolled back, with its log' '
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	write_web good crash "" &&
 	sed -i "s|command: .*|command: sh -c \"echo dying now; exit 3\"|; /type: http/d" tree/web.example.com/maestro.yaml &&
 	test_expect_code 1 R --manifests tree --output json >out.json &&
@@ -209,27 +201,27 @@ test_expect_success 'a container that exits at once is rolled back, with its log
 	test_grep "the container exited (exit code 3)" err.txt &&
 	jq -r ".environments[0].actions[0].log[]" out.json >log.txt &&
 	test_grep "dying now" log.txt &&
-	test "$(id_of ship1 web-1)" = "$old"
+	test "$(parts_id ship1 web-1)" = "$old"
 '
 
 test_expect_success 'an image HEALTHCHECK that turns unhealthy rolls back' '
 	mkdir -p hc &&
 	printf "FROM reconcile-test/web:bad\nHEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD test -f /www/health\n" >hc/Dockerfile &&
 	DOCKER_BUILDKIT=0 parts_docker ship1 build -q -t reconcile-test/web:hc hc >/dev/null &&
-	old=$(id_of ship1 web-1) &&
+	old=$(parts_id ship1 web-1) &&
 	write_web hc healthcheck "" &&
 	sed -i "/type: http/d" tree/web.example.com/maestro.yaml &&
 	test_expect_code 1 R --manifests tree --output json >out.json &&
 	jq -e ".environments[0].actions[0].result == \"rolled-back\"" out.json &&
 	jq -r ".environments[0].actions[0].error" out.json >err.txt &&
 	test_grep "Docker HEALTHCHECK: unhealthy" err.txt &&
-	test "$(id_of ship1 web-1)" = "$old"
+	test "$(parts_id ship1 web-1)" = "$old"
 '
 
 test_expect_success 'back to good for what follows' '
 	write_web good back "" &&
 	R --manifests tree >out &&
-	test "$(state_of ship1 web-1)" = running
+	test "$(parts_state ship1 web-1)" = running
 '
 
 # roll.example.com: three instances over two ships, a 1 s running check each
@@ -287,15 +279,15 @@ test_expect_success 'rolling: update.parallelism 2 and delay 2 s' '
 '
 
 test_expect_success 'pull first: a missing image fails the environment before anything stops' '
-	r1=$(id_of ship1 r-1) && r2=$(id_of ship2 r-2) &&
+	r1=$(parts_id ship1 r-1) && r2=$(parts_id ship2 r-2) &&
 	write_roll d "" &&
 	sed -i "s|image: reconcile-test/app:1|image: $REGISTRY/nowhere/app:1|" tree/roll.example.com/maestro.yaml &&
 	test_expect_code 1 R --manifests tree --environment roll.example.com --output json >out.json &&
 	jq -e "[.environments[0].actions[].result] | all(. == \"skipped\")" out.json &&
 	jq -r ".environments[0].errors[].message" out.json >err.txt &&
 	test_grep "pull on ship .ship1. failed, nothing was changed: cannot pull .$REGISTRY/nowhere/app:1." err.txt &&
-	test "$(id_of ship1 r-1)" = "$r1" && test "$(id_of ship2 r-2)" = "$r2" &&
-	test "$(state_of ship1 r-1)" = running && test "$(state_of ship2 r-2)" = running
+	test "$(parts_id ship1 r-1)" = "$r1" && test "$(parts_id ship2 r-2)" = "$r2" &&
+	test "$(parts_state ship1 r-1)" = running && test "$(parts_state ship2 r-2)" = running
 '
 
 # state.example.com: the state key
@@ -323,29 +315,29 @@ write_state () {
 test_expect_success 'state: created makes a data-only container and never starts it' '
 	write_state running &&
 	R --manifests tree --environment state.example.com >out &&
-	test "$(state_of ship2 data-1)" = created &&
-	test "$(state_of ship2 w-1)" = running &&
+	test "$(parts_state ship2 data-1)" = created &&
+	test "$(parts_state ship2 w-1)" = running &&
 	R --manifests tree --environment state.example.com >out &&
 	test_grep "0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 3 unchanged" out &&
-	test "$(state_of ship2 data-1)" = created
+	test "$(parts_state ship2 data-1)" = created
 '
 
 test_expect_success 'state: stopped stops, and stays stopped' '
 	write_state stopped &&
 	R --manifests tree --environment state.example.com >out &&
 	test_grep "stop      w-1 *state stopped" out &&
-	test "$(state_of ship2 w-1)" = exited &&
+	test "$(parts_state ship2 w-1)" = exited &&
 	R --manifests tree --environment state.example.com >out &&
 	test_grep "3 unchanged" out
 '
 
 test_expect_success 'state: absent removes the container, not its neighbours' '
-	w2=$(id_of ship2 w-2) &&
+	w2=$(parts_id ship2 w-2) &&
 	write_state absent &&
 	R --manifests tree --environment state.example.com >out &&
 	test_grep "remove    w-1 *state absent" out &&
 	test_must_fail parts_docker ship2 inspect w-1 >/dev/null 2>&1 &&
-	test "$(id_of ship2 w-2)" = "$w2" &&
+	test "$(parts_id ship2 w-2)" = "$w2" &&
 	R --manifests tree --environment state.example.com >out &&
 	test_grep "3 unchanged" out
 '
@@ -387,17 +379,17 @@ kept_only () {
 }
 kept_and_created () {
 	test "$(containers_of ship1 k-1 | tr "\n" " ")" = "k-1 k-1.reconcile-old " &&
-	test "$(state_of ship1 k-1)" = created
+	test "$(parts_state ship1 k-1)" = created
 }
 kept_and_running () {
 	test "$(containers_of ship1 k-1 | tr "\n" " ")" = "k-1 k-1.reconcile-old " &&
-	test "$(state_of ship1 k-1)" = running
+	test "$(parts_state ship1 k-1)" = running
 }
 
 converged_once () {
 	R --manifests tree --environment kill.example.com >fix.out &&
 	test "$(containers_of ship1 k-1)" = k-1 &&
-	test "$(state_of ship1 k-1)" = running &&
+	test "$(parts_state ship1 k-1)" = running &&
 	test "$(parts_docker ship1 exec k-1 cat /data/file)" = kept &&
 	R --dry-run --exit-code --manifests tree --environment kill.example.com >out
 }
@@ -427,20 +419,20 @@ test_expect_success 'kill -9 while the new one is being checked: the next run co
 	write_kill 3 &&
 	kill_when kept_and_running &&
 	kept_and_running &&
-	new=$(id_of ship1 k-1) &&
+	new=$(parts_id ship1 k-1) &&
 	R --manifests tree --environment kill.example.com >out &&
 	test_grep "interrupted replace: the new container is checked, then the kept one removed" out &&
-	test "$(id_of ship1 k-1)" = "$new" &&
+	test "$(parts_id ship1 k-1)" = "$new" &&
 	converged_once
 '
 
 test_expect_success 'kill -9 after stop with the spec unchanged: the kept one gets its name back' '
-	old=$(id_of ship1 k-1) &&
+	old=$(parts_id ship1 k-1) &&
 	parts_docker ship1 stop -t 0 k-1 >/dev/null &&
 	parts_docker ship1 rename k-1 k-1.reconcile-old &&
 	converged_once &&
 	test_grep "start     k-1 *interrupted replace: the kept container gets its name back" fix.out &&
-	test "$(id_of ship1 k-1)" = "$old"
+	test "$(parts_id ship1 k-1)" = "$old"
 '
 
 test_done

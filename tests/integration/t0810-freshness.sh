@@ -41,10 +41,6 @@ write_tree () {
 	fi
 }
 
-id_of () {
-	parts_docker "$1" inspect -f '{{.Id}}' "$2"
-}
-
 version_in () {
 	parts_docker "$1" exec "$2" cat /version
 }
@@ -94,7 +90,7 @@ test_expect_success 'a second run is a no-op, with one registry request for the 
 '
 
 test_expect_success 'a new image pushed under the same tag: --dry-run plans the recreate, sending only GET to the ships' '
-	a1=$(id_of a app-1) && b2=$(id_of b app-2) && l1=$(id_of a loc-1) &&
+	a1=$(parts_id a app-1) && b2=$(parts_id b app-2) && l1=$(parts_id a loc-1) &&
 	push_version two &&
 	start_proxy () {
 		"$SRC_ROOT/tests/lib/getonly-proxy" "$PWD/proxy.sock" "$SB" "$PWD/proxy.log" </dev/null >/dev/null 2>&1 5>&- 6>&- &
@@ -111,7 +107,7 @@ test_expect_success 'a new image pushed under the same tag: --dry-run plans the 
 	test "$(stat_of registry err)" = 1 &&
 	test -s proxy.log &&
 	test_grep ! -v "^GET " proxy.log &&
-	test "$(id_of a app-1)" = "$a1" && test "$(id_of b app-2)" = "$b2" &&
+	test "$(parts_id a app-1)" = "$a1" && test "$(parts_id b app-2)" = "$b2" &&
 	test "$(version_in a app-1)" = one
 '
 
@@ -120,8 +116,8 @@ test_expect_success 'apply recreates them on the new image; the locally imported
 	jq -e ".summary.recreate == 2 and .summary.unchanged == 1" out.json &&
 	jq -e "[.environments[].actions[] | .reasons] | unique == [[\"image digest changed\"]]" out.json &&
 	jq -e "[.environments[].actions[] | .result] | unique == [\"done\"]" out.json &&
-	test "$(id_of a app-1)" != "$a1" && test "$(id_of b app-2)" != "$b2" &&
-	test "$(id_of a loc-1)" = "$l1" &&
+	test "$(parts_id a app-1)" != "$a1" && test "$(parts_id b app-2)" != "$b2" &&
+	test "$(parts_id a loc-1)" = "$l1" &&
 	test "$(version_in a app-1)" = two &&
 	test "$(version_in b app-2)" = two &&
 	test_must_fail parts_docker a inspect app-1.reconcile-old >/dev/null 2>&1
@@ -149,7 +145,7 @@ test_expect_success 'a digest-pinned reference is pulled once and never asked ab
 '
 
 test_expect_success 'a wrong registry password: a warning naming the registry, nothing changes' '
-	a1=$(id_of a app-1) && b2=$(id_of b app-2) && p1=$(id_of b pin-1) &&
+	a1=$(parts_id a app-1) && b2=$(parts_id b app-2) && p1=$(parts_id b pin-1) &&
 	write_tree wrong-password &&
 	R --manifests tree >out 2>err &&
 	test_grep "0 to create, 0 to recreate" out &&
@@ -159,7 +155,7 @@ test_expect_success 'a wrong registry password: a warning naming the registry, n
 	jq -e ".environments[0].status == \"ok\" and (.environments[0].warnings | length) == 1" out.json &&
 	jq -e ".environments[0].warnings[0].message | test(\"credentials were refused\")" out.json &&
 	R --dry-run --exit-code --manifests tree >plan &&
-	test "$(id_of a app-1)" = "$a1" && test "$(id_of b app-2)" = "$b2" && test "$(id_of b pin-1)" = "$p1" &&
+	test "$(parts_id a app-1)" = "$a1" && test "$(parts_id b app-2)" = "$b2" && test "$(parts_id b pin-1)" = "$p1" &&
 	test "$(version_in a app-1)" = two
 '
 
@@ -172,7 +168,7 @@ test_expect_success 'the registry stopped: exit 0, a warning naming it, nothing 
 	test_grep "warning: image .$REGISTRY/app:1. not checked for a newer version: cannot reach registry .$REGISTRY." out &&
 	test "$(stat_of post err)" = 0 &&
 	R --dry-run --exit-code --manifests tree >plan &&
-	test "$(id_of a app-1)" = "$a1" && test "$(id_of b app-2)" = "$b2" &&
+	test "$(parts_id a app-1)" = "$a1" && test "$(parts_id b app-2)" = "$b2" &&
 	test "$(version_in b app-2)" = two
 '
 

@@ -31,6 +31,8 @@
 #   parts_stop_dockerd NAME       kill its containers, SIGTERM, then SIGKILL after
 #                                 15 s; unmount and remove its directories.
 #   parts_docker NAME ARGS...     the docker CLI against daemon NAME.
+#   parts_id NAME CONTAINER       the container's full id on daemon NAME.
+#   parts_state NAME CONTAINER    its State.Status (running, exited, created, ...).
 #   parts_start_registry          Debian docker-registry on 127.0.0.1:<free port>,
 #                                 htpasswd (bcrypt) auth. Exports REGISTRY
 #                                 (127.0.0.1:PORT), REGISTRY_USER, REGISTRY_PASSWORD,
@@ -182,6 +184,14 @@ parts_docker () {
 	local name=$1
 	shift
 	"$PARTS_DOCKER" -H "unix://$PARTS_DIR/docker/$name/docker.sock" "$@"
+}
+
+parts_id () {
+	parts_docker "$1" inspect -f '{{.Id}}' "$2"
+}
+
+parts_state () {
+	parts_docker "$1" inspect -f '{{.State.Status}}' "$2"
 }
 
 parts_ping () {
