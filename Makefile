@@ -48,7 +48,8 @@ ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread
 
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_DIRS := base source template manifest docker plan run
+LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard lib/$(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:.c=.o)
 LIB_A    := lib/libreconcile.a
 PROG_SRC := $(sort $(wildcard reconciler/*.c))
@@ -64,7 +65,7 @@ TOOL_SRC := $(sort $(wildcard tests/lib/*.c))
 TOOL_BIN := $(TOOL_SRC:.c=)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
-DEPS := $(wildcard lib/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
+DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
 
 all: $(PROG)
 
@@ -116,7 +117,7 @@ check-integration: $(PROG) $(TOOL_BIN) $(UNIT_BIN)
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DGIT_DEPRECATE_HARD -iquote lib $(PKG_CFLAGS) -std=c11
-tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h)
+tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*/*.h)
 	$(QP) FUZZ $@
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
 
@@ -129,7 +130,7 @@ install: $(PROG)
 	for m in doc/*.5; do test -f "$$m" && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/ || :; done
 
 clean:
-	rm -f lib/*.o lib/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
+	rm -f lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
 	  $(FUZZ_BIN) $(TOOL_BIN) BUILD-FLAGS
 

@@ -1,17 +1,17 @@
 /* `reconcile` and `reconcile --dry-run`: one converge run, reported. */
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "converge.h"
-#include "load.h"
-#include "state.h"
-#include "util.h"
+#include "run/converge.h"
+#include "manifest/load.h"
+#include "run/state.h"
+#include "base/util.h"
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include "banned.h"
+#include "base/banned.h"
 
 bool looks_sensitive(const char *name)
 {

@@ -1,13 +1,13 @@
 /* `reconcile validate` and `reconcile render`: the manifests alone, no host contacted. */
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "load.h"
-#include "spec.h"
-#include "util.h"
+#include "manifest/load.h"
+#include "manifest/spec.h"
+#include "base/util.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static void print_diag(FILE *out, const rc_diag *d, bool color)
 {

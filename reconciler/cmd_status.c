@@ -6,16 +6,16 @@
  * recreate "drifted" (with the reasons), a start "stopped", a conflict
  * "conflict"; containers of ours no manifest wants are "orphaned".
  */
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "converge.h"
-#include "load.h"
-#include "state.h"
-#include "util.h"
+#include "run/converge.h"
+#include "manifest/load.h"
+#include "run/state.h"
+#include "base/util.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static const rc_action *action_for(const rc_env_plan *ep, const rc_desired *d)
 {

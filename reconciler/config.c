@@ -7,17 +7,17 @@
  * wrong type is an error naming file:line:col; the daemon keeps its old
  * configuration when a reload fails.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "buf.h"
-#include "manifest.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/buf.h"
+#include "manifest/manifest.h"
+#include "base/util.h"
+#include "manifest/yaml.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_CONFIG "/etc/reconcile/reconcile.yaml"
 

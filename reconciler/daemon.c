@@ -17,15 +17,15 @@
  * protocol (READY=1, STATUS=..., RELOADING=1, STOPPING=1) is spoken on
  * $NOTIFY_SOCKET when it is set.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "converge.h"
-#include "docker.h"
-#include "notify.h"
-#include "source_git.h"
-#include "spec.h"
-#include "util.h"
-#include "watch.h"
+#include "run/converge.h"
+#include "docker/docker.h"
+#include "run/sdnotify.h"
+#include "source/git.h"
+#include "manifest/spec.h"
+#include "base/util.h"
+#include "run/watch.h"
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,7 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "banned.h"
+#include "base/banned.h"
 
 struct ship_events {
 	char *endpoint;

@@ -1,16 +1,16 @@
-#include "compat.h"
+#include "base/compat.h"
 #include "reconcile.h"
-#include "buf.h"
-#include "source.h"
-#include "source_git.h"
-#include "state.h"
-#include "util.h"
+#include "base/buf.h"
+#include "source/source.h"
+#include "source/git.h"
+#include "run/state.h"
+#include "base/util.h"
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #ifndef RECONCILE_VERSION
 #define RECONCILE_VERSION "0.1.0"

@@ -1,8 +1,8 @@
 #ifndef RECONCILE_H
 #define RECONCILE_H
 /* The program's own declarations: options, output, exit codes (DESIGN §3, §4). */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 #include <stdio.h>
 
 enum {

@@ -1,14 +1,14 @@
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
-#include "util.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 char rc_buf_empty[1];
 

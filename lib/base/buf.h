@@ -17,7 +17,7 @@
  *     use(b.ptr);
  *     rc_buf_release(&b);
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <stdarg.h>
 
 #define RC_BUF_DEFAULT_CAP ((size_t)64 << 20)   /* 64 MiB */

@@ -1,10 +1,10 @@
-#include "compat.h"
-#include "error.h"
-#include "util.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 int rc_error_vset(rc_error *err, int code, const char *fmt, va_list ap)
 {

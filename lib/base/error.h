@@ -15,7 +15,7 @@
  * position, and collected in an `rc_diags` list (see below) so that every
  * problem of a file is reported, not only the first.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <stdarg.h>
 
 enum {

@@ -1,12 +1,12 @@
-#include "compat.h"
-#include "util.h"
+#include "base/compat.h"
+#include "base/util.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <openssl/evp.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static void *oom(size_t n)
 {

@@ -11,7 +11,7 @@
  * Numbers: parse with rc_parse_*(); they reject empty input, trailing
  * garbage and overflow, which atoi() and friends silently accept.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <stdarg.h>
 
 void *rc_xmalloc(size_t n);

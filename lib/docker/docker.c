@@ -1,9 +1,9 @@
-#include "compat.h"
-#include "docker.h"
-#include "buf.h"
-#include "error.h"
-#include "ssh.h"
-#include "util.h"
+#include "base/compat.h"
+#include "docker/docker.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "docker/ssh.h"
+#include "base/util.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_TIMEOUT_MS 5000L
 /*

@@ -50,9 +50,9 @@
  * (RC_DOCKER_API_MAX) and the endpoint's `max_api_version`; it must be at
  * least RC_DOCKER_API_MIN and at least the daemon's own minimum.
  */
-#include "compat.h"
-#include "error.h"
-#include "buf.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "base/buf.h"
 #include <jansson.h>
 
 /*

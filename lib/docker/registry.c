@@ -2,18 +2,18 @@
  * registry: the digest a tag points to, asked of the registry with one
  * HEAD (see registry.h for the rules this follows and why).
  */
-#include "compat.h"
-#include "registry.h"
-#include "buf.h"
-#include "docker.h"
-#include "error.h"
-#include "util.h"
+#include "base/compat.h"
+#include "docker/registry.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "base/error.h"
+#include "base/util.h"
 #include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_TIMEOUT_MS 5000L
 #define HEADERS_CAP ((size_t)64 << 10)

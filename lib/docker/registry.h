@@ -77,9 +77,9 @@
  *
  * A client may be used by several threads at once.
  */
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
 #include <jansson.h>
 
 typedef struct rc_registry_ref {

@@ -1,9 +1,9 @@
-#include "compat.h"
-#include "ssh.h"
-#include "buf.h"
-#include "docker.h"
-#include "source_git.h"
-#include "util.h"
+#include "base/compat.h"
+#include "docker/ssh.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "source/git.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh2.h>
@@ -22,7 +22,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_TIMEOUT_MS 5000L
 #define DEFAULT_KEEPALIVE_S 30

@@ -81,8 +81,8 @@
  *   "ssh authentication to 10.0.0.5:22 as 'deploy' failed: ..."         RC_EAUTH
  *   "ssh on 'vm1' (10.0.0.5:22): cannot open a channel to 127.0.0.1:2375: ..."  RC_EUNREACHABLE
  */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 #include <stddef.h>
 
 typedef struct rc_ssh rc_ssh;

@@ -1,10 +1,10 @@
-#include "compat.h"
-#include "load.h"
-#include "spec.h"
-#include "util.h"
+#include "base/compat.h"
+#include "manifest/load.h"
+#include "manifest/spec.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static bool wanted(const char *name, const char *const *only)
 {

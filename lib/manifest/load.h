@@ -9,9 +9,9 @@
  * two environments declare on the same Docker host (the same resolved
  * endpoint) is an error for both.
  */
-#include "compat.h"
-#include "manifest.h"
-#include "source.h"
+#include "base/compat.h"
+#include "manifest/manifest.h"
+#include "source/source.h"
 
 typedef struct rc_env_result {
 	char *name;             /* the FQDN directory */

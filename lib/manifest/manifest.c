@@ -9,12 +9,12 @@
  * Problems are collected, never returned early, so that a user sees all
  * of a file's problems in one run.
  */
-#include "compat.h"
-#include "manifest.h"
-#include "buf.h"
-#include "template.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/compat.h"
+#include "manifest/manifest.h"
+#include "base/buf.h"
+#include "template/template.h"
+#include "base/util.h"
+#include "manifest/yaml.h"
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
@@ -22,7 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 struct ctx {
 	rc_diags *d;

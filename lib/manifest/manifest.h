@@ -15,9 +15,9 @@
  * variables (envfiles, injected and link variables), ports hold numbers.
  * The desired container of each instance is computed from this (spec.h).
  */
-#include "compat.h"
-#include "error.h"
-#include "source.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "source/source.h"
 
 typedef enum {
 	RC_STATE_RUNNING,   /* default */

@@ -2,14 +2,14 @@
  * The small pieces of the manifest model: ordered string maps and lists,
  * shlex splitting, envfiles and link-variable names.
  */
-#include "compat.h"
-#include "manifest.h"
-#include "buf.h"
-#include "util.h"
+#include "base/compat.h"
+#include "manifest/manifest.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define INDEX_FROM 8
 

@@ -1,10 +1,10 @@
-#include "compat.h"
-#include "spec.h"
-#include "buf.h"
-#include "util.h"
+#include "base/compat.h"
+#include "manifest/spec.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static int cmp_strp(const void *a, const void *b)
 {

@@ -18,8 +18,8 @@
  *  - the Docker create body (POST /containers/create) with our labels,
  *    including the spec itself (`reconcile.spec`) and its hash.
  */
-#include "compat.h"
-#include "manifest.h"
+#include "base/compat.h"
+#include "manifest/manifest.h"
 #include <jansson.h>
 
 typedef struct rc_desired {

@@ -9,12 +9,12 @@
  *   - mapping completion: duplicate keys and `<<` merge keys,
  *   - Python's str()/repr() of the constructed values.
  */
-#include "compat.h"
+#include "base/compat.h"
 /* libyaml's header is also yaml.h: the Makefile uses -iquote lib, so <> finds libyaml's */
 #include <yaml.h>
-#include "yaml.h"
-#include "buf.h"
-#include "util.h"
+#include "manifest/yaml.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_MAX_DEPTH 512
 #define DEFAULT_MAX_NODES 1000000

@@ -28,8 +28,8 @@
  * the loader goes on after a problem where it can, so that all of a
  * file's problems are reported in one run.
  */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 
 typedef enum {
 	RC_NODE_NULL,

@@ -2,14 +2,14 @@
  * The planner (DESIGN §6). Pure: no I/O, no clock, no randomness; the
  * same (desired, observed) gives the same plan, byte for byte.
  */
-#include "compat.h"
-#include "plan.h"
-#include "buf.h"
-#include "util.h"
+#include "base/compat.h"
+#include "plan/plan.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 const char *rc_action_name(rc_action_kind k)
 {

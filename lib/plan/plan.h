@@ -14,9 +14,9 @@
  * has `reachable` false: nothing on it is considered absent, so nothing
  * on it is pruned, and every environment with an instance there fails.
  */
-#include "compat.h"
-#include "manifest.h"
-#include "spec.h"
+#include "base/compat.h"
+#include "manifest/manifest.h"
+#include "manifest/spec.h"
 #include <jansson.h>
 
 typedef struct rc_observed_container {

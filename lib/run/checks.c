@@ -1,4 +1,4 @@
-#include "compat.h"
+#include "base/compat.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +20,11 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include "buf.h"
-#include "checks.h"
-#include "error.h"
-#include "util.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "run/checks.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 extern char **environ;
 

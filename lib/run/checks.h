@@ -43,9 +43,9 @@
  * RC_EINVALID for a check that can never pass as written (a bad regex,
  * no host, no command, rexec without ctx->rexec), RC_ERROR otherwise.
  */
-#include "compat.h"
-#include "error.h"
-#include "manifest.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "manifest/manifest.h"
 
 typedef struct rc_check_ctx {
 	const char *instance;          /* for messages */

@@ -1,10 +1,10 @@
-#include "compat.h"
-#include "checks.h"
-#include "converge.h"
-#include "docker.h"
-#include "registry.h"
-#include "ssh.h"
-#include "util.h"
+#include "base/compat.h"
+#include "run/checks.h"
+#include "run/converge.h"
+#include "docker/docker.h"
+#include "docker/registry.h"
+#include "docker/ssh.h"
+#include "base/util.h"
 #include <ctype.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 
 struct fship {

@@ -40,10 +40,10 @@
  * is `rolled-back`, with the failure and the last lines of the new
  * container's log. A new instance that fails its gate is removed likewise.
  */
-#include "compat.h"
-#include "docker.h"
-#include "load.h"
-#include "plan.h"
+#include "base/compat.h"
+#include "docker/docker.h"
+#include "manifest/load.h"
+#include "plan/plan.h"
 
 typedef enum { RC_LOG_ERROR, RC_LOG_WARNING, RC_LOG_INFO, RC_LOG_DEBUG } rc_log_level;
 typedef void (*rc_log_fn)(void *ctx, rc_log_level level, const char *msg);

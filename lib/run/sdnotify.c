@@ -1,7 +1,7 @@
-#include "compat.h"
-#include "notify.h"
-#include "error.h"
-#include "util.h"
+#include "base/compat.h"
+#include "run/sdnotify.h"
+#include "base/error.h"
+#include "base/util.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /* The address $NOTIFY_SOCKET names, into `sa`/`len`. */
 static int notify_address(struct sockaddr_un *sa, socklen_t *len, const char *path, rc_error *err)

@@ -18,8 +18,8 @@
  * abstract socket address (the '@' standing for the leading NUL). Other
  * forms (vsock:...) are RC_EINVALID.
  */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 
 /*
  * Send `state` ("READY=1", or several assignments joined by newlines) as

@@ -1,6 +1,6 @@
-#include "compat.h"
-#include "state.h"
-#include "util.h"
+#include "base/compat.h"
+#include "run/state.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 static char *now_iso(void)
 {

@@ -22,8 +22,8 @@
  * directory), so a kill -9 at any moment leaves the old file or the new
  * one, never a torn one.
  */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 
 typedef struct rc_state_env {
 	char *name;

@@ -1,7 +1,7 @@
-#include "compat.h"
-#include "watch.h"
-#include "error.h"
-#include "util.h"
+#include "base/compat.h"
+#include "run/watch.h"
+#include "base/error.h"
+#include "base/util.h"
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /* pending wake reasons, in the order rc_watch_wait() hands them out */
 enum {

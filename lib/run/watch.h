@@ -45,8 +45,8 @@
  * of one timer, or several signals of one kind, between two calls are one
  * wake.
  */
-#include "compat.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/error.h"
 
 typedef struct rc_watch rc_watch;
 

@@ -1,7 +1,7 @@
-#include "compat.h"
-#include "source_git.h"
-#include "docker.h"
-#include "util.h"
+#include "base/compat.h"
+#include "source/git.h"
+#include "docker/docker.h"
+#include "base/util.h"
 #include <errno.h>
 #include <ftw.h>
 #include <git2.h>
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_MAX_FILE ((size_t)4 << 20)
 #define MAX_LINKS 40                        /* as Linux's ELOOP */

@@ -50,8 +50,8 @@
  *   "'DIR/repo.git' is a mirror of 'A', not of 'B'..."  RC_ECONFLICT
  *   "corrupt repository 'DIR/repo.git': ..."       RC_ERROR
  */
-#include "compat.h"
-#include "source.h"
+#include "base/compat.h"
+#include "source/source.h"
 
 typedef struct rc_git_opts {
 	const char *url;            /* local path, file://, git://, ssh://user@host[:port]/path, https:// */

@@ -1,13 +1,13 @@
-#include "compat.h"
-#include "source.h"
-#include "util.h"
+#include "base/compat.h"
+#include "source/source.h"
+#include "base/util.h"
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "banned.h"
+#include "base/banned.h"
 
 #define DEFAULT_MAX_FILE ((size_t)4 << 20)
 

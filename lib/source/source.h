@@ -16,9 +16,9 @@
  *     rc_source_read(src, "api.example.com/maestro.yaml", &buf, &err);
  *     rc_source_free(src);
  */
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
 
 typedef struct rc_source rc_source;
 

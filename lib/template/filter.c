@@ -1,12 +1,12 @@
-#include "compat.h"
-#include "template_int.h"
-#include "util.h"
+#include "base/compat.h"
+#include "template/internal.h"
+#include "base/util.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /*
  * Filters, tests, methods and str.format(), with the semantics of the

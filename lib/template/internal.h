@@ -5,10 +5,10 @@
  * template_parse.c: lexer and parser; template_value.c: values, their
  * operations, filters and methods). Not for use outside these files.
  */
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
-#include "template.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "template/template.h"
 
 /*
  * Arena: every node and value of a render lives here and goes at once at

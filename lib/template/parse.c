@@ -1,10 +1,10 @@
-#include "compat.h"
-#include "template_int.h"
-#include "util.h"
+#include "base/compat.h"
+#include "template/internal.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /*
  * Lexer and parser, after Jinja2's lexer.py and parser.py: the same token

@@ -1,13 +1,13 @@
-#include "compat.h"
-#include "template.h"
-#include "template_int.h"
-#include "util.h"
+#include "base/compat.h"
+#include "template/template.h"
+#include "template/internal.h"
+#include "base/util.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /*
  * The renderer: walks the tree of template_parse.c with the values of

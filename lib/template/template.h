@@ -53,9 +53,9 @@
  * computed by squaring and a fractional power is an error; ints are
  * 64-bit (overflow is an error); printing range(3) gives [0, 1, 2].
  */
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
 
 /*
  * Reads an included file for `{% include %}`. `relpath` is relative to the

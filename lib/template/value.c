@@ -1,13 +1,13 @@
-#include "compat.h"
-#include "template_int.h"
-#include "util.h"
+#include "base/compat.h"
+#include "template/internal.h"
+#include "base/util.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 /* ---- arena ---- */
 

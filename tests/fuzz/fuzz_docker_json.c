@@ -5,14 +5,14 @@
  *   make tests/fuzz/fuzz_docker_json && tests/fuzz/fuzz_docker_json -max_total_time=60 \
  *       tests/unit/data/docker
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "docker.h"
-#include "error.h"
-#include "util.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,14 +10,14 @@
  * key the input itself holds, so that matches, changes and revocations are
  * all reachable.
  */
-#include "compat.h"
-#include "buf.h"
-#include "docker.h"
-#include "source_git.h"
-#include "util.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "source/git.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

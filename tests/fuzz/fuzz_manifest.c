@@ -4,10 +4,10 @@
  * built into the model, turned into desired containers, and planned
  * against empty Docker hosts. Nothing may crash, leak or hang.
  */
-#include "compat.h"
-#include "load.h"
-#include "plan.h"
-#include "source.h"
+#include "base/compat.h"
+#include "manifest/load.h"
+#include "plan/plan.h"
+#include "source/source.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -7,14 +7,14 @@
  *   make tests/fuzz/fuzz_registry && tests/fuzz/fuzz_registry -max_total_time=60 \
  *       tests/fuzz/corpus/fuzz_registry
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "error.h"
-#include "registry.h"
-#include "util.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "docker/registry.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

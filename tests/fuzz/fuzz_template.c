@@ -1,10 +1,10 @@
-#include "compat.h"
+#include "base/compat.h"
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "error.h"
-#include "template.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "template/template.h"
+#include "base/banned.h"
 
 /*
  * Render the input as a template with a fixed environment and two small

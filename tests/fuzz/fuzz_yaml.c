@@ -5,14 +5,14 @@
  * loader's expanded-size limit, which is set low here so each input
  * stays cheap), and formats every scalar as Python would.
  */
-#include "compat.h"
-#include "buf.h"
-#include "error.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "manifest/yaml.h"
 #include <stdlib.h>
 #include <string.h>
-#include "banned.h"
+#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

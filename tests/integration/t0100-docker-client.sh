@@ -1,5 +1,5 @@
 #!/bin/bash
-test_description='the Docker client (lib/docker.c) against a real dockerd and registry
+test_description='the Docker client (lib/docker/) against a real dockerd and registry
 
 The live half of tests/unit/test_docker: negotiate, inspect, pull (with and
 without registry credentials), create, start, list by label and by name,

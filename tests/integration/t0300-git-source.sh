@@ -1,5 +1,5 @@
 #!/bin/bash
-test_description='the git source (lib/source_git.c) over real transports
+test_description='the git source (lib/source/git.c) over real transports
 
 A bare repository served as a local path, file://, git:// (git daemon on
 127.0.0.1) and ssh:// (sshd from parts.sh, strict host key checking against
@@ -22,7 +22,7 @@ UNIT=$SRC_ROOT/tests/unit/test_source_git
 # frees it (libssh2_knownhost_init, and its path buffers; ~60-90 bytes per
 # ssh connection, inside git_remote_connect_ext). Nothing we allocate or
 # own is below that frame: our remote, fetch options and credentials are
-# made and freed in lib/source_git.c. libgit2 has no frame pointers, so the
+# made and freed in lib/source/git.c. libgit2 has no frame pointers, so the
 # frame is seen only with the slow unwinder.
 printf 'leak:git_remote_connect_ext\n' >"$TRASH/lsan.supp"
 live_open () {

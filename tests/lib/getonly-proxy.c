@@ -15,7 +15,7 @@
  * of the stream, and the client (libcurl) opens a new connection for the
  * next request. Runs until killed.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -5,7 +5,7 @@
  *
  *   notify-listen PATH LOG
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-#include "compat.h"
+#include "base/compat.h"
 #include "helpers.h"
-#include "source.h"
-#include "util.h"
+#include "source/source.h"
+#include "base/util.h"
 #include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "banned.h"
+#include "base/banned.h"
 
 char *tmp_tree_new(void)
 {

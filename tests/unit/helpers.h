@@ -1,9 +1,9 @@
 #ifndef TEST_HELPERS_H
 #define TEST_HELPERS_H
 /* Shared by the unit tests: a scratch manifests tree and quick loading. */
-#include "compat.h"
-#include "error.h"
-#include "manifest.h"
+#include "base/compat.h"
+#include "base/error.h"
+#include "manifest/manifest.h"
 
 /* A fresh empty directory under $TMPDIR; removed by tmp_tree_remove(). */
 char *tmp_tree_new(void);

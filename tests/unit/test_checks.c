@@ -3,7 +3,7 @@
  * 127.0.0.1: a listening socket, a small HTTP server thread, /bin/sh.
  * Waits are scaled down with time_scale; nothing asserts on wall time.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,11 +19,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "checks.h"
-#include "error.h"
+#include "run/checks.h"
+#include "base/error.h"
 #include "helpers.h"
-#include "util.h"
-#include "banned.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static void assert_no_children(void)
 {

@@ -7,7 +7,7 @@
  * pull must succeed for, with DOCKER_TEST_REGISTRY_USER and _PASSWORD when its
  * registry wants them).
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,11 +20,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "buf.h"
-#include "docker.h"
-#include "error.h"
-#include "util.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "base/error.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static char *data_dir;
 

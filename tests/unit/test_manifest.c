@@ -1,5 +1,5 @@
 /* The manifest model against MAESTRO.md: conformance and bad input. */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "helpers.h"
-#include "manifest.h"
-#include "spec.h"
-#include "util.h"
-#include "banned.h"
+#include "manifest/manifest.h"
+#include "manifest/spec.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 #define HDR "__maestro: {schema: 2}\nname: test\nships:\n  vm1: {ip: 10.0.0.1}\n  vm2: {ip: 10.0.0.2}\n"
 

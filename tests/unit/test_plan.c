@@ -1,5 +1,5 @@
 /* The planner: DESIGN §6, row by row, without a daemon. */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
-#include "plan.h"
-#include "util.h"
-#include "banned.h"
+#include "plan/plan.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 #define EP1 "unix:///run/one.sock"
 #define EP2 "unix:///run/two.sock"

@@ -1,16 +1,16 @@
 /* The registry client's pure parts: references, RepoDigests, and what registries send. */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "docker.h"
-#include "registry.h"
-#include "util.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "docker/docker.h"
+#include "docker/registry.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"

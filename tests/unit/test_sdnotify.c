@@ -2,7 +2,7 @@
  * The systemd notify protocol, against real datagram sockets this test
  * binds: a path, and an abstract address.
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,11 +15,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "error.h"
+#include "base/error.h"
 #include "helpers.h"
-#include "notify.h"
-#include "util.h"
-#include "banned.h"
+#include "run/sdnotify.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static int count_fds(void)
 {

@@ -1,5 +1,5 @@
 /* The manifests tree: which entries are environments, and safe reads. */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "helpers.h"
-#include "source.h"
-#include "util.h"
-#include "banned.h"
+#include "source/source.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static void test_list_environments(void **state)
 {

@@ -12,7 +12,7 @@
  *   RC_GIT_TEST_EXPECT_ERROR (a text the error must contain).
  * It prints what it got as TAP comments ("# revision ...", "# error ...").
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,11 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "docker.h"
+#include "docker/docker.h"
 #include "helpers.h"
-#include "source_git.h"
-#include "util.h"
-#include "banned.h"
+#include "source/git.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static char *fixture;    /* holds origin.git, made once */
 static char *sha_main, *sha_v1, *sha_other;

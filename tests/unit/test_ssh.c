@@ -4,7 +4,7 @@
  * ship files read from the environment directory, and ships that are one
  * host reached two ways. (The tunnel itself is t0720, against sshd.)
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,15 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "buf.h"
-#include "error.h"
+#include "base/buf.h"
+#include "base/error.h"
 #include "helpers.h"
-#include "load.h"
-#include "source.h"
-#include "source_git.h"
-#include "ssh.h"
-#include "util.h"
-#include "banned.h"
+#include "manifest/load.h"
+#include "source/source.h"
+#include "source/git.h"
+#include "docker/ssh.h"
+#include "base/util.h"
+#include "base/banned.h"
 
 static void test_shell_quote(void **state)
 {

@@ -1,4 +1,4 @@
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#include "buf.h"
-#include "error.h"
-#include "template.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include "template/template.h"
+#include "base/banned.h"
 
 /*
  * Expected texts are written by hand from Jinja2's documented rules

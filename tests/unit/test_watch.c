@@ -8,7 +8,7 @@
  * WATCH_TEST_IMAGE (default busybox:test); with WATCH_TEST_DROP_MARKER as
  * well, only the test of a dropped stream runs (see live_drop).
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,12 +27,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "docker.h"
-#include "error.h"
+#include "docker/docker.h"
+#include "base/error.h"
 #include "helpers.h"
-#include "util.h"
-#include "watch.h"
-#include "banned.h"
+#include "base/util.h"
+#include "run/watch.h"
+#include "base/banned.h"
 
 static int count_dir(const char *path)
 {

@@ -4,7 +4,7 @@
  * keys, tags, positions, Python's str() of values, errors and limits.
  * Expected values were checked against PyYAML 6 and CPython's repr().
  */
-#include "compat.h"
+#include "base/compat.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "buf.h"
-#include "util.h"
-#include "yaml.h"
-#include "banned.h"
+#include "base/buf.h"
+#include "base/util.h"
+#include "manifest/yaml.h"
+#include "base/banned.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                            */
