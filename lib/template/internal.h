@@ -1,9 +1,10 @@
 #ifndef RC_TEMPLATE_INT_H
 #define RC_TEMPLATE_INT_H
 /*
- * Inside the template engine (template.c: rendering and the API;
- * template_parse.c: lexer and parser; template_value.c: values, their
- * operations, filters and methods). Not for use outside these files.
+ * Inside the template engine, bottom up: budget.c (the arena, the step
+ * and memory budget, runtime errors), value.c (values, their operations
+ * and methods), filter.c (filters and tests), parse.c (lexer and parser),
+ * template.c (rendering and the API). Not for use outside these files.
  */
 #include "base/compat.h"
 #include "base/buf.h"
@@ -171,6 +172,8 @@ typedef struct tpl_state {
 
 /* Report a runtime error at `at` (in st->file); returns -1. */
 int tpl_err(tpl_state *st, const tnode *at, const char *fmt, ...) RC_PRINTF(3, 4);
+/* -1 (error reported) when the render is past its step budget or its memory limit. */
+int tpl_check_budget(tpl_state *st, const tnode *at);
 /* Count `n` units of work; -1 (error reported) past the budget or the memory limit. */
 int tpl_charge(tpl_state *st, const tnode *at, size_t n);
 

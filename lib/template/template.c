@@ -41,45 +41,6 @@ typedef struct render {
 	size_t max_rt_depth;
 } render;
 
-int tpl_err(tpl_state *st, const tnode *at, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (st->failed)
-		return -1;
-	st->failed = true;
-	va_start(ap, fmt);
-	rc_diags_vadd(st->diags, RC_DIAG_ERROR, st->file, at ? at->line : 0, at ? at->col : 0, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int check_budget(tpl_state *st, const tnode *at)
-{
-	if (st->failed)
-		return -1;
-	if (st->steps > st->max_steps)
-		return tpl_err(st, at, "template takes more than %zu steps to render", st->max_steps);
-	if (st->arena.over)
-		return tpl_err(st, at, "template needs more than %zu bytes of memory to render",
-			       st->arena.limit);
-	return 0;
-}
-
-int tpl_charge(tpl_state *st, const tnode *at, size_t n)
-{
-	st->steps += n;
-	return check_budget(st, at);
-}
-
-int tpl_reserve(tpl_state *st, const tnode *at, size_t bytes)
-{
-	if (st->arena.limit && (bytes > st->arena.limit || st->arena.used > st->arena.limit - bytes))
-		return tpl_err(st, at, "template needs more than %zu bytes of memory to render",
-			       st->arena.limit);
-	return 0;
-}
-
 /* ---- scopes ---- */
 
 static bool scope_get(const scope *sc, const char *name, size_t n, tval *out)
@@ -125,7 +86,7 @@ static int enter(render *r, const tnode *n)
 		return tpl_err(st, n, "template nested too deeply (more than %zu levels with its includes)",
 			       r->max_rt_depth);
 	st->steps++;
-	return check_budget(st, n);
+	return tpl_check_budget(st, n);
 }
 
 static int eval_args(render *r, scope *sc, const tnode *n, tv_args *a)

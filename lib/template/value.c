@@ -9,65 +9,6 @@
 #include <string.h>
 #include "base/banned.h"
 
-/* ---- arena ---- */
-
-struct tpl_chunk {
-	tpl_chunk *next;
-	max_align_t data[];
-};
-
-#define CHUNK_SIZE ((size_t)64 << 10)
-
-void *tpl_alloc_raw(tpl_arena *a, size_t n)
-{
-	tpl_chunk *c;
-	char *p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (!n)
-		n = 16;
-	a->used += n;
-	if (a->limit && a->used > a->limit)
-		a->over = true;
-	if (n > a->left) {
-		if (n > CHUNK_SIZE / 4) {
-			/* a big block gets a chunk of its own; the current one stays */
-			c = rc_xmalloc(sizeof(*c) + n);
-			c->next = a->chunks;
-			a->chunks = c;
-			return c->data;
-		}
-		c = rc_xmalloc(sizeof(*c) + CHUNK_SIZE);
-		c->next = a->chunks;
-		a->chunks = c;
-		a->cur = (char *)c->data;
-		a->left = CHUNK_SIZE;
-	}
-	p = a->cur;
-	a->cur += n;
-	a->left -= n;
-	return p;
-}
-
-void *tpl_alloc(tpl_arena *a, size_t n)
-{
-	void *p = tpl_alloc_raw(a, n);
-	memset(p, 0, n);
-	return p;
-}
-
-void tpl_arena_release(tpl_arena *a)
-{
-	while (a->chunks) {
-		tpl_chunk *next = a->chunks->next;
-		free(a->chunks);
-		a->chunks = next;
-	}
-	a->cur = NULL;
-	a->left = a->used = 0;
-	a->over = false;
-}
-
 /* ---- UTF-8 and Python's idea of whitespace ---- */
 
 size_t tpl_utf8_len(const char *s, size_t n, uint32_t *cp)
@@ -1399,22 +1340,6 @@ static tval missing(tpl_state *st, const tnode *at, tval obj, const char *name, 
 		w->hint_type = tr;
 	}
 	return tv_undef(hint);
-}
-
-char *tpl_alloc_hint(tpl_state *st, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	size_t n;
-	char *p;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	n = strlen(buf);
-	p = tpl_alloc_raw(&st->arena, n + 1);
-	memcpy(p, buf, n + 1);
-	return p;
 }
 
 static int loop_attr(tpl_state *st, const tnode *at, const tv_loop *lp, const char *name, size_t n,
