@@ -8,6 +8,10 @@
 #   make SANITIZE=address,undefined check
 #   make fuzz                 libFuzzer targets (clang) in tests/fuzz/
 #   make install PREFIX=/usr/local DESTDIR=
+#   make check-layers         the house rules: layers, purity, no include circle
+#   make check-headers        every header compiles on its own
+#   make analyze              cppcheck over lib/ and reconciler/, zero reports
+#   make style [STYLE_BASE=main]  changed lines formatted as .clang-format says
 #   V=1                       show the commands
 
 PREFIX  ?= /usr/local
@@ -106,6 +110,26 @@ bench: $(BENCH_BIN) $(PROG)
 
 check: check-unit check-integration
 
+# The house (HACKING.md): stages only include downwards, the planner stays pure.
+check-layers:
+	@python3 scripts/check-house.py
+
+HEADERS := $(sort $(wildcard lib/*/*.h reconciler/*.h))
+check-headers:
+	@fail=0; for h in $(HEADERS); do \
+		printf '#include "%s"\ntypedef int check_headers_nonempty;\n' "$$(echo $$h | sed 's|^lib/||;s|^reconciler/||')" | \
+		$(CC) $(BASE_CFLAGS) -iquote reconciler -fsyntax-only -x c - || { echo "check-headers: $$h does not compile alone"; fail=1; }; \
+	done; test $$fail = 0 && echo "check-headers: $(words $(HEADERS)) headers compile alone"
+
+CPPCHECK_FLAGS := --enable=warning,portability --std=c11 --inline-suppr --error-exitcode=1 -q \
+	-I lib -I reconciler --include=$(shell $(PKG_CONFIG) --variable=includedir jansson)/jansson.h
+analyze:
+	@cppcheck $(CPPCHECK_FLAGS) lib reconciler && echo "analyze: cppcheck found nothing"
+
+STYLE_BASE ?= HEAD
+style:
+	@scripts/style.sh $(STYLE_BASE)
+
 check-unit: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec '' $(UNIT_BIN)
 
@@ -134,6 +158,8 @@ clean:
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
 	  $(FUZZ_BIN) $(TOOL_BIN) BUILD-FLAGS
 
+
+.PHONY: check-layers check-headers analyze style
 .PHONY: all check check-unit check-valgrind check-integration unit tools bench fuzz install clean FORCE
 .SECONDARY:
 .DELETE_ON_ERROR:

@@ -26,6 +26,9 @@
 #define RC_UNUSED
 #endif
 
+/* A function that never returns (die, usage, abort on out of memory). */
+#define RC_NORETURN _Noreturn
+
 #define RC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

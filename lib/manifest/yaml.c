@@ -982,7 +982,8 @@ static size_t mb_add(struct mapbuild *mb, const struct child *k, const struct ch
 		size_t *slot;
 		mb_grow(mb, mb->nr + 1);
 		slot = mb_find(mb, &k->node->pub);
-		if (*slot)
+		if (*slot) /* an equal key was added before */
+			/* cppcheck-suppress identicalInnerCondition */
 			return *slot;
 		*slot = mb->nr + 1;
 	}
