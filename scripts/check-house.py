@@ -15,6 +15,8 @@ include that breaks a rule:
   3. Purity. The planner and the parsing of what was observed are pure
      functions of their input: the files of PURE include no header that
      does I/O (stdio, unistd, sockets, curl, threads, ...).
+  4. The map. HACKING.md names every module of lib/ (as `stage/name`), so
+     that the map a newcomer reads is the house as it is.
 """
 import os
 import re
@@ -154,6 +156,18 @@ def main():
                 colour[nxt] = GREY
                 path.append(nxt)
                 stack.append((nxt, iter(sorted(edges.get(nxt, ())))))
+
+    try:
+        with open(os.path.join(ROOT, 'HACKING.md'), encoding='utf-8') as fh:
+            hacking = fh.read()
+        for m in sorted({module_of(f) for f in files if f.startswith('lib/')}):
+            name = m[len('lib/'):]
+            if name.endswith('/internal'):
+                name += '.h'
+            if '`' + name not in hacking and '`lib/' + name not in hacking:
+                errors.append('HACKING.md: module %s is missing from the map' % name)
+    except OSError as e:
+        errors.append('HACKING.md: %s' % e)
 
     for e in errors:
         print('check-house: ' + e, file=sys.stderr)
