@@ -2,6 +2,8 @@
 # scripts/test-all.sh: everything CI runs, in order, from a checkout:
 #
 #   1. make -j2                                 the plain build
+#      make check-layers check-headers analyze  the house rules, cppcheck
+#      scripts/style.sh --self-test             the style check itself
 #   2. make check-unit, make check-integration  the whole suite, plain
 #   3. make clean; make SANITIZE=address,undefined; the whole suite again
 #   4. make clean; make; make check-valgrind    unit tests under valgrind
@@ -87,6 +89,10 @@ fuzz_one () {
 }
 
 step "make -j$MAKE_JOBS (plain build)" make -j"$MAKE_JOBS"
+step "make check-layers (layers, purity, no include circle)" make check-layers
+step "make check-headers" make check-headers
+step "make analyze (cppcheck)" make analyze
+step "make style (self-test)" scripts/style.sh --self-test
 step "make check-unit" make check-unit
 step "make check-integration" make check-integration
 
