@@ -2,7 +2,7 @@
 #include "docker/ssh.h"
 #include "base/buf.h"
 #include "docker/docker.h"
-#include "source/git.h"
+#include "base/known_hosts.h"
 #include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>

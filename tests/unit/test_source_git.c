@@ -26,6 +26,7 @@
 #include "docker/docker.h"
 #include "helpers.h"
 #include "source/git.h"
+#include "base/known_hosts.h"
 #include "base/util.h"
 #include "base/banned.h"
 

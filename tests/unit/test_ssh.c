@@ -19,6 +19,7 @@
 #include "source/source.h"
 #include "source/git.h"
 #include "docker/ssh.h"
+#include "base/known_hosts.h"
 #include "base/util.h"
 #include "base/banned.h"
 
