@@ -12,7 +12,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,16 +177,6 @@ bool rc_ssh_key_is_rsa(const char *data, size_t len)
 	return rsa;
 }
 
-static char *home_file(const char *rel)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return rc_xstrfmt("%s/%s", home, rel);
-}
-
 static int read_known_hosts(rc_buf *text, const char *path, rc_error *ferr)
 {
 	text->cap = KNOWN_HOSTS_CAP;
@@ -197,7 +186,7 @@ static int read_known_hosts(rc_buf *text, const char *path, rc_error *ferr)
 int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
 			  size_t keylen, rc_error *err)
 {
-	char *file = path ? rc_xstrdup(path) : home_file(".ssh/known_hosts");
+	char *file = path ? rc_xstrdup(path) : rc_expand_home("~/.ssh/known_hosts");
 	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
 	rc_buf text = RC_BUF_INIT;
 	rc_error ferr = RC_ERROR_INIT;
@@ -343,7 +332,7 @@ static int timeout_error(rc_ssh *s, const char *what, rc_error *err)
 /* Ask for the host key types known_hosts has for the host first, as OpenSSH does. */
 static void prefer_known_types(rc_ssh *s)
 {
-	char *file = s->known_hosts ? rc_xstrdup(s->known_hosts) : home_file(".ssh/known_hosts");
+	char *file = s->known_hosts ? rc_xstrdup(s->known_hosts) : rc_expand_home("~/.ssh/known_hosts");
 	rc_buf text = RC_BUF_INIT, known = RC_BUF_INIT, pref = RC_BUF_INIT;
 	const char **algs = NULL;
 	int n;

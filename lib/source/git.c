@@ -159,16 +159,6 @@ static void ctx_fail(struct remote_ctx *c, int code, const char *fmt, ...)
 	c->code = code;
 }
 
-static char *home_file(const char *rel)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return rc_xstrfmt("%s/%s", home, rel);
-}
-
 /*
  * libssh2 before 1.11 signs with an RSA key using SHA-1 ("ssh-rsa"),
  * which OpenSSH 8.8 and later refuse by default: the refusal alone would
@@ -227,10 +217,10 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 		if (o->ssh_key) {
 			key = rc_xstrdup(o->ssh_key);
 		} else {
-			key = home_file(".ssh/id_ed25519");
+			key = rc_expand_home("~/.ssh/id_ed25519");
 			if (access(key, F_OK) < 0) {
 				free(key);
-				key = home_file(".ssh/id_rsa");
+				key = rc_expand_home("~/.ssh/id_rsa");
 			}
 		}
 		if (access(key, R_OK) < 0) {
@@ -278,7 +268,7 @@ ssh_done:
 
 static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, const char *host)
 {
-	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : home_file(".ssh/known_hosts");
+	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : rc_expand_home("~/.ssh/known_hosts");
 	rc_buf text = RC_BUF_INIT;
 	rc_error ferr = RC_ERROR_INIT;
 	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
