@@ -10,6 +10,7 @@
 #include "base/banned.h"
 
 #define MAX_KEY_BLOB ((size_t)16 << 10)
+#define KNOWN_HOSTS_CAP ((size_t)4 << 20)
 
 void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen)
 {
@@ -277,4 +278,56 @@ void rc_known_hosts_types(rc_buf *out, const char *text, size_t len, const char 
 		p = nl ? nl + 1 : end;
 	}
 	free(name);
+}
+
+int rc_known_hosts_read(rc_buf *text, const char *path, rc_error *ferr)
+{
+	text->cap = KNOWN_HOSTS_CAP;
+	return rc_buf_read_file(text, path, ferr);
+}
+
+int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
+			  size_t keylen, rc_error *err)
+{
+	char *file = path ? rc_xstrdup(path) : rc_expand_home("~/.ssh/known_hosts");
+	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
+	rc_buf text = RC_BUF_INIT;
+	rc_error ferr = RC_ERROR_INIT;
+	enum rc_hostkey_status st;
+	int ret = 0;
+
+	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
+	rc_ssh_fingerprint(fp, key, keylen);
+	rc_ssh_key_type(type, key, keylen);
+	if (rc_known_hosts_read(&text, file, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
+		ret = rc_error_set(err, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
+		goto done;
+	}
+	st = rc_known_hosts_check(text.ptr ? text.ptr : "", text.len, host, port, key, keylen);
+	switch (st) {
+	case RC_HOSTKEY_MATCH:
+		break;
+	case RC_HOSTKEY_UNKNOWN:
+	case RC_HOSTKEY_OTHER_TYPES:
+		ret = rc_error_set(err, RC_EAUTH,
+				   "the ssh host key of %s is not known: %s %s is not in '%s'%s; check the fingerprint, then add the key to that file",
+				   name, type, fp, file,
+				   st == RC_HOSTKEY_OTHER_TYPES ? " (which holds keys of other types for this host)" :
+				   ferr.code == RC_ENOTFOUND ? " (which does not exist)" : "");
+		break;
+	case RC_HOSTKEY_CHANGED:
+		ret = rc_error_set(err, RC_EAUTH,
+				   "the ssh host key of %s has changed: it is now %s %s, which does not match the %s key in '%s'; someone may be intercepting the connection, or the host was reinstalled",
+				   name, type, fp, type, file);
+		break;
+	case RC_HOSTKEY_REVOKED:
+		ret = rc_error_set(err, RC_EAUTH, "the ssh host key of %s (%s %s) is revoked in '%s'", name,
+				   type, fp, file);
+		break;
+	}
+done:
+	free(name);
+	free(file);
+	rc_buf_release(&text);
+	return ret;
 }

@@ -2,6 +2,7 @@
 #define RC_KNOWN_HOSTS_H
 #include "base/compat.h"
 #include "base/buf.h"
+#include "base/error.h"
 #include <stddef.h>
 /*
  * known_hosts, exposed for tests and fuzzing.
@@ -36,5 +37,15 @@ void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *
 /* The key type named inside a key blob ("ssh-ed25519"), or "unknown". */
 void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen);
 
+/* Read the known_hosts file `path` (at most 4 MiB) into `text`. */
+int rc_known_hosts_read(rc_buf *text, const char *path, rc_error *ferr);
+
+/*
+ * Check `key` (a raw host key blob) of `host`:`port` against the
+ * known_hosts file `path` (NULL: ~/.ssh/known_hosts); 0, or RC_EAUTH with
+ * the message described above.
+ */
+int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
+			  size_t keylen, rc_error *err);
 
 #endif

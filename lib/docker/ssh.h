@@ -162,12 +162,4 @@ char *rc_ssh_shell_quote(const char *s);
  */
 bool rc_ssh_key_is_rsa(const char *data, size_t len);
 
-/*
- * Check `key` (a raw host key blob) of `host`:`port` against the
- * known_hosts file `path` (NULL: ~/.ssh/known_hosts); 0, or RC_EAUTH with
- * the message described above.
- */
-int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
-			  size_t keylen, rc_error *err);
-
 #endif
