@@ -12,7 +12,7 @@
 #define MAX_KEY_BLOB ((size_t)16 << 10)
 #define KNOWN_HOSTS_CAP ((size_t)4 << 20)
 
-void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen)
+void rc_known_hosts_key_type(char out[64], const unsigned char *key, size_t keylen)
 {
 	uint32_t n;
 
@@ -29,7 +29,8 @@ void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen)
 	out[n] = '\0';
 }
 
-void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *key, size_t keylen)
+void rc_known_hosts_fingerprint(char out[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], const unsigned char *key,
+				size_t keylen)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -43,7 +44,7 @@ void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *
 	while (n && b64[n - 1] == '=')
 		n--;
 	b64[n] = '\0';
-	snprintf(out, RC_SSH_FINGERPRINT_SIZE, "SHA256:%s", b64);
+	snprintf(out, RC_KNOWN_HOSTS_FINGERPRINT_SIZE, "SHA256:%s", b64);
 	free(b64);
 }
 
@@ -170,7 +171,7 @@ static void kh_line(struct kh_verdict *v, char *line, const char *name, const ch
 		goto done;
 	if (!host_field_match(hosts, name))
 		goto done;
-	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
+	rc_known_hosts_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
 	if (blob.len == keylen && !memcmp(blob.ptr, key, keylen)) {
 		if (revoked)
 			v->revoked = true;
@@ -197,7 +198,7 @@ enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const 
 	name = port > 0 && port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
 	for (char *c = name; *c; c++)
 		*c = (char)lower((unsigned char)*c);
-	rc_ssh_key_type(type, key, keylen);
+	rc_known_hosts_key_type(type, key, keylen);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -238,7 +239,7 @@ static void kh_type_line(rc_buf *out, char *line, const char *name)
 	if (rc_base64_decode(&blob, b64, strlen(b64)) < 0 || blob.len == 0 ||
 	    !host_field_match(hosts, name))
 		goto done;
-	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
+	rc_known_hosts_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
 	/* a name with a comma would be two names in the list */
 	if (strcmp(btype, "unknown") && !strchr(btype, ',')) {
 		size_t n = strlen(btype);
@@ -286,19 +287,19 @@ int rc_known_hosts_read(rc_buf *text, const char *path, rc_error *ferr)
 	return rc_buf_read_file(text, path, ferr);
 }
 
-int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
+int rc_known_hosts_verify(const char *path, const char *host, int port, const unsigned char *key,
 			  size_t keylen, rc_error *err)
 {
 	char *file = path ? rc_xstrdup(path) : rc_expand_home("~/.ssh/known_hosts");
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
+	char fp[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], type[64], *name;
 	rc_buf text = RC_BUF_INIT;
 	rc_error ferr = RC_ERROR_INIT;
 	enum rc_hostkey_status st;
 	int ret = 0;
 
 	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
-	rc_ssh_fingerprint(fp, key, keylen);
-	rc_ssh_key_type(type, key, keylen);
+	rc_known_hosts_fingerprint(fp, key, keylen);
+	rc_known_hosts_key_type(type, key, keylen);
 	if (rc_known_hosts_read(&text, file, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
 		ret = rc_error_set(err, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
 		goto done;

@@ -468,7 +468,7 @@ int rc_ssh_connect(rc_ssh **out, const rc_ssh_opts *o, rc_error *err)
 				   s->address);
 		goto done;
 	}
-	if ((ret = rc_ssh_check_host_key(s->known_hosts, s->host, s->port, (const unsigned char *)hk, hklen,
+	if ((ret = rc_known_hosts_verify(s->known_hosts, s->host, s->port, (const unsigned char *)hk, hklen,
 					 err)) < 0)
 		goto done;
 	if ((ret = authenticate(s, o, deadline, err)) < 0)

@@ -49,8 +49,8 @@
  * Host keys and authentication
  * ----------------------------
  * The server's host key is checked against an OpenSSH known_hosts file
- * (`known_hosts`, default ~/.ssh/known_hosts) with rc_known_hosts_check()
- * (source_git.h): an unknown key, a changed key or a revoked key is
+ * (`known_hosts`, default ~/.ssh/known_hosts) with rc_known_hosts_verify()
+ * (base/known_hosts.h): an unknown key, a changed key or a revoked key is
  * refused (RC_EAUTH) with its SHA256 fingerprint, as `ssh-keygen -lf`
  * prints it, and the file's name. Never trust on first use. The host key
  * algorithms the file lists for the host are asked for first, as OpenSSH

@@ -271,7 +271,7 @@ static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, cons
 	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : rc_expand_home("~/.ssh/known_hosts");
 	rc_buf text = RC_BUF_INIT;
 	rc_error ferr = RC_ERROR_INIT;
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
+	char fp[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], type[64], *name;
 	int port = c->u->port;
 	enum rc_hostkey_status st;
 	int ret = GIT_ECERTIFICATE;
@@ -281,8 +281,8 @@ static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, cons
 		ctx_fail(c, RC_EAUTH, "the ssh host key of %s cannot be checked: libgit2 did not give it", name);
 		goto done;
 	}
-	rc_ssh_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	rc_ssh_key_type(type, (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	rc_known_hosts_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	rc_known_hosts_key_type(type, (const unsigned char *)hk->hostkey, hk->hostkey_len);
 	text.cap = MAX_KNOWN_HOSTS;
 	if (rc_buf_read_file(&text, path, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
 		ctx_fail(c, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
