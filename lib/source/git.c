@@ -8,8 +8,6 @@
 #include <git2.h>
 #include <libssh2.h>
 #include <limits.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -22,7 +20,6 @@
 #define DEFAULT_MAX_FILE ((size_t)4 << 20)
 #define MAX_LINKS 40                        /* as Linux's ELOOP */
 #define MAX_LINK_TARGET 4096
-#define MAX_KNOWN_HOSTS ((size_t)4 << 20)
 
 /* ---- libgit2: initialized once for the process, never shut down ---- */
 
@@ -268,52 +265,21 @@ ssh_done:
 
 static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, const char *host)
 {
-	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : rc_expand_home("~/.ssh/known_hosts");
-	rc_buf text = RC_BUF_INIT;
-	rc_error ferr = RC_ERROR_INIT;
-	char fp[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], type[64], *name;
+	rc_error err = RC_ERROR_INIT;
 	int port = c->u->port;
-	enum rc_hostkey_status st;
-	int ret = GIT_ECERTIFICATE;
 
-	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
 	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		char *name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
 		ctx_fail(c, RC_EAUTH, "the ssh host key of %s cannot be checked: libgit2 did not give it", name);
-		goto done;
+		free(name);
+		return GIT_ECERTIFICATE;
 	}
-	rc_known_hosts_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	rc_known_hosts_key_type(type, (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	text.cap = MAX_KNOWN_HOSTS;
-	if (rc_buf_read_file(&text, path, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
-		ctx_fail(c, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
-		goto done;
+	if (rc_known_hosts_verify(c->o->known_hosts, host, port, (const unsigned char *)hk->hostkey,
+				  hk->hostkey_len, &err) < 0) {
+		ctx_fail(c, err.code, "%s", err.msg);
+		return GIT_ECERTIFICATE;
 	}
-	st = rc_known_hosts_check(text.ptr, text.len, host, port, (const unsigned char *)hk->hostkey,
-				  hk->hostkey_len);
-	switch (st) {
-	case RC_HOSTKEY_MATCH:
-		ret = 0;
-		break;
-	case RC_HOSTKEY_UNKNOWN:
-	case RC_HOSTKEY_OTHER_TYPES:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s is not known: %s %s is not in '%s'%s; check the fingerprint, then add the key to that file",
-			 name, type, fp, path,
-			 st == RC_HOSTKEY_OTHER_TYPES ? " (which holds keys of other types for this host)" :
-			 ferr.code == RC_ENOTFOUND ? " (which does not exist)" : "");
-		break;
-	case RC_HOSTKEY_CHANGED:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s has changed: it is now %s %s, which does not match the %s key in '%s'; someone may be intercepting the connection, or the host was reinstalled",
-			 name, type, fp, type, path);
-		break;
-	case RC_HOSTKEY_REVOKED:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s (%s %s) is revoked in '%s'", name, type, fp, path);
-		break;
-	}
-done:
-	free(name);
-	free(path);
-	rc_buf_release(&text);
-	return ret;
+	return 0;
 }
 
 static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
