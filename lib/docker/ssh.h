@@ -155,11 +155,4 @@ const char *rc_ssh_address(const rc_ssh *s);
  */
 char *rc_ssh_shell_quote(const char *s);
 
-/*
- * Whether the private key text `data` holds an RSA key (PEM "BEGIN RSA
- * PRIVATE KEY", or an OpenSSH key whose public part is ssh-rsa), for the
- * hint about SHA-1 signatures.
- */
-bool rc_ssh_key_is_rsa(const char *data, size_t len);
-
 #endif

@@ -20,6 +20,7 @@
 #include "source/git.h"
 #include "docker/ssh.h"
 #include "base/known_hosts.h"
+#include "base/sshkey.h"
 #include "base/util.h"
 #include "base/banned.h"
 
