@@ -5,7 +5,7 @@
 #include <string.h>
 #include "base/banned.h"
 
-bool rc_ssh_key_is_rsa(const char *data, size_t len)
+bool rc_sshkey_is_rsa(const char *data, size_t len)
 {
 	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
 	rc_buf der = RC_BUF_INIT, b64 = RC_BUF_INIT;

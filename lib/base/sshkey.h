@@ -12,6 +12,6 @@
  * PRIVATE KEY", or an OpenSSH key whose public part is ssh-rsa), for the
  * hint about SHA-1 signatures.
  */
-bool rc_ssh_key_is_rsa(const char *data, size_t len);
+bool rc_sshkey_is_rsa(const char *data, size_t len);
 
 #endif

@@ -333,7 +333,7 @@ static int authenticate(rc_ssh *s, const rc_ssh_opts *o, long deadline, rc_error
 				   !o->passphrase ? " (if it is encrypted, give its passphrase: ssh_passphrase_file or $RECONCILE_SSH_PASSPHRASE)" :
 				   " (wrong passphrase?)");
 	} else if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
-		bool old_rsa = !libssh2_version(0x010b00) && rc_ssh_key_is_rsa(data, len);
+		bool old_rsa = !libssh2_version(0x010b00) && rc_sshkey_is_rsa(data, len);
 		ret = rc_error_set(err, RC_EAUTH, "ssh authentication to %s as '%s' failed: the server refused the key '%s'%s",
 				   s->address, s->user, o->key_path,
 				   old_rsa ? " (this libssh2 signs with RSA keys using SHA-1, \"ssh-rsa\", which OpenSSH 8.8 and later refuse: use an ed25519 key, or allow it on the server with 'PubkeyAcceptedAlgorithms +ssh-rsa' in sshd_config)" : "");

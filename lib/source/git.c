@@ -1,7 +1,7 @@
 #include "base/compat.h"
 #include "source/git.h"
 #include "base/known_hosts.h"
-#include "docker/docker.h"
+#include "base/sshkey.h"
 #include "base/util.h"
 #include <errno.h>
 #include <ftw.h>
@@ -164,26 +164,14 @@ static void ctx_fail(struct remote_ctx *c, int code, const char *fmt, ...)
 static const char *rsa_hint(const char *keyfile)
 {
 	static const char hint[] = " (this libssh2 signs with RSA keys using SHA-1, which OpenSSH 8.8 and later refuse: use an ed25519 key)";
-	rc_buf b = RC_BUF_INIT, der = RC_BUF_INIT;
-	bool rsa = false;
+	rc_buf b = RC_BUF_INIT;
+	bool rsa;
 
 	if (libssh2_version(0x010b00) || !keyfile)
 		return "";
 	b.cap = 64 << 10;
-	if (rc_buf_read_file(&b, keyfile, NULL) < 0)
-		goto done;
-	if (strstr(b.ptr, "BEGIN RSA PRIVATE KEY")) {
-		rsa = true;
-	} else if (strstr(b.ptr, "BEGIN OPENSSH PRIVATE KEY")) {
-		/* the first line of base64 holds the public key's type */
-		const char *p = strchr(b.ptr, '\n');
-		const char *e = p ? strchr(p + 1, '\n') : NULL;
-		if (e && rc_base64_decode(&der, p + 1, (size_t)(e - p - 1) / 4 * 4) == 0)
-			rsa = memmem(der.ptr, der.len, "\0\0\0\7ssh-rsa", 11) != NULL;
-	}
-done:
+	rsa = rc_buf_read_file(&b, keyfile, NULL) == 0 && b.ptr && rc_sshkey_is_rsa(b.ptr, b.len);
 	rc_buf_release(&b);
-	rc_buf_release(&der);
 	return rsa ? hint : "";
 }
 
