@@ -93,13 +93,14 @@ static int parse_authority(struct url_info *u, const char *a, const char *end, i
 static int url_parse(struct url_info *u, const char *url, rc_error *err)
 {
 	static const char *const ssh_schemes[] = { "ssh://", "ssh+git://", "git+ssh://" };
-	const char *sep = strstr(url, "://");
+	const char *sep;
 	struct stat st;
 	int serr;
 
 	memset(u, 0, sizeof(*u));
 	if (!url || !*url)
 		return rc_error_set(err, RC_EINVALID, "no repository url");
+	sep = strstr(url, "://");
 	u->norm = rc_xstrdup(url);
 	for (size_t i = 0; i < RC_ARRAY_SIZE(ssh_schemes); i++)
 		if (rc_starts_with(url, ssh_schemes[i])) {
