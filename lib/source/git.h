@@ -35,9 +35,10 @@
  * URLs: a local path (made absolute), file://, git://,
  * ssh://[user@]host[:port]/path (and scp-like [user@]host:path), https://.
  *
- * SSH: the host key is checked by us against an OpenSSH known_hosts file
- * (plain, hashed `|1|salt|hash` and `[host]:port` entries, @revoked lines;
- * @cert-authority lines are ignored). An unknown host, or a host whose
+ * SSH: the host key is checked by us, with rc_known_hosts_verify()
+ * (base/known_hosts.h, as the ssh tunnels check theirs), against an
+ * OpenSSH known_hosts file (plain, hashed `|1|salt|hash` and `[host]:port`
+ * entries, @revoked lines; @cert-authority lines are ignored). An unknown host, or a host whose
  * known key of the same type differs, is refused with a message that shows
  * the key's SHA256 fingerprint as `ssh-keygen -lf` shows it and names the
  * known_hosts file. Never trust on first use. The user key is tried once:
