@@ -1,13 +1,16 @@
 #include "base/compat.h"
 #include "base/util.h"
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include "base/banned.h"
 
+/* Called from an if, not inside ?:, so that cppcheck sees the NULL path leaks nothing. */
 static RC_NORETURN void oom(size_t n)
 {
 	fprintf(stderr, "reconcile: out of memory (asked for %zu bytes)\n", n);
@@ -155,6 +158,43 @@ void rc_sha256_hex(char out[65], const void *data, size_t len)
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+char *rc_home_dir(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd pw, *res = NULL;
+	size_t size = 1024;
+	char *buf = NULL, *dir = NULL;
+	int e;
+
+	if (home && home[0] == '/')
+		return rc_xstrdup(home);
+	do {
+		size *= 4;
+		buf = rc_xrealloc(buf, size);
+		e = getpwuid_r(geteuid(), &pw, buf, size, &res);
+	} while (e == ERANGE && size < ((size_t)1 << 20));
+	if (!e && res && res->pw_dir && res->pw_dir[0])
+		dir = rc_xstrdup(res->pw_dir);
+	free(buf);
+	return dir;
+}
+
+char *rc_expand_home(const char *path)
+{
+	char *home, *ret;
+
+	if (!path || path[0] != '~' || (path[1] && path[1] != '/'))
+		return path ? rc_xstrdup(path) : NULL;
+	home = rc_home_dir();
+	ret = rc_xstrfmt("%s%s", home ? home : "", path[1] ? path + 1 : "");
+	if (!*ret) {
+		free(ret);
+		ret = rc_xstrdup("/");
+	}
+	free(home);
+	return ret;
 }
 
 void rc_strv_free(char **v)

@@ -67,6 +67,25 @@ double rc_monotonic(void);
  */
 bool rc_sleep_unless(double seconds, bool (*cancelled)(void *ctx), void *ctx);
 
+/*
+ * The user's home directory, for the ~/.ssh and ~/.docker defaults.
+ *
+ * rc_home_dir() is $HOME when it is set and absolute (so that a test or a
+ * service unit can point it elsewhere, as OpenSSH and the Docker CLI let
+ * it), else the home directory of the effective user in the password
+ * database (a daemon started with an empty environment, or a relative
+ * $HOME, which would name a different file in every working directory).
+ * NULL when neither gives one. Free it. Thread-safe (getpwuid_r()).
+ *
+ * rc_expand_home() returns a copy of `path` with a leading "~/" (or a lone
+ * "~") replaced by that directory; other paths, "~user/" among them, are
+ * copied as they are. With no home directory "~" becomes "/", so that the
+ * file is then simply not found and the message names it. NULL gives NULL.
+ * Free it.
+ */
+char *rc_home_dir(void);
+char *rc_expand_home(const char *path);
+
 /* Free a NULL-terminated array of strings and the array itself. */
 void rc_strv_free(char **v);
 

@@ -2,7 +2,8 @@
 #include "docker/ssh.h"
 #include "base/buf.h"
 #include "docker/docker.h"
-#include "source/git.h"
+#include "base/known_hosts.h"
+#include "base/sshkey.h"
 #include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +13,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,6 @@
 #define DEFAULT_TIMEOUT_MS 5000L
 #define DEFAULT_KEEPALIVE_S 30
 #define KEY_CAP ((size_t)64 << 10)
-#define KNOWN_HOSTS_CAP ((size_t)4 << 20)
 #define CHAN_BUF 32768
 #define STDERR_CAP 1024
 
@@ -153,93 +152,6 @@ char *rc_ssh_shell_quote(const char *s)
 	return rc_buf_detach(&b, NULL);
 }
 
-bool rc_ssh_key_is_rsa(const char *data, size_t len)
-{
-	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
-	rc_buf der = RC_BUF_INIT, b64 = RC_BUF_INIT;
-	const char *p;
-	bool rsa = false;
-
-	if (memmem(data, len, "BEGIN RSA PRIVATE KEY", 21))
-		return true;
-	if (!(p = memmem(data, len, openssh, sizeof(openssh) - 1)))
-		return false;
-	/* the public key's type comes early, but may straddle the first line break */
-	p += sizeof(openssh) - 1;
-	rc_buf_init(&b64, 256);
-	for (; p < data + len && b64.len < 200 && *p != '-'; p++)
-		if (*p != '\r' && *p != '\n')
-			rc_buf_addch(&b64, *p);
-	der.cap = 4096;
-	if (b64.len && rc_base64_decode(&der, b64.ptr, b64.len / 4 * 4) == 0)
-		rsa = memmem(der.ptr, der.len, "\0\0\0\7ssh-rsa", 11) != NULL;
-	rc_buf_release(&der);
-	rc_buf_release(&b64);
-	return rsa;
-}
-
-static char *home_file(const char *rel)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return rc_xstrfmt("%s/%s", home, rel);
-}
-
-static int read_known_hosts(rc_buf *text, const char *path, rc_error *ferr)
-{
-	text->cap = KNOWN_HOSTS_CAP;
-	return rc_buf_read_file(text, path, ferr);
-}
-
-int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
-			  size_t keylen, rc_error *err)
-{
-	char *file = path ? rc_xstrdup(path) : home_file(".ssh/known_hosts");
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
-	rc_buf text = RC_BUF_INIT;
-	rc_error ferr = RC_ERROR_INIT;
-	enum rc_hostkey_status st;
-	int ret = 0;
-
-	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
-	rc_ssh_fingerprint(fp, key, keylen);
-	rc_ssh_key_type(type, key, keylen);
-	if (read_known_hosts(&text, file, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
-		ret = rc_error_set(err, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
-		goto done;
-	}
-	st = rc_known_hosts_check(text.ptr ? text.ptr : "", text.len, host, port, key, keylen);
-	switch (st) {
-	case RC_HOSTKEY_MATCH:
-		break;
-	case RC_HOSTKEY_UNKNOWN:
-	case RC_HOSTKEY_OTHER_TYPES:
-		ret = rc_error_set(err, RC_EAUTH,
-				   "the ssh host key of %s is not known: %s %s is not in '%s'%s; check the fingerprint, then add the key to that file",
-				   name, type, fp, file,
-				   st == RC_HOSTKEY_OTHER_TYPES ? " (which holds keys of other types for this host)" :
-				   ferr.code == RC_ENOTFOUND ? " (which does not exist)" : "");
-		break;
-	case RC_HOSTKEY_CHANGED:
-		ret = rc_error_set(err, RC_EAUTH,
-				   "the ssh host key of %s has changed: it is now %s %s, which does not match the %s key in '%s'; someone may be intercepting the connection, or the host was reinstalled",
-				   name, type, fp, type, file);
-		break;
-	case RC_HOSTKEY_REVOKED:
-		ret = rc_error_set(err, RC_EAUTH, "the ssh host key of %s (%s %s) is revoked in '%s'", name,
-				   type, fp, file);
-		break;
-	}
-done:
-	free(name);
-	free(file);
-	rc_buf_release(&text);
-	return ret;
-}
-
 /* ---------------------------------------------------------------- connecting */
 
 /* Wait until the socket is ready for what libssh2 is blocked on, or the deadline. */
@@ -343,14 +255,14 @@ static int timeout_error(rc_ssh *s, const char *what, rc_error *err)
 /* Ask for the host key types known_hosts has for the host first, as OpenSSH does. */
 static void prefer_known_types(rc_ssh *s)
 {
-	char *file = s->known_hosts ? rc_xstrdup(s->known_hosts) : home_file(".ssh/known_hosts");
+	char *file = s->known_hosts ? rc_xstrdup(s->known_hosts) : rc_expand_home("~/.ssh/known_hosts");
 	rc_buf text = RC_BUF_INIT, known = RC_BUF_INIT, pref = RC_BUF_INIT;
 	const char **algs = NULL;
 	int n;
 
 	rc_buf_init(&known, 4096);
 	rc_buf_init(&pref, 4096);
-	read_known_hosts(&text, file, NULL);   /* none: no known types */
+	rc_known_hosts_read(&text, file, NULL);   /* none: no known types */
 	rc_known_hosts_types(&known, text.ptr ? text.ptr : "", text.len, s->host, s->port);
 	n = libssh2_session_supported_algs(s->sess, LIBSSH2_METHOD_HOSTKEY, &algs);
 	if (n <= 0)
@@ -421,7 +333,7 @@ static int authenticate(rc_ssh *s, const rc_ssh_opts *o, long deadline, rc_error
 				   !o->passphrase ? " (if it is encrypted, give its passphrase: ssh_passphrase_file or $RECONCILE_SSH_PASSPHRASE)" :
 				   " (wrong passphrase?)");
 	} else if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
-		bool old_rsa = !libssh2_version(0x010b00) && rc_ssh_key_is_rsa(data, len);
+		bool old_rsa = !libssh2_version(0x010b00) && rc_sshkey_is_rsa(data, len);
 		ret = rc_error_set(err, RC_EAUTH, "ssh authentication to %s as '%s' failed: the server refused the key '%s'%s",
 				   s->address, s->user, o->key_path,
 				   old_rsa ? " (this libssh2 signs with RSA keys using SHA-1, \"ssh-rsa\", which OpenSSH 8.8 and later refuse: use an ed25519 key, or allow it on the server with 'PubkeyAcceptedAlgorithms +ssh-rsa' in sshd_config)" : "");
@@ -532,7 +444,7 @@ int rc_ssh_connect(rc_ssh **out, const rc_ssh_opts *o, rc_error *err)
 				   s->address);
 		goto done;
 	}
-	if ((ret = rc_ssh_check_host_key(s->known_hosts, s->host, s->port, (const unsigned char *)hk, hklen,
+	if ((ret = rc_known_hosts_verify(s->known_hosts, s->host, s->port, (const unsigned char *)hk, hklen,
 					 err)) < 0)
 		goto done;
 	if ((ret = authenticate(s, o, deadline, err)) < 0)

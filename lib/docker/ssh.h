@@ -49,8 +49,8 @@
  * Host keys and authentication
  * ----------------------------
  * The server's host key is checked against an OpenSSH known_hosts file
- * (`known_hosts`, default ~/.ssh/known_hosts) with rc_known_hosts_check()
- * (source_git.h): an unknown key, a changed key or a revoked key is
+ * (`known_hosts`, default ~/.ssh/known_hosts) with rc_known_hosts_verify()
+ * (base/known_hosts.h): an unknown key, a changed key or a revoked key is
  * refused (RC_EAUTH) with its SHA256 fingerprint, as `ssh-keygen -lf`
  * prints it, and the file's name. Never trust on first use. The host key
  * algorithms the file lists for the host are asked for first, as OpenSSH
@@ -154,20 +154,5 @@ const char *rc_ssh_address(const rc_ssh *s);
  * commands): 'it'\''s'. free() the result.
  */
 char *rc_ssh_shell_quote(const char *s);
-
-/*
- * Whether the private key text `data` holds an RSA key (PEM "BEGIN RSA
- * PRIVATE KEY", or an OpenSSH key whose public part is ssh-rsa), for the
- * hint about SHA-1 signatures.
- */
-bool rc_ssh_key_is_rsa(const char *data, size_t len);
-
-/*
- * Check `key` (a raw host key blob) of `host`:`port` against the
- * known_hosts file `path` (NULL: ~/.ssh/known_hosts); 0, or RC_EAUTH with
- * the message described above.
- */
-int rc_ssh_check_host_key(const char *path, const char *host, int port, const unsigned char *key,
-			  size_t keylen, rc_error *err);
 
 #endif

@@ -1,14 +1,13 @@
 #include "base/compat.h"
 #include "source/git.h"
-#include "docker/docker.h"
+#include "base/known_hosts.h"
+#include "base/sshkey.h"
 #include "base/util.h"
 #include <errno.h>
 #include <ftw.h>
 #include <git2.h>
 #include <libssh2.h>
 #include <limits.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -21,8 +20,6 @@
 #define DEFAULT_MAX_FILE ((size_t)4 << 20)
 #define MAX_LINKS 40                        /* as Linux's ELOOP */
 #define MAX_LINK_TARGET 4096
-#define MAX_KNOWN_HOSTS ((size_t)4 << 20)
-#define MAX_KEY_BLOB ((size_t)16 << 10)
 
 /* ---- libgit2: initialized once for the process, never shut down ---- */
 
@@ -46,276 +43,6 @@ static int git_ready(rc_error *err)
 	if (git_init_ret < 0)
 		return rc_error_set(err, RC_ERROR, "cannot initialize libgit2: %s", git_msg());
 	return 0;
-}
-
-/* ---- ssh host keys and known_hosts ---- */
-
-void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen)
-{
-	uint32_t n;
-
-	snprintf(out, 64, "unknown");
-	if (keylen < 4)
-		return;
-	n = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 | key[3];
-	if (n == 0 || n >= 64 || n > keylen - 4)
-		return;
-	for (uint32_t i = 0; i < n; i++)
-		if (key[4 + i] <= ' ' || key[4 + i] >= 127)
-			return;
-	memcpy(out, key + 4, n);
-	out[n] = '\0';
-}
-
-void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *key, size_t keylen)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char *b64;
-	size_t n;
-
-	if (!EVP_Digest(key, keylen, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		abort(); /* only fails when OpenSSL itself is broken */
-	b64 = rc_base64_encode(md, mdlen, false);
-	n = strlen(b64);
-	while (n && b64[n - 1] == '=')
-		n--;
-	b64[n] = '\0';
-	snprintf(out, RC_SSH_FINGERPRINT_SIZE, "SHA256:%s", b64);
-	free(b64);
-}
-
-static int lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-/*
- * `*` and `?` glob, case-insensitive, of pattern [p, pe) against the
- * string s. Backtracks to the last star only, so it stays O(n*m) on
- * hostile input.
- */
-static bool glob_match(const char *p, const char *pe, const char *s)
-{
-	const char *star = NULL, *resume = NULL;
-
-	while (*s) {
-		if (p < pe && *p == '*') {
-			star = ++p;
-			resume = s;
-		} else if (p < pe && (*p == '?' || lower((unsigned char)*p) == lower((unsigned char)*s))) {
-			p++;
-			s++;
-		} else if (star) {
-			p = star;
-			s = ++resume;
-		} else {
-			return false;
-		}
-	}
-	while (p < pe && *p == '*')
-		p++;
-	return p == pe;
-}
-
-static bool hashed_host_match(const char *field, const char *name)
-{
-	const char *salt = field + 3, *bar = strchr(salt, '|');
-	rc_buf s = RC_BUF_INIT, h = RC_BUF_INIT;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	bool ok = false;
-
-	s.cap = h.cap = 256;
-	if (!bar || rc_base64_decode(&s, salt, (size_t)(bar - salt)) < 0 ||
-	    rc_base64_decode(&h, bar + 1, strlen(bar + 1)) < 0 || s.len == 0 || h.len != 20)
-		goto done;
-	if (!HMAC(EVP_sha1(), s.ptr, (int)s.len, (const unsigned char *)name, strlen(name), md, &mdlen))
-		goto done;
-	ok = mdlen == 20 && !memcmp(md, h.ptr, 20);
-done:
-	rc_buf_release(&s);
-	rc_buf_release(&h);
-	return ok;
-}
-
-/* OpenSSH's rule: a negated pattern that matches vetoes the line; else any match. */
-static bool host_field_match(const char *field, const char *name)
-{
-	const char *p = field;
-	bool found = false;
-
-	if (rc_starts_with(field, "|1|"))
-		return hashed_host_match(field, name);
-	while (*p) {
-		const char *e = strchrnul(p, ',');
-		bool neg = *p == '!';
-		const char *ps = neg ? p + 1 : p;
-		if (e > ps && glob_match(ps, e, name)) {
-			if (neg)
-				return false;
-			found = true;
-		}
-		p = *e ? e + 1 : e;
-	}
-	return found;
-}
-
-struct kh_verdict {
-	bool match, revoked, changed, other;
-};
-
-static char *next_field(char **cur)
-{
-	char *p = *cur, *start;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (!*p)
-		return NULL;
-	start = p;
-	while (*p && *p != ' ' && *p != '\t')
-		p++;
-	if (*p)
-		*p++ = '\0';
-	*cur = p;
-	return start;
-}
-
-static void kh_line(struct kh_verdict *v, char *line, const char *name, const char *type,
-		    const unsigned char *key, size_t keylen)
-{
-	char *cur = line, *f, *hosts, *b64;
-	rc_buf blob = RC_BUF_INIT;
-	bool revoked = false;
-	char btype[64];
-
-	f = next_field(&cur);
-	if (!f || *f == '#')
-		return;
-	if (*f == '@') {
-		if (strcmp(f, "@revoked"))
-			return; /* @cert-authority: we check plain keys only */
-		revoked = true;
-		f = next_field(&cur);
-		if (!f)
-			return;
-	}
-	hosts = f;
-	if (!next_field(&cur) || !(b64 = next_field(&cur)))
-		return;
-	blob.cap = MAX_KEY_BLOB;
-	if (rc_base64_decode(&blob, b64, strlen(b64)) < 0 || blob.len == 0)
-		goto done;
-	if (!host_field_match(hosts, name))
-		goto done;
-	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
-	if (blob.len == keylen && !memcmp(blob.ptr, key, keylen)) {
-		if (revoked)
-			v->revoked = true;
-		else
-			v->match = true;
-	} else if (!revoked) {
-		if (!strcmp(btype, type))
-			v->changed = true;
-		else
-			v->other = true;
-	}
-done:
-	rc_buf_release(&blob);
-}
-
-enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const char *host, int port,
-					    const unsigned char *key, size_t keylen)
-{
-	struct kh_verdict v = { false, false, false, false };
-	const char *p = text, *end = text + len;
-	char type[64];
-	char *name;
-
-	name = port > 0 && port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
-	for (char *c = name; *c; c++)
-		*c = (char)lower((unsigned char)*c);
-	rc_ssh_key_type(type, key, keylen);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		size_t n = (size_t)(le - p);
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (n && !memchr(p, '\0', n)) {
-			char *line = rc_xstrndup(p, n);
-			kh_line(&v, line, name, type, key, keylen);
-			free(line);
-		}
-		p = nl ? nl + 1 : end;
-	}
-	free(name);
-	if (v.revoked)
-		return RC_HOSTKEY_REVOKED;
-	if (v.match)
-		return RC_HOSTKEY_MATCH;
-	if (v.changed)
-		return RC_HOSTKEY_CHANGED;
-	return v.other ? RC_HOSTKEY_OTHER_TYPES : RC_HOSTKEY_UNKNOWN;
-}
-
-/* One line's contribution to rc_known_hosts_types(). */
-static void kh_type_line(rc_buf *out, char *line, const char *name)
-{
-	char *cur = line, *f, *hosts, *b64;
-	rc_buf blob = RC_BUF_INIT;
-	char btype[64];
-
-	f = next_field(&cur);
-	if (!f || *f == '#' || *f == '@')
-		return; /* a revoked key is no reason to ask for its type */
-	hosts = f;
-	if (!next_field(&cur) || !(b64 = next_field(&cur)))
-		return;
-	blob.cap = MAX_KEY_BLOB;
-	if (rc_base64_decode(&blob, b64, strlen(b64)) < 0 || blob.len == 0 ||
-	    !host_field_match(hosts, name))
-		goto done;
-	rc_ssh_key_type(btype, (const unsigned char *)blob.ptr, blob.len);
-	/* a name with a comma would be two names in the list */
-	if (strcmp(btype, "unknown") && !strchr(btype, ',')) {
-		size_t n = strlen(btype);
-		const char *p = out->ptr ? out->ptr : "";
-		bool seen = false;
-		while (*p && !seen) {
-			size_t k = strcspn(p, ",");
-			seen = k == n && !memcmp(p, btype, n);
-			p += k + (p[k] == ',');
-		}
-		if (!seen)
-			rc_buf_addf(out, "%s%s", out->len ? "," : "", btype);
-	}
-done:
-	rc_buf_release(&blob);
-}
-
-void rc_known_hosts_types(rc_buf *out, const char *text, size_t len, const char *host, int port)
-{
-	const char *p = text, *end = text + len;
-	char *name;
-
-	name = port > 0 && port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
-	for (char *c = name; *c; c++)
-		*c = (char)lower((unsigned char)*c);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		size_t n = (size_t)(le - p);
-		if (n && p[n - 1] == '\r')
-			n--;
-		if (n && !memchr(p, '\0', n)) {
-			char *line = rc_xstrndup(p, n);
-			kh_type_line(out, line, name);
-			free(line);
-		}
-		p = nl ? nl + 1 : end;
-	}
-	free(name);
 }
 
 /* ---- URLs ---- */
@@ -366,13 +93,14 @@ static int parse_authority(struct url_info *u, const char *a, const char *end, i
 static int url_parse(struct url_info *u, const char *url, rc_error *err)
 {
 	static const char *const ssh_schemes[] = { "ssh://", "ssh+git://", "git+ssh://" };
-	const char *sep = strstr(url, "://");
+	const char *sep;
 	struct stat st;
 	int serr;
 
 	memset(u, 0, sizeof(*u));
 	if (!url || !*url)
 		return rc_error_set(err, RC_EINVALID, "no repository url");
+	sep = strstr(url, "://");
 	u->norm = rc_xstrdup(url);
 	for (size_t i = 0; i < RC_ARRAY_SIZE(ssh_schemes); i++)
 		if (rc_starts_with(url, ssh_schemes[i])) {
@@ -429,16 +157,6 @@ static void ctx_fail(struct remote_ctx *c, int code, const char *fmt, ...)
 	c->code = code;
 }
 
-static char *home_file(const char *rel)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return rc_xstrfmt("%s/%s", home, rel);
-}
-
 /*
  * libssh2 before 1.11 signs with an RSA key using SHA-1 ("ssh-rsa"),
  * which OpenSSH 8.8 and later refuse by default: the refusal alone would
@@ -447,26 +165,14 @@ static char *home_file(const char *rel)
 static const char *rsa_hint(const char *keyfile)
 {
 	static const char hint[] = " (this libssh2 signs with RSA keys using SHA-1, which OpenSSH 8.8 and later refuse: use an ed25519 key)";
-	rc_buf b = RC_BUF_INIT, der = RC_BUF_INIT;
-	bool rsa = false;
+	rc_buf b = RC_BUF_INIT;
+	bool rsa;
 
 	if (libssh2_version(0x010b00) || !keyfile)
 		return "";
 	b.cap = 64 << 10;
-	if (rc_buf_read_file(&b, keyfile, NULL) < 0)
-		goto done;
-	if (strstr(b.ptr, "BEGIN RSA PRIVATE KEY")) {
-		rsa = true;
-	} else if (strstr(b.ptr, "BEGIN OPENSSH PRIVATE KEY")) {
-		/* the first line of base64 holds the public key's type */
-		const char *p = strchr(b.ptr, '\n');
-		const char *e = p ? strchr(p + 1, '\n') : NULL;
-		if (e && rc_base64_decode(&der, p + 1, (size_t)(e - p - 1) / 4 * 4) == 0)
-			rsa = memmem(der.ptr, der.len, "\0\0\0\7ssh-rsa", 11) != NULL;
-	}
-done:
+	rsa = rc_buf_read_file(&b, keyfile, NULL) == 0 && b.ptr && rc_sshkey_is_rsa(b.ptr, b.len);
 	rc_buf_release(&b);
-	rc_buf_release(&der);
 	return rsa ? hint : "";
 }
 
@@ -497,10 +203,10 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 		if (o->ssh_key) {
 			key = rc_xstrdup(o->ssh_key);
 		} else {
-			key = home_file(".ssh/id_ed25519");
+			key = rc_expand_home("~/.ssh/id_ed25519");
 			if (access(key, F_OK) < 0) {
 				free(key);
-				key = home_file(".ssh/id_rsa");
+				key = rc_expand_home("~/.ssh/id_rsa");
 			}
 		}
 		if (access(key, R_OK) < 0) {
@@ -548,52 +254,21 @@ ssh_done:
 
 static int check_host_key(struct remote_ctx *c, const git_cert_hostkey *hk, const char *host)
 {
-	char *path = c->o->known_hosts ? rc_xstrdup(c->o->known_hosts) : home_file(".ssh/known_hosts");
-	rc_buf text = RC_BUF_INIT;
-	rc_error ferr = RC_ERROR_INIT;
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64], *name;
+	rc_error err = RC_ERROR_INIT;
 	int port = c->u->port;
-	enum rc_hostkey_status st;
-	int ret = GIT_ECERTIFICATE;
 
-	name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
 	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		char *name = port != 22 ? rc_xstrfmt("[%s]:%d", host, port) : rc_xstrdup(host);
 		ctx_fail(c, RC_EAUTH, "the ssh host key of %s cannot be checked: libgit2 did not give it", name);
-		goto done;
+		free(name);
+		return GIT_ECERTIFICATE;
 	}
-	rc_ssh_fingerprint(fp, (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	rc_ssh_key_type(type, (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	text.cap = MAX_KNOWN_HOSTS;
-	if (rc_buf_read_file(&text, path, &ferr) < 0 && ferr.code != RC_ENOTFOUND) {
-		ctx_fail(c, RC_EAUTH, "cannot check the ssh host key of %s: %s", name, ferr.msg);
-		goto done;
+	if (rc_known_hosts_verify(c->o->known_hosts, host, port, (const unsigned char *)hk->hostkey,
+				  hk->hostkey_len, &err) < 0) {
+		ctx_fail(c, err.code, "%s", err.msg);
+		return GIT_ECERTIFICATE;
 	}
-	st = rc_known_hosts_check(text.ptr, text.len, host, port, (const unsigned char *)hk->hostkey,
-				  hk->hostkey_len);
-	switch (st) {
-	case RC_HOSTKEY_MATCH:
-		ret = 0;
-		break;
-	case RC_HOSTKEY_UNKNOWN:
-	case RC_HOSTKEY_OTHER_TYPES:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s is not known: %s %s is not in '%s'%s; check the fingerprint, then add the key to that file",
-			 name, type, fp, path,
-			 st == RC_HOSTKEY_OTHER_TYPES ? " (which holds keys of other types for this host)" :
-			 ferr.code == RC_ENOTFOUND ? " (which does not exist)" : "");
-		break;
-	case RC_HOSTKEY_CHANGED:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s has changed: it is now %s %s, which does not match the %s key in '%s'; someone may be intercepting the connection, or the host was reinstalled",
-			 name, type, fp, type, path);
-		break;
-	case RC_HOSTKEY_REVOKED:
-		ctx_fail(c, RC_EAUTH, "the ssh host key of %s (%s %s) is revoked in '%s'", name, type, fp, path);
-		break;
-	}
-done:
-	free(name);
-	free(path);
-	rc_buf_release(&text);
-	return ret;
+	return 0;
 }
 
 static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)

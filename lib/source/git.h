@@ -35,9 +35,10 @@
  * URLs: a local path (made absolute), file://, git://,
  * ssh://[user@]host[:port]/path (and scp-like [user@]host:path), https://.
  *
- * SSH: the host key is checked by us against an OpenSSH known_hosts file
- * (plain, hashed `|1|salt|hash` and `[host]:port` entries, @revoked lines;
- * @cert-authority lines are ignored). An unknown host, or a host whose
+ * SSH: the host key is checked by us, with rc_known_hosts_verify()
+ * (base/known_hosts.h, as the ssh tunnels check theirs), against an
+ * OpenSSH known_hosts file (plain, hashed `|1|salt|hash` and `[host]:port`
+ * entries, @revoked lines; @cert-authority lines are ignored). An unknown host, or a host whose
  * known key of the same type differs, is refused with a message that shows
  * the key's SHA256 fingerprint as `ssh-keygen -lf` shows it and names the
  * known_hosts file. Never trust on first use. The user key is tried once:
@@ -80,38 +81,5 @@ int rc_source_open_git(rc_source **out, const rc_git_opts *o, rc_error *err);
  * "did anything change".
  */
 int rc_git_fetch(char out[41], const rc_git_opts *o, rc_error *err);
-
-/*
- * known_hosts, exposed for tests and fuzzing.
- *
- * rc_known_hosts_check() looks a host up in the text of an OpenSSH
- * known_hosts file (`len` bytes, need not be NUL-terminated) and compares
- * `key` (the raw public key blob, as in the base64 field of the file) with
- * the keys listed for it. The host is named as ssh names it: `host` for
- * port 22, `[host]:port` otherwise; host names match case-insensitively,
- * with `*` and `?` wildcards and `!` negation in plain entries.
- */
-enum rc_hostkey_status {
-	RC_HOSTKEY_MATCH,        /* an entry for the host has this key */
-	RC_HOSTKEY_UNKNOWN,      /* no entry for the host */
-	RC_HOSTKEY_OTHER_TYPES,  /* entries for the host, but none of this key's type */
-	RC_HOSTKEY_CHANGED,      /* an entry of the same type, with another key */
-	RC_HOSTKEY_REVOKED,      /* the key is listed as @revoked */
-};
-enum rc_hostkey_status rc_known_hosts_check(const char *text, size_t len, const char *host, int port,
-					    const unsigned char *key, size_t keylen);
-
-/*
- * The key types ("ssh-ed25519,ecdsa-sha2-nistp256") that the known_hosts
- * text lists for the host, in the file's order, appended to `out`
- * (revoked keys left out): the host key algorithms to ask the server for.
- */
-void rc_known_hosts_types(rc_buf *out, const char *text, size_t len, const char *host, int port);
-
-/* "SHA256:<base64 without padding>" of a key blob, as ssh-keygen -lf prints it. */
-#define RC_SSH_FINGERPRINT_SIZE 52
-void rc_ssh_fingerprint(char out[RC_SSH_FINGERPRINT_SIZE], const unsigned char *key, size_t keylen);
-/* The key type named inside a key blob ("ssh-ed25519"), or "unknown". */
-void rc_ssh_key_type(char out[64], const unsigned char *key, size_t keylen);
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * libFuzzer target for the known_hosts reader of the git source's ssh
- * transport and of ssh_tunnel ships (lib/source_git.c, lib/ssh.c). The file is the user's, but it is text we
- * parse ourselves with base64, HMAC-SHA1 of hashed entries and glob
- * patterns, and it decides whether a host is trusted: it must never crash,
- * never read out of bounds, and give the same verdict twice.
+ * transport and of ssh_tunnel ships (lib/base/known_hosts.c). The file is
+ * the user's, but it is text we parse ourselves with base64, HMAC-SHA1 of
+ * hashed entries and glob patterns, and it decides whether a host is
+ * trusted: it must never crash, never read out of bounds, and give the
+ * same verdict twice.
  *
  * The input is the file. It is checked for two names (a plain host on port
  * 22 and [127.0.0.1]:2222) against a fixed ed25519 key and against every
@@ -13,7 +14,7 @@
 #include "base/compat.h"
 #include "base/buf.h"
 #include "docker/docker.h"
-#include "source/git.h"
+#include "base/known_hosts.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +51,14 @@ static void check(const char *text, size_t len, const unsigned char *key, size_t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data, *p = text, *end = text + size;
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64];
+	char fp[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], type[64];
 	int keys = 0;
 
 	if (size > 64 << 10)
 		return 0;
 	check(text, size, fixed_key, sizeof(fixed_key));
-	rc_ssh_key_type(type, data, size);
-	rc_ssh_fingerprint(fp, data, size);
+	rc_known_hosts_key_type(type, data, size);
+	rc_known_hosts_fingerprint(fp, data, size);
 	if (strlen(fp) != 50)
 		abort();
 	/* every third whitespace-separated field of a line looks like a key: try it */

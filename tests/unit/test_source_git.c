@@ -26,6 +26,7 @@
 #include "docker/docker.h"
 #include "helpers.h"
 #include "source/git.h"
+#include "base/known_hosts.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -681,7 +682,7 @@ static void test_known_hosts_openssh(void **state)
 	char *dir = tmp_tree_new(), *pub, *text, *fp_want, *kh_path;
 	rc_buf k = RC_BUF_INIT, t = RC_BUF_INIT;
 	rc_error err = RC_ERROR_INIT;
-	char fp[RC_SSH_FINGERPRINT_SIZE], type[64];
+	char fp[RC_KNOWN_HOSTS_FINGERPRINT_SIZE], type[64];
 	(void)state;
 
 	if (system("command -v ssh-keygen >/dev/null") != 0)
@@ -692,11 +693,11 @@ static void test_known_hosts_openssh(void **state)
 	pub = sh_out("cut -d' ' -f2 '%s/key.pub'", dir);
 	fp_want = sh_out("ssh-keygen -l -E sha256 -f '%s/key.pub' | cut -d' ' -f2", dir);
 	k = key_of(pub);
-	rc_ssh_fingerprint(fp, (const unsigned char *)k.ptr, k.len);
+	rc_known_hosts_fingerprint(fp, (const unsigned char *)k.ptr, k.len);
 	assert_string_equal(fp, fp_want);
-	rc_ssh_key_type(type, (const unsigned char *)k.ptr, k.len);
+	rc_known_hosts_key_type(type, (const unsigned char *)k.ptr, k.len);
 	assert_string_equal(type, "ssh-ed25519");
-	rc_ssh_key_type(type, (const unsigned char *)"\0\0\0\x7fxx", 6);
+	rc_known_hosts_key_type(type, (const unsigned char *)"\0\0\0\x7fxx", 6);
 	assert_string_equal(type, "unknown");
 
 	kh_path = rc_xstrfmt("%s/kh", dir);

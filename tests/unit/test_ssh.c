@@ -19,6 +19,8 @@
 #include "source/source.h"
 #include "source/git.h"
 #include "docker/ssh.h"
+#include "base/known_hosts.h"
+#include "base/sshkey.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -55,11 +57,11 @@ static void test_key_is_rsa(void **state)
 	static const char pem[] = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
 	(void)state;
 
-	assert_true(rc_ssh_key_is_rsa(pem, strlen(pem)));
-	assert_true(rc_ssh_key_is_rsa(openssh_rsa, strlen(openssh_rsa)));
-	assert_false(rc_ssh_key_is_rsa(openssh_ed25519, strlen(openssh_ed25519)));
-	assert_false(rc_ssh_key_is_rsa("", 0));
-	assert_false(rc_ssh_key_is_rsa("-----BEGIN OPENSSH PRIVATE KEY-----", 35));
+	assert_true(rc_sshkey_is_rsa(pem, strlen(pem)));
+	assert_true(rc_sshkey_is_rsa(openssh_rsa, strlen(openssh_rsa)));
+	assert_false(rc_sshkey_is_rsa(openssh_ed25519, strlen(openssh_ed25519)));
+	assert_false(rc_sshkey_is_rsa("", 0));
+	assert_false(rc_sshkey_is_rsa("-----BEGIN OPENSSH PRIVATE KEY-----", 35));
 }
 
 static void test_known_hosts_types(void **state)
