@@ -2,6 +2,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
 #include "base/util.h"
