@@ -20,6 +20,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "run/observe.h"
 #include "docker/docker.h"
 #include "run/sdnotify.h"
 #include "source/git.h"
