@@ -66,12 +66,12 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 	int rc_locked_ret_, ret;
 	const char *image = a->desired->instance->image;
 
-	if (pull && (ret = pull_once(fs, env, image, o, err)) < 0)
+	if (pull && (ret = rc_pull_once(fs, env, image, o, err)) < 0)
 		return ret;
 	ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
 	if (ret == RC_ENOTFOUND && !pull) {
 		/* the image went away since we looked: pull it and try once more */
-		if ((ret = pull_once(fs, env, image, o, err)) < 0)
+		if ((ret = rc_pull_once(fs, env, image, o, err)) < 0)
 			return ret;
 		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
 	}
@@ -98,7 +98,7 @@ static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const jso
 	same = rc_streq(json_string_value(json_object_get(img, "Id")), running);
 	json_decref(img);
 	if (same)
-		logf_(o, RC_LOG_INFO, "%s: the pull left '%s' on the image it runs: kept as it is", a->instance, image);
+		rc_converge_logf(o, RC_LOG_INFO, "%s: the pull left '%s' on the image it runs: kept as it is", a->instance, image);
 	return same;
 }
 
@@ -122,7 +122,7 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 	rc_error e2 = RC_ERROR_INIT;
 
 	/* pull first (normally done already, before anything of the environment stopped) */
-	if (a->pull && (ret = pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
+	if (a->pull && (ret = rc_pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
 		goto done;
 	if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->container_id, &old, err))) < 0)
 		goto done;
@@ -135,8 +135,8 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 	if (a->verify_id) {
 		/* the interrupted run got as far as a running new container: is it good? */
 		new_id = rc_xstrdup(a->verify_id);
-		if ((ret = health_gate(fs, a, new_id, o, err)) < 0) {
-			keep_log(fs, a, new_id);
+		if ((ret = rc_gate_health(fs, a, new_id, o, err)) < 0) {
+			rc_gate_keep_log(fs, a, new_id);
 			goto restore;
 		}
 		goto remove_old;
@@ -147,7 +147,7 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 		goto done;
 	}
 	if (!a->resumed) {
-		if ((ret = run_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
 			goto done;   /* nothing changed yet */
 		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
 			goto done;
@@ -158,42 +158,42 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
 			goto done;
 	}
-	if ((ret = run_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err)) < 0)
+	if ((ret = rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err)) < 0)
 		goto restore;
 	body = body_with_volumes(rc_desired_create(a->desired), old);
 	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0)
 		goto restore;
 	if (a->start) {
-		if ((ret = run_checks(fs, a, RC_LC_PRE_START, new_id, o, err)) < 0)
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, new_id, o, err)) < 0)
 			goto restore;
 		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0) {
-			keep_log(fs, a, new_id);
+			rc_gate_keep_log(fs, a, new_id);
 			goto restore;
 		}
-		if ((ret = health_gate(fs, a, new_id, o, err)) < 0) {
-			keep_log(fs, a, new_id);
+		if ((ret = rc_gate_health(fs, a, new_id, o, err)) < 0) {
+			rc_gate_keep_log(fs, a, new_id);
 			goto restore;
 		}
 	}
 remove_old:
 	/* the new one is good: the old one goes, without its volumes (the new one has them) */
 	if (LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)
-		logf_(o, RC_LOG_WARNING, "%s: the replaced container %.12s could not be removed: %s (the next run removes it)",
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the replaced container %.12s could not be removed: %s (the next run removes it)",
 		      a->instance, a->container_id, e2.msg);
 	ret = 0;
 	goto done;
 
 restore:
 	if (new_id && LOCKED(fs, rc_docker_remove(fs->docker, new_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND) {
-		logf_(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
 		goto done;   /* the name is taken: the next run sorts it out */
 	}
 	if (renamed && LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, &e2)) < 0) {
-		logf_(o, RC_LOG_ERROR, "%s: cannot give the old container its name back: %s", a->instance, e2.msg);
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot give the old container its name back: %s", a->instance, e2.msg);
 		goto done;
 	}
 	if (was_running && LOCKED(fs, rc_docker_start(fs->docker, a->container_id, &e2)) < 0) {
-		logf_(o, RC_LOG_ERROR, "%s: cannot start the old container again: %s", a->instance, e2.msg);
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot start the old container again: %s", a->instance, e2.msg);
 		goto done;
 	}
 	if (new_id || renamed || a->verify_id)
@@ -218,12 +218,12 @@ static int apply_create(struct fship *fs, const rc_environment *env, rc_action *
 		return ret;
 	if (!a->start)
 		goto out;
-	if ((ret = run_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
+	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
 	    (ret = LOCKED(fs, rc_docker_start(fs->docker, id, err))) < 0 ||
-	    (ret = health_gate(fs, a, id, o, err)) < 0) {
-		keep_log(fs, a, id);
+	    (ret = rc_gate_health(fs, a, id, o, err)) < 0) {
+		rc_gate_keep_log(fs, a, id);
 		if (LOCKED(fs, rc_docker_remove(fs->docker, id, true, false, &e2)) < 0)
-			logf_(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+			rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
 		else
 			a->result = RC_RESULT_ROLLED_BACK;
 	}
@@ -236,17 +236,17 @@ out:
 static int stop_checked(struct fship *fs, rc_action *a, const rc_converge_opts *o, rc_error *err)
 {
 	int rc_locked_ret_, ret;
-	if ((ret = run_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
 		return ret;
 	ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id,
 					 a->desired ? a->desired->instance->stop_timeout : -1, err));
 	if (ret < 0)
 		return ret;
-	return run_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
+	return rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
 }
 
-int apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
-			const rc_converge_opts *o, rc_error *err)
+int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+		    const rc_converge_opts *o, rc_error *err)
 {
 	int rc_locked_ret_, ret = 0;
 
@@ -261,12 +261,12 @@ int apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
 		if (a->resumed &&
 		    (ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, err))) < 0)
 			break;
-		if ((ret = run_checks(fs, a, RC_LC_PRE_START, a->container_id, o, err)) < 0)
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, a->container_id, o, err)) < 0)
 			break;
 		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, a->container_id, err))) < 0)
 			break;
-		if ((ret = health_gate(fs, a, a->container_id, o, err)) < 0)
-			keep_log(fs, a, a->container_id);
+		if ((ret = rc_gate_health(fs, a, a->container_id, o, err)) < 0)
+			rc_gate_keep_log(fs, a, a->container_id);
 		break;
 	case RC_ACT_STOP:
 		ret = stop_checked(fs, a, o, err);

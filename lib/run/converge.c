@@ -12,7 +12,7 @@
 #include "base/banned.h"
 
 
-void RC_PRINTF(3, 4) logf_(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...)
+void RC_PRINTF(3, 4) rc_converge_logf(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
@@ -24,7 +24,7 @@ void RC_PRINTF(3, 4) logf_(const rc_converge_opts *o, rc_log_level level, const 
 	o->log(o->log_ctx, level, msg);
 }
 
-struct fship *fleet_ship(struct fleet *f, const char *endpoint)
+struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint)
 {
 	for (size_t i = 0; i < f->nr; i++)
 		if (!strcmp(f->v[i].endpoint, endpoint))
@@ -38,7 +38,7 @@ static void fleet_add_env(struct fleet *f, const rc_environment *env)
 		for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
 			const rc_instance *in = env->services[s]->instances[i];
 			char *ep = rc_ship_endpoint(in->ship);
-			struct fship *fs = fleet_ship(f, ep);
+			struct fship *fs = rc_fleet_ship(f, ep);
 			if (!fs) {
 				RC_ALLOC_GROW(f->v, f->nr + 1, f->alloc);
 				fs = &f->v[f->nr++];
@@ -82,9 +82,6 @@ static void fleet_release(struct fleet *f)
 	pthread_mutex_destroy(&f->next_lock);
 }
 
-/* Run `fn(f, i)` for i in [0, n) on up to opts->jobs threads. */
-void run_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t));
-
 struct worker_arg {
 	struct fleet *f;
 	size_t n;
@@ -106,7 +103,7 @@ static void *worker(void *p)
 	return NULL;
 }
 
-void run_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t))
+void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t))
 {
 	size_t jobs = f->opts->jobs > 0 ? (size_t)f->opts->jobs : 4;
 	pthread_t *t;
@@ -151,7 +148,7 @@ static void *one_thread(void *p)
 	if (!j->fs || !j->fs->docker)
 		j->ret = rc_error_set(&j->err, RC_EUNREACHABLE, "ship '%s' is not connected", j->a->ship);
 	else
-		j->ret = apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
+		j->ret = rc_apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
 	j->secs = rc_monotonic() - t0;
 	return NULL;
 }
@@ -191,7 +188,7 @@ static void apply_env(struct fleet *f, size_t idx)
 	const rc_service *last_replaced = NULL;
 	bool stop = false;
 
-	if (pull_all(f, ep, job->env) < 0) {
+	if (rc_pull_all(f, ep, job->env) < 0) {
 		for (size_t i = 0; i < ep->actions_nr; i++) {
 			rc_action *a = &ep->actions[i];
 			if (a->result == RC_RESULT_SKIPPED)
@@ -224,7 +221,7 @@ static void apply_env(struct fleet *f, size_t idx)
 		if (a->kind == RC_ACT_RECREATE && a->desired) {
 			const rc_service *svc = a->desired->instance->service;
 			if (svc == last_replaced && svc->update_delay > 0)
-				pause_for(svc->update_delay, o);
+				rc_gate_pause(svc->update_delay, o);
 			last_replaced = svc;
 		}
 		n = end - i;
@@ -234,9 +231,9 @@ static void apply_env(struct fleet *f, size_t idx)
 			j->f = f;
 			j->env = job->env;
 			j->a = &ep->actions[i + k];
-			j->fs = fleet_ship(f, j->a->endpoint);
+			j->fs = rc_fleet_ship(f, j->a->endpoint);
 			rc_error_clear(&j->err);
-			logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s' (%s)", ep->name, rc_action_name(j->a->kind),
+			rc_converge_logf(o, RC_LOG_INFO, "%s: %s %s on ship '%s' (%s)", ep->name, rc_action_name(j->a->kind),
 			      j->a->instance, j->a->ship, j->a->reasons.nr ? j->a->reasons.v[0] : "");
 		}
 		if (n == 1) {
@@ -258,7 +255,7 @@ static void apply_env(struct fleet *f, size_t idx)
 			rc_action *b = j->a;
 			if (j->ret >= 0) {
 				b->result = RC_RESULT_DONE;
-				logf_(o, RC_LOG_INFO, "%s: %s %s on ship '%s': done in %.1f s", ep->name,
+				rc_converge_logf(o, RC_LOG_INFO, "%s: %s %s on ship '%s': done in %.1f s", ep->name,
 				      rc_action_name(b->kind), b->instance, b->ship, j->secs);
 				continue;
 			}
@@ -271,7 +268,7 @@ static void apply_env(struct fleet *f, size_t idx)
 			else
 				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "%s %s on ship '%s' failed: %s",
 					     rc_action_name(b->kind), b->instance, b->ship, j->err.msg);
-			logf_(o, RC_LOG_ERROR, "%s: %s %s %s: %s", ep->name, rc_action_name(b->kind), b->instance,
+			rc_converge_logf(o, RC_LOG_ERROR, "%s: %s %s %s: %s", ep->name, rc_action_name(b->kind), b->instance,
 			      b->result == RC_RESULT_ROLLED_BACK ? "rolled back" : "failed", j->err.msg);
 			ep->status = RC_ENV_FAILED;
 			stop = true;
@@ -315,11 +312,11 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		if (m->v[i].env)
 			fleet_add_env(&f, m->v[i].env);
 	}
-	run_parallel(&f, f.nr, observe_ship);
+	rc_fleet_parallel(&f, f.nr, rc_observe_ship);
 
 	mark_same_daemon(&f);
 	f.manifests = m;
-	check_freshness(&f);
+	rc_observe_freshness(&f);
 	obs = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*obs));
 	for (size_t i = 0; i < f.nr; i++)
 		obs[i] = f.v[i].obs;   /* shallow: the fleet keeps ownership */
@@ -335,7 +332,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 	for (size_t e = 0; e < plan->envs_nr; e++)
 		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)
-			logf_(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
+			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
 			      plan->envs[e].errors.items[plan->envs[e].errors.nr - 1].message);
 
 	if (!opts->dry_run) {
@@ -363,7 +360,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 					f.jobs[njobs].env = m->v[i].env;
 			njobs++;
 		}
-		run_parallel(&f, njobs, apply_env);
+		rc_fleet_parallel(&f, njobs, apply_env);
 		free(f.jobs);
 		/*
 		 * A rolled-back attempt is remembered by what it deployed: the

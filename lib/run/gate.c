@@ -30,8 +30,8 @@ static bool cancelled_fn(void *p)
 }
 
 /* Run the instance's checks of lifecycle state `st` against container `id`. */
-int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
-		      const rc_converge_opts *o, rc_error *err)
+int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
+		   const rc_converge_opts *o, rc_error *err)
 {
 	const rc_instance *in = a->desired ? a->desired->instance : NULL;
 	const rc_checklist *list = in ? &in->lifecycle[st] : NULL;
@@ -53,7 +53,7 @@ int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, cons
 	ctx.rexec_ctx = &rx;
 	ctx.cancelled = cancelled_fn;
 	ctx.cancel_ctx = (void *)o;
-	logf_(o, RC_LOG_DEBUG, "%s: running %zu %s check%s", in->name, list->nr, rc_lifecycle_state_name(st),
+	rc_converge_logf(o, RC_LOG_DEBUG, "%s: running %zu %s check%s", in->name, list->nr, rc_lifecycle_state_name(st),
 	      list->nr == 1 ? "" : "s");
 	ret = rc_checks_run(list, &ctx, err);
 	if (ret < 0)
@@ -65,7 +65,7 @@ int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, cons
 }
 
 /* Sleep `s` seconds, or less when the run is cancelled. */
-void pause_for(double s, const rc_converge_opts *o)
+void rc_gate_pause(double s, const rc_converge_opts *o)
 {
 	rc_sleep_unless(s, cancelled_fn, (void *)o);
 }
@@ -136,7 +136,7 @@ static int wait_running(struct fship *fs, const char *id, const rc_converge_opts
 		}
 		json_decref(c);
 		c = NULL;
-		pause_for(0.25, o);
+		rc_gate_pause(0.25, o);
 	}
 	json_decref(c);
 	return ret;
@@ -146,21 +146,21 @@ static int wait_running(struct fship *fs, const char *id, const rc_converge_opts
  * The gate a started container must pass: its `running` checks, its
  * Docker HEALTHCHECK, and still running after both.
  */
-int health_gate(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
-		       rc_error *err)
+int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
+		   rc_error *err)
 {
 	double t0 = rc_monotonic(), monitor = a->desired ? a->desired->instance->service->update_monitor : 0;
 	int ret;
-	if ((ret = run_checks(fs, a, RC_LC_RUNNING, id, o, err)) < 0)
+	if ((ret = rc_gate_checks(fs, a, RC_LC_RUNNING, id, o, err)) < 0)
 		return ret;
 	/* a container that dies at once must not pass for want of checks */
 	if (rc_monotonic() - t0 < monitor)
-		pause_for(monitor - (rc_monotonic() - t0), o);
+		rc_gate_pause(monitor - (rc_monotonic() - t0), o);
 	return wait_running(fs, id, o, err);
 }
 
 /* The last lines of a failed container's log, for the report. */
-void keep_log(struct fship *fs, rc_action *a, const char *id)
+void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id)
 {
 	rc_buf b = RC_BUF_INIT;
 	rc_error e = RC_ERROR_INIT;

@@ -27,7 +27,7 @@ struct env_job {
 	const rc_environment *env;
 };
 
-/* One image reference whose registry is asked, once per run (see check_freshness). */
+/* One image reference whose registry is asked, once per run (see rc_observe_freshness). */
 struct fresh_query {
 	char *image;
 	rc_registry_ref ref;
@@ -55,31 +55,31 @@ struct fleet {
 	(pthread_mutex_lock(&(fs)->lock), rc_locked_ret_ = (call), pthread_mutex_unlock(&(fs)->lock), rc_locked_ret_)
 
 /* converge.c */
-void logf_(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...) RC_PRINTF(3, 4);
-struct fship *fleet_ship(struct fleet *f, const char *endpoint);
+void rc_converge_logf(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...) RC_PRINTF(3, 4);
+struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint);
 /* Run `fn(f, i)` for i in [0, n) on up to opts->jobs threads. */
-void run_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t));
+void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t));
 
 /* observe.c */
-void observe_ship(struct fleet *f, size_t idx);
-void check_freshness(struct fleet *f);
+void rc_observe_ship(struct fleet *f, size_t idx);
+void rc_observe_freshness(struct fleet *f);
 
 /* pull.c */
-char *auth_for(const rc_environment *env, const char *image, const rc_converge_opts *o);
-int pull_once(struct fship *fs, const rc_environment *env, const char *image,
-	      const rc_converge_opts *o, rc_error *err);
-int pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env);
+char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);
+int rc_pull_once(struct fship *fs, const rc_environment *env, const char *image,
+		 const rc_converge_opts *o, rc_error *err);
+int rc_pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env);
 
 /* gate.c */
-int run_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
-	       const rc_converge_opts *o, rc_error *err);
-void pause_for(double s, const rc_converge_opts *o);
-int health_gate(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
-		rc_error *err);
-void keep_log(struct fship *fs, rc_action *a, const char *id);
+int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
+		   const rc_converge_opts *o, rc_error *err);
+void rc_gate_pause(double s, const rc_converge_opts *o);
+int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
+		   rc_error *err);
+void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
 
 /* apply.c */
-int apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
-		 const rc_converge_opts *o, rc_error *err);
+int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+		    const rc_converge_opts *o, rc_error *err);
 
 #endif

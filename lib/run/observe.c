@@ -72,7 +72,7 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 	return ret;
 }
 
-void observe_ship(struct fleet *f, size_t idx)
+void rc_observe_ship(struct fleet *f, size_t idx)
 {
 	struct fship *fs = &f->v[idx];
 	const rc_ship *s = fs->ship;
@@ -167,13 +167,13 @@ void observe_ship(struct fleet *f, size_t idx)
 		}
 	}
 	fs->obs.reachable = true;
-	logf_(f->opts, RC_LOG_DEBUG, "ship '%s' (%s): API %s, %zu containers seen", s->name, fs->endpoint,
+	rc_converge_logf(f->opts, RC_LOG_DEBUG, "ship '%s' (%s): API %s, %zu containers seen", s->name, fs->endpoint,
 	      rc_docker_api_version(fs->docker), fs->obs.containers_nr);
 	return;
 fail:
 	fs->obs.reachable = false;
 	fs->obs.error = rc_xstrdup(err.msg);
-	logf_(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
+	rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
 }
 
 
@@ -181,7 +181,7 @@ fail:
  * Freshness of mutable tags (issue 6): after the ships are observed, ask
  * each image's registry, once per distinct reference and in parallel,
  * which digest the tag points to now, and mark every ship whose local
- * image for it is older (its RepoDigests, from the inspect observe_ship
+ * image for it is older (its RepoDigests, from the inspect rc_observe_ship
  * made, lack that digest) in obs.fresh_digests, for the planner.
  *
  * Not asked: digest-pinned references (they cannot move), and references
@@ -229,13 +229,13 @@ static void ask_registry(struct fleet *f, size_t idx)
 
 	if (rc_registry_digest(f->registry, &q->digest, &q->ref, &rq, &err) < 0) {
 		q->error = rc_xstrfmt("image '%s' not checked for a newer version: %s", q->image, err.msg);
-		logf_(f->opts, RC_LOG_WARNING, "%s", q->error);
+		rc_converge_logf(f->opts, RC_LOG_WARNING, "%s", q->error);
 	} else {
-		logf_(f->opts, RC_LOG_DEBUG, "image '%s': its registry has %s", q->image, q->digest);
+		rc_converge_logf(f->opts, RC_LOG_DEBUG, "image '%s': its registry has %s", q->image, q->digest);
 	}
 }
 
-void check_freshness(struct fleet *f)
+void rc_observe_freshness(struct fleet *f)
 {
 	rc_error err = RC_ERROR_INIT;
 
@@ -252,14 +252,14 @@ void check_freshness(struct fleet *f)
 			if (!local || !local->value)
 				continue;   /* absent: the create pulls it */
 			if (rc_registry_ref_parse(&ref, image, &err) < 0) {
-				logf_(f->opts, RC_LOG_DEBUG, "%s: not checked for a newer version", err.msg);
+				rc_converge_logf(f->opts, RC_LOG_DEBUG, "%s: not checked for a newer version", err.msg);
 				continue;
 			}
 			if (ref.digest ||
 			    rc_registry_repo_digests_state(&ref, json_object_get(fs->repo_digests, image), NULL) ==
 				    RC_REGISTRY_UNKNOWN) {
 				if (!ref.digest)
-					logf_(f->opts, RC_LOG_DEBUG, "image '%s' on ship '%s' was not pulled from its registry "
+					rc_converge_logf(f->opts, RC_LOG_DEBUG, "image '%s' on ship '%s' was not pulled from its registry "
 					      "(no RepoDigests for it): not checked for a newer version", image, fs->ship->name);
 				rc_registry_ref_release(&ref);
 				continue;
@@ -281,7 +281,7 @@ void check_freshness(struct fleet *f)
 			q->timeout_ms = timeout_ms;
 			{
 				const rc_environment *env = env_using(f->manifests, image);
-				q->auth = env ? auth_for(env, image, f->opts) : NULL;
+				q->auth = env ? rc_pull_auth(env, image, f->opts) : NULL;
 				q->scheme = scheme_for(env, &q->ref);
 			}
 		}
@@ -293,7 +293,7 @@ void check_freshness(struct fleet *f)
 			f->queries[j].error = rc_xstrfmt("image '%s' not checked for a newer version: %s",
 							 f->queries[j].image, err.msg);
 	} else {
-		run_parallel(f, f->queries_nr, ask_registry);
+		rc_fleet_parallel(f, f->queries_nr, ask_registry);
 	}
 	for (size_t i = 0; i < f->nr; i++) {
 		struct fship *fs = &f->v[i];
@@ -307,7 +307,7 @@ void check_freshness(struct fleet *f)
 				rc_kvlist_set(&fs->obs.image_warnings, q->image, q->error);
 			} else if (rc_registry_repo_digests_state(&q->ref, rd, q->digest) == RC_REGISTRY_STALE) {
 				rc_kvlist_set(&fs->obs.fresh_digests, q->image, q->digest);
-				logf_(f->opts, RC_LOG_INFO, "image '%s' on ship '%s' is older than its registry's (%s)",
+				rc_converge_logf(f->opts, RC_LOG_INFO, "image '%s' on ship '%s' is older than its registry's (%s)",
 				      q->image, fs->ship->name, q->digest);
 			}
 		}

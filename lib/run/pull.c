@@ -9,7 +9,7 @@
 #include "base/banned.h"
 
 /* X-Registry-Auth for `image`: the manifest's registries first, then the Docker config file. */
-char *auth_for(const rc_environment *env, const char *image, const rc_converge_opts *o)
+char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o)
 {
 	const char *slash = strchr(image, '/');
 	char *first, *hdr = NULL;
@@ -36,8 +36,8 @@ char *auth_for(const rc_environment *env, const char *image, const rc_converge_o
 	return hdr;
 }
 
-int pull_once(struct fship *fs, const rc_environment *env, const char *image,
-		     const rc_converge_opts *o, rc_error *err)
+int rc_pull_once(struct fship *fs, const rc_environment *env, const char *image,
+		 const rc_converge_opts *o, rc_error *err)
 {
 	char *auth;
 	int rc_locked_ret_, ret;
@@ -48,8 +48,8 @@ int pull_once(struct fship *fs, const rc_environment *env, const char *image,
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->lock);
-	auth = auth_for(env, image, o);
-	logf_(o, RC_LOG_INFO, "pulling '%s' on ship '%s'%s", image, fs->ship->name, auth ? " (with credentials)" : "");
+	auth = rc_pull_auth(env, image, o);
+	rc_converge_logf(o, RC_LOG_INFO, "pulling '%s' on ship '%s'%s", image, fs->ship->name, auth ? " (with credentials)" : "");
 	ret = LOCKED(fs, rc_docker_pull(fs->docker, image, auth, err));
 	if (ret == RC_EAUTH && !auth)
 		rc_error_prefix(err, "cannot pull '%s' (no credentials for its registry in the manifest's "
@@ -83,7 +83,7 @@ static void *pull_thread(void *p)
 		json_t *img = NULL;
 		int rc_locked_ret_;
 		rc_error e2 = RC_ERROR_INIT;
-		if (pull_once(j->fs, j->env, j->images.v[i], j->o, &j->err) < 0) {
+		if (rc_pull_once(j->fs, j->env, j->images.v[i], j->o, &j->err) < 0) {
 			j->failed = j->images.v[i];
 			return NULL;
 		}
@@ -106,14 +106,14 @@ static void *pull_thread(void *p)
  * in parallel, before anything of it is stopped. A failed pull changes
  * nothing: the environment fails before its first action.
  */
-int pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env)
+int rc_pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env)
 {
 	struct pull_job *jobs = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*jobs));
 	int ret = 0;
 
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
-		struct fship *fs = fleet_ship(f, a->endpoint);
+		struct fship *fs = rc_fleet_ship(f, a->endpoint);
 		if (!a->pull || !a->desired || a->result == RC_RESULT_SKIPPED || !fs || !fs->docker)
 			continue;
 		struct pull_job *j = &jobs[fs - f->v];
@@ -135,7 +135,7 @@ int pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env)
 		if (jobs[i].failed) {
 			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "pull on ship '%s' failed, nothing was changed: %s",
 				     jobs[i].fs->ship->name, jobs[i].err.msg);
-			logf_(f->opts, RC_LOG_ERROR, "%s: pull on ship '%s' failed: %s", ep->name, jobs[i].fs->ship->name,
+			rc_converge_logf(f->opts, RC_LOG_ERROR, "%s: pull on ship '%s' failed: %s", ep->name, jobs[i].fs->ship->name,
 			      jobs[i].err.msg);
 			ret = RC_ERROR;
 		}
