@@ -37,8 +37,8 @@ struct options {
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
-void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
-void usage(FILE *out, int code);
+_Noreturn void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
+_Noreturn void usage(FILE *out, int code);
 
 /* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */
 int config_load(struct options *o, const char *explicit_path, rc_error *err);
