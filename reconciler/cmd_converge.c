@@ -7,7 +7,6 @@
 #include "run/state.h"
 #include "base/util.h"
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,21 +26,6 @@ bool looks_sensitive(const char *name)
 			hit = true;
 	free(up);
 	return hit;
-}
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void log_stderr(void *ctx, rc_log_level level, const char *msg)
-{
-	const struct options *o = ctx;
-	static const char *const names[] = { "error", "warning", "info", "debug" };
-	if ((level == RC_LOG_INFO && o->verbosity < 1) || (level == RC_LOG_DEBUG && o->verbosity < 2))
-		return;
-	if (level == RC_LOG_WARNING && o->verbosity < 0)
-		return;
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "reconcile: %s: %s\n", names[level], msg);
-	pthread_mutex_unlock(&log_lock);
 }
 
 /* With -v: the values behind "env.X changed", secrets masked. */

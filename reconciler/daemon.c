@@ -29,7 +29,6 @@
 #include "run/watch.h"
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,22 +53,6 @@ struct daemon {
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
 };
-
-static void RC_PRINTF(1, 2) say(const char *fmt, ...)
-{
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s reconcile: ", when);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
 static bool stop_requested(void *ctx)

@@ -3,6 +3,7 @@
 /* The program's own declarations: options, output, exit codes (DESIGN §3, §4). */
 #include "base/compat.h"
 #include "base/error.h"
+#include "run/converge.h"
 #include <stdio.h>
 
 enum {
@@ -39,6 +40,11 @@ struct options {
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
 _Noreturn void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 _Noreturn void usage(FILE *out, int code);
+
+/* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
+void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
+void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
 /* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */
 int config_load(struct options *o, const char *explicit_path, rc_error *err);
