@@ -1,9 +1,5 @@
 #include "base/compat.h"
 #include "reconcile.h"
-#include "base/buf.h"
-#include "source/source.h"
-#include "source/git.h"
-#include "run/state.h"
 #include "base/util.h"
 #include <getopt.h>
 #include <stdlib.h>
@@ -14,84 +10,6 @@
 #ifndef RECONCILE_VERSION
 #define RECONCILE_VERSION "0.1.0"
 #endif
-
-int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_error *err)
-{
-	int ret;
-
-	*out = getenv("RECONCILE_SSH_PASSPHRASE");
-	if (!o->ssh_passphrase_file)
-		return 0;
-	buf->cap = 64 << 10;
-	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
-		return ret;
-	rc_buf_setlen(buf, strcspn(buf->ptr ? buf->ptr : "", "\r\n"));
-	*out = buf->ptr ? buf->ptr : "";
-	return 0;
-}
-
-int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
-{
-	size_t pass_at = 0, token_at = 0;
-	bool pass = false;
-	int ret;
-
-	memset(g, 0, sizeof(*g));
-	g->url = o->repo;
-	g->branch = o->branch;
-	g->revision = o->revision;
-	g->state_dir = o->state_dir;
-	g->ssh_key = o->ssh_key;
-	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
-	g->known_hosts = o->known_hosts;
-	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
-	/* both files in the one buffer the caller releases, each NUL-terminated; pointers once it is full */
-	token->cap = 128 << 10;
-	if (o->ssh_passphrase_file) {
-		if ((ret = rc_buf_read_file(token, o->ssh_passphrase_file, err)) < 0)
-			return ret;
-		rc_buf_setlen(token, strcspn(token->ptr ? token->ptr : "", "\r\n"));
-		rc_buf_addch(token, '\0');
-		pass = true;
-	}
-	if (o->https_token_file) {
-		token_at = token->len;
-		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
-			return ret;
-		while (token->len > token_at &&
-		       (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
-			rc_buf_setlen(token, token->len - 1);
-		g->https_token = token->ptr + token_at;
-	}
-	if (pass)
-		g->ssh_passphrase = token->ptr + pass_at;
-	return 0;
-}
-
-int open_source_err(const struct options *o, struct rc_source **out, rc_error *err)
-{
-	rc_git_opts g;
-	rc_buf token = RC_BUF_INIT;
-	int ret;
-
-	*out = NULL;
-	if (!o->repo)
-		return rc_source_open_dir(out, o->manifests, err);
-	if ((ret = git_opts_fill(o, &g, &token, err)) == 0 &&
-	    (ret = rc_state_dir_ensure(o->state_dir, err)) == 0)
-		ret = rc_source_open_git(out, &g, err);
-	rc_buf_release(&token);
-	return ret;
-}
-
-struct rc_source *open_source(const struct options *o)
-{
-	rc_source *src = NULL;
-	rc_error err = RC_ERROR_INIT;
-	if (open_source_err(o, &src, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
-	return src;
-}
 
 static struct options cli_options;
 static const char *cli_config_path;
