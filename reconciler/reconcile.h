@@ -63,8 +63,9 @@ struct rc_buf;
 int git_opts_fill(const struct options *o, struct rc_git_opts *g, struct rc_buf *token, rc_error *err);
 /*
  * The passphrase of the ssh keys (the git source's and the ssh_tunnel
- * ships'): the first line of --ssh-passphrase-file, read into `buf`
- * (released by the caller), else $RECONCILE_SSH_PASSPHRASE, else NULL.
+ * ships'): the first line of --ssh-passphrase-file, appended to `buf`
+ * (released by the caller; capped at 64 KiB unless it has a cap), else
+ * $RECONCILE_SSH_PASSPHRASE, else NULL. The one reader of that file.
  */
 int ssh_passphrase(const struct options *o, struct rc_buf *buf, const char **out, rc_error *err);
 /* The same, returning the error (the daemon must survive it). */

@@ -11,23 +11,24 @@
 
 int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_error *err)
 {
+	size_t start = buf->len;
 	int ret;
 
 	*out = getenv("RECONCILE_SSH_PASSPHRASE");
 	if (!o->ssh_passphrase_file)
 		return 0;
-	buf->cap = 64 << 10;
+	if (!buf->cap)
+		buf->cap = 64 << 10;
 	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
 		return ret;
-	rc_buf_setlen(buf, strcspn(buf->ptr ? buf->ptr : "", "\r\n"));
-	*out = buf->ptr ? buf->ptr : "";
+	rc_buf_setlen(buf, start + strcspn(buf->ptr ? buf->ptr + start : "", "\r\n"));
+	*out = buf->ptr ? buf->ptr + start : "";
 	return 0;
 }
 
 int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
 {
-	size_t pass_at = 0, token_at = 0;
-	bool pass = false;
+	size_t token_at = 0;
 	int ret;
 
 	memset(g, 0, sizeof(*g));
@@ -36,18 +37,14 @@ int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_err
 	g->revision = o->revision;
 	g->state_dir = o->state_dir;
 	g->ssh_key = o->ssh_key;
-	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
 	g->known_hosts = o->known_hosts;
 	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
 	/* both files in the one buffer the caller releases, each NUL-terminated; pointers once it is full */
 	token->cap = 128 << 10;
-	if (o->ssh_passphrase_file) {
-		if ((ret = rc_buf_read_file(token, o->ssh_passphrase_file, err)) < 0)
-			return ret;
-		rc_buf_setlen(token, strcspn(token->ptr ? token->ptr : "", "\r\n"));
+	if ((ret = ssh_passphrase(o, token, &g->ssh_passphrase, err)) < 0)
+		return ret;
+	if (o->ssh_passphrase_file)
 		rc_buf_addch(token, '\0');
-		pass = true;
-	}
 	if (o->https_token_file) {
 		token_at = token->len;
 		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
@@ -57,8 +54,8 @@ int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_err
 			rc_buf_setlen(token, token->len - 1);
 		g->https_token = token->ptr + token_at;
 	}
-	if (pass)
-		g->ssh_passphrase = token->ptr + pass_at;
+	if (o->ssh_passphrase_file)
+		g->ssh_passphrase = token->ptr;   /* the token may have moved the buffer */
 	return 0;
 }
 
