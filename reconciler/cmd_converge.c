@@ -133,15 +133,8 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
 }
 
-/*
- * What was applied, per environment, for `status` and the next run: a
- * rolled-back attempt is quarantined, a converged environment is not.
- */
-static void record_state(rc_run_state *st, const rc_plan *plan, const char *revision, const struct options *o)
+void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision)
 {
-	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
-	rc_error err = RC_ERROR_INIT;
-
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		const rc_env_plan *ep = &plan->envs[e];
 		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
@@ -171,12 +164,9 @@ static void record_state(rc_run_state *st, const rc_plan *plan, const char *revi
 			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
 		}
 	}
-	if (rc_state_save(st, path, &err) < 0)
-		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
-	free(path);
 }
 
-rc_quarantine *quarantine_of(const rc_run_state *st, size_t *nr)
+rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)
 {
 	rc_quarantine *q = rc_xcalloc(st->nr ? st->nr : 1, sizeof(*q));
 	*nr = 0;
@@ -242,7 +232,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		rc_error_clear(err);
 	}
 	memset(&co, 0, sizeof(co));
-	quarantine = quarantine_of(&st, &co.quarantine_nr);
+	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	co.retry_failed = o->retry_failed;
 	co.dry_run = o->dry_run;
@@ -288,8 +278,12 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}
-	if (!o->dry_run)
-		record_state(&st, &plan, src->revision, o);
+	if (!o->dry_run) {
+		rc_error serr = RC_ERROR_INIT;
+		rc_state_record(&st, &plan, src->revision);
+		if (rc_state_save(&st, state_path, &serr) < 0)
+			fprintf(stderr, "reconcile: warning: %s\n", serr.msg);
+	}
 	if (h && h->loaded)
 		h->loaded(h->loaded_ctx, &m);
 	rc_plan_release(&plan);

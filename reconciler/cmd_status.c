@@ -62,7 +62,7 @@ int cmd_status(const struct options *o)
 		memset(&st, 0, sizeof(st));
 	}
 	memset(&co, 0, sizeof(co));
-	quarantine = quarantine_of(&st, &co.quarantine_nr);
+	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	co.dry_run = true;
 	co.only = o->environments;
