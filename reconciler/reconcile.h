@@ -95,17 +95,6 @@ int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
 
-/*
- * What was applied, per environment, for `status` and the next run: a
- * rolled-back attempt is quarantined, a converged environment is not.
- * The caller saves `st`.
- */
-struct rc_run_state;
-struct rc_plan;
-void rc_state_record(struct rc_run_state *st, const struct rc_plan *plan, const char *revision);
-/* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
-struct rc_quarantine *rc_state_quarantines(const struct rc_run_state *st, size_t *nr);
-
 /* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
 bool looks_sensitive(const char *name);
 
