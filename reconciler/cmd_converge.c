@@ -133,6 +133,20 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
 }
 
+int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pass, rc_error *err)
+{
+	memset(co, 0, sizeof(*co));
+	co->dry_run = o->dry_run;
+	co->no_prune = o->no_prune;
+	co->force_prune = o->force_prune;
+	co->adopt = o->adopt;
+	co->retry_failed = o->retry_failed;
+	co->only = o->environments;
+	co->jobs = o->jobs;
+	co->known_hosts = o->known_hosts;
+	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
+}
+
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
 {
 	rc_manifests m;
@@ -180,26 +194,17 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		memset(&st, 0, sizeof(st));
 		rc_error_clear(err);
 	}
-	memset(&co, 0, sizeof(co));
+	if ((ret = converge_opts_fill(&co, o, &pass, err)) < 0) {
+		rc_manifests_release(&m);
+		goto fail;
+	}
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
-	co.retry_failed = o->retry_failed;
-	co.dry_run = o->dry_run;
-	co.no_prune = o->no_prune;
-	co.force_prune = o->force_prune;
-	co.adopt = o->adopt;
-	co.only = o->environments;
-	co.jobs = o->jobs;
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
-	co.known_hosts = o->known_hosts;
-	if ((ret = ssh_passphrase(o, &pass, &co.ssh_passphrase, err)) < 0) {
-		rc_manifests_release(&m);
-		goto fail;
-	}
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -128,9 +128,7 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 	rc_converge_opts co;
 	rc_buf pass = RC_BUF_INIT;
 
-	memset(&co, 0, sizeof(co));
-	co.known_hosts = dm->o.known_hosts;
-	if (ssh_passphrase(&dm->o, &pass, &co.ssh_passphrase, &err) < 0)
+	if (converge_opts_fill(&co, &dm->o, &pass, &err) < 0)
 		say("warning: %s", err.msg);
 	for (size_t e = 0; e < m->nr; e++) {
 		const rc_environment *env = m->v[e].env;

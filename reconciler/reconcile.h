@@ -87,6 +87,13 @@ struct run_hooks {
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
 };
+/*
+ * rc_converge_opts from ours: the apply options, the environments, the
+ * jobs, known_hosts and the ssh passphrase (read into `pass`, released by
+ * the caller; on failure the rest is filled all the same). The caller
+ * adds what is its own: revision, quarantine, log, cancellation.
+ */
+int converge_opts_fill(rc_converge_opts *co, const struct options *o, struct rc_buf *pass, rc_error *err);
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err);
 int cmd_watch(const struct options *o);
 
