@@ -38,9 +38,20 @@ int options_reload(struct options *o, rc_error *err)
 	return 0;
 }
 
-static bool is_command(const char *s)
+/* The commands besides the default one, a converge (cmd_converge). */
+const struct command commands[] = {
+	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
+	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
+	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct command *find_command(const char *name)
 {
-	return !strcmp(s, "validate") || !strcmp(s, "render") || !strcmp(s, "status");
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
 }
 
 enum {
@@ -86,6 +97,7 @@ int main(int argc, char **argv)
 	struct options o;
 	size_t env_alloc = 0;
 	const char *dir_operand = NULL, *config_path = NULL;
+	const struct command *cmd = NULL;
 	int c, ret;
 	rc_error err = RC_ERROR_INIT;
 
@@ -94,8 +106,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "-vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			if (!o.command && is_command(optarg))
-				o.command = optarg;
+			if (!o.command && (cmd = find_command(optarg)))
+				o.command = cmd->name;
 			else if (!o.command)
 				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
 			else if (!dir_operand)
@@ -186,16 +198,7 @@ int main(int argc, char **argv)
 
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
-	if (!o.command)
-		ret = cmd_converge(&o);
-	else if (!strcmp(o.command, "validate"))
-		ret = cmd_validate(&o);
-	else if (!strcmp(o.command, "render"))
-		ret = cmd_render(&o);
-	else if (!strcmp(o.command, "status"))
-		ret = cmd_status(&o);
-	else
-		die(EXIT_USAGE, "unknown command '%s' (see reconcile --help)", o.command);   /* not reached */
+	ret = cmd ? cmd->fn(&o) : cmd_converge(&o);
 	free(o.environments);
 	return ret;
 }

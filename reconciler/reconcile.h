@@ -97,6 +97,14 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, struct rc_
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err);
 int cmd_watch(const struct options *o);
 
+/* A command of `reconcile <command>` (git's git.c): the table is in main.c, usage() lists it. */
+struct command {
+	const char *name;
+	int (*fn)(const struct options *o);
+	const char *help;       /* one line for --help */
+};
+extern const struct command commands[];    /* ends with a NULL name */
+
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);

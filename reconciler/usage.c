@@ -25,11 +25,10 @@ void usage(FILE *out, int code)
 	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
 	      "       reconcile status --manifests DIR|--repo URL [--output text|json] [--exit-code]\n"
-	      "\n"
-	      "  validate    check the manifests only; contacts no host (exit 0 valid, 1 invalid)\n"
-	      "  render      print the desired containers (Docker create bodies) as JSON\n"
-	      "  status      per environment and instance: desired against running (GET only)\n"
-	      "\n"
+	      "\n", out);
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(out, "  %-10s  %s\n", c->name, c->help);
+	fputs("\n"
 	      "options:\n"
 	      "  --manifests DIR        the manifests tree (default: the DIR operand, else .)\n"
 	      "  --repo URL|PATH        a git repository instead (mirrored in the state directory)\n"
