@@ -150,12 +150,14 @@ int cmd_status(const struct options *o)
 				json_t *rv;
 				printf("  %-24s %-12s %-9s", json_string_value(json_object_get(in, "instance")),
 				       json_string_value(json_object_get(in, "ship")), json_string_value(json_object_get(in, "status")));
-				json_array_foreach(rs, r, rv)
+				json_array_foreach(rs, r, rv) {
 					printf("%s%s", r ? ", " : " ", json_string_value(rv));
+				}
 				putchar('\n');
 			}
-			json_array_foreach(json_object_get(je, "errors"), k, in)
+			json_array_foreach(json_object_get(je, "errors"), k, in) {
 				printf("  error: %s\n", json_string_value(in));
+			}
 		}
 	}
 	json_decref(doc);
