@@ -2,11 +2,11 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
 #include "base/util.h"
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -26,21 +26,6 @@ bool looks_sensitive(const char *name)
 			hit = true;
 	free(up);
 	return hit;
-}
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void log_stderr(void *ctx, rc_log_level level, const char *msg)
-{
-	const struct options *o = ctx;
-	static const char *const names[] = { "error", "warning", "info", "debug" };
-	if ((level == RC_LOG_INFO && o->verbosity < 1) || (level == RC_LOG_DEBUG && o->verbosity < 2))
-		return;
-	if (level == RC_LOG_WARNING && o->verbosity < 0)
-		return;
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "reconcile: %s: %s\n", names[level], msg);
-	pthread_mutex_unlock(&log_lock);
 }
 
 /* With -v: the values behind "env.X changed", secrets masked. */
@@ -148,65 +133,18 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
 }
 
-/*
- * What was applied, per environment, for `status` and the next run: a
- * rolled-back attempt is quarantined, a converged environment is not.
- */
-static void record_state(rc_run_state *st, const rc_plan *plan, const char *revision, const struct options *o)
+int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pass, rc_error *err)
 {
-	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
-	rc_error err = RC_ERROR_INIT;
-
-	for (size_t e = 0; e < plan->envs_nr; e++) {
-		const rc_env_plan *ep = &plan->envs[e];
-		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
-		const rc_action *rolled = NULL;
-		for (size_t i = 0; i < ep->actions_nr; i++)
-			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
-				rolled = &ep->actions[i];
-		if (rolled)
-			result = "rolled-back";
-		else if (ep->quarantined)
-			result = "quarantined";
-		/* an invalid environment keeps the commit it last ran */
-		if (ep->status == RC_ENV_INVALID && rc_state_get(st, ep->name)) {
-			const rc_state_env *old = rc_state_get(st, ep->name);
-			char *commit = old->commit ? rc_xstrdup(old->commit) : NULL;
-			rc_state_set(st, ep->name, commit, result, NULL);
-			free(commit);
-		} else {
-			rc_state_set(st, ep->name, revision, result, NULL);
-		}
-		if (rolled && ep->attempt) {
-			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
-					       rolled->ship, rolled->error ? rolled->error : "rolled back");
-			rc_state_quarantine(st, ep->name, ep->attempt, revision, why, NULL);
-			free(why);
-		} else if (ep->status == RC_ENV_OK) {
-			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
-		}
-	}
-	if (rc_state_save(st, path, &err) < 0)
-		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
-	free(path);
-}
-
-rc_quarantine *quarantine_of(const rc_run_state *st, size_t *nr)
-{
-	rc_quarantine *q = rc_xcalloc(st->nr ? st->nr : 1, sizeof(*q));
-	*nr = 0;
-	for (size_t i = 0; i < st->nr; i++) {
-		const rc_state_env *e = &st->v[i];
-		if (!e->quarantine.attempt)
-			continue;
-		q[*nr].env = e->name;
-		q[*nr].attempt = e->quarantine.attempt;
-		q[*nr].commit = e->quarantine.commit;
-		q[*nr].reason = e->quarantine.reason;
-		q[*nr].time = e->quarantine.time;
-		(*nr)++;
-	}
-	return q;
+	memset(co, 0, sizeof(*co));
+	co->dry_run = o->dry_run;
+	co->no_prune = o->no_prune;
+	co->force_prune = o->force_prune;
+	co->adopt = o->adopt;
+	co->retry_failed = o->retry_failed;
+	co->only = o->environments;
+	co->jobs = o->jobs;
+	co->known_hosts = o->known_hosts;
+	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
@@ -256,26 +194,17 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		memset(&st, 0, sizeof(st));
 		rc_error_clear(err);
 	}
-	memset(&co, 0, sizeof(co));
-	quarantine = quarantine_of(&st, &co.quarantine_nr);
+	if ((ret = converge_opts_fill(&co, o, &pass, err)) < 0) {
+		rc_manifests_release(&m);
+		goto fail;
+	}
+	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
-	co.retry_failed = o->retry_failed;
-	co.dry_run = o->dry_run;
-	co.no_prune = o->no_prune;
-	co.force_prune = o->force_prune;
-	co.adopt = o->adopt;
-	co.only = o->environments;
-	co.jobs = o->jobs;
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
-	co.known_hosts = o->known_hosts;
-	if ((ret = ssh_passphrase(o, &pass, &co.ssh_passphrase, err)) < 0) {
-		rc_manifests_release(&m);
-		goto fail;
-	}
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -303,8 +232,12 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3, ru.ru_maxrss);
 	}
-	if (!o->dry_run)
-		record_state(&st, &plan, src->revision, o);
+	if (!o->dry_run) {
+		rc_error serr = RC_ERROR_INIT;
+		rc_state_record(&st, &plan, src->revision);
+		if (rc_state_save(&st, state_path, &serr) < 0)
+			fprintf(stderr, "reconcile: warning: %s\n", serr.msg);
+	}
 	if (h && h->loaded)
 		h->loaded(h->loaded_ctx, &m);
 	rc_plan_release(&plan);

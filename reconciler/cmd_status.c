@@ -61,16 +61,14 @@ int cmd_status(const struct options *o)
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));
 	}
-	memset(&co, 0, sizeof(co));
-	quarantine = quarantine_of(&st, &co.quarantine_nr);
-	co.quarantine = quarantine;
-	co.dry_run = true;
-	co.only = o->environments;
-	co.jobs = o->jobs;
-	co.revision = src->revision;
-	co.known_hosts = o->known_hosts;
-	if (ssh_passphrase(o, &pass, &co.ssh_passphrase, &err) < 0)
+	if (converge_opts_fill(&co, o, &pass, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	/* what is, as a plain dry run sees it: the apply options change nothing here */
+	co.dry_run = true;
+	co.no_prune = co.force_prune = co.adopt = co.retry_failed = false;
+	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
+	co.quarantine = quarantine;
+	co.revision = src->revision;
 	rc_converge(&plan, &m, &co, NULL);
 	rc_buf_release(&pass);
 
@@ -152,12 +150,14 @@ int cmd_status(const struct options *o)
 				json_t *rv;
 				printf("  %-24s %-12s %-9s", json_string_value(json_object_get(in, "instance")),
 				       json_string_value(json_object_get(in, "ship")), json_string_value(json_object_get(in, "status")));
-				json_array_foreach(rs, r, rv)
+				json_array_foreach(rs, r, rv) {
 					printf("%s%s", r ? ", " : " ", json_string_value(rv));
+				}
 				putchar('\n');
 			}
-			json_array_foreach(json_object_get(je, "errors"), k, in)
+			json_array_foreach(json_object_get(je, "errors"), k, in) {
 				printf("  error: %s\n", json_string_value(in));
+			}
 		}
 	}
 	json_decref(doc);

@@ -20,6 +20,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "run/observe.h"
 #include "docker/docker.h"
 #include "run/sdnotify.h"
 #include "source/git.h"
@@ -28,7 +29,6 @@
 #include "run/watch.h"
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,22 +53,6 @@ struct daemon {
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
 };
-
-static void RC_PRINTF(1, 2) say(const char *fmt, ...)
-{
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s reconcile: ", when);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
 static bool stop_requested(void *ctx)
@@ -144,9 +128,7 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 	rc_converge_opts co;
 	rc_buf pass = RC_BUF_INIT;
 
-	memset(&co, 0, sizeof(co));
-	co.known_hosts = dm->o.known_hosts;
-	if (ssh_passphrase(&dm->o, &pass, &co.ssh_passphrase, &err) < 0)
+	if (converge_opts_fill(&co, &dm->o, &pass, &err) < 0)
 		say("warning: %s", err.msg);
 	for (size_t e = 0; e < m->nr; e++) {
 		const rc_environment *env = m->v[e].env;

@@ -1,12 +1,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
-#include "base/buf.h"
-#include "source/source.h"
-#include "source/git.h"
-#include "run/state.h"
 #include "base/util.h"
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,141 +10,6 @@
 #ifndef RECONCILE_VERSION
 #define RECONCILE_VERSION "0.1.0"
 #endif
-
-void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	fputs("reconcile: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
-void usage(FILE *out, int code)
-{
-	fputs("usage: reconcile --manifests DIR|--repo URL [OPTIONS]            converge once, then exit\n"
-	      "       reconcile --watch --manifests DIR|--repo URL [OPTIONS]    daemon\n"
-	      "       reconcile --dry-run --manifests DIR|--repo URL [OPTIONS]  print the plan; change nothing\n"
-	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
-	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
-	      "       reconcile status --manifests DIR|--repo URL [--output text|json] [--exit-code]\n"
-	      "\n"
-	      "  validate    check the manifests only; contacts no host (exit 0 valid, 1 invalid)\n"
-	      "  render      print the desired containers (Docker create bodies) as JSON\n"
-	      "  status      per environment and instance: desired against running (GET only)\n"
-	      "\n"
-	      "options:\n"
-	      "  --manifests DIR        the manifests tree (default: the DIR operand, else .)\n"
-	      "  --repo URL|PATH        a git repository instead (mirrored in the state directory)\n"
-	      "  --branch B             its branch (default: the remote's HEAD)\n"
-	      "  --revision REV         that commit instead of the branch tip (review)\n"
-	      "  --ssh-key FILE         ssh:// key (default ~/.ssh/id_ed25519, then id_rsa)\n"
-	      "  --known-hosts FILE     host keys for ssh:// and ssh_tunnel ships, checked strictly\n"
-	      "                         (default ~/.ssh/known_hosts)\n"
-	      "  --ssh-passphrase-file F  passphrase of the ssh keys (or $RECONCILE_SSH_PASSPHRASE)\n"
-	      "  --https-token-file F   https:// token (or $RECONCILE_HTTPS_TOKEN)\n"
-	      "  --environment FQDN     only this environment (repeatable)\n"
-	      "  --output text|json     output format (default text)\n"
-	      "  -v, -q                 more, less output\n"
-	      "  --no-color             no colour even on a terminal\n"
-	      "  --dry-run              plan only; send nothing but GET requests to Docker hosts\n"
-	      "  --exit-code            with --dry-run: exit 2 when changes are pending\n"
-	      "  --jobs N               environments converged in parallel (default 4)\n"
-	      "  --no-prune             never remove containers absent from the manifests\n"
-	      "  --force-prune          remove them even past the prune guard\n"
-	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
-	      "  --retry-failed         try again what was rolled back, though nothing changed since\n"
-	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
-	      "  --watch                daemon: converge on every push, drift and Docker event\n"
-	      "  --interval S           --watch: fetch a remote repository every S seconds (60)\n"
-	      "  --resync S             --watch: full drift check every S seconds (300)\n"
-	      "  --config FILE          options as YAML (default /etc/reconcile/reconcile.yaml if present)\n"
-	      "  --version, --help\n"
-	      "\n"
-	      "exit codes: 0 converged (or valid), 1 invalid or failed, 2 changes pending (--dry-run\n"
-	      "--exit-code), 64 usage error, 75 another run holds the lock\n", out);
-	exit(code);
-}
-
-int ssh_passphrase(const struct options *o, rc_buf *buf, const char **out, rc_error *err)
-{
-	int ret;
-
-	*out = getenv("RECONCILE_SSH_PASSPHRASE");
-	if (!o->ssh_passphrase_file)
-		return 0;
-	buf->cap = 64 << 10;
-	if ((ret = rc_buf_read_file(buf, o->ssh_passphrase_file, err)) < 0)
-		return ret;
-	rc_buf_setlen(buf, strcspn(buf->ptr ? buf->ptr : "", "\r\n"));
-	*out = buf->ptr ? buf->ptr : "";
-	return 0;
-}
-
-int git_opts_fill(const struct options *o, rc_git_opts *g, rc_buf *token, rc_error *err)
-{
-	size_t pass_at = 0, token_at = 0;
-	bool pass = false;
-	int ret;
-
-	memset(g, 0, sizeof(*g));
-	g->url = o->repo;
-	g->branch = o->branch;
-	g->revision = o->revision;
-	g->state_dir = o->state_dir;
-	g->ssh_key = o->ssh_key;
-	g->ssh_passphrase = getenv("RECONCILE_SSH_PASSPHRASE");
-	g->known_hosts = o->known_hosts;
-	g->https_token = getenv("RECONCILE_HTTPS_TOKEN");
-	/* both files in the one buffer the caller releases, each NUL-terminated; pointers once it is full */
-	token->cap = 128 << 10;
-	if (o->ssh_passphrase_file) {
-		if ((ret = rc_buf_read_file(token, o->ssh_passphrase_file, err)) < 0)
-			return ret;
-		rc_buf_setlen(token, strcspn(token->ptr ? token->ptr : "", "\r\n"));
-		rc_buf_addch(token, '\0');
-		pass = true;
-	}
-	if (o->https_token_file) {
-		token_at = token->len;
-		if ((ret = rc_buf_read_file(token, o->https_token_file, err)) < 0)
-			return ret;
-		while (token->len > token_at &&
-		       (token->ptr[token->len - 1] == '\n' || token->ptr[token->len - 1] == '\r'))
-			rc_buf_setlen(token, token->len - 1);
-		g->https_token = token->ptr + token_at;
-	}
-	if (pass)
-		g->ssh_passphrase = token->ptr + pass_at;
-	return 0;
-}
-
-int open_source_err(const struct options *o, struct rc_source **out, rc_error *err)
-{
-	rc_git_opts g;
-	rc_buf token = RC_BUF_INIT;
-	int ret;
-
-	*out = NULL;
-	if (!o->repo)
-		return rc_source_open_dir(out, o->manifests, err);
-	if ((ret = git_opts_fill(o, &g, &token, err)) == 0 &&
-	    (ret = rc_state_dir_ensure(o->state_dir, err)) == 0)
-		ret = rc_source_open_git(out, &g, err);
-	rc_buf_release(&token);
-	return ret;
-}
-
-struct rc_source *open_source(const struct options *o)
-{
-	rc_source *src = NULL;
-	rc_error err = RC_ERROR_INIT;
-	if (open_source_err(o, &src, &err) < 0)
-		die(EXIT_FAILED, "%s", err.msg);
-	return src;
-}
 
 static struct options cli_options;
 static const char *cli_config_path;
@@ -178,9 +38,20 @@ int options_reload(struct options *o, rc_error *err)
 	return 0;
 }
 
-static bool is_command(const char *s)
+/* The commands besides the default one, a converge (cmd_converge). */
+const struct command commands[] = {
+	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
+	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
+	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct command *find_command(const char *name)
 {
-	return !strcmp(s, "validate") || !strcmp(s, "render") || !strcmp(s, "status");
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
 }
 
 enum {
@@ -226,6 +97,7 @@ int main(int argc, char **argv)
 	struct options o;
 	size_t env_alloc = 0;
 	const char *dir_operand = NULL, *config_path = NULL;
+	const struct command *cmd = NULL;
 	int c, ret;
 	rc_error err = RC_ERROR_INIT;
 
@@ -234,8 +106,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "-vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			if (!o.command && is_command(optarg))
-				o.command = optarg;
+			if (!o.command && (cmd = find_command(optarg)))
+				o.command = cmd->name;
 			else if (!o.command)
 				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
 			else if (!dir_operand)
@@ -326,16 +198,7 @@ int main(int argc, char **argv)
 
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
-	if (!o.command)
-		ret = cmd_converge(&o);
-	else if (!strcmp(o.command, "validate"))
-		ret = cmd_validate(&o);
-	else if (!strcmp(o.command, "render"))
-		ret = cmd_render(&o);
-	else if (!strcmp(o.command, "status"))
-		ret = cmd_status(&o);
-	else
-		die(EXIT_USAGE, "unknown command '%s' (see reconcile --help)", o.command);   /* not reached */
+	ret = cmd ? cmd->fn(&o) : cmd_converge(&o);
 	free(o.environments);
 	return ret;
 }

@@ -3,6 +3,7 @@
 /* The program's own declarations: options, output, exit codes (DESIGN §3, §4). */
 #include "base/compat.h"
 #include "base/error.h"
+#include "run/converge.h"
 #include <stdio.h>
 
 enum {
@@ -37,8 +38,13 @@ struct options {
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
-void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
-void usage(FILE *out, int code);
+_Noreturn void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
+_Noreturn void usage(FILE *out, int code);
+
+/* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
+void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
+void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
 /* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */
 int config_load(struct options *o, const char *explicit_path, rc_error *err);
@@ -57,8 +63,9 @@ struct rc_buf;
 int git_opts_fill(const struct options *o, struct rc_git_opts *g, struct rc_buf *token, rc_error *err);
 /*
  * The passphrase of the ssh keys (the git source's and the ssh_tunnel
- * ships'): the first line of --ssh-passphrase-file, read into `buf`
- * (released by the caller), else $RECONCILE_SSH_PASSPHRASE, else NULL.
+ * ships'): the first line of --ssh-passphrase-file, appended to `buf`
+ * (released by the caller; capped at 64 KiB unless it has a cap), else
+ * $RECONCILE_SSH_PASSPHRASE, else NULL. The one reader of that file.
  */
 int ssh_passphrase(const struct options *o, struct rc_buf *buf, const char **out, rc_error *err);
 /* The same, returning the error (the daemon must survive it). */
@@ -80,17 +87,28 @@ struct run_hooks {
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
 };
+/*
+ * rc_converge_opts from ours: the apply options, the environments, the
+ * jobs, known_hosts and the ssh passphrase (read into `pass`, released by
+ * the caller; on failure the rest is filled all the same). The caller
+ * adds what is its own: revision, quarantine, log, cancellation.
+ */
+int converge_opts_fill(rc_converge_opts *co, const struct options *o, struct rc_buf *pass, rc_error *err);
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err);
 int cmd_watch(const struct options *o);
+
+/* A command of `reconcile <command>` (git's git.c): the table is in main.c, usage() lists it. */
+struct command {
+	const char *name;
+	int (*fn)(const struct options *o);
+	const char *help;       /* one line for --help */
+};
+extern const struct command commands[];    /* ends with a NULL name */
 
 int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
-
-/* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
-struct rc_run_state;
-struct rc_quarantine *quarantine_of(const struct rc_run_state *st, size_t *nr);
 
 /* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
 bool looks_sensitive(const char *name);

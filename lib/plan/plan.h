@@ -4,64 +4,12 @@
  * The planner: a pure function of (desired, observed) -> ordered actions,
  * each with its reasons (DESIGN §6). It performs no I/O, which is what
  * makes `--dry-run` safe and the planner testable without a daemon.
- *
- * Observed state comes from the Docker hosts as rc_observed_ship: one per
- * Docker endpoint, with the containers that carry our labels plus any
- * container holding a desired name, and the image id each desired image
- * reference resolves to on that host, and what its registry said about
- * those references (fresh_digests, image_warnings; see rc_registry). A
- * ship that could not be reached
- * has `reachable` false: nothing on it is considered absent, so nothing
- * on it is pruned, and every environment with an instance there fails.
  */
 #include "base/compat.h"
 #include "manifest/manifest.h"
 #include "manifest/spec.h"
+#include "plan/observed.h"
 #include <jansson.h>
-
-typedef struct rc_observed_container {
-	char *id;
-	char *name;             /* without the leading '/' */
-	char *state;            /* "running", "exited", "created", ... */
-	char *image_id;         /* "sha256:..." */
-	bool managed;           /* has reconcile.environment */
-	char *env, *service, *instance, *ship;   /* our labels (managed only) */
-	char *spec_hash, *spec; /* reconcile.spec-hash and reconcile.spec */
-} rc_observed_container;
-
-typedef struct rc_observed_ship {
-	char *endpoint;         /* rc_ship_endpoint() */
-	bool reachable;
-	char *error;            /* why not, when not reachable */
-	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
-	rc_observed_container *containers;
-	size_t containers_nr;
-	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
-	/*
-	 * Image reference -> the digest its tag points to in the registry,
-	 * for the references whose local image is older than that (pulled
-	 * before the tag moved). A container of ours with the same spec is
-	 * recreated for it, with a pull first ("image digest changed"), and a
-	 * create pulls. Absent: fresh, digest-pinned, never pulled (nothing to
-	 * compare with) or not asked.
-	 */
-	rc_kvlist fresh_digests;
-	/* Image reference -> why its registry could not say (a warning; nothing changes for it). */
-	rc_kvlist image_warnings;
-} rc_observed_ship;
-
-/*
- * One Docker daemon reached two ways (its unix socket by one ship, its TCP
- * port by another) would look like two hosts, and its containers like
- * instances that moved: a plan would remove them. Ships whose daemon ID is
- * the same behind different endpoints are marked unreachable with an
- * error that says so, so that nothing of theirs is touched.
- */
-void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr);
-
-/* Parse a GET /containers/json answer into `ship` (appending). */
-void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
-void rc_observed_ship_release(rc_observed_ship *ship);
 
 typedef enum {
 	RC_ACT_CREATE,
@@ -210,14 +158,5 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
 bool rc_plan_has_changes(const rc_plan *plan);
 /* Whether an environment is invalid or failed (after apply: or an action failed). */
 bool rc_plan_failed(const rc_plan *plan);
-
-/*
- * The plan as DESIGN §7's JSON document (new reference); `applied` adds
- * each action's "result". Each environment also has "warnings", shaped
- * like "errors" (as `reconcile validate` prints them). The fingerprint covers the actions and their
- * reasons and the desired spec hashes, not the results, so a dry run's
- * fingerprint equals the following apply's when the hosts did not move.
- */
-json_t *rc_plan_to_json(const rc_plan *plan, bool applied);
 
 #endif

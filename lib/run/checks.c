@@ -261,7 +261,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 		ret = check_fail(err, RC_EINVALID, c, ctx, "no host to connect to");
 		goto done;
 	}
-	for (i = 0; m[i] && i < sizeof(method) - 1; i++)
+	for (i = 0; i < sizeof(method) - 1 && m[i]; i++)
 		method[i] = (char)toupper((unsigned char)m[i]);
 	method[i] = '\0';
 	if (c->match_regex) {

@@ -89,12 +89,4 @@ typedef struct rc_converge_stats {
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats);
 
-/*
- * A Docker client for a ship as the manifest describes it (no I/O yet).
- * `opts` (may be NULL) gives known_hosts and the passphrase for
- * ssh_tunnel ships; a key path "~/x" is the reconciler user's.
- */
-int rc_docker_for_ship(rc_docker **out, const rc_ship *ship, const rc_converge_opts *opts,
-		       rc_error *err);
-
 #endif

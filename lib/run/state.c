@@ -253,3 +253,54 @@ void rc_lock_release(int fd)
 	if (fd >= 0)
 		close(fd);   /* closing the last descriptor drops the flock */
 }
+
+void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
+		const rc_action *rolled = NULL;
+		for (size_t i = 0; i < ep->actions_nr; i++)
+			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
+				rolled = &ep->actions[i];
+		if (rolled)
+			result = "rolled-back";
+		else if (ep->quarantined)
+			result = "quarantined";
+		/* an invalid environment keeps the commit it last ran */
+		if (ep->status == RC_ENV_INVALID && rc_state_get(st, ep->name)) {
+			const rc_state_env *old = rc_state_get(st, ep->name);
+			char *commit = old->commit ? rc_xstrdup(old->commit) : NULL;
+			rc_state_set(st, ep->name, commit, result, NULL);
+			free(commit);
+		} else {
+			rc_state_set(st, ep->name, revision, result, NULL);
+		}
+		if (rolled && ep->attempt) {
+			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
+					       rolled->ship, rolled->error ? rolled->error : "rolled back");
+			rc_state_quarantine(st, ep->name, ep->attempt, revision, why, NULL);
+			free(why);
+		} else if (ep->status == RC_ENV_OK) {
+			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
+		}
+	}
+}
+
+rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)
+{
+	rc_quarantine *q = rc_xcalloc(st->nr ? st->nr : 1, sizeof(*q));
+	*nr = 0;
+	for (size_t i = 0; i < st->nr; i++) {
+		const rc_state_env *e = &st->v[i];
+		if (!e->quarantine.attempt)
+			continue;
+		q[*nr].env = e->name;
+		q[*nr].attempt = e->quarantine.attempt;
+		q[*nr].commit = e->quarantine.commit;
+		q[*nr].reason = e->quarantine.reason;
+		q[*nr].time = e->quarantine.time;
+		(*nr)++;
+	}
+	return q;
+}

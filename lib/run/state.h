@@ -24,6 +24,7 @@
  */
 #include "base/compat.h"
 #include "base/error.h"
+#include "plan/plan.h"
 
 typedef struct rc_state_env {
 	char *name;
@@ -52,6 +53,15 @@ const rc_state_env *rc_state_get(const rc_run_state *s, const char *env);
 void rc_state_quarantine(rc_run_state *s, const char *env, const char *attempt, const char *commit,
 			 const char *reason, const char *time);
 void rc_state_release(rc_run_state *s);
+
+/*
+ * What was applied, per environment, for `status` and the next run: a
+ * rolled-back attempt is quarantined, a converged environment is not.
+ * The caller saves `st`.
+ */
+void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision);
+/* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
+rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
 
 /* Make the state directory (and its parents), mode 0700. */
 int rc_state_dir_ensure(const char *dir, rc_error *err);

@@ -7,6 +7,7 @@
 #include "base/compat.h"
 #include "manifest/load.h"
 #include "plan/plan.h"
+#include "plan/report.h"
 #include "source/source.h"
 #include <stdlib.h>
 #include <string.h>

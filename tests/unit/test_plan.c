@@ -8,6 +8,7 @@
 #include <string.h>
 #include "helpers.h"
 #include "plan/plan.h"
+#include "plan/report.h"
 #include "base/util.h"
 #include "base/banned.h"
 

@@ -1,0 +1,102 @@
+/*
+ * Observed state: the rc_observed_* types and their parsing from the
+ * Docker API's JSON. Pure, like the planner that reads them.
+ */
+#include "base/compat.h"
+#include "plan/observed.h"
+#include "manifest/spec.h"
+#include "base/util.h"
+#include <stdlib.h>
+#include <string.h>
+#include "base/banned.h"
+
+static char *label(const json_t *labels, const char *key)
+{
+	const char *v = json_string_value(json_object_get(labels, key));
+	return v ? rc_xstrdup(v) : NULL;
+}
+
+void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
+{
+	size_t i, alloc = ship->containers_nr;
+	const json_t *c;
+
+	json_array_foreach(list, i, c) {
+		const json_t *labels = json_object_get(c, "Labels");
+		const char *id = json_string_value(json_object_get(c, "Id"));
+		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		rc_observed_container *o;
+		if (!id || !name)
+			continue;
+		RC_ALLOC_GROW(ship->containers, ship->containers_nr + 1, alloc);
+		o = &ship->containers[ship->containers_nr++];
+		memset(o, 0, sizeof(*o));
+		o->id = rc_xstrdup(id);
+		o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
+		o->state = rc_xstrdup(json_string_value(json_object_get(c, "State")) ?
+				      json_string_value(json_object_get(c, "State")) : "unknown");
+		o->image_id = rc_xstrdup(json_string_value(json_object_get(c, "ImageID")) ?
+					 json_string_value(json_object_get(c, "ImageID")) : "");
+		if (json_is_object(labels) && json_object_get(labels, RC_LABEL_ENVIRONMENT)) {
+			o->managed = true;
+			o->env = label(labels, RC_LABEL_ENVIRONMENT);
+			o->service = label(labels, RC_LABEL_SERVICE);
+			o->instance = label(labels, RC_LABEL_INSTANCE);
+			o->ship = label(labels, RC_LABEL_SHIP);
+			o->spec_hash = label(labels, RC_LABEL_SPEC_HASH);
+			o->spec = label(labels, RC_LABEL_SPEC);
+		}
+	}
+}
+
+void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
+{
+	bool *dup = rc_xcalloc(nr ? nr : 1, sizeof(bool));
+	char **other = rc_xcalloc(nr ? nr : 1, sizeof(char *));
+
+	for (size_t i = 0; i < nr; i++)
+		for (size_t j = 0; j < nr; j++)
+			if (i != j && ships[i].reachable && ships[j].reachable && ships[i].daemon_id &&
+			    ships[j].daemon_id && !strcmp(ships[i].daemon_id, ships[j].daemon_id) &&
+			    strcmp(ships[i].endpoint, ships[j].endpoint) && !dup[i]) {
+				dup[i] = true;
+				other[i] = ships[j].endpoint;
+			}
+	for (size_t i = 0; i < nr; i++) {
+		if (!dup[i])
+			continue;
+		ships[i].reachable = false;
+		free(ships[i].error);
+		ships[i].error = rc_xstrfmt("%s and %s are the same Docker daemon (ID %s): reached two ways, "
+					    "its containers would look moved from one to the other; name it the "
+					    "same way in every manifest",
+					    ships[i].endpoint, other[i], ships[i].daemon_id);
+	}
+	free(dup);
+	free(other);
+}
+
+void rc_observed_ship_release(rc_observed_ship *s)
+{
+	for (size_t i = 0; i < s->containers_nr; i++) {
+		rc_observed_container *o = &s->containers[i];
+		free(o->id);
+		free(o->name);
+		free(o->state);
+		free(o->image_id);
+		free(o->env);
+		free(o->service);
+		free(o->instance);
+		free(o->ship);
+		free(o->spec_hash);
+		free(o->spec);
+	}
+	free(s->containers);
+	free(s->endpoint);
+	free(s->error);
+	free(s->daemon_id);
+	rc_kvlist_release(&s->images);
+	rc_kvlist_release(&s->fresh_digests);
+	rc_kvlist_release(&s->image_warnings);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,91 @@
+/* The plan as DESIGN §7's JSON document. */
+#include "base/compat.h"
+#include "plan/report.h"
+#include "base/util.h"
+#include <stdlib.h>
+#include <string.h>
+#include "base/banned.h"
+
+static json_t *diags_json(const rc_diags *diags)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < diags->nr; i++) {
+		const rc_diag *d = &diags->items[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "file", d->file[0] ? json_string(d->file) : json_null());
+		json_object_set_new(o, "line", d->line ? json_integer(d->line) : json_null());
+		json_object_set_new(o, "column", d->col ? json_integer(d->col) : json_null());
+		json_object_set_new(o, "message", json_string(d->message));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
+{
+	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
+	size_t counts[6] = { 0 }, unchanged = 0, errors = 0;
+	char *text, fp[65];
+
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		json_t *je = json_object(), *errs = diags_json(&ep->errors), *warns = diags_json(&ep->warnings);
+		json_t *acts = json_array();
+		errors += ep->errors.nr;
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			const rc_action *a = &ep->actions[i];
+			json_t *o = json_object(), *reasons = json_array();
+			for (size_t r = 0; r < a->reasons.nr; r++)
+				json_array_append_new(reasons, json_string(a->reasons.v[r]));
+			json_object_set_new(o, "action", json_string(rc_action_name(a->kind)));
+			json_object_set_new(o, "ship", json_string(a->ship));
+			json_object_set_new(o, "service", json_string(a->service));
+			json_object_set_new(o, "instance", json_string(a->instance));
+			json_object_set_new(o, "reasons", reasons);
+			if (a->pull)
+				json_object_set_new(o, "pull", json_true());
+			if (applied)
+				json_object_set_new(o, "result", json_string(a->result == RC_RESULT_NONE ? "skipped"
+									      : rc_action_result_name(a->result)));
+			if (a->error)
+				json_object_set_new(o, "error", json_string(a->error));
+			if (a->log) {
+				json_t *lines = json_array();
+				for (const char *p = a->log; *p;) {
+					size_t n = strcspn(p, "\n");
+					json_array_append_new(lines, json_stringn(p, n));
+					p += n + (p[n] == '\n');
+				}
+				json_object_set_new(o, "log", lines);
+			}
+			json_array_append_new(acts, o);
+			json_array_append_new(fp_src, json_pack("[s, s, s, s, O, s]", ep->name, rc_action_name(a->kind),
+								 a->endpoint, a->instance, reasons,
+								 a->desired ? a->desired->hash : ""));
+			counts[a->kind]++;
+		}
+		unchanged += ep->unchanged;
+		json_object_set_new(je, "name", json_string(ep->name));
+		json_object_set_new(je, "status", json_string(rc_env_status_name(ep->status)));
+		json_object_set_new(je, "errors", errs);
+		json_object_set_new(je, "warnings", warns);
+		json_object_set_new(je, "actions", acts);
+		json_array_append_new(envs, je);
+	}
+	text = json_dumps(fp_src, JSON_COMPACT);
+	rc_sha256_hex(fp, text, strlen(text));
+	free(text);
+	json_decref(fp_src);
+	json_object_set_new(doc, "format_version", json_integer(1));
+	json_object_set_new(doc, "revision", plan->revision ? json_string(plan->revision) : json_null());
+	json_object_set_new(doc, "fingerprint", json_string(fp));
+	json_object_set_new(doc, "changes", json_boolean(rc_plan_has_changes(plan)));
+	json_object_set_new(doc, "environments", envs);
+	json_object_set_new(doc, "summary",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "create", (json_int_t)counts[RC_ACT_CREATE], "recreate", (json_int_t)counts[RC_ACT_RECREATE],
+				      "start", (json_int_t)counts[RC_ACT_START], "stop", (json_int_t)counts[RC_ACT_STOP],
+				      "remove", (json_int_t)counts[RC_ACT_REMOVE], "conflict", (json_int_t)counts[RC_ACT_CONFLICT],
+				      "unchanged", (json_int_t)unchanged, "errors", (json_int_t)errors));
+	return doc;
+}

@@ -1,0 +1,287 @@
+/* The actions of a plan, applied on their ship (converge.h). */
+#include "base/compat.h"
+#include "run/internal.h"
+#include "docker/docker.h"
+#include "base/util.h"
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/banned.h"
+
+static bool is_anonymous_volume(const char *name)
+{
+	size_t n = strlen(name);
+	if (n != 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)name[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The create body for a replacement: the desired body, plus the old
+ * container's anonymous volumes mounted at the same places (unless the new
+ * body binds something there itself), so their data carries over.
+ */
+static json_t *body_with_volumes(const json_t *create, const json_t *old_inspect)
+{
+	json_t *body = json_deep_copy(create);
+	json_t *hc = json_object_get(body, "HostConfig");
+	json_t *binds = json_object_get(hc, "Binds");
+	const json_t *mounts = json_object_get(old_inspect, "Mounts");
+	size_t i;
+	const json_t *m;
+
+	json_array_foreach(mounts, i, m) {
+		const char *type = json_string_value(json_object_get(m, "Type"));
+		const char *name = json_string_value(json_object_get(m, "Name"));
+		const char *dest = json_string_value(json_object_get(m, "Destination"));
+		bool taken = false;
+		size_t j;
+		const json_t *b;
+		if (!type || strcmp(type, "volume") || !name || !dest || !is_anonymous_volume(name))
+			continue;
+		json_array_foreach(binds, j, b) {
+			const char *s = json_string_value(b), *c1 = s ? strchr(s, ':') : NULL;
+			size_t dl = strlen(dest);
+			if (c1 && !strncmp(c1 + 1, dest, dl) && (c1[1 + dl] == '\0' || c1[1 + dl] == ':'))
+				taken = true;
+		}
+		if (taken)
+			continue;
+		if (!binds) {
+			binds = json_array();
+			json_object_set_new(hc, "Binds", binds);
+		}
+		json_array_append_new(binds, json_sprintf("%s:%s", name, dest));
+	}
+	return body;
+}
+
+static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, const json_t *body,
+		     bool pull, const rc_converge_opts *o, char **id_out, rc_error *err)
+{
+	int rc_locked_ret_, ret;
+	const char *image = a->desired->instance->image;
+
+	if (pull && (ret = rc_pull_once(fs, env, image, o, err)) < 0)
+		return ret;
+	ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
+	if (ret == RC_ENOTFOUND && !pull) {
+		/* the image went away since we looked: pull it and try once more */
+		if ((ret = rc_pull_once(fs, env, image, o, err)) < 0)
+			return ret;
+		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
+	}
+	return ret;
+}
+
+/*
+ * A refresh whose pull left the tag on the image the container already
+ * runs (the registry's manifest changed, its image did not): there is
+ * nothing to replace, and the next run sees the digest in RepoDigests.
+ */
+static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const json_t *old,
+				 const rc_converge_opts *o)
+{
+	const char *image = a->desired->instance->image;
+	const char *running = json_string_value(json_object_get(old, "Image"));
+	json_t *img = NULL;
+	rc_error e = RC_ERROR_INIT;
+	bool same;
+	int rc_locked_ret_;
+
+	if (!running || LOCKED(fs, rc_docker_inspect_image(fs->docker, image, &img, &e)) < 0)
+		return false;
+	same = rc_streq(json_string_value(json_object_get(img, "Id")), running);
+	json_decref(img);
+	if (same)
+		rc_converge_logf(o, RC_LOG_INFO, "%s: the pull left '%s' on the image it runs: kept as it is", a->instance, image);
+	return same;
+}
+
+/* ---------------------------------------------------------------- actions */
+
+/*
+ * A replace, health-gated: the old container is stopped and kept under
+ * its name plus RC_KEPT_SUFFIX; the new one is created with the old one's
+ * anonymous volumes, started and must pass its gate. Pass: the old one is
+ * removed. Fail: the new one is removed and the old one gets its name back
+ * and runs again (result rolled-back). A resumed replace (a->resumed)
+ * starts from the kept container.
+ */
+static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action *a,
+			  const rc_converge_opts *o, rc_error *err)
+{
+	json_t *old = NULL, *body = NULL;
+	char *kept_name = rc_xstrfmt("%s" RC_KEPT_SUFFIX, a->instance), *new_id = NULL;
+	bool was_running, renamed = a->resumed;
+	int rc_locked_ret_, ret;
+	rc_error e2 = RC_ERROR_INIT;
+
+	/* pull first (normally done already, before anything of the environment stopped) */
+	if (a->pull && (ret = rc_pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
+		goto done;
+	if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->container_id, &old, err))) < 0)
+		goto done;
+	if (a->refresh && pull_changed_nothing(fs, a, old, o))
+		goto done;
+	was_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
+	if (a->resumed)
+		was_running = was_running || a->start;  /* the interrupted run had stopped it */
+
+	if (a->verify_id) {
+		/* the interrupted run got as far as a running new container: is it good? */
+		new_id = rc_xstrdup(a->verify_id);
+		if ((ret = rc_gate_health(fs, a, new_id, o, err)) < 0) {
+			rc_gate_keep_log(fs, a, new_id);
+			goto restore;
+		}
+		goto remove_old;
+	}
+	if (a->discard_id && (ret = LOCKED(fs, rc_docker_remove(fs->docker, a->discard_id, true, false, err))) < 0 &&
+	    ret != RC_ENOTFOUND) {
+		rc_error_prefix(err, "cannot remove the half-made container of an interrupted replace");
+		goto done;
+	}
+	if (!a->resumed) {
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+			goto done;   /* nothing changed yet */
+		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
+			goto done;
+		if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, kept_name, err))) < 0)
+			goto restore;
+		renamed = true;
+	} else if (json_is_true(json_object_get(json_object_get(old, "State"), "Running"))) {
+		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id, -1, err))) < 0)
+			goto done;
+	}
+	if ((ret = rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err)) < 0)
+		goto restore;
+	body = body_with_volumes(rc_desired_create(a->desired), old);
+	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0)
+		goto restore;
+	if (a->start) {
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, new_id, o, err)) < 0)
+			goto restore;
+		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0) {
+			rc_gate_keep_log(fs, a, new_id);
+			goto restore;
+		}
+		if ((ret = rc_gate_health(fs, a, new_id, o, err)) < 0) {
+			rc_gate_keep_log(fs, a, new_id);
+			goto restore;
+		}
+	}
+remove_old:
+	/* the new one is good: the old one goes, without its volumes (the new one has them) */
+	if (LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the replaced container %.12s could not be removed: %s (the next run removes it)",
+		      a->instance, a->container_id, e2.msg);
+	ret = 0;
+	goto done;
+
+restore:
+	if (new_id && LOCKED(fs, rc_docker_remove(fs->docker, new_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+		goto done;   /* the name is taken: the next run sorts it out */
+	}
+	if (renamed && LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, &e2)) < 0) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot give the old container its name back: %s", a->instance, e2.msg);
+		goto done;
+	}
+	if (was_running && LOCKED(fs, rc_docker_start(fs->docker, a->container_id, &e2)) < 0) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot start the old container again: %s", a->instance, e2.msg);
+		goto done;
+	}
+	if (new_id || renamed || a->verify_id)
+		a->result = RC_RESULT_ROLLED_BACK;
+done:
+	json_decref(old);
+	json_decref(body);
+	free(new_id);
+	free(kept_name);
+	return ret;
+}
+
+/* A new container: made, started and gated; one that fails its gate is removed again. */
+static int apply_create(struct fship *fs, const rc_environment *env, rc_action *a, const rc_converge_opts *o,
+			rc_error *err)
+{
+	char *id = NULL;
+	int rc_locked_ret_, ret;
+	rc_error e2 = RC_ERROR_INIT;
+
+	if ((ret = do_create(fs, env, a, rc_desired_create(a->desired), a->pull, o, &id, err)) < 0)
+		return ret;
+	if (!a->start)
+		goto out;
+	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
+	    (ret = LOCKED(fs, rc_docker_start(fs->docker, id, err))) < 0 ||
+	    (ret = rc_gate_health(fs, a, id, o, err)) < 0) {
+		rc_gate_keep_log(fs, a, id);
+		if (LOCKED(fs, rc_docker_remove(fs->docker, id, true, false, &e2)) < 0)
+			rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+		else
+			a->result = RC_RESULT_ROLLED_BACK;
+	}
+out:
+	free(id);
+	return ret;
+}
+
+/* Stop, with the instance's pre-stop and stopped checks around it. */
+static int stop_checked(struct fship *fs, rc_action *a, const rc_converge_opts *o, rc_error *err)
+{
+	int rc_locked_ret_, ret;
+	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_STOP, a->container_id, o, err)) < 0)
+		return ret;
+	ret = LOCKED(fs, rc_docker_stop(fs->docker, a->container_id,
+					 a->desired ? a->desired->instance->stop_timeout : -1, err));
+	if (ret < 0)
+		return ret;
+	return rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
+}
+
+int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+		    const rc_converge_opts *o, rc_error *err)
+{
+	int rc_locked_ret_, ret = 0;
+
+	switch (a->kind) {
+	case RC_ACT_CREATE:
+		ret = apply_create(fs, env, a, o, err);
+		break;
+	case RC_ACT_RECREATE:
+		ret = apply_recreate(fs, env, a, o, err);
+		break;
+	case RC_ACT_START:
+		if (a->resumed &&
+		    (ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, err))) < 0)
+			break;
+		if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, a->container_id, o, err)) < 0)
+			break;
+		if ((ret = LOCKED(fs, rc_docker_start(fs->docker, a->container_id, err))) < 0)
+			break;
+		if ((ret = rc_gate_health(fs, a, a->container_id, o, err)) < 0)
+			rc_gate_keep_log(fs, a, a->container_id);
+		break;
+	case RC_ACT_STOP:
+		ret = stop_checked(fs, a, o, err);
+		break;
+	case RC_ACT_REMOVE:
+		/* a graceful stop first (the container's own stop timeout), then remove, keeping volumes */
+		if ((ret = stop_checked(fs, a, o, err)) < 0 && ret != RC_ENOTFOUND)
+			break;
+		ret = LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, false, false, err));
+		if (ret == RC_ENOTFOUND)
+			ret = 0;   /* gone already: what we wanted */
+		break;
+	case RC_ACT_CONFLICT:
+		a->result = RC_RESULT_SKIPPED;
+		return 0;
+	}
+	return ret;
+}

@@ -1,0 +1,85 @@
+#ifndef RC_RUN_INTERNAL_H
+#define RC_RUN_INTERNAL_H
+/*
+ * What converge.c, observe.c, pull.c, apply.c and gate.c share: the fleet
+ * of Docker hosts of one run. Private to lib/run/.
+ */
+#include "base/compat.h"
+#include "run/converge.h"
+#include "docker/docker.h"
+#include "docker/registry.h"
+#include <pthread.h>
+
+struct fship {
+	char *endpoint;
+	const rc_ship *ship;        /* the first environment's definition of it */
+	rc_docker *docker;
+	pthread_mutex_t lock;       /* one request at a time on the connection */
+	rc_observed_ship obs;
+	rc_strlist names;           /* desired container names on it */
+	rc_strlist images;          /* desired image references */
+	rc_strlist pulled;          /* pulled during this run */
+	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
+};
+
+struct env_job {
+	rc_env_plan *ep;
+	const rc_environment *env;
+};
+
+/* One image reference whose registry is asked, once per run (see rc_observe_freshness). */
+struct fresh_query {
+	char *image;
+	rc_registry_ref ref;
+	char *auth;                 /* what a pull of it sends */
+	rc_registry_scheme scheme;
+	long timeout_ms;
+	char *digest;               /* the answer, or */
+	char *error;                /* why there is none */
+};
+
+struct fleet {
+	struct env_job *jobs;       /* during apply */
+	struct fresh_query *queries;
+	size_t queries_nr, queries_alloc;
+	rc_registry_client *registry;
+	const rc_manifests *manifests;
+	struct fship *v;
+	size_t nr, alloc;
+	const rc_converge_opts *opts;
+	pthread_mutex_t next_lock;
+	size_t next;
+};
+
+#define LOCKED(fs, call) \
+	(pthread_mutex_lock(&(fs)->lock), rc_locked_ret_ = (call), pthread_mutex_unlock(&(fs)->lock), rc_locked_ret_)
+
+/* converge.c */
+void rc_converge_logf(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...) RC_PRINTF(3, 4);
+struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint);
+/* Run `fn(f, i)` for i in [0, n) on up to opts->jobs threads. */
+void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, size_t));
+
+/* observe.c */
+void rc_observe_ship(struct fleet *f, size_t idx);
+void rc_observe_freshness(struct fleet *f);
+
+/* pull.c */
+char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);
+int rc_pull_once(struct fship *fs, const rc_environment *env, const char *image,
+		 const rc_converge_opts *o, rc_error *err);
+int rc_pull_all(struct fleet *f, rc_env_plan *ep, const rc_environment *env);
+
+/* gate.c */
+int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
+		   const rc_converge_opts *o, rc_error *err);
+void rc_gate_pause(double s, const rc_converge_opts *o);
+int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
+		   rc_error *err);
+void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
+
+/* apply.c */
+int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+		    const rc_converge_opts *o, rc_error *err);
+
+#endif
