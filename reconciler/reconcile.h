@@ -38,8 +38,8 @@ struct options {
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
-_Noreturn void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
-_Noreturn void usage(FILE *out, int code);
+RC_NORETURN void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
+RC_NORETURN void usage(FILE *out, int code);
 
 /* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
 void log_stderr(void *ctx, rc_log_level level, const char *msg);

@@ -6,26 +6,12 @@
 #include "docker/registry.h"
 #include "docker/ssh.h"
 #include "base/util.h"
-#include <pwd.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/banned.h"
 
 /* ---------------------------------------------------------------- observe */
-
-/* "~/x" -> "$HOME/x" (the reconciler user's), anything else as it is */
-static char *expand_home(const char *path)
-{
-	const char *home = getenv("HOME");
-	if (!path || !rc_starts_with(path, "~/"))
-		return path ? rc_xstrdup(path) : NULL;
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : "/";
-	}
-	return rc_xstrfmt("%s/%s", home, path + 2);
-}
 
 int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts *o, rc_error *err)
 {
@@ -42,9 +28,9 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 	ep.port = s->docker_port;
 	ep.tls = s->tls;
 	ep.tls_verify = s->tls_verify;
-	ep.ca_cert = ca = expand_home(s->tls_ca_cert);
-	ep.cert = cert = expand_home(s->tls_cert);
-	ep.key = tkey = expand_home(s->tls_key);
+	ep.ca_cert = ca = rc_expand_home(s->tls_ca_cert);
+	ep.cert = cert = rc_expand_home(s->tls_cert);
+	ep.key = tkey = rc_expand_home(s->tls_key);
 	ep.ca_cert_pem = s->tls_ca_cert_data;
 	ep.cert_pem = s->tls_cert_data;
 	ep.key_pem = s->tls_key_data;
@@ -56,7 +42,7 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 		so.host = s->endpoint ? s->endpoint : s->ip;
 		so.port = s->ssh_port;
 		so.user = s->ssh_user;
-		so.key_path = key = expand_home(s->ssh_key);
+		so.key_path = key = rc_expand_home(s->ssh_key);
 		so.key_data = s->ssh_key_data;
 		so.key_len = s->ssh_key_data ? strlen(s->ssh_key_data) : 0;
 		so.passphrase = o ? o->ssh_passphrase : NULL;
