@@ -21,6 +21,7 @@
 #include "reconcile.h"
 #include "run/converge.h"
 #include "docker/docker.h"
+#include "docker/events.h"
 #include "run/sdnotify.h"
 #include "source/git.h"
 #include "manifest/spec.h"

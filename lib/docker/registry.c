@@ -5,7 +5,7 @@
 #include "base/compat.h"
 #include "docker/registry.h"
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "base/encode.h"
 #include "base/error.h"
 #include "base/util.h"
 #include <ctype.h>

@@ -2,6 +2,7 @@
 #include "run/checks.h"
 #include "run/converge.h"
 #include "docker/docker.h"
+#include "docker/credentials.h"
 #include "docker/registry.h"
 #include "docker/ssh.h"
 #include "base/util.h"

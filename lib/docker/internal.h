@@ -1,0 +1,97 @@
+#ifndef RC_DOCKER_INTERNAL_H
+#define RC_DOCKER_INTERNAL_H
+/*
+ * What the files of the Docker client share and callers need not see:
+ * the client's insides, one request, and where its answer goes.
+ */
+#include "base/compat.h"
+#include "docker/docker.h"
+#include "docker/ssh.h"
+#include "docker/stream.h"
+#include <curl/curl.h>
+
+/*
+ * A request that asks the daemon to do something (create, start, rename,
+ * remove) may take longer than the ship's timeout on a loaded host; cutting
+ * it off would leave us not knowing whether it happened. The connection
+ * itself is still bounded by the ship's timeout, so a dead host fails fast.
+ */
+#define WORK_MS 60000L
+/* what we keep of a streamed body to explain a failed status */
+#define ERROR_BODY_CAP ((size_t)64 << 10)
+
+struct rc_docker {
+	char *ship;
+	char *unix_path;
+	char *host;
+	int port;
+	bool tls, tls_verify;
+	char *ca_cert, *cert, *key;
+	char *ca_cert_pem, *cert_pem, *key_pem;
+	long timeout_ms;
+	char *max_api_version;
+	size_t max_response;
+
+	char *base_url;      /* "http://localhost", "https://host:2376" */
+	char *address;       /* for messages */
+	char version[16];    /* negotiated, "" before */
+	bool read_only;
+	rc_docker_stats stats;
+
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+
+	/* SSH tunnel: the options (strings owned), the session, and why a channel failed */
+	bool has_ssh;
+	rc_ssh_opts ssh_opts;
+	char *ssh_command;   /* dial-stdio, when unix_path is on the far side */
+	rc_ssh *ssh;
+	int ssh_listener;
+	char *ssh_socket;    /* the listener's socket path */
+};
+
+struct demux {
+	unsigned char hdr[8];
+	size_t hdr_len;
+	uint32_t left;       /* payload bytes still to come in this frame */
+	rc_buf *out;         /* may be NULL: output dropped */
+	int failed;          /* RC_ERROR: not a framed stream; RC_ELIMIT: over out's cap */
+};
+
+enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
+
+struct sink {
+	enum sink_mode mode;
+	rc_buf *buf;              /* SINK_BUF: the body; the others: its first bytes */
+	bool over;                /* SINK_BUF: the body passed the cap */
+	rc_docker_stream *stream; /* SINK_STREAM */
+	struct demux *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
+};
+
+struct req {
+	const char *method;
+	const char *path;         /* as given, for messages */
+	const char *body;         /* JSON text or NULL */
+	size_t body_len;
+	const char *auth;         /* X-Registry-Auth or NULL */
+	long timeout_ms;          /* 0: none (a stall limit instead) */
+	bool versioned;
+};
+
+char *dup_or_null(const char *s);
+void short_path(char *out, size_t size, const char *path);
+void first_line(rc_buf *out, const char *s, size_t len, size_t max);
+int add_capped(rc_buf *b, const char *data, size_t n);
+void demux_feed(struct demux *m, const char *data, size_t len);
+int demux_finish(struct demux *m);
+int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err);
+int refuse_write(rc_docker *d, const struct req *r, rc_error *err);
+int ssh_listen(rc_docker *d, rc_error *err);
+int ssh_ensure(rc_docker *d, rc_error *err);
+void set_transport(CURL *c, rc_docker *d, bool stream);
+int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
+		 rc_error *err);
+int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_t **out,
+	 rc_error *err);
+
+#endif
