@@ -173,7 +173,7 @@ static int pull_object(json_t *obj, void *data, rc_error *err)
 		m = e;
 	rc_buf_init(&msg, 700);
 	if (json_is_string(m))
-		first_line(&msg, json_string_value(m), json_string_length(m), 600);
+		docker_first_line(&msg, json_string_value(m), json_string_length(m), 600);
 	code = msg.len && looks_like_auth(msg.ptr) ? RC_EAUTH : RC_ERROR;
 	rc_error_set(err, code, "docker on '%s': pull of '%s' failed: %s", c->ship, c->image,
 		     msg.len ? msg.ptr : "(no message)");
@@ -315,12 +315,12 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	rc_buf_adds(&path, "&tag=");
 	rc_docker_url_escape(&path, tag, NULL);
 	r.path = path.ptr;
-	if ((ret = refuse_write(d, &r, err)) < 0)
+	if ((ret = docker_refuse_write(d, &r, err)) < 0)
 		goto done;
 	if (!d->version[0] && (ret = rc_docker_negotiate(d, err)) < 0)
 		goto done;
 	rc_buf_init(&head, ERROR_BODY_CAP + 1);
-	if ((ret = send_request(d, &r, &sink, &status, err)) < 0)
+	if ((ret = docker_send_request(d, &r, &sink, &status, err)) < 0)
 		goto done;
 	if (status < 200 || status > 299) {
 		ret = rc_docker_http_error(err, d->ship, "POST", r.path, status, head.ptr, head.len);
@@ -390,7 +390,7 @@ static int simple_post(rc_docker *d, const char *method, const char *id, const c
 	if (query)
 		rc_buf_adds(&path, query);
 	r.path = path.ptr;
-	ret = call(d, &r, ok_304, NULL, NULL, err);
+	ret = docker_call(d, &r, ok_304, NULL, NULL, err);
 	rc_buf_release(&path);
 	return ret;
 }
@@ -451,14 +451,14 @@ static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_er
 	int ret;
 
 	rc_buf_init(&head, ERROR_BODY_CAP + 1);
-	if ((ret = send_request(d, r, &sink, &status, err)) < 0)
+	if ((ret = docker_send_request(d, r, &sink, &status, err)) < 0)
 		goto done;
 	if (status < 200 || status > 299) {
 		ret = rc_docker_http_error(err, d->ship, r->method, r->path, status, head.ptr, head.len);
 		goto done;
 	}
-	short_path(sp, sizeof(sp), r->path);
-	if (!tty && demux_finish(&m) == RC_ERROR)
+	docker_short_path(sp, sizeof(sp), r->path);
+	if (!tty && docker_demux_finish(&m) == RC_ERROR)
 		ret = rc_error_set(err, RC_ERROR, "docker on '%s': %s %s: malformed output stream",
 				   d->ship, r->method, sp);
 	else if (m.failed == RC_ELIMIT)

@@ -29,7 +29,7 @@ static void curl_init_once(void)
 
 static void ssh_drop(rc_docker *d);
 
-char *dup_or_null(const char *s)
+char *docker_dup_or_null(const char *s)
 {
 	return s ? rc_xstrdup(s) : NULL;
 }
@@ -102,26 +102,26 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 		d->has_ssh = true;
 		d->ssh_opts = *o;
 		d->ssh_opts.ship = d->ship;
-		d->ssh_opts.host = dup_or_null(o->host);
-		d->ssh_opts.user = dup_or_null(o->user);
-		d->ssh_opts.key_path = dup_or_null(o->key_path);
+		d->ssh_opts.host = docker_dup_or_null(o->host);
+		d->ssh_opts.user = docker_dup_or_null(o->user);
+		d->ssh_opts.key_path = docker_dup_or_null(o->key_path);
 		d->ssh_opts.key_data = o->key_data ? rc_xstrndup(o->key_data, o->key_len) : NULL;
-		d->ssh_opts.passphrase = dup_or_null(o->passphrase);
-		d->ssh_opts.known_hosts = dup_or_null(o->known_hosts);
+		d->ssh_opts.passphrase = docker_dup_or_null(o->passphrase);
+		d->ssh_opts.known_hosts = docker_dup_or_null(o->known_hosts);
 		if (!d->ssh_opts.timeout_ms)
 			d->ssh_opts.timeout_ms = ep->timeout_ms ? ep->timeout_ms : DEFAULT_TIMEOUT_MS;
 	}
 	d->tls = ep->tls || ep->tls_verify;
 	/* a CA given is a CA to verify with: `tls: true` alone must not silently trust anyone */
 	d->tls_verify = ep->tls_verify || (d->tls && (ep->ca_cert || ep->ca_cert_pem));
-	d->ca_cert = dup_or_null(ep->ca_cert);
-	d->cert = dup_or_null(ep->cert);
-	d->key = dup_or_null(ep->key);
-	d->ca_cert_pem = dup_or_null(ep->ca_cert_pem);
-	d->cert_pem = dup_or_null(ep->cert_pem);
-	d->key_pem = dup_or_null(ep->key_pem);
+	d->ca_cert = docker_dup_or_null(ep->ca_cert);
+	d->cert = docker_dup_or_null(ep->cert);
+	d->key = docker_dup_or_null(ep->key);
+	d->ca_cert_pem = docker_dup_or_null(ep->ca_cert_pem);
+	d->cert_pem = docker_dup_or_null(ep->cert_pem);
+	d->key_pem = docker_dup_or_null(ep->key_pem);
 	d->timeout_ms = ep->timeout_ms ? ep->timeout_ms : DEFAULT_TIMEOUT_MS;
-	d->max_api_version = dup_or_null(ep->max_api_version);
+	d->max_api_version = docker_dup_or_null(ep->max_api_version);
 	d->max_response = ep->max_response ? ep->max_response : DEFAULT_MAX_RESPONSE;
 	if (d->has_ssh) {
 		const rc_ssh_opts *o = &d->ssh_opts;
@@ -236,7 +236,7 @@ static const char *status_text(long status)
 }
 
 /* The path as shown in messages: without its query string. */
-void short_path(char *out, size_t size, const char *path)
+void docker_short_path(char *out, size_t size, const char *path)
 {
 	size_t n = strcspn(path, "?");
 	if (n >= size)
@@ -246,7 +246,7 @@ void short_path(char *out, size_t size, const char *path)
 }
 
 /* Copy at most `max` bytes of the first line of `s` into `out`, trimmed. */
-void first_line(rc_buf *out, const char *s, size_t len, size_t max)
+void docker_first_line(rc_buf *out, const char *s, size_t len, size_t max)
 {
 	size_t i = 0, n;
 
@@ -283,12 +283,12 @@ int rc_docker_http_error(rc_error *err, const char *ship, const char *method, co
 	if (body && len) {
 		j = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
 		if (j && json_is_object(j) && (m = json_object_get(j, "message")) && json_is_string(m))
-			first_line(&msg, json_string_value(m), json_string_length(m), 600);
+			docker_first_line(&msg, json_string_value(m), json_string_length(m), 600);
 		else
-			first_line(&msg, body, len, 600);
+			docker_first_line(&msg, body, len, 600);
 		json_decref(j);
 	}
-	short_path(sp, sizeof(sp), path);
+	docker_short_path(sp, sizeof(sp), path);
 	rc_error_set(err, code, "docker on '%s': %s %s: %ld%s%s%s%s", ship, method, sp, status,
 		     *status_text(status) ? " " : "", status_text(status), msg.len ? ": " : "", msg.ptr);
 	rc_buf_release(&msg);
@@ -368,9 +368,9 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	if (s->mode == SINK_STREAM)
 		rc_docker_stream_feed(s->stream, ptr, n);
 	else if (s->mode == SINK_DEMUX)
-		demux_feed(s->demux, ptr, n);
+		docker_demux_feed(s->demux, ptr, n);
 	else if (s->demux->out && !s->demux->failed)
-		s->demux->failed = add_capped(s->demux->out, ptr, n);
+		s->demux->failed = docker_add_capped(s->demux->out, ptr, n);
 	return n;
 }
 
@@ -502,14 +502,14 @@ static int ssh_error(rc_docker *d, CURLcode cc, rc_error *err)
 	return 0;
 }
 
-int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err)
+int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err)
 {
 	long os_errno = 0;
 	char sp[256];
 	const char *why;
 	int ret;
 
-	short_path(sp, sizeof(sp), r->path);
+	docker_short_path(sp, sizeof(sp), r->path);
 	curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &os_errno);
 	why = d->errbuf[0] ? d->errbuf : curl_easy_strerror(cc);
 	if ((ret = ssh_error(d, cc, err)) < 0)
@@ -552,23 +552,17 @@ int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *er
 	}
 }
 
-int refuse_write(rc_docker *d, const struct req *r, rc_error *err)
+int docker_refuse_write(rc_docker *d, const struct req *r, rc_error *err)
 {
 	char sp[256];
 
 	if (!d->read_only || !strcmp(r->method, "GET"))
 		return 0;
-	short_path(sp, sizeof(sp), r->path);
+	docker_short_path(sp, sizeof(sp), r->path);
 	return rc_error_set(err, RC_EINVALID,
 			    "docker on '%s': %s %s: refused, the client is read-only (dry run)",
 			    d->ship, r->method, sp);
 }
-
-/*
- * Send one request and collect the answer into `sink`. Returns 0 with
- * *status set whenever the daemon answered at all; transport errors and
- * an over-long body are errors here, statuses are the caller's business.
- */
 
 /* The TLS options of a connection to `d` (the main handle and the events stream alike). */
 static void set_tls(CURL *c, const rc_docker *d)
@@ -603,7 +597,7 @@ static void set_tls(CURL *c, const rc_docker *d)
  * An SSH session for the requests to come: the one we have while it
  * lives, else a new one (the first request, or after the old one failed).
  */
-int ssh_listen(rc_docker *d, rc_error *err)
+int docker_ssh_listen(rc_docker *d, rc_error *err)
 {
 	int id;
 
@@ -627,7 +621,7 @@ static void ssh_drop(rc_docker *d)
 	d->ssh_listener = 0;
 }
 
-int ssh_ensure(rc_docker *d, rc_error *err)
+int docker_ssh_ensure(rc_docker *d, rc_error *err)
 {
 	int ret;
 
@@ -638,13 +632,13 @@ int ssh_ensure(rc_docker *d, rc_error *err)
 	ssh_drop(d);
 	if ((ret = rc_ssh_connect(&d->ssh, &d->ssh_opts, err)) < 0)
 		return ret;
-	if ((ret = ssh_listen(d, err)) < 0)
+	if ((ret = docker_ssh_listen(d, err)) < 0)
 		ssh_drop(d);
 	return ret;
 }
 
 /* How a connection to `d` is made: unix socket, TCP, or a channel of the SSH session; and TLS. */
-void set_transport(CURL *c, rc_docker *d, bool stream)
+void docker_set_transport(CURL *c, rc_docker *d, bool stream)
 {
 	if (d->has_ssh) {
 		/* this process's own socket, each connection a channel (ssh.h) */
@@ -665,7 +659,12 @@ void set_transport(CURL *c, rc_docker *d, bool stream)
 	set_tls(c, d);
 }
 
-int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
+/*
+ * Send one request and collect the answer into `sink`. Returns 0 with
+ * *status set whenever the daemon answered at all; transport errors and
+ * an over-long body are errors here, statuses are the caller's business.
+ */
+int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
 			rc_error *err)
 {
 	struct curl_slist *hdrs = NULL, *h;
@@ -676,9 +675,9 @@ int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *sta
 	int ret = 0;
 
 	*status = 0;
-	if ((ret = refuse_write(d, r, err)) < 0)
+	if ((ret = docker_refuse_write(d, r, err)) < 0)
 		return ret;
-	if ((ret = ssh_ensure(d, err)) < 0)
+	if ((ret = docker_ssh_ensure(d, err)) < 0)
 		return ret;
 	rc_buf_init(&url, 1 << 20);
 	if (rc_buf_adds(&url, d->base_url) < 0 ||
@@ -697,7 +696,7 @@ int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *sta
 	curl_easy_setopt(c, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	set_transport(c, d, false);
+	docker_set_transport(c, d, false);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	if (r->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -747,12 +746,12 @@ int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *sta
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (sink->mode == SINK_BUF && sink->over) {
 		char sp[256];
-		short_path(sp, sizeof(sp), r->path);
+		docker_short_path(sp, sizeof(sp), r->path);
 		ret = rc_error_set(err, RC_ELIMIT,
 				   "docker on '%s': %s %s: the answer is larger than %zu bytes", d->ship,
 				   r->method, sp, sink->buf->cap);
 	} else if (cc != CURLE_OK) {
-		ret = transport_error(d, r, cc, err);
+		ret = docker_transport_error(d, r, cc, err);
 	}
 done:
 	/* the handle must not keep pointers into this frame */
@@ -779,7 +778,7 @@ static int parse_body(rc_docker *d, const struct req *r, const rc_buf *b, json_t
 	*out = json_loadb(b->ptr, b->len, JSON_DECODE_ANY, &jerr);
 	if (*out)
 		return 0;
-	short_path(sp, sizeof(sp), r->path);
+	docker_short_path(sp, sizeof(sp), r->path);
 	return rc_error_set(err, RC_ERROR, "docker on '%s': %s %s: malformed JSON in the answer: %s",
 			    d->ship, r->method, sp, jerr.text);
 }
@@ -788,7 +787,7 @@ static int parse_body(rc_docker *d, const struct req *r, const rc_buf *b, json_t
  * One request with a buffered JSON answer. 2xx (and 304 when `ok_304`) is
  * success; anything else becomes the daemon's error.
  */
-int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_t **out,
+int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_t **out,
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
@@ -798,12 +797,12 @@ int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_
 
 	if (out)
 		*out = NULL;
-	if ((ret = refuse_write(d, r, err)) < 0)
+	if ((ret = docker_refuse_write(d, r, err)) < 0)
 		return ret;
 	if (r->versioned && !d->version[0] && (ret = rc_docker_negotiate(d, err)) < 0)
 		return ret;
 	rc_buf_init(&body, d->max_response);
-	if ((ret = send_request(d, r, &sink, &status, err)) < 0)
+	if ((ret = docker_send_request(d, r, &sink, &status, err)) < 0)
 		goto done;
 	if (status_out)
 		*status_out = status;
@@ -834,7 +833,7 @@ int rc_docker_negotiate(rc_docker *d, rc_error *err)
 	char chosen[16];
 	int ret;
 
-	if ((ret = call(d, &r, false, NULL, &v, err)) < 0)
+	if ((ret = docker_call(d, &r, false, NULL, &v, err)) < 0)
 		goto done;
 	if ((ret = rc_docker_choose_version(chosen, v, d->max_api_version, d->ship, err)) < 0)
 		goto done;
@@ -867,7 +866,7 @@ int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t
 		r.body = text;
 		r.body_len = strlen(text);
 	}
-	ret = call(d, &r, false, status, out, err);
+	ret = docker_call(d, &r, false, status, out, err);
 	free(text);
 	return ret;
 }

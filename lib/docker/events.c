@@ -254,7 +254,7 @@ static rc_docker_events *events_alloc(const char *label_filter, size_t queue_cap
 		free(ev);
 		return NULL;
 	}
-	ev->label = dup_or_null(label_filter);
+	ev->label = docker_dup_or_null(label_filter);
 	ev->cap = queue_cap ? queue_cap : RC_DOCKER_EVENTS_QUEUE;
 	rc_docker_stream_init(&ev->stream, 0, events_object, ev);
 	rc_buf_init(&ev->head, ERROR_BODY_CAP);
@@ -352,7 +352,7 @@ static int events_setup(rc_docker_events *ev, rc_error *err)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	set_transport(c, d, true);
+	docker_set_transport(c, d, true);
 	/* connecting is bounded; the stream itself has no end and no stall limit */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -381,7 +381,7 @@ static int events_end_reason(rc_docker_events *ev, CURLcode cc, rc_error *err)
 		return ev->stream.failed;
 	}
 	if (cc != CURLE_OK)
-		return transport_error(d, &r, cc, err);
+		return docker_transport_error(d, &r, cc, err);
 	if (ev->status < 200 || ev->status > 299)
 		return rc_docker_http_error(err, d->ship, "GET", ev->path, ev->status, ev->head.ptr,
 					    ev->head.len);
@@ -470,13 +470,13 @@ int rc_docker_events_open(rc_docker_events **out, rc_docker *d, const char *labe
 	memcpy(ev->conn->version, d->version, sizeof(d->version));
 	if (d->has_ssh) {
 		/* the stream is one more channel of the ship's session */
-		if ((ret = ssh_ensure(d, err)) < 0)
+		if ((ret = docker_ssh_ensure(d, err)) < 0)
 			goto done;
 		ev->conn->ssh = rc_ssh_ref(d->ssh);
 		/* the far socket of a dial-stdio ship is not in the endpoint copy */
 		free(ev->conn->ssh_command);
-		ev->conn->ssh_command = dup_or_null(d->ssh_command);
-		if ((ret = ssh_listen(ev->conn, err)) < 0)
+		ev->conn->ssh_command = docker_dup_or_null(d->ssh_command);
+		if ((ret = docker_ssh_listen(ev->conn, err)) < 0)
 			goto done;
 	}
 	if ((ret = events_setup(ev, err)) < 0)

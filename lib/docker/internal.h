@@ -78,20 +78,35 @@ struct req {
 	bool versioned;
 };
 
-char *dup_or_null(const char *s);
-void short_path(char *out, size_t size, const char *path);
-void first_line(rc_buf *out, const char *s, size_t len, size_t max);
-int add_capped(rc_buf *b, const char *data, size_t n);
-void demux_feed(struct demux *m, const char *data, size_t len);
-int demux_finish(struct demux *m);
-int transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err);
-int refuse_write(rc_docker *d, const struct req *r, rc_error *err);
-int ssh_listen(rc_docker *d, rc_error *err);
-int ssh_ensure(rc_docker *d, rc_error *err);
-void set_transport(CURL *c, rc_docker *d, bool stream);
-int send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
-		 rc_error *err);
-int call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_t **out,
-	 rc_error *err);
+/* client.c: small helpers */
+char *docker_dup_or_null(const char *s);
+/* The path as shown in messages: without its query string. */
+void docker_short_path(char *out, size_t size, const char *path);
+/* Copy at most `max` bytes of the first line of `s` into `out`, trimmed. */
+void docker_first_line(rc_buf *out, const char *s, size_t len, size_t max);
+
+/* stream.c: the multiplexed output of exec and logs */
+int docker_add_capped(rc_buf *b, const char *data, size_t n);
+void docker_demux_feed(struct demux *m, const char *data, size_t len);
+int docker_demux_finish(struct demux *m);
+
+/* client.c: the transport */
+int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err);
+/* RC_EINVALID for anything but GET in read-only mode */
+int docker_refuse_write(rc_docker *d, const struct req *r, rc_error *err);
+/* A listener on the SSH session for `d`'s connections; the session, opened when needed. */
+int docker_ssh_listen(rc_docker *d, rc_error *err);
+int docker_ssh_ensure(rc_docker *d, rc_error *err);
+/* How a connection to `d` is made: unix socket, TCP or SSH channel; and TLS. */
+void docker_set_transport(CURL *c, rc_docker *d, bool stream);
+/*
+ * Send one request and collect the answer into `sink`: 0 with *status
+ * whenever the daemon answered at all.
+ */
+int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, long *status,
+			rc_error *err);
+/* One request with a buffered JSON answer; 2xx (and 304 when `ok_304`) is success. */
+int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out, json_t **out,
+		rc_error *err);
 
 #endif
