@@ -93,7 +93,7 @@ int rc_base64_decode(rc_buf *out, const char *s, size_t len)
 	}
 	return 0;
 }
-int rc_docker_url_escape(rc_buf *out, const char *s, const char *keep)
+int rc_url_escape(rc_buf *out, const char *s, const char *keep)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	int ret;

@@ -42,6 +42,11 @@ int rc_docker_split_image(char **repo, char **tag, const char *image)
 	*tag = rc_xstrdup("latest");
 	return 0;
 }
+int rc_docker_url_escape(rc_buf *out, const char *s, const char *keep)
+{
+	return rc_url_escape(out, s, keep);
+}
+
 /* "^/name$" with the regular-expression characters of `name` escaped. */
 static void name_regex(rc_buf *out, const char *name)
 {
@@ -84,7 +89,7 @@ int rc_docker_list_query(rc_buf *out, const char *label_filter, const char *cons
 			goto done;
 		}
 		if ((ret = rc_buf_adds(out, "&filters=")) < 0 ||
-		    (ret = rc_docker_url_escape(out, s, NULL)) < 0)
+		    (ret = rc_url_escape(out, s, NULL)) < 0)
 			goto done;
 	}
 done:
@@ -201,7 +206,7 @@ static char *object_path(const char *kind, const char *id, const char *keep, con
 {
 	rc_buf p = RC_BUF_INIT;
 	rc_buf_addf(&p, "/%s/", kind);
-	rc_docker_url_escape(&p, id, keep);
+	rc_url_escape(&p, id, keep);
 	rc_buf_adds(&p, suffix);
 	return rc_buf_detach(&p, NULL);
 }
@@ -311,9 +316,9 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 		goto done;
 	}
 	rc_buf_adds(&path, "/images/create?fromImage=");
-	rc_docker_url_escape(&path, repo, NULL);
+	rc_url_escape(&path, repo, NULL);
 	rc_buf_adds(&path, "&tag=");
-	rc_docker_url_escape(&path, tag, NULL);
+	rc_url_escape(&path, tag, NULL);
 	r.path = path.ptr;
 	if ((ret = docker_refuse_write(d, &r, err)) < 0)
 		goto done;
@@ -356,7 +361,7 @@ int rc_docker_create(rc_docker *d, const char *name, json_t *body, char **id_out
 		if ((ret = check_arg(d, "container name", name, err)) < 0)
 			goto done;
 		rc_buf_adds(&path, "?name=");
-		rc_docker_url_escape(&path, name, NULL);
+		rc_url_escape(&path, name, NULL);
 	}
 	if ((ret = rc_docker_request(d, "POST", path.ptr, body, NULL, &resp, err)) < 0)
 		goto done;
@@ -424,7 +429,7 @@ int rc_docker_rename(rc_docker *d, const char *id, const char *new_name, rc_erro
 	if ((ret = check_arg(d, "container name", new_name, err)) < 0)
 		return ret;
 	rc_buf_adds(&q, "?name=");
-	rc_docker_url_escape(&q, new_name, NULL);
+	rc_url_escape(&q, new_name, NULL);
 	ret = simple_post(d, "POST", id, "/rename", q.ptr, d->timeout_ms + WORK_MS, false, err);
 	rc_buf_release(&q);
 	return ret;

@@ -260,6 +260,9 @@ int rc_docker_pull_check(const char *ship, const char *image, const char *data, 
 /* "repo:tag" -> "repo", "tag"; "repo" -> "repo", "latest"; "repo@sha256:x" -> "repo", "sha256:x". */
 int rc_docker_split_image(char **repo, char **tag, const char *image);
 
+/* rc_url_escape() (base/encode.h), as the client escapes paths and queries. */
+int rc_docker_url_escape(rc_buf *out, const char *s, const char *keep);
+
 /*
  * The list query: "/containers/json?all=1&filters=..." with the label
  * and/or exact-name filters (`names` has `nr` entries; regex-escaped and

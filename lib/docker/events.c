@@ -81,7 +81,7 @@ int rc_docker_events_query(rc_buf *out, const char *label_filter)
 	if (!s)
 		return RC_ERROR;
 	if ((ret = rc_buf_adds(out, "/events?filters=")) == 0)
-		ret = rc_docker_url_escape(out, s, NULL);
+		ret = rc_url_escape(out, s, NULL);
 	free(s);
 	return ret;
 }

@@ -483,13 +483,13 @@ int rc_registry_token_url(rc_buf *out, const rc_registry_challenge *ch, const rc
 		return ret;
 	if (ch->service && *ch->service) {
 		if ((ret = rc_buf_adds(out, q ? "&service=" : "?service=")) < 0 ||
-		    (ret = rc_docker_url_escape(out, ch->service, NULL)) < 0)
+		    (ret = rc_url_escape(out, ch->service, NULL)) < 0)
 			return ret;
 		q = true;
 	}
 	scope = ch->scope && *ch->scope ? rc_xstrdup(ch->scope) : rc_xstrfmt("repository:%s:pull", ref->path);
 	if ((ret = rc_buf_adds(out, q ? "&scope=" : "?scope=")) < 0 ||
-	    (ret = rc_docker_url_escape(out, scope, NULL)) < 0) {
+	    (ret = rc_url_escape(out, scope, NULL)) < 0) {
 		free(scope);
 		return ret;
 	}
@@ -842,7 +842,7 @@ static int head_manifest(struct conn *k, char **out, const char *base, const rc_
 	memset(&ch, 0, sizeof(ch));
 	rc_buf_init(&url, 64 << 10);
 	if ((ret = rc_buf_addf(&url, "%s/v2/%s/manifests/", base, ref->path)) < 0 ||
-	    (ret = rc_docker_url_escape(&url, ref->tag, NULL)) < 0)
+	    (ret = rc_url_escape(&url, ref->tag, NULL)) < 0)
 		goto done;
 	what = rc_xstrfmt("HEAD /v2/%s/manifests/%s", ref->path, ref->tag);
 	if ((ret = perform(k, url.ptr, basic, NULL, &status, err)) < 0)
