@@ -304,7 +304,7 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	struct req r = { "POST", NULL, NULL, 0, registry_auth, 0, true };
 	rc_buf head = RC_BUF_INIT, path = RC_BUF_INIT;
 	rc_docker_stream stream;
-	struct sink sink = { SINK_STREAM, &head, false, &stream, NULL };
+	struct sink sink = { SINK_STREAM, { &head, false }, &stream, NULL };
 	char *repo = NULL, *tag = NULL;
 	long status = 0;
 	int ret;
@@ -450,7 +450,7 @@ static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_er
 {
 	rc_buf head = RC_BUF_INIT;
 	struct demux m = { { 0 }, 0, 0, out, 0 };
-	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, &head, false, NULL, &m };
+	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m };
 	long status = 0;
 	char sp[256];
 	int ret;

@@ -3,11 +3,11 @@
 #include "docker/internal.h"
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/http.h"
 #include "docker/ssh.h"
 #include "base/util.h"
 #include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +18,6 @@
 #define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 /* in Go's 400 answer to plain HTTP on a TLS listener */
 static const char plain_on_tls[] = "HTTP request to an HTTPS server";
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
-}
 
 static void ssh_drop(rc_docker *d);
 
@@ -72,7 +64,7 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 {
 	const char *ship = ep && ep->ship ? ep->ship : "?";
 	rc_docker *d;
-	int a, b;
+	int a, b, ret;
 
 	*out = NULL;
 	if (!ep || (!ep->ssh && (!ep->unix_path || !*ep->unix_path) && (!ep->host || !*ep->host)))
@@ -85,10 +77,8 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 	if (ep->timeout_ms < 0)
 		return rc_error_set(err, RC_EINVALID, "docker on '%s': negative timeout", ship);
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_result != CURLE_OK)
-		return rc_error_set(err, RC_ERROR, "cannot initialize libcurl: %s",
-				    curl_easy_strerror(curl_init_result));
+	if ((ret = rc_http_global_init(err)) < 0)
+		return ret;
 
 	d = rc_xcalloc(1, sizeof(*d));
 	d->curl = curl_easy_init();
@@ -353,16 +343,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	struct sink *s = data;
 	size_t n = size * nmemb;
 
-	if (s->mode == SINK_BUF) {
-		if (rc_buf_add(s->buf, ptr, n) < 0) {
-			s->over = true;
-			return 0; /* abort the transfer: CURLE_WRITE_ERROR */
-		}
-		return n;
-	}
-	if (s->buf->len < ERROR_BODY_CAP) {
-		size_t room = ERROR_BODY_CAP - s->buf->len;
-		rc_buf_add(s->buf, ptr, n < room ? n : room);
+	if (s->mode == SINK_BUF)
+		return rc_http_body_write(ptr, size, nmemb, &s->body);
+	if (s->body.buf->len < ERROR_BODY_CAP) {
+		size_t room = ERROR_BODY_CAP - s->body.buf->len;
+		rc_buf_add(s->body.buf, ptr, n < room ? n : room);
 	}
 	/* an error is kept in the parser; the rest of the body is read and dropped */
 	if (s->mode == SINK_STREAM)
@@ -511,24 +496,19 @@ int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 
 	docker_short_path(sp, sizeof(sp), r->path);
 	curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &os_errno);
-	why = d->errbuf[0] ? d->errbuf : curl_easy_strerror(cc);
+	why = rc_http_why(cc, d->errbuf);
 	if ((ret = ssh_error(d, cc, err)) < 0)
 		return ret;
 	if ((ret = tls_error(d, cc, why, err)) < 0)
 		return ret;
-	switch (cc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
+	if (rc_http_unreachable(cc)) {
 		/* on a unix socket curl's message names "localhost port 80": errno says more */
 		if (os_errno && cc == CURLE_COULDNT_CONNECT)
 			why = strerror((int)os_errno);
 		return rc_error_set(err, RC_EUNREACHABLE, "cannot reach docker on '%s' (%s): %s",
 				    d->ship, d->address, why);
+	}
+	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		/* a host that drops packets: say so in the words of a connection, not of a request */
 		if (strstr(why, "Connection timed out") || strstr(why, "Connection time-out") ||
@@ -744,12 +724,12 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	if (sink->mode == SINK_BUF && sink->over) {
+	if (sink->mode == SINK_BUF && sink->body.over) {
 		char sp[256];
 		docker_short_path(sp, sizeof(sp), r->path);
 		ret = rc_error_set(err, RC_ELIMIT,
 				   "docker on '%s': %s %s: the answer is larger than %zu bytes", d->ship,
-				   r->method, sp, sink->buf->cap);
+				   r->method, sp, sink->body.buf->cap);
 	} else if (cc != CURLE_OK) {
 		ret = docker_transport_error(d, r, cc, err);
 	}
@@ -791,7 +771,7 @@ int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
-	struct sink sink = { SINK_BUF, &body, false, NULL, NULL };
+	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL };
 	long status = 0;
 	int ret;
 

@@ -5,6 +5,7 @@
  * the client's insides, one request, and where its answer goes.
  */
 #include "base/compat.h"
+#include "base/http.h"
 #include "docker/docker.h"
 #include "docker/ssh.h"
 #include "docker/stream.h"
@@ -62,8 +63,7 @@ enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
 
 struct sink {
 	enum sink_mode mode;
-	rc_buf *buf;              /* SINK_BUF: the body; the others: its first bytes */
-	bool over;                /* SINK_BUF: the body passed the cap */
+	rc_http_body body;        /* SINK_BUF: the body (`over` past its cap); the others: its first bytes */
 	rc_docker_stream *stream; /* SINK_STREAM */
 	struct demux *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
 };
