@@ -826,8 +826,7 @@ done:
 int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t *body,
 		      long *status, json_t **out, rc_error *err)
 {
-	struct req r = { method, path, NULL, 0, NULL,
-			 strcmp(method, "GET") ? d->timeout_ms + WORK_MS : d->timeout_ms, true };
+	struct req r = { method, path, NULL, 0, NULL, d->timeout_ms, true };
 	char *text = NULL;
 	int ret;
 
@@ -838,6 +837,8 @@ int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t
 	if (!method || !*method || !path || path[0] != '/')
 		return rc_error_set(err, RC_EINVALID, "docker on '%s': bad request path '%s'", d->ship,
 				    path ? path : "(null)");
+	if (strcmp(method, "GET"))
+		r.timeout_ms = d->timeout_ms + WORK_MS;
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (!text)
