@@ -449,7 +449,7 @@ int rc_docker_remove(rc_docker *d, const char *id, bool force, bool volumes, rc_
 static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_error *err)
 {
 	rc_buf head = RC_BUF_INIT;
-	struct demux m = { { 0 }, 0, 0, out, 0 };
+	rc_docker_demuxer m = RC_DOCKER_DEMUXER_INIT(out);
 	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m };
 	long status = 0;
 	char sp[256];
@@ -463,7 +463,7 @@ static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_er
 		goto done;
 	}
 	docker_short_path(sp, sizeof(sp), r->path);
-	if (!tty && docker_demux_finish(&m) == RC_ERROR)
+	if (!tty && rc_docker_demuxer_finish(&m) == RC_ERROR)
 		ret = rc_error_set(err, RC_ERROR, "docker on '%s': %s %s: malformed output stream",
 				   d->ship, r->method, sp);
 	else if (m.failed == RC_ELIMIT)

@@ -51,21 +51,13 @@ struct rc_docker {
 	char *ssh_socket;    /* the listener's socket path */
 };
 
-struct demux {
-	unsigned char hdr[8];
-	size_t hdr_len;
-	uint32_t left;       /* payload bytes still to come in this frame */
-	rc_buf *out;         /* may be NULL: output dropped */
-	int failed;          /* RC_ERROR: not a framed stream; RC_ELIMIT: over out's cap */
-};
-
 enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
 
 struct sink {
 	enum sink_mode mode;
 	rc_http_body body;        /* SINK_BUF: the body (`over` past its cap); the others: its first bytes */
 	rc_docker_stream *stream; /* SINK_STREAM */
-	struct demux *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
+	rc_docker_demuxer *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
 };
 
 struct req {
@@ -78,19 +70,14 @@ struct req {
 	bool versioned;
 };
 
-/* client.c: small helpers */
+/* docker.c: small helpers */
 char *docker_dup_or_null(const char *s);
 /* The path as shown in messages: without its query string. */
 void docker_short_path(char *out, size_t size, const char *path);
 /* Copy at most `max` bytes of the first line of `s` into `out`, trimmed. */
 void docker_first_line(rc_buf *out, const char *s, size_t len, size_t max);
 
-/* stream.c: the multiplexed output of exec and logs */
-int docker_add_capped(rc_buf *b, const char *data, size_t n);
-void docker_demux_feed(struct demux *m, const char *data, size_t len);
-int docker_demux_finish(struct demux *m);
-
-/* client.c: the transport */
+/* docker.c: the transport */
 int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err);
 /* RC_EINVALID for anything but GET in read-only mode */
 int docker_refuse_write(rc_docker *d, const struct req *r, rc_error *err);

@@ -1,6 +1,5 @@
 #include "base/compat.h"
 #include "docker/stream.h"
-#include "docker/internal.h"
 #include "base/buf.h"
 #include "base/error.h"
 #include <stdlib.h>
@@ -99,7 +98,7 @@ int rc_docker_stream_finish(rc_docker_stream *s, rc_error *err)
  * the payload. Frames may be split across reads anywhere.
  */
 /* Add what fits of `data`; RC_ELIMIT when not all of it did. */
-int docker_add_capped(rc_buf *b, const char *data, size_t n)
+int rc_docker_add_capped(rc_buf *b, const char *data, size_t n)
 {
 	size_t cap = b->cap ? b->cap : RC_BUF_DEFAULT_CAP;
 	size_t room = b->len < cap ? cap - b->len : 0;
@@ -110,13 +109,13 @@ int docker_add_capped(rc_buf *b, const char *data, size_t n)
 	return RC_ELIMIT;
 }
 
-void docker_demux_feed(struct demux *m, const char *data, size_t len)
+void rc_docker_demuxer_feed(rc_docker_demuxer *m, const char *data, size_t len)
 {
 	while (len && m->failed != RC_ERROR) {
 		if (m->left) {
 			size_t n = len < m->left ? len : m->left;
 			if (m->out && !m->failed)
-				m->failed = docker_add_capped(m->out, data, n); /* keep reading: the exit code matters */
+				m->failed = rc_docker_add_capped(m->out, data, n); /* keep reading: the exit code matters */
 			m->left -= (uint32_t)n;
 			data += n;
 			len -= n;
@@ -136,7 +135,7 @@ void docker_demux_feed(struct demux *m, const char *data, size_t len)
 	}
 }
 
-int docker_demux_finish(struct demux *m)
+int rc_docker_demuxer_finish(rc_docker_demuxer *m)
 {
 	if (!m->failed && (m->hdr_len || m->left))
 		m->failed = RC_ERROR; /* cut in the middle of a frame */
@@ -145,8 +144,8 @@ int docker_demux_finish(struct demux *m)
 
 int rc_docker_demux(rc_buf *out, const char *data, size_t len)
 {
-	struct demux m = { { 0 }, 0, 0, out, 0 };
+	rc_docker_demuxer m = RC_DOCKER_DEMUXER_INIT(out);
 
-	docker_demux_feed(&m, data, len);
-	return docker_demux_finish(&m);
+	rc_docker_demuxer_feed(&m, data, len);
+	return rc_docker_demuxer_finish(&m);
 }

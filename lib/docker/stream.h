@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include <jansson.h>
+#include <stdint.h>
 
 /*
  * A stream of JSON objects, as /images/create and /events send them: one
@@ -38,5 +39,26 @@ void rc_docker_stream_release(rc_docker_stream *s);
  * RC_ELIMIT past out's cap.
  */
 int rc_docker_demux(rc_buf *out, const char *data, size_t len);
+
+/*
+ * The same, fed in pieces as the body arrives (frames may be split
+ * anywhere): RC_DOCKER_DEMUXER_INIT(out), where `out` may be NULL to
+ * drop the output; feed; finish returns what rc_docker_demux() would.
+ * Past out's cap the rest is read and dropped, so the command's exit
+ * code can still be had.
+ */
+typedef struct rc_docker_demuxer {
+	unsigned char hdr[8];
+	size_t hdr_len;
+	uint32_t left;       /* payload bytes still to come in this frame */
+	rc_buf *out;         /* may be NULL: output dropped */
+	int failed;          /* RC_ERROR: not a framed stream; RC_ELIMIT: over out's cap */
+} rc_docker_demuxer;
+#define RC_DOCKER_DEMUXER_INIT(out) { { 0 }, 0, 0, (out), 0 }
+void rc_docker_demuxer_feed(rc_docker_demuxer *m, const char *data, size_t len);
+int rc_docker_demuxer_finish(rc_docker_demuxer *m);
+
+/* Add what fits of `data` under b's cap; RC_ELIMIT when not all of it did. */
+int rc_docker_add_capped(rc_buf *b, const char *data, size_t n);
 
 #endif

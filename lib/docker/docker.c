@@ -353,9 +353,9 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	if (s->mode == SINK_STREAM)
 		rc_docker_stream_feed(s->stream, ptr, n);
 	else if (s->mode == SINK_DEMUX)
-		docker_demux_feed(s->demux, ptr, n);
+		rc_docker_demuxer_feed(s->demux, ptr, n);
 	else if (s->demux->out && !s->demux->failed)
-		s->demux->failed = docker_add_capped(s->demux->out, ptr, n);
+		s->demux->failed = rc_docker_add_capped(s->demux->out, ptr, n);
 	return n;
 }
 
