@@ -22,6 +22,7 @@
 #include "run/converge.h"
 #include "run/observe.h"
 #include "docker/docker.h"
+#include "docker/events.h"
 #include "run/sdnotify.h"
 #include "source/git.h"
 #include "manifest/spec.h"

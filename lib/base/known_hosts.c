@@ -1,7 +1,7 @@
 #include "base/compat.h"
 #include "base/known_hosts.h"
 #include "base/util.h"
-#include "docker/docker.h"
+#include "base/encode.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>

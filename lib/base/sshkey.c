@@ -1,7 +1,7 @@
 #include "base/compat.h"
 #include "base/sshkey.h"
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "base/encode.h"
 #include <string.h>
 #include "base/banned.h"
 

@@ -228,25 +228,6 @@ int rc_docker_exec(rc_docker *d, const char *id, const char *const *argv, long t
 int rc_docker_logs_tail(rc_docker *d, const char *id, unsigned lines, rc_buf *out, rc_error *err);
 
 /*
- * Registry credentials
- * --------------------
- * rc_docker_auth_header() returns (to free()) the X-Registry-Auth value:
- * the JSON {"username", "password", "serveraddress"} in base64url, as the
- * daemon decodes it; NULL when a value is not valid UTF-8.
- *
- * rc_docker_config_auth() finds the credentials for `registry_host`
- * ("registry.example.com:5000"; "docker.io" for Docker Hub) in a Docker
- * client config file ("auths": {host: {"auth": base64("user:pass")}}),
- * `config_path` or, when NULL, $DOCKER_CONFIG/config.json or
- * ~/.docker/config.json. Keys written as URLs ("https://host/v1/") match
- * their host. RC_ENOTFOUND when the file or the entry is missing (and when
- * the entry is kept by a credential helper, which we do not run).
- */
-char *rc_docker_auth_header(const char *user, const char *password, const char *server);
-int rc_docker_config_auth(char **header_out, const char *config_path, const char *registry_host,
-			  rc_error *err);
-
-/*
  * Pieces exposed for the unit tests and the fuzzer
  * ------------------------------------------------
  * They are pure: no I/O, no rc_docker.
@@ -270,29 +251,6 @@ int rc_docker_http_error(rc_error *err, const char *ship, const char *method, co
 			 long status, const char *body, size_t len);
 
 /*
- * A stream of JSON objects, as /images/create and /events send them: one
- * per line, split across reads anywhere. Each complete object goes to
- * `fn` (which must not keep it; a negative return stops the stream with
- * that code). A line over `max_line` bytes (0: 1 MiB) is RC_ELIMIT, one
- * that is not JSON is RC_ERROR.
- */
-typedef int (*rc_docker_stream_fn)(json_t *obj, void *data, rc_error *err);
-typedef struct rc_docker_stream {
-	rc_buf line;
-	rc_docker_stream_fn fn;
-	void *data;
-	int failed;        /* first error code, 0 while all is well */
-	rc_error err;      /* its message */
-	size_t objects;    /* objects seen */
-} rc_docker_stream;
-void rc_docker_stream_init(rc_docker_stream *s, size_t max_line, rc_docker_stream_fn fn, void *data);
-/* Feed bytes; returns s->failed. */
-int rc_docker_stream_feed(rc_docker_stream *s, const char *data, size_t len);
-/* End of input: a last line without a newline is parsed too. */
-int rc_docker_stream_finish(rc_docker_stream *s, rc_error *err);
-void rc_docker_stream_release(rc_docker_stream *s);
-
-/*
  * Check a whole pull progress stream (what rc_docker_pull reads): 0, or
  * the error it carries (RC_EAUTH when the registry wanted credentials).
  */
@@ -302,7 +260,7 @@ int rc_docker_pull_check(const char *ship, const char *image, const char *data, 
 /* "repo:tag" -> "repo", "tag"; "repo" -> "repo", "latest"; "repo@sha256:x" -> "repo", "sha256:x". */
 int rc_docker_split_image(char **repo, char **tag, const char *image);
 
-/* Percent-encode `s` onto `out`, keeping unreserved characters and those in `keep`. */
+/* rc_url_escape() (base/encode.h), as the client escapes paths and queries. */
 int rc_docker_url_escape(rc_buf *out, const char *s, const char *keep);
 
 /*
@@ -318,120 +276,5 @@ int rc_docker_list_query(rc_buf *out, const char *label_filter, const char *cons
  * `into` yet.
  */
 void rc_docker_merge_named(json_t *into, const json_t *from, const char *const *names);
-
-/*
- * Take the frames of a non-TTY exec or logs stream apart into `out`:
- * RC_ERROR when it is not such a stream (or ends inside a frame),
- * RC_ELIMIT past out's cap.
- */
-int rc_docker_demux(rc_buf *out, const char *data, size_t len);
-
-/* Parse the body of a config.json and find `registry_host`'s entry. */
-int rc_docker_config_auth_parse(char **header_out, const char *data, size_t len,
-				const char *registry_host, const char *path, rc_error *err);
-
-/* Base64, standard or URL alphabet, padded; decoding rejects anything malformed. */
-char *rc_base64_encode(const void *data, size_t len, bool url);
-int rc_base64_decode(rc_buf *out, const char *s, size_t len);
-
-/*
- * Events
- * ------
- * What the daemon says happens to containers, for `--watch`: a long
- * GET /events (type container; create, start, restart, die, kill, oom,
- * stop, destroy, rename, pause, unpause, update; only containers carrying
- * the label `label_filter` when it is not NULL) read by a thread on a
- * connection of its own, so that the rc_docker it was opened from stays
- * free for other requests.
- *
- * The thread parses each event and queues it; the read end of a pipe,
- * rc_docker_events_fd(), becomes readable when there is something to
- * drain, so the daemon loop polls it (rc_watch_add_fd()):
- *
- *     rc_docker_events *ev;
- *     rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
- *
- *     if (rc_docker_events_open(&ev, d, "reconcile.environment", 0, &err) < 0)
- *             retry later, with backoff;
- *     rc_watch_add_fd(w, rc_docker_events_fd(ev), ship_index, &err);
- *     ... on RC_WAKE_DOCKER:
- *     ret = rc_docker_events_drain(ev, &b, &err);
- *     if (b.overflow) resync every environment of the ship;
- *     else for each b.items[i]: resync b.items[i].environment;
- *     if (ret < 0) { log(err.msg); resync; rc_watch_remove_fd(...);
- *                    rc_docker_events_free(ev); reopen with backoff; }
- *     rc_docker_events_batch_release(&b);
- *
- * Containers, not events, are queued: the events of one container
- * between two drains are one item (its last action and name). The queue
- * holds at most `queue_cap` containers (0: RC_DOCKER_EVENTS_QUEUE); past
- * that, and for an event that cannot be read (not an object, no id, a
- * field too long), the batch says `overflow`: something changed that we
- * cannot name, resync everything.
- *
- * The stream is live when rc_docker_events_open() returns 0: the daemon
- * has answered 200, so any change after that is reported (open the
- * stream, then list the containers, and nothing falls between). Open
- * fails like any request (RC_EUNREACHABLE, RC_ETIMEOUT when the daemon
- * does not answer within the endpoint's timeout, the daemon's error).
- * When the stream ends later (the daemon stopped or restarted, the
- * connection broke, a line that is not JSON), the fd becomes readable and
- * rc_docker_events_drain() returns the reason, RC_EUNREACHABLE for a
- * clean end: what was queued before is still in the batch.
- *
- * rc_docker_events_free() ends the thread and returns at once, even while
- * the thread waits for the daemon (it is woken, not waited for).
- */
-#define RC_DOCKER_EVENTS_QUEUE 1024
-
-typedef struct rc_docker_events rc_docker_events;
-
-typedef struct rc_docker_event {
-	char *id;            /* the container's id */
-	char *name;          /* its name without '/' (after a rename, the new one), or NULL */
-	char *old_name;      /* the name before the first rename seen, or NULL */
-	char *environment;   /* the value of the label filtered on, or NULL */
-	char *action;        /* the last action: "die", "destroy", "rename", ... */
-	unsigned count;      /* events merged into this item */
-} rc_docker_event;
-
-typedef struct rc_docker_events_batch {
-	rc_docker_event *items;
-	size_t nr, alloc;
-	bool overflow;       /* events were lost or unreadable: resync everything */
-} rc_docker_events_batch;
-#define RC_DOCKER_EVENTS_BATCH_INIT { NULL, 0, 0, false }
-
-int rc_docker_events_open(rc_docker_events **out, rc_docker *d, const char *label_filter,
-			  size_t queue_cap, rc_error *err);
-/* Readable when rc_docker_events_drain() has something to say. */
-int rc_docker_events_fd(const rc_docker_events *ev);
-/*
- * Move what is queued into `out` (merged, by container id, with what `out`
- * already holds) and make the fd unreadable again. 0 while the stream is
- * live; once it has ended, its error, every time.
- */
-int rc_docker_events_drain(rc_docker_events *ev, rc_docker_events_batch *out, rc_error *err);
-void rc_docker_events_free(rc_docker_events *ev);
-void rc_docker_events_batch_release(rc_docker_events_batch *b);
-
-/*
- * For the tests and the fuzzer: an rc_docker_events with no connection
- * and no thread, fed by hand with what the daemon would send; feed
- * returns what a stream reader returns (rc_docker_stream_feed()), and a
- * failed stream stays failed.
- */
-int rc_docker_events_new_detached(rc_docker_events **out, const char *label_filter,
-				  size_t queue_cap, rc_error *err);
-int rc_docker_events_feed(rc_docker_events *ev, const char *data, size_t len);
-/*
- * Read one event object: 1 and *out filled (to rc_docker_event_release())
- * for a container event, 0 for another type, RC_ERROR when it cannot be
- * read.
- */
-int rc_docker_event_parse(rc_docker_event *out, const json_t *obj, const char *label_filter);
-void rc_docker_event_release(rc_docker_event *e);
-/* "/events?filters=..." as rc_docker_events_open() sends it. */
-int rc_docker_events_query(rc_buf *out, const char *label_filter);
 
 #endif

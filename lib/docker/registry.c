@@ -5,8 +5,9 @@
 #include "base/compat.h"
 #include "docker/registry.h"
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "base/encode.h"
 #include "base/error.h"
+#include "base/http.h"
 #include "base/util.h"
 #include <ctype.h>
 #include <curl/curl.h>
@@ -483,13 +484,13 @@ int rc_registry_token_url(rc_buf *out, const rc_registry_challenge *ch, const rc
 		return ret;
 	if (ch->service && *ch->service) {
 		if ((ret = rc_buf_adds(out, q ? "&service=" : "?service=")) < 0 ||
-		    (ret = rc_docker_url_escape(out, ch->service, NULL)) < 0)
+		    (ret = rc_url_escape(out, ch->service, NULL)) < 0)
 			return ret;
 		q = true;
 	}
 	scope = ch->scope && *ch->scope ? rc_xstrdup(ch->scope) : rc_xstrfmt("repository:%s:pull", ref->path);
 	if ((ret = rc_buf_adds(out, q ? "&scope=" : "?scope=")) < 0 ||
-	    (ret = rc_docker_url_escape(out, scope, NULL)) < 0) {
+	    (ret = rc_url_escape(out, scope, NULL)) < 0) {
 		free(scope);
 		return ret;
 	}
@@ -541,23 +542,14 @@ struct rc_registry_client {
 	size_t schemes_nr, schemes_alloc;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
-}
-
 int rc_registry_client_new(rc_registry_client **out, rc_error *err)
 {
 	rc_registry_client *c;
+	int ret;
 
 	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_result != CURLE_OK)
-		return rc_error_set(err, RC_ERROR, "cannot initialize libcurl: %s",
-				    curl_easy_strerror(curl_init_result));
+	if ((ret = rc_http_global_init(err)) < 0)
+		return ret;
 	c = rc_xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	*out = c;
@@ -622,8 +614,7 @@ struct conn {
 	bool headers_over;
 	char *digest;                /* Docker-Content-Digest of the last answer */
 	rc_buf challenge;            /* its WWW-Authenticate values, joined by ", " */
-	rc_buf *body;                /* GET only */
-	bool body_over;
+	rc_http_body body;           /* GET only: a buf */
 };
 
 static void trim(const char **s, size_t *n)
@@ -673,35 +664,16 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	return n;
 }
 
-static size_t body_cb(char *ptr, size_t size, size_t nmemb, void *data)
-{
-	struct conn *k = data;
-	size_t n = size * nmemb;
-
-	if (!k->body)
-		return n;
-	if (rc_buf_add(k->body, ptr, n) < 0) {
-		k->body_over = true;
-		return 0;
-	}
-	return n;
-}
-
 static int transport_error(struct conn *k, const char *url, CURLcode cc, rc_error *err)
 {
-	const char *why = k->errbuf[0] ? k->errbuf : curl_easy_strerror(cc);
+	const char *why = rc_http_why(cc, k->errbuf);
 
+	if (rc_http_unreachable(cc))
+		return rc_error_set(err, RC_EUNREACHABLE, "cannot reach registry '%s' (%s): %s", k->host, url, why);
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		return rc_error_set(err, RC_ETIMEOUT, "registry '%s' (%s): no answer within %ld ms", k->host, url,
 				    k->timeout_ms);
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
@@ -729,8 +701,8 @@ static int perform(struct conn *k, const char *url, const char *authorization, r
 	k->digest = NULL;
 	rc_buf_reset(&k->challenge);
 	k->header_bytes = 0;
-	k->headers_over = k->body_over = false;
-	k->body = body;
+	k->headers_over = k->body.over = false;
+	k->body.buf = body;
 
 	curl_easy_reset(c);
 	k->errbuf[0] = '\0';
@@ -760,8 +732,8 @@ static int perform(struct conn *k, const char *url, const char *authorization, r
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, k);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, rc_http_body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &k->body);
 
 	pthread_mutex_lock(&k->client->lock);
 	k->client->requests++;
@@ -772,7 +744,7 @@ static int perform(struct conn *k, const char *url, const char *authorization, r
 	if (k->headers_over)
 		ret = rc_error_set(err, RC_ELIMIT, "registry '%s' (%s): the answer's headers are larger than %zu bytes",
 				   k->host, url, HEADERS_CAP);
-	else if (k->body_over)
+	else if (k->body.over)
 		ret = rc_error_set(err, RC_ELIMIT, "registry '%s' (%s): the answer is larger than %zu bytes", k->host,
 				   url, body->cap);
 	else if (cc != CURLE_OK)
@@ -780,7 +752,7 @@ static int perform(struct conn *k, const char *url, const char *authorization, r
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	free(auth_line);
-	k->body = NULL;
+	k->body.buf = NULL;
 	return ret;
 }
 
@@ -842,7 +814,7 @@ static int head_manifest(struct conn *k, char **out, const char *base, const rc_
 	memset(&ch, 0, sizeof(ch));
 	rc_buf_init(&url, 64 << 10);
 	if ((ret = rc_buf_addf(&url, "%s/v2/%s/manifests/", base, ref->path)) < 0 ||
-	    (ret = rc_docker_url_escape(&url, ref->tag, NULL)) < 0)
+	    (ret = rc_url_escape(&url, ref->tag, NULL)) < 0)
 		goto done;
 	what = rc_xstrfmt("HEAD /v2/%s/manifests/%s", ref->path, ref->tag);
 	if ((ret = perform(k, url.ptr, basic, NULL, &status, err)) < 0)

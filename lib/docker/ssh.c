@@ -1,7 +1,6 @@
 #include "base/compat.h"
 #include "docker/ssh.h"
 #include "base/buf.h"
-#include "docker/docker.h"
 #include "base/known_hosts.h"
 #include "base/sshkey.h"
 #include "base/util.h"

@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "run/checks.h"
 #include "base/error.h"
+#include "base/http.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -217,25 +218,6 @@ static int run_tcp(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 
 /* ---- http ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void curl_init_once(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_ALL);
-}
-
-static size_t http_write(char *data, size_t size, size_t nmemb, void *opaque)
-{
-	rc_buf *b = opaque;
-	size_t n = size * nmemb;
-
-	/* A short count makes curl stop with CURLE_WRITE_ERROR. */
-	if (rc_buf_add(b, data, n) < 0)
-		return 0;
-	return n;
-}
-
 static int http_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	(void)dt; (void)dn; (void)ut; (void)un;
@@ -245,6 +227,7 @@ static int http_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t 
 static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 {
 	rc_buf url = RC_BUF_INIT, body = RC_BUF_INIT, why = RC_BUF_INIT;
+	rc_http_body sink = { &body, false };
 	char method[16], errbuf[CURL_ERROR_SIZE];
 	const char *path = c->path && *c->path ? c->path : "/";
 	const char *scheme = c->scheme && *c->scheme ? c->scheme : "http";
@@ -280,8 +263,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	rc_buf_addf(&url, strchr(c->host, ':') ? "%s://[%s]:%d%s%s" : "%s://%s:%d%s%s", scheme,
 		    c->host, c->port, *path == '/' ? "" : "/", path);
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_result != CURLE_OK || !(curl = curl_easy_init())) {
+	if (rc_http_global_init(NULL) < 0 || !(curl = curl_easy_init())) {
 		ret = check_fail(err, RC_ERROR, c, ctx, "cannot initialize libcurl");
 		goto done;
 	}
@@ -289,8 +271,8 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	curl_easy_setopt(curl, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_write);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, rc_http_body_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_progress);
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)ctx);
@@ -324,6 +306,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 		}
 		attempts++;
 		rc_buf_reset(&body);
+		sink.over = false;
 		rc_buf_reset(&why);
 		errbuf[0] = '\0';
 		cc = curl_easy_perform(curl);
@@ -331,10 +314,10 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 			ret = check_fail(err, RC_ERROR, c, ctx, "cancelled");
 			goto done;
 		}
-		if (cc == CURLE_WRITE_ERROR && body.len + CURL_MAX_WRITE_SIZE > HTTP_BODY_CAP) {
+		if (cc == CURLE_WRITE_ERROR && sink.over) {
 			rc_buf_addf(&why, "answered a body over %zu bytes", HTTP_BODY_CAP);
 		} else if (cc != CURLE_OK) {
-			rc_buf_addf(&why, "failed: %s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			rc_buf_addf(&why, "failed: %s", rc_http_why(cc, errbuf));
 		} else {
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 			if (have_re) {

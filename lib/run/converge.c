@@ -2,6 +2,7 @@
 #include "run/converge.h"
 #include "run/internal.h"
 #include "docker/docker.h"
+#include "docker/credentials.h"
 #include "docker/registry.h"
 #include "base/util.h"
 #include <pthread.h>

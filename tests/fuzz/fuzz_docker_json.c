@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/buf.h"
+#include "base/encode.h"
+#include "docker/credentials.h"
 #include "docker/docker.h"
+#include "docker/stream.h"
 #include "base/error.h"
 #include "base/util.h"
 #include "base/banned.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "docker/events.h"
 #include "base/error.h"
 #include "base/util.h"
 #include "base/banned.h"

@@ -13,7 +13,7 @@
  */
 #include "base/compat.h"
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "base/encode.h"
 #include "base/known_hosts.h"
 #include "base/util.h"
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/buf.h"
-#include "docker/docker.h"
+#include "docker/credentials.h"
 #include "docker/registry.h"
 #include "base/util.h"
 #include "base/banned.h"

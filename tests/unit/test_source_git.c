@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "docker/docker.h"
+#include "base/encode.h"
 #include "helpers.h"
 #include "source/git.h"
 #include "base/known_hosts.h"

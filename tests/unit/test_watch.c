@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "docker/docker.h"
+#include "docker/events.h"
 #include "base/error.h"
 #include "helpers.h"
 #include "base/util.h"

@@ -1,0 +1,64 @@
+#ifndef RC_DOCKER_STREAM_H
+#define RC_DOCKER_STREAM_H
+/*
+ * docker/stream: the bodies the daemon streams: JSON lines (pulls,
+ * events) and the framed output of exec and logs.
+ */
+#include "base/compat.h"
+#include "base/buf.h"
+#include "base/error.h"
+#include <jansson.h>
+#include <stdint.h>
+
+/*
+ * A stream of JSON objects, as /images/create and /events send them: one
+ * per line, split across reads anywhere. Each complete object goes to
+ * `fn` (which must not keep it; a negative return stops the stream with
+ * that code). A line over `max_line` bytes (0: 1 MiB) is RC_ELIMIT, one
+ * that is not JSON is RC_ERROR.
+ */
+typedef int (*rc_docker_stream_fn)(json_t *obj, void *data, rc_error *err);
+typedef struct rc_docker_stream {
+	rc_buf line;
+	rc_docker_stream_fn fn;
+	void *data;
+	int failed;        /* first error code, 0 while all is well */
+	rc_error err;      /* its message */
+	size_t objects;    /* objects seen */
+} rc_docker_stream;
+void rc_docker_stream_init(rc_docker_stream *s, size_t max_line, rc_docker_stream_fn fn, void *data);
+/* Feed bytes; returns s->failed. */
+int rc_docker_stream_feed(rc_docker_stream *s, const char *data, size_t len);
+/* End of input: a last line without a newline is parsed too. */
+int rc_docker_stream_finish(rc_docker_stream *s, rc_error *err);
+void rc_docker_stream_release(rc_docker_stream *s);
+
+/*
+ * Take the frames of a non-TTY exec or logs stream apart into `out`:
+ * RC_ERROR when it is not such a stream (or ends inside a frame),
+ * RC_ELIMIT past out's cap.
+ */
+int rc_docker_demux(rc_buf *out, const char *data, size_t len);
+
+/*
+ * The same, fed in pieces as the body arrives (frames may be split
+ * anywhere): RC_DOCKER_DEMUXER_INIT(out), where `out` may be NULL to
+ * drop the output; feed; finish returns what rc_docker_demux() would.
+ * Past out's cap the rest is read and dropped, so the command's exit
+ * code can still be had.
+ */
+typedef struct rc_docker_demuxer {
+	unsigned char hdr[8];
+	size_t hdr_len;
+	uint32_t left;       /* payload bytes still to come in this frame */
+	rc_buf *out;         /* may be NULL: output dropped */
+	int failed;          /* RC_ERROR: not a framed stream; RC_ELIMIT: over out's cap */
+} rc_docker_demuxer;
+#define RC_DOCKER_DEMUXER_INIT(out) { { 0 }, 0, 0, (out), 0 }
+void rc_docker_demuxer_feed(rc_docker_demuxer *m, const char *data, size_t len);
+int rc_docker_demuxer_finish(rc_docker_demuxer *m);
+
+/* Add what fits of `data` under b's cap; RC_ELIMIT when not all of it did. */
+int rc_docker_add_capped(rc_buf *b, const char *data, size_t n);
+
+#endif
