@@ -2,6 +2,7 @@
 #include "base/compat.h"
 #include "run/internal.h"
 #include "docker/docker.h"
+#include "docker/credentials.h"
 #include "base/util.h"
 #include <pthread.h>
 #include <stdlib.h>
