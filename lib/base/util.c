@@ -1,5 +1,6 @@
 #include "base/compat.h"
 #include "base/util.h"
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -108,7 +109,8 @@ int rc_parse_u64(uint64_t *out, const char *s, int base)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoull() skips any white space, then takes "-1" as 2^64 - 1 */
+	if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, base);
