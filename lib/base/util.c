@@ -217,7 +217,7 @@ void rc_strv_free(char **v)
 static size_t utf8_len(const unsigned char *s, size_t len)
 {
 	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;     /* the range of the second byte */
+	unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
 	size_t n;
 
 	if (c < 0x80)
@@ -231,13 +231,13 @@ static size_t utf8_len(const unsigned char *s, size_t len)
 	else
 		return 0;
 	if (c == 0xe0)
-		lo = 0xa0;      /* overlong */
+		lo = 0xa0; /* overlong */
 	else if (c == 0xed)
-		hi = 0x9f;      /* surrogates */
+		hi = 0x9f; /* surrogates */
 	else if (c == 0xf0)
-		lo = 0x90;      /* overlong */
+		lo = 0x90; /* overlong */
 	else if (c == 0xf4)
-		hi = 0x8f;      /* past U+10FFFF */
+		hi = 0x8f; /* past U+10FFFF */
 	if (len < n || s[1] < lo || s[1] > hi)
 		return 0;
 	for (size_t k = 2; k < n; k++)

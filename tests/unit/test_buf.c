@@ -59,7 +59,7 @@ static void test_init(void **state)
 static void test_add(void **state)
 {
 	rc_buf b = RC_BUF_INIT;
-	static const char bin[] = { 'a', '\0', 'b', '\0' };
+	static const char bin[] = {'a', '\0', 'b', '\0'};
 
 	(void)state;
 	assert_int_equal(rc_buf_adds(&b, "hello"), 0);
@@ -122,10 +122,10 @@ static void test_cap(void **state)
 
 	(void)state;
 	rc_buf_init(&b, 10);
-	assert_int_equal(rc_buf_adds(&b, "0123456789"), 0);     /* exactly the cap */
+	assert_int_equal(rc_buf_adds(&b, "0123456789"), 0); /* exactly the cap */
 	assert_int_equal(b.len, 10);
 	assert_true(b.alloc <= 11);
-	assert_int_equal(rc_buf_add(&b, "", 0), 0);             /* nothing more is fine */
+	assert_int_equal(rc_buf_add(&b, "", 0), 0); /* nothing more is fine */
 
 	/* one byte past fails, whatever the way, and changes nothing */
 	assert_int_equal(rc_buf_addch(&b, 'x'), RC_ELIMIT);
@@ -210,16 +210,16 @@ static void test_setlen(void **state)
 	rc_buf b = RC_BUF_INIT;
 
 	(void)state;
-	rc_buf_setlen(&b, 0);                   /* untouched buffer: no write to "" */
+	rc_buf_setlen(&b, 0); /* untouched buffer: no write to "" */
 	rc_buf_setlen(&b, 5);
 	assert_int_equal(b.len, 0);
 	assert_ptr_equal(b.ptr, rc_buf_empty);
 
 	assert_int_equal(rc_buf_adds(&b, "abcdef"), 0);
-	rc_buf_setlen(&b, 10);                  /* longer: no-op */
+	rc_buf_setlen(&b, 10); /* longer: no-op */
 	assert_int_equal(b.len, 6);
 	assert_string_equal(b.ptr, "abcdef");
-	rc_buf_setlen(&b, 6);                   /* same: no-op */
+	rc_buf_setlen(&b, 6); /* same: no-op */
 	assert_string_equal(b.ptr, "abcdef");
 	rc_buf_setlen(&b, 3);
 	assert_int_equal(b.len, 3);
@@ -239,7 +239,7 @@ static void test_reset_release_detach(void **state)
 	char *p;
 
 	(void)state;
-	rc_buf_reset(&b);                       /* untouched: fine */
+	rc_buf_reset(&b); /* untouched: fine */
 	assert_string_equal(b.ptr, "");
 
 	assert_int_equal(rc_buf_adds(&b, "some text"), 0);
@@ -248,7 +248,7 @@ static void test_reset_release_detach(void **state)
 	rc_buf_reset(&b);
 	assert_int_equal(b.len, 0);
 	assert_string_equal(b.ptr, "");
-	assert_int_equal(b.alloc, alloc);       /* the memory is kept */
+	assert_int_equal(b.alloc, alloc); /* the memory is kept */
 	assert_ptr_equal(b.ptr, p);
 
 	assert_int_equal(rc_buf_adds(&b, "kept"), 0);
@@ -329,12 +329,12 @@ static void test_read_file(void **state)
 	rc_buf b = RC_BUF_INIT;
 	rc_error err = RC_ERROR_INIT;
 	char *path, *big, *empty;
-	size_t bigsz = 200000;                  /* more than one read chunk */
+	size_t bigsz = 200000; /* more than one read chunk */
 
 	(void)state;
 	path = write_file(dir, "f", "line one\n\0tail", 14);
 	assert_int_equal(rc_buf_adds(&b, ">"), 0);
-	assert_int_equal(rc_buf_read_file(&b, path, &err), 0);   /* appends */
+	assert_int_equal(rc_buf_read_file(&b, path, &err), 0); /* appends */
 	assert_int_equal(b.len, 15);
 	assert_memory_equal(b.ptr, ">line one\n\0tail", 16);
 	assert_int_equal(err.code, 0);
@@ -399,7 +399,7 @@ static void test_read_file_too_big(void **state)
 	assert_int_equal(err.code, RC_ELIMIT);
 	want = rc_xstrfmt("'%s' is larger than 10 bytes", path);
 	assert_string_equal(err.msg, want);
-	assert_int_equal(b.len, 0);             /* no partial content */
+	assert_int_equal(b.len, 0); /* no partial content */
 	assert_string_equal(b.ptr, "");
 	free(want);
 	free(path);
@@ -468,6 +468,7 @@ static void test_read_file_unreadable(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init),
 		cmocka_unit_test(test_add),
@@ -484,5 +485,6 @@ int main(void)
 		cmocka_unit_test(test_read_file_too_big),
 		cmocka_unit_test(test_read_file_unreadable),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

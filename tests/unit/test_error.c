@@ -17,8 +17,8 @@
 
 static void test_codes(void **state)
 {
-	const int codes[] = { RC_ERROR, RC_ENOTFOUND, RC_ECONFLICT, RC_EAUTH, RC_ETIMEOUT,
-			      RC_EINVALID, RC_ELIMIT, RC_EUNREACHABLE };
+	const int codes[] = {RC_ERROR,	  RC_ENOTFOUND, RC_ECONFLICT, RC_EAUTH,
+			     RC_ETIMEOUT, RC_EINVALID,	RC_ELIMIT,    RC_EUNREACHABLE};
 	rc_error e = RC_ERROR_INIT;
 
 	(void)state;
@@ -139,7 +139,7 @@ static void test_diags_add(void **state)
 	rc_diags_add(&d, RC_DIAG_ERROR, "c.yaml", 0, 0, "%s", "100%");
 	assert_int_equal(d.nr, 4);
 	assert_int_equal(d.errors, 2);
-	assert_int_equal(d.warnings, 1);      /* a note is neither */
+	assert_int_equal(d.warnings, 1); /* a note is neither */
 	assert_int_equal(d.dropped, 0);
 
 	assert_int_equal(d.items[0].level, RC_DIAG_ERROR);
@@ -149,7 +149,7 @@ static void test_diags_add(void **state)
 	assert_string_equal(d.items[0].message, "unknown key 'imgae'");
 	assert_int_equal(d.items[1].level, RC_DIAG_WARNING);
 	assert_int_equal(d.items[2].level, RC_DIAG_NOTE);
-	assert_string_equal(d.items[2].file, "");       /* no file: "" */
+	assert_string_equal(d.items[2].file, ""); /* no file: "" */
 	assert_string_equal(d.items[2].message, "note 1");
 	assert_string_equal(d.items[3].message, "100%");
 
@@ -208,7 +208,7 @@ static void test_diags_append(void **state)
 	rc_diags_add(&src, RC_DIAG_ERROR, "s", 2, 3, "second %s", "%d");
 	rc_diags_add(&src, RC_DIAG_NOTE, "s", 4, 5, "third");
 	rc_diags_append(&dst, &src);
-	rc_diags_release(&src);                 /* a deep copy: dst does not care */
+	rc_diags_release(&src); /* a deep copy: dst does not care */
 	assert_int_equal(dst.nr, 3);
 	assert_int_equal(dst.errors, 1);
 	assert_int_equal(dst.warnings, 1);
@@ -278,8 +278,8 @@ static char *positions(const rc_diags *d)
 	char *out = rc_xstrdup(""), *t;
 
 	for (size_t i = 0; i < d->nr; i++) {
-		t = rc_xstrfmt("%s%s:%d:%d:%s ", out, d->items[i].file, d->items[i].line,
-			       d->items[i].col, d->items[i].message);
+		t = rc_xstrfmt("%s%s:%d:%d:%s ", out, d->items[i].file, d->items[i].line, d->items[i].col,
+			       d->items[i].message);
 		free(out);
 		out = t;
 	}
@@ -292,21 +292,21 @@ static void test_diags_sort(void **state)
 	char *got;
 
 	(void)state;
-	rc_diags_sort(&d);                      /* empty: fine */
+	rc_diags_sort(&d); /* empty: fine */
 	rc_diags_add(&d, RC_DIAG_ERROR, "b.yaml", 10, 1, "1");
 	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 2, 5, "2");
-	rc_diags_add(&d, RC_DIAG_WARNING, "a.yaml", 2, 5, "3");  /* same place: stays after 2 */
+	rc_diags_add(&d, RC_DIAG_WARNING, "a.yaml", 2, 5, "3"); /* same place: stays after 2 */
 	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 2, 1, "4");
-	rc_diags_add(&d, RC_DIAG_ERROR, "b.yaml", 9, 30, "5");   /* line before column */
-	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 0, 0, "6");    /* unknown: first */
+	rc_diags_add(&d, RC_DIAG_ERROR, "b.yaml", 9, 30, "5"); /* line before column */
+	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 0, 0, "6");  /* unknown: first */
 	rc_diags_add(&d, RC_DIAG_ERROR, "b.yaml", 10, 1, "7");
-	rc_diags_add(&d, RC_DIAG_ERROR, NULL, 5, 5, "8");        /* no file: before any file */
+	rc_diags_add(&d, RC_DIAG_ERROR, NULL, 5, 5, "8"); /* no file: before any file */
 	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 2, 5, "9");
-	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 11, 1, "10");  /* numbers, not text */
+	rc_diags_add(&d, RC_DIAG_ERROR, "a.yaml", 11, 1, "10"); /* numbers, not text */
 	rc_diags_sort(&d);
 	got = positions(&d);
 	assert_string_equal(got, ":5:5:8 a.yaml:0:0:6 a.yaml:2:1:4 a.yaml:2:5:2 a.yaml:2:5:3 "
-			    "a.yaml:2:5:9 a.yaml:11:1:10 b.yaml:9:30:5 b.yaml:10:1:1 b.yaml:10:1:7 ");
+				 "a.yaml:2:5:9 a.yaml:11:1:10 b.yaml:9:30:5 b.yaml:10:1:1 b.yaml:10:1:7 ");
 	free(got);
 	/* counts are not touched, and sorting again changes nothing */
 	assert_int_equal(d.errors, 9);
@@ -314,7 +314,7 @@ static void test_diags_sort(void **state)
 	rc_diags_sort(&d);
 	got = positions(&d);
 	assert_string_equal(got, ":5:5:8 a.yaml:0:0:6 a.yaml:2:1:4 a.yaml:2:5:2 a.yaml:2:5:3 "
-			    "a.yaml:2:5:9 a.yaml:11:1:10 b.yaml:9:30:5 b.yaml:10:1:1 b.yaml:10:1:7 ");
+				 "a.yaml:2:5:9 a.yaml:11:1:10 b.yaml:9:30:5 b.yaml:10:1:1 b.yaml:10:1:7 ");
 	free(got);
 	rc_diags_release(&d);
 
@@ -335,6 +335,7 @@ static void test_diags_sort(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_set),
@@ -345,5 +346,6 @@ int main(void)
 		cmocka_unit_test(test_diags_append_dropped),
 		cmocka_unit_test(test_diags_sort),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,7 @@ static void test_load_missing(void **state)
 	rc_error err = RC_ERROR_INIT;
 
 	(void)state;
-	memset(&s, 0x5a, sizeof(s));            /* out is set whatever it held */
+	memset(&s, 0x5a, sizeof(s)); /* out is set whatever it held */
 	assert_int_equal(rc_state_load(&s, path, &err), 0);
 	assert_int_equal(s.nr, 0);
 	assert_null(s.v);
@@ -86,7 +86,7 @@ static void test_load_missing(void **state)
 
 static void test_set_get(void **state)
 {
-	rc_run_state s = { 0 };
+	rc_run_state s = {0};
 	const rc_state_env *e;
 
 	(void)state;
@@ -101,7 +101,7 @@ static void test_set_get(void **state)
 	assert_null(e->quarantine.attempt);
 	e = rc_state_get(&s, "b.example.com");
 	assert_null(e->commit);
-	assert_is_iso_now(e->time);             /* NULL: now, UTC */
+	assert_is_iso_now(e->time); /* NULL: now, UTC */
 	assert_null(rc_state_get(&s, "c.example.com"));
 	assert_null(rc_state_get(&s, "a.example"));
 
@@ -146,14 +146,13 @@ static void test_roundtrip(void **state)
 {
 	char *dir = tmp_tree_new();
 	char *path = rc_xstrfmt("%s/state.json", dir), *text, *names;
-	rc_run_state s = { 0 }, t;
+	rc_run_state s = {0}, t;
 	rc_error err = RC_ERROR_INIT;
 	const rc_state_env *e;
 	struct stat st;
 
 	(void)state;
-	rc_state_set(&s, "z.example.com", "0123456789abcdef0123456789abcdef01234567", "ok",
-		     "2026-11-22T00:12:03Z");
+	rc_state_set(&s, "z.example.com", "0123456789abcdef0123456789abcdef01234567", "ok", "2026-11-22T00:12:03Z");
 	rc_state_set(&s, "a.example.com", NULL, "rolled-back", "2026-11-22T00:12:04Z");
 	rc_state_quarantine(&s, "a.example.com", "f00d", NULL, "start 'web-1' on ship 's': \"unhealthy\"\n2nd line",
 			    "2026-11-22T00:12:05Z");
@@ -165,7 +164,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	names = ls(dir);
-	assert_string_equal(names, "state.json");       /* no temporary left */
+	assert_string_equal(names, "state.json"); /* no temporary left */
 	free(names);
 	text = slurp(path);
 	assert_true(strstr(text, "\"format_version\": 1") != NULL);
@@ -230,7 +229,7 @@ static void test_reason_not_utf8(void **state)
 {
 	char *dir = tmp_tree_new();
 	char *path = rc_xstrfmt("%s/state.json", dir);
-	rc_run_state s = { 0 }, t;
+	rc_run_state s = {0}, t;
 	rc_error err = RC_ERROR_INIT;
 	const rc_state_env *e;
 
@@ -274,7 +273,7 @@ static int load_text_state(rc_run_state *out, const char *text, rc_error *err, c
 	rc_error_clear(err);
 	ret = rc_state_load(out, path, err);
 	after = slurp(path);
-	assert_string_equal(before, after);     /* loading never touches the file */
+	assert_string_equal(before, after); /* loading never touches the file */
 	free(before);
 	free(after);
 	if (pathp)
@@ -293,9 +292,15 @@ static int load_text_state(rc_run_state *out, const char *text, rc_error *err, c
 static void test_load_corrupt(void **state)
 {
 	static const char *const bad[] = {
-		"", "{", "{not json}", "null", "[]", "{\"format_version\": 1}",
-		"{\"environments\": []}", "{\"environments\": \"x\"}",
-		"{\"environments\": {\"a\": {}, \"a\": {}}}",        /* duplicate keys */
+		"",
+		"{",
+		"{not json}",
+		"null",
+		"[]",
+		"{\"format_version\": 1}",
+		"{\"environments\": []}",
+		"{\"environments\": \"x\"}",
+		"{\"environments\": {\"a\": {}, \"a\": {}}}", /* duplicate keys */
 		"{\"environments\": {}} trailing",
 	};
 	rc_run_state s;
@@ -335,18 +340,22 @@ static void test_load_lenient(void **state)
 
 	(void)state;
 	/* no format_version, or another one: loaded as version 1 */
-	assert_int_equal(load_text_state(&s, "{\"format_version\": 99, \"environments\": "
+	assert_int_equal(load_text_state(&s,
+					 "{\"format_version\": 99, \"environments\": "
 					 "{\"a\": {\"commit\": \"c\", \"result\": \"ok\", \"time\": \"t\"}}}",
-					 &err, NULL), 0);
+					 &err, NULL),
+			 0);
 	assert_int_equal(s.nr, 1);
 	assert_string_equal(rc_state_get(&s, "a")->commit, "c");
 	rc_state_release(&s);
 
 	/* a record that is not an object, or has fields of the wrong type */
-	assert_int_equal(load_text_state(&s, "{\"environments\": {\"a\": 5, \"b\": {\"commit\": 1, "
+	assert_int_equal(load_text_state(&s,
+					 "{\"environments\": {\"a\": 5, \"b\": {\"commit\": 1, "
 					 "\"result\": true, \"quarantine\": {\"commit\": \"c\"}}, "
 					 "\"c\": {\"result\": \"ok\", \"quarantine\": {\"attempt\": \"q\"}}}}",
-					 &err, NULL), 0);
+					 &err, NULL),
+			 0);
 	assert_int_equal(s.nr, 3);
 	e = rc_state_get(&s, "a");
 	assert_null(e->commit);
@@ -355,7 +364,7 @@ static void test_load_lenient(void **state)
 	e = rc_state_get(&s, "b");
 	assert_null(e->commit);
 	assert_string_equal(e->result, "unknown");
-	assert_null(e->quarantine.attempt);     /* no attempt: no quarantine */
+	assert_null(e->quarantine.attempt); /* no attempt: no quarantine */
 	e = rc_state_get(&s, "c");
 	assert_string_equal(e->quarantine.attempt, "q");
 	assert_null(e->quarantine.commit);
@@ -368,7 +377,7 @@ static void test_save_errors(void **state)
 {
 	char *dir = tmp_tree_new();
 	char *file, *path, *want, *names, *tmp, *before, *after;
-	rc_run_state s = { 0 };
+	rc_run_state s = {0};
 	rc_error err = RC_ERROR_INIT;
 
 	(void)state;
@@ -412,7 +421,7 @@ static void test_save_errors(void **state)
 	assert_int_equal(rc_state_save(&s, path, &err), 0);
 	before = slurp(path);
 	tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
-	assert_int_equal(mkdir(tmp, 0700), 0);  /* the temporary cannot be opened */
+	assert_int_equal(mkdir(tmp, 0700), 0); /* the temporary cannot be opened */
 	rc_state_set(&s, "b", "c2", "failed", "t2");
 	assert_int_equal(rc_state_save(&s, path, &err), RC_ERROR);
 	after = slurp(path);
@@ -443,9 +452,9 @@ static void test_dir_ensure(void **state)
 	assert_int_equal(stat(deep, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(rc_state_dir_ensure(deep, &err), 0);   /* already there */
+	assert_int_equal(rc_state_dir_ensure(deep, &err), 0); /* already there */
 	p = rc_xstrfmt("%s/", deep);
-	assert_int_equal(rc_state_dir_ensure(p, &err), 0);      /* trailing slash */
+	assert_int_equal(rc_state_dir_ensure(p, &err), 0); /* trailing slash */
 	free(p);
 
 	tmp_write(dir, "plain", "x");
@@ -471,7 +480,7 @@ static void test_lock(void **state)
 	p = rc_xstrfmt("%s/lock", dir);
 	text = slurp(p);
 	want = rc_xstrfmt("%ld\n", (long)getpid());
-	assert_string_equal(text, want);       /* who holds it */
+	assert_string_equal(text, want); /* who holds it */
 	free(text);
 	free(want);
 
@@ -500,6 +509,7 @@ static void test_lock(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_set_get),
@@ -511,5 +521,6 @@ int main(void)
 		cmocka_unit_test(test_dir_ensure),
 		cmocka_unit_test(test_lock),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@ static void test_alloc(void **state)
 	int *z;
 
 	(void)state;
-	p = rc_xmalloc(0);              /* never NULL, even for 0 */
+	p = rc_xmalloc(0); /* never NULL, even for 0 */
 	assert_non_null(p);
 	free(p);
 
@@ -42,7 +42,7 @@ static void test_alloc(void **state)
 	memcpy(p, "abc", 4);
 	p = rc_xrealloc(p, 100000);
 	assert_string_equal(p, "abc");
-	p = rc_xrealloc(p, 0);          /* a valid block, not a free */
+	p = rc_xrealloc(p, 0); /* a valid block, not a free */
 	assert_non_null(p);
 	free(p);
 	p = rc_xrealloc(NULL, 8);
@@ -59,7 +59,7 @@ static void test_alloc(void **state)
 	p = rc_xstrndup("hello", 3);
 	assert_string_equal(p, "hel");
 	free(p);
-	p = rc_xstrndup("hi", 10);     /* n past the end: reads no further than the NUL */
+	p = rc_xstrndup("hi", 10); /* n past the end: reads no further than the NUL */
 	assert_string_equal(p, "hi");
 	free(p);
 	p = rc_xstrndup("hi", 0);
@@ -140,7 +140,7 @@ static void i64_bad(const char *s, int base)
 	int64_t v = 12345;
 	if (rc_parse_i64(&v, s, base) != -1)
 		fail_msg("rc_parse_i64('%s', %d) accepted it as %lld", s ? s : "(null)", base, (long long)v);
-	assert_int_equal(v, 12345);     /* untouched on failure */
+	assert_int_equal(v, 12345); /* untouched on failure */
 }
 
 static void test_parse_i64(void **state)
@@ -151,12 +151,12 @@ static void test_parse_i64(void **state)
 	i64_ok("-42", 10, -42);
 	i64_ok("+42", 10, 42);
 	i64_ok("-0", 10, 0);
-	i64_ok("007", 10, 7);           /* base 10: not octal */
+	i64_ok("007", 10, 7); /* base 10: not octal */
 	i64_ok("9223372036854775807", 10, INT64_MAX);
 	i64_ok("-9223372036854775808", 10, INT64_MIN);
 	i64_ok("ff", 16, 255);
 	i64_ok("0x1F", 16, 31);
-	i64_ok("0x1f", 0, 31);          /* base 0: C rules */
+	i64_ok("0x1f", 0, 31); /* base 0: C rules */
 	i64_ok("010", 0, 8);
 	i64_ok("-0x10", 0, -16);
 	/*
@@ -173,19 +173,19 @@ static void test_parse_i64(void **state)
 	i64_bad("--1", 10);
 	i64_bad("+-1", 10);
 	i64_bad(" ", 10);
-	i64_bad("12 ", 10);             /* trailing garbage, even white space */
+	i64_bad("12 ", 10); /* trailing garbage, even white space */
 	i64_bad("12\n", 10);
 	i64_bad("12a", 10);
 	i64_bad("a12", 10);
 	i64_bad("1.5", 10);
 	i64_bad("1e3", 10);
 	i64_bad("0x10", 10);
-	i64_bad("9223372036854775808", 10);     /* overflow */
+	i64_bad("9223372036854775808", 10); /* overflow */
 	i64_bad("-9223372036854775809", 10);
 	i64_bad("99999999999999999999999", 10);
 	i64_bad("8000000000000000", 16);
-	i64_bad("089", 0);                      /* not octal */
-	i64_bad("12", 1);                       /* no such base */
+	i64_bad("089", 0); /* not octal */
+	i64_bad("12", 1);  /* no such base */
 }
 
 static void u64_ok(const char *s, int base, uint64_t want)
@@ -194,16 +194,15 @@ static void u64_ok(const char *s, int base, uint64_t want)
 	if (rc_parse_u64(&v, s, base) != 0)
 		fail_msg("rc_parse_u64('%s', %d) failed", s, base);
 	if (v != want)
-		fail_msg("rc_parse_u64('%s', %d) = %llu, expected %llu", s, base,
-			 (unsigned long long)v, (unsigned long long)want);
+		fail_msg("rc_parse_u64('%s', %d) = %llu, expected %llu", s, base, (unsigned long long)v,
+			 (unsigned long long)want);
 }
 
 static void u64_bad(const char *s, int base)
 {
 	uint64_t v = 12345;
 	if (rc_parse_u64(&v, s, base) != -1)
-		fail_msg("rc_parse_u64('%s', %d) accepted it as %llu", s ? s : "(null)", base,
-			 (unsigned long long)v);
+		fail_msg("rc_parse_u64('%s', %d) accepted it as %llu", s ? s : "(null)", base, (unsigned long long)v);
 	assert_int_equal(v, 12345);
 }
 
@@ -218,7 +217,7 @@ static void test_parse_u64(void **state)
 
 	u64_bad(NULL, 10);
 	u64_bad("", 10);
-	u64_bad("18446744073709551616", 10);    /* overflow */
+	u64_bad("18446744073709551616", 10); /* overflow */
 	u64_bad("10000000000000000", 16);
 	/* no sign: strtoull would take "-1" as 2^64 - 1 */
 	u64_bad("-1", 10);
@@ -247,14 +246,14 @@ static void test_parse_int(void **state)
 	assert_int_equal(v, 65535);
 	assert_int_equal(rc_parse_int(&v, "2147483647", INT_MAX), 0);
 	assert_int_equal(v, INT_MAX);
-	assert_int_equal(rc_parse_int(&v, "010", 100), 0);     /* always base 10 */
+	assert_int_equal(rc_parse_int(&v, "010", 100), 0); /* always base 10 */
 	assert_int_equal(v, 10);
 
 	v = -7;
 	assert_int_equal(rc_parse_int(&v, "65536", 65535), -1);
 	assert_int_equal(rc_parse_int(&v, "-1", 65535), -1);
 	assert_int_equal(rc_parse_int(&v, "2147483648", INT_MAX), -1);
-	assert_int_equal(rc_parse_int(&v, "4294967296", INT_MAX), -1);   /* no wrap to 0 */
+	assert_int_equal(rc_parse_int(&v, "4294967296", INT_MAX), -1); /* no wrap to 0 */
 	assert_int_equal(rc_parse_int(&v, "99999999999999999999", INT_MAX), -1);
 	assert_int_equal(rc_parse_int(&v, "", 10), -1);
 	assert_int_equal(rc_parse_int(&v, "1.0", 10), -1);
@@ -305,7 +304,7 @@ static void test_sha256(void **state)
 	assert_string_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	rc_sha256_hex(out, quick, strlen(quick));
 	assert_string_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-	rc_sha256_hex(out, "a\0b", 3);  /* bytes, not a C string */
+	rc_sha256_hex(out, "a\0b", 3); /* bytes, not a C string */
 	assert_string_equal(out, "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138");
 }
 
@@ -323,44 +322,44 @@ static void test_clean_text(void **state)
 	(void)state;
 	CLEAN("", "");
 	CLEAN("plain text", "plain text");
-	CLEAN("a\tb\nc", "a\tb\nc");                  /* tabs and newlines kept */
-	CLEAN("a\r\nb", "a?\nb");                      /* other controls are not */
+	CLEAN("a\tb\nc", "a\tb\nc"); /* tabs and newlines kept */
+	CLEAN("a\r\nb", "a?\nb");    /* other controls are not */
 	CLEAN("\x01\x1b[31mred\x1b[0m", "??[31mred?[0m");
 	CLEAN("nul\0inside", "nul?inside");
-	CLEAN("del\x7f", "del\x7f");                   /* valid UTF-8, kept */
-	CLEAN("x\n\n\n", "x");                         /* trailing newlines dropped */
+	CLEAN("del\x7f", "del\x7f"); /* valid UTF-8, kept */
+	CLEAN("x\n\n\n", "x");	     /* trailing newlines dropped */
 	CLEAN("\n\n", "");
-	CLEAN("\n\nx\n", "\n\nx");                     /* leading ones kept */
-	CLEAN("x\n\t", "x\n\t");                       /* only newlines are dropped */
-	clean_is("abc", 2, "ab");                      /* len, not the NUL, bounds it */
+	CLEAN("\n\nx\n", "\n\nx"); /* leading ones kept */
+	CLEAN("x\n\t", "x\n\t");   /* only newlines are dropped */
+	clean_is("abc", 2, "ab");  /* len, not the NUL, bounds it */
 
 	/* valid UTF-8 of every length, at the edges of each range */
 	CLEAN("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
-	CLEAN("\xc2\x80", "\xc2\x80");                 /* U+0080 */
-	CLEAN("\xdf\xbf", "\xdf\xbf");                 /* U+07FF */
-	CLEAN("\xe0\xa0\x80", "\xe0\xa0\x80");         /* U+0800 */
-	CLEAN("\xed\x9f\xbf", "\xed\x9f\xbf");         /* U+D7FF */
-	CLEAN("\xee\x80\x80", "\xee\x80\x80");         /* U+E000 */
-	CLEAN("\xef\xbf\xbf", "\xef\xbf\xbf");         /* U+FFFF */
+	CLEAN("\xc2\x80", "\xc2\x80");		       /* U+0080 */
+	CLEAN("\xdf\xbf", "\xdf\xbf");		       /* U+07FF */
+	CLEAN("\xe0\xa0\x80", "\xe0\xa0\x80");	       /* U+0800 */
+	CLEAN("\xed\x9f\xbf", "\xed\x9f\xbf");	       /* U+D7FF */
+	CLEAN("\xee\x80\x80", "\xee\x80\x80");	       /* U+E000 */
+	CLEAN("\xef\xbf\xbf", "\xef\xbf\xbf");	       /* U+FFFF */
 	CLEAN("\xf0\x90\x80\x80", "\xf0\x90\x80\x80"); /* U+10000 */
 	CLEAN("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"); /* U+10FFFF */
 
 	/* each byte that is not part of a valid sequence becomes one '?' */
-	CLEAN("\x80", "?");                             /* lone continuation */
+	CLEAN("\x80", "?"); /* lone continuation */
 	CLEAN("\xff\xfe", "??");
-	CLEAN("a\xc3", "a?");                          /* cut at the end */
+	CLEAN("a\xc3", "a?"); /* cut at the end */
 	CLEAN("\xe2\x82", "??");
 	CLEAN("\xe2\x82x", "??x");
 	CLEAN("\xf0\x9f\x98", "???");
-	CLEAN("\xc0\xaf", "??");                       /* overlong '/' */
+	CLEAN("\xc0\xaf", "??"); /* overlong '/' */
 	CLEAN("\xc1\xbf", "??");
-	CLEAN("\xe0\x80\xaf", "???");                  /* overlong, 3 bytes */
+	CLEAN("\xe0\x80\xaf", "???"); /* overlong, 3 bytes */
 	CLEAN("\xe0\x9f\xbf", "???");
-	CLEAN("\xf0\x80\x80\xaf", "????");             /* overlong, 4 bytes */
+	CLEAN("\xf0\x80\x80\xaf", "????"); /* overlong, 4 bytes */
 	CLEAN("\xf0\x8f\xbf\xbf", "????");
-	CLEAN("\xed\xa0\x80", "???");                  /* UTF-16 surrogates (CESU-8) */
+	CLEAN("\xed\xa0\x80", "???"); /* UTF-16 surrogates (CESU-8) */
 	CLEAN("\xed\xbf\xbf", "???");
-	CLEAN("\xf4\x90\x80\x80", "????");             /* past U+10FFFF */
+	CLEAN("\xf4\x90\x80\x80", "????"); /* past U+10FFFF */
 	CLEAN("\xf5\x80\x80\x80", "????");
 	CLEAN("\xf7\xbf\xbf\xbf", "????");
 	CLEAN("\xf8\x88\x80\x80\x80", "?????");
@@ -460,8 +459,8 @@ static void test_sleep_unless(void **state)
 	assert_true(rc_sleep_unless(0.1, never, &calls));
 	t = rc_monotonic() - t;
 	assert_true(t >= 0.1);
-	assert_true(calls >= 5);        /* in slices, not one long sleep */
-	assert_true(calls <= 12);       /* but not busy */
+	assert_true(calls >= 5);  /* in slices, not one long sleep */
+	assert_true(calls <= 12); /* but not busy */
 }
 
 static void test_strv_free(void **state)
@@ -473,7 +472,7 @@ static void test_strv_free(void **state)
 	v[0] = rc_xstrdup("a");
 	v[1] = rc_xstrdup("b");
 	v[2] = rc_xstrdup("");
-	rc_strv_free(v);                /* valgrind: nothing leaks */
+	rc_strv_free(v); /* valgrind: nothing leaks */
 	v = rc_xcalloc(1, sizeof(*v));
 	rc_strv_free(v);
 }
@@ -565,6 +564,7 @@ static void test_expand_home(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alloc),
 		cmocka_unit_test(test_strfmt),
@@ -582,5 +582,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_home_dir, save_home, restore_home),
 		cmocka_unit_test_setup_teardown(test_expand_home, save_home, restore_home),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
