@@ -50,6 +50,10 @@ int rc_buf_grow(rc_buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : RC_BUF_DEFAULT_CAP;
 	size_t want;
 
+	/* room for the NUL, so that len + extra + 1 and cap + 1 cannot wrap */
+	if (cap > SIZE_MAX - 1)
+		cap = SIZE_MAX - 1;
+
 	if (extra > cap || b->len > cap - extra)
 		return RC_ELIMIT;
 	want = b->len + extra + 1;

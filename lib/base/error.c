@@ -82,10 +82,17 @@ void rc_diags_add(rc_diags *d, rc_diag_level level, const char *file, int line, 
 
 void rc_diags_append(rc_diags *dst, const rc_diags *src)
 {
+	size_t errors = 0, warnings = 0;
+
 	for (size_t i = 0; i < src->nr; i++) {
 		const rc_diag *s = &src->items[i];
 		rc_diags_add(dst, s->level, s->file, s->line, s->col, "%s", s->message);
+		errors += s->level == RC_DIAG_ERROR;
+		warnings += s->level == RC_DIAG_WARNING;
 	}
+	/* what src dropped is gone, but it counts: an error past its limit is still an error */
+	dst->errors += src->errors - errors;
+	dst->warnings += src->warnings - warnings;
 	dst->dropped += src->dropped;
 }
 

@@ -1,5 +1,6 @@
 #include "base/compat.h"
 #include "base/util.h"
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -108,7 +109,8 @@ int rc_parse_u64(uint64_t *out, const char *s, int base)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoull() skips any white space, then takes "-1" as 2^64 - 1 */
+	if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, base);
@@ -206,19 +208,54 @@ void rc_strv_free(char **v)
 	free(v);
 }
 
+/*
+ * The length of the valid UTF-8 sequence at s[0..len), 0 when there is
+ * none: the rules of RFC 3629 (no overlong forms, no UTF-16 surrogates,
+ * nothing past U+10FFFF), which are jansson's, so that the result can go
+ * into a report.
+ */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* past U+10FFFF */
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 char *rc_clean_text(const char *s, size_t len)
 {
 	char *out = rc_xmalloc(len + 1), *w = out;
 	size_t i = 0;
 	while (i < len) {
 		unsigned char ch = (unsigned char)s[i];
-		size_t n = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3 : (ch & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = n > 0 && i + n <= len && !(n == 2 && ch < 0xc2);
-		for (size_t k = 1; ok && k < n; k++)
-			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-		if (ok && n == 1 && ch < 0x20 && ch != '\n' && ch != '\t')
-			ok = false;
-		if (!ok) {
+		size_t n = utf8_len((const unsigned char *)s + i, len - i);
+		if (n == 1 && ch < 0x20 && ch != '\n' && ch != '\t')
+			n = 0;
+		if (!n) {
 			*w++ = '?';
 			i++;
 			continue;

@@ -156,12 +156,27 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 		const rc_state_env *e = &s->v[i];
 		json_t *o = json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
 				      "result", e->result, "time", e->time ? e->time : "");
-		if (e->quarantine.attempt)
-			json_object_set_new(o, "quarantine",
-					    json_pack("{s:s, s:o, s:s, s:s}", "attempt", e->quarantine.attempt, "commit",
-						      e->quarantine.commit ? json_string(e->quarantine.commit) : json_null(),
-						      "reason", e->quarantine.reason, "time", e->quarantine.time));
-		json_object_set_new(envs, e->name, o);
+		if (o && e->quarantine.attempt) {
+			/* an error message, any bytes: made fit for JSON rather than lost */
+			char *reason = rc_clean_text(e->quarantine.reason ? e->quarantine.reason : "",
+						     e->quarantine.reason ? strlen(e->quarantine.reason) : 0);
+			json_t *q = json_pack("{s:s, s:o, s:s, s:s}", "attempt", e->quarantine.attempt, "commit",
+					      e->quarantine.commit ? json_string(e->quarantine.commit) : json_null(),
+					      "reason", reason, "time", e->quarantine.time ? e->quarantine.time : "");
+			free(reason);
+			if (!q || json_object_set_new(o, "quarantine", q) < 0) {
+				json_decref(o);
+				o = NULL;
+			}
+		}
+		/* json_pack and jansson's setters fail on bytes that are not UTF-8: never drop a record silently */
+		if (!o || json_object_set_new(envs, e->name, o) < 0) {
+			ret = rc_error_set(err, RC_ERROR, "cannot write state of environment '%s': not UTF-8", e->name);
+			json_decref(envs);
+			json_decref(doc);
+			text = NULL;
+			goto done;
+		}
 	}
 	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "environments", envs);
