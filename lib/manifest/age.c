@@ -370,7 +370,10 @@ static int parse_header(struct header *h, const char *d, size_t len, rc_error *e
 		/* body: full 64-column lines, then one shorter (maybe empty) line */
 		for (;;) {
 			if (next_line(d, end, pos, &n) < 0)
-				return rc_error_set(err, RC_EINVALID, "header truncated in a stanza body");
+				return rc_error_set(err, len > RC_AGE_MAX_HEADER ? RC_ELIMIT : RC_EINVALID,
+						    len > RC_AGE_MAX_HEADER ? "header larger than %zu bytes"
+									   : "header truncated in a stanza body",
+						    RC_AGE_MAX_HEADER);
 			if (n > COLUMNS || rc_b64_decode(&st->body, d + pos, n, false) < 0)
 				return rc_error_set(err, RC_EINVALID, "header: malformed stanza body");
 			pos += n + 1;
