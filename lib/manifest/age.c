@@ -210,7 +210,7 @@ int rc_age_identities_parse(rc_age_identities *out, const char *text, size_t len
 	if (out->nr == start)
 		ret = rc_error_set(err, RC_EINVALID, "no age identity found (expected a line 'AGE-SECRET-KEY-1...')");
 done:
-	if (ret < 0) {
+	if (ret < 0 && out->nr > start) {
 		rc_crypto_wipe(out->items + start, (out->nr - start) * sizeof(*out->items));
 		out->nr = start;
 	}

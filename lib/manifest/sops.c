@@ -604,6 +604,25 @@ static const char *bool_bytes(const char *s)
 	return NULL;
 }
 
+/*
+ * A name (a key, a recipient) fit for a one-line message: at most 70
+ * characters, anything but printable ASCII shown as '?'.
+ */
+#define SHOWN 80
+static const char *shown(char out[SHOWN], const char *s)
+{
+	size_t i;
+
+	if (!s)
+		s = "?";
+	for (i = 0; s[i] && i < 70; i++)
+		out[i] = s[i] >= 32 && s[i] < 127 ? s[i] : '?';
+	if (s[i])
+		out[i++] = '~';
+	out[i] = '\0';
+	return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* The data key                                                       */
 
@@ -612,6 +631,7 @@ static int data_key(unsigned char key[DATA_KEY], const struct meta *m,
 {
 	rc_error first = RC_ERROR_INIT;
 	rc_buf b = RC_BUF_INIT, names = RC_BUF_INIT;
+	char name[SHOWN];
 	size_t usable = 0;
 	int ret = RC_EAUTH;
 
@@ -623,15 +643,15 @@ static int data_key(unsigned char key[DATA_KEY], const struct meta *m,
 		if (!m->age[i].enc)
 			continue;
 		usable++;
+		shown(name, m->age[i].recipient);
 		if (names.len < 200)
-			rc_buf_addf(&names, "%s'%.70s'", names.len ? ", " : "",
-				    m->age[i].recipient ? m->age[i].recipient : "?");
+			rc_buf_addf(&names, "%s'%s'", names.len ? ", " : "", name);
 		rc_buf_reset(&b);
 		r = rc_age_decrypt(&b, m->age[i].enc, strlen(m->age[i].enc), ids, &e);
 		if (r == 0) {
 			if (b.len != DATA_KEY) {
-				ret = rc_error_set(err, RC_EINVALID, "sops: the data key for '%.70s' is not %d bytes",
-						   m->age[i].recipient ? m->age[i].recipient : "?", DATA_KEY);
+				ret = rc_error_set(err, RC_EINVALID, "sops: the data key for '%s' is not %d bytes",
+						   name, DATA_KEY);
 				goto done;
 			}
 			memcpy(key, b.ptr, DATA_KEY);
@@ -639,8 +659,7 @@ static int data_key(unsigned char key[DATA_KEY], const struct meta *m,
 			goto done;
 		}
 		if (!first.code && !strstr(e.msg, "no identity matches"))
-			rc_error_set(&first, r, "sops: data key for '%.70s': %s",
-				     m->age[i].recipient ? m->age[i].recipient : "?", e.msg);
+			rc_error_set(&first, r, "sops: data key for '%s': %s", name, e.msg);
 	}
 	if (!usable)
 		ret = rc_error_set(err, RC_EAUTH, "sops: the file has no age recipient (it is encrypted for other key services only)");
@@ -717,6 +736,7 @@ int rc_sops_decrypt(rc_sops_values *out, const char *text, size_t len, rc_sops_f
 	for (size_t i = 0; i < l.nr; i++) {
 		struct leaf *f = &l.items[i];
 		bool enc = should_encrypt(&r, f);
+		char name[SHOWN], tname[SHOWN];
 		rc_sops_value *v;
 
 		rc_buf_reset(&plain);
@@ -725,23 +745,23 @@ int rc_sops_decrypt(rc_sops_values *out, const char *text, size_t len, rc_sops_f
 			const char *b;
 
 			if (!f->is_string) {
-				ret = rc_error_set(err, RC_EINVALID, "sops: value of '%s' is not encrypted", f->key);
+				ret = rc_error_set(err, RC_EINVALID, "sops: value of '%s' is not encrypted", shown(name, f->key));
 				goto done;
 			}
 			aad = aad_of(f);
 			ret = decrypt_value(&plain, type, f->text, f->len, key, aad);
 			free(aad);
 			if (ret == RC_EINVALID) {
-				rc_error_set(err, ret, "sops: value of '%s' is not a SOPS encrypted value (ENC[AES256_GCM,...])", f->key);
+				rc_error_set(err, ret, "sops: value of '%s' is not a SOPS encrypted value (ENC[AES256_GCM,...])", shown(name, f->key));
 				goto done;
 			} else if (ret < 0) {
-				rc_error_set(err, ret, "sops: value of '%s' does not decrypt: file tampered with or moved", f->key);
+				rc_error_set(err, ret, "sops: value of '%s' does not decrypt: file tampered with or moved", shown(name, f->key));
 				goto done;
 			}
 			b = strcmp(type, "bool") ? plain.ptr : bool_bytes(plain.ptr);
 			if (!b || !(!strcmp(type, "str") || !strcmp(type, "int") || !strcmp(type, "float") ||
 				    !strcmp(type, "bool") || !strcmp(type, "bytes") || !strcmp(type, "time"))) {
-				ret = rc_error_set(err, RC_EINVALID, "sops: value of '%s' has an unknown type '%s'", f->key, type);
+				ret = rc_error_set(err, RC_EINVALID, "sops: value of '%s' has an unknown type '%s'", shown(name, f->key), shown(tname, type));
 				goto done;
 			}
 			if (!m.mac_only || enc)
@@ -772,11 +792,10 @@ int rc_sops_decrypt(rc_sops_values *out, const char *text, size_t len, rc_sops_f
 	ret = 0;
 done:
 	if (ret < 0) {
-		rc_sops_values tail = { out->items + start, out->nr - start, 0 };
-		for (size_t i = 0; i < tail.nr; i++) {
-			rc_crypto_wipe(tail.items[i].value, tail.items[i].len);
-			free(tail.items[i].value);
-			free(tail.items[i].key);
+		for (size_t i = start; i < out->nr; i++) {
+			rc_crypto_wipe(out->items[i].value, out->items[i].len);
+			free(out->items[i].value);
+			free(out->items[i].key);
 		}
 		out->nr = start;
 	}
