@@ -206,6 +206,7 @@ static void test_tamper_everywhere(void **state)
 		if (rc_age_decrypt(&out, copy, f.len, &ids, &err) == 0)
 			fail_msg("flipping byte %zu went unnoticed", i);
 		assert_int_equal(out.len, 0);
+		rc_buf_release(&out);
 		free(copy);
 	}
 	/* truncation anywhere, and a byte more */
@@ -214,6 +215,7 @@ static void test_tamper_everywhere(void **state)
 		rc_error err = RC_ERROR_INIT;
 		if (rc_age_decrypt(&out, f.ptr, n, &ids, &err) == 0)
 			fail_msg("truncated at %zu went unnoticed", n);
+		rc_buf_release(&out);
 	}
 	rc_buf_addch(&f, 0);
 	decrypt_fails(f.ptr, f.len, &ids, "does not verify");

@@ -215,6 +215,7 @@ static void test_dotenv_tampering(void **state)
 		if (r == 0)
 			fail_msg("truncated at %zu decrypted", n);
 		assert_int_equal(v.nr, 0);
+		rc_sops_values_release(&v);
 		free(cut);
 	}
 	free(la);
