@@ -4,7 +4,7 @@
  * value, 64 KiB chunks) and there is no state to get wrong between calls.
  */
 #include "base/compat.h"
-#include "manifest/crypto.h"
+#include "base/crypto.h"
 #include "base/buf.h"
 #include <string.h>
 #include <openssl/core_names.h>

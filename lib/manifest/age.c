@@ -1,6 +1,6 @@
 /*
  * age v1 (https://age-encryption.org/v1) for X25519 recipients, over the
- * primitives of manifest/crypto.h (OpenSSL).
+ * primitives of base/crypto.h (OpenSSL).
  *
  * The file has four parts: Bech32 keys, the header (parse, MAC, stanzas),
  * the STREAM payload, and the ASCII armor. The parser is strict the way
@@ -10,7 +10,7 @@
  */
 #include "base/compat.h"
 #include "manifest/age.h"
-#include "manifest/crypto.h"
+#include "base/crypto.h"
 #include "base/buf.h"
 #include "base/util.h"
 #include <inttypes.h>

@@ -12,7 +12,7 @@
 #include "base/compat.h"
 #include "manifest/sops.h"
 #include "manifest/age.h"
-#include "manifest/crypto.h"
+#include "base/crypto.h"
 #include "manifest/yaml.h"
 #include "base/buf.h"
 #include "base/util.h"
@@ -615,7 +615,7 @@ static const char *shown(char out[SHOWN], const char *s)
 
 	if (!s)
 		s = "?";
-	for (i = 0; s[i] && i < 70; i++)
+	for (i = 0; i < 70 && s[i]; i++)
 		out[i] = s[i] >= 32 && s[i] < 127 ? s[i] : '?';
 	if (s[i])
 		out[i++] = '~';
