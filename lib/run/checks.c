@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -216,6 +217,63 @@ static int http_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t 
 	return is_cancelled(opaque) ? 1 : 0;
 }
 
+/* The host of `url` (to free()), or NULL. */
+static char *url_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *out = NULL;
+
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_HOST, &host, 0))
+		out = rc_xstrdup(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/*
+ * Follow up to 10 redirects of the answer just received, as requests
+ * would, but only to the host of `first`: a check must not be turned
+ * into a request to another host (the cloud metadata service, an
+ * internal API) by whoever answers it. A redirect elsewhere ends the
+ * attempt with CURLE_TOO_MANY_REDIRECTS and `why` saying where it led.
+ */
+static CURLcode follow_redirects(CURL *curl, const char *first, rc_buf *body, rc_http_body *sink, rc_buf *why)
+{
+	char *host = url_host(first);
+	CURLcode cc = CURLE_OK;
+
+	for (int hops = 0; cc == CURLE_OK; hops++) {
+		char *next = NULL, *to, *nhost;
+		long status = 0;
+
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+		if (status < 300 || status > 399 || curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next) ||
+		    !next)
+			break;
+		if (hops == 10) {
+			cc = CURLE_TOO_MANY_REDIRECTS;
+			rc_buf_adds(why, "was redirected more than 10 times");
+			break;
+		}
+		to = rc_xstrdup(next);
+		nhost = url_host(to);
+		if (!host || !nhost || strcasecmp(host, nhost)) {
+			rc_buf_addf(why, "answered %ld, a redirect to another host (%s): not followed", status,
+				    nhost ? nhost : "?");
+			cc = CURLE_TOO_MANY_REDIRECTS;
+		} else {
+			curl_easy_setopt(curl, CURLOPT_URL, to);
+			rc_buf_reset(body);
+			sink->over = false;
+			cc = curl_easy_perform(curl);
+		}
+		free(nhost);
+		free(to);
+	}
+	free(host);
+	return cc;
+}
+
 static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 {
 	rc_buf url = RC_BUF_INIT, body = RC_BUF_INIT, why = RC_BUF_INIT;
@@ -272,9 +330,8 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, c->verify ? 1L : 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* Python's requests does not follow redirects for a HEAD, but does otherwise. */
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, strcmp(method, "HEAD") ? 1L : 0L);
-	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+	/* redirects are followed by hand (follow_redirects()), to the same host only */
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
@@ -301,13 +358,19 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 		sink.over = false;
 		rc_buf_reset(&why);
 		errbuf[0] = '\0';
+		curl_easy_setopt(curl, CURLOPT_URL, url.ptr);
 		cc = curl_easy_perform(curl);
+		/* Python's requests does not follow redirects for a HEAD, but does otherwise. */
+		if (cc == CURLE_OK && strcmp(method, "HEAD"))
+			cc = follow_redirects(curl, url.ptr, &body, &sink, &why);
 		if (cc == CURLE_ABORTED_BY_CALLBACK && is_cancelled(ctx)) {
 			ret = check_fail(err, RC_ERROR, c, ctx, "cancelled");
 			goto done;
 		}
 		if (cc == CURLE_WRITE_ERROR && sink.over) {
 			rc_buf_addf(&why, "answered a body over %zu bytes", HTTP_BODY_CAP);
+		} else if (cc == CURLE_TOO_MANY_REDIRECTS && why.len) {
+			/* why says where it was sent */
 		} else if (cc != CURLE_OK) {
 			rc_buf_addf(&why, "failed: %s", rc_http_why(cc, errbuf));
 		} else {

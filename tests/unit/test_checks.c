@@ -256,6 +256,35 @@ static void test_http_503_fails_with_status(void **state)
 	server_stop(&s);
 }
 
+/* Redirects are followed on the same host only: a check must not be sent to another host. */
+static void test_http_redirects(void **state)
+{
+	static const char same_302[] = "HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: /next\r\n"
+				       "Content-Length: 0\r\n\r\n";
+	static const char away_302[] = "HTTP/1.1 302 Found\r\nConnection: close\r\n"
+				       "Location: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\n\r\n";
+	static const char *const same[] = { same_302, ok_200 };
+	static const char *const away[] = { away_302 };
+	struct server s;
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c;
+
+	(void)state;
+	server_start(&s, same, RC_ARRAY_SIZE(same));
+	c = http_check(s.port);
+	assert_int_equal(rc_check_run(&c, &ctx, &err), 0);
+	assert_int_equal(server_requests(&s), 2);
+	server_stop(&s);
+
+	server_start(&s, away, RC_ARRAY_SIZE(away));
+	c = http_check(s.port);
+	c.max_wait = 1;
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "/health answered 302, a redirect to another host (169.254.169.254): not followed after ");
+	server_stop(&s);
+}
+
 static void test_http_regex(void **state)
 {
 	static const char *const not_ready[] = { ready_200 };
@@ -664,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_http_503_fails_with_status),
 		cmocka_unit_test(test_http_regex),
 		cmocka_unit_test(test_http_nobody_listening),
+		cmocka_unit_test(test_http_redirects),
 		cmocka_unit_test(test_exec_true_false),
 		cmocka_unit_test(test_exec_counts_attempts),
 		cmocka_unit_test(test_exec_envfrom),
