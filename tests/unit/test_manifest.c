@@ -731,6 +731,12 @@ static void test_ship_keys(void **state)
 		dump_diags(&d);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 3, 61, "api_version 1.18 is older than any API reconcile speaks"));
+	/* plain TCP to another machine: a warning; tls, a unix socket, ssh: none */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 5, 3, "ship 'a' is reached over plain TCP (10.0.0.1:4243): "
+			     "whoever reaches that port drives its Docker daemon, and registry credentials are "
+			     "never sent to it; use tls: true or ssh_tunnel"));
+	for (size_t i = 0; i < d.nr; i++)
+		assert_false(d.items[i].line > 5 && strstr(d.items[i].message, "plain TCP"));
 	assert_int_equal(env->ships[0].docker_port, 4243);   /* from ship_defaults */
 	assert_true(env->ships[0].timeout == 5);              /* 0 means 5 */
 	assert_null(env->ships[0].api_version);
