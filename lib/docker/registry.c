@@ -808,7 +808,8 @@ static int fetch_token(struct conn *k, char **out, const rc_registry_challenge *
 	}
 	if (basic && !rc_registry_realm_ok(ch->realm, k->host)) {
 		ret = rc_error_set(err, RC_EAUTH,
-				   "registry '%s': its token realm '%s' is plain http on another host: the credentials are not sent there",
+				   "registry '%s': its token realm '%s' is plain http on another host: the credentials "
+				   "are not sent there",
 				   k->host, ch->realm);
 		goto done;
 	}

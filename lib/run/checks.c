@@ -247,8 +247,7 @@ static CURLcode follow_redirects(CURL *curl, const char *first, rc_buf *body, rc
 		long status = 0;
 
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-		if (status < 300 || status > 399 || curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next) ||
-		    !next)
+		if (status < 300 || status > 399 || curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next) || !next)
 			break;
 		if (hops == 10) {
 			cc = CURLE_TOO_MANY_REDIRECTS;
@@ -691,8 +690,8 @@ static void drain_output(int fd, rc_buf *out)
 		if (n <= 0)
 			return;
 		if (out->len < EXEC_OUTPUT_CAP)
-			rc_buf_add(out, chunk, (size_t)n < EXEC_OUTPUT_CAP - out->len ? (size_t)n
-										: EXEC_OUTPUT_CAP - out->len);
+			rc_buf_add(out, chunk,
+				   (size_t)n < EXEC_OUTPUT_CAP - out->len ? (size_t)n : EXEC_OUTPUT_CAP - out->len);
 	}
 }
 
@@ -717,16 +716,16 @@ static void last_line(const rc_buf *out, char *line, size_t len)
  * One run of argv: 1 when it exited 0, 0 when it failed (why says how),
  * <0 when it could not be started or the wait was cancelled (err set).
  */
-static int exec_once(char *const *argv, bool env_from_container, bool env_on_stdin, const rc_check_ctx *ctx,
-		     char *why, size_t whylen, rc_error *err)
+static int exec_once(char *const *argv, bool env_from_container, bool env_on_stdin, const rc_check_ctx *ctx, char *why,
+		     size_t whylen, rc_error *err)
 {
 	rc_buf prog = RC_BUF_INIT, output = RC_BUF_INIT;
-	rc_strlist keep = { NULL, 0, 0 };
+	rc_strlist keep = {NULL, 0, 0};
 	const char **envp = NULL;
 	struct exec_id id;
 	char dir[64] = "", line[256];
 	int stdin_fd = -1, status = 0, ret = RC_ERROR, child_errno = 0;
-	int outp[2] = { -1, -1 }, report[2] = { -1, -1 };
+	int outp[2] = {-1, -1}, report[2] = {-1, -1};
 	double limit = EXEC_ATTEMPT_LIMIT * scale(ctx), end;
 	pid_t pid;
 	bool killed = false, cancelled = false;
@@ -770,18 +769,16 @@ static int exec_once(char *const *argv, bool env_from_container, bool env_on_std
 	if (n == (ssize_t)sizeof(child_errno)) {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		ret = rc_error_set(err, RC_EINVALID, "cannot run '%s'%s%s: %s", argv[0],
-				   id.switch_user ? " as user " : "",
-				   id.switch_user ? (ctx->exec_user && *ctx->exec_user ? ctx->exec_user
-										 : EXEC_DEFAULT_USER)
-						  : "",
-				   strerror(child_errno));
+		ret = rc_error_set(
+			err, RC_EINVALID, "cannot run '%s'%s%s: %s", argv[0], id.switch_user ? " as user " : "",
+			id.switch_user ? (ctx->exec_user && *ctx->exec_user ? ctx->exec_user : EXEC_DEFAULT_USER) : "",
+			strerror(child_errno));
 		goto done;
 	}
 	fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
 	end = rc_monotonic() + limit;
 	for (;;) {
-		struct pollfd pfd = { outp[0], POLLIN, 0 };
+		struct pollfd pfd = {outp[0], POLLIN, 0};
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
 		if (w == pid)

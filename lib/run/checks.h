@@ -76,7 +76,10 @@ typedef struct rc_check_ctx {
 	bool exec_disabled;
 } rc_check_ctx;
 
-#define RC_CHECK_CTX_INIT { NULL, NULL, 0, NULL, NULL, NULL, NULL, 1.0, NULL, false }
+#define RC_CHECK_CTX_INIT                                               \
+	{                                                               \
+		NULL, NULL, 0, NULL, NULL, NULL, NULL, 1.0, NULL, false \
+	}
 
 /*
  * Run every check of `list` in parallel (one thread each). 0 when all
