@@ -144,6 +144,8 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	co->only = o->environments;
 	co->jobs = o->jobs;
 	co->known_hosts = o->known_hosts;
+	co->exec_user = o->exec_user;
+	co->exec_disabled = o->no_exec_checks;
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
@@ -151,6 +153,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 {
 	rc_manifests m;
 	rc_source *src = NULL;
+	rc_load_opts lo;
 	rc_converge_opts co;
 	rc_converge_stats stats;
 	rc_plan plan;
@@ -182,7 +185,10 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		goto fail;
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
-	if ((ret = rc_manifests_load(&m, src, o->environments, NULL, err)) < 0)
+	load_opts_fill(&lo, o);
+	ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+	load_opts_release(&lo);
+	if (ret < 0)
 		goto fail;
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)

@@ -51,9 +51,14 @@ static json_t *diags_json(const rc_diags *ds, rc_diag_level level)
 static int load(rc_manifests *m, rc_source **src, const struct options *o)
 {
 	rc_error err = RC_ERROR_INIT;
+	rc_load_opts lo;
+	int ret;
 	if (rc_source_open_dir(src, o->manifests, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
-	if (rc_manifests_load(m, *src, o->environments, NULL, &err) < 0) {
+	load_opts_fill(&lo, o);
+	ret = rc_manifests_load(m, *src, o->environments, &lo, &err);
+	load_opts_release(&lo);
+	if (ret < 0) {
 		rc_source_free(*src);
 		die(EXIT_FAILED, "%s", err.msg);
 	}

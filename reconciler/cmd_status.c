@@ -48,6 +48,7 @@ int cmd_status(const struct options *o)
 	rc_converge_opts co;
 	rc_buf pass = RC_BUF_INIT;
 	rc_plan plan;
+	rc_load_opts lo;
 	rc_run_state st;
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
 	json_t *doc = json_object(), *envs = json_array();
@@ -55,8 +56,10 @@ int cmd_status(const struct options *o)
 	rc_quarantine *quarantine;
 
 	src = open_source(o);
-	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
+	load_opts_fill(&lo, o);
+	if (rc_manifests_load(&m, src, o->environments, &lo, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	load_opts_release(&lo);
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));

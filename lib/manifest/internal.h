@@ -28,6 +28,7 @@ struct ctx {
 	const char *dir;
 	rc_environment *env;
 	int schema;
+	bool no_exec_checks; /* rc_load_opts */
 	/* raw nodes kept for the second pass, by service index */
 	const rc_node **svc_nodes;
 	const rc_node ***inst_nodes;

@@ -106,6 +106,7 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	c.src = src;
 	c.dir = dir;
 	c.env = env;
+	c.no_exec_checks = opts && opts->no_exec_checks;
 
 	if (rc_source_read(src, env->file, &text, &e) < 0) {
 		rc_diags_add(&local, RC_DIAG_ERROR, env->file, 0, 0, "%s", e.msg);

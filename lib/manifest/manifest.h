@@ -229,6 +229,8 @@ typedef struct rc_environment {
 typedef struct rc_load_opts {
 	/* "KEY=VALUE" strings bound as the template's `env`; NULL: the process environment */
 	const char *const *envp;
+	/* the config's checks: {exec: false}: an exec check makes its environment invalid */
+	bool no_exec_checks;
 } rc_load_opts;
 
 /*
