@@ -27,6 +27,7 @@ struct ctx {
 	rc_source *src;
 	const char *dir;
 	rc_environment *env;
+	const rc_load_opts *opts;   /* may be NULL */
 	int schema;
 	/* raw nodes kept for the second pass, by service index */
 	const rc_node **svc_nodes;

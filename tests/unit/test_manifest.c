@@ -913,7 +913,7 @@ static rc_environment *load_tree(const char *const *files, const char *const *en
 	rc_source *src;
 	rc_error err = RC_ERROR_INIT;
 	rc_environment *env = NULL;
-	rc_load_opts lo = { envp };
+	rc_load_opts lo = { .envp = envp };
 	for (const char *const *f = files; *f; f += 2)
 		tmp_write(dir, f[0], f[1]);
 	assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
