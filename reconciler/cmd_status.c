@@ -53,10 +53,15 @@ int cmd_status(const struct options *o)
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false, failed;
 	rc_quarantine *quarantine;
+	rc_load_opts lo;
+	struct load_secrets ls;
 
 	src = open_source(o);
-	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
+	if (load_opts_fill(&lo, &ls, o, false, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_manifests_load(&m, src, o->environments, &lo, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	load_secrets_release(&ls);
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));

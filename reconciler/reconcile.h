@@ -35,6 +35,8 @@ struct options {
 	const char *ssh_key, *known_hosts, *https_token_file;
 	const char *ssh_passphrase_file;    /* the ssh keys' passphrase (or $RECONCILE_SSH_PASSPHRASE) */
 	bool no_color;
+	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
+	bool show_secrets;          /* render --show-secrets */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -110,7 +112,22 @@ int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
 
-/* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
-bool looks_sensitive(const char *name);
+/*
+ * What the manifests loader needs of ours: the age identities of
+ * --age-identity (or $RECONCILE_AGE_IDENTITY) and the state directory's
+ * secret key, made when `create_key` (a converge), else read when there
+ * is one (a random key otherwise: the spec hashes of secret values are
+ * then good for this run only).
+ */
+struct rc_age_identities;
+struct load_secrets {
+	struct rc_age_identities *ids;      /* NULL when none is configured */
+	unsigned char key[32];
+	bool have_key;
+};
+struct rc_load_opts;
+int load_opts_fill(struct rc_load_opts *lo, struct load_secrets *ls, const struct options *o, bool create_key,
+		   rc_error *err);
+void load_secrets_release(struct load_secrets *ls);
 
 #endif
