@@ -106,11 +106,12 @@ static void env_from_sops(struct ctx *c, const rc_node *at, const char *path, co
 		return;
 	}
 	if (rc_sops_decrypt(&v, text->ptr, text->len, rc_sops_format_of(path), ids, &e) < 0) {
-		if (e.code == RC_EAUTH)
+		if (e.code == RC_EAUTH && strstr(e.msg, "no age identity matches"))
 			mf_error_at(c, at, "envfile '%s' cannot be decrypted with the age identity '%s': %s", path,
 				    c->opts->age_identity_name ? c->opts->age_identity_name : "?", e.msg);
 		else
 			mf_error_at(c, at, "envfile '%s': %s", path, e.msg);
+		rc_sops_values_release(&v);
 		return;
 	}
 	for (size_t i = 0; i < v.nr; i++) {
