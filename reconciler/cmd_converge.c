@@ -5,6 +5,7 @@
 #include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <jansson.h>
 #include <stdlib.h>
@@ -12,21 +13,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "base/banned.h"
-
-bool looks_sensitive(const char *name)
-{
-	static const char *const words[] = { "PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE" };
-	char *up = rc_xstrdup(name);
-	bool hit = false;
-	for (char *p = up; *p; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	for (size_t i = 0; i < RC_ARRAY_SIZE(words); i++)
-		if (strstr(up, words[i]))
-			hit = true;
-	free(up);
-	return hit;
-}
 
 /* With -v: the values behind "env.X changed", secrets masked. */
 static void print_env_values(const rc_action *a)
@@ -45,7 +31,8 @@ static void print_env_values(const rc_action *a)
 		var = rc_xstrndup(name, sp ? (size_t)(sp - name) : strlen(name));
 		ov = json_object_get(oe, var);
 		nv = json_object_get(ne, var);
-		if (looks_sensitive(var))
+		if (rc_env_secret(a->desired ? a->desired->instance : NULL, var, json_string_value(nv)) ||
+		    rc_env_secret(NULL, var, json_string_value(ov)))
 			printf("        env.%s: (sensitive)\n", var);
 		else
 			printf("        env.%s: %s%s%s -> %s%s%s\n", var,
@@ -161,6 +148,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_quarantine *quarantine = NULL;
 	char *state_path = NULL;
 	rc_buf pass = RC_BUF_INIT;
+	struct load_secrets ls;
 	struct timespec t0, t1;
 	int ret, lock = -1;
 	bool report;
@@ -186,7 +174,12 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
 	load_opts_fill(&lo, o);
+	if ((ret = load_secrets_fill(&lo, &ls, o, !o->dry_run, err)) < 0) {
+		load_opts_release(&lo);
+		goto fail;
+	}
 	ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+	load_secrets_release(&ls);
 	load_opts_release(&lo);
 	if (ret < 0)
 		goto fail;

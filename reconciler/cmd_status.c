@@ -54,11 +54,15 @@ int cmd_status(const struct options *o)
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false, failed;
 	rc_quarantine *quarantine;
+	struct load_secrets ls;
 
 	src = open_source(o);
 	load_opts_fill(&lo, o);
+	if (load_secrets_fill(&lo, &ls, o, false, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_manifests_load(&m, src, o->environments, &lo, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	load_secrets_release(&ls);
 	load_opts_release(&lo);
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);

@@ -156,6 +156,8 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return o->ssh_passphrase_file ? true : str_value(c, key, v, &o->ssh_passphrase_file);
 	if (!strcmp(key, "https_token_file"))
 		return o->https_token_file ? true : str_value(c, key, v, &o->https_token_file);
+	if (!strcmp(key, "age_identity"))
+		return o->age_identity ? true : str_value(c, key, v, &o->age_identity);
 	if (!strcmp(key, "state_dir"))
 		return o->state_dir ? true : str_value(c, key, v, &o->state_dir);
 	if (!strcmp(key, "environment")) {

@@ -40,6 +40,8 @@ struct options {
 	bool no_exec_checks;
 	/* template_env: {allow: [GLOB...], deny: [GLOB...]}, NULL-terminated (owned by the config) */
 	const char **template_env_allow, **template_env_deny;
+	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
+	bool show_secrets;          /* render --show-secrets */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -127,7 +129,22 @@ void load_opts_release(struct rc_load_opts *lo);
 /* Whether `name` may be bound in the templates' `env` (exposed for the tests). */
 bool template_env_visible(const struct options *o, const char *name);
 
-/* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
-bool looks_sensitive(const char *name);
+/*
+ * What the manifests loader needs of ours, after load_opts_fill(): the age identities of
+ * --age-identity (or $RECONCILE_AGE_IDENTITY) and the state directory's
+ * secret key, made when `create_key` (a converge), else read when there
+ * is one (a random key otherwise: the spec hashes of secret values are
+ * then good for this run only).
+ */
+struct rc_age_identities;
+struct load_secrets {
+	struct rc_age_identities *ids;      /* NULL when none is configured */
+	unsigned char key[32];
+	bool have_key;
+};
+struct rc_load_opts;
+int load_secrets_fill(struct rc_load_opts *lo, struct load_secrets *ls, const struct options *o, bool create_key,
+		      rc_error *err);
+void load_secrets_release(struct load_secrets *ls);
 
 #endif
