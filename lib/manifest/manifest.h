@@ -17,6 +17,7 @@
  */
 #include "base/compat.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "source/source.h"
 
 typedef enum {
@@ -101,6 +102,7 @@ typedef struct rc_check {
 	int port;               /* tcp, http: the port to connect to on the ship (host side) */
 	char *host;             /* http: default the ship's ip; tcp: the ship's ip */
 	char *path, *scheme, *method, *match_regex;   /* http */
+	rc_regex *match_re;     /* http: match_regex compiled at load (base/regex.h), or NULL */
 	int max_wait;           /* tcp: attempts 1 s apart (180); http: seconds (300) */
 	bool verify;            /* http requests_options.verify (true) */
 	double timeout;         /* http requests_options.timeout, seconds (0: none given) */

@@ -631,6 +631,8 @@ static void test_lifecycle(void **state)
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[1].path, "/health");
 	assert_false(in->lifecycle[RC_LC_RUNNING].v[1].verify);
 	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[1].max_wait, 300);
+	assert_non_null(in->lifecycle[RC_LC_RUNNING].v[1].match_re);   /* compiled once, here */
+	assert_null(in->lifecycle[RC_LC_RUNNING].v[0].match_re);
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].argv[2], "a b");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].envfrom, "stdin");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[3].argv[0], "true");
@@ -647,6 +649,19 @@ static void test_lifecycle(void **state)
 		       "      i1: {ship: vm1, lifecycle: {running: [{type: tcp, port: dns}]}}\n",
 		       11, 63, "tcp check names port 'dns', which is udp");
 	expect_invalid(INST("lifecycle: {starting: []}"), 10, 35, "unknown lifecycle state 'starting'");
+
+	/* match_regex is Python's re: what POSIX refused is valid, a bad one is refused where it is */
+	env = load_text(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '(?i)\\d+ (ok|up)\\s*$'},"
+			     " {type: http, port: 80, match_regex: '\\w+?@(?P<h>\\w+)'}]}"), &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: 'up (unclosed'}]}"), 10, 81,
+		       "match_regex 'up (unclosed' is not a valid regular expression: missing closing parenthesis at offset 12");
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '[a-'}]}"), 10, 81,
+		       "match_regex '[a-' is not a valid regular expression: missing terminating ] for character class at offset 3");
 }
 
 static void test_envfile_errors(void **state)
