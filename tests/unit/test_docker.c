@@ -482,6 +482,46 @@ static void test_credential_helper(void **state)
 	tmp_tree_remove(dir);
 }
 
+/*
+ * Every engine generation from 20.10 on, as its GET /version reports
+ * ApiVersion and MinAPIVersion (the Engine API version matrix of the
+ * Docker docs): each ship gets the newest both sides speak, and an engine
+ * that refuses old clients (29: below 1.44) still gets one it accepts.
+ */
+static void test_choose_version_engines(void **state)
+{
+	static const struct { const char *engine, *api, *min, *want; } engines[] = {
+		{ "20.10", "1.41", "1.12", "1.41" },
+		{ "23.0", "1.42", "1.12", "1.42" },
+		{ "24.0", "1.43", "1.12", "1.43" },
+		{ "25.0", "1.44", "1.24", "1.44" },
+		{ "26.0", "1.45", "1.24", "1.45" },
+		{ "27.0", "1.46", "1.24", "1.46" },
+		{ "27.3", "1.47", "1.24", "1.47" },
+		{ "28.0", "1.48", "1.24", RC_DOCKER_API_MAX },
+		{ "29.0", "1.52", "1.44", RC_DOCKER_API_MAX },
+	};
+	rc_error err = RC_ERROR_INIT;
+	char out[16];
+
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(engines); i++) {
+		json_t *v = json_pack("{s:s,s:s,s:s}", "Version", engines[i].engine, "ApiVersion",
+				      engines[i].api, "MinAPIVersion", engines[i].min);
+
+		if (rc_docker_choose_version(out, v, NULL, "vm", &err) < 0)
+			fail_msg("engine %s: %s", engines[i].engine, err.msg);
+		if (strcmp(out, engines[i].want))
+			fail_msg("engine %s: chose %s, want %s", engines[i].engine, out, engines[i].want);
+		/* a ship capped at 1.41 (api_version) works with every engine that still accepts it */
+		assert_int_equal(rc_docker_choose_version(out, v, "1.41", "vm", &err),
+				 strcmp(engines[i].min, "1.41") > 0 ? RC_ERROR : 0);
+		json_decref(v);
+	}
+	/* the floor that matters must stay below our newest */
+	assert_true(strcmp("1.44", RC_DOCKER_API_MAX) <= 0);
+}
+
 static void test_auth_header(void **state)
 {
 	char *h;
@@ -1154,6 +1194,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pull_stream_bad),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_auth_header),
+		cmocka_unit_test(test_choose_version_engines),
 		cmocka_unit_test(test_config_auth),
 		cmocka_unit_test(test_config_helper_order),
 		cmocka_unit_test(test_credential_helper),
