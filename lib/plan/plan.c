@@ -218,6 +218,8 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		ep->unchanged++;
 		return;
 	}
+	if (a->kind == RC_ACT_RECREATE)
+		a->stopped = a->resumed ? !c || !is_up(c->state) : !is_up(c->state);
 	a->desired = d;
 	a->rank = rank;
 	a->start = in->state == RC_STATE_RUNNING;
@@ -404,6 +406,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				continue;
 			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "ship '%s' (%s) is unreachable: %s",
 				     sh->name, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
+			rc_kvlist_set(&ep->unreachable, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
 			ep->status = RC_ENV_FAILED;
 		}
 		if (ep->status == RC_ENV_FAILED)
@@ -541,6 +544,7 @@ void rc_plan_release(rc_plan *plan)
 		rc_diags_release(&ep->errors);
 		free(ep->attempt);
 		rc_diags_release(&ep->warnings);
+		rc_kvlist_release(&ep->unreachable);
 		free(ep->name);
 	}
 	free(plan->envs);

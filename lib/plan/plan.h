@@ -58,6 +58,12 @@ typedef struct rc_action {
 	 */
 	bool refresh;
 	bool start;             /* create/recreate: start it after (state running) */
+	/*
+	 * recreate: the container it replaces is not up now (stopped, exited,
+	 * never started, or kept by an interrupted replace); the instance is
+	 * down as well as drifted.
+	 */
+	bool stopped;
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
 	char *error;            /* why it failed or was skipped */
@@ -90,6 +96,8 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
+	/* endpoint -> why, for each ship of the environment that could not be observed */
+	rc_kvlist unreachable;
 } rc_env_plan;
 
 typedef struct rc_plan {

@@ -519,6 +519,10 @@ static void test_unreachable_ship_fails_only_its_environments(void **state)
 	assert_int_equal(ep->status, RC_ENV_FAILED);
 	assert_int_equal((int)ep->actions_nr, 0);
 	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "ship 'two' (" EP2 ") is unreachable: connection refused"));
+	/* which ship, and why: what `status` shows its instances with */
+	assert_int_equal((int)ep->unreachable.nr, 1);
+	assert_string_equal(rc_kvlist_find(&ep->unreachable, EP2)->value, "connection refused");
+	assert_null(rc_kvlist_find(&ep->unreachable, EP1));
 	/* the reachable ship still prunes; nothing on the unreachable one is touched */
 	ep = env_plan(f, "gone.example.com");
 	assert_int_equal((int)ep->actions_nr, 1);
