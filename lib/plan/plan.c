@@ -317,6 +317,28 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
 }
 
 /*
+ * The replace of a stopped container, quarantined: what was there before
+ * the attempt is started instead, when the manifest wants it running (a
+ * quarantine never keeps the previous container down). A kept container
+ * gets its name back first, and a half-made new one that holds the name
+ * goes. A new container of the attempt that runs (verify_id) is left to
+ * the skip.
+ */
+static bool start_previous(rc_action *a)
+{
+	if (a->kind != RC_ACT_RECREATE || !a->start || !a->stopped || a->verify_id || !a->container_id)
+		return false;
+	a->kind = RC_ACT_START;
+	rc_strlist_release(&a->reasons);
+	rc_strlist_push(&a->reasons, a->resumed ? "quarantined attempt: the kept container gets its name back and is started"
+						: "quarantined attempt: the previous container is started");
+	free(a->old_spec);
+	a->old_spec = NULL;
+	a->pull = a->refresh = false;
+	return true;
+}
+
+/*
  * A rolled-back attempt is not tried again while nothing that made it has
  * changed: its actions are skipped, except starts (they bring back what was
  * there before the attempt, not the attempt).
@@ -336,8 +358,12 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 		return;
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
-		if (a->kind == RC_ACT_START && !a->resumed)
+		if (a->kind == RC_ACT_START)
 			continue;
+		if (start_previous(a)) {
+			any = true;     /* said: the attempt itself is still held back */
+			continue;
+		}
 		a->result = RC_RESULT_SKIPPED;
 		a->error = rc_xstrdup("quarantined: this attempt was rolled back before");
 		any = true;

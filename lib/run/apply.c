@@ -109,8 +109,9 @@ static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const jso
  * its name plus RC_KEPT_SUFFIX; the new one is created with the old one's
  * anonymous volumes, started and must pass its gate. Pass: the old one is
  * removed. Fail: the new one is removed and the old one gets its name back
- * and runs again (result rolled-back). A resumed replace (a->resumed)
- * starts from the kept container.
+ * and runs again when the manifest wants it running (result rolled-back),
+ * whatever state it was found in. A resumed replace (a->resumed) starts
+ * from the kept container.
  */
 static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action *a,
 			  const rc_converge_opts *o, rc_error *err)
@@ -128,9 +129,12 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 		goto done;
 	if (a->refresh && pull_changed_nothing(fs, a, old, o))
 		goto done;
-	was_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
-	if (a->resumed)
-		was_running = was_running || a->start;  /* the interrupted run had stopped it */
+	/*
+	 * A rollback restores the run state the manifest asks for, not the one
+	 * the old container happens to be in: it may have exited before the
+	 * attempt, or an interrupted run may have stopped it.
+	 */
+	was_running = a->start;
 
 	if (a->verify_id) {
 		/* the interrupted run got as far as a running new container: is it good? */
@@ -258,6 +262,10 @@ int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
 		ret = apply_recreate(fs, env, a, o, err);
 		break;
 	case RC_ACT_START:
+		/* the previous container of a quarantined attempt: a half-made new one holds its name */
+		if (a->discard_id && (ret = LOCKED(fs, rc_docker_remove(fs->docker, a->discard_id, true, false, err))) < 0 &&
+		    ret != RC_ENOTFOUND)
+			break;
 		if (a->resumed &&
 		    (ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, err))) < 0)
 			break;

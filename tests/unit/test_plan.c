@@ -461,6 +461,81 @@ static void test_quarantine(void **state)
 	free(attempt);
 }
 
+/*
+ * A quarantine never keeps the previous container down: the replace of a
+ * container found stopped becomes its start (renamed back first when the
+ * interrupted attempt had kept it, the half-made new one discarded).
+ */
+static void test_quarantine_starts_the_previous_container(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_quarantine q = { "env.example.com", NULL, NULL, "running check failed", "2026-11-22T10:00:00Z" };
+	char *attempt;
+	const rc_action *a = NULL;
+
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", NULL);
+	assert_true(ep->actions[0].stopped);
+	attempt = rc_xstrdup(ep->attempt);
+
+	q.attempt = attempt;
+	f->opts.quarantine = &q;
+	f->opts.quarantine_nr = 1;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 1);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the previous container is started");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	assert_string_equal(a->container_id, "id-web-1");
+	assert_false(a->resumed);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "quarantined: this attempt was rolled back"));
+
+	/* a running old container: the replace is the attempt, skipped as before */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->actions[0].kind, RC_ACT_RECREATE);
+	assert_int_equal(ep->actions[0].result, RC_RESULT_SKIPPED);
+
+	/* killed mid-replace: the old one kept and stopped, a half-made new one holds the name */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe(&f->ships[0], "web-1", "created", "sha256:web1", "env.example.com", "web", "web-1", "other", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the kept container gets its name back and is started");
+	assert_true(a->resumed);
+	assert_string_equal(a->container_id, "id-web-1.reconcile-old");
+	assert_string_equal(a->discard_id, "id-web-1");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	free(attempt);
+}
+
 static void test_prune_guard(void **state)
 {
 	struct fixture *f = *state;
@@ -740,6 +815,7 @@ int main(void)
 		T(test_interrupted_replace),
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
+		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
 		T(test_unreachable_ship_fails_only_its_environments),
