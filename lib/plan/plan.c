@@ -384,6 +384,24 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 	}
 }
 
+/*
+ * The create a container of ours that no desired instance accounts for
+ * is replaced by: its instance moved to another ship (same instance name),
+ * or was renamed (same service, same ship). NULL: it is simply removed.
+ */
+static rc_action *successor_of(rc_env_plan *ep, const rc_observed_container *c, const char *endpoint, bool moved)
+{
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		rc_action *a = &ep->actions[i];
+		if (a->kind != RC_ACT_CREATE || !a->desired || a->old_id || a->result == RC_RESULT_SKIPPED)
+			continue;
+		if (moved ? rc_streq(c->instance, a->instance)
+			  : !strcmp(a->endpoint, endpoint) && rc_streq(c->service, a->service))
+			return a;
+	}
+	return NULL;
+}
+
 static int cmp_env_name(const void *a, const void *b)
 {
 	return strcmp(((const rc_env_plan *)a)->name, ((const rc_env_plan *)b)->name);
@@ -461,6 +479,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			rc_env_plan *ep;
 			rc_action *a;
 			char *reason;
+			bool moved = false, leftover = false;
 
 			if (!c->managed)
 				continue;
@@ -486,6 +505,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
 				else
 					reason = rc_xstrfmt("moved to ship '%s'", want->ship->name);
+				moved = !here;
+				leftover = here;
 			} else {
 				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
 			}
@@ -495,6 +516,24 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				continue;
 			}
 			if (opts->no_prune) {
+				free(reason);
+				continue;
+			}
+			/* make-before-break: a create that takes its place removes it once it passed */
+			if (in && !leftover && (a = successor_of(ep, c, os->endpoint, moved))) {
+				char *base = rc_xstrdup(c->name);
+				if (rc_ends_with(base, RC_KEPT_SUFFIX))
+					base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';
+				free(a->reasons.v[0]);
+				a->reasons.v[0] = moved
+					? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+					: rc_xstrfmt("renamed from '%s'", base);
+				rc_strlist_push(&a->reasons, "the old container is removed once the new one passed its checks");
+				a->old_id = rc_xstrdup(c->id);
+				a->old_name = rc_xstrdup(c->name);
+				a->old_ship = rc_xstrdup(c->ship ? c->ship : "");
+				a->old_endpoint = rc_xstrdup(os->endpoint);
+				free(base);
 				free(reason);
 				continue;
 			}
@@ -560,6 +599,10 @@ void rc_plan_release(rc_plan *plan)
 			free(a->discard_id);
 			free(a->verify_id);
 			free(a->old_spec);
+			free(a->old_id);
+			free(a->old_name);
+			free(a->old_ship);
+			free(a->old_endpoint);
 			free(a->error);
 			free(a->log);
 		}

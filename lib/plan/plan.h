@@ -50,6 +50,15 @@ typedef struct rc_action {
 	bool resumed;
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
+	/*
+	 * create: the container of ours this one replaces, make-before-break:
+	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
+	 * was renamed (same ship, same service). On another ship the old one
+	 * runs on until the new one passed its gate; on the same ship it is
+	 * stopped and kept (RC_KEPT_SUFFIX), as a replace keeps it. It is
+	 * removed only once the new one passed, and restored otherwise.
+	 */
+	char *old_id, *old_name, *old_ship, *old_endpoint;
 	bool pull;              /* the image is absent on the ship, or older than the registry's: pull first */
 	/*
 	 * recreate: only because the registry has a newer image for the tag.

@@ -149,7 +149,7 @@ static void *one_thread(void *p)
 	if (!j->fs || !j->fs->docker)
 		j->ret = rc_error_set(&j->err, RC_EUNREACHABLE, "ship '%s' is not connected", j->a->ship);
 	else
-		j->ret = rc_apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
+		j->ret = rc_apply_action(j->f, j->fs, j->env, j->a, j->f->opts, &j->err);
 	j->secs = rc_monotonic() - t0;
 	return NULL;
 }
@@ -170,10 +170,11 @@ static size_t batch_end(const rc_env_plan *ep, size_t i)
 
 	if (!a->desired || (a->kind != RC_ACT_RECREATE && a->kind != RC_ACT_CREATE && a->kind != RC_ACT_START))
 		return end;
-	par = a->kind == RC_ACT_RECREATE ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
+	/* a create that replaces a container (a move, a rename) rolls out as a replace does */
+	par = a->kind == RC_ACT_RECREATE || a->old_id ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
 	while (end < ep->actions_nr && (int)(end - i) < par) {
 		const rc_action *b = &ep->actions[end];
-		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED ||
+		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id ||
 		    b->desired->instance->service != a->desired->instance->service)
 			break;
 		end++;
@@ -219,7 +220,7 @@ static void apply_env(struct fleet *f, size_t idx)
 			continue;
 		}
 		/* rolling: a pause between two batches of replaces of one service */
-		if (a->kind == RC_ACT_RECREATE && a->desired) {
+		if ((a->kind == RC_ACT_RECREATE || a->old_id) && a->desired) {
 			const rc_service *svc = a->desired->instance->service;
 			if (svc == last_replaced && svc->update_delay > 0)
 				rc_gate_pause(svc->update_delay, o);

@@ -79,7 +79,7 @@ int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const r
 void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
 
 /* apply.c */
-int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
 		    const rc_converge_opts *o, rc_error *err);
 
 #endif

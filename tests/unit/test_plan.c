@@ -319,6 +319,47 @@ static void test_moved_and_leftover(void **state)
 	assert_true(ep->actions[2].resumed);
 }
 
+/*
+ * Make-before-break: a container that moved to another ship, or whose
+ * instance was renamed, is not removed up front: the create that takes
+ * its place removes it once it passed its gate.
+ */
+static void test_move_and_rename_make_before_break(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	/* web-2 used to run on ship one; web-1 used to be called web-0 */
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	observe(&f->ships[0], "web-0", "running", "sha256:web1", "env.example.com", "web", "web-0", "h", NULL);
+	/* a container of another service is not taken for a rename */
+	observe(&f->ships[0], "cache-1", "running", "sha256:x", "env.example.com", "cache", "cache-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "cache-1", "absent from manifests");
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "renamed from 'web-0'");
+	assert_string_equal(ep->actions[1].reasons.v[1], "the old container is removed once the new one passed its checks");
+	assert_string_equal(ep->actions[1].old_id, "id-web-0");
+	assert_string_equal(ep->actions[1].old_endpoint, EP1);
+	assert_string_equal(ep->actions[1].old_name, "web-0");
+	assert_action(&ep->actions[2], RC_ACT_CREATE, "web-2", "moved from ship 'one'");
+	assert_string_equal(ep->actions[2].old_id, "id-web-2");
+	assert_string_equal(ep->actions[2].old_ship, "one");
+	assert_string_equal(ep->actions[2].old_endpoint, EP1);
+	assert_int_equal((int)f->plan.prunes, 1);
+
+	/* --no-prune: nothing of ours is removed, not even after the new one passed */
+	f->opts.no_prune = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1", "missing");
+	assert_null(ep->actions[0].old_id);
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-2", "missing");
+	assert_null(ep->actions[1].old_id);
+}
+
 /* Every moment a replace can be interrupted at, as the next run finds it. */
 static void test_interrupted_replace(void **state)
 {
@@ -815,6 +856,7 @@ int main(void)
 		T(test_interrupted_replace),
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
+		T(test_move_and_rename_make_before_break),
 		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
