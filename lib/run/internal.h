@@ -20,6 +20,12 @@ struct fship {
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
+	/*
+	 * Declared by an environment, no instance on it: observed only for
+	 * what moved away from it (make-before-break); its failure to answer
+	 * fails nothing.
+	 */
+	bool spare;
 };
 
 struct env_job {
