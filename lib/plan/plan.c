@@ -387,13 +387,16 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 /*
  * The create a container of ours that no desired instance accounts for
  * is replaced by: its instance moved to another ship (same instance name),
- * or was renamed (same service, same ship). NULL: it is simply removed.
+ * or was renamed (same service, same ship); or the start of the new
+ * container an interrupted run made. NULL: it is simply removed.
  */
 static rc_action *successor_of(rc_env_plan *ep, const rc_observed_container *c, const char *endpoint, bool moved)
 {
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
-		if (a->kind != RC_ACT_CREATE || !a->desired || a->old_id || a->result == RC_RESULT_SKIPPED)
+		/* a start: an interrupted run got as far as creating the new one */
+		if ((a->kind != RC_ACT_CREATE && (a->kind != RC_ACT_START || a->resumed)) || !a->desired || a->old_id ||
+		    a->result == RC_RESULT_SKIPPED)
 			continue;
 		if (moved ? rc_streq(c->instance, a->instance)
 			  : !strcmp(a->endpoint, endpoint) && rc_streq(c->service, a->service))
@@ -524,10 +527,15 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				char *base = rc_xstrdup(c->name);
 				if (rc_ends_with(base, RC_KEPT_SUFFIX))
 					base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';
-				free(a->reasons.v[0]);
-				a->reasons.v[0] = moved
-					? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
-					: rc_xstrfmt("renamed from '%s'", base);
+				char *why = moved ? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+						  : rc_xstrfmt("renamed from '%s'", base);
+				if (a->kind == RC_ACT_CREATE) {
+					free(a->reasons.v[0]);
+					a->reasons.v[0] = why;
+				} else {
+					rc_strlist_push(&a->reasons, why);
+					free(why);
+				}
 				rc_strlist_push(&a->reasons, "the old container is removed once the new one passed its checks");
 				a->old_id = rc_xstrdup(c->id);
 				a->old_name = rc_xstrdup(c->name);

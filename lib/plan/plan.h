@@ -57,6 +57,8 @@ typedef struct rc_action {
 	 * runs on until the new one passed its gate; on the same ship it is
 	 * stopped and kept (RC_KEPT_SUFFIX), as a replace keeps it. It is
 	 * removed only once the new one passed, and restored otherwise.
+	 * start: the same, for a new container an interrupted run made; when
+	 * it fails, the old one is left as it is.
 	 */
 	char *old_id, *old_name, *old_ship, *old_endpoint;
 	bool pull;              /* the image is absent on the ship, or older than the registry's: pull first */

@@ -211,6 +211,29 @@ done:
 }
 
 /*
+ * The new container of a move or rename passed: the old one goes, stopped
+ * first (its volumes stay: on its ship the new one has them).
+ */
+static void remove_predecessor(struct fleet *f, struct fship *fs, const rc_action *a, const rc_converge_opts *o)
+{
+	struct fship *ofs;
+	rc_error e2 = RC_ERROR_INIT;
+	int rc_locked_ret_;
+
+	if (!a->old_id)
+		return;
+	ofs = !strcmp(a->old_endpoint, a->endpoint) ? fs : rc_fleet_ship(f, a->old_endpoint);
+	if (!ofs || !ofs->docker) {
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container on ship '%s' could not be removed: "
+				 "not connected (the next run removes it)", a->instance, a->old_ship);
+	} else if ((LOCKED(ofs, rc_docker_stop(ofs->docker, a->old_id, -1, &e2)) < 0 && e2.code != RC_ENOTFOUND) ||
+		   (LOCKED(ofs, rc_docker_remove(ofs->docker, a->old_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)) {
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container %s on ship '%s' could not be removed: %s "
+				 "(the next run removes it)", a->instance, a->old_name, a->old_ship, e2.msg);
+	}
+}
+
+/*
  * A new container: made, started and gated; one that fails its gate is
  * removed again. Make-before-break when it replaces a container of ours
  * (a->old_id: a move, a rename): on another ship the old one runs on until
@@ -226,7 +249,6 @@ static int apply_create(struct fleet *f, struct fship *fs, const rc_environment 
 {
 	char *id = NULL, *base = NULL, *kept = NULL;
 	bool same = a->old_id && !strcmp(a->old_endpoint, a->endpoint), renamed = false, restored = true;
-	struct fship *ofs = a->old_id ? (same ? fs : rc_fleet_ship(f, a->old_endpoint)) : NULL;
 	json_t *old = NULL, *body = NULL;
 	int rc_locked_ret_, ret;
 	rc_error e2 = RC_ERROR_INIT;
@@ -258,17 +280,7 @@ static int apply_create(struct fleet *f, struct fship *fs, const rc_environment 
 		rc_gate_keep_log(fs, a, id);
 		goto restore;
 	}
-	/* passed: the old one goes (its volumes stay: on this ship the new one has them) */
-	if (a->old_id) {
-		if (!ofs || !ofs->docker) {
-			rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container on ship '%s' could not be removed: "
-					 "not connected (the next run removes it)", a->instance, a->old_ship);
-		} else if ((!same && LOCKED(ofs, rc_docker_stop(ofs->docker, a->old_id, -1, &e2)) < 0 && e2.code != RC_ENOTFOUND) ||
-			   (LOCKED(ofs, rc_docker_remove(ofs->docker, a->old_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)) {
-			rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container %s on ship '%s' could not be removed: %s "
-					 "(the next run removes it)", a->instance, a->old_name, a->old_ship, e2.msg);
-		}
-	}
+	remove_predecessor(f, fs, a, o);
 	ret = 0;
 	goto out;
 
@@ -338,6 +350,8 @@ int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env
 			break;
 		if ((ret = rc_gate_health(fs, a, a->container_id, o, err)) < 0)
 			rc_gate_keep_log(fs, a, a->container_id);
+		else
+			remove_predecessor(f, fs, a, o);
 		break;
 	case RC_ACT_STOP:
 		ret = stop_checked(fs, a, o, err);

@@ -200,6 +200,7 @@ write_m () {
 	    env: {V: "$1"}
 	    lifecycle:
 	      running: [{type: rexec, command: "sh -c 'test \$V != bad'", attempts: 1}]
+	      pre-start: [{type: sleep, wait: ${3:-0}}]
 	    instances:
 	      m-1: {ship: $2, command: sleep 86400, stop_timeout: 0}
 	EOF
@@ -229,6 +230,33 @@ test_expect_success 'a move that passes: the new one runs, then the old one goes
 	test "$(parts_state ship2 m-1)" = running &&
 	test -z "$(containers_of ship1 m-1)" &&
 	R --dry-run --exit-code --manifests tree --environment mv.example.com >out
+'
+
+# a run of environment $1 in the background, killed -9 once the rest holds
+kill_when () {
+	"$RECONCILE" --state-dir "$TRASH/state" --manifests tree --environment "$1" \
+		>bg.out 2>&1 5>&- 6>&- &
+	pid=$! &&
+	shift &&
+	parts_wait_for 20 "$@" &&
+	kill -9 $pid &&
+	{ wait $pid; true; }
+}
+
+created_on () {
+	test "$(parts_state "$1" "$2" 2>/dev/null)" = created
+}
+
+test_expect_success 'kill -9 after the new container of a move was made: the next run starts it, then removes the old one' '
+	write_m fine ship1 4 &&
+	kill_when mv.example.com created_on ship1 m-1 &&
+	test "$(parts_state ship2 m-1)" = running &&
+	R --dry-run --manifests tree --environment mv.example.com >plan &&
+	test_grep "start     m-1 *created, never started, moved from ship .ship2." plan &&
+	test_must_fail grep "^ *remove " plan &&
+	R --manifests tree --environment mv.example.com >out &&
+	test "$(parts_state ship1 m-1)" = running &&
+	test -z "$(containers_of ship2 m-1)"
 '
 
 # one instance of n on ship1 holding a port (host network): $2 its name

@@ -360,6 +360,25 @@ static void test_move_and_rename_make_before_break(void **state)
 	assert_null(ep->actions[1].old_id);
 }
 
+/* An interrupted move got as far as creating the new container: its start removes the old one after its gate. */
+static void test_interrupted_move(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "created");
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_START, "web-2", "created, never started");
+	assert_string_equal(ep->actions[0].reasons.v[1], "moved from ship 'one'");
+	assert_string_equal(ep->actions[0].old_endpoint, EP1);
+	assert_string_equal(ep->actions[0].old_id, "id-web-2");
+	assert_int_equal((int)f->plan.prunes, 0);
+}
+
 /* Every moment a replace can be interrupted at, as the next run finds it. */
 static void test_interrupted_replace(void **state)
 {
@@ -857,6 +876,7 @@ int main(void)
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
 		T(test_move_and_rename_make_before_break),
+		T(test_interrupted_move),
 		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
