@@ -6,6 +6,7 @@
 #include "manifest/internal.h"
 #include "base/buf.h"
 #include "base/util.h"
+#include "manifest/spec.h"
 #include "manifest/yaml.h"
 #include <ctype.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 	if (!container_name_ok(in->name))
 		mf_error_at(c, k, "instance name '%s' is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)",
 			 in->name);
+	else if (rc_ends_with(in->name, RC_KEPT_SUFFIX))
+		mf_error_at(c, k, "instance name '%s' ends in '%s', which reconcile reserves for the old container "
+			    "it keeps during a replace", in->name, RC_KEPT_SUFFIX);
 	if ((v = rc_node_get(svc_node, "state")) && v->type != RC_NODE_NULL)
 		mf_parse_state(c, v, &in->state);
 	if (!n || n->type == RC_NODE_NULL) {

@@ -601,6 +601,20 @@ static void test_duplicate_instance(void **state)
 		8, 29, "instance 'one' is declared by services 'a' and 'b'");
 }
 
+/* names Docker refuses, and our reserved suffix, are errors where they are written */
+static void test_bad_instance_names(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web.reconcile-old: {ship: vm1}\n",
+		   10, 7, "instance name 'web.reconcile-old' ends in '.reconcile-old', which reconcile reserves");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      \"web 1\": {ship: vm1}\n",
+		   10, 7, "instance name 'web 1' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      _web: {ship: vm1}\n",
+		   10, 7, "instance name '_web' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web/1: {ship: vm1}\n",
+		   10, 7, "instance name 'web/1' is not a valid container name");
+}
+
 static void test_lifecycle(void **state)
 {
 	rc_diags d = RC_DIAGS_INIT;
@@ -1179,6 +1193,7 @@ int main(void)
 		cmocka_unit_test(test_volumes_from),
 		cmocka_unit_test(test_service_without_instances),
 		cmocka_unit_test(test_duplicate_instance),
+		cmocka_unit_test(test_bad_instance_names),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_compose_keys),
 		cmocka_unit_test(test_envfile_errors),
