@@ -50,6 +50,9 @@ RC_NORETURN void usage(FILE *out, int code);
 
 /* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
 void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
+struct rc_buf;
+void put_line(FILE *out, struct rc_buf *line);
 /* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
 void say(const char *fmt, ...) RC_PRINTF(1, 2);
 

@@ -82,7 +82,7 @@ test_expect_success 'first run: pulled with the manifest credentials and created
 
 test_expect_success 'a second run is a no-op, with one registry request for the one pulled tag' '
 	R --manifests tree --stats >out 2>err &&
-	test_grep "^done: 0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 3 unchanged$" out &&
+	test_grep "^done: 0 created, 0 recreated, 0 started, 0 stopped, 0 removed, 0 rolled back, 0 failed, 0 skipped, 0 conflicts, 3 unchanged$" out &&
 	test_grep ! "warning" out &&
 	test_grep ! "warning" err &&
 	test "$(stat_of registry err)" = 1 &&

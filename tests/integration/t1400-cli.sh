@@ -36,16 +36,16 @@ test_expect_success 'setup: one ship, one image' '
 
 test_expect_success 'validate: a typo is an unknown key; an instance key on a service says where it goes' '
 	"$RECONCILE" validate tree >out &&
-	test_grep "maestro.yaml:9:5: warning: unknown service key .imgae.: ignored" out &&
-	test_grep "maestro.yaml:10:5: warning: service key .volumes. is ignored: Maestro-NG reads it only on instances; move it under each instance of .web." out
+	test_grep "maestro.yaml:8:5: warning: unknown service key .imgae.: ignored" out &&
+	test_grep "maestro.yaml:9:5: warning: service key .volumes. is ignored: Maestro-NG reads it only on instances; move it under each instance of .web." out
 '
 
 test_expect_success 'the dry run shows the warnings, in text and JSON' '
 	R --dry-run --manifests tree >out &&
-	test_grep "app.example.com/maestro.yaml:9:5: warning: unknown service key .imgae." out &&
+	test_grep "app.example.com/maestro.yaml:8:5: warning: unknown service key .imgae." out &&
 	R --dry-run --manifests tree --output json >out.json &&
 	jq -e ".environments[0].warnings | length == 2" out.json &&
-	jq -e ".environments[0].warnings[0] == {file: \"app.example.com/maestro.yaml\", line: 9, column: 5, message: \"unknown service key '\''imgae'\'': ignored, as Maestro-NG did\"}" out.json &&
+	jq -e ".environments[0].warnings[0] == {file: \"app.example.com/maestro.yaml\", line: 8, column: 5, message: \"unknown service key '\''imgae'\'': ignored, as Maestro-NG did\"}" out.json &&
 	R status --manifests tree >out &&
 	test_grep "warning: unknown service key .imgae." out &&
 	"$RECONCILE" render tree >out.json 2>err &&
