@@ -172,7 +172,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	struct load_secrets ls;
 	struct timespec t0, t1;
 	int ret, lock = -1;
-	bool report;
+	bool report, strict_failed;
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
@@ -204,13 +204,18 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	load_opts_release(&lo);
 	if (ret < 0)
 		goto fail;
+	strict_failed = strict_promote(o, &m) > 0;
 	for (size_t i = 0; i < m.diags.nr; i++)
-		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)
-			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
+		if (m.diags.items[i].level == RC_DIAG_ERROR ||
+		    (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0))
+			fprintf(stderr, "reconcile: %s: %s: %s\n",
+				m.diags.items[i].level == RC_DIAG_ERROR ? "error" : "warning", m.diags.items[i].file,
+				m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
 	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
 	if (rc_state_load(&st, state_path, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err->msg);
+		fprintf(stderr, "reconcile: warning: %s: %s\n", err->msg,
+			o->dry_run ? "planning without it" : "starting a new state file");
 		memset(&st, 0, sizeof(st));
 		rc_error_clear(err);
 	}
@@ -228,7 +233,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	rr->failed = rc_plan_failed(&plan);
+	rr->failed = rc_plan_failed(&plan) || strict_failed;
 	rr->changed = rc_plan_has_changes(&plan);
 
 	/* the daemon reports runs that did something or failed, not every quiet resync */

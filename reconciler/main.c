@@ -59,6 +59,7 @@ enum {
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_AGE_IDENTITY, OPT_SHOW_SECRETS,
+	OPT_STRICT,
 };
 
 int main(int argc, char **argv)
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "resync", required_argument, NULL, OPT_RESYNC },
+		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 	const char *dir_operand = NULL, *config_path = NULL;
 	const struct command *cmd = NULL;
 	int c, ret;
+	bool help = false;
 	rc_error err = RC_ERROR_INIT;
 
 	memset(&o, 0, sizeof(o));
@@ -171,13 +174,17 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		case 'v': o.verbosity++; break;
-		case 'q': o.verbosity = -1; break;
+		case OPT_STRICT: o.strict = true; break;
+		case 'v': o.verbosity++; o.verbosity_set = true; break;
+		case 'q': o.verbosity = -1; o.verbosity_set = true; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
-		case OPT_HELP: usage(stdout, 0); break;
+		/* after the loop: `reconcile --help validate` is validate's help too */
+		case OPT_HELP: help = true; break;
 		default: usage(stderr, EXIT_USAGE);
 		}
 	}
+	if (help)
+		command_usage(o.command, stdout, 0);
 	if (dir_operand && o.manifests)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
@@ -200,6 +207,9 @@ int main(int argc, char **argv)
 	if (!o.manifests && !o.repo)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR or --repo URL (see --help)");
 
+	/* without --dry-run the run applies: a review that forgot it must not deploy */
+	if (o.exit_code && !o.dry_run && (!o.command || strcmp(o.command, "status")))
+		die(EXIT_USAGE, "--exit-code goes with --dry-run (or status): without it the run would apply");
 	if (o.show_secrets && (!o.command || strcmp(o.command, "render")))
 		die(EXIT_USAGE, "--show-secrets goes with render");
 	if (o.no_prune && o.force_prune)

@@ -42,11 +42,15 @@ struct options {
 	const char **template_env_allow, **template_env_deny;
 	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
 	bool show_secrets;          /* render --show-secrets */
+	bool strict;                /* --strict: manifest warnings are errors */
+	bool verbosity_set;         /* -v or -q given on the command line */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
 RC_NORETURN void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 RC_NORETURN void usage(FILE *out, int code);
+/* The help of one command (`reconcile validate --help`); usage() for NULL or a command without one. */
+RC_NORETURN void command_usage(const char *command, FILE *out, int code);
 
 /* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
 void log_stderr(void *ctx, rc_log_level level, const char *msg);
@@ -119,6 +123,15 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+
+/*
+ * With --strict, turn the manifests' warnings into errors: an environment
+ * that had one loses its model (it is invalid, reported, never touched).
+ * Returns how many warnings of the tree itself (not of an environment)
+ * were turned, which fail the run too.
+ */
+struct rc_manifests;
+size_t strict_promote(const struct options *o, struct rc_manifests *m);
 
 /*
  * What the manifests may see of this host (reconciler/policy.c): the

@@ -124,8 +124,8 @@ test_expect_success 'the config file sets verbosity and stats' '
 '
 
 test_expect_success 'as non-root, an unreadable state file is named without a line -1' '
-	mkdir -p state && echo "{\"environments\": {}}" >state/state.json && chmod 600 state/state.json &&
-	chmod -R a+rX "$TRASH" &&
+	mkdir -p state && echo "{\"environments\": {}}" >state/state.json &&
+	chmod -R a+rX "$TRASH" && chmod 600 state/state.json &&
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$RECONCILE" --state-dir "$TRASH/state" --dry-run --manifests tree >out 2>err;
 	cat err &&
 	test_grep "cannot read state .*state.json.: Permission denied" err &&
