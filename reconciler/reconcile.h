@@ -14,7 +14,7 @@ enum {
 	EXIT_LOCKED = 75,
 };
 
-typedef enum { OUT_TEXT, OUT_JSON } output_format;
+typedef enum { OUT_TEXT, OUT_JSON, OUT_MARKDOWN } output_format;    /* markdown: diff only */
 
 struct options {
 	const char *command;        /* NULL (converge), "validate", "render", "status" */
@@ -44,6 +44,7 @@ struct options {
 	bool show_secrets;          /* render --show-secrets */
 	bool strict;                /* --strict: manifest warnings are errors */
 	bool verbosity_set;         /* -v or -q given on the command line */
+	const char *base, *head;    /* diff --base REV --head REV */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -123,6 +124,7 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+int cmd_diff(const struct options *o);
 
 /*
  * With --strict, turn the manifests' warnings into errors: an environment

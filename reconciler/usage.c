@@ -26,6 +26,7 @@ void usage(FILE *out, int code)
 	      "       reconcile validate [DIR] [--environment FQDN]... [--output text|json]\n"
 	      "       reconcile render [DIR] [--environment FQDN]... [--output json]\n"
 	      "       reconcile status --manifests DIR|--repo URL [--output text|json] [--exit-code]\n"
+	      "       reconcile diff --repo URL --base REV [--head REV] [--output text|json|markdown]\n"
 	      "\n", out);
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(out, "  %-10s  %s\n", c->name, c->help);
@@ -45,7 +46,8 @@ void usage(FILE *out, int code)
 	      "                         (or $RECONCILE_AGE_IDENTITY)\n"
 	      "  --show-secrets         render: secret env values in clear\n"
 	      "  --environment FQDN     only this environment (repeatable)\n"
-	      "  --output text|json     output format (default text)\n"
+	      "  --output text|json     output format (default text; diff: also markdown)\n"
+	      "  --base REV, --head REV diff: the commits compared\n"
 	      "  -v, -q                 more, less output\n"
 	      "  --no-color             no colour even on a terminal\n"
 	      "  --dry-run              plan only; send nothing but GET requests to Docker hosts\n"
@@ -126,6 +128,26 @@ static const struct {
 	  "  --jobs N               ships observed in parallel (default 4)\n"
 	  "\n"
 	  "exit codes: 0 as desired, 1 invalid or failed, 2 drifted (--exit-code), 64 usage error\n" },
+	{ "diff",
+	  "usage: reconcile diff --repo URL|PATH --base REV [--head REV] [OPTIONS]\n"
+	  "\n"
+	  "What merging a change would do to the running hosts, for review: the plan of\n"
+	  "the head commit as --dry-run computes it (GET requests only), each action\n"
+	  "marked as caused by the change (its instance's desired container differs\n"
+	  "between base and head) or pending already (drift the base would fix too).\n"
+	  "\n"
+	  "options:\n"
+	  "  --repo URL|PATH        the git repository (--ssh-key, --known-hosts,\n"
+	  "                         --https-token-file as for a converge)\n"
+	  "  --base REV             the target branch's commit (a merge request's base)\n"
+	  "  --head REV             the change's commit (default: the branch tip)\n"
+	  "  --environment FQDN     only this environment (repeatable)\n"
+	  "  --output FORMAT        text (default), json, or markdown (a merge request comment)\n"
+	  "  --exit-code            exit 2 when the change would do something\n"
+	  "  --strict               manifest warnings are errors\n"
+	  "  --state-dir DIR        where the repository is mirrored (default /var/lib/reconcile)\n"
+	  "\n"
+	  "exit codes: 0 planned, 1 invalid or failed, 2 changes from it (--exit-code), 64 usage error\n" },
 };
 
 void command_usage(const char *command, FILE *out, int code)
