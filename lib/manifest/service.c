@@ -272,15 +272,18 @@ void mf_parse_services(struct ctx *c, const rc_node *root)
 			if (known)
 				continue;
 			if (key->type != RC_NODE_STR) {
-				mf_warn_at(c, key, "service key '%s' is not a string: ignored", key->text ? key->text : "?");
+				mf_warn_at(c, key, "service key '%s' is not a string: ignored",
+					   key->text ? key->text : "?");
 				continue;
 			}
 			for (const char *const *p = inst_keys; *p; p++)
 				if (!strcmp(*p, key->text))
 					known = true;
 			if (known)
-				mf_warn_at(c, key, "service key '%s' is ignored: Maestro-NG reads it only on instances; "
-					   "move it under each instance of '%s'", key->text, name);
+				mf_warn_at(c, key,
+					   "service key '%s' is ignored: Maestro-NG reads it only on instances; "
+					   "move it under each instance of '%s'",
+					   key->text, name);
 			else
 				mf_warn_at(c, key, "unknown service key '%s': ignored, as Maestro-NG did", key->text);
 		}

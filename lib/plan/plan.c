@@ -400,7 +400,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			for (size_t i = 0; i < in->diags->nr; i++) {
 				const rc_diag *d = &in->diags->items[i];
 				if (d->level == RC_DIAG_ERROR && !env)
-					rc_diags_add(&ep->errors, RC_DIAG_ERROR, d->file, d->line, d->col, "%s", d->message);
+					rc_diags_add(&ep->errors, RC_DIAG_ERROR, d->file, d->line, d->col, "%s",
+						     d->message);
 				else if (d->level == RC_DIAG_WARNING)
 					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s",
 						     d->message);

@@ -24,7 +24,7 @@ static json_t *diags_json(const rc_diags *diags)
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
-	size_t counts[6] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0, errors = 0;
+	size_t counts[6] = {0}, results[RC_RESULT_SKIPPED + 1] = {0}, unchanged = 0, errors = 0;
 	char *text, fp[65];
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
@@ -93,8 +93,8 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 	if (applied)
 		json_object_set_new(json_object_get(doc, "summary"), "results",
 				    json_pack("{s:I, s:I, s:I, s:I}", "done", (json_int_t)results[RC_RESULT_DONE],
-					      "rolled_back", (json_int_t)results[RC_RESULT_ROLLED_BACK],
-					      "failed", (json_int_t)results[RC_RESULT_FAILED],
-					      "skipped", (json_int_t)results[RC_RESULT_SKIPPED]));
+					      "rolled_back", (json_int_t)results[RC_RESULT_ROLLED_BACK], "failed",
+					      (json_int_t)results[RC_RESULT_FAILED], "skipped",
+					      (json_int_t)results[RC_RESULT_SKIPPED]));
 	return doc;
 }

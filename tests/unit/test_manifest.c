@@ -700,8 +700,10 @@ static void test_warnings(void **state)
 	rc_diags d = RC_DIAGS_INIT;
 	rc_environment *env;
 	(void)state;
-	env = load_text(HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
-		"    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n    imgae: b\n", &d, NULL);
+	env = load_text(
+		HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
+		    "    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n    imgae: b\n",
+		&d, NULL);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "service key 'volumes' is ignored"));
 	/* what to do about it, and a typo is not taken for an instance key */
