@@ -111,8 +111,13 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 			else
 				printf("  %serror:%s %s\n", red, off, d->message);
 		}
-		for (size_t i = 0; i < ep->warnings.nr; i++)
-			printf("  %swarning:%s %s\n", yellow, off, ep->warnings.items[i].message);
+		for (size_t i = 0; i < ep->warnings.nr; i++) {
+			const rc_diag *d = &ep->warnings.items[i];
+			if (d->file[0] && d->line)
+				printf("  %s:%d:%d: %swarning:%s %s\n", d->file, d->line, d->col, yellow, off, d->message);
+			else
+				printf("  %swarning:%s %s\n", yellow, off, d->message);
+		}
 	}
 	printf("%s%zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, %zu unchanged%s\n",
 	       applied ? "done: " : "plan: ", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE], counts[RC_ACT_START],
