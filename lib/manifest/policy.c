@@ -216,7 +216,7 @@ static void ask(struct check *c, const rc_instance *in, rc_pos pos, bool allowed
 
 	if (!c->rule) {
 		rc_diags_add(c->out, RC_DIAG_WARNING, c->env->file, line, col,
-			     "instance '%s' asks for %s, which gives it the host: allowed because no policy is configured (reconcile.yaml(5), 'policy')",
+			     "instance '%s' asks for %s, a way out to the host: allowed because no policy is configured (reconcile.yaml(5), 'policy')",
 			     in->name, what);
 		return;
 	}
