@@ -11,7 +11,6 @@
  */
 #include "base/compat.h"
 #include "manifest/internal.h"
-#include "manifest/policy.h"
 #include "base/buf.h"
 #include "base/crypto.h"
 #include "template/template.h"
@@ -156,17 +155,7 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	mf_check_references(&c);
 	mf_build_env(&c);
 	mf_order_services(&c);
-	{
-		rc_diags pd = RC_DIAGS_INIT;
-
-		rc_policy_check(opts ? opts->policy : NULL, env, &pd);
-		for (size_t i = 0; i < pd.nr; i++)
-			if (pd.items[i].level == RC_DIAG_WARNING)
-				rc_diags_add(&env->policy_warnings, RC_DIAG_WARNING, pd.items[i].file, pd.items[i].line,
-					     pd.items[i].col, "%s", pd.items[i].message);
-		rc_diags_append(&local, &pd);
-		rc_diags_release(&pd);
-	}
+	mf_check_policy(&c);
 
 done:
 	dedupe(&local);

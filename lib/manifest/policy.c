@@ -3,6 +3,7 @@
  */
 #include "base/compat.h"
 #include "manifest/policy.h"
+#include "manifest/internal.h"
 #include "base/util.h"
 #include <ctype.h>
 #include <fnmatch.h>
@@ -301,4 +302,17 @@ size_t rc_policy_check(const rc_policy *p, const rc_environment *env, rc_diags *
 				check_instance(&c, env->services[s]->instances[i]);
 	free(c.who);
 	return c.errors;
+}
+
+void mf_check_policy(struct ctx *c)
+{
+	rc_diags pd = RC_DIAGS_INIT;
+
+	rc_policy_check(c->opts ? c->opts->policy : NULL, c->env, &pd);
+	for (size_t i = 0; i < pd.nr; i++)
+		if (pd.items[i].level == RC_DIAG_WARNING)
+			rc_diags_add(&c->env->policy_warnings, RC_DIAG_WARNING, pd.items[i].file, pd.items[i].line,
+				     pd.items[i].col, "%s", pd.items[i].message);
+	rc_diags_append(c->d, &pd);
+	rc_diags_release(&pd);
 }
