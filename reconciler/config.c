@@ -186,11 +186,16 @@ static bool policy_rule(struct cfg *c, rc_policy *p, const rc_node *m)
 	}
 	for (size_t i = 0; i < m->n; i++) {
 		const rc_node *k = m->keys[i], *v = m->items[i];
-		const char *key = k->text ? k->text : "?";
+		char *key = rc_xstrdup(k->text ? k->text : "?");
 		bool ok;
 
-		if (!strcmp(key, "name"))
+		for (char *q = key; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		if (!strcmp(key, "name")) {
+			free(key);
 			continue;
+		}
 		if (!strcmp(key, "environments")) {
 			ok = str_list(c, "policy.environments", v, &r->environments, NULL);
 		} else if (!strcmp(key, "privileged")) {
@@ -222,9 +227,10 @@ static bool policy_rule(struct cfg *c, rc_policy *p, const rc_node *m)
 			rc_strlist_release(&ns);
 		} else {
 			rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in policy rule '%s'", c->path, k->line,
-				     k->col, key, r->name);
+				     k->col, k->text ? k->text : "?", r->name);
 			ok = false;
 		}
+		free(key);
 		if (!ok)
 			return false;
 	}
