@@ -40,6 +40,8 @@ struct options {
 	bool no_exec_checks;
 	/* template_env: {allow: [GLOB...], deny: [GLOB...]}, NULL-terminated (owned by the config) */
 	const char **template_env_allow, **template_env_deny;
+	/* policy: what manifests may ask of a host (manifest/policy.h); NULL: none configured (owned by the config) */
+	const struct rc_policy *policy;
 	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
 	bool show_secrets;          /* render --show-secrets */
 	bool strict;                /* --strict: manifest warnings are errors */

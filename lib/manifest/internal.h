@@ -10,6 +10,7 @@
  *   lifecycle.c  lifecycle checks
  *   service.c    services and instances; pass 2: references, order
  *   env.c        each instance's final environment and link variables
+ *   policy.c     what the environment asks of its hosts, against the policy
  *   manifest.c   rc_environment_load(): the passes in order; freeing
  *
  * Every function takes the loader's context and reports problems into
@@ -86,5 +87,8 @@ void mf_parse_services(struct ctx *c, const rc_node *root);
 
 /* env.c */
 void mf_build_env(struct ctx *c);
+
+/* policy.c: rc_policy_check() with rc_load_opts.policy; its warnings also kept in env->policy_warnings */
+void mf_check_policy(struct ctx *c);
 
 #endif

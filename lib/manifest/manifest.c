@@ -155,6 +155,7 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	mf_check_references(&c);
 	mf_build_env(&c);
 	mf_order_services(&c);
+	mf_check_policy(&c);
 
 done:
 	dedupe(&local);
@@ -282,6 +283,7 @@ void rc_environment_free(rc_environment *env)
 	free(env->file);
 	free(env->name);
 	rc_crypto_wipe(env->secret_key, sizeof(env->secret_key));
+	rc_diags_release(&env->policy_warnings);
 	free(env);
 }
 

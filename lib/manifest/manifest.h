@@ -76,7 +76,13 @@ typedef struct rc_volume {
 	char *host;             /* host path, or a named volume */
 	char *target;           /* path in the container */
 	char *mode;             /* "rw" unless given ("ro", "ro,Z", ...) */
+	int line, col;          /* the host side as written */
 } rc_volume;
+
+/* Where a key is written (0: not written). */
+typedef struct rc_pos {
+	int line, col;
+} rc_pos;
 
 typedef struct rc_ulimit {
 	char *name;
@@ -207,6 +213,8 @@ struct rc_instance {
 	rc_strlist tmpfs;       /* "path" or "path:options" */
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
+	/* where the keys a policy looks at are written (manifest/policy.h) */
+	rc_pos privileged_at, net_at, cap_add_at, security_opt_at;
 };
 
 struct rc_service {
@@ -245,6 +253,12 @@ typedef struct rc_environment {
 	 * reconcile.spec label (rc_load_opts.secret_key, else random).
 	 */
 	unsigned char secret_key[32];
+	/*
+	 * The policy's warnings (host-escaping features used while no policy
+	 * is configured, manifest/policy.h), also in the load's diagnostics:
+	 * the plan shows them.
+	 */
+	rc_diags policy_warnings;
 } rc_environment;
 
 typedef struct rc_load_opts {
@@ -265,6 +279,12 @@ typedef struct rc_load_opts {
 	 * key, good for one run (render, validate).
 	 */
 	const unsigned char *secret_key;
+	/*
+	 * What the manifests may ask of a host (manifest/policy.h): a request
+	 * the environment's rule denies is an error; NULL: no policy, every
+	 * host-escaping feature is allowed with a warning.
+	 */
+	const struct rc_policy *policy;
 } rc_load_opts;
 
 /*

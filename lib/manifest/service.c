@@ -34,6 +34,17 @@ static bool container_name_ok(const char *s)
 	return true;
 }
 
+/* Where `key` of `map` is written, for the policy's messages. */
+static void key_pos(const rc_node *map, const char *key, rc_pos *out)
+{
+	const rc_node *k = NULL;
+
+	if (rc_node_get_kv(map, key, &k) && k) {
+		out->line = k->line;
+		out->col = k->col;
+	}
+}
+
 static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_node,
 			   rc_instance *in, const rc_node *k, const rc_node *n)
 {
@@ -131,14 +142,17 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 		in->username = mf_get_nonempty(c, v, "username");
 	if ((v = rc_node_get(n, "privileged")) && v->type != RC_NODE_NULL)
 		mf_get_bool(c, v, "privileged", &in->privileged);
+	key_pos(n, "privileged", &in->privileged_at);
 	if ((v = rc_node_get(n, "cap_add")))
 		mf_get_strlist(c, v, "cap_add", &in->cap_add);
+	key_pos(n, "cap_add", &in->cap_add_at);
 	if ((v = rc_node_get(n, "cap_drop")))
 		mf_get_strlist(c, v, "cap_drop", &in->cap_drop);
 	if ((v = rc_node_get(n, "dns")))
 		mf_get_strlist(c, v, "dns", &in->dns);
 	if ((v = rc_node_get(n, "security_opt")))
 		mf_get_strlist(c, v, "security_opt", &in->security_opt);
+	key_pos(n, "security_opt", &in->security_opt_at);
 	if ((v = rc_node_get(n, "extra_hosts")) && v->type != RC_NODE_NULL && mf_want_map(c, v, "extra_hosts")) {
 		for (size_t i = 0; i < v->n; i++) {
 			const rc_node *hv = v->items[i];
@@ -166,6 +180,7 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 	}
 	if ((v = rc_node_get(n, "net")) && v->type != RC_NODE_NULL)
 		in->net = mf_get_nonempty(c, v, "net");
+	key_pos(n, "net", &in->net_at);
 	if ((v = rc_node_get(n, "restart")) && v->type != RC_NODE_NULL)
 		mf_parse_restart(c, in, v);
 	mf_parse_compose_keys(c, in, svc_node, n);

@@ -459,6 +459,14 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			ep->status = RC_ENV_INVALID;
 			continue;
 		}
+		/*
+		 * host-escaping features used without a policy (manifest/policy.h);
+		 * they are among the manifest's warnings when those were given
+		 */
+		for (size_t i = 0; !in->diags && i < env->policy_warnings.nr; i++) {
+			const rc_diag *d = &env->policy_warnings.items[i];
+			rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s", d->message);
+		}
 		for (size_t s = 0; s < env->services_nr; s++)
 			n += env->services[s]->instances_nr;
 		ep->desired = rc_xcalloc(n ? n : 1, sizeof(*ep->desired));
