@@ -218,6 +218,7 @@ static void instance_free(rc_instance *in)
 	free(in->ulimits);
 	mf_healthcheck_release(&in->healthcheck);
 	rc_strlist_release(&in->tmpfs);
+	mf_compose_keys_release(in);
 	for (int s = 0; s < RC_LC_NR; s++) {
 		for (size_t i = 0; i < in->lifecycle[s].nr; i++)
 			mf_check_free(&in->lifecycle[s].v[i]);

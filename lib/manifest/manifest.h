@@ -169,6 +169,14 @@ typedef struct rc_healthcheck {
 	int retries;            /* 0: the image's */
 } rc_healthcheck;
 
+/* One `device_requests` entry (ours, compose's deploy.resources.reservations.devices item). */
+typedef struct rc_device_request {
+	char *driver;           /* NULL: any */
+	int64_t count;          /* -1: all; 0: not written (device_ids given) */
+	rc_strlist device_ids, capabilities;
+	rc_kvlist options;
+} rc_device_request;
+
 struct rc_instance {
 	char *name;
 	rc_service *service;
@@ -205,6 +213,16 @@ struct rc_instance {
 	int init;               /* -1: not written, else 0 or 1 */
 	bool read_only;
 	rc_strlist tmpfs;       /* "path" or "path:options" */
+	char **entrypoint;      /* NULL: the image's; empty (only the NULL): none */
+	rc_strlist devices;     /* "host[:container[:perms]]" as written */
+	int64_t nano_cpus;      /* cpus x 1e9; 0: not written */
+	int64_t pids_limit;     /* 0: not written; -1: unlimited (0 written becomes -1) */
+	int64_t shm_size;       /* bytes; 0: not written */
+	rc_strlist group_add;
+	rc_kvlist sysctls;
+	char *stop_signal;
+	rc_device_request *device_requests;
+	size_t device_requests_nr;
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
 };

@@ -921,6 +921,97 @@ static void test_compose_keys(void **state)
 	expect_invalid(INST("init: maybe"), 10, 29, "init");
 }
 
+static void test_compose_keys_more(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body, *hc;
+	json_t *spec;
+	char *txt;
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n"
+			"    cpus: 0.5\n    stop_signal: SIGUSR1\n    sysctls: [net.core.somaxconn=1024]\n"
+			"    instances:\n"
+			"      i1: {ship: vm1, entrypoint: /bin/sh -c, devices: ['/dev/null:/dev/xnull:r', /dev/zero],"
+			" pids_limit: 64, shm_size: 64m, group_add: [audio, '1234'], sysctls: {net.ipv4.ip_forward: 1},"
+			" device_requests: [{driver: nvidia, count: 2, capabilities: [gpu, utility]}]}\n"
+			"      i2: {ship: vm2, entrypoint: [], cpus: '2', pids_limit: 0,"
+			" device_requests: [{device_ids: ['0', '3'], capabilities: [gpu], options: {a: b}}, {capabilities: [gpu]}]}\n",
+			&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+
+	spec = rc_spec_of(rc_environment_instance(env, "i1"), NULL, NULL);
+	txt = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"entrypoint\":[\"/bin/sh\",\"-c\"]"));
+	assert_non_null(strstr(txt, "\"devices\":[\"/dev/null:/dev/xnull:r\",\"/dev/zero\"]"));
+	assert_non_null(strstr(txt, "\"cpus\":500000000"));
+	assert_non_null(strstr(txt, "\"pids_limit\":64"));
+	assert_non_null(strstr(txt, "\"shm_size\":67108864"));
+	assert_non_null(strstr(txt, "\"group_add\":[\"1234\",\"audio\"]"));
+	/* the instance's sysctls replace the service's, as every key here */
+	assert_non_null(strstr(txt, "\"sysctls\":{\"net.ipv4.ip_forward\":\"1\"}"));
+	assert_non_null(strstr(txt, "\"stop_signal\":\"SIGUSR1\""));
+	assert_non_null(strstr(txt, "\"device_requests\":[{\"capabilities\":[\"gpu\",\"utility\"],\"count\":2,\"driver\":\"nvidia\"}]"));
+	free(txt);
+	json_decref(spec);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	txt = json_dumps(json_object_get(body, "Entrypoint"), JSON_COMPACT);
+	assert_string_equal(txt, "[\"/bin/sh\",\"-c\"]");
+	free(txt);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	txt = json_dumps(json_object_get(hc, "Devices"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"CgroupPermissions\":\"r\",\"PathInContainer\":\"/dev/xnull\",\"PathOnHost\":\"/dev/null\"},"
+				 "{\"CgroupPermissions\":\"rwm\",\"PathInContainer\":\"/dev/zero\",\"PathOnHost\":\"/dev/zero\"}]");
+	free(txt);
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 500000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), 64);
+	assert_int_equal(json_integer_value(json_object_get(hc, "ShmSize")), 67108864);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "GroupAdd"), 1)), "audio");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.ipv4.ip_forward")), "1");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\",\"utility\"]],\"Count\":2,\"DeviceIDs\":[],\"Driver\":\"nvidia\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	/* [] clears the image's entrypoint: Docker takes an empty list so */
+	assert_true(json_is_array(json_object_get(body, "Entrypoint")) && !json_array_size(json_object_get(body, "Entrypoint")));
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 2000000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), -1);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.core.somaxconn")), "1024");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\"]],\"Count\":0,\"DeviceIDs\":[\"0\",\"3\"],\"Driver\":\"\",\"Options\":{\"a\":\"b\"}},"
+				 "{\"Capabilities\":[[\"gpu\"]],\"Count\":-1,\"DeviceIDs\":[],\"Driver\":\"\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+	/* not written: not sent */
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(INST("devices: [dev/null]"), 10, 32, "device 'dev/null' must be 'host[:container[:permissions]]'");
+	expect_invalid(INST("devices: ['/dev/null:/x:rx']"), 10, 32, "permissions must be made of r, w and m");
+	expect_invalid(INST("cpus: 0"), 10, 29, "'cpus' must be a number of CPUs of at least 0.01");
+	expect_invalid(INST("cpus: lots"), 10, 29, "'cpus' must be a number of CPUs");
+	expect_invalid(INST("pids_limit: -2"), 10, 35, "'pids_limit' must be between -1");
+	expect_invalid(INST("shm_size: 1x"), 10, 33, "invalid shm_size '1x'");
+	expect_invalid(INST("sysctls: [a]"), 10, 32, "sysctl 'a' must be 'name=value'");
+	expect_invalid(INST("stop_signal: ''"), 10, 36, "'stop_signal' must not be empty");
+	expect_invalid(INST("device_requests: {count: 1}"), 10, 40, "'device_requests' must be a list");
+	expect_invalid(INST("device_requests: [{count: 1}]"), 10, 41, "device request needs 'capabilities'");
+	expect_invalid(INST("device_requests: [{count: 1, device_ids: [a], capabilities: [gpu]}]"), 10, 49,
+		       "device request has both 'count' and 'device_ids'");
+}
+
 static void test_spec_diff_reasons(void **state)
 {
 	json_t *a = json_loads("{\"image\":\"a:1\",\"env\":{\"A\":\"1\",\"B\":\"2\"},\"ports\":{\"http\":{\"host_port\":\"80\"}}}", 0, NULL);
@@ -1181,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_instance),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_compose_keys),
+		cmocka_unit_test(test_compose_keys_more),
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),
