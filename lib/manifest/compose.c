@@ -1,7 +1,8 @@
 /*
  * Our keys beyond Maestro-NG, in docker compose's syntax: healthcheck,
  * init, read_only, tmpfs, entrypoint, devices, cpus, pids_limit, shm_size,
- * group_add, sysctls, stop_signal, device_requests. Each is read at instance level, else at service
+ * group_add, sysctls, stop_signal, device_requests, networks (the
+ * instance's; the networks themselves are in network.c). Each is read at instance level, else at service
  * level, and enters the spec only when written, so that upgrading
  * reconcile changes no spec hash and recreates nothing.
  * Part of the manifest loader: see manifest/internal.h.
@@ -288,6 +289,8 @@ static void parse_compose_more(struct ctx *c, rc_instance *in, const rc_node *sv
 				parse_device_request(c, &in->device_requests[i], v->items[i]);
 		}
 	}
+	if ((v = either(svc_node, n, "networks")))
+		mf_parse_instance_networks(c, in, v);
 }
 
 void mf_compose_keys_release(rc_instance *in)
@@ -305,6 +308,7 @@ void mf_compose_keys_release(rc_instance *in)
 		rc_kvlist_release(&r->options);
 	}
 	free(in->device_requests);
+	mf_instance_networks_release(in);
 	in->entrypoint = NULL;
 	in->stop_signal = NULL;
 	in->device_requests = NULL;

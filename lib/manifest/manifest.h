@@ -161,6 +161,34 @@ typedef struct rc_audit {
 typedef struct rc_service rc_service;
 typedef struct rc_instance rc_instance;
 
+/* One ipam.config entry of a network (ours, compose's syntax). */
+typedef struct rc_ipam_config {
+	char *subnet, *gateway, *ip_range;   /* NULL: not written */
+} rc_ipam_config;
+
+/*
+ * A user-defined network, from `networks:` at the top of an environment
+ * file (ours, compose's syntax; manifest/network.c). Created on every ship
+ * where an instance joins it, labelled as ours, pruned when unused.
+ */
+typedef struct rc_network {
+	char *name;
+	char *driver;           /* NULL: the daemon's default (bridge) */
+	rc_ipam_config *ipam;
+	size_t ipam_nr;
+	bool internal;
+	bool external;          /* made by someone else: never created nor removed */
+	rc_kvlist labels;
+	int line, col;
+} rc_network;
+
+/* A network an instance joins (its `networks:`), with its endpoint settings. */
+typedef struct rc_net_attach {
+	char *name;
+	rc_strlist aliases;
+	char *ipv4_address;     /* NULL: Docker picks */
+} rc_net_attach;
+
 /* `healthcheck` (ours, compose's syntax): what Docker's Config.Healthcheck gets. */
 typedef struct rc_healthcheck {
 	bool set;               /* written: enters the spec */
@@ -223,6 +251,8 @@ struct rc_instance {
 	char *stop_signal;
 	rc_device_request *device_requests;
 	size_t device_requests_nr;
+	rc_net_attach *networks;    /* as written; the first is the container's NetworkMode */
+	size_t networks_nr;
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
 };
@@ -256,6 +286,8 @@ typedef struct rc_environment {
 	size_t registries_nr;
 	rc_audit *audit;
 	size_t audit_nr;
+	rc_network *networks;   /* `networks:` (ours), in file order */
+	size_t networks_nr;
 	rc_service **services;  /* in dependency order: a service after everything it depends on */
 	size_t services_nr;
 	/*
@@ -297,6 +329,7 @@ void rc_environment_free(rc_environment *env);
 const rc_ship *rc_environment_ship(const rc_environment *env, const char *name);
 const rc_instance *rc_environment_instance(const rc_environment *env, const char *name);
 const rc_service *rc_environment_service(const rc_environment *env, const char *name);
+const rc_network *rc_environment_network(const rc_environment *env, const char *name);
 
 /* N(x): every character not alphanumeric or '_' replaced by '_', upper-cased. */
 char *rc_link_name(const char *x);

@@ -20,7 +20,7 @@ static const char *const inst_keys[] = {
 	"security_opt", "extra_hosts", "net", "restart", "stop_timeout", "limits", "log_driver",
 	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state",
 	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
-	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
 	NULL   /* ours: manifest/compose.c */
 };
 
@@ -204,7 +204,7 @@ static const char *const svc_keys[] = {
 	"image", "instances", "omit", "env", "envfile", "requires", "wants_info", "lifecycle",
 	"limits", "ports", "state", "update",
 	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
-	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
 	NULL   /* ours: manifest/compose.c */
 };
 

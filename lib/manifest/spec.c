@@ -2,6 +2,7 @@
 #include "manifest/spec.h"
 #include "base/buf.h"
 #include "base/crypto.h"
+#include "manifest/network.h"
 #include "manifest/secret.h"
 #include "base/util.h"
 #include <stdlib.h>
@@ -130,6 +131,16 @@ static void spec_compose_more(json_t *s, const rc_instance *in)
 		}
 		json_object_set_new(s, "device_requests", a);
 	}
+	if (in->networks_nr) {
+		/* the first is the NetworkMode: order matters */
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->networks_nr; i++) {
+			json_t *o = rc_net_attach_endpoint(&in->networks[i]);
+			json_object_set_new(o, "name", json_string(in->networks[i].name));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(s, "networks", a);
+	}
 }
 
 /* The create body's part of the keys above. */
@@ -178,6 +189,13 @@ static void create_compose_more(json_t *b, json_t *hc, const rc_instance *in)
 			json_array_append_new(a, o);
 		}
 		json_object_set_new(hc, "DeviceRequests", a);
+	}
+	if (in->networks_nr) {
+		/* the first at create; the others are joined before start (run/apply.c) */
+		json_t *ec = json_object();
+		json_object_set_new(hc, "NetworkMode", json_string(in->networks[0].name));
+		json_object_set_new(ec, in->networks[0].name, rc_net_attach_endpoint(&in->networks[0]));
+		json_object_set_new(b, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", ec));
 	}
 }
 

@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "manifest/manifest.h"
 #include "manifest/spec.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -1012,6 +1013,74 @@ static void test_compose_keys_more(void **state)
 		       "device request has both 'count' and 'device_ids'");
 }
 
+static void test_networks(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body;
+	json_t *nb;
+	char *txt, h1[65], h2[65];
+	const char *nets = "networks:\n  front:\n  back: {driver: bridge, internal: true, labels: {tier: db},"
+			   " ipam: {config: [{subnet: 10.30.0.0/24, gateway: 10.30.0.1}]}}\n  ext: {external: true}\n";
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			"      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			"      i2: {ship: vm2}\n", &d, NULL);
+	assert_null(env);   /* `networks:` at the top is needed: see the error */
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 0, 0, "which 'networks' at the top does not declare"));
+	rc_diags_release(&d);
+	d = (rc_diags)RC_DIAGS_INIT;
+
+	txt = rc_xstrfmt(HDR "%sservices:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			 "      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			 "      i2: {ship: vm2}\n", nets);
+	env = load_text(txt, &d, NULL);
+	free(txt);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_int_equal((int)env->networks_nr, 3);
+	assert_true(rc_environment_network(env, "ext")->external);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")), "back");
+	txt = json_dumps(json_object_get(body, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
+	free(txt);
+	assert_non_null(strstr(des.spec_json, "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	rc_desired_release(&des);
+	/* the service's list, for an instance without its own */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "NetworkMode")), "front");
+	rc_desired_release(&des);
+
+	nb = rc_network_create_body(env, rc_environment_network(env, "back"));
+	txt = json_dumps(nb, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(txt, "\"IPAM\":{\"Config\":[{\"Gateway\":\"10.30.0.1\",\"Subnet\":\"10.30.0.0/24\"}],\"Driver\":\"default\"}"));
+	assert_non_null(strstr(txt, "\"Internal\":true"));
+	assert_non_null(strstr(txt, "\"reconcile.environment\":\"env.example.com\""));
+	assert_non_null(strstr(txt, "\"reconcile.network\":\"back\""));
+	assert_non_null(strstr(txt, "\"tier\":\"db\""));
+	free(txt);
+	json_decref(nb);
+	rc_network_hash(h1, rc_environment_network(env, "back"));
+	rc_network_hash(h2, rc_environment_network(env, "front"));
+	assert_string_not_equal(h1, h2);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(HDR "networks: {front: }\nservices:\n  s:\n    image: a\n    instances:\n"
+		       "      i1: {ship: vm1, net: host, networks: [front]}\n", 11, 44, "has both 'net' and 'networks'");
+	expect_invalid(HDR "networks: {host: }\nservices: {}\n", 6, 12, "network 'host' is Docker's own");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0}]}}}\n", 6, 33, "must be in CIDR form");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0/24}]}}}\nservices:\n  s:\n    image: a\n"
+		       "    instances:\n      i1: {ship: vm1, networks: {n1: {ipv4_address: 10.2.0.3}}}\n", 11, 53,
+		       "ipv4_address '10.2.0.3' is in no subnet of network 'n1'");
+}
+
 static void test_spec_diff_reasons(void **state)
 {
 	json_t *a = json_loads("{\"image\":\"a:1\",\"env\":{\"A\":\"1\",\"B\":\"2\"},\"ports\":{\"http\":{\"host_port\":\"80\"}}}", 0, NULL);
@@ -1273,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_compose_keys),
 		cmocka_unit_test(test_compose_keys_more),
+		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),
