@@ -324,18 +324,3 @@ json_t *rc_network_create_body(const rc_environment *env, const rc_network *n)
 	json_decref(s);
 	return b;
 }
-
-json_t *rc_net_attach_endpoint(const rc_net_attach *a)
-{
-	json_t *e = json_object();
-
-	if (a->aliases.nr) {
-		json_t *al = json_array();
-		for (size_t i = 0; i < a->aliases.nr; i++)
-			json_array_append_new(al, json_string(a->aliases.v[i]));
-		json_object_set_new(e, "Aliases", al);
-	}
-	if (a->ipv4_address)
-		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", a->ipv4_address));
-	return e;
-}

@@ -24,11 +24,4 @@ void rc_network_hash(char *out, const rc_network *n);
 /* The body of POST /networks/create for `n` of `env`, our labels included (new reference). */
 json_t *rc_network_create_body(const rc_environment *env, const rc_network *n);
 
-/*
- * Docker's EndpointSettings for joining `a` (aliases, IPAMConfig): for
- * NetworkingConfig.EndpointsConfig at create, or POST
- * /networks/{id}/connect (new reference).
- */
-json_t *rc_net_attach_endpoint(const rc_net_attach *a);
-
 #endif

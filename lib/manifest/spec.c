@@ -2,7 +2,6 @@
 #include "manifest/spec.h"
 #include "base/buf.h"
 #include "base/crypto.h"
-#include "manifest/network.h"
 #include "manifest/secret.h"
 #include "base/util.h"
 #include <stdlib.h>
@@ -573,4 +572,19 @@ void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out)
 		free(r);
 	}
 	rc_strlist_release(&keys);
+}
+
+json_t *rc_net_attach_endpoint(const rc_net_attach *a)
+{
+	json_t *e = json_object();
+
+	if (a->aliases.nr) {
+		json_t *al = json_array();
+		for (size_t i = 0; i < a->aliases.nr; i++)
+			json_array_append_new(al, json_string(a->aliases.v[i]));
+		json_object_set_new(e, "Aliases", al);
+	}
+	if (a->ipv4_address)
+		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", a->ipv4_address));
+	return e;
 }
