@@ -47,7 +47,7 @@ static void print_env_values(const rc_action *a)
 
 static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
 {
-	size_t counts[6] = { 0 }, unchanged = 0;
+	size_t counts[RC_ACT_KINDS] = { 0 }, unchanged = 0;
 	const char *bold = o->color ? "\033[1m" : "", *red = o->color ? "\033[31m" : "";
 	const char *green = o->color ? "\033[32m" : "", *yellow = o->color ? "\033[33m" : "";
 	const char *off = o->color ? "\033[0m" : "";
