@@ -430,6 +430,27 @@ static char *still_attached(const rc_plan *plan, const rc_observed_network *n)
 	return rc_buf_detach(&b, NULL);
 }
 
+/*
+ * A stopped or created container has no endpoint, so the network's
+ * inspect does not show it, yet it names the network by id and would not
+ * start on a new one: the containers of the instances that join `name`
+ * count as attached too.
+ */
+static void joiners_present(rc_buf *who, const rc_env_plan *ep, const rc_observed_ship *os, const char *endpoint,
+			    const char *name)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_instance *in = ep->desired[i].instance;
+		bool joins = false;
+		if (strcmp(ep->desired[i].endpoint, endpoint) || !find_named(os, in->name))
+			continue;
+		for (size_t k = 0; k < in->networks_nr; k++)
+			joins = joins || !strcmp(in->networks[k].name, name);
+		if (joins && !strstr(who->len ? who->ptr : "", in->name))
+			rc_buf_addf(who, "%s%s", who->len ? ", " : "", in->name);
+	}
+}
+
 /* The networks the instances of a planned environment join on their ships. */
 static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, size_t ships_nr)
 {
@@ -466,21 +487,22 @@ static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, si
 					     n->name, d->instance->ship->name, o->env);
 				ep->status = RC_ENV_FAILED;
 			} else if (!rc_streq(o->spec_hash, hash)) {
-				if (o->containers.nr) {
-					rc_buf who = RC_BUF_INIT;
-					for (size_t c = 0; c < o->containers.nr; c++)
-						rc_buf_addf(&who, "%s%s", c ? ", " : "", o->containers.v[c]);
+				rc_buf who = RC_BUF_INIT;
+				for (size_t c = 0; c < o->containers.nr; c++)
+					rc_buf_addf(&who, "%s%s", c ? ", " : "", o->containers.v[c]);
+				joiners_present(&who, ep, os, d->endpoint, n->name);
+				if (who.len) {
 					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0,
 						     "network '%s' on ship '%s': its definition changed, but containers are attached (%s): "
 						     "not recreated; it is once nothing is attached",
 						     n->name, d->instance->ship->name, who.ptr);
-					rc_buf_release(&who);
 				} else {
 					a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "",
 						       n->name, "spec changed (recreated: nothing is attached)");
 					a->network = n;
 					a->container_id = rc_xstrdup(o->id);
 				}
+				rc_buf_release(&who);
 			}
 		}
 	}
