@@ -62,7 +62,7 @@ static void print_diags(const rc_diags *ds, const char *what, const char *on, co
 
 static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
 {
-	size_t counts[6] = { 0 }, done[6] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0;
+	size_t counts[RC_ACT_KINDS] = { 0 }, done[RC_ACT_KINDS] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0;
 	rc_buf line = RC_BUF_INIT;
 	const char *bold = o->color ? "\033[1m" : "", *red = o->color ? "\033[31m" : "";
 	const char *green = o->color ? "\033[32m" : "", *yellow = o->color ? "\033[33m" : "";

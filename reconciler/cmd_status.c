@@ -40,6 +40,7 @@ static const char *status_of(const rc_desired *d, const rc_action *a)
 	case RC_ACT_STOP: return "drifted";
 	case RC_ACT_REMOVE: return "drifted";
 	case RC_ACT_CONFLICT: return "conflict";
+	case RC_ACT_CREATE_NETWORK: case RC_ACT_REMOVE_NETWORK: break;   /* not an instance's */
 	}
 	return "?";
 }

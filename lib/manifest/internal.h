@@ -73,6 +73,15 @@ void mf_port_free(rc_port *p);
 /* compose.c */
 void mf_parse_compose_keys(struct ctx *c, rc_instance *in, const rc_node *svc_node, const rc_node *n);
 void mf_healthcheck_release(rc_healthcheck *h);
+/* the keys added after healthcheck .. tmpfs */
+void mf_compose_keys_release(rc_instance *in);
+int mf_parse_bytes(struct ctx *c, const rc_node *n, const char *what, bool allow_minus_one, int64_t *out);
+
+/* network.c */
+void mf_parse_networks(struct ctx *c, const rc_node *root);
+void mf_parse_instance_networks(struct ctx *c, rc_instance *in, const rc_node *n);
+void mf_networks_release(rc_environment *env);
+void mf_instance_networks_release(rc_instance *in);
 
 /* lifecycle.c */
 void mf_check_free(rc_check *k);

@@ -39,7 +39,9 @@ static int include_read(void *data, const char *relpath, rc_buf *out, rc_error *
 }
 
 static const char *const top_keys[] = {
-	"__maestro", "name", "registries", "ship_provider", "ship_defaults", "ships", "services", "audit", NULL
+	"__maestro", "name", "registries", "ship_provider", "ship_defaults", "ships", "services", "audit",
+	"networks",     /* ours: manifest/network.c */
+	NULL
 };
 
 static void parse_schema(struct ctx *c, const rc_node *root)
@@ -151,6 +153,7 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	mf_parse_ships(&c, root);
 	mf_parse_registries(&c, root);
 	mf_parse_audit(&c, root);
+	mf_parse_networks(&c, root);
 	mf_parse_services(&c, root);
 	mf_check_references(&c);
 	mf_build_env(&c);
@@ -219,6 +222,7 @@ static void instance_free(rc_instance *in)
 	free(in->ulimits);
 	mf_healthcheck_release(&in->healthcheck);
 	rc_strlist_release(&in->tmpfs);
+	mf_compose_keys_release(in);
 	for (int s = 0; s < RC_LC_NR; s++) {
 		for (size_t i = 0; i < in->lifecycle[s].nr; i++)
 			mf_check_free(&in->lifecycle[s].v[i]);
@@ -244,6 +248,7 @@ void rc_environment_free(rc_environment *env)
 		free(s);
 	}
 	free(env->services);
+	mf_networks_release(env);
 	for (size_t i = 0; i < env->ships_nr; i++) {
 		rc_ship *s = &env->ships[i];
 		free(s->name);

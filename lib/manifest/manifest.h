@@ -167,6 +167,34 @@ typedef struct rc_audit {
 typedef struct rc_service rc_service;
 typedef struct rc_instance rc_instance;
 
+/* One ipam.config entry of a network (ours, compose's syntax). */
+typedef struct rc_ipam_config {
+	char *subnet, *gateway, *ip_range;   /* NULL: not written */
+} rc_ipam_config;
+
+/*
+ * A user-defined network, from `networks:` at the top of an environment
+ * file (ours, compose's syntax; manifest/network.c). Created on every ship
+ * where an instance joins it, labelled as ours, pruned when unused.
+ */
+typedef struct rc_network {
+	char *name;
+	char *driver;           /* NULL: the daemon's default (bridge) */
+	rc_ipam_config *ipam;
+	size_t ipam_nr;
+	bool internal;
+	bool external;          /* made by someone else: never created nor removed */
+	rc_kvlist labels;
+	int line, col;
+} rc_network;
+
+/* A network an instance joins (its `networks:`), with its endpoint settings. */
+typedef struct rc_net_attach {
+	char *name;
+	rc_strlist aliases;
+	char *ipv4_address;     /* NULL: Docker picks */
+} rc_net_attach;
+
 /* `healthcheck` (ours, compose's syntax): what Docker's Config.Healthcheck gets. */
 typedef struct rc_healthcheck {
 	bool set;               /* written: enters the spec */
@@ -174,6 +202,14 @@ typedef struct rc_healthcheck {
 	int64_t interval_ns, timeout_ns, start_period_ns;   /* 0: the image's */
 	int retries;            /* 0: the image's */
 } rc_healthcheck;
+
+/* One `device_requests` entry (ours, compose's deploy.resources.reservations.devices item). */
+typedef struct rc_device_request {
+	char *driver;           /* NULL: any */
+	int64_t count;          /* -1: all; 0: not written (device_ids given) */
+	rc_strlist device_ids, capabilities;
+	rc_kvlist options;
+} rc_device_request;
 
 struct rc_instance {
 	char *name;
@@ -211,6 +247,18 @@ struct rc_instance {
 	int init;               /* -1: not written, else 0 or 1 */
 	bool read_only;
 	rc_strlist tmpfs;       /* "path" or "path:options" */
+	char **entrypoint;      /* NULL: the image's; empty (only the NULL): none */
+	rc_strlist devices;     /* "host[:container[:perms]]" as written */
+	int64_t nano_cpus;      /* cpus x 1e9; 0: not written */
+	int64_t pids_limit;     /* 0: not written; -1: unlimited (0 written becomes -1) */
+	int64_t shm_size;       /* bytes; 0: not written */
+	rc_strlist group_add;
+	rc_kvlist sysctls;
+	char *stop_signal;
+	rc_device_request *device_requests;
+	size_t device_requests_nr;
+	rc_net_attach *networks;    /* as written; the first is the container's NetworkMode */
+	size_t networks_nr;
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
 	/* where the keys a policy looks at are written (manifest/policy.h) */
@@ -246,6 +294,8 @@ typedef struct rc_environment {
 	size_t registries_nr;
 	rc_audit *audit;
 	size_t audit_nr;
+	rc_network *networks;   /* `networks:` (ours), in file order */
+	size_t networks_nr;
 	rc_service **services;  /* in dependency order: a service after everything it depends on */
 	size_t services_nr;
 	/*
@@ -299,6 +349,7 @@ void rc_environment_free(rc_environment *env);
 const rc_ship *rc_environment_ship(const rc_environment *env, const char *name);
 const rc_instance *rc_environment_instance(const rc_environment *env, const char *name);
 const rc_service *rc_environment_service(const rc_environment *env, const char *name);
+const rc_network *rc_environment_network(const rc_environment *env, const char *name);
 
 /* N(x): every character not alphanumeric or '_' replaced by '_', upper-cased. */
 char *rc_link_name(const char *x);

@@ -20,7 +20,9 @@ static const char *const inst_keys[] = {
 	"volumes_from", "links", "username", "privileged", "cap_add", "cap_drop", "dns",
 	"security_opt", "extra_hosts", "net", "restart", "stop_timeout", "limits", "log_driver",
 	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state",
-	"healthcheck", "init", "read_only", "tmpfs", NULL   /* ours: manifest/compose.c */
+	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
+	NULL   /* ours: manifest/compose.c */
 };
 
 static bool container_name_ok(const char *s)
@@ -220,7 +222,9 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 static const char *const svc_keys[] = {
 	"image", "instances", "omit", "env", "envfile", "requires", "wants_info", "lifecycle",
 	"limits", "ports", "state", "update",
-	"healthcheck", "init", "read_only", "tmpfs", NULL   /* ours: manifest/compose.c */
+	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
+	NULL   /* ours: manifest/compose.c */
 };
 
 /* `update: {parallelism: N, delay: S}` (ours): how a service's instances are replaced. */

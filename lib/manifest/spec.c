@@ -85,6 +85,119 @@ static json_t *env_object(const rc_instance *in, const unsigned char *key, bool 
 	return o;
 }
 
+static json_t *argv_array(char **argv)
+{
+	json_t *a = json_array();
+	for (char **p = argv; *p; p++)
+		json_array_append_new(a, json_string(*p));
+	return a;
+}
+
+/* ours, after tmpfs: in the spec only when written (no existing hash changes) */
+static void spec_compose_more(json_t *s, const rc_instance *in)
+{
+	if (in->entrypoint)
+		json_object_set_new(s, "entrypoint", argv_array(in->entrypoint));
+	if (in->devices.nr)
+		json_object_set_new(s, "devices", str_array(&in->devices, true));
+	if (in->nano_cpus)
+		json_object_set_new(s, "cpus", json_integer(in->nano_cpus));   /* in 1e-9 CPUs */
+	if (in->pids_limit)
+		json_object_set_new(s, "pids_limit", json_integer(in->pids_limit));
+	if (in->shm_size)
+		json_object_set_new(s, "shm_size", json_integer(in->shm_size));
+	if (in->group_add.nr)
+		json_object_set_new(s, "group_add", str_array(&in->group_add, true));
+	if (in->sysctls.nr)
+		json_object_set_new(s, "sysctls", kv_object(&in->sysctls));
+	if (in->stop_signal)
+		json_object_set_new(s, "stop_signal", json_string(in->stop_signal));
+	if (in->device_requests_nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->device_requests_nr; i++) {
+			const rc_device_request *r = &in->device_requests[i];
+			json_t *o = json_object();
+			if (r->driver)
+				json_object_set_new(o, "driver", json_string(r->driver));
+			if (r->count)
+				json_object_set_new(o, "count", json_integer(r->count));
+			if (r->device_ids.nr)
+				json_object_set_new(o, "device_ids", str_array(&r->device_ids, false));
+			json_object_set_new(o, "capabilities", str_array(&r->capabilities, true));
+			if (r->options.nr)
+				json_object_set_new(o, "options", kv_object(&r->options));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(s, "device_requests", a);
+	}
+	if (in->networks_nr) {
+		/* the first is the NetworkMode: order matters */
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->networks_nr; i++) {
+			json_t *o = rc_net_attach_endpoint(&in->networks[i]);
+			json_object_set_new(o, "name", json_string(in->networks[i].name));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(s, "networks", a);
+	}
+}
+
+/* The create body's part of the keys above. */
+static void create_compose_more(json_t *b, json_t *hc, const rc_instance *in)
+{
+	if (in->entrypoint)
+		json_object_set_new(b, "Entrypoint", argv_array(in->entrypoint));
+	if (in->stop_signal)
+		json_object_set_new(b, "StopSignal", json_string(in->stop_signal));
+	if (in->devices.nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->devices.nr; i++) {
+			char *d = rc_xstrdup(in->devices.v[i]), *c1 = strchr(d, ':'), *c2 = NULL;
+			if (c1) {
+				*c1++ = '\0';
+				if ((c2 = strchr(c1, ':')))
+					*c2++ = '\0';
+			}
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "PathOnHost", d, "PathInContainer",
+							   c1 ? c1 : d, "CgroupPermissions", c2 ? c2 : "rwm"));
+			free(d);
+		}
+		json_object_set_new(hc, "Devices", a);
+	}
+	if (in->nano_cpus)
+		json_object_set_new(hc, "NanoCpus", json_integer(in->nano_cpus));
+	if (in->pids_limit)
+		json_object_set_new(hc, "PidsLimit", json_integer(in->pids_limit));
+	if (in->shm_size)
+		json_object_set_new(hc, "ShmSize", json_integer(in->shm_size));
+	if (in->group_add.nr)
+		json_object_set_new(hc, "GroupAdd", str_array(&in->group_add, true));
+	if (in->sysctls.nr)
+		json_object_set_new(hc, "Sysctls", kv_object(&in->sysctls));
+	if (in->device_requests_nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->device_requests_nr; i++) {
+			const rc_device_request *r = &in->device_requests[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "Driver", json_string(r->driver ? r->driver : ""));
+			json_object_set_new(o, "Count", json_integer(r->count));
+			json_object_set_new(o, "DeviceIDs", str_array(&r->device_ids, false));
+			/* compose's capabilities are one AND-set: Docker's is a list of them (OR) */
+			json_object_set_new(o, "Capabilities", json_pack("[o]", str_array(&r->capabilities, true)));
+			json_object_set_new(o, "Options", kv_object(&r->options));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(hc, "DeviceRequests", a);
+	}
+	if (in->networks_nr) {
+		/* the first at create; the others are joined before start (run/apply.c) */
+		json_t *ec = json_object();
+		json_object_set_new(hc, "NetworkMode", json_string(in->networks[0].name));
+		json_object_set_new(ec, in->networks[0].name, rc_net_attach_endpoint(&in->networks[0]));
+		json_object_set_new(b, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", ec));
+	}
+}
+
 json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret)
 {
 	bool dummy = false;
@@ -183,6 +296,7 @@ json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_se
 		json_object_set_new(s, "read_only", json_true());
 	if (in->tmpfs.nr)
 		json_object_set_new(s, "tmpfs", str_array(&in->tmpfs, true));
+	spec_compose_more(s, in);
 	return s;
 }
 
@@ -335,6 +449,7 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 							   "Hard", (json_int_t)in->ulimits[i].hard));
 		json_object_set_new(hc, "Ulimits", a);
 	}
+	create_compose_more(b, hc, in);
 	json_object_set_new(b, "HostConfig", hc);
 	return b;
 }
@@ -457,4 +572,19 @@ void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out)
 		free(r);
 	}
 	rc_strlist_release(&keys);
+}
+
+json_t *rc_net_attach_endpoint(const rc_net_attach *a)
+{
+	json_t *e = json_object();
+
+	if (a->aliases.nr) {
+		json_t *al = json_array();
+		for (size_t i = 0; i < a->aliases.nr; i++)
+			json_array_append_new(al, json_string(a->aliases.v[i]));
+		json_object_set_new(e, "Aliases", al);
+	}
+	if (a->ipv4_address)
+		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", a->ipv4_address));
+	return e;
 }

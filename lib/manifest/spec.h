@@ -98,4 +98,11 @@ char *rc_ship_endpoint(const rc_ship *ship);
  */
 void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out);
 
+/*
+ * Docker's EndpointSettings for joining `a` (aliases, IPAMConfig): for
+ * NetworkingConfig.EndpointsConfig at create, or POST
+ * /networks/{id}/connect (new reference).
+ */
+json_t *rc_net_attach_endpoint(const rc_net_attach *a);
+
 #endif

@@ -6,6 +6,7 @@
 #include "plan/plan.h"
 #include "base/buf.h"
 #include "base/util.h"
+#include "manifest/network.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 
 const char *rc_action_name(rc_action_kind k)
 {
-	static const char *const n[] = { "create", "recreate", "start", "stop", "remove", "conflict" };
+	static const char *const n[] = { "create", "recreate", "start", "stop", "remove", "conflict",
+					 "create-network", "remove-network" };
 	return (unsigned)k < RC_ARRAY_SIZE(n) ? n[k] : "?";
 }
 
@@ -425,6 +427,215 @@ static rc_action *successor_of(rc_env_plan *ep, const rc_observed_container *c, 
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- networks */
+
+static const rc_observed_network *find_network(const rc_observed_ship *os, const char *name)
+{
+	for (size_t i = 0; os && i < os->networks_nr; i++)
+		if (!strcmp(os->networks[i].name, name))
+			return &os->networks[i];
+	return NULL;
+}
+
+/* Whether some instance of `ep` on `endpoint` joins network `name` (one of ours, not external). */
+static bool network_wanted(const rc_env_plan *ep, const char *endpoint, const char *name)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_network *n = rc_environment_network(d->env, name);
+		if (!n || n->external || d->instance->state == RC_STATE_ABSENT || strcmp(d->endpoint, endpoint))
+			continue;
+		for (size_t k = 0; k < d->instance->networks_nr; k++)
+			if (!strcmp(d->instance->networks[k].name, name))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * The containers attached to `n` that this plan does not take away (a
+ * remove or a recreate of theirs), as "a, b" (NULL: none).
+ */
+static char *still_attached(const rc_plan *plan, const rc_observed_network *n)
+{
+	rc_buf b = RC_BUF_INIT;
+
+	for (size_t i = 0; i < n->container_ids.nr; i++) {
+		bool going = false;
+		for (size_t e = 0; e < plan->envs_nr && !going; e++)
+			for (size_t k = 0; k < plan->envs[e].actions_nr && !going; k++) {
+				const rc_action *a = &plan->envs[e].actions[k];
+				going = a->container_id && a->result != RC_RESULT_SKIPPED &&
+					(a->kind == RC_ACT_REMOVE || a->kind == RC_ACT_RECREATE) &&
+					!strcmp(a->container_id, n->container_ids.v[i]);
+			}
+		if (!going)
+			rc_buf_addf(&b, "%s%s", b.len ? ", " : "", n->containers.v[i]);
+	}
+	if (!b.len) {
+		rc_buf_release(&b);
+		return NULL;
+	}
+	return rc_buf_detach(&b, NULL);
+}
+
+/*
+ * A stopped or created container has no endpoint, so the network's
+ * inspect does not show it, yet it names the network by id and would not
+ * start on a new one: the containers of the instances that join `name`
+ * count as attached too.
+ */
+static void joiners_present(rc_buf *who, const rc_env_plan *ep, const rc_observed_ship *os, const char *endpoint,
+			    const char *name)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_instance *in = ep->desired[i].instance;
+		bool joins = false;
+		if (strcmp(ep->desired[i].endpoint, endpoint) || !find_named(os, in->name))
+			continue;
+		for (size_t k = 0; k < in->networks_nr; k++)
+			joins = joins || !strcmp(in->networks[k].name, name);
+		if (joins && !strstr(who->len ? who->ptr : "", in->name))
+			rc_buf_addf(who, "%s%s", who->len ? ", " : "", in->name);
+	}
+}
+
+/* The networks the instances of a planned environment join on their ships. */
+static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, size_t ships_nr)
+{
+	rc_strlist seen = { 0 };
+
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_observed_ship *os = find_ship(ships, ships_nr, d->endpoint);
+		if (d->instance->state == RC_STATE_ABSENT)
+			continue;
+		for (size_t k = 0; k < d->instance->networks_nr; k++) {
+			const rc_network *n = rc_environment_network(d->env, d->instance->networks[k].name);
+			char *key, hash[65];
+			const rc_observed_network *o;
+			rc_action *a;
+			if (!n || n->external)
+				continue;
+			key = rc_xstrfmt("%s\t%s", d->endpoint, n->name);
+			if (rc_strlist_has(&seen, key)) {
+				free(key);
+				continue;
+			}
+			rc_strlist_push(&seen, key);
+			free(key);
+			o = find_network(os, n->name);
+			rc_network_hash(hash, n);
+			if (!o) {
+				a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "", n->name,
+					       "missing");
+				a->network = n;
+			} else if (strcmp(o->env, ep->name)) {
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+					     "network '%s' on ship '%s' belongs to environment '%s'; rename one of them",
+					     n->name, d->instance->ship->name, o->env);
+				ep->status = RC_ENV_FAILED;
+			} else if (!rc_streq(o->spec_hash, hash)) {
+				rc_buf who = RC_BUF_INIT;
+				for (size_t c = 0; c < o->containers.nr; c++)
+					rc_buf_addf(&who, "%s%s", c ? ", " : "", o->containers.v[c]);
+				joiners_present(&who, ep, os, d->endpoint, n->name);
+				if (who.len) {
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0,
+						     "network '%s' on ship '%s': its definition changed, but containers are attached (%s): "
+						     "not recreated; it is once nothing is attached",
+						     n->name, d->instance->ship->name, who.ptr);
+				} else {
+					a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "",
+						       n->name, "spec changed (recreated: nothing is attached)");
+					a->network = n;
+					a->container_id = rc_xstrdup(o->id);
+				}
+				rc_buf_release(&who);
+			}
+		}
+	}
+	rc_strlist_release(&seen);
+}
+
+/* The ship name of `endpoint` in an environment, for messages (else the endpoint). */
+static const char *ship_name_of(const rc_plan_input_env *in, const char *endpoint)
+{
+	for (size_t i = 0; in && in->env && i < in->env->ships_nr; i++) {
+		char *e = rc_ship_endpoint(&in->env->ships[i]);
+		bool same = !strcmp(e, endpoint);
+		free(e);
+		if (same)
+			return in->env->ships[i].name;
+	}
+	return endpoint;
+}
+
+/*
+ * Networks: those to create (or recreate) for the planned environments,
+ * and ours that nothing in the manifests joins any more, pruned like
+ * containers, never while a container stays attached (a skipped action,
+ * with who). Run after the containers are planned: a container being
+ * removed or recreated does not hold its network.
+ */
+static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
+			  const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts, size_t *alloc)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		rc_env_plan *ep = &plan->envs[e];
+		if (ep->status == RC_ENV_OK && ep->desired_nr)
+			plan_env_networks(ep, ships, ships_nr);
+	}
+	for (size_t s = 0; s < ships_nr; s++) {
+		const rc_observed_ship *os = &ships[s];
+		for (size_t i = 0; os->reachable && i < os->networks_nr; i++) {
+			const rc_observed_network *n = &os->networks[i];
+			const rc_plan_input_env *in = NULL;
+			rc_env_plan *ep;
+			rc_action *a;
+			char *who;
+			if (!is_wanted(opts, n->env) || opts->no_prune)
+				continue;
+			for (size_t e = 0; e < envs_nr; e++)
+				if (!strcmp(envs[e].name, n->env))
+					in = &envs[e];
+			if (in && !in->env)
+				continue;       /* invalid: left as it is */
+			ep = env_plan_for(plan, n->env, alloc);
+			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ||
+			    (in && network_wanted(ep, os->endpoint, n->name)))
+				continue;
+			a = add_action(ep, RC_ACT_REMOVE_NETWORK, ship_name_of(in, os->endpoint), os->endpoint, "", n->name,
+				       in ? "no instance on this ship joins it" : "absent from manifests (environment removed)");
+			a->container_id = rc_xstrdup(n->id);
+			if ((who = still_attached(plan, n))) {
+				a->result = RC_RESULT_SKIPPED;
+				a->error = rc_xstrfmt("in use: containers attached (%s)", who);
+				free(who);
+			}
+		}
+	}
+}
+
+/* Network creates first, network removes last, each group in plan order. */
+static void order_network_actions(rc_env_plan *ep)
+{
+	rc_action *v = rc_xcalloc(ep->actions_nr ? ep->actions_nr : 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind == RC_ACT_CREATE_NETWORK)
+			v[n++] = ep->actions[i];
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind != RC_ACT_CREATE_NETWORK && ep->actions[i].kind != RC_ACT_REMOVE_NETWORK)
+			v[n++] = ep->actions[i];
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind == RC_ACT_REMOVE_NETWORK)
+			v[n++] = ep->actions[i];
+	memcpy(ep->actions, v, n * sizeof(*v));
+	free(v);
+}
+
 static int cmp_env_name(const void *a, const void *b)
 {
 	return strcmp(((const rc_env_plan *)a)->name, ((const rc_env_plan *)b)->name);
@@ -587,6 +798,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		}
 	}
 
+	plan_networks(plan, envs, envs_nr, ships, ships_nr, opts, &alloc);
+
 	/* the prune guard: a mass removal is far more likely a mistake than a wish */
 	limit = plan->managed / 4 > 3 ? plan->managed / 4 : 3;
 	if (plan->prunes > limit && !opts->force_prune) {
@@ -619,6 +832,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		rc_env_plan *ep = &plan->envs[e];
 		apply_quarantine(ep, opts);
 		order_actions(ep);
+		order_network_actions(ep);
 		if (ep->status == RC_ENV_OK && ep->actions_nr)
 			ep->status = RC_ENV_CHANGES;
 	}

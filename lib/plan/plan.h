@@ -18,7 +18,18 @@ typedef enum {
 	RC_ACT_STOP,
 	RC_ACT_REMOVE,
 	RC_ACT_CONFLICT,
+	/*
+	 * User-defined networks (ours): `instance` is the network's name,
+	 * `network` the desired one (create), `container_id` the existing
+	 * network's id (remove; a create replacing one whose definition
+	 * changed). Creates run before every container action of their
+	 * environment, removes after.
+	 */
+	RC_ACT_CREATE_NETWORK,
+	RC_ACT_REMOVE_NETWORK,
 } rc_action_kind;
+
+#define RC_ACT_KINDS 8      /* the number of rc_action_kind values, for counters */
 
 const char *rc_action_name(rc_action_kind k);
 
@@ -39,6 +50,7 @@ typedef struct rc_action {
 	char *service, *instance;
 	rc_strlist reasons;
 	const rc_desired *desired;  /* create, recreate, start: the container wanted */
+	const rc_network *network;  /* create-network: the network wanted */
 	char *container_id;     /* the existing container, when there is one */
 	/*
 	 * An interrupted replace (RC_KEPT_SUFFIX): `resumed` says container_id

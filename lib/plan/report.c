@@ -24,7 +24,7 @@ static json_t *diags_json(const rc_diags *diags)
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
-	size_t counts[6] = {0}, results[RC_RESULT_SKIPPED + 1] = {0}, unchanged = 0, errors = 0;
+	size_t counts[RC_ACT_KINDS] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0, errors = 0;
 	char *text, fp[65];
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
@@ -41,6 +41,8 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 			json_object_set_new(o, "ship", json_string(a->ship));
 			json_object_set_new(o, "service", json_string(a->service));
 			json_object_set_new(o, "instance", json_string(a->instance));
+			if (a->kind == RC_ACT_CREATE_NETWORK || a->kind == RC_ACT_REMOVE_NETWORK)
+				json_object_set_new(o, "network", json_string(a->instance));
 			json_object_set_new(o, "reasons", reasons);
 			if (a->pull)
 				json_object_set_new(o, "pull", json_true());
@@ -96,5 +98,9 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 					      "rolled_back", (json_int_t)results[RC_RESULT_ROLLED_BACK], "failed",
 					      (json_int_t)results[RC_RESULT_FAILED], "skipped",
 					      (json_int_t)results[RC_RESULT_SKIPPED]));
+	json_object_set_new(json_object_get(doc, "summary"), "create_network",
+			    json_integer((json_int_t)counts[RC_ACT_CREATE_NETWORK]));
+	json_object_set_new(json_object_get(doc, "summary"), "remove_network",
+			    json_integer((json_int_t)counts[RC_ACT_REMOVE_NETWORK]));
 	return doc;
 }

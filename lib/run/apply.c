@@ -2,6 +2,7 @@
 #include "base/compat.h"
 #include "run/internal.h"
 #include "docker/docker.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include <ctype.h>
 #include <pthread.h>
@@ -60,6 +61,60 @@ static json_t *body_with_volumes(const json_t *create, const json_t *old_inspect
 	return body;
 }
 
+/*
+ * A container joins its networks after the first (which the create body
+ * names) before it starts; if one cannot be joined it is removed again,
+ * so that no container runs short of a network.
+ */
+static int join_networks(struct fship *fs, const rc_action *a, char **id, rc_error *err)
+{
+	const rc_instance *in = a->desired->instance;
+	int rc_locked_ret_, ret = 0;
+	rc_error e2 = RC_ERROR_INIT;
+
+	for (size_t i = 1; i < in->networks_nr && ret >= 0; i++) {
+		json_t *ep = rc_net_attach_endpoint(&in->networks[i]);
+		ret = LOCKED(fs, rc_docker_connect_network(fs->docker, in->networks[i].name, *id, ep, err));
+		json_decref(ep);
+	}
+	if (ret < 0) {
+		(void)LOCKED(fs, rc_docker_remove(fs->docker, *id, true, false, &e2));
+		free(*id);
+		*id = NULL;
+	}
+	return ret;
+}
+
+/* A network of ours: the old one first when its definition changed (nothing is attached). */
+static int apply_create_network(struct fship *fs, const rc_environment *env, rc_action *a, rc_error *err)
+{
+	json_t *body;
+	int rc_locked_ret_, ret;
+
+	if (a->container_id &&
+	    (ret = LOCKED(fs, rc_docker_remove_network(fs->docker, a->container_id, err))) < 0 && ret != RC_ENOTFOUND)
+		return ret;
+	body = rc_network_create_body(env, a->network);
+	ret = LOCKED(fs, rc_docker_create_network(fs->docker, body, NULL, err));
+	json_decref(body);
+	return ret;
+}
+
+/* Docker refuses to remove a network containers are attached to: that is a skip, with its reason. */
+static int apply_remove_network(struct fship *fs, rc_action *a, rc_error *err)
+{
+	int rc_locked_ret_, ret = LOCKED(fs, rc_docker_remove_network(fs->docker, a->container_id, err));
+
+	if (ret == RC_ENOTFOUND)
+		return 0;
+	if (ret == RC_EAUTH || ret == RC_ECONFLICT) {
+		a->result = RC_RESULT_SKIPPED;
+		a->error = rc_xstrfmt("in use: %s", err->msg);
+		return 0;
+	}
+	return ret;
+}
+
 static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, const json_t *body,
 		     bool pull, const rc_converge_opts *o, char **id_out, rc_error *err)
 {
@@ -75,6 +130,8 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 			return ret;
 		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
 	}
+	if (ret >= 0)
+		ret = join_networks(fs, a, id_out, err);
 	return ret;
 }
 
@@ -367,6 +424,12 @@ int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env
 	case RC_ACT_CONFLICT:
 		a->result = RC_RESULT_SKIPPED;
 		return 0;
+	case RC_ACT_CREATE_NETWORK:
+		ret = apply_create_network(fs, env, a, err);
+		break;
+	case RC_ACT_REMOVE_NETWORK:
+		ret = apply_remove_network(fs, a, err);
+		break;
 	}
 	return ret;
 }

@@ -277,7 +277,8 @@ static void apply_env(struct fleet *f, size_t idx)
 			struct one_job *j = &jobs[k];
 			rc_action *b = j->a;
 			if (j->ret >= 0) {
-				b->result = RC_RESULT_DONE;
+				if (b->result != RC_RESULT_SKIPPED)   /* a network in use (run/apply.c) */
+					b->result = RC_RESULT_DONE;
 				rc_converge_logf(o, RC_LOG_INFO, "%s: %s %s on ship '%s': done in %.1f s", ep->name,
 				      rc_action_name(b->kind), b->instance, b->ship, j->secs);
 				continue;

@@ -5,6 +5,7 @@
 #include "docker/docker.h"
 #include "docker/registry.h"
 #include "docker/ssh.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include <unistd.h>
 #include <stdlib.h>
@@ -58,6 +59,34 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 	return ret;
 }
 
+/* Our networks, each inspected: only that shows the containers attached. */
+static int observe_networks(struct fship *fs, rc_error *err)
+{
+	json_t *list = NULL, *n;
+	size_t i;
+	int ret;
+
+	if ((ret = rc_docker_list_networks(fs->docker, RC_LABEL_NETWORK, &list, err)) < 0)
+		return ret;
+	json_array_foreach(list, i, n) {
+		const char *id = json_string_value(json_object_get(n, "Id"));
+		json_t *full = NULL;
+		if (!id)
+			continue;
+		ret = rc_docker_inspect_network(fs->docker, id, &full, err);
+		if (ret == RC_ENOTFOUND) {
+			ret = 0;    /* removed since the list */
+			continue;
+		}
+		if (ret < 0)
+			break;
+		rc_observed_add_network(&fs->obs, full);
+		json_decref(full);
+	}
+	json_decref(list);
+	return ret;
+}
+
 void rc_observe_ship(struct fleet *f, size_t idx)
 {
 	struct fship *fs = &f->v[idx];
@@ -95,6 +124,8 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	rc_observed_add_containers(&fs->obs, list);
 	json_decref(list);
 	list = NULL;
+	if (observe_networks(fs, &err) < 0)
+		goto fail;
 	/*
 	 * Desired names our list did not show may be held by a container that
 	 * is not ours: ask for those only (none at all once converged).

@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "manifest/manifest.h"
 #include "manifest/spec.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -940,6 +941,165 @@ static void test_compose_keys(void **state)
 	expect_invalid(INST("init: maybe"), 10, 29, "init");
 }
 
+static void test_compose_keys_more(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body, *hc;
+	json_t *spec;
+	char *txt;
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n"
+			"    cpus: 0.5\n    stop_signal: SIGUSR1\n    sysctls: [net.core.somaxconn=1024]\n"
+			"    instances:\n"
+			"      i1: {ship: vm1, entrypoint: /bin/sh -c, devices: ['/dev/null:/dev/xnull:r', /dev/zero],"
+			" pids_limit: 64, shm_size: 64m, group_add: [audio, '1234'], sysctls: {net.ipv4.ip_forward: 1},"
+			" device_requests: [{driver: nvidia, count: 2, capabilities: [gpu, utility]}]}\n"
+			"      i2: {ship: vm2, entrypoint: [], cpus: '2', pids_limit: 0,"
+			" device_requests: [{device_ids: ['0', '3'], capabilities: [gpu], options: {a: b}}, {capabilities: [gpu]}]}\n",
+			&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+
+	spec = rc_spec_of(rc_environment_instance(env, "i1"), NULL, NULL);
+	txt = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"entrypoint\":[\"/bin/sh\",\"-c\"]"));
+	assert_non_null(strstr(txt, "\"devices\":[\"/dev/null:/dev/xnull:r\",\"/dev/zero\"]"));
+	assert_non_null(strstr(txt, "\"cpus\":500000000"));
+	assert_non_null(strstr(txt, "\"pids_limit\":64"));
+	assert_non_null(strstr(txt, "\"shm_size\":67108864"));
+	assert_non_null(strstr(txt, "\"group_add\":[\"1234\",\"audio\"]"));
+	/* the instance's sysctls replace the service's, as every key here */
+	assert_non_null(strstr(txt, "\"sysctls\":{\"net.ipv4.ip_forward\":\"1\"}"));
+	assert_non_null(strstr(txt, "\"stop_signal\":\"SIGUSR1\""));
+	assert_non_null(strstr(txt, "\"device_requests\":[{\"capabilities\":[\"gpu\",\"utility\"],\"count\":2,\"driver\":\"nvidia\"}]"));
+	free(txt);
+	json_decref(spec);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	txt = json_dumps(json_object_get(body, "Entrypoint"), JSON_COMPACT);
+	assert_string_equal(txt, "[\"/bin/sh\",\"-c\"]");
+	free(txt);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	txt = json_dumps(json_object_get(hc, "Devices"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"CgroupPermissions\":\"r\",\"PathInContainer\":\"/dev/xnull\",\"PathOnHost\":\"/dev/null\"},"
+				 "{\"CgroupPermissions\":\"rwm\",\"PathInContainer\":\"/dev/zero\",\"PathOnHost\":\"/dev/zero\"}]");
+	free(txt);
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 500000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), 64);
+	assert_int_equal(json_integer_value(json_object_get(hc, "ShmSize")), 67108864);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "GroupAdd"), 1)), "audio");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.ipv4.ip_forward")), "1");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\",\"utility\"]],\"Count\":2,\"DeviceIDs\":[],\"Driver\":\"nvidia\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	/* [] clears the image's entrypoint: Docker takes an empty list so */
+	assert_true(json_is_array(json_object_get(body, "Entrypoint")) && !json_array_size(json_object_get(body, "Entrypoint")));
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 2000000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), -1);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.core.somaxconn")), "1024");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\"]],\"Count\":0,\"DeviceIDs\":[\"0\",\"3\"],\"Driver\":\"\",\"Options\":{\"a\":\"b\"}},"
+				 "{\"Capabilities\":[[\"gpu\"]],\"Count\":-1,\"DeviceIDs\":[],\"Driver\":\"\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+	/* not written: not sent */
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(INST("devices: [dev/null]"), 10, 32, "device 'dev/null' must be 'host[:container[:permissions]]'");
+	expect_invalid(INST("devices: ['/dev/null:/x:rx']"), 10, 32, "permissions must be made of r, w and m");
+	expect_invalid(INST("cpus: 0"), 10, 29, "'cpus' must be a number of CPUs of at least 0.01");
+	expect_invalid(INST("cpus: lots"), 10, 29, "'cpus' must be a number of CPUs");
+	expect_invalid(INST("pids_limit: -2"), 10, 35, "'pids_limit' must be between -1");
+	expect_invalid(INST("shm_size: 1x"), 10, 33, "invalid shm_size '1x'");
+	expect_invalid(INST("sysctls: [a]"), 10, 32, "sysctl 'a' must be 'name=value'");
+	expect_invalid(INST("stop_signal: ''"), 10, 36, "'stop_signal' must not be empty");
+	expect_invalid(INST("device_requests: {count: 1}"), 10, 40, "'device_requests' must be a list");
+	expect_invalid(INST("device_requests: [{count: 1}]"), 10, 41, "device request needs 'capabilities'");
+	expect_invalid(INST("device_requests: [{count: 1, device_ids: [a], capabilities: [gpu]}]"), 10, 49,
+		       "device request has both 'count' and 'device_ids'");
+}
+
+static void test_networks(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body;
+	json_t *nb;
+	char *txt, h1[65], h2[65];
+	const char *nets = "networks:\n  front:\n  back: {driver: bridge, internal: true, labels: {tier: db},"
+			   " ipam: {config: [{subnet: 10.30.0.0/24, gateway: 10.30.0.1}]}}\n  ext: {external: true}\n";
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			"      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			"      i2: {ship: vm2}\n", &d, NULL);
+	assert_null(env);   /* `networks:` at the top is needed: see the error */
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 0, 0, "which 'networks' at the top does not declare"));
+	rc_diags_release(&d);
+	d = (rc_diags)RC_DIAGS_INIT;
+
+	txt = rc_xstrfmt(HDR "%sservices:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			 "      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			 "      i2: {ship: vm2}\n", nets);
+	env = load_text(txt, &d, NULL);
+	free(txt);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_int_equal((int)env->networks_nr, 3);
+	assert_true(rc_environment_network(env, "ext")->external);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")), "back");
+	txt = json_dumps(json_object_get(body, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
+	free(txt);
+	assert_non_null(strstr(des.spec_json, "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	rc_desired_release(&des);
+	/* the service's list, for an instance without its own */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "NetworkMode")), "front");
+	rc_desired_release(&des);
+
+	nb = rc_network_create_body(env, rc_environment_network(env, "back"));
+	txt = json_dumps(nb, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(txt, "\"IPAM\":{\"Config\":[{\"Gateway\":\"10.30.0.1\",\"Subnet\":\"10.30.0.0/24\"}],\"Driver\":\"default\"}"));
+	assert_non_null(strstr(txt, "\"Internal\":true"));
+	assert_non_null(strstr(txt, "\"reconcile.environment\":\"env.example.com\""));
+	assert_non_null(strstr(txt, "\"reconcile.network\":\"back\""));
+	assert_non_null(strstr(txt, "\"tier\":\"db\""));
+	free(txt);
+	json_decref(nb);
+	rc_network_hash(h1, rc_environment_network(env, "back"));
+	rc_network_hash(h2, rc_environment_network(env, "front"));
+	assert_string_not_equal(h1, h2);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(HDR "networks: {front: }\nservices:\n  s:\n    image: a\n    instances:\n"
+		       "      i1: {ship: vm1, net: host, networks: [front]}\n", 11, 44, "has both 'net' and 'networks'");
+	expect_invalid(HDR "networks: {host: }\nservices: {}\n", 6, 12, "network 'host' is Docker's own");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0}]}}}\n", 6, 33, "must be in CIDR form");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0/24}]}}}\nservices:\n  s:\n    image: a\n"
+		       "    instances:\n      i1: {ship: vm1, networks: {n1: {ipv4_address: 10.2.0.3}}}\n", 11, 53,
+		       "ipv4_address '10.2.0.3' is in no subnet of network 'n1'");
+}
+
 static void test_spec_diff_reasons(void **state)
 {
 	json_t *a = json_loads("{\"image\":\"a:1\",\"env\":{\"A\":\"1\",\"B\":\"2\"},\"ports\":{\"http\":{\"host_port\":\"80\"}}}", 0, NULL);
@@ -1201,6 +1361,8 @@ int main(void)
 		cmocka_unit_test(test_bad_instance_names),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_compose_keys),
+		cmocka_unit_test(test_compose_keys_more),
+		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),

@@ -9,6 +9,7 @@
 #include "helpers.h"
 #include "plan/plan.h"
 #include "plan/report.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -731,6 +732,77 @@ static void test_states(void **state)
 	rc_diags_release(&d);
 }
 
+/* A network of ours as GET /networks/{id} shows it; `attached`: a container name or NULL. */
+static void observe_network(rc_observed_ship *s, const char *name, const char *hash, const char *attached)
+{
+	json_t *cs = json_object(), *n;
+	if (attached)
+		json_object_set_new(cs, "cid-1", json_pack("{s:s}", "Name", attached));
+	n = json_pack("{s:s+, s:s, s:{s:s, s:s, s:s}, s:o}", "Id", "nid-", name, "Name", name, "Labels",
+		      "reconcile.environment", "env.example.com", "reconcile.network", name, "reconcile.spec-hash", hash,
+		      "Containers", cs);
+	rc_observed_add_network(s, n);
+	json_decref(n);
+}
+
+static void test_networks(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65];
+
+	rc_environment_free(f->env);
+	rc_diags_release(&f->diags);
+	f->env = load_text("__maestro: {schema: 2}\nname: t\n"
+			   "ships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n"
+			   "networks:\n  n1: {ipam: {config: [{subnet: 10.9.0.0/24}]}}\n  ext: {external: true}\n"
+			   "services:\n  web:\n    image: web:1\n    instances:\n      web-1: {ship: one, networks: [n1, ext]}\n",
+			   &f->diags, NULL);
+	assert_non_null(f->env);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE_NETWORK, "n1", "missing");
+	assert_ptr_equal(ep->actions[0].network, rc_environment_network(f->env, "n1"));
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "missing");
+
+	/* a changed definition: recreated when nothing is attached, else a warning */
+	observe_network(&f->ships[0], "n1", "old-hash", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_action(&ep->actions[0], RC_ACT_CREATE_NETWORK, "n1", "spec changed (recreated: nothing is attached)");
+	assert_string_equal(ep->actions[0].container_id, "nid-n1");
+	observe_desired(f, 0, "web-1", "exited");   /* stopped: no endpoint, but it names the network */
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_START, "web-1", NULL);
+	assert_int_equal((int)ep->warnings.nr, 1);
+	assert_non_null(strstr(ep->warnings.items[0].message, "its definition changed, but containers are attached (web-1)"));
+
+	/* the same definition: nothing; a network nothing joins: removed last, or skipped while in use */
+	rc_observed_ship_release(&f->ships[0]);
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_network_hash(hash, rc_environment_network(f->env, "n1"));
+	observe_network(&f->ships[0], "n1", hash, "web-1");
+	observe_network(&f->ships[0], "gone", "h", NULL);
+	observe_network(&f->ships[0], "busy", "h", "squatter");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1", "missing");
+	assert_action(&ep->actions[1], RC_ACT_REMOVE_NETWORK, "gone", "no instance on this ship joins it");
+	assert_int_equal(ep->actions[1].result, RC_RESULT_NONE);
+	assert_action(&ep->actions[2], RC_ACT_REMOVE_NETWORK, "busy", NULL);
+	assert_int_equal(ep->actions[2].result, RC_RESULT_SKIPPED);
+	assert_string_equal(ep->actions[2].error, "in use: containers attached (squatter)");
+	f->opts.no_prune = true;
+	compute(f);
+	assert_int_equal((int)env_plan(f, "env.example.com")->actions_nr, 1);
+}
+
 static void test_json_and_fingerprint(void **state)
 {
 	struct fixture *f = *state;
@@ -964,6 +1036,7 @@ int main(void)
 		T(test_unreachable_ship_fails_only_its_environments),
 		T(test_same_daemon_two_ways),
 		T(test_states),
+		T(test_networks),
 		T(test_json_and_fingerprint),
 		T(test_newer_in_registry_recreates_with_a_pull),
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
