@@ -7,6 +7,7 @@
 #include "run/state.h"
 #include "base/util.h"
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -210,6 +211,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rr->failed = rc_plan_failed(&plan);
 	rr->changed = rc_plan_has_changes(&plan);
+	for (size_t e = 0; e < plan.envs_nr; e++)
+		rr->interrupted = rr->interrupted || plan.envs[e].interrupted;
 
 	/* the daemon reports runs that did something or failed, not every quiet resync */
 	report = !h || !h->daemon || rr->changed || rr->failed || o->verbosity > 0;
@@ -258,15 +261,60 @@ fail:
 	return ret;
 }
 
+/*
+ * SIGTERM or SIGINT during a one-shot apply: the action in progress
+ * finishes, the rest is left for the next run (exit 1, "interrupted").
+ * SA_RESETHAND: a second signal kills at once, as kill -9 would, and the
+ * next run resumes the replace it cut short.
+ */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &dfl, NULL);
+	stop_signal = sig;
+}
+
+static bool oneshot_stopping(void *ctx)
+{
+	(void)ctx;
+	return stop_signal != 0;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
 int cmd_converge(const struct options *o)
 {
 	struct run_result rr;
+	struct run_hooks h = { false, oneshot_stopping, NULL, NULL, NULL };
 	rc_error err = RC_ERROR_INIT;
 
 	if (o->watch)
 		return cmd_watch(o);
-	if (converge_run(o, NULL, &rr, &err) < 0)
+	if (!o->dry_run)
+		catch_stop_signals();   /* a dry run changes nothing: a signal may end it at once */
+	if (converge_run(o, o->dry_run ? NULL : &h, &rr, &err) < 0)
 		die(rr.locked ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
+	if (rr.interrupted || stop_signal) {
+		fprintf(stderr, "reconcile: interrupted by %s: the action in progress finished, %s\n",
+			stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+			rr.interrupted ? "the rest is left for the next run" : "nothing was left to do");
+		return EXIT_FAILED;
+	}
 	if (rr.failed)
 		return EXIT_FAILED;
 	if (o->dry_run && o->exit_code && rr.changed)

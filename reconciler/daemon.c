@@ -10,8 +10,10 @@
  *    stream of each ship;
  *  - SIGHUP: the config file is read again.
  *
- * SIGTERM or SIGINT: the action in progress finishes, the rest of the run
- * is skipped, exit 0. A failed run never ends the daemon: it is retried
+ * SIGTERM or SIGINT: the action in progress finishes (its health gate
+ * runs to its own end: a stop is never a failed attempt), the rest of the
+ * run is skipped and recorded `interrupted`, exit 0; the next run goes on
+ * from there. A failed run never ends the daemon: it is retried
  * with exponential backoff, and says so. Between events the process
  * sleeps in one poll(2): no CPU is used while idle. systemd's notify
  * protocol (READY=1, STATUS=..., RELOADING=1, STOPPING=1) is spoken on
@@ -204,7 +206,12 @@ static void run(struct daemon *dm, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	snprintf(dm->revision, sizeof(dm->revision), "%s", rr.revision);
-	if (rr.failed) {
+	if (rr.interrupted) {
+		/* SIGTERM is still pending: the main loop stops next */
+		say("run (%s) interrupted: the action in progress finished, the rest is left for the next run", why);
+		rc_notify("STATUS=interrupted: stopping", NULL);
+		dm->retry = false;
+	} else if (rr.failed) {
 		long delay = rc_backoff_next(&dm->backoff);
 		say("run (%s) left environments failed; retrying in %lds", why, delay / 1000);
 		rc_notifyf(NULL, "STATUS=failed at %.12s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",

@@ -77,11 +77,12 @@ struct run_result {
 	bool failed;        /* an environment invalid or failed, or the run could not start */
 	bool changed;       /* actions were planned */
 	bool locked;        /* another run held the lock: nothing was done */
+	bool interrupted;   /* asked to stop (SIGTERM): actions were left for the next run */
 	char revision[41];  /* the commit converged, "" for a directory */
 };
 struct run_hooks {
 	bool daemon;                    /* report only runs that did something, or failed */
-	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
+	bool (*cancelled)(void *ctx);   /* SIGTERM, SIGINT: stop between actions */
 	void *cancel_ctx;
 	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
 	void (*loaded)(void *ctx, const struct rc_manifests *m);

@@ -90,6 +90,7 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
+	bool interrupted;       /* the run was asked to stop: actions left not attempted */
 } rc_env_plan;
 
 typedef struct rc_plan {

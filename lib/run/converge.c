@@ -210,10 +210,18 @@ static void apply_env(struct fleet *f, size_t idx)
 			i++;
 			continue;
 		}
-		if (stop || (o->cancelled && o->cancelled(o->cancel_ctx))) {
+		if (!stop && !ep->interrupted && o->cancelled && o->cancelled(o->cancel_ctx)) {
+			size_t left = 0;
+			for (size_t k = i; k < ep->actions_nr; k++)
+				left += ep->actions[k].result != RC_RESULT_SKIPPED && ep->actions[k].kind != RC_ACT_CONFLICT;
+			ep->interrupted = true;
+			rc_converge_logf(o, RC_LOG_WARNING, "%s: interrupted: %zu action%s not attempted; the next run goes on from there",
+					 ep->name, left, left == 1 ? "" : "s");
+		}
+		if (stop || ep->interrupted) {
 			a->result = RC_RESULT_SKIPPED;
 			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
-						   : "not attempted: reconcile is stopping");
+						   : "interrupted: reconcile is stopping (the next run does it)");
 			ep->status = RC_ENV_FAILED;
 			i++;
 			continue;

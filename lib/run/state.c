@@ -280,6 +280,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 				rolled = &ep->actions[i];
 		if (rolled)
 			result = "rolled-back";
+		else if (ep->interrupted)
+			result = "interrupted";
 		else if (ep->quarantined)
 			result = "quarantined";
 		/* an invalid environment keeps the commit it last ran */
