@@ -312,7 +312,7 @@ int cmd_converge(const struct options *o)
 	if (rr.interrupted || stop_signal) {
 		fprintf(stderr, "reconcile: interrupted by %s: the action in progress finished, %s\n",
 			stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
-			rr.interrupted ? "the rest is left for the next run" : "nothing was left to do");
+			rr.interrupted ? "the rest is left for the next run" : "the run had finished its actions");
 		return EXIT_FAILED;
 	}
 	if (rr.failed)
