@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "base/banned.h"
 
@@ -190,10 +191,39 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
 	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
-	if (rc_state_load(&st, state_path, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err->msg);
-		memset(&st, 0, sizeof(st));
-		rc_error_clear(err);
+	if ((ret = rc_state_load(&st, state_path, err)) < 0) {
+		char *moved = NULL;
+		if (o->dry_run) {
+			/* a dry run changes nothing, the state file included: it plans without the quarantines */
+			fprintf(stderr, "reconcile: warning: %s: planned without it\n", err->msg);
+			memset(&st, 0, sizeof(st));
+			rc_error_clear(err);
+		} else if (ret == RC_EINVALID && rc_state_move_aside(state_path, &moved, err) == 0) {
+			/* its quarantines are lost: an operator decides, not us, before anything is deployed */
+			rc_error_prefix(err, "corrupt state file moved aside to '%s' (nothing was done; the next run "
+					"starts a new state file)", moved);
+			free(moved);
+			rc_manifests_release(&m);
+			goto fail;
+		} else {
+			rc_manifests_release(&m);
+			goto fail;
+		}
+	}
+	/*
+	 * A run that cannot record its attempt would repeat it (and its
+	 * outage) on every run, never quarantined: it must change nothing.
+	 * Room for the state file as it is and what this run adds to it.
+	 */
+	if (!o->dry_run) {
+		struct stat sb;
+		size_t have = stat(state_path, &sb) == 0 ? (size_t)sb.st_size : 0;
+		if ((ret = rc_state_probe(state_path, have + 4096 + 1024 * m.nr, err)) < 0) {
+			rc_error_prefix(err, "cannot record this run in the state directory '%s' (nothing was done)",
+					o->state_dir);
+			rc_manifests_release(&m);
+			goto fail;
+		}
 	}
 	if ((ret = converge_opts_fill(&co, o, &pass, err)) < 0) {
 		rc_manifests_release(&m);
@@ -238,8 +268,10 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (!o->dry_run) {
 		rc_error serr = RC_ERROR_INIT;
 		rc_state_record(&st, &plan, src->revision);
-		if (rc_state_save(&st, state_path, &serr) < 0)
-			fprintf(stderr, "reconcile: warning: %s\n", serr.msg);
+		if (rc_state_save(&st, state_path, &serr) < 0) {
+			fprintf(stderr, "reconcile: error: this run could not be recorded: %s\n", serr.msg);
+			rr->failed = true;
+		}
 	}
 	if (h && h->loaded)
 		h->loaded(h->loaded_ctx, &m);
