@@ -149,6 +149,60 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
+/* Failed for reasons that only a new commit or new images change (see run_result). */
+static bool env_waits_for_change(const rc_env_plan *ep)
+{
+	bool rolled = false;
+	if (ep->status == RC_ENV_INVALID)
+		return true;
+	if (ep->status != RC_ENV_FAILED || ep->interrupted)
+		return false;
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		if (ep->actions[i].result == RC_RESULT_FAILED || ep->actions[i].kind == RC_ACT_CONFLICT)
+			return false;
+		rolled = rolled || ep->actions[i].result == RC_RESULT_ROLLED_BACK;
+	}
+	return rolled || ep->quarantined;
+}
+
+static unsigned long long fnv(unsigned long long h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* Which environments failed, whether retrying can help, and a fingerprint of it all. */
+static void run_outcome(const rc_plan *plan, const char *revision, struct run_result *rr, bool *acted)
+{
+	unsigned long long h = fnv(14695981039346656037ULL, revision);
+	size_t len = 0;
+	bool retryable = false;
+
+	*acted = false;
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			rc_action_result r = ep->actions[i].result;
+			*acted = *acted || r == RC_RESULT_DONE || r == RC_RESULT_FAILED || r == RC_RESULT_ROLLED_BACK;
+		}
+		if (ep->status != RC_ENV_FAILED && ep->status != RC_ENV_INVALID)
+			continue;
+		retryable = retryable || !env_waits_for_change(ep);
+		h = fnv(h, ep->name);
+		h = fnv(h, rc_env_status_name(ep->status));
+		h = fnv(h, ep->quarantined ? ep->attempt : "");
+		for (size_t i = 0; i < ep->errors.nr; i++)
+			h = fnv(h, ep->errors.items[i].message);
+		if (len < sizeof(rr->failed_envs) - 1) {
+			int n = snprintf(rr->failed_envs + len, sizeof(rr->failed_envs) - len, "%s%s", len ? ", " : "", ep->name);
+			len = n > 0 ? len + (size_t)n : len;
+		}
+	}
+	rr->waits_for_change = rr->failed && !retryable;
+	rr->outcome = h;
+}
+
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
 {
 	rc_manifests m;
@@ -162,7 +216,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_buf pass = RC_BUF_INIT;
 	struct timespec t0, t1;
 	int ret, lock = -1;
-	bool report;
+	bool report, acted;
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
@@ -243,9 +297,22 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rr->changed = rc_plan_has_changes(&plan);
 	for (size_t e = 0; e < plan.envs_nr; e++)
 		rr->interrupted = rr->interrupted || plan.envs[e].interrupted;
+	run_outcome(&plan, src->revision, rr, &acted);
 
-	/* the daemon reports runs that did something or failed, not every quiet resync */
-	report = !h || !h->daemon || rr->changed || rr->failed || o->verbosity > 0;
+	/*
+	 * The daemon reports runs that did something, or failed otherwise than
+	 * the run before: not every quiet resync, nor the same plan of a
+	 * quarantined attempt again and again.
+	 */
+	report = !h || !h->daemon || acted || o->verbosity > 0 ||
+		 ((rr->changed || rr->failed) && rr->outcome != h->last_outcome);
+	for (size_t e = 0; report && e < plan.envs_nr; e++)
+		if (plan.envs[e].quarantined && plan.envs[e].errors.nr) {
+			char *line = rc_xstrfmt("%s: %s", plan.envs[e].name,
+						plan.envs[e].errors.items[plan.envs[e].errors.nr - 1].message);
+			log_stderr((void *)o, RC_LOG_ERROR, line);
+			free(line);
+		}
 	if (report && o->output == OUT_JSON) {
 		json_t *doc = rc_plan_to_json(&plan, !o->dry_run);
 		json_dumpf(doc, stdout, (h && h->daemon ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
@@ -332,7 +399,7 @@ static void catch_stop_signals(void)
 int cmd_converge(const struct options *o)
 {
 	struct run_result rr;
-	struct run_hooks h = { false, oneshot_stopping, NULL, NULL, NULL };
+	struct run_hooks h = { .cancelled = oneshot_stopping };
 	rc_error err = RC_ERROR_INIT;
 
 	if (o->watch)

@@ -14,7 +14,11 @@
  * runs to its own end: a stop is never a failed attempt), the rest of the
  * run is skipped and recorded `interrupted`, exit 0; the next run goes on
  * from there. A failed run never ends the daemon: it is retried
- * with exponential backoff, and says so. Between events the process
+ * with exponential backoff, and says so, naming the environments; unless
+ * retrying cannot help (an invalid manifest, a quarantined attempt): then
+ * it waits for a change of the source or the images (a resync sees new
+ * images), and a resync that finds the same failure does not print the
+ * plan again. Between events the process
  * sleeps in one poll(2): no CPU is used while idle. systemd's notify
  * protocol (READY=1, STATUS=..., RELOADING=1, STOPPING=1) is spoken on
  * $NOTIFY_SOCKET when it is set.
@@ -55,6 +59,9 @@ struct daemon {
 	long retry_ms;
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
+	unsigned long long outcome; /* the last run's failures (run_result.outcome), 0: none */
+	bool waiting;               /* failed in a way only a change fixes: no retry */
+	char waiting_for[512];      /* those environments, said once */
 };
 
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
@@ -186,7 +193,8 @@ static void events_discard(struct daemon *dm)
 static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
-	struct run_hooks h = { true, stop_requested, NULL, events_ensure, dm };
+	struct run_hooks h = { .daemon = true, .last_outcome = dm->outcome, .cancelled = stop_requested,
+			       .loaded = events_ensure, .loaded_ctx = dm };
 	rc_error err = RC_ERROR_INIT;
 	struct timespec t0, t1;
 	double ms;
@@ -206,22 +214,36 @@ static void run(struct daemon *dm, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	snprintf(dm->revision, sizeof(dm->revision), "%s", rr.revision);
+	dm->outcome = rr.failed ? rr.outcome : 0;
 	if (rr.interrupted) {
 		/* SIGTERM is still pending: the main loop stops next */
 		say("run (%s) interrupted: the action in progress finished, the rest is left for the next run", why);
 		rc_notify("STATUS=interrupted: stopping", NULL);
 		dm->retry = false;
+	} else if (rr.failed && rr.waits_for_change) {
+		/* trying the same again cannot help: a push, a new commit, new images (seen by a resync) can */
+		if (!dm->waiting || strcmp(dm->waiting_for, rr.failed_envs))
+			say("run (%s) left environments failed: %s; waiting for a change of the source or the images",
+			    why, rr.failed_envs);
+		rc_notifyf(NULL, "STATUS=failed at %.12s: %s; waiting for a change", rr.revision[0] ? rr.revision : "directory",
+			   rr.failed_envs);
+		snprintf(dm->waiting_for, sizeof(dm->waiting_for), "%s", rr.failed_envs);
+		dm->waiting = true;
+		dm->retry = false;
+		rc_backoff_reset(&dm->backoff);
 	} else if (rr.failed) {
 		long delay = rc_backoff_next(&dm->backoff);
-		say("run (%s) left environments failed; retrying in %lds", why, delay / 1000);
-		rc_notifyf(NULL, "STATUS=failed at %.12s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",
-			   delay / 1000);
+		say("run (%s) left environments failed: %s; retrying in %lds", why, rr.failed_envs, delay / 1000);
+		rc_notifyf(NULL, "STATUS=failed at %.12s: %s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",
+			   rr.failed_envs, delay / 1000);
+		dm->waiting = false;
 		dm->retry = true;
 		dm->retry_ms = delay;
 	} else {
 		say("converged%s%.12s (%s) in %.0f ms%s", rr.revision[0] ? " " : "", rr.revision, why, ms,
 		    rr.changed ? "" : ", nothing to do");
 		rc_notifyf(NULL, "STATUS=converged %.12s (%s)", rr.revision[0] ? rr.revision : "directory", why);
+		dm->waiting = false;
 		dm->retry = false;
 		rc_backoff_reset(&dm->backoff);
 	}

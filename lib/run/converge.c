@@ -339,10 +339,6 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
-	for (size_t e = 0; e < plan->envs_nr; e++)
-		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)
-			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
-			      plan->envs[e].errors.items[plan->envs[e].errors.nr - 1].message);
 
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
