@@ -57,6 +57,7 @@ struct daemon {
 	rc_backoff backoff;
 	bool retry;                 /* the last run failed: run again after retry_ms */
 	long retry_ms;
+	double retry_at;            /* rc_monotonic() when it is due */
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
 	unsigned long long outcome; /* the last run's failures (run_result.outcome), 0: none */
@@ -64,11 +65,33 @@ struct daemon {
 	char waiting_for[512];      /* those environments, said once */
 };
 
+/*
+ * systemd's WatchdogSec: WATCHDOG=1 from the main loop, at least every
+ * half period, and between the actions of a run (a run is not the main
+ * loop, but a run that hangs must be noticed all the same: WatchdogSec
+ * has to exceed the longest action, its health gate included).
+ */
+static long watchdog_ms;
+static double watchdog_last;
+
+static void watchdog_ping(bool force)
+{
+	double now;
+	if (!watchdog_ms)
+		return;
+	now = rc_monotonic();
+	if (!force && (now - watchdog_last) * 1000 < (double)watchdog_ms / 4)
+		return;   /* often enough, without a datagram per action */
+	watchdog_last = now;
+	rc_notify("WATCHDOG=1", NULL);
+}
+
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
 static bool stop_requested(void *ctx)
 {
 	sigset_t s;
 	(void)ctx;
+	watchdog_ping(false);   /* asked between actions, from worker threads: rc_notify is one sendto() */
 	if (sigpending(&s) < 0)
 		return false;
 	return sigismember(&s, SIGTERM) || sigismember(&s, SIGINT);
@@ -190,6 +213,13 @@ static void events_discard(struct daemon *dm)
 
 #define EVENT_QUIET_MS 250
 
+/* What is left of the wait before a retry (0: due). */
+static long retry_left_ms(const struct daemon *dm)
+{
+	double left = (dm->retry_at - rc_monotonic()) * 1000;
+	return left <= 0 ? 0 : (long)left + 1;
+}
+
 static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
@@ -203,12 +233,15 @@ static void run(struct daemon *dm, const char *why)
 	dm->events_pending = false;   /* this run sees what they announced */
 	if (dm->o.verbosity > 0)
 		say("converging (%s)", why);
+	watchdog_ping(true);
+	rc_notifyf(NULL, "STATUS=converging (%s)", why);
 	if (converge_run(&dm->o, &h, &rr, &err) < 0) {
 		long delay = rc_backoff_next(&dm->backoff);
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
 		dm->retry_ms = delay;
+		dm->retry_at = rc_monotonic() + (double)delay / 1000;
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -239,6 +272,7 @@ static void run(struct daemon *dm, const char *why)
 		dm->waiting = false;
 		dm->retry = true;
 		dm->retry_ms = delay;
+		dm->retry_at = rc_monotonic() + (double)delay / 1000;
 	} else {
 		say("converged%s%.12s (%s) in %.0f ms%s", rr.revision[0] ? " " : "", rr.revision, why, ms,
 		    rr.changed ? "" : ", nothing to do");
@@ -281,12 +315,20 @@ int cmd_watch(const struct options *opts)
 	}
 	if (rc_watch_set_timers(dm.w, remote ? dm.o.interval_ms : 0, dm.o.resync_ms, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_notify_watchdog_ms(&watchdog_ms, &err) < 0) {
+		say("warning: %s: no watchdog pings", err.msg);
+		watchdog_ms = 0;
+	}
 	say("watching %s%s%s (%s), resync every %lds", dm.o.repo ? dm.o.repo : dm.o.manifests,
 	    branch ? " branch " : "", branch ? branch : "",
 	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" : "a directory", dm.o.resync_ms / 1000);
 
-	run(&dm, "start");
+	/*
+	 * Ready once set up, not after the first converge: a long first run
+	 * must not run into TimeoutStartSec (and be sent SIGTERM for it).
+	 */
 	rc_notify("READY=1", NULL);
+	run(&dm, "start");
 
 	for (;;) {
 		int tag = -1;
@@ -294,8 +336,12 @@ int cmd_watch(const struct options *opts)
 		 * `docker rm -f` is kill, die and destroy in a row: wait until the
 		 * events settle for EVENT_QUIET_MS, then run once.
 		 */
-		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? dm.retry_ms : -1;
-		rc_wake wake = rc_watch_wait(dm.w, timeout, &tag, &err);
+		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? retry_left_ms(&dm) : -1;
+		rc_wake wake;
+		if (watchdog_ms && (timeout < 0 || timeout > watchdog_ms / 2))
+			timeout = watchdog_ms / 2 ? watchdog_ms / 2 : 1;
+		watchdog_ping(true);
+		wake = rc_watch_wait(dm.w, timeout, &tag, &err);
 		switch (wake) {
 		case RC_WAKE_SIGTERM:
 			say("stopping");
@@ -355,8 +401,11 @@ int cmd_watch(const struct options *opts)
 			break;
 		}
 		case RC_WAKE_TIMEOUT:
-			run(&dm, dm.events_pending ? "docker event" : "retry");
-			break;
+			if (dm.events_pending)
+				run(&dm, "docker event");
+			else if (dm.retry && !retry_left_ms(&dm))
+				run(&dm, "retry");
+			break;   /* else a watchdog wake: pinged at the top of the loop */
 		case RC_WAKE_ERROR:
 			say("error: %s", err.msg);
 			break;
