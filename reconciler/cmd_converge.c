@@ -283,6 +283,9 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		rc_manifests_release(&m);
 		goto fail;
 	}
+	/* before anything is observed: the daemon's event streams then see all that happens after */
+	if (h && h->loaded)
+		h->loaded(h->loaded_ctx, &m);
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	co.revision = src->revision;
@@ -340,8 +343,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			rr->failed = true;
 		}
 	}
-	if (h && h->loaded)
-		h->loaded(h->loaded_ctx, &m);
+	if (h && h->applied && !o->dry_run)
+		h->applied(h->loaded_ctx, &plan);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);

@@ -61,6 +61,7 @@ struct daemon {
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
 	unsigned long long outcome; /* the last run's failures (run_result.outcome), 0: none */
+	rc_strlist touched;         /* "<endpoint> <name>" of the containers the last run acted on */
 	bool waiting;               /* failed in a way only a change fixes: no retry */
 	char waiting_for[512];      /* those environments, said once */
 };
@@ -193,8 +194,56 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 	rc_buf_release(&pass);
 }
 
-/* Events caused by our own run are not news: read them and drop them. */
-static void events_discard(struct daemon *dm)
+/* An event that may mean a managed container is no longer what it should be. */
+static bool event_is_news(const char *action)
+{
+	static const char *const news[] = { "die", "destroy", "stop", "kill", "oom", "rename", "pause" };
+	for (size_t i = 0; action && i < RC_ARRAY_SIZE(news); i++)
+		if (!strcmp(action, news[i]))
+			return true;
+	return false;
+}
+
+/* What the run acted on, by ship endpoint and instance name (the applied hook). */
+static void note_touched(void *ctx, const rc_plan *plan)
+{
+	struct daemon *dm = ctx;
+	for (size_t e = 0; e < plan->envs_nr; e++)
+		for (size_t i = 0; i < plan->envs[e].actions_nr; i++) {
+			const rc_action *a = &plan->envs[e].actions[i];
+			char *key;
+			if (a->result == RC_RESULT_NONE || a->result == RC_RESULT_SKIPPED)
+				continue;
+			key = rc_xstrfmt("%s %s", a->endpoint, a->instance);
+			if (!rc_strlist_has(&dm->touched, key))
+				rc_strlist_push(&dm->touched, key);
+			free(key);
+		}
+}
+
+/* Whether container `name` on ship `endpoint` is one the run acted on (kept under RC_KEPT_SUFFIX, too). */
+static bool touched_by_run(const struct daemon *dm, const char *endpoint, const char *name)
+{
+	size_t n, sl = strlen(RC_KEPT_SUFFIX);
+	char *key;
+	bool hit;
+	if (!name)
+		return false;
+	n = strlen(name);
+	if (n > sl && !strcmp(name + n - sl, RC_KEPT_SUFFIX))
+		n -= sl;
+	key = rc_xstrfmt("%s %.*s", endpoint, (int)n, name);
+	hit = rc_strlist_has(&dm->touched, key);
+	free(key);
+	return hit;
+}
+
+/*
+ * The events seen during a run: those of the containers it acted on are
+ * its own doing, not news. Any other (a container removed by hand during
+ * another instance's gate) schedules a run right after this one.
+ */
+static void events_after_run(struct daemon *dm)
 {
 	for (size_t i = 0; i < dm->evs_nr; i++) {
 		rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
@@ -207,6 +256,18 @@ static void events_discard(struct daemon *dm)
 			events_close(dm, i);
 			dm->events_pending = true;
 		}
+		for (size_t k = 0; k < b.nr; k++) {
+			const rc_docker_event *ev = &b.items[k];
+			if (!event_is_news(ev->action) || touched_by_run(dm, dm->evs[i].endpoint, ev->name) ||
+			    touched_by_run(dm, dm->evs[i].endpoint, ev->old_name))
+				continue;
+			say("container %s on ship '%s': %s during the run%s%s%s; converging again", ev->name ? ev->name : ev->id,
+			    dm->evs[i].ship, ev->action, ev->environment ? " (environment " : "",
+			    ev->environment ? ev->environment : "", ev->environment ? ")" : "");
+			dm->events_pending = true;
+		}
+		if (b.overflow)
+			dm->events_pending = true;
 		rc_docker_events_batch_release(&b);
 	}
 }
@@ -224,13 +285,14 @@ static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
 	struct run_hooks h = { .daemon = true, .last_outcome = dm->outcome, .cancelled = stop_requested,
-			       .loaded = events_ensure, .loaded_ctx = dm };
+			       .loaded = events_ensure, .loaded_ctx = dm, .applied = note_touched };
 	rc_error err = RC_ERROR_INIT;
 	struct timespec t0, t1;
 	double ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dm->events_pending = false;   /* this run sees what they announced */
+	rc_strlist_release(&dm->touched);
 	if (dm->o.verbosity > 0)
 		say("converging (%s)", why);
 	watchdog_ping(true);
@@ -281,7 +343,7 @@ static void run(struct daemon *dm, const char *why)
 		dm->retry = false;
 		rc_backoff_reset(&dm->backoff);
 	}
-	events_discard(dm);
+	events_after_run(dm);
 }
 
 int cmd_watch(const struct options *opts)
@@ -385,11 +447,11 @@ int cmd_watch(const struct options *opts)
 				news = true;
 			}
 			for (size_t i = 0; i < b.nr; i++) {
-				const char *a = b.items[i].action ? b.items[i].action : "";
-				if (!strcmp(a, "die") || !strcmp(a, "destroy") || !strcmp(a, "stop") || !strcmp(a, "kill") ||
-				    !strcmp(a, "oom") || !strcmp(a, "rename") || !strcmp(a, "pause")) {
-					say("container %s on ship '%s': %s", b.items[i].name ? b.items[i].name : b.items[i].id,
-					    dm.evs[tag].ship, a);
+				const rc_docker_event *ev = &b.items[i];
+				if (event_is_news(ev->action)) {
+					say("container %s on ship '%s': %s%s%s%s", ev->name ? ev->name : ev->id, dm.evs[tag].ship,
+					    ev->action, ev->environment ? " (environment " : "",
+					    ev->environment ? ev->environment : "", ev->environment ? ")" : "");
 					news = true;
 				}
 			}
@@ -418,6 +480,7 @@ done:
 		free(dm.evs[i].ship);
 	}
 	free(dm.evs);
+	rc_strlist_release(&dm.touched);
 	rc_watch_free(dm.w);
 	free(gitdir);
 	free(branch);

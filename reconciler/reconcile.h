@@ -93,9 +93,11 @@ struct run_hooks {
 	unsigned long long last_outcome;        /* the previous run's run_result.outcome */
 	bool (*cancelled)(void *ctx);   /* SIGTERM, SIGINT: stop between actions */
 	void *cancel_ctx;
-	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
+	/* Given the manifests the run loaded, before it observes (the daemon follows their ships). */
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
+	/* Given the plan as applied (results filled; ctx: loaded_ctx): what the run touched. */
+	void (*applied)(void *ctx, const struct rc_plan *plan);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the
