@@ -3,7 +3,8 @@
  * `reconcile`, started by:
  *
  *  - a push: for a local repository, inotify on the branch's ref (no
- *    timer to wait for);
+ *    timer to wait for); for --manifests DIR, inotify on the whole tree
+ *    (new subdirectories included): a saved file converges at once;
  *  - a new commit on a remote: a fetch every --interval seconds;
  *  - drift: a full converge every --resync seconds;
  *  - a managed container dying or removed by hand: the Docker events
@@ -351,7 +352,7 @@ int cmd_watch(const struct options *opts)
 	struct daemon dm;
 	rc_error err = RC_ERROR_INIT;
 	char *gitdir = NULL, *branch = NULL;
-	bool remote = false;
+	bool remote = false, tree = !opts->repo;
 	int ret = EXIT_CONVERGED;
 
 	memset(&dm, 0, sizeof(dm));
@@ -375,6 +376,10 @@ int cmd_watch(const struct options *opts)
 			}
 		}
 	}
+	if (!dm.o.repo && dm.o.manifests && rc_watch_add_tree(dm.w, dm.o.manifests, &err) < 0) {
+		say("warning: %s: changes to '%s' are seen at the resync only", err.msg, dm.o.manifests);
+		tree = false;
+	}
 	if (rc_watch_set_timers(dm.w, remote ? dm.o.interval_ms : 0, dm.o.resync_ms, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_notify_watchdog_ms(&watchdog_ms, &err) < 0) {
@@ -383,7 +388,8 @@ int cmd_watch(const struct options *opts)
 	}
 	say("watching %s%s%s (%s), resync every %lds", dm.o.repo ? dm.o.repo : dm.o.manifests,
 	    branch ? " branch " : "", branch ? branch : "",
-	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" : "a directory", dm.o.resync_ms / 1000);
+	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" :
+	    tree ? "a directory, changes seen at once" : "a directory", dm.o.resync_ms / 1000);
 
 	/*
 	 * Ready once set up, not after the first converge: a long first run
@@ -420,7 +426,7 @@ int cmd_watch(const struct options *opts)
 			rc_notify("READY=1", NULL);
 			break;
 		case RC_WAKE_REFS:
-			run(&dm, "push");
+			run(&dm, dm.o.repo ? "push" : "changed files");
 			break;
 		case RC_WAKE_TIMER_INTERVAL: {
 			char tip[41];
