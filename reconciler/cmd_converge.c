@@ -370,13 +370,11 @@ fail:
  * next run resumes the replace it cut short.
  */
 static volatile sig_atomic_t stop_signal;
+static struct sigaction default_action;   /* SIG_DFL, made before the handler is installed */
 
 static void on_stop_signal(int sig)
 {
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &dfl, NULL);
+	sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &default_action, NULL);
 	stop_signal = sig;
 }
 
@@ -389,6 +387,9 @@ static bool oneshot_stopping(void *ctx)
 static void catch_stop_signals(void)
 {
 	struct sigaction sa;
+	memset(&default_action, 0, sizeof(default_action));
+	default_action.sa_handler = SIG_DFL;
+	sigemptyset(&default_action.sa_mask);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sa.sa_flags = SA_RESETHAND | SA_RESTART;

@@ -210,6 +210,13 @@ static void apply_env(struct fleet *f, size_t idx)
 			i++;
 			continue;
 		}
+		/* rolling: a pause between two batches of replaces of one service (a stop request cuts it short) */
+		if (!stop && !ep->interrupted && a->kind == RC_ACT_RECREATE && a->desired) {
+			const rc_service *svc = a->desired->instance->service;
+			if (svc == last_replaced && svc->update_delay > 0)
+				rc_gate_pause(svc->update_delay, o);
+			last_replaced = svc;
+		}
 		if (!stop && !ep->interrupted && o->cancelled && o->cancelled(o->cancel_ctx)) {
 			size_t left = 0;
 			for (size_t k = i; k < ep->actions_nr; k++)
@@ -225,13 +232,6 @@ static void apply_env(struct fleet *f, size_t idx)
 			ep->status = RC_ENV_FAILED;
 			i++;
 			continue;
-		}
-		/* rolling: a pause between two batches of replaces of one service */
-		if (a->kind == RC_ACT_RECREATE && a->desired) {
-			const rc_service *svc = a->desired->instance->service;
-			if (svc == last_replaced && svc->update_delay > 0)
-				rc_gate_pause(svc->update_delay, o);
-			last_replaced = svc;
 		}
 		n = end - i;
 		jobs = rc_xcalloc(n, sizeof(*jobs));

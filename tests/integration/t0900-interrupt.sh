@@ -66,6 +66,7 @@ test_expect_success 'one run: SIGTERM in a gate finishes it, skips the rest, exi
 	write_env 1 &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 30 in_gate || { names; cat bg.out bg.err; false; } &&
 	kill -TERM $pid &&
 	{ wait $pid; code=$?; } &&
@@ -92,6 +93,7 @@ test_expect_success 'daemon: SIGTERM in a gate finishes it, exits 0, nothing qua
 	write_env 2 &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --watch --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 30 in_gate || { names; cat bg.out bg.err; false; } &&
 	kill -TERM $pid &&
 	{ wait $pid; code=$?; } &&
@@ -114,6 +116,7 @@ test_expect_success 'one run: SIGTERM before a gate that fails: it is rolled bac
 		tree/int.example.com/maestro.yaml &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 30 in_gate || { names; cat bg.out bg.err; false; } &&
 	kill -TERM $pid &&
 	{ wait $pid; code=$?; } &&

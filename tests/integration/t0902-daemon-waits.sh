@@ -36,6 +36,7 @@ test_expect_success 'setup: a ship, a good environment and an invalid one' '
 test_expect_success 'an invalid manifest is not retried on backoff, nor printed at every resync' '
 	{ "$RECONCILE" --state-dir "$TRASH/state" --watch --resync 1 --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 20 grep -q "waiting for a change" bg.err &&
 	sleep 3.5 &&
 	write_env bad.example.com 1 &&
@@ -55,6 +56,7 @@ test_expect_success 'a failure retrying may fix is retried, naming the environme
 	sed -i "s/image: reconcile-test\/app:1/image: reconcile-test\/nosuch:1/" tree/bad.example.com/maestro.yaml &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --watch --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 20 grep -q "retrying in" bg.err &&
 	kill -TERM $pid &&
 	wait $pid &&
@@ -69,6 +71,7 @@ test_expect_success 'a rolled-back attempt is quarantined: not retried, not prin
 	cat tree/bad.example.com/maestro.yaml &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --watch --resync 1 --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
+	test_when_finished "kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; :" &&
 	parts_wait_for 20 grep -q "waiting for a change" bg.err &&
 	sleep 3.5 &&
 	kill -TERM $pid &&

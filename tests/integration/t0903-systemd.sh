@@ -39,6 +39,7 @@ test_expect_success 'READY=1 comes before the first converge ends; STATUS says w
 	NOTIFY_SOCKET=$TRASH/notify.sock WATCHDOG_USEC=1000000 \
 		"$RECONCILE" --watch --manifests tree --state-dir state >w.out 2>w.err 5>&- 6>&- &
 	w=$! &&
+	test_when_finished "kill -TERM $w 2>/dev/null; wait $w 2>/dev/null; :" &&
 	parts_wait_for 15 grep -q "^STATUS=converged directory (start)$" notify.log &&
 	cat notify.log &&
 	test "$(head -n 1 notify.log)" = READY=1 &&
@@ -56,6 +57,7 @@ test_expect_success 'READY=1 comes before the first converge ends; STATUS says w
 test_expect_success 'a bad WATCHDOG_USEC is a warning, not a reason to stop' '
 	WATCHDOG_USEC=nonsense "$RECONCILE" --watch --manifests tree --state-dir state >w.out 2>w.err 5>&- 6>&- &
 	w=$! &&
+	test_when_finished "kill -TERM $w 2>/dev/null; wait $w 2>/dev/null; :" &&
 	parts_wait_for 15 grep -q "converged" w.err &&
 	kill -TERM $w && wait $w &&
 	test_grep "malformed WATCHDOG_USEC" w.err

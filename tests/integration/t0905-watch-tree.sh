@@ -72,4 +72,8 @@ test_expect_success 'an editor swap file is not a change' '
 	wait $(cat daemon.pid)
 '
 
+test_expect_success 'cleanup: the daemon' '
+	kill -TERM $(cat daemon.pid) 2>/dev/null; :
+'
+
 test_done
