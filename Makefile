@@ -67,9 +67,12 @@ BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
 TOOL_SRC := $(sort $(wildcard tests/lib/*.c))
 TOOL_BIN := $(TOOL_SRC:.c=)
+# test tools that need the library (fixture encoders)
+LTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+LTOOL_BIN := $(LTOOL_SRC:.c=)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
-DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
+DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)
 
 all: $(PROG)
 
@@ -104,7 +107,11 @@ tests/lib/%: tests/lib/%.c BUILD-FLAGS
 	$(QP) CC $@
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
-tools: $(TOOL_BIN)
+tests/tools/%: tests/tools/%.o $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+tools: $(TOOL_BIN) $(LTOOL_BIN)
 unit: $(UNIT_BIN)
 bench: $(BENCH_BIN) $(PROG)
 
@@ -136,7 +143,7 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
-check-integration: $(PROG) $(TOOL_BIN) $(UNIT_BIN)
+check-integration: $(PROG) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
 	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
@@ -156,7 +163,7 @@ install: $(PROG)
 clean:
 	rm -f lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
-	  $(FUZZ_BIN) $(TOOL_BIN) BUILD-FLAGS
+	  $(FUZZ_BIN) $(TOOL_BIN) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
 
 
 .PHONY: check-layers check-headers analyze style

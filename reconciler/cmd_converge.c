@@ -5,6 +5,7 @@
 #include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <jansson.h>
 #include <signal.h>
@@ -14,21 +15,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "base/banned.h"
-
-bool looks_sensitive(const char *name)
-{
-	static const char *const words[] = { "PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE" };
-	char *up = rc_xstrdup(name);
-	bool hit = false;
-	for (char *p = up; *p; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	for (size_t i = 0; i < RC_ARRAY_SIZE(words); i++)
-		if (strstr(up, words[i]))
-			hit = true;
-	free(up);
-	return hit;
-}
 
 /* With -v: the values behind "env.X changed", secrets masked. */
 static void print_env_values(const rc_action *a)
@@ -47,7 +33,8 @@ static void print_env_values(const rc_action *a)
 		var = rc_xstrndup(name, sp ? (size_t)(sp - name) : strlen(name));
 		ov = json_object_get(oe, var);
 		nv = json_object_get(ne, var);
-		if (looks_sensitive(var))
+		if (rc_env_secret(a->desired ? a->desired->instance : NULL, var, json_string_value(nv)) ||
+		    rc_env_secret(NULL, var, json_string_value(ov)))
 			printf("        env.%s: (sensitive)\n", var);
 		else
 			printf("        env.%s: %s%s%s -> %s%s%s\n", var,
@@ -146,6 +133,8 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	co->only = o->environments;
 	co->jobs = o->jobs;
 	co->known_hosts = o->known_hosts;
+	co->exec_user = o->exec_user;
+	co->exec_disabled = o->no_exec_checks;
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
@@ -207,6 +196,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 {
 	rc_manifests m;
 	rc_source *src = NULL;
+	rc_load_opts lo;
 	rc_converge_opts co;
 	rc_converge_stats stats;
 	rc_plan plan;
@@ -214,6 +204,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_quarantine *quarantine = NULL;
 	char *state_path = NULL;
 	rc_buf pass = RC_BUF_INIT;
+	struct load_secrets ls;
 	struct timespec t0, t1;
 	int ret, lock = -1;
 	bool report, acted;
@@ -238,7 +229,15 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		goto fail;
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
-	if ((ret = rc_manifests_load(&m, src, o->environments, NULL, err)) < 0)
+	load_opts_fill(&lo, o);
+	if ((ret = load_secrets_fill(&lo, &ls, o, !o->dry_run, err)) < 0) {
+		load_opts_release(&lo);
+		goto fail;
+	}
+	ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+	load_secrets_release(&ls);
+	load_opts_release(&lo);
+	if (ret < 0)
 		goto fail;
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)

@@ -3,6 +3,7 @@
 #include "reconcile.h"
 #include "manifest/load.h"
 #include "manifest/spec.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <jansson.h>
 #include <stdlib.h>
@@ -51,9 +52,19 @@ static json_t *diags_json(const rc_diags *ds, rc_diag_level level)
 static int load(rc_manifests *m, rc_source **src, const struct options *o)
 {
 	rc_error err = RC_ERROR_INIT;
+	rc_load_opts lo;
+	struct load_secrets ls;
+	int ret;
+
+	load_opts_fill(&lo, o);
+	if (load_secrets_fill(&lo, &ls, o, false, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_source_open_dir(src, o->manifests, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
-	if (rc_manifests_load(m, *src, o->environments, NULL, &err) < 0) {
+	ret = rc_manifests_load(m, *src, o->environments, &lo, &err);
+	load_secrets_release(&ls);
+	load_opts_release(&lo);
+	if (ret < 0) {
 		rc_source_free(*src);
 		die(EXIT_FAILED, "%s", err.msg);
 	}
@@ -131,6 +142,26 @@ int cmd_validate(const struct options *o)
 	return invalid ? EXIT_FAILED : EXIT_CONVERGED;
 }
 
+/* The create body of `d` with its secret env values masked (new reference). */
+static json_t *masked_create(const rc_desired *d)
+{
+	json_t *body = json_deep_copy(rc_desired_create(d));
+	json_t *envv = json_object_get(body, "Env"), *item;
+	size_t i;
+
+	json_array_foreach(envv, i, item) {
+		const char *kv = json_string_value(item), *eq = kv ? strchr(kv, '=') : NULL;
+		char *name;
+		if (!eq)
+			continue;
+		name = rc_xstrndup(kv, (size_t)(eq - kv));
+		if (rc_env_secret(d->instance, name, eq + 1))
+			json_array_set_new(envv, i, json_sprintf("%s=(secret)", name));
+		free(name);
+	}
+	return body;
+}
+
 int cmd_render(const struct options *o)
 {
 	rc_manifests m;
@@ -157,10 +188,12 @@ int cmd_render(const struct options *o)
 				rc_desired d;
 				rc_desired_build(&d, r->env, svc->instances[j], src->revision);
 				json_array_append_new(containers,
-					json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "name", svc->instances[j]->name,
+					json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "name", svc->instances[j]->name,
 						  "service", svc->name, "ship", svc->instances[j]->ship->name,
 						  "endpoint", d.endpoint, "state", rc_state_name(svc->instances[j]->state),
-						  "spec_hash", d.hash, "create", rc_desired_create(&d)));
+						  "spec_hash", d.hash, "create",
+						  o->show_secrets ? json_incref((json_t *)rc_desired_create(&d))
+								  : masked_create(&d)));
 				rc_desired_release(&d);
 			}
 		}

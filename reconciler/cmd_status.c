@@ -48,15 +48,22 @@ int cmd_status(const struct options *o)
 	rc_converge_opts co;
 	rc_buf pass = RC_BUF_INIT;
 	rc_plan plan;
+	rc_load_opts lo;
 	rc_run_state st;
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false, failed;
 	rc_quarantine *quarantine;
+	struct load_secrets ls;
 
 	src = open_source(o);
-	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
+	load_opts_fill(&lo, o);
+	if (load_secrets_fill(&lo, &ls, o, false, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_manifests_load(&m, src, o->environments, &lo, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	load_secrets_release(&ls);
+	load_opts_release(&lo);
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));

@@ -67,6 +67,76 @@ static bool num_value(struct cfg *c, const char *key, const rc_node *v, long min
 	return true;
 }
 
+/* A list of globs (a string is a list of one), NULL-terminated, kept. */
+static bool glob_list(struct cfg *c, const char *key, const rc_node *v, const char ***out)
+{
+	size_t nr = v->type == RC_NODE_SEQ ? v->n : 1;
+	const char **list = rc_xcalloc(nr + 1, sizeof(*list));
+
+	for (size_t j = 0; j < nr; j++)
+		if (!str_value(c, key, v->type == RC_NODE_SEQ ? v->items[j] : v, &list[j])) {
+			free(list);
+			return false;
+		}
+	*out = list;
+	return true;
+}
+
+/*
+ * A section: a mapping of its own keys, `check` called for each (the key
+ * with '-' turned to '_').
+ */
+static bool section(struct cfg *c, struct options *o, const char *name, const rc_node *v,
+		    bool (*check)(struct cfg *, struct options *, const char *, const rc_node *))
+{
+	if (v->type == RC_NODE_NULL)
+		return true;
+	if (v->type != RC_NODE_MAP)
+		return bad(c, v, "a mapping", name);
+	for (size_t i = 0; i < v->n; i++) {
+		const rc_node *k = v->keys[i];
+		char *key = rc_xstrdup(k->text ? k->text : "");
+		bool ok;
+
+		for (char *p = key; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		ok = check(c, o, key, v->items[i]);
+		if (!ok && !c->err->code)
+			rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in '%s'", c->path, k->line,
+				     k->col, k->text ? k->text : "?", name);
+		free(key);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* checks: {exec_user: USER, exec: BOOL} */
+static bool checks_key(struct cfg *c, struct options *o, const char *key, const rc_node *v)
+{
+	if (!strcmp(key, "exec_user"))
+		return str_value(c, "checks.exec_user", v, &o->exec_user);
+	if (!strcmp(key, "exec")) {
+		if (v->type != RC_NODE_BOOL)
+			return bad(c, v, "true or false", "checks.exec");
+		o->no_exec_checks = !v->v.b;
+		return true;
+	}
+	return false;
+}
+
+/* template_env: {allow: [GLOB...], deny: [GLOB...]} */
+static bool template_env_key(struct cfg *c, struct options *o, const char *key, const rc_node *v)
+{
+	/* kept for the life of the process, as the strings are (a reload may leave old options in use) */
+	if (!strcmp(key, "allow"))
+		return glob_list(c, "template_env.allow", v, &o->template_env_allow);
+	if (!strcmp(key, "deny"))
+		return glob_list(c, "template_env.deny", v, &o->template_env_deny);
+	return false;
+}
+
 static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_node *v)
 {
 	const char *s;
@@ -86,6 +156,8 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return o->ssh_passphrase_file ? true : str_value(c, key, v, &o->ssh_passphrase_file);
 	if (!strcmp(key, "https_token_file"))
 		return o->https_token_file ? true : str_value(c, key, v, &o->https_token_file);
+	if (!strcmp(key, "age_identity"))
+		return o->age_identity ? true : str_value(c, key, v, &o->age_identity);
 	if (!strcmp(key, "state_dir"))
 		return o->state_dir ? true : str_value(c, key, v, &o->state_dir);
 	if (!strcmp(key, "environment")) {
@@ -136,6 +208,10 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return bool_value(c, key, v, &o->adopt);
 	if (!strcmp(key, "no_color"))
 		return bool_value(c, key, v, &o->no_color);
+	if (!strcmp(key, "checks"))
+		return section(c, o, key, v, checks_key);
+	if (!strcmp(key, "template_env"))
+		return section(c, o, key, v, template_env_key);
 	rc_error_set(c->err, RC_EINVALID, "%s: unknown option '%s' in the config file", c->path, key);
 	return false;
 }

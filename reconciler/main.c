@@ -58,7 +58,7 @@ enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
-	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC,
+	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_AGE_IDENTITY, OPT_SHOW_SECRETS,
 };
 
 int main(int argc, char **argv)
@@ -89,6 +89,8 @@ int main(int argc, char **argv)
 		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
 		{ "ssh-passphrase-file", required_argument, NULL, OPT_SSH_PASSPHRASE_FILE },
 		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
+		{ "age-identity", required_argument, NULL, OPT_AGE_IDENTITY },
+		{ "show-secrets", no_argument, NULL, OPT_SHOW_SECRETS },
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "resync", required_argument, NULL, OPT_RESYNC },
@@ -151,6 +153,8 @@ int main(int argc, char **argv)
 		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
 		case OPT_SSH_PASSPHRASE_FILE: o.ssh_passphrase_file = optarg; break;
 		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
+		case OPT_AGE_IDENTITY: o.age_identity = optarg; break;
+		case OPT_SHOW_SECRETS: o.show_secrets = true; break;
 		case OPT_WATCH: o.watch = true; break;
 		case OPT_INTERVAL:
 		case OPT_RESYNC: {
@@ -196,6 +200,8 @@ int main(int argc, char **argv)
 	if (!o.manifests && !o.repo)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR or --repo URL (see --help)");
 
+	if (o.show_secrets && (!o.command || strcmp(o.command, "render")))
+		die(EXIT_USAGE, "--show-secrets goes with render");
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
 	ret = cmd ? cmd->fn(&o) : cmd_converge(&o);

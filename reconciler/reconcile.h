@@ -35,6 +35,13 @@ struct options {
 	const char *ssh_key, *known_hosts, *https_token_file;
 	const char *ssh_passphrase_file;    /* the ssh keys' passphrase (or $RECONCILE_SSH_PASSPHRASE) */
 	bool no_color;
+	/* checks: {exec_user: USER, exec: BOOL} (DESIGN §3; reconcile.yaml(5)) */
+	const char *exec_user;
+	bool no_exec_checks;
+	/* template_env: {allow: [GLOB...], deny: [GLOB...]}, NULL-terminated (owned by the config) */
+	const char **template_env_allow, **template_env_deny;
+	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
+	bool show_secrets;          /* render --show-secrets */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -122,7 +129,34 @@ int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
 
-/* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
-bool looks_sensitive(const char *name);
+/*
+ * What the manifests may see of this host (reconciler/policy.c): the
+ * templates' `env` is the process environment without RECONCILE_* nor the
+ * config's template_env deny globs, and only its allow globs when given.
+ * Release with load_opts_release().
+ */
+struct rc_load_opts;
+void load_opts_fill(struct rc_load_opts *lo, const struct options *o);
+void load_opts_release(struct rc_load_opts *lo);
+/* Whether `name` may be bound in the templates' `env` (exposed for the tests). */
+bool template_env_visible(const struct options *o, const char *name);
+
+/*
+ * What the manifests loader needs of ours, after load_opts_fill(): the age identities of
+ * --age-identity (or $RECONCILE_AGE_IDENTITY) and the state directory's
+ * secret key, made when `create_key` (a converge), else read when there
+ * is one (a random key otherwise: the spec hashes of secret values are
+ * then good for this run only).
+ */
+struct rc_age_identities;
+struct load_secrets {
+	struct rc_age_identities *ids;      /* NULL when none is configured */
+	unsigned char key[32];
+	bool have_key;
+};
+struct rc_load_opts;
+int load_secrets_fill(struct rc_load_opts *lo, struct load_secrets *ls, const struct options *o, bool create_key,
+		      rc_error *err);
+void load_secrets_release(struct load_secrets *ls);
 
 #endif

@@ -322,6 +322,15 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	r.path = path.ptr;
 	if ((ret = docker_refuse_write(d, &r, err)) < 0)
 		goto done;
+	/* anyone on the path would read the registry password: never over plain TCP to another machine */
+	if (registry_auth && !d->unix_path && !d->tls && !d->has_ssh && !rc_host_is_loopback(d->host)) {
+		ret = rc_error_set(
+			err, RC_EAUTH,
+			"docker on '%s': registry credentials are not sent to a daemon reached over plain TCP (%s); "
+			"reach it with tls: true or ssh_tunnel in the ship's definition",
+			d->ship, d->address ? d->address : d->host);
+		goto done;
+	}
 	if (!d->version[0] && (ret = rc_docker_negotiate(d, err)) < 0)
 		goto done;
 	rc_buf_init(&head, ERROR_BODY_CAP + 1);

@@ -5,7 +5,6 @@
 #include "base/error.h"
 #include "base/util.h"
 #include <jansson.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -164,14 +163,11 @@ int rc_docker_config_auth(char **header_out, const char *config_path, const char
 	} else if ((dir = getenv("DOCKER_CONFIG")) && *dir) {
 		path = rc_xstrfmt("%s/config.json", dir);
 	} else {
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(getuid());
-			home = pw ? pw->pw_dir : NULL;
-		}
+		char *home = rc_home_dir();
 		if (!home)
 			return rc_error_set(err, RC_ENOTFOUND, "no home directory for ~/.docker/config.json");
 		path = rc_xstrfmt("%s/.docker/config.json", home);
+		free(home);
 	}
 	rc_buf_init(&data, CONFIG_CAP);
 	if ((ret = rc_buf_read_file(&data, path, err)) == 0)

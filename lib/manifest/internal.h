@@ -27,7 +27,9 @@ struct ctx {
 	rc_source *src;
 	const char *dir;
 	rc_environment *env;
+	const rc_load_opts *opts;   /* may be NULL */
 	int schema;
+	bool no_exec_checks; /* rc_load_opts */
 	/* raw nodes kept for the second pass, by service index */
 	const rc_node **svc_nodes;
 	const rc_node ***inst_nodes;

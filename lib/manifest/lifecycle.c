@@ -145,6 +145,12 @@ static void parse_check(struct ctx *c, rc_instance *in, const rc_node *n, rc_che
 		break;
 	case RC_CHECK_EXEC:
 	case RC_CHECK_REXEC:
+		if (type == RC_CHECK_EXEC && c->no_exec_checks) {
+			mf_error_at(c, n,
+				    "exec checks are disabled on this reconciler (config checks: {exec: false}); "
+				    "an rexec check runs inside the container instead");
+			bad = true;
+		}
 		k.attempts = 180;
 		v = rc_node_get(n, "command");
 		if (!v)

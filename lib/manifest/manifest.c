@@ -12,6 +12,7 @@
 #include "base/compat.h"
 #include "manifest/internal.h"
 #include "base/buf.h"
+#include "base/crypto.h"
 #include "template/template.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
@@ -106,6 +107,12 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	c.src = src;
 	c.dir = dir;
 	c.env = env;
+	c.no_exec_checks = opts && opts->no_exec_checks;
+	c.opts = opts;
+	if (opts && opts->secret_key)
+		memcpy(env->secret_key, opts->secret_key, sizeof(env->secret_key));
+	else if (rc_crypto_random(env->secret_key, sizeof(env->secret_key)) < 0)
+		abort(); /* no randomness: nothing sensible to do */
 
 	if (rc_source_read(src, env->file, &text, &e) < 0) {
 		rc_diags_add(&local, RC_DIAG_ERROR, env->file, 0, 0, "%s", e.msg);
@@ -184,6 +191,7 @@ static void instance_free(rc_instance *in)
 		mf_port_free(&in->ports[i]);
 	free(in->ports);
 	rc_kvlist_release(&in->env);
+	rc_strlist_release(&in->secret_env);
 	for (size_t i = 0; i < in->volumes_nr; i++) {
 		free(in->volumes[i].host);
 		free(in->volumes[i].target);
@@ -271,6 +279,7 @@ void rc_environment_free(rc_environment *env)
 	free(env->dir);
 	free(env->file);
 	free(env->name);
+	rc_crypto_wipe(env->secret_key, sizeof(env->secret_key));
 	free(env);
 }
 

@@ -169,6 +169,7 @@ struct rc_instance {
 	rc_port *ports;
 	size_t ports_nr;
 	rc_kvlist env;          /* the final environment, in precedence order */
+	rc_strlist secret_env;  /* names of env variables read from SOPS files (secret) */
 	rc_volume *volumes;
 	size_t volumes_nr;
 	rc_strlist container_volumes;
@@ -224,11 +225,31 @@ typedef struct rc_environment {
 	size_t audit_nr;
 	rc_service **services;  /* in dependency order: a service after everything it depends on */
 	size_t services_nr;
+	/*
+	 * The key of the keyed hashes that stand for secret values in the
+	 * reconcile.spec label (rc_load_opts.secret_key, else random).
+	 */
+	unsigned char secret_key[32];
 } rc_environment;
 
 typedef struct rc_load_opts {
 	/* "KEY=VALUE" strings bound as the template's `env`; NULL: the process environment */
 	const char *const *envp;
+	/* the config's checks: {exec: false}: an exec check makes its environment invalid */
+	bool no_exec_checks;
+	/*
+	 * The age identities SOPS-encrypted envfiles are decrypted with (in
+	 * memory only); NULL or empty: none configured, and such a file is an
+	 * error. Named in errors as `age_identity_name` (e.g. the file).
+	 */
+	const struct rc_age_identities *age_ids;
+	const char *age_identity_name;
+	/*
+	 * 32 bytes: the key of the spec label's hashes of secret values (kept
+	 * in the state directory, see rc_state_secret_key()); NULL: a random
+	 * key, good for one run (render, validate).
+	 */
+	const unsigned char *secret_key;
 } rc_load_opts;
 
 /*

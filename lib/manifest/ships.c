@@ -157,6 +157,12 @@ static void parse_ship(struct ctx *c, rc_ship *s, const rc_node *k, const rc_nod
 		ship_file(c, v, "tls_key", &s->tls_key, &s->tls_key_data);
 	if (!s->tls_cert != !s->tls_key)
 		mf_error_at(c, k, "ship '%s': tls_cert and tls_key go together", s->name);
+	if (!s->socket_path && !s->tls && !s->tls_verify && !s->ssh_user && s->endpoint &&
+	    !rc_host_is_loopback(s->endpoint))
+		mf_warn_at(c, k,
+			   "ship '%s' is reached over plain TCP (%s:%d): whoever reaches that port drives its "
+			   "Docker daemon, and registry credentials are never sent to it; use tls: true or ssh_tunnel",
+			   s->name, s->endpoint, s->docker_port);
 }
 
 void mf_parse_ships(struct ctx *c, const rc_node *root)

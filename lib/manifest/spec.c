@@ -1,6 +1,8 @@
 #include "base/compat.h"
 #include "manifest/spec.h"
 #include "base/buf.h"
+#include "base/crypto.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,31 @@ static char *port_host_text(const rc_port *p)
 						: rc_xstrfmt("%d", p->external_lo);
 }
 
-json_t *rc_spec_of(const rc_instance *in)
+/* The env of `in`, each secret value as its keyed hash (with a `key`), or all in clear. */
+static json_t *env_object(const rc_instance *in, const unsigned char *key, bool *has_secret)
 {
+	json_t *o = json_object();
+	for (size_t i = 0; i < in->env.nr; i++) {
+		const rc_kv *kv = &in->env.v[i];
+		json_t *v;
+		if (!kv->value) {
+			v = json_null();
+		} else if (rc_env_secret(in, kv->key, kv->value)) {
+			char *h = key ? rc_secret_hash(key, kv->key, kv->value) : NULL;
+			v = json_string(h ? h : kv->value);
+			free(h);
+			*has_secret = true;
+		} else {
+			v = json_string(kv->value);
+		}
+		json_object_set_new(o, kv->key, v);
+	}
+	return o;
+}
+
+json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	bool dummy = false;
 	json_t *s = json_object();
 
 	json_object_set_new(s, "image", json_string(in->image ? in->image : ""));
@@ -51,7 +76,7 @@ json_t *rc_spec_of(const rc_instance *in)
 		json_object_set_new(s, "command", a);
 	}
 	if (in->env.nr)
-		json_object_set_new(s, "env", kv_object(&in->env));
+		json_object_set_new(s, "env", env_object(in, key, has_secret ? has_secret : &dummy));
 	if (in->ports_nr) {
 		json_t *o = json_object();
 		for (size_t i = 0; i < in->ports_nr; i++) {
@@ -269,15 +294,28 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
 		      const char *commit)
 {
+	bool secret = false;
+
 	memset(out, 0, sizeof(*out));
 	out->env = env;
 	out->instance = in;
 	out->endpoint = in->ship ? rc_ship_endpoint(in->ship) : rc_xstrdup("");
-	out->spec = rc_spec_of(in);
+	out->spec = rc_spec_of(in, env->secret_key, &secret);
 	out->spec_json = json_dumps(out->spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	if (!out->spec_json)
 		abort(); /* only when out of memory */
 	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
+	if (secret) {
+		/* the label as versions before the keyed hashes wrote it, never stored again */
+		char *text;
+		out->plain_spec = rc_spec_of(in, NULL, NULL);
+		text = json_dumps(out->plain_spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		if (!text)
+			abort();
+		rc_sha256_hex(out->legacy_hash, text, strlen(text));
+		rc_crypto_wipe(text, strlen(text));
+		free(text);
+	}
 	out->commit = commit ? rc_xstrdup(commit) : NULL;
 }
 
@@ -296,6 +334,7 @@ void rc_desired_release(rc_desired *d)
 		return;
 	free(d->endpoint);
 	json_decref(d->spec);
+	json_decref(d->plain_spec);
 	free(d->spec_json);
 	json_decref(d->create_);
 	free(d->commit);

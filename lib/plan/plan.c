@@ -88,11 +88,31 @@ static const rc_observed_container *find_kept(const rc_observed_ship *s, const c
 	return NULL;
 }
 
+/* The container's spec hash is the desired one (or its form before secrets were hashed). */
+static bool same_spec(const char *label_hash, const rc_desired *d)
+{
+	return rc_streq(label_hash, d->hash) || (d->legacy_hash[0] && rc_streq(label_hash, d->legacy_hash));
+}
+
 static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const rc_desired *d)
 {
 	json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
-	if (json_is_object(old))
-		rc_spec_diff(old, d->spec, &a->reasons);
+	rc_strlist hashed = { 0 }, plain = { 0 };
+
+	if (json_is_object(old)) {
+		rc_spec_diff(old, d->spec, &hashed);
+		/*
+		 * A label written before secrets were hashed holds them in
+		 * clear: a reason is one against both forms of the spec.
+		 */
+		if (d->plain_spec)
+			rc_spec_diff(old, d->plain_spec, &plain);
+		for (size_t i = 0; i < hashed.nr; i++)
+			if (!d->plain_spec || rc_strlist_has(&plain, hashed.v[i]))
+				rc_strlist_push(&a->reasons, hashed.v[i]);
+	}
+	rc_strlist_release(&hashed);
+	rc_strlist_release(&plain);
 	json_decref(old);
 }
 
@@ -106,14 +126,14 @@ static rc_action *plan_resume(rc_env_plan *ep, const rc_desired *d, const rc_obs
 			      const rc_observed_container *c, bool image_differs)
 {
 	const rc_instance *in = d->instance;
-	bool same = rc_streq(k->spec_hash, d->hash) && !image_differs;
+	bool same = same_spec(k->spec_hash, d) && !image_differs;
 	rc_action *a;
 
-	if (c && rc_streq(c->spec_hash, d->hash) && in->state == RC_STATE_RUNNING && is_up(c->state)) {
+	if (c && same_spec(c->spec_hash, d) && in->state == RC_STATE_RUNNING && is_up(c->state)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
 			       "interrupted replace: the new container is checked, then the kept one removed");
 		a->verify_id = rc_xstrdup(c->id);
-	} else if (c && rc_streq(c->spec_hash, d->hash) && in->state != RC_STATE_RUNNING) {
+	} else if (c && same_spec(c->spec_hash, d) && in->state != RC_STATE_RUNNING) {
 		a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,
 			       "leftover of an interrupted replace");
 		a->container_id = rc_xstrdup(k->id);
@@ -127,7 +147,7 @@ static rc_action *plan_resume(rc_env_plan *ep, const rc_desired *d, const rc_obs
 			         : "interrupted replace");
 		if (c)
 			a->discard_id = rc_xstrdup(c->id);
-		if (!rc_streq(k->spec_hash, d->hash))
+		if (!same_spec(k->spec_hash, d))
 			add_spec_reasons(a, k, d);
 		else if (image_differs)
 			rc_strlist_push(&a->reasons, "image digest changed");
@@ -191,7 +211,7 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		}
 		free(why);
 		a->container_id = rc_xstrdup(c->id);
-	} else if (!rc_streq(c->spec_hash, d->hash)) {
+	} else if (!same_spec(c->spec_hash, d)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name, NULL);
 		add_spec_reasons(a, c, d);
 		if (!a->reasons.nr)

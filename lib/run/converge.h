@@ -73,6 +73,9 @@ typedef struct rc_converge_opts {
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
 	bool retry_failed;
+	/* exec checks: the user they run as (NULL: nobody); disabled: they fail (rc_check_ctx) */
+	const char *exec_user;
+	bool exec_disabled;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {

@@ -63,6 +63,8 @@ int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, 
 	ctx.rexec_ctx = &rx;
 	ctx.cancelled = NULL;   /* runs to its own end, see gate_sleep() */
 	ctx.cancel_ctx = NULL;
+	ctx.exec_user = o->exec_user;
+	ctx.exec_disabled = o->exec_disabled;
 	rc_converge_logf(o, RC_LOG_DEBUG, "%s: running %zu %s check%s", in->name, list->nr, rc_lifecycle_state_name(st),
 	      list->nr == 1 ? "" : "s");
 	ret = rc_checks_run(list, &ctx, err);

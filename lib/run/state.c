@@ -1,6 +1,7 @@
 #include "base/compat.h"
 #include "run/state.h"
 #include "base/util.h"
+#include "base/crypto.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -384,5 +385,57 @@ int rc_state_probe(const char *path, size_t reserve, rc_error *err)
 	unlink(probe);
 done:
 	free(probe);
+	return ret;
+}
+
+static int read_key(unsigned char out[32], const char *path, rc_error *err)
+{
+	rc_buf b = RC_BUF_INIT;
+	int ret = rc_buf_read_file(&b, path, err);
+
+	if (ret == 0 && b.len != 32)
+		ret = rc_error_set(err, RC_EINVALID, "secret key '%s' is not 32 bytes: restore it from a backup "
+				   "(a new key changes the label of every container holding a secret)", path);
+	if (ret == 0)
+		memcpy(out, b.ptr, 32);
+	if (b.alloc)
+		rc_crypto_wipe(b.ptr, b.alloc);
+	rc_buf_release(&b);
+	return ret;
+}
+
+int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool create, rc_error *err)
+{
+	char *path = rc_xstrfmt("%s/secret.key", state_dir), *tmp = NULL;
+	unsigned char key[32];
+	int ret = read_key(out, path, err), fd = -1;
+
+	if (ret != RC_ENOTFOUND || !create)
+		goto done;
+	rc_error_clear(err);
+	/* written whole under another name, then linked: never a short key under the real one */
+	tmp = rc_xstrfmt("%s/secret.key.%ld", state_dir, (long)getpid());
+	if (rc_crypto_random(key, sizeof(key)) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot make a secret key: no random bytes");
+		goto done;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (link(tmp, path) < 0 && errno != EEXIST) {
+		ret = rc_error_set(err, RC_ERROR, "cannot create '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	ret = read_key(out, path, err);     /* ours, or one made at the same time */
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	rc_crypto_wipe(key, sizeof(key));
+	free(path);
+	free(tmp);
 	return ret;
 }

@@ -78,6 +78,15 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 /* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
 
+/*
+ * The key of the spec label's hashes of secret env values (manifest/secret.h):
+ * 32 random bytes in <state-dir>/secret.key, mode 0600, made on first use
+ * when `create`, and kept: a new key would change the label of every
+ * container that holds a secret. Without `create` a missing key is
+ * RC_ENOTFOUND. A key of the wrong size is an error, never replaced.
+ */
+int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool create, rc_error *err);
+
 /* Make the state directory (and its parents), mode 0700. */
 int rc_state_dir_ensure(const char *dir, rc_error *err);
 

@@ -731,6 +731,12 @@ static void test_ship_keys(void **state)
 		dump_diags(&d);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 3, 61, "api_version 1.18 is older than any API reconcile speaks"));
+	/* plain TCP to another machine: a warning; tls, a unix socket, ssh: none */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 5, 3, "ship 'a' is reached over plain TCP (10.0.0.1:4243): "
+			     "whoever reaches that port drives its Docker daemon, and registry credentials are "
+			     "never sent to it; use tls: true or ssh_tunnel"));
+	for (size_t i = 0; i < d.nr; i++)
+		assert_false(d.items[i].line > 5 && strstr(d.items[i].message, "plain TCP"));
 	assert_int_equal(env->ships[0].docker_port, 4243);   /* from ship_defaults */
 	assert_true(env->ships[0].timeout == 5);              /* 0 means 5 */
 	assert_null(env->ships[0].api_version);
@@ -906,6 +912,8 @@ static void test_fqdn(void **state)
 	assert_false(rc_is_fqdn(".git"));
 }
 
+static bool load_tree_no_exec;      /* rc_load_opts.no_exec_checks */
+
 /* Load `rel` of a fresh tree holding `files` (rel, text pairs, NULL-terminated) with `envp`. */
 static rc_environment *load_tree(const char *const *files, const char *const *envp, rc_diags *d)
 {
@@ -913,7 +921,7 @@ static rc_environment *load_tree(const char *const *files, const char *const *en
 	rc_source *src;
 	rc_error err = RC_ERROR_INIT;
 	rc_environment *env = NULL;
-	rc_load_opts lo = { envp };
+	rc_load_opts lo = { .envp = envp, .no_exec_checks = load_tree_no_exec };
 	for (const char *const *f = files; *f; f += 2)
 		tmp_write(dir, f[0], f[1]);
 	assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
@@ -921,6 +929,37 @@ static rc_environment *load_tree(const char *const *files, const char *const *en
 	rc_source_free(src);
 	tmp_tree_remove(dir);
 	return env;
+}
+
+/* The config's checks: {exec: false}: an exec check makes its environment invalid, with its position. */
+static void test_exec_checks_disabled(void **state)
+{
+	const char *files[] = { "env.example.com/maestro.yaml", HDR "services:\n  s:\n    image: a\n"
+		"    instances:\n      i1:\n        ship: vm1\n        lifecycle:\n"
+		"          running:\n            - {type: rexec, command: \"true\"}\n"
+		"            - {type: exec, command: \"id -u\"}\n", NULL };
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	bool found = false;
+	(void)state;
+
+	load_tree_no_exec = true;
+	env = load_tree(files, NULL, &d);
+	load_tree_no_exec = false;
+	assert_null(env);
+	for (size_t i = 0; i < d.nr; i++)
+		if (d.items[i].level == RC_DIAG_ERROR && d.items[i].line == 15 &&
+		    strstr(d.items[i].message, "exec checks are disabled on this reconciler (config checks: {exec: false})"))
+			found = true;
+	if (!found)
+		dump_diags(&d);
+	assert_true(found);
+	rc_diags_release(&d);
+
+	env = load_tree(files, NULL, &d);
+	assert_non_null(env);
+	rc_environment_free(env);
+	rc_diags_release(&d);
 }
 
 static char *slurp(const char *path)
@@ -1047,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(test_shlex),
 		cmocka_unit_test(test_fqdn),
 		cmocka_unit_test(test_kafka_template),
+		cmocka_unit_test(test_exec_checks_disabled),
 		cmocka_unit_test(test_template_errors_and_includes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

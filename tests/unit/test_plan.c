@@ -719,6 +719,87 @@ static void test_registry_warning_changes_nothing(void **state)
 	json_decref(doc);
 }
 
+#define SECRET_MANIFEST(pw) \
+	"__maestro: {schema: 2}\nname: t\nships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n" \
+	"services:\n  s:\n    image: web:1\n    env:\n      DB_PASSWORD: " pw "\n" \
+	"      DATABASE_CONN: 'postgres://app:" pw "@db/app'\n      PLAIN: visible\n" \
+	"    instances:\n      s-1: {ship: one}\n"
+
+/* Plan `env` against the container `observed` labelled with `hash` and `spec`. */
+static const rc_env_plan *plan_against(struct fixture *f, rc_environment *env, rc_diags *d, const char *hash,
+				       const char *spec)
+{
+	rc_plan_input_env in = { "env.example.com", env, d };
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	observe(&f->ships[0], "s-1", "running", "sha256:web1", "env.example.com", "s", "s-1", hash, spec);
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	return env_plan(f, "env.example.com");
+}
+
+/* Issue 14: the spec label holds secret values only as keyed hashes; changes are still named. */
+static void test_secret_values_hashed_in_spec(void **state)
+{
+	struct fixture *f = *state;
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(SECRET_MANIFEST("hunter2"), &d, NULL);
+	rc_environment *env2 = load_text(SECRET_MANIFEST("swordfish"), &d, NULL);
+	const rc_env_plan *ep;
+	rc_desired des, des2;
+	char legacy[65], *plain;
+	json_t *ps;
+
+	assert_non_null(env);
+	assert_non_null(env2);
+	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
+	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
+	rc_desired_build(&des2, env2, rc_environment_instance(env2, "s-1"), NULL);
+	assert_null(strstr(des.spec_json, "hunter2"));
+	assert_non_null(strstr(des.spec_json, "\"DB_PASSWORD\":\"hmac-sha256:"));
+	assert_non_null(strstr(des.spec_json, "\"PLAIN\":\"visible\""));
+	assert_null(strstr(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "Labels"),
+								 "reconcile.spec")), "hunter2"));
+	/* the container gets the value all the same */
+	plain = json_dumps(json_object_get(rc_desired_create(&des), "Env"), 0);
+	assert_non_null(strstr(plain, "DB_PASSWORD=hunter2"));
+	free(plain);
+	assert_string_not_equal(des.hash, des2.hash);
+
+	/* the same secret: unchanged; another: recreated, the variables named */
+	ep = plan_against(f, env, &d, des.hash, des.spec_json);
+	assert_int_equal((int)ep->actions_nr, 0);
+	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
+	assert_string_equal(ep->actions[0].reasons.v[0], "env.DATABASE_CONN changed");
+	assert_string_equal(ep->actions[0].reasons.v[1], "env.DB_PASSWORD changed");
+
+	/* a label written before the hashes (values in clear) still matches: an upgrade recreates nothing */
+	ps = rc_spec_of(rc_environment_instance(env, "s-1"), NULL, NULL);
+	plain = json_dumps(ps, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	rc_sha256_hex(legacy, plain, strlen(plain));
+	assert_non_null(strstr(plain, "hunter2"));
+	ep = plan_against(f, env, &d, legacy, plain);
+	assert_int_equal((int)ep->actions_nr, 0);
+	/* and a change against it is named, not every secret */
+	ep = plan_against(f, env2, &d, legacy, plain);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
+	assert_string_equal(ep->actions[0].reasons.v[1], "env.DB_PASSWORD changed");
+	free(plain);
+	json_decref(ps);
+	rc_plan_release(&f->plan);
+	rc_desired_release(&des);
+	rc_desired_release(&des2);
+	rc_environment_free(env);
+	rc_environment_free(env2);
+	rc_diags_release(&d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -746,6 +827,7 @@ int main(void)
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
 		T(test_newer_in_registry_is_per_ship),
 		T(test_registry_warning_changes_nothing),
+		T(test_secret_values_hashed_in_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
