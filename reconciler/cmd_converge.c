@@ -370,10 +370,12 @@ fail:
  */
 static volatile sig_atomic_t stop_signal;
 static struct sigaction default_action;   /* SIG_DFL, made before the handler is installed */
+static bool sigint_ignored;               /* inherited SIG_IGN (a background job): left so */
 
 static void on_stop_signal(int sig)
 {
-	sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &default_action, NULL);
+	if (sig == SIGINT || !sigint_ignored)
+		sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &default_action, NULL);
 	stop_signal = sig;
 }
 
@@ -385,7 +387,7 @@ static bool oneshot_stopping(void *ctx)
 
 static void catch_stop_signals(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 	memset(&default_action, 0, sizeof(default_action));
 	default_action.sa_handler = SIG_DFL;
 	sigemptyset(&default_action.sa_mask);
@@ -396,7 +398,10 @@ static void catch_stop_signals(void)
 	sigaddset(&sa.sa_mask, SIGTERM);
 	sigaddset(&sa.sa_mask, SIGINT);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		sigint_ignored = true;
+	else
+		sigaction(SIGINT, &sa, NULL);
 }
 
 int cmd_converge(const struct options *o)

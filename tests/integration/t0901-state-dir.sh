@@ -57,6 +57,8 @@ test_expect_success 'a read-only state directory: exit 1 naming it and the OS er
 test_expect_success 'a full state directory: exit 1 naming it and the OS error, no container touched' '
 	mount -t tmpfs -o size=12k tmpfs full && test_when_finished_umount "$TRASH/full" &&
 	cp good.json full/state.json &&
+	# the secret key (made by the first apply) is there already: the probe is what fails
+	{ ! test -f ro/secret.key || cp -p ro/secret.key full/; } &&
 	{ dd if=/dev/zero of=full/filler bs=1k count=64 2>/dev/null; true; } &&
 	test_expect_code 1 R --state-dir "$TRASH/full" >out 2>err &&
 	cat err &&
