@@ -20,7 +20,7 @@ MANDIR  ?= $(PREFIX)/share/man
 CC      ?= cc
 CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
-PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto
+PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto libpcre2-8
 
 ifeq ($(V),1)
 Q :=

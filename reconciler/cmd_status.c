@@ -4,7 +4,10 @@
  * desired. It observes exactly as --dry-run does (GET requests only) and
  * reads the plan: no action is "running", a create is "missing", a
  * recreate "drifted" (with the reasons), a start "stopped", a conflict
- * "conflict"; containers of ours no manifest wants are "orphaned".
+ * "conflict"; containers of ours no manifest wants are "orphaned". A
+ * container both stopped and drifted is "stopped" with "drifted" first
+ * among its reasons. An environment with an unreachable ship is not
+ * planned at all: its instances are "unknown", with the ship's error.
  */
 #include "base/compat.h"
 #include "reconcile.h"
@@ -101,12 +104,24 @@ int cmd_status(const struct options *o)
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_desired *d = &ep->desired[i];
 			const rc_action *a = action_for(ep, d);
+			const rc_kv *down = rc_kvlist_find(&ep->unreachable, d->endpoint);
+			const char *status = status_of(d, a);
 			json_t *reasons = json_array();
+			if (ep->unreachable.nr) {
+				/* nothing of the environment was planned: what runs is not known */
+				status = "unknown";
+				json_array_append_new(reasons, down ? json_sprintf("ship '%s' is unreachable: %s",
+										  d->instance->ship->name, down->value)
+								    : json_string("not planned: another ship of the environment is unreachable"));
+			} else if (a && a->kind == RC_ACT_RECREATE && a->stopped && d->instance->state == RC_STATE_RUNNING) {
+				status = "stopped";   /* and drifted: both are said */
+				json_array_append_new(reasons, json_string("drifted"));
+			}
 			for (size_t r = 0; a && r < a->reasons.nr; r++)
 				json_array_append_new(reasons, json_string(a->reasons.v[r]));
 			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
 							       "service", d->instance->service->name, "ship", d->instance->ship->name,
-							       "status", status_of(d, a), "reasons", reasons));
+							       "status", status, "reasons", reasons));
 		}
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE)

@@ -69,6 +69,10 @@ void mf_parse_ulimits(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_parse_volumes(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_port_free(rc_port *p);
 
+/* compose.c */
+void mf_parse_compose_keys(struct ctx *c, rc_instance *in, const rc_node *svc_node, const rc_node *n);
+void mf_healthcheck_release(rc_healthcheck *h);
+
 /* lifecycle.c */
 void mf_check_free(rc_check *k);
 void mf_parse_lifecycle(struct ctx *c, rc_instance *in, const rc_node *n);

@@ -216,6 +216,8 @@ static void instance_free(rc_instance *in)
 	for (size_t i = 0; i < in->ulimits_nr; i++)
 		free(in->ulimits[i].name);
 	free(in->ulimits);
+	mf_healthcheck_release(&in->healthcheck);
+	rc_strlist_release(&in->tmpfs);
 	for (int s = 0; s < RC_LC_NR; s++) {
 		for (size_t i = 0; i < in->lifecycle[s].nr; i++)
 			mf_check_free(&in->lifecycle[s].v[i]);

@@ -17,6 +17,7 @@
  */
 #include "base/compat.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "source/source.h"
 
 typedef enum {
@@ -101,6 +102,7 @@ typedef struct rc_check {
 	int port;               /* tcp, http: the port to connect to on the ship (host side) */
 	char *host;             /* http: default the ship's ip; tcp: the ship's ip */
 	char *path, *scheme, *method, *match_regex;   /* http */
+	rc_regex *match_re;     /* http: match_regex compiled at load (base/regex.h), or NULL */
 	int max_wait;           /* tcp: attempts 1 s apart (180); http: seconds (300) */
 	bool verify;            /* http requests_options.verify (true) */
 	double timeout;         /* http requests_options.timeout, seconds (0: none given) */
@@ -159,6 +161,14 @@ typedef struct rc_audit {
 typedef struct rc_service rc_service;
 typedef struct rc_instance rc_instance;
 
+/* `healthcheck` (ours, compose's syntax): what Docker's Config.Healthcheck gets. */
+typedef struct rc_healthcheck {
+	bool set;               /* written: enters the spec */
+	char **test;            /* NULL-terminated: "CMD" args, "CMD-SHELL" cmd, "NONE"; NULL: the image's */
+	int64_t interval_ns, timeout_ns, start_period_ns;   /* 0: the image's */
+	int retries;            /* 0: the image's */
+} rc_healthcheck;
+
 struct rc_instance {
 	char *name;
 	rc_service *service;
@@ -190,6 +200,11 @@ struct rc_instance {
 	rc_kvlist labels;
 	rc_ulimit *ulimits;
 	size_t ulimits_nr;
+	/* ours, compose's syntax (manifest/compose.c): in the spec only when written */
+	rc_healthcheck healthcheck;
+	int init;               /* -1: not written, else 0 or 1 */
+	bool read_only;
+	rc_strlist tmpfs;       /* "path" or "path:options" */
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
 };
@@ -270,6 +285,9 @@ char *rc_link_name(const char *x);
 
 /* Split `s` like Python's shlex.split (POSIX mode): NULL-terminated argv, or NULL with `*errmsg` set (static string). */
 char **rc_shlex_split(const char *s, const char **errmsg);
+
+/* A Go duration as compose writes it ("1m30s", "500ms"; units ns us µs ms s m h): nanoseconds, or -1. */
+int64_t rc_duration_parse(const char *s);
 
 /* Parse an envfile's text into `out` (later lines win); problems into diags, positioned in `file`. */
 int rc_envfile_parse(rc_kvlist *out, const char *text, size_t len, const char *file, rc_diags *diags);

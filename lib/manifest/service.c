@@ -6,6 +6,7 @@
 #include "manifest/internal.h"
 #include "base/buf.h"
 #include "base/util.h"
+#include "manifest/spec.h"
 #include "manifest/yaml.h"
 #include <ctype.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ static const char *const inst_keys[] = {
 	"ship", "image", "command", "cmd", "ports", "env", "envfile", "volumes", "container_volumes",
 	"volumes_from", "links", "username", "privileged", "cap_add", "cap_drop", "dns",
 	"security_opt", "extra_hosts", "net", "restart", "stop_timeout", "limits", "log_driver",
-	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state", NULL
+	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state",
+	"healthcheck", "init", "read_only", "tmpfs", NULL   /* ours: manifest/compose.c */
 };
 
 static bool container_name_ok(const char *s)
@@ -43,10 +45,14 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 	in->line = k->line;
 	in->col = k->col;
 	in->stop_timeout = 10;
+	in->init = -1;
 	in->restart_name = rc_xstrdup("no");
 	if (!container_name_ok(in->name))
 		mf_error_at(c, k, "instance name '%s' is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)",
 			 in->name);
+	else if (rc_ends_with(in->name, RC_KEPT_SUFFIX))
+		mf_error_at(c, k, "instance name '%s' ends in '%s', which reconcile reserves for the old container "
+			    "it keeps during a replace", in->name, RC_KEPT_SUFFIX);
 	if ((v = rc_node_get(svc_node, "state")) && v->type != RC_NODE_NULL)
 		mf_parse_state(c, v, &in->state);
 	if (!n || n->type == RC_NODE_NULL) {
@@ -162,6 +168,7 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 		in->net = mf_get_nonempty(c, v, "net");
 	if ((v = rc_node_get(n, "restart")) && v->type != RC_NODE_NULL)
 		mf_parse_restart(c, in, v);
+	mf_parse_compose_keys(c, in, svc_node, n);
 	if ((v = rc_node_get(n, "stop_timeout")) && v->type != RC_NODE_NULL &&
 	    mf_get_int(c, v, "stop_timeout", 0, 86400, &x) == 0)
 		in->stop_timeout = (int)x;
@@ -197,7 +204,8 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 
 static const char *const svc_keys[] = {
 	"image", "instances", "omit", "env", "envfile", "requires", "wants_info", "lifecycle",
-	"limits", "ports", "state", "update", NULL
+	"limits", "ports", "state", "update",
+	"healthcheck", "init", "read_only", "tmpfs", NULL   /* ours: manifest/compose.c */
 };
 
 /* `update: {parallelism: N, delay: S}` (ours): how a service's instances are replaced. */
