@@ -200,6 +200,18 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 			*slot = n * 1000;
 		return true;
 	}
+	/* -1 (quiet) to 2 (debug), as -q, -v, -vv; the command line's -v or -q wins */
+	if (!strcmp(key, "verbosity")) {
+		if (!num_value(c, key, v, -1, 2, &n))
+			return false;
+		if (!o->verbosity_set)
+			o->verbosity = (int)n;
+		return true;
+	}
+	if (!strcmp(key, "stats"))
+		return bool_value(c, key, v, &o->stats);
+	if (!strcmp(key, "strict"))
+		return bool_value(c, key, v, &o->strict);
 	if (!strcmp(key, "no_prune"))
 		return bool_value(c, key, v, &o->no_prune);
 	if (!strcmp(key, "force_prune"))

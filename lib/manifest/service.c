@@ -277,9 +277,23 @@ void mf_parse_services(struct ctx *c, const rc_node *root)
 			for (const char *const *p = svc_keys; *p; p++)
 				if (key->type == RC_NODE_STR && !strcmp(*p, key->text))
 					known = true;
-			if (!known)
-				mf_warn_at(c, key, "service key '%s' is ignored (Maestro-NG reads it only on instances)",
-					key->text ? key->text : "?");
+			if (known)
+				continue;
+			if (key->type != RC_NODE_STR) {
+				mf_warn_at(c, key, "service key '%s' is not a string: ignored",
+					   key->text ? key->text : "?");
+				continue;
+			}
+			for (const char *const *p = inst_keys; *p; p++)
+				if (!strcmp(*p, key->text))
+					known = true;
+			if (known)
+				mf_warn_at(c, key,
+					   "service key '%s' is ignored: Maestro-NG reads it only on instances; "
+					   "move it under each instance of '%s'",
+					   key->text, name);
+			else
+				mf_warn_at(c, key, "unknown service key '%s': ignored, as Maestro-NG did", key->text);
 		}
 		if (!(v = rc_node_get(n, "image")) || v->type == RC_NODE_NULL)
 			mf_error_at(c, k, "service '%s' has no 'image'", name);

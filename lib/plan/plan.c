@@ -444,14 +444,19 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		const rc_environment *env = in->env;
 		size_t n = 0;
 
+		/* the manifest's warnings are part of every plan, not of validate's output only */
+		if (in->diags)
+			for (size_t i = 0; i < in->diags->nr; i++) {
+				const rc_diag *d = &in->diags->items[i];
+				if (d->level == RC_DIAG_ERROR && !env)
+					rc_diags_add(&ep->errors, RC_DIAG_ERROR, d->file, d->line, d->col, "%s",
+						     d->message);
+				else if (d->level == RC_DIAG_WARNING)
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s",
+						     d->message);
+			}
 		if (!env) {
 			ep->status = RC_ENV_INVALID;
-			if (in->diags)
-				for (size_t i = 0; i < in->diags->nr; i++)
-					if (in->diags->items[i].level == RC_DIAG_ERROR)
-						rc_diags_add(&ep->errors, RC_DIAG_ERROR, in->diags->items[i].file,
-							     in->diags->items[i].line, in->diags->items[i].col, "%s",
-							     in->diags->items[i].message);
 			continue;
 		}
 		for (size_t s = 0; s < env->services_nr; s++)

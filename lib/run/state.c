@@ -97,7 +97,6 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 	json_error_t je;
 	json_t *doc, *envs, *e;
 	const char *name;
-
 	FILE *f;
 
 	memset(out, 0, sizeof(*out));

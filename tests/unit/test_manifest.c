@@ -729,11 +729,16 @@ static void test_warnings(void **state)
 	rc_diags d = RC_DIAGS_INIT;
 	rc_environment *env;
 	(void)state;
-	env = load_text(HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
-		"    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n", &d, NULL);
+	env = load_text(
+		HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
+		    "    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n    imgae: b\n",
+		&d, NULL);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "service key 'volumes' is ignored"));
+	/* what to do about it, and a typo is not taken for an instance key */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "move it under each instance of 's'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 10, 5, "service key 'restart' is ignored"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 5, "unknown service key 'imgae'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 23, "did you mean 'username'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 47, "'lxc_conf' is obsolete"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 51, "unknown instance key 'colour'"));
