@@ -9,9 +9,11 @@
 #include "base/util.h"
 #include "base/buf.h"
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "base/banned.h"
 
@@ -157,6 +159,60 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
+/* Failed for reasons that only a new commit or new images change (see run_result). */
+static bool env_waits_for_change(const rc_env_plan *ep)
+{
+	bool rolled = false;
+	if (ep->status == RC_ENV_INVALID)
+		return true;
+	if (ep->status != RC_ENV_FAILED || ep->interrupted)
+		return false;
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		if (ep->actions[i].result == RC_RESULT_FAILED || ep->actions[i].kind == RC_ACT_CONFLICT)
+			return false;
+		rolled = rolled || ep->actions[i].result == RC_RESULT_ROLLED_BACK;
+	}
+	return rolled || ep->quarantined;
+}
+
+static unsigned long long fnv(unsigned long long h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* Which environments failed, whether retrying can help, and a fingerprint of it all. */
+static void run_outcome(const rc_plan *plan, const char *revision, struct run_result *rr, bool *acted)
+{
+	unsigned long long h = fnv(14695981039346656037ULL, revision);
+	size_t len = 0;
+	bool retryable = false;
+
+	*acted = false;
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		const rc_env_plan *ep = &plan->envs[e];
+		for (size_t i = 0; i < ep->actions_nr; i++) {
+			rc_action_result r = ep->actions[i].result;
+			*acted = *acted || r == RC_RESULT_DONE || r == RC_RESULT_FAILED || r == RC_RESULT_ROLLED_BACK;
+		}
+		if (ep->status != RC_ENV_FAILED && ep->status != RC_ENV_INVALID)
+			continue;
+		retryable = retryable || !env_waits_for_change(ep);
+		h = fnv(h, ep->name);
+		h = fnv(h, rc_env_status_name(ep->status));
+		h = fnv(h, ep->quarantined ? ep->attempt : "");
+		for (size_t i = 0; i < ep->errors.nr; i++)
+			h = fnv(h, ep->errors.items[i].message);
+		if (len < sizeof(rr->failed_envs) - 1) {
+			int n = snprintf(rr->failed_envs + len, sizeof(rr->failed_envs) - len, "%s%s", len ? ", " : "", ep->name);
+			len = n > 0 ? len + (size_t)n : len;
+		}
+	}
+	rr->waits_for_change = rr->failed && !retryable;
+	rr->outcome = h;
+}
+
 int converge_run(const struct options *o, const struct run_hooks *h, struct run_result *rr, rc_error *err)
 {
 	rc_manifests m;
@@ -172,7 +228,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	struct load_secrets ls;
 	struct timespec t0, t1;
 	int ret, lock = -1;
-	bool report, strict_failed;
+	bool report, acted, strict_failed;
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
@@ -213,16 +269,47 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 				m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
 	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
-	if (rc_state_load(&st, state_path, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: %s\n", err->msg,
-			o->dry_run ? "planning without it" : "starting a new state file");
-		memset(&st, 0, sizeof(st));
-		rc_error_clear(err);
+	if ((ret = rc_state_load(&st, state_path, err)) < 0) {
+		char *moved = NULL;
+		if (o->dry_run) {
+			/* a dry run changes nothing, the state file included: it plans without the quarantines */
+			fprintf(stderr, "reconcile: warning: %s: planned without it\n", err->msg);
+			memset(&st, 0, sizeof(st));
+			rc_error_clear(err);
+		} else if (ret == RC_EINVALID && rc_state_move_aside(state_path, &moved, err) == 0) {
+			/* its quarantines are lost: an operator decides, not us, before anything is deployed */
+			rc_error_prefix(err, "corrupt state file moved aside to '%s' (nothing was done; the next run "
+					"starts a new state file)", moved);
+			free(moved);
+			rc_manifests_release(&m);
+			goto fail;
+		} else {
+			rc_manifests_release(&m);
+			goto fail;
+		}
+	}
+	/*
+	 * A run that cannot record its attempt would repeat it (and its
+	 * outage) on every run, never quarantined: it must change nothing.
+	 * Room for the state file as it is and what this run adds to it.
+	 */
+	if (!o->dry_run) {
+		struct stat sb;
+		size_t have = stat(state_path, &sb) == 0 ? (size_t)sb.st_size : 0;
+		if ((ret = rc_state_probe(state_path, have + 4096 + 1024 * m.nr, err)) < 0) {
+			rc_error_prefix(err, "cannot record this run in the state directory '%s' (nothing was done)",
+					o->state_dir);
+			rc_manifests_release(&m);
+			goto fail;
+		}
 	}
 	if ((ret = converge_opts_fill(&co, o, &pass, err)) < 0) {
 		rc_manifests_release(&m);
 		goto fail;
 	}
+	/* before anything is observed: the daemon's event streams then see all that happens after */
+	if (h && h->loaded)
+		h->loaded(h->loaded_ctx, &m);
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	co.revision = src->revision;
@@ -235,9 +322,26 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rr->failed = rc_plan_failed(&plan) || strict_failed;
 	rr->changed = rc_plan_has_changes(&plan);
+	for (size_t e = 0; e < plan.envs_nr; e++)
+		rr->interrupted = rr->interrupted || plan.envs[e].interrupted;
+	run_outcome(&plan, src->revision, rr, &acted);
+	if (strict_failed && !rr->failed_envs[0])
+		snprintf(rr->failed_envs, sizeof(rr->failed_envs), "none, but --strict makes warnings errors");
 
-	/* the daemon reports runs that did something or failed, not every quiet resync */
-	report = !h || !h->daemon || rr->changed || rr->failed || o->verbosity > 0;
+	/*
+	 * The daemon reports runs that did something, or failed otherwise than
+	 * the run before: not every quiet resync, nor the same plan of a
+	 * quarantined attempt again and again.
+	 */
+	report = !h || !h->daemon || acted || o->verbosity > 0 ||
+		 ((rr->changed || rr->failed) && rr->outcome != h->last_outcome);
+	for (size_t e = 0; report && e < plan.envs_nr; e++)
+		if (plan.envs[e].quarantined && plan.envs[e].errors.nr) {
+			char *line = rc_xstrfmt("%s: %s", plan.envs[e].name,
+						plan.envs[e].errors.items[plan.envs[e].errors.nr - 1].message);
+			log_stderr((void *)o, RC_LOG_ERROR, line);
+			free(line);
+		}
 	if (report && o->output == OUT_JSON) {
 		json_t *doc = rc_plan_to_json(&plan, !o->dry_run);
 		json_dumpf(doc, stdout, (h && h->daemon ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
@@ -260,11 +364,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (!o->dry_run) {
 		rc_error serr = RC_ERROR_INIT;
 		rc_state_record(&st, &plan, src->revision);
-		if (rc_state_save(&st, state_path, &serr) < 0)
-			fprintf(stderr, "reconcile: warning: %s\n", serr.msg);
+		if (rc_state_save(&st, state_path, &serr) < 0) {
+			fprintf(stderr, "reconcile: error: this run could not be recorded: %s\n", serr.msg);
+			rr->failed = true;
+		}
 	}
-	if (h && h->loaded)
-		h->loaded(h->loaded_ctx, &m);
+	if (h && h->applied && !o->dry_run)
+		h->applied(h->loaded_ctx, &plan);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);
@@ -283,15 +389,66 @@ fail:
 	return ret;
 }
 
+/*
+ * SIGTERM or SIGINT during a one-shot apply: the action in progress
+ * finishes, the rest is left for the next run (exit 1, "interrupted").
+ * SA_RESETHAND: a second signal kills at once, as kill -9 would, and the
+ * next run resumes the replace it cut short.
+ */
+static volatile sig_atomic_t stop_signal;
+static struct sigaction default_action;   /* SIG_DFL, made before the handler is installed */
+static bool sigint_ignored;               /* inherited SIG_IGN (a background job): left so */
+
+static void on_stop_signal(int sig)
+{
+	if (sig == SIGINT || !sigint_ignored)
+		sigaction(sig == SIGTERM ? SIGINT : SIGTERM, &default_action, NULL);
+	stop_signal = sig;
+}
+
+static bool oneshot_stopping(void *ctx)
+{
+	(void)ctx;
+	return stop_signal != 0;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa, old;
+	memset(&default_action, 0, sizeof(default_action));
+	default_action.sa_handler = SIG_DFL;
+	sigemptyset(&default_action.sa_mask);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaction(SIGTERM, &sa, NULL);
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		sigint_ignored = true;
+	else
+		sigaction(SIGINT, &sa, NULL);
+}
+
 int cmd_converge(const struct options *o)
 {
 	struct run_result rr;
+	struct run_hooks h = { .cancelled = oneshot_stopping };
 	rc_error err = RC_ERROR_INIT;
 
 	if (o->watch)
 		return cmd_watch(o);
-	if (converge_run(o, NULL, &rr, &err) < 0)
+	if (!o->dry_run)
+		catch_stop_signals();   /* a dry run changes nothing: a signal may end it at once */
+	if (converge_run(o, o->dry_run ? NULL : &h, &rr, &err) < 0)
 		die(rr.locked ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
+	if (rr.interrupted || stop_signal) {
+		fprintf(stderr, "reconcile: interrupted by %s: the action in progress finished, %s\n",
+			stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+			rr.interrupted ? "the rest is left for the next run" : "the run had finished its actions");
+		return EXIT_FAILED;
+	}
 	if (rr.failed)
 		return EXIT_FAILED;
 	if (o->dry_run && o->exit_code && rr.changed)

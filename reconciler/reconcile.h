@@ -94,15 +94,27 @@ struct run_result {
 	bool failed;        /* an environment invalid or failed, or the run could not start */
 	bool changed;       /* actions were planned */
 	bool locked;        /* another run held the lock: nothing was done */
+	bool interrupted;   /* asked to stop (SIGTERM): actions were left for the next run */
+	/*
+	 * Failed, and only for reasons another try of the same thing cannot
+	 * fix (an invalid manifest, a quarantined or rolled-back attempt):
+	 * wait for a change of the source or the images.
+	 */
+	bool waits_for_change;
+	char failed_envs[512];          /* the failed environments' names, ", "-joined */
+	unsigned long long outcome;     /* a hash of what was failing and why: a repeat is not news */
 	char revision[41];  /* the commit converged, "" for a directory */
 };
 struct run_hooks {
-	bool daemon;                    /* report only runs that did something, or failed */
-	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
+	bool daemon;                    /* report only runs that did something, or failed anew */
+	unsigned long long last_outcome;        /* the previous run's run_result.outcome */
+	bool (*cancelled)(void *ctx);   /* SIGTERM, SIGINT: stop between actions */
 	void *cancel_ctx;
-	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
+	/* Given the manifests the run loaded, before it observes (the daemon follows their ships). */
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
+	/* Given the plan as applied (results filled; ctx: loaded_ctx): what the run touched. */
+	void (*applied)(void *ctx, const struct rc_plan *plan);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the

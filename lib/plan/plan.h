@@ -119,6 +119,7 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
+	bool interrupted;       /* the run was asked to stop: actions left not attempted */
 	/* endpoint -> why, for each ship of the environment that could not be observed */
 	rc_kvlist unreachable;
 } rc_env_plan;

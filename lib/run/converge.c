@@ -232,20 +232,28 @@ static void apply_env(struct fleet *f, size_t idx)
 			i++;
 			continue;
 		}
-		if (stop || (o->cancelled && o->cancelled(o->cancel_ctx))) {
-			a->result = RC_RESULT_SKIPPED;
-			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
-						   : "not attempted: reconcile is stopping");
-			ep->status = RC_ENV_FAILED;
-			i++;
-			continue;
-		}
-		/* rolling: a pause between two batches of replaces of one service */
-		if ((a->kind == RC_ACT_RECREATE || a->old_id) && a->desired) {
+		/* rolling: a pause between two batches of replaces of one service (a stop request cuts it short) */
+		if (!stop && !ep->interrupted && (a->kind == RC_ACT_RECREATE || a->old_id) && a->desired) {
 			const rc_service *svc = a->desired->instance->service;
 			if (svc == last_replaced && svc->update_delay > 0)
 				rc_gate_pause(svc->update_delay, o);
 			last_replaced = svc;
+		}
+		if (!stop && !ep->interrupted && o->cancelled && o->cancelled(o->cancel_ctx)) {
+			size_t left = 0;
+			for (size_t k = i; k < ep->actions_nr; k++)
+				left += ep->actions[k].result != RC_RESULT_SKIPPED && ep->actions[k].kind != RC_ACT_CONFLICT;
+			ep->interrupted = true;
+			rc_converge_logf(o, RC_LOG_WARNING, "%s: interrupted: %zu action%s not attempted; the next run goes on from there",
+					 ep->name, left, left == 1 ? "" : "s");
+		}
+		if (stop || ep->interrupted) {
+			a->result = RC_RESULT_SKIPPED;
+			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
+						   : "interrupted: reconcile is stopping (the next run does it)");
+			ep->status = RC_ENV_FAILED;
+			i++;
+			continue;
 		}
 		n = end - i;
 		jobs = rc_xcalloc(n, sizeof(*jobs));
@@ -374,10 +382,6 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
-	for (size_t e = 0; e < plan->envs_nr; e++)
-		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)
-			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
-			      plan->envs[e].errors.items[plan->envs[e].errors.nr - 1].message);
 
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));

@@ -62,8 +62,10 @@ typedef struct rc_converge_opts {
 	void *log_ctx;
 	/*
 	 * Asked before each action (from worker threads): true stops the run
-	 * there; the action in progress finishes, the rest are `skipped`.
-	 * The daemon's SIGTERM. May be NULL.
+	 * there; the action in progress finishes (its health gate runs to its
+	 * own end, then pass or rollback: a stop request never fails a gate),
+	 * the rest are `skipped` and the environment is `interrupted`.
+	 * SIGTERM or SIGINT. May be NULL.
 	 */
 	bool (*cancelled)(void *ctx);
 	void *cancel_ctx;

@@ -97,16 +97,22 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 	json_error_t je;
 	json_t *doc, *envs, *e;
 	const char *name;
+	FILE *f;
 
 	memset(out, 0, sizeof(*out));
-	if (access(path, F_OK) < 0 && errno == ENOENT)
+	/* a file we cannot read is an error of the system (RC_ERROR), not a corrupt file */
+	f = fopen(path, "re");
+	if (!f && errno == ENOENT)
 		return 0;
-	errno = 0;
-	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	/* jansson's line is -1 when the file could not be opened at all (EACCES as non-root) */
-	if (!doc && je.line < 1)
-		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s", path,
-				    errno ? strerror(errno) : je.text);
+	if (!f)
+		return rc_error_set(err, RC_ERROR, "cannot read state '%s': %s", path, strerror(errno));
+	doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	if (!doc && ferror(f)) {
+		int saved = errno;
+		fclose(f);
+		return rc_error_set(err, RC_ERROR, "cannot read state '%s': %s", path, strerror(saved));
+	}
+	fclose(f);
 	if (!doc)
 		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s (line %d)", path, je.text, je.line);
 	envs = json_object_get(doc, "environments");
@@ -286,6 +292,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 				rolled = &ep->actions[i];
 		if (rolled)
 			result = "rolled-back";
+		else if (ep->interrupted)
+			result = "interrupted";
 		else if (ep->quarantined)
 			result = "quarantined";
 		/* an invalid environment keeps the commit it last ran */
@@ -324,6 +332,59 @@ rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)
 		(*nr)++;
 	}
 	return q;
+}
+
+int rc_state_move_aside(const char *path, char **moved, rc_error *err)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	char *to;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	to = rc_xstrfmt("%s.corrupt-%s", path, stamp);
+	if (rename(path, to) < 0) {
+		int ret = rc_error_set(err, RC_ERROR, "cannot move '%s' aside to '%s': %s", path, to, strerror(errno));
+		free(to);
+		return ret;
+	}
+	fsync_dir(path);
+	*moved = to;
+	return 0;
+}
+
+int rc_state_probe(const char *path, size_t reserve, rc_error *err)
+{
+	char *probe = rc_xstrfmt("%s.probe.%ld", path, (long)getpid());
+	char block[4096];
+	int fd, ret = 0;
+
+	memset(block, ' ', sizeof(block));
+	fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+		goto done;
+	}
+	while (!ret && reserve) {
+		size_t n = reserve < sizeof(block) ? reserve : sizeof(block);
+		ssize_t w = write(fd, block, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe,
+					   w < 0 ? strerror(errno) : "no space written");
+		else
+			reserve -= (size_t)w;
+	}
+	if (!ret && fsync(fd) < 0)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+	if (close(fd) < 0 && !ret)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+	unlink(probe);
+done:
+	free(probe);
+	return ret;
 }
 
 static int read_key(unsigned char out[32], const char *path, rc_error *err)
