@@ -336,6 +336,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
 			      plan->envs[e].errors.items[plan->envs[e].errors.nr - 1].message);
 
+	if (!opts->dry_run && opts->planned)
+		opts->planned(opts->planned_ctx, plan);
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
 		for (size_t e = 0; e < plan->envs_nr; e++) {
