@@ -43,6 +43,7 @@ const struct command commands[] = {
 	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
 	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
 	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
+	{ "notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all" },
 	{ NULL, NULL, NULL },
 };
 
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
 				o.command = cmd->name;
 			else if (!o.command)
 				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
+			else if (!strcmp(o.command, "notify-test") && !o.notify_sink)
+				o.notify_sink = optarg;
 			else if (!dir_operand)
 				dir_operand = optarg;
 			else
