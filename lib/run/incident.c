@@ -15,6 +15,7 @@ static void incident_release(rc_incident *i)
 	free(i->cls);
 	free(i->kind);
 	free(i->commit);
+	free(i->attempt);
 	free(i->reason);
 	free(i->since);
 	memset(i, 0, sizeof(*i));
@@ -91,6 +92,7 @@ int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err)
 		i->cls = opt_str(v, "class");
 		i->kind = opt_str(v, "kind");
 		i->commit = opt_str(v, "commit");
+		i->attempt = opt_str(v, "attempt");
 		i->reason = opt_str(v, "reason");
 		i->since = opt_str(v, "since");
 		i->since_unix = json_integer_value(json_object_get(v, "since_unix"));
@@ -138,6 +140,7 @@ int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err)
 		json_object_set_new(o, "class", json_string(i->cls));
 		json_object_set_new(o, "kind", json_string(i->kind));
 		json_object_set_new(o, "commit", i->commit ? json_string(i->commit) : json_null());
+		json_object_set_new(o, "attempt", i->attempt ? json_string(i->attempt) : json_null());
 		json_object_set_new(o, "reason", json_string(reason));
 		json_object_set_new(o, "since", json_string(i->since ? i->since : ""));
 		json_object_set_new(o, "since_unix", json_integer(i->since_unix));
@@ -310,12 +313,23 @@ static const char *classify(const rc_env_plan *ep, rc_event_kind *kind, char **r
 	return "failed";
 }
 
-/* The same problem: its class, and for all but unreachable ships the same commit. */
-static bool same_problem(const rc_incident *i, const char *cls, const char *commit)
+/*
+ * The same problem: its class, and but for unreachable ships the same
+ * attempt (what would be deployed: a commit that changes nothing for this
+ * environment is not a new problem), or the same commit without one.
+ */
+static bool same_attempt(const rc_incident *i, const rc_env_plan *ep, const char *commit)
+{
+	if (i->attempt || ep->attempt)
+		return rc_streq(i->attempt, ep->attempt);
+	return rc_streq(i->commit, commit);
+}
+
+static bool same_problem(const rc_incident *i, const char *cls, const rc_env_plan *ep, const char *commit)
 {
 	if (!i || strcmp(i->cls, cls))
 		return false;
-	return !strcmp(cls, "unreachable") || rc_streq(i->commit, commit);
+	return !strcmp(cls, "unreachable") || same_attempt(i, ep, commit);
 }
 
 void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_plan *plan,
@@ -327,7 +341,7 @@ void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_
 		if (!will_apply(ep))
 			continue;
 		/* the daemon retrying a failure it told already: nothing new */
-		if (i && strcmp(i->cls, "unreachable") && rc_streq(i->commit, plan->revision))
+		if (i && strcmp(i->cls, "unreachable") && same_attempt(i, ep, plan->revision))
 			continue;
 		add(out, RC_EV_RUN_STARTED, RC_EV_INFO, ep, plan, o);
 	}
@@ -355,7 +369,7 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 		rc_notify_event *ev;
 
 		if (cls) {
-			if (same_problem(i, cls, plan->revision)) {
+			if (same_problem(i, cls, ep, plan->revision)) {
 				if (o->reminder_s > 0 && o->now - i->last_sent_unix >= o->reminder_s) {
 					int k = rc_event_parse(i->kind);
 					ev = add(out, k >= 0 ? (rc_event_kind)k : kind, RC_EV_REMINDER, ep, plan, o);
@@ -376,6 +390,7 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 			i->cls = rc_xstrdup(cls);
 			i->kind = rc_xstrdup(rc_event_name(kind));
 			i->commit = plan->revision ? rc_xstrdup(plan->revision) : NULL;
+			i->attempt = ep->attempt ? rc_xstrdup(ep->attempt) : NULL;
 			i->reason = reason;
 			i->since = rc_xstrdup(ev->time);
 			i->since_unix = o->now;

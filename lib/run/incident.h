@@ -3,7 +3,8 @@
 /*
  * incident: whether to tell, so that a problem is one message and not one
  * per retry. An environment that fails opens an incident; while the same
- * problem lasts (the same class of failure, at the same commit) nothing
+ * problem lasts (the same class of failure, for the same attempt, see
+ * rc_env_plan.attempt, or at the same commit when there is none) nothing
  * new is told, except a reminder every `reminder_s`; the run that
  * converges it again tells that it is resolved. Runs that go well tell
  * what they did (deployed, drift corrected, image changed).
@@ -14,7 +15,7 @@
  *     { "format_version": 1,
  *       "incidents": { "api.example.com":
  *           { "class": "failed|invalid|unreachable|prune", "kind": "rolled_back",
- *             "commit": "<sha>|null", "reason": "...", "since": "<ISO 8601>",
+ *             "commit": "<sha>|null", "attempt": "<sha256>|null", "reason": "...", "since": "<ISO 8601>",
  *             "since_unix": 1796000000, "last_sent_unix": 1796000000 } } }
  *
  * Pure functions of (plan, incidents, now) but for load and save.
@@ -31,6 +32,7 @@ typedef struct rc_incident {
 	char *cls;              /* failed, invalid, unreachable, prune */
 	char *kind;             /* the event name it was told as */
 	char *commit;           /* NULL: none */
+	char *attempt;          /* rc_env_plan.attempt of the failed run; NULL: none */
 	char *reason;
 	char *since;
 	long long since_unix, last_sent_unix;
