@@ -57,7 +57,7 @@ last_to () {
 # (re)start the recorder; its pid in $TRASH/rec.pid (test bodies run in subshells)
 rec_reset () {
 	test -s "$TRASH/rec.pid" && kill "$(cat "$TRASH/rec.pid")" 2>/dev/null
-	rm -rf "$REC" && mkdir -p "$REC" &&
+	rm -rf "$REC" && mkdir -p "$REC" || return 1
 	"$SRC_ROOT/tests/lib/http-recorder" "$TRASH/port" "$REC" </dev/null >/dev/null 2>&1 5>&- 6>&- 7>&- &
 	echo $! >"$TRASH/rec.pid"
 	parts_wait_for 5 test -s "$TRASH/port" && PORT=$(cat "$TRASH/port") && rm -f "$TRASH/port"
