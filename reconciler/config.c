@@ -202,8 +202,10 @@ static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
 					return false;
 				for (char **ev = s->events; *ev; ev++)
 					if (rc_event_parse(*ev) < 0) {
-						rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown event '%s' (known: run_started, "
-							     "run_finished, rolled_back, quarantined, drift_corrected, prune_blocked, "
+						rc_error_set(c->err, RC_EINVALID,
+							     "%s:%d:%d: unknown event '%s' (known: run_started, "
+							     "run_finished, rolled_back, quarantined, drift_corrected, "
+							     "prune_blocked, "
 							     "ship_unreachable, image_changed, manifest_invalid)",
 							     c->path, x->line, x->col, *ev);
 						return false;
@@ -224,13 +226,14 @@ static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
 					return false;
 				s->timeout_ms = n * 1000;
 			} else {
-				rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in a notify entry", c->path,
-					     e->keys[k]->line, e->keys[k]->col, key);
+				rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in a notify entry",
+					     c->path, e->keys[k]->line, e->keys[k]->col, key);
 				return false;
 			}
 		}
 		if (s->type == RC_SINK_EXEC ? !s->command || !s->command[0] : !s->url)
-			return bad(c, e, s->type == RC_SINK_EXEC ? "given a 'command'" : "given a 'url'", "notify entry");
+			return bad(c, e, s->type == RC_SINK_EXEC ? "given a 'command'" : "given a 'url'",
+				   "notify entry");
 		if (!s->name)
 			s->name = rc_xstrfmt("%s-%zu", rc_sink_type_name(s->type), i + 1);
 	}

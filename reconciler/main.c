@@ -40,11 +40,11 @@ int options_reload(struct options *o, rc_error *err)
 
 /* The commands besides the default one, a converge (cmd_converge). */
 const struct command commands[] = {
-	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
-	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
-	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
-	{ "notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all" },
-	{ NULL, NULL, NULL },
+	{"validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)"},
+	{"render", cmd_render, "print the desired containers (Docker create bodies) as JSON"},
+	{"status", cmd_status, "per environment and instance: desired against running (GET only)"},
+	{"notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all"},
+	{NULL, NULL, NULL},
 };
 
 static const struct command *find_command(const char *name)

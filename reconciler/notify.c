@@ -28,7 +28,10 @@ static void notify_log(void *ctx, rc_log_level level, const char *msg)
 		return;
 	if (level >= RC_LOG_INFO && log_verbosity < 0)
 		return;
-	fprintf(stderr, "reconcile: %s%s\n", level == RC_LOG_WARNING ? "warning: " : level == RC_LOG_ERROR ? "error: " : "",
+	fprintf(stderr, "reconcile: %s%s\n",
+		level == RC_LOG_WARNING ? "warning: " :
+		level == RC_LOG_ERROR	? "error: " :
+					  "",
 		msg);
 }
 
@@ -40,7 +43,7 @@ static void notifier_drain(void)
 
 static rc_notifier *notifier_get(const struct options *o)
 {
-	rc_notifier_opts no = { .log = notify_log };
+	rc_notifier_opts no = {.log = notify_log};
 	rc_error err = RC_ERROR_INIT;
 
 	log_verbosity = o->verbosity;
@@ -104,7 +107,7 @@ void notify_planned(void *ctx, const rc_plan *plan)
 {
 	const struct notify_ctx *nc = ctx;
 	rc_incidents inc;
-	rc_event_list events = { 0 };
+	rc_event_list events = {0};
 	rc_incident_opts io;
 	rc_error err = RC_ERROR_INIT;
 	char host[256], *path;
@@ -126,7 +129,7 @@ void notify_planned(void *ctx, const rc_plan *plan)
 void notify_finished(const struct notify_ctx *nc, const rc_plan *plan, const rc_run_state *prev)
 {
 	rc_incidents inc;
-	rc_event_list events = { 0 };
+	rc_event_list events = {0};
 	rc_incident_opts io;
 	rc_error err = RC_ERROR_INIT;
 	char host[256], *path;
@@ -187,7 +190,8 @@ int cmd_notify_test(const struct options *o)
 	lost = rc_notifier_free(n, 30000);
 	notifier = NULL;
 	if (lost) {
-		fprintf(stderr, "reconcile: %zu of %zu test message%s not delivered\n", lost, sent, sent == 1 ? "" : "s");
+		fprintf(stderr, "reconcile: %zu of %zu test message%s not delivered\n", lost, sent,
+			sent == 1 ? "" : "s");
 		return EXIT_FAILED;
 	}
 	if (o->verbosity >= 0)

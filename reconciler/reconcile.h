@@ -45,9 +45,9 @@ struct options {
 	/* notify: the sinks of the config file (owned by the config), and the reminder period */
 	const struct rc_notify_sink *notify;
 	size_t notify_nr;
-	long notify_reminder_s;     /* seconds, 0: never; unset: 3600 */
+	long notify_reminder_s; /* seconds, 0: never; unset: 3600 */
 	bool notify_reminder_set;
-	const char *notify_sink;    /* notify-test SINK */
+	const char *notify_sink; /* notify-test SINK */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */

@@ -332,8 +332,7 @@ static bool same_problem(const rc_incident *i, const char *cls, const rc_env_pla
 	return !strcmp(cls, "unreachable") || same_attempt(i, ep, commit);
 }
 
-void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_plan *plan,
-			  const rc_incident_opts *o)
+void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_plan *plan, const rc_incident_opts *o)
 {
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		const rc_env_plan *ep = &plan->envs[e];
@@ -411,7 +410,7 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 		{
 			const rc_state_env *prev = o->prev ? rc_state_get(o->prev, ep->name) : NULL;
 			bool drift = o->daemon && prev && rc_streq(prev->commit, plan->revision);
-			rc_strlist changed = { 0 };
+			rc_strlist changed = {0};
 			ev = add(out, drift ? RC_EV_DRIFT_CORRECTED : RC_EV_RUN_FINISHED, RC_EV_INFO, ep, plan, o);
 			ev->result = "ok";
 			for (size_t a = 0; a < ep->actions_nr; a++)
@@ -425,7 +424,8 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 					rc_buf_addf(&b, "%s%s", c ? ", " : "", changed.v[c]);
 				ev = add(out, RC_EV_IMAGE_CHANGED, RC_EV_INFO, ep, plan, o);
 				ev->result = "ok";
-				ev->reason = keep_own(out, rc_xstrfmt("%s recreated with the registry's new image", b.ptr));
+				ev->reason =
+					keep_own(out, rc_xstrfmt("%s recreated with the registry's new image", b.ptr));
 				rc_buf_release(&b);
 			}
 			rc_strlist_release(&changed);

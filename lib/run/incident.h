@@ -29,10 +29,10 @@
 
 typedef struct rc_incident {
 	char *env;
-	char *cls;              /* failed, invalid, unreachable, prune */
-	char *kind;             /* the event name it was told as */
-	char *commit;           /* NULL: none */
-	char *attempt;          /* rc_env_plan.attempt of the failed run; NULL: none */
+	char *cls;     /* failed, invalid, unreachable, prune */
+	char *kind;    /* the event name it was told as */
+	char *commit;  /* NULL: none */
+	char *attempt; /* rc_env_plan.attempt of the failed run; NULL: none */
 	char *reason;
 	char *since;
 	long long since_unix, last_sent_unix;
@@ -60,9 +60,9 @@ void rc_event_list_release(rc_event_list *l);
 
 typedef struct rc_incident_opts {
 	time_t now;
-	long reminder_s;        /* 0: no reminders */
-	bool daemon;            /* a run that changes nothing at the same commit corrected drift */
-	const rc_run_state *prev;   /* state.json before the run (the commits applied), may be NULL */
+	long reminder_s;	  /* 0: no reminders */
+	bool daemon;		  /* a run that changes nothing at the same commit corrected drift */
+	const rc_run_state *prev; /* state.json before the run (the commits applied), may be NULL */
 	const char *host;
 } rc_incident_opts;
 
@@ -70,8 +70,7 @@ typedef struct rc_incident_opts {
  * Before apply: "run started" for each environment that is about to be
  * changed, unless it is the retry of an open incident at the same commit.
  */
-void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_plan *plan,
-			  const rc_incident_opts *o);
+void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_plan *plan, const rc_incident_opts *o);
 /*
  * After apply: the events of the finished plan, and `inc` brought up to
  * date (the caller saves it). Environments absent from the plan keep

@@ -25,7 +25,7 @@
 #define BODY_MAX (256 * 1024)
 
 static const char *const event_names[RC_EV__COUNT] = {
-	"run_started", "run_finished", "rolled_back", "quarantined", "drift_corrected",
+	"run_started",	 "run_finished",     "rolled_back",   "quarantined",	  "drift_corrected",
 	"prune_blocked", "ship_unreachable", "image_changed", "manifest_invalid", "test",
 };
 
@@ -44,11 +44,11 @@ int rc_event_parse(const char *name)
 
 const char *rc_event_status_name(rc_event_status s)
 {
-	static const char *const names[] = { "info", "firing", "reminder", "resolved" };
+	static const char *const names[] = {"info", "firing", "reminder", "resolved"};
 	return (unsigned)s < 4 ? names[s] : "info";
 }
 
-static const char *const sink_names[] = { "webhook", "slack", "discord", "ntfy", "exec" };
+static const char *const sink_names[] = {"webhook", "slack", "discord", "ntfy", "exec"};
 
 const char *rc_sink_type_name(rc_sink_type t)
 {
@@ -114,10 +114,8 @@ char *rc_notify_event_text(const rc_notify_event *ev)
 			return rc_xstrfmt("%s: %s is %squarantined: %s", env, short_commit(ev, c), still, why);
 		case RC_EV_MANIFEST_INVALID:
 			return rc_xstrfmt("%s: %s is %sinvalid: %s", env, short_commit(ev, c), still, why);
-		case RC_EV_SHIP_UNREACHABLE:
-			return rc_xstrfmt("%s: %s%s", env, still, why);
-		case RC_EV_PRUNE_BLOCKED:
-			return rc_xstrfmt("%s: %s%s", env, still, why);
+		case RC_EV_SHIP_UNREACHABLE: return rc_xstrfmt("%s: %s%s", env, still, why);
+		case RC_EV_PRUNE_BLOCKED: return rc_xstrfmt("%s: %s%s", env, still, why);
 		default:
 			return rc_xstrfmt("%s: %s%s failed: %s", env, ev->status == RC_EV_REMINDER ? "still: " : "",
 					  short_commit(ev, c), why);
@@ -126,10 +124,8 @@ char *rc_notify_event_text(const rc_notify_event *ev)
 	switch (ev->kind) {
 	case RC_EV_RUN_STARTED:
 		return rc_xstrfmt("%s: deploying %s (%zu action%s)", env, short_commit(ev, c), n, n == 1 ? "" : "s");
-	case RC_EV_DRIFT_CORRECTED:
-		return rc_xstrfmt("%s: drift corrected (%zu action%s)", env, n, n == 1 ? "" : "s");
-	case RC_EV_IMAGE_CHANGED:
-		return rc_xstrfmt("%s: image digest changed: %s", env, why);
+	case RC_EV_DRIFT_CORRECTED: return rc_xstrfmt("%s: drift corrected (%zu action%s)", env, n, n == 1 ? "" : "s");
+	case RC_EV_IMAGE_CHANGED: return rc_xstrfmt("%s: image digest changed: %s", env, why);
 	default:
 		return rc_xstrfmt("%s: deployed %s (%zu action%s, %s)", env, short_commit(ev, c), n, n == 1 ? "" : "s",
 				  ev->result ? ev->result : "ok");
@@ -218,26 +214,26 @@ enum job_kind { JOB_HTTP, JOB_EXEC, JOB_FILE };
 
 struct job {
 	enum job_kind kind;
-	char *sink;             /* its name, for warnings */
-	bool quiet;             /* audit ignore_errors: a failure is logged at debug level */
-	char *url, *method;     /* http; file: url is the path */
+	char *sink;	    /* its name, for warnings */
+	bool quiet;	    /* audit ignore_errors: a failure is logged at debug level */
+	char *url, *method; /* http; file: url is the path */
 	rc_strlist headers;
-	char *body;             /* http body, exec stdin, file line */
+	char *body; /* http body, exec stdin, file line */
 	size_t body_len;
-	unsigned char *key;     /* webhook: the signing key */
+	unsigned char *key; /* webhook: the signing key */
 	size_t key_len;
 	char *msg_id;
-	char **argv;            /* exec */
+	char **argv; /* exec */
 	long timeout_ms;
-	bool slack_api;         /* Slack's Web API answers 200 {"ok": false} on errors */
+	bool slack_api; /* Slack's Web API answers 200 {"ok": false} on errors */
 };
 
 struct rc_notifier {
 	rc_notifier_opts o;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;    /* a job was queued, or stop/abort */
-	pthread_cond_t idle;    /* the queue became empty and nothing is in flight */
+	pthread_cond_t cond; /* a job was queued, or stop/abort */
+	pthread_cond_t idle; /* the queue became empty and nothing is in flight */
 	struct job **q;
 	size_t head, nr, max;
 	bool busy, stop, abort;
@@ -339,7 +335,7 @@ static int deliver_http(rc_notifier *n, const struct job *j, rc_error *err)
 	struct curl_slist *hl = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	rc_buf answer = RC_BUF_INIT;
-	rc_http_body body = { &answer, false };
+	rc_http_body body = {&answer, false};
 	long status = 0;
 	CURLcode cc;
 	int ret = 0;
@@ -398,7 +394,8 @@ static int deliver_http(rc_notifier *n, const struct job *j, rc_error *err)
 				   rc_http_why(cc, errbuf));
 	else if (status < 200 || status >= 300)
 		ret = rc_error_set(err, RC_ERROR, "HTTP %ld", status);
-	else if (j->slack_api && answer.len && !strstr(answer.ptr, "\"ok\":true") && !strstr(answer.ptr, "\"ok\": true"))
+	else if (j->slack_api && answer.len && !strstr(answer.ptr, "\"ok\":true") &&
+		 !strstr(answer.ptr, "\"ok\": true"))
 		ret = rc_error_set(err, RC_ERROR, "Slack answered: %.200s", answer.ptr);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
@@ -436,13 +433,13 @@ static int deliver_exec(rc_notifier *n, const struct job *j, rc_error *err)
 	fcntl(in[1], F_SETFL, O_NONBLOCK);
 	/* the JSON on stdin, as long as the child takes it and the time lasts */
 	while (off < j->body_len && rc_monotonic() < deadline && !aborted(n)) {
-		struct pollfd p = { in[1], POLLOUT, 0 };
+		struct pollfd p = {in[1], POLLOUT, 0};
 		ssize_t w;
 		if (poll(&p, 1, 100) <= 0)
 			continue;
 		w = write(in[1], j->body + off, j->body_len - off);
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			break;      /* EPIPE: it does not read stdin */
+			break; /* EPIPE: it does not read stdin */
 		if (w > 0)
 			off += (size_t)w;
 	}
@@ -492,8 +489,9 @@ static void deliver(rc_notifier *n, struct job *j)
 	for (int t = 1; t <= tries; t++) {
 		int ret;
 		rc_error_clear(&err);
-		ret = j->kind == JOB_HTTP ? deliver_http(n, j, &err)
-		    : j->kind == JOB_EXEC ? deliver_exec(n, j, &err) : deliver_file(j, &err);
+		ret = j->kind == JOB_HTTP ? deliver_http(n, j, &err) :
+		      j->kind == JOB_EXEC ? deliver_exec(n, j, &err) :
+					    deliver_file(j, &err);
 		if (ret >= 0)
 			return;
 		if (t == tries || !backoff(n, wait))
@@ -694,10 +692,10 @@ static json_t *slack_doc(const rc_notify_event *ev, const char *text)
 		json_array_append_new(fields, f);
 	}
 	if (ev->commit)
-		json_array_append_new(fields, json_pack("{s:s, s:s, s:b}", "title", "commit", "value", ev->commit,
-							"short", 1));
-	json_array_append_new(fields, json_pack("{s:s, s:s, s:b}", "title", "event", "value", rc_event_name(ev->kind),
-						"short", 1));
+		json_array_append_new(fields,
+				      json_pack("{s:s, s:s, s:b}", "title", "commit", "value", ev->commit, "short", 1));
+	json_array_append_new(
+		fields, json_pack("{s:s, s:s, s:b}", "title", "event", "value", rc_event_name(ev->kind), "short", 1));
 	json_object_set_new(att, "fields", fields);
 	json_object_set_new(doc, "attachments", json_pack("[o]", att));
 	free(d);
@@ -797,11 +795,13 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 	case RC_SINK_NTFY: {
 		char *d = details(ev, false), *h;
 		char *title = rc_xstrfmt("reconcile: %s %s%s%s", ev->env ? ev->env : "test", rc_event_name(ev->kind),
-					 ev->status == RC_EV_INFO ? "" : " ", ev->status == RC_EV_INFO ? "" :
-					 rc_event_status_name(ev->status));
+					 ev->status == RC_EV_INFO ? "" : " ",
+					 ev->status == RC_EV_INFO ? "" : rc_event_status_name(ev->status));
 		const char *prio = ev->status == RC_EV_FIRING ? "high" : "default";
-		const char *tags = ev->status == RC_EV_FIRING ? "rotating_light" : ev->status == RC_EV_REMINDER ? "warning"
-				 : ev->kind == RC_EV_RUN_STARTED ? "rocket" : "white_check_mark";
+		const char *tags = ev->status == RC_EV_FIRING	 ? "rotating_light" :
+				   ev->status == RC_EV_REMINDER	 ? "warning" :
+				   ev->kind == RC_EV_RUN_STARTED ? "rocket" :
+								   "white_check_mark";
 		h = header_value(title);
 		free(title);
 		title = rc_xstrfmt("Title: %s", h);
@@ -837,7 +837,8 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 	}
 	free(text);
 	if (j && j->body_len > BODY_MAX) {
-		warn(n, j, "notify: sink '%s': message of %zu bytes is too large; nothing sent", sink->name, j->body_len);
+		warn(n, j, "notify: sink '%s': message of %zu bytes is too large; nothing sent", sink->name,
+		     j->body_len);
 		job_free(j);
 		j = NULL;
 	}
@@ -850,7 +851,7 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 /* getpass.getuser(): LOGNAME, USER, LNAME, USERNAME, then the password database. */
 static const char *who(void)
 {
-	static const char *const vars[] = { "LOGNAME", "USER", "LNAME", "USERNAME" };
+	static const char *const vars[] = {"LOGNAME", "USER", "LNAME", "USERNAME"};
 	const struct passwd *pw;
 	for (size_t i = 0; i < 4; i++) {
 		const char *v = getenv(vars[i]);
@@ -896,7 +897,8 @@ static char *py_format(const char *s, const char *const vars[][2], size_t nr)
 			const char *e = strchr(p, '}');
 			bool done = false;
 			for (size_t i = 0; e && i < nr; i++)
-				if ((size_t)(e - p - 1) == strlen(vars[i][0]) && !strncmp(p + 1, vars[i][0], (size_t)(e - p - 1))) {
+				if ((size_t)(e - p - 1) == strlen(vars[i][0]) &&
+				    !strncmp(p + 1, vars[i][0], (size_t)(e - p - 1))) {
 					rc_buf_adds(&b, vars[i][1] ? vars[i][1] : "None");
 					p = e + 1;
 					done = true;
@@ -971,12 +973,11 @@ static void py_asctime(char out[32])
 	snprintf(out, 32, "%.23s,%03d", b, (int)(tv.tv_usec / 1000) % 1000);
 }
 
-void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environment *env,
-			  const rc_notify_event *ev)
+void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environment *env, const rc_notify_event *ev)
 {
 	enum { ACTION, SUCCESS, ERROR } what_happened;
 	json_t *cfg;
-	rc_strlist names = { 0 };
+	rc_strlist names = {0};
 	char *what = NULL, *compact = NULL, *text = NULL;
 	const char *type = au->type;
 	struct job *j = NULL;
@@ -994,7 +995,7 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 	else
 		return;
 	if (!strcmp(type, "hipchat"))
-		return;     /* the loader warned: HipChat is gone */
+		return; /* the loader warned: HipChat is gone */
 	cfg = json_loads(au->config_json ? au->config_json : "{}", 0, NULL);
 	play_containers(&names, ev);
 	what = join(&names, ", ");
@@ -1006,9 +1007,11 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 		const char *file = json_string_value(json_object_get(cfg, "file"));
 		if (!file)
 			goto done;
-		text = what_happened == ACTION ? rc_xstrfmt("%s is converging %s.", who(), what)
-		     : what_happened == SUCCESS ? rc_xstrfmt("Converge of %s succeeded.", what)
-		     : rc_xstrfmt("Failed to converge %s! (message: %s)", what, ev->reason ? ev->reason : "");
+		text = what_happened == ACTION ?
+			       rc_xstrfmt("%s is converging %s.", who(), what) :
+		       what_happened == SUCCESS ?
+			       rc_xstrfmt("Converge of %s succeeded.", what) :
+			       rc_xstrfmt("Failed to converge %s! (message: %s)", what, ev->reason ? ev->reason : "");
 		py_asctime(ts);
 		j = job_new(JOB_FILE, "audit log", 0);
 		j->url = rc_xstrdup(file);
@@ -1024,18 +1027,21 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 		char *atts;
 		rc_buf form = RC_BUF_INIT;
 
-		text = what_happened == ACTION ? rc_xstrfmt("%s is converging %s.", who(), compact)
-		     : what_happened == SUCCESS ? rc_xstrfmt("Converge of %s succeeded.", compact)
-		     : rc_xstrfmt("Failed to converge %s! (message: %s)", compact, ev->reason ? ev->reason : "");
+		text = what_happened == ACTION	? rc_xstrfmt("%s is converging %s.", who(), compact) :
+		       what_happened == SUCCESS ? rc_xstrfmt("Converge of %s succeeded.", compact) :
+						  rc_xstrfmt("Failed to converge %s! (message: %s)", compact,
+							     ev->reason ? ev->reason : "");
 		if (what_happened == ERROR)
-			json_array_append_new(fields, json_pack("{s:s, s:s?, s:b}", "title", "Error", "value", ev->reason,
-								"short", 1));
+			json_array_append_new(fields, json_pack("{s:s, s:s?, s:b}", "title", "Error", "value",
+								ev->reason, "short", 1));
 		if (names.nr >= 5)
 			json_array_append_new(fields, json_pack("{s:s, s:s}", "title", "Targets", "value", what));
 		json_object_set_new(att, "fallback", json_string(text));
 		json_object_set_new(att, "text", json_string(text));
-		json_object_set_new(att, "color", json_string(what_happened == ACTION ? "#1dc7d3"
-							      : what_happened == SUCCESS ? "good" : "danger"));
+		json_object_set_new(att, "color",
+				    json_string(what_happened == ACTION	 ? "#1dc7d3" :
+						what_happened == SUCCESS ? "good" :
+									   "danger"));
 		json_object_set_new(att, "fields", fields);
 		atts = json_dumps(json_pack("[o]", att), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 		rc_buf_adds(&form, "channel=");
@@ -1062,10 +1068,12 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 		json_t *headers = json_object_get(cfg, "headers"), *payload = json_object_get(cfg, "payload"), *t, *x;
 		const char *k;
 		const char *action = "converge";
-		char *message = what_happened == ACTION ? rc_xstrfmt("%s is converging %s.", who(), what)
-			      : what_happened == SUCCESS ? rc_xstrfmt("Converge of %s succeeded.", what)
-			      : rc_xstrfmt("Failed to converge %s! (message: %s)", what, ev->reason ? ev->reason : "");
-		const char *const vars[][2] = { { "what", what }, { "action", action }, { "who", who() }, { "message", message } };
+		char *message = what_happened == ACTION	 ? rc_xstrfmt("%s is converging %s.", who(), what) :
+				what_happened == SUCCESS ? rc_xstrfmt("Converge of %s succeeded.", what) :
+							   rc_xstrfmt("Failed to converge %s! (message: %s)", what,
+								      ev->reason ? ev->reason : "");
+		const char *const vars[][2] = {
+			{"what", what}, {"action", action}, {"who", who()}, {"message", message}};
 		json_t *body;
 		double secs = json_number_value(json_object_get(cfg, "timeout"));
 
@@ -1104,7 +1112,7 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 	} else if (!strcmp(type, "exec")) {
 		const char *script = json_string_value(json_object_get(cfg, "script"));
 		const char *args = json_string_value(json_object_get(cfg, "args"));
-		const char *const vars[][2] = { { "action", "converge" }, { "what", what }, { "who", "None" } };
+		const char *const vars[][2] = {{"action", "converge"}, {"what", what}, {"who", "None"}};
 		json_t *doc = json_object();
 		char *fa, **words = NULL;
 		size_t nr = 0;
@@ -1117,8 +1125,9 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 			const rc_instance *in = a->desired ? a->desired->instance : NULL;
 			if (!in)
 				continue;
-			json_object_set_new(doc, in->name, json_pack("{s:s, s:s}", "ship", in->ship->ip, "service",
-								     in->service->name));
+			json_object_set_new(
+				doc, in->name,
+				json_pack("{s:s, s:s}", "ship", in->ship->ip, "service", in->service->name));
 		}
 		fa = py_format(args ? args : "", vars, 3);
 		/* str.split(): runs of whitespace */

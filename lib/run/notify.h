@@ -69,10 +69,10 @@ const char *rc_event_name(rc_event_kind k);
 int rc_event_parse(const char *name);
 
 typedef enum {
-	RC_EV_INFO,             /* something happened (a deploy, a drift corrected) */
-	RC_EV_FIRING,           /* a problem started */
-	RC_EV_REMINDER,         /* it still lasts */
-	RC_EV_RESOLVED,         /* it is over */
+	RC_EV_INFO,	/* something happened (a deploy, a drift corrected) */
+	RC_EV_FIRING,	/* a problem started */
+	RC_EV_REMINDER, /* it still lasts */
+	RC_EV_RESOLVED, /* it is over */
 } rc_event_status;
 
 const char *rc_event_status_name(rc_event_status s);
@@ -80,15 +80,15 @@ const char *rc_event_status_name(rc_event_status s);
 typedef struct rc_notify_event {
 	rc_event_kind kind;
 	rc_event_status status;
-	const char *env;            /* NULL for a test */
-	const char *commit;         /* may be NULL */
-	const char *result;         /* ok, failed, rolled-back, invalid; NULL: none */
-	const char *reason;         /* one line: what failed, what was resolved */
-	const char *log;            /* rolled back: the last lines of the new container's log */
-	const char *since;          /* the problem's start, ISO 8601 UTC */
-	const char *time;           /* now, ISO 8601 UTC */
-	const char *host;           /* the reconciler's host name */
-	const rc_env_plan *ep;      /* its actions; may be NULL */
+	const char *env;       /* NULL for a test */
+	const char *commit;    /* may be NULL */
+	const char *result;    /* ok, failed, rolled-back, invalid; NULL: none */
+	const char *reason;    /* one line: what failed, what was resolved */
+	const char *log;       /* rolled back: the last lines of the new container's log */
+	const char *since;     /* the problem's start, ISO 8601 UTC */
+	const char *time;      /* now, ISO 8601 UTC */
+	const char *host;      /* the reconciler's host name */
+	const rc_env_plan *ep; /* its actions; may be NULL */
 } rc_notify_event;
 
 /* One line that says it all: "api.example.com: rolled back 1a2b3c4d5e6f: ..." (free()). */
@@ -102,14 +102,14 @@ const char *rc_sink_type_name(rc_sink_type t);
 int rc_sink_type_parse(const char *name);
 
 typedef struct rc_notify_sink {
-	char *name;                 /* `name:`, else "<type>-<index>" (1-based) */
+	char *name; /* `name:`, else "<type>-<index>" (1-based) */
 	rc_sink_type type;
 	char *url;
-	char *secret_file;          /* webhook: the signing secret */
-	char **events;              /* NULL-terminated kind names; NULL: all */
-	char **environments;        /* NULL-terminated globs; NULL: all */
-	char **command;             /* exec: argv, NULL-terminated */
-	long timeout_ms;            /* 0: 5000 */
+	char *secret_file;   /* webhook: the signing secret */
+	char **events;	     /* NULL-terminated kind names; NULL: all */
+	char **environments; /* NULL-terminated globs; NULL: all */
+	char **command;	     /* exec: argv, NULL-terminated */
+	long timeout_ms;     /* 0: 5000 */
 } rc_notify_sink;
 
 /* Whether `sink` wants `ev` (its events and environments filters; a test passes both). */
@@ -119,10 +119,10 @@ void rc_notify_sink_release(rc_notify_sink *sink);
 typedef struct rc_notifier rc_notifier;
 
 typedef struct rc_notifier_opts {
-	size_t queue_max;           /* 0: 64 */
-	int tries;                  /* 0: 3 */
-	long backoff_ms;            /* first wait between tries, doubled each time; 0: 1000 */
-	rc_log_fn log;              /* warnings of failed deliveries; called from the notifier's thread */
+	size_t queue_max; /* 0: 64 */
+	int tries;	  /* 0: 3 */
+	long backoff_ms;  /* first wait between tries, doubled each time; 0: 1000 */
+	rc_log_fn log;	  /* warnings of failed deliveries; called from the notifier's thread */
 	void *log_ctx;
 } rc_notifier_opts;
 
@@ -138,8 +138,7 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
  * `success`, a problem (firing or reminder) its `error`; other events are
  * not told. hipchat sends nothing.
  */
-void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environment *env,
-			  const rc_notify_event *ev);
+void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environment *env, const rc_notify_event *ev);
 /* Messages dropped because the queue was full, and deliveries that failed, so far. */
 size_t rc_notifier_dropped(const rc_notifier *n);
 size_t rc_notifier_failed(const rc_notifier *n);

@@ -150,9 +150,10 @@ int main(int argc, char **argv)
 		}
 		mode(argv[2], m, sizeof(m));
 		if (!strcmp(m, "hang"))
-			continue;   /* the connection stays open, unanswered */
+			continue; /* the connection stays open, unanswered */
 		if (!strcmp(m, "500")) {
-			const char *r = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+			const char *r =
+				"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 			if (write(c, r, strlen(r)) < 0)
 				perror("write");
 		} else {

@@ -52,14 +52,14 @@ static void make_plan(rc_plan *p, rc_env_status st, rc_action_result res, const 
 
 static void run(rc_event_list *ev, rc_incidents *inc, rc_plan *p, time_t now, long reminder)
 {
-	rc_incident_opts o = { .now = now, .reminder_s = reminder, .host = "h" };
+	rc_incident_opts o = {.now = now, .reminder_s = reminder, .host = "h"};
 	memset(ev, 0, sizeof(*ev));
 	rc_incidents_update(ev, inc, p, &o);
 }
 
 static void test_one_message_per_problem(void **state)
 {
-	rc_incidents inc = { 0 };
+	rc_incidents inc = {0};
 	rc_event_list ev;
 	rc_plan p;
 	(void)state;
@@ -114,7 +114,7 @@ static void test_one_message_per_problem(void **state)
 	assert_int_equal(inc.nr, 0);
 	rc_event_list_release(&ev);
 	run(&ev, &inc, &p, 6001, 3600);
-	assert_int_equal(ev.nr, 1);     /* a later deploy is news of its own, not a resolution */
+	assert_int_equal(ev.nr, 1); /* a later deploy is news of its own, not a resolution */
 	assert_int_equal(ev.v[0].kind, RC_EV_RUN_FINISHED);
 	assert_int_equal(ev.v[0].status, RC_EV_INFO);
 	rc_event_list_release(&ev);
@@ -124,11 +124,11 @@ static void test_one_message_per_problem(void **state)
 
 static void test_started_and_drift(void **state)
 {
-	rc_incidents inc = { 0 };
-	rc_event_list ev = { 0 };
+	rc_incidents inc = {0};
+	rc_event_list ev = {0};
 	rc_plan p;
-	rc_run_state prev = { 0 };
-	rc_incident_opts o = { .now = 10, .reminder_s = 0, .daemon = true, .prev = &prev };
+	rc_run_state prev = {0};
+	rc_incident_opts o = {.now = 10, .reminder_s = 0, .daemon = true, .prev = &prev};
 	(void)state;
 
 	make_plan(&p, RC_ENV_FAILED, RC_RESULT_FAILED, "att1", "cannot create");
@@ -166,7 +166,7 @@ static void test_started_and_drift(void **state)
 
 static void test_unreachable_any_commit(void **state)
 {
-	rc_incidents inc = { 0 };
+	rc_incidents inc = {0};
 	rc_event_list ev;
 	rc_plan p;
 	(void)state;
@@ -188,7 +188,7 @@ static void test_unreachable_any_commit(void **state)
 static void test_save_load(void **state)
 {
 	char *dir = tmp_tree_new(), *path = rc_xstrfmt("%s/notify.json", dir);
-	rc_incidents inc = { 0 }, back;
+	rc_incidents inc = {0}, back;
 	rc_event_list ev;
 	rc_plan p;
 	rc_error err = RC_ERROR_INIT;
@@ -220,8 +220,11 @@ static void test_save_load(void **state)
 
 static void test_text(void **state)
 {
-	rc_notify_event ev = { .kind = RC_EV_ROLLED_BACK, .status = RC_EV_FIRING, .env = "api", .commit = "0123456789abcdef",
-			       .reason = "check failed" };
+	rc_notify_event ev = {.kind = RC_EV_ROLLED_BACK,
+			      .status = RC_EV_FIRING,
+			      .env = "api",
+			      .commit = "0123456789abcdef",
+			      .reason = "check failed"};
 	char *t = rc_notify_event_text(&ev);
 	(void)state;
 	assert_string_equal(t, "api: rolled back 0123456789ab: check failed");
