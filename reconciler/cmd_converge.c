@@ -7,6 +7,7 @@
 #include "run/state.h"
 #include "manifest/secret.h"
 #include "base/util.h"
+#include "base/buf.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,24 @@ static void print_env_values(const rc_action *a)
 	json_decref(old);
 }
 
+/* An environment's errors or warnings, as file:line:col when they have a place. */
+static void print_diags(const rc_diags *ds, const char *what, const char *on, const char *off)
+{
+	for (size_t i = 0; i < ds->nr; i++) {
+		const rc_diag *d = &ds->items[i];
+		if (d->file[0] && d->line)
+			printf("  %s:%d:%d: %s%s:%s %s\n", d->file, d->line, d->col, on, what, off, d->message);
+		else if (d->file[0])
+			printf("  %s: %s%s:%s %s\n", d->file, on, what, off, d->message);
+		else
+			printf("  %s%s:%s %s\n", on, what, off, d->message);
+	}
+}
+
 static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
 {
-	size_t counts[6] = { 0 }, unchanged = 0;
+	size_t counts[6] = { 0 }, done[6] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0;
+	rc_buf line = RC_BUF_INIT;
 	const char *bold = o->color ? "\033[1m" : "", *red = o->color ? "\033[31m" : "";
 	const char *green = o->color ? "\033[32m" : "", *yellow = o->color ? "\033[33m" : "";
 	const char *off = o->color ? "\033[0m" : "";
@@ -79,17 +95,21 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 				const rc_action *a = &ep->actions[j];
 				if (strcmp(a->ship, ship))
 					continue;
+				rc_action_result res = a->result == RC_RESULT_NONE ? RC_RESULT_SKIPPED : a->result;
 				counts[a->kind]++;
-				printf("    %-9s %-24s", rc_action_name(a->kind), a->instance);
+				if (a->kind != RC_ACT_CONFLICT)
+					results[res]++;
+				if (res == RC_RESULT_DONE)
+					done[a->kind]++;
+				rc_buf_addf(&line, "    %-9s %-24s", rc_action_name(a->kind), a->instance);
 				for (size_t r = 0; r < a->reasons.nr; r++)
-					printf("%s%s", r ? ", " : "", a->reasons.v[r]);
+					rc_buf_addf(&line, "%s%s", r ? ", " : "", a->reasons.v[r]);
 				if (a->pull)
-					printf(" (pull)");
-				if (applied || a->result == RC_RESULT_SKIPPED) {
-					rc_action_result res = a->result == RC_RESULT_NONE ? RC_RESULT_SKIPPED : a->result;
-					printf("  [%s%s%s]", res == RC_RESULT_DONE ? green : red, rc_action_result_name(res), off);
-				}
-				putchar('\n');
+					rc_buf_adds(&line, " (pull)");
+				if (applied || a->result == RC_RESULT_SKIPPED)
+					rc_buf_addf(&line, "  [%s%s%s]", res == RC_RESULT_DONE ? green : red,
+						    rc_action_result_name(res), off);
+				put_line(stdout, &line);
 				if (o->verbosity > 0 && a->kind == RC_ACT_RECREATE)
 					print_env_values(a);
 				if (a->log && *a->log) {
@@ -102,22 +122,23 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 				}
 			}
 		}
-		for (size_t i = 0; i < ep->errors.nr; i++) {
-			const rc_diag *d = &ep->errors.items[i];
-			if (d->file[0] && d->line)
-				printf("  %s:%d:%d: %serror:%s %s\n", d->file, d->line, d->col, red, off, d->message);
-			else if (d->file[0])
-				printf("  %s: %serror:%s %s\n", d->file, red, off, d->message);
-			else
-				printf("  %serror:%s %s\n", red, off, d->message);
-		}
-		for (size_t i = 0; i < ep->warnings.nr; i++)
-			printf("  %swarning:%s %s\n", yellow, off, ep->warnings.items[i].message);
+		print_diags(&ep->errors, "error", red, off);
+		if (o->verbosity >= 0)
+			print_diags(&ep->warnings, "warning", yellow, off);
 	}
-	printf("%s%zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, %zu unchanged%s\n",
-	       applied ? "done: " : "plan: ", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE], counts[RC_ACT_START],
-	       counts[RC_ACT_STOP], counts[RC_ACT_REMOVE], counts[RC_ACT_CONFLICT],
-	       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged, applied ? "" : " (dry run: nothing was changed)");
+	rc_buf_release(&line);
+	/* after an apply, what happened: a rolled-back recreate is not "1 to recreate" */
+	if (applied)
+		printf("done: %zu created, %zu recreated, %zu started, %zu stopped, %zu removed, %zu rolled back, "
+		       "%zu failed, %zu skipped, %zu conflict%s, %zu unchanged\n", done[RC_ACT_CREATE],
+		       done[RC_ACT_RECREATE], done[RC_ACT_START], done[RC_ACT_STOP], done[RC_ACT_REMOVE],
+		       results[RC_RESULT_ROLLED_BACK], results[RC_RESULT_FAILED], results[RC_RESULT_SKIPPED],
+		       counts[RC_ACT_CONFLICT], counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged);
+	else
+		printf("plan: %zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, "
+		       "%zu unchanged (dry run: nothing was changed)\n", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE],
+		       counts[RC_ACT_START], counts[RC_ACT_STOP], counts[RC_ACT_REMOVE], counts[RC_ACT_CONFLICT],
+		       counts[RC_ACT_CONFLICT] == 1 ? "" : "s", unchanged);
 }
 
 int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pass, rc_error *err)
@@ -152,7 +173,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	struct timespec t0, t1;
 	struct notify_ctx nc;
 	int ret, lock = -1;
-	bool report;
+	bool report, strict_failed;
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
@@ -184,13 +205,18 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	load_opts_release(&lo);
 	if (ret < 0)
 		goto fail;
+	strict_failed = strict_promote(o, &m) > 0;
 	for (size_t i = 0; i < m.diags.nr; i++)
-		if (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0)
-			fprintf(stderr, "reconcile: warning: %s: %s\n", m.diags.items[i].file, m.diags.items[i].message);
+		if (m.diags.items[i].level == RC_DIAG_ERROR ||
+		    (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0))
+			fprintf(stderr, "reconcile: %s: %s: %s\n",
+				m.diags.items[i].level == RC_DIAG_ERROR ? "error" : "warning", m.diags.items[i].file,
+				m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
 	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
 	if (rc_state_load(&st, state_path, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: starting a new state file\n", err->msg);
+		fprintf(stderr, "reconcile: warning: %s: %s\n", err->msg,
+			o->dry_run ? "planning without it" : "starting a new state file");
 		memset(&st, 0, sizeof(st));
 		rc_error_clear(err);
 	}
@@ -213,7 +239,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	rr->failed = rc_plan_failed(&plan);
+	rr->failed = rc_plan_failed(&plan) || strict_failed;
 	rr->changed = rc_plan_has_changes(&plan);
 
 	/* the daemon reports runs that did something or failed, not every quiet resync */

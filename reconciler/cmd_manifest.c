@@ -68,7 +68,7 @@ static int load(rc_manifests *m, rc_source **src, const struct options *o)
 		rc_source_free(*src);
 		die(EXIT_FAILED, "%s", err.msg);
 	}
-	return 0;
+	return strict_promote(o, m) > 0;
 }
 
 static size_t count_instances(const rc_environment *env)
@@ -85,7 +85,7 @@ int cmd_validate(const struct options *o)
 	rc_source *src;
 	size_t invalid = 0, errors = 0, warnings = 0;
 
-	load(&m, &src, o);
+	invalid = (size_t)load(&m, &src, o);
 	for (size_t i = 0; i < m.nr; i++) {
 		errors += m.v[i].diags.errors;
 		warnings += m.v[i].diags.warnings;
@@ -168,14 +168,23 @@ int cmd_render(const struct options *o)
 	rc_source *src;
 	json_t *doc = json_object(), *envs = json_array();
 	size_t invalid = 0;
+	bool strict_failed;
 
-	load(&m, &src, o);
+	/* JSON is what render is for: say so rather than print JSON to one who asked for text */
+	if (o->output_set && o->output == OUT_TEXT)
+		die(EXIT_USAGE, "render prints JSON only: drop --output text (validate prints the manifests' problems as text)");
+	strict_failed = load(&m, &src, o);
+	for (size_t k = 0; k < m.diags.nr; k++)
+		if (m.diags.items[k].level == RC_DIAG_ERROR ||
+		    (m.diags.items[k].level == RC_DIAG_WARNING && o->verbosity >= 0))
+			print_diag(stderr, &m.diags.items[k], false);
 	for (size_t i = 0; i < m.nr; i++) {
 		const rc_env_result *r = &m.v[i];
 		json_t *containers;
-		/* the errors go to stderr: stdout stays parseable JSON */
+		/* the problems go to stderr: stdout stays parseable JSON */
 		for (size_t k = 0; k < r->diags.nr; k++)
-			if (r->diags.items[k].level == RC_DIAG_ERROR)
+			if (r->diags.items[k].level == RC_DIAG_ERROR ||
+			    (r->diags.items[k].level == RC_DIAG_WARNING && o->verbosity >= 0))
 				print_diag(stderr, &r->diags.items[k], false);
 		if (!r->env) {
 			invalid++;
@@ -207,5 +216,5 @@ int cmd_render(const struct options *o)
 		fprintf(stderr, "reconcile: %zu environment%s invalid: not rendered\n", invalid, invalid == 1 ? "" : "s");
 	rc_manifests_release(&m);
 	rc_source_free(src);
-	return invalid ? EXIT_FAILED : EXIT_CONVERGED;
+	return invalid || strict_failed ? EXIT_FAILED : EXIT_CONVERGED;
 }

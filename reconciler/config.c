@@ -11,6 +11,7 @@
 #include "reconcile.h"
 #include "base/buf.h"
 #include "manifest/manifest.h"
+#include "manifest/policy.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
 #include "run/notify.h"
@@ -138,8 +139,132 @@ static bool template_env_key(struct cfg *c, struct options *o, const char *key, 
 	return false;
 }
 
+/* A list of strings (a string is a list of one), each through `fix` when given. */
+static bool str_list(struct cfg *c, const char *key, const rc_node *v, rc_strlist *out, char *(*fix)(const char *))
+{
+	size_t nr = v->type == RC_NODE_SEQ ? v->n : v->type == RC_NODE_NULL ? 0 : 1;
+
+	for (size_t j = 0; j < nr; j++) {
+		const rc_node *it = v->type == RC_NODE_SEQ ? v->items[j] : v;
+		char *s;
+
+		if ((it->type != RC_NODE_STR && it->type != RC_NODE_INT) || !it->text || !*it->text)
+			return bad(c, it, "a string or a list of strings", key);
+		s = fix ? fix(it->text) : rc_xstrdup(it->text);
+		rc_strlist_push(out, s);
+		free(s);
+	}
+	return true;
+}
+
+static bool policy_flag(struct cfg *c, const char *key, const rc_node *v, bool *out)
+{
+	if (v->type != RC_NODE_BOOL)
+		return bad(c, v, "true or false", key);
+	*out = v->v.b;
+	return true;
+}
+
+/*
+ * One rule of `policy:` (manifest/policy.h): {name, environments,
+ * privileged, host_namespaces, bind_mounts, capabilities, security_opt,
+ * exec_checks}; what it does not name is denied.
+ */
+static bool policy_rule(struct cfg *c, rc_policy *p, const rc_node *m)
+{
+	const rc_node *name = rc_node_get(m, "name");
+	rc_policy_rule *r;
+
+	if (m->type != RC_NODE_MAP)
+		return bad(c, m, "a mapping (a rule)", "policy");
+	if (name && (name->type != RC_NODE_STR || !*name->text))
+		return bad(c, name, "a string", "policy.name");
+	r = rc_policy_add(p, name ? name->text : NULL, m->line);
+	if (!rc_node_get(m, "environments")) {
+		rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: policy rule '%s' has no 'environments'", c->path, m->line,
+			     m->col, r->name);
+		return false;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const rc_node *k = m->keys[i], *v = m->items[i];
+		char *key = rc_xstrdup(k->text ? k->text : "?");
+		bool ok;
+
+		for (char *q = key; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		if (!strcmp(key, "name")) {
+			free(key);
+			continue;
+		}
+		if (!strcmp(key, "environments")) {
+			ok = str_list(c, "policy.environments", v, &r->environments, NULL);
+		} else if (!strcmp(key, "privileged")) {
+			ok = policy_flag(c, "policy.privileged", v, &r->privileged);
+		} else if (!strcmp(key, "exec_checks")) {
+			ok = policy_flag(c, "policy.exec_checks", v, &r->exec_checks);
+		} else if (!strcmp(key, "bind_mounts")) {
+			ok = str_list(c, "policy.bind_mounts", v, &r->bind_mounts, NULL);
+			for (size_t j = 0; ok && j < r->bind_mounts.nr; j++)
+				if (r->bind_mounts.v[j][0] != '/')
+					ok = bad(c, v, "a list of absolute host paths", "policy.bind_mounts");
+		} else if (!strcmp(key, "capabilities")) {
+			ok = str_list(c, "policy.capabilities", v, &r->capabilities, rc_policy_cap_name);
+		} else if (!strcmp(key, "security_opt")) {
+			ok = str_list(c, "policy.security_opt", v, &r->security_opt, NULL);
+		} else if (!strcmp(key, "host_namespaces")) {
+			rc_strlist ns = { 0 };
+			ok = str_list(c, "policy.host_namespaces", v, &ns, NULL);
+			for (size_t j = 0; ok && j < ns.nr; j++) {
+				if (!strcmp(ns.v[j], "net"))
+					r->host_net = true;
+				else if (!strcmp(ns.v[j], "pid"))
+					r->host_pid = true;
+				else if (!strcmp(ns.v[j], "ipc"))
+					r->host_ipc = true;
+				else
+					ok = bad(c, v, "a list of net, pid, ipc", "policy.host_namespaces");
+			}
+			rc_strlist_release(&ns);
+		} else {
+			rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in policy rule '%s'", c->path, k->line,
+				     k->col, k->text ? k->text : "?", r->name);
+			ok = false;
+		}
+		free(key);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * policy: a list of rules. Made anew by each read of the file and kept
+ * for the life of the process, as the strings are.
+ */
+static bool policy_key(struct cfg *c, struct options *o, const rc_node *v)
+{
+	static rc_policy **policies;
+	static size_t policies_nr, policies_alloc;
+	rc_policy *p;
+
+	if (v->type == RC_NODE_NULL)
+		return true;
+	if (v->type != RC_NODE_SEQ)
+		return bad(c, v, "a list of rules", "policy");
+	p = rc_xcalloc(1, sizeof(*p));
+	rc_policy_init(p, c->path);
+	RC_ALLOC_GROW(policies, policies_nr + 1, policies_alloc);
+	policies[policies_nr++] = p;
+	for (size_t i = 0; i < v->n; i++)
+		if (!policy_rule(c, p, v->items[i]))
+			return false;
+	o->policy = p;
+	return true;
+}
+
 /* A list of strings (a string is a list of one), NULL-terminated and owned. */
-static bool str_list(struct cfg *c, const char *key, const rc_node *v, char ***out)
+static bool strv_value(struct cfg *c, const char *key, const rc_node *v, char ***out)
 {
 	size_t nr = v->type == RC_NODE_SEQ ? v->n : 1;
 	char **list = rc_xcalloc(nr + 1, sizeof(*list));
@@ -198,7 +323,7 @@ static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
 				else
 					s->secret_file = rc_xstrdup(str);
 			} else if (!strcmp(key, "events")) {
-				if (!str_list(c, "notify.events", x, &s->events))
+				if (!strv_value(c, "notify.events", x, &s->events))
 					return false;
 				for (char **ev = s->events; *ev; ev++)
 					if (rc_event_parse(*ev) < 0) {
@@ -211,14 +336,14 @@ static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
 						return false;
 					}
 			} else if (!strcmp(key, "environments")) {
-				if (!str_list(c, "notify.environments", x, &s->environments))
+				if (!strv_value(c, "notify.environments", x, &s->environments))
 					return false;
 			} else if (!strcmp(key, "command")) {
 				if (x->type == RC_NODE_STR) {
 					const char *why = NULL;
 					if (!(s->command = rc_shlex_split(x->text, &why)))
 						return bad(c, x, why ? why : "a command", "notify.command");
-				} else if (!str_list(c, "notify.command", x, &s->command)) {
+				} else if (!strv_value(c, "notify.command", x, &s->command)) {
 					return false;
 				}
 			} else if (!strcmp(key, "timeout")) {
@@ -305,6 +430,18 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 			*slot = n * 1000;
 		return true;
 	}
+	/* -1 (quiet) to 2 (debug), as -q, -v, -vv; the command line's -v or -q wins */
+	if (!strcmp(key, "verbosity")) {
+		if (!num_value(c, key, v, -1, 2, &n))
+			return false;
+		if (!o->verbosity_set)
+			o->verbosity = (int)n;
+		return true;
+	}
+	if (!strcmp(key, "stats"))
+		return bool_value(c, key, v, &o->stats);
+	if (!strcmp(key, "strict"))
+		return bool_value(c, key, v, &o->strict);
 	if (!strcmp(key, "no_prune"))
 		return bool_value(c, key, v, &o->no_prune);
 	if (!strcmp(key, "force_prune"))
@@ -326,6 +463,8 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return section(c, o, key, v, checks_key);
 	if (!strcmp(key, "template_env"))
 		return section(c, o, key, v, template_env_key);
+	if (!strcmp(key, "policy"))
+		return policy_key(c, o, v);
 	rc_error_set(c->err, RC_EINVALID, "%s: unknown option '%s' in the config file", c->path, key);
 	return false;
 }

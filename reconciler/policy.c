@@ -1,6 +1,8 @@
 /*
  * What the manifests may see of and ask from this host, from the config:
- * the templates' `env` (reconcile.yaml(5), "template_env").
+ * the templates' `env` (reconcile.yaml(5), "template_env") and the
+ * policy of what they may ask ("policy", checked by the loader:
+ * manifest/policy.h).
  *
  * Whoever can push a manifest must not read reconcile's own secrets:
  * RECONCILE_* (the https token, the ssh passphrase) are never bound, nor
@@ -55,6 +57,7 @@ void load_opts_fill(rc_load_opts *lo, const struct options *o)
 	envp[k] = NULL;
 	lo->envp = envp;
 	lo->no_exec_checks = o->no_exec_checks;
+	lo->policy = o->policy;
 }
 
 void load_opts_release(rc_load_opts *lo)

@@ -14,7 +14,7 @@ enum {
 	EXIT_LOCKED = 75,
 };
 
-typedef enum { OUT_TEXT, OUT_JSON } output_format;
+typedef enum { OUT_TEXT, OUT_JSON, OUT_MARKDOWN } output_format;    /* markdown: diff only */
 
 struct options {
 	const char *command;        /* NULL (converge), "validate", "render", "status" */
@@ -40,8 +40,13 @@ struct options {
 	bool no_exec_checks;
 	/* template_env: {allow: [GLOB...], deny: [GLOB...]}, NULL-terminated (owned by the config) */
 	const char **template_env_allow, **template_env_deny;
+	/* policy: what manifests may ask of a host (manifest/policy.h); NULL: none configured (owned by the config) */
+	const struct rc_policy *policy;
 	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
 	bool show_secrets;          /* render --show-secrets */
+	bool strict;                /* --strict: manifest warnings are errors */
+	bool verbosity_set;         /* -v or -q given on the command line */
+	const char *base, *head;    /* diff --base REV --head REV */
 	/* notify: the sinks of the config file (owned by the config), and the reminder period */
 	const struct rc_notify_sink *notify;
 	size_t notify_nr;
@@ -53,9 +58,14 @@ struct options {
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
 RC_NORETURN void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 RC_NORETURN void usage(FILE *out, int code);
+/* The help of one command (`reconcile validate --help`); usage() for NULL or a command without one. */
+RC_NORETURN void command_usage(const char *command, FILE *out, int code);
 
 /* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
 void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
+struct rc_buf;
+void put_line(FILE *out, struct rc_buf *line);
 /* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
 void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
@@ -122,6 +132,16 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+int cmd_diff(const struct options *o);
+
+/*
+ * With --strict, turn the manifests' warnings into errors: an environment
+ * that had one loses its model (it is invalid, reported, never touched).
+ * Returns how many warnings of the tree itself (not of an environment)
+ * were turned, which fail the run too.
+ */
+struct rc_manifests;
+size_t strict_promote(const struct options *o, struct rc_manifests *m);
 int cmd_notify_test(const struct options *o);
 
 /*

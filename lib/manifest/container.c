@@ -251,6 +251,8 @@ void mf_parse_volumes(struct ctx *c, rc_instance *in, const rc_node *n)
 			in->volumes[in->volumes_nr].host = rc_xstrdup(host);
 			in->volumes[in->volumes_nr].target = rc_xstrdup(target);
 			in->volumes[in->volumes_nr].mode = mode ? rc_xstrdup(mode) : rc_xstrdup("rw");
+			in->volumes[in->volumes_nr].line = (c->schema == 1 ? tn : k)->line;
+			in->volumes[in->volumes_nr].col = (c->schema == 1 ? tn : k)->col;
 			in->volumes_nr++;
 		}
 		free(key);

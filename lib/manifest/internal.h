@@ -10,6 +10,7 @@
  *   lifecycle.c  lifecycle checks
  *   service.c    services and instances; pass 2: references, order
  *   env.c        each instance's final environment and link variables
+ *   policy.c     what the environment asks of its hosts, against the policy
  *   manifest.c   rc_environment_load(): the passes in order; freeing
  *
  * Every function takes the loader's context and reports problems into
@@ -69,6 +70,10 @@ void mf_parse_ulimits(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_parse_volumes(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_port_free(rc_port *p);
 
+/* compose.c */
+void mf_parse_compose_keys(struct ctx *c, rc_instance *in, const rc_node *svc_node, const rc_node *n);
+void mf_healthcheck_release(rc_healthcheck *h);
+
 /* lifecycle.c */
 void mf_check_free(rc_check *k);
 void mf_parse_lifecycle(struct ctx *c, rc_instance *in, const rc_node *n);
@@ -82,5 +87,8 @@ void mf_parse_services(struct ctx *c, const rc_node *root);
 
 /* env.c */
 void mf_build_env(struct ctx *c);
+
+/* policy.c: rc_policy_check() with rc_load_opts.policy; its warnings also kept in env->policy_warnings */
+void mf_check_policy(struct ctx *c);
 
 #endif

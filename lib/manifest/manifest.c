@@ -155,6 +155,7 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	mf_check_references(&c);
 	mf_build_env(&c);
 	mf_order_services(&c);
+	mf_check_policy(&c);
 
 done:
 	dedupe(&local);
@@ -216,6 +217,8 @@ static void instance_free(rc_instance *in)
 	for (size_t i = 0; i < in->ulimits_nr; i++)
 		free(in->ulimits[i].name);
 	free(in->ulimits);
+	mf_healthcheck_release(&in->healthcheck);
+	rc_strlist_release(&in->tmpfs);
 	for (int s = 0; s < RC_LC_NR; s++) {
 		for (size_t i = 0; i < in->lifecycle[s].nr; i++)
 			mf_check_free(&in->lifecycle[s].v[i]);
@@ -280,6 +283,7 @@ void rc_environment_free(rc_environment *env)
 	free(env->file);
 	free(env->name);
 	rc_crypto_wipe(env->secret_key, sizeof(env->secret_key));
+	rc_diags_release(&env->policy_warnings);
 	free(env);
 }
 

@@ -17,6 +17,7 @@
  */
 #include "base/compat.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "source/source.h"
 
 typedef enum {
@@ -75,7 +76,13 @@ typedef struct rc_volume {
 	char *host;             /* host path, or a named volume */
 	char *target;           /* path in the container */
 	char *mode;             /* "rw" unless given ("ro", "ro,Z", ...) */
+	int line, col;          /* the host side as written */
 } rc_volume;
+
+/* Where a key is written (0: not written). */
+typedef struct rc_pos {
+	int line, col;
+} rc_pos;
 
 typedef struct rc_ulimit {
 	char *name;
@@ -101,6 +108,7 @@ typedef struct rc_check {
 	int port;               /* tcp, http: the port to connect to on the ship (host side) */
 	char *host;             /* http: default the ship's ip; tcp: the ship's ip */
 	char *path, *scheme, *method, *match_regex;   /* http */
+	rc_regex *match_re;     /* http: match_regex compiled at load (base/regex.h), or NULL */
 	int max_wait;           /* tcp: attempts 1 s apart (180); http: seconds (300) */
 	bool verify;            /* http requests_options.verify (true) */
 	double timeout;         /* http requests_options.timeout, seconds (0: none given) */
@@ -159,6 +167,14 @@ typedef struct rc_audit {
 typedef struct rc_service rc_service;
 typedef struct rc_instance rc_instance;
 
+/* `healthcheck` (ours, compose's syntax): what Docker's Config.Healthcheck gets. */
+typedef struct rc_healthcheck {
+	bool set;               /* written: enters the spec */
+	char **test;            /* NULL-terminated: "CMD" args, "CMD-SHELL" cmd, "NONE"; NULL: the image's */
+	int64_t interval_ns, timeout_ns, start_period_ns;   /* 0: the image's */
+	int retries;            /* 0: the image's */
+} rc_healthcheck;
+
 struct rc_instance {
 	char *name;
 	rc_service *service;
@@ -190,8 +206,15 @@ struct rc_instance {
 	rc_kvlist labels;
 	rc_ulimit *ulimits;
 	size_t ulimits_nr;
+	/* ours, compose's syntax (manifest/compose.c): in the spec only when written */
+	rc_healthcheck healthcheck;
+	int init;               /* -1: not written, else 0 or 1 */
+	bool read_only;
+	rc_strlist tmpfs;       /* "path" or "path:options" */
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
+	/* where the keys a policy looks at are written (manifest/policy.h) */
+	rc_pos privileged_at, net_at, cap_add_at, security_opt_at;
 };
 
 struct rc_service {
@@ -230,6 +253,12 @@ typedef struct rc_environment {
 	 * reconcile.spec label (rc_load_opts.secret_key, else random).
 	 */
 	unsigned char secret_key[32];
+	/*
+	 * The policy's warnings (host-escaping features used while no policy
+	 * is configured, manifest/policy.h), also in the load's diagnostics:
+	 * the plan shows them.
+	 */
+	rc_diags policy_warnings;
 } rc_environment;
 
 typedef struct rc_load_opts {
@@ -250,6 +279,12 @@ typedef struct rc_load_opts {
 	 * key, good for one run (render, validate).
 	 */
 	const unsigned char *secret_key;
+	/*
+	 * What the manifests may ask of a host (manifest/policy.h): a request
+	 * the environment's rule denies is an error; NULL: no policy, every
+	 * host-escaping feature is allowed with a warning.
+	 */
+	const struct rc_policy *policy;
 } rc_load_opts;
 
 /*
@@ -270,6 +305,9 @@ char *rc_link_name(const char *x);
 
 /* Split `s` like Python's shlex.split (POSIX mode): NULL-terminated argv, or NULL with `*errmsg` set (static string). */
 char **rc_shlex_split(const char *s, const char **errmsg);
+
+/* A Go duration as compose writes it ("1m30s", "500ms"; units ns us µs ms s m h): nanoseconds, or -1. */
+int64_t rc_duration_parse(const char *s);
 
 /* Parse an envfile's text into `out` (later lines win); problems into diags, positioned in `file`. */
 int rc_envfile_parse(rc_kvlist *out, const char *text, size_t len, const char *file, rc_diags *diags);

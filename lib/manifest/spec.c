@@ -41,6 +41,28 @@ static char *port_host_text(const rc_port *p)
 						: rc_xstrfmt("%d", p->external_lo);
 }
 
+/* Docker's Config.Healthcheck: only what was written, the rest is the image's. */
+static json_t *healthcheck_json(const rc_healthcheck *h)
+{
+	json_t *o = json_object();
+
+	if (h->test) {
+		json_t *a = json_array();
+		for (char **p = h->test; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		json_object_set_new(o, "Test", a);
+	}
+	if (h->interval_ns)
+		json_object_set_new(o, "Interval", json_integer(h->interval_ns));
+	if (h->timeout_ns)
+		json_object_set_new(o, "Timeout", json_integer(h->timeout_ns));
+	if (h->start_period_ns)
+		json_object_set_new(o, "StartPeriod", json_integer(h->start_period_ns));
+	if (h->retries)
+		json_object_set_new(o, "Retries", json_integer(h->retries));
+	return o;
+}
+
 /* The env of `in`, each secret value as its keyed hash (with a `key`), or all in clear. */
 static json_t *env_object(const rc_instance *in, const unsigned char *key, bool *has_secret)
 {
@@ -152,6 +174,15 @@ json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_se
 						      "hard", (json_int_t)in->ulimits[i].hard));
 		json_object_set_new(s, "ulimits", o);
 	}
+	/* ours: only when written, so that no existing spec hash changes */
+	if (in->healthcheck.set)
+		json_object_set_new(s, "healthcheck", healthcheck_json(&in->healthcheck));
+	if (in->init >= 0)
+		json_object_set_new(s, "init", json_boolean(in->init));
+	if (in->read_only)
+		json_object_set_new(s, "read_only", json_true());
+	if (in->tmpfs.nr)
+		json_object_set_new(s, "tmpfs", str_array(&in->tmpfs, true));
 	return s;
 }
 
@@ -220,6 +251,8 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 		json_object_set_new(b, "Volumes", v);
 	}
 	json_object_set_new(b, "StopTimeout", json_integer(in->stop_timeout));
+	if (in->healthcheck.set)
+		json_object_set_new(b, "Healthcheck", healthcheck_json(&in->healthcheck));
 
 	if (in->volumes_nr) {
 		json_t *binds = json_array();
@@ -277,6 +310,21 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 	}
 	if (in->net)
 		json_object_set_new(hc, "NetworkMode", json_string(in->net));
+	if (in->init >= 0)
+		json_object_set_new(hc, "Init", json_boolean(in->init));
+	if (in->read_only)
+		json_object_set_new(hc, "ReadonlyRootfs", json_true());
+	if (in->tmpfs.nr) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < in->tmpfs.nr; i++) {
+			const char *colon = strchr(in->tmpfs.v[i], ':');
+			char *path = rc_xstrndup(in->tmpfs.v[i], colon ? (size_t)(colon - in->tmpfs.v[i])
+								       : strlen(in->tmpfs.v[i]));
+			json_object_set_new(o, path, json_string(colon ? colon + 1 : ""));
+			free(path);
+		}
+		json_object_set_new(hc, "Tmpfs", o);
+	}
 	if (in->security_opt.nr)
 		json_object_set_new(hc, "SecurityOpt", str_array(&in->security_opt, true));
 	if (in->ulimits_nr) {

@@ -238,6 +238,8 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		ep->unchanged++;
 		return;
 	}
+	if (a->kind == RC_ACT_RECREATE)
+		a->stopped = a->resumed ? !c || !is_up(c->state) : !is_up(c->state);
 	a->desired = d;
 	a->rank = rank;
 	a->start = in->state == RC_STATE_RUNNING;
@@ -335,6 +337,28 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
 }
 
 /*
+ * The replace of a stopped container, quarantined: what was there before
+ * the attempt is started instead, when the manifest wants it running (a
+ * quarantine never keeps the previous container down). A kept container
+ * gets its name back first, and a half-made new one that holds the name
+ * goes. A new container of the attempt that runs (verify_id) is left to
+ * the skip.
+ */
+static bool start_previous(rc_action *a)
+{
+	if (a->kind != RC_ACT_RECREATE || !a->start || !a->stopped || a->verify_id || !a->container_id)
+		return false;
+	a->kind = RC_ACT_START;
+	rc_strlist_release(&a->reasons);
+	rc_strlist_push(&a->reasons, a->resumed ? "quarantined attempt: the kept container gets its name back and is started"
+						: "quarantined attempt: the previous container is started");
+	free(a->old_spec);
+	a->old_spec = NULL;
+	a->pull = a->refresh = false;
+	return true;
+}
+
+/*
  * A rolled-back attempt is not tried again while nothing that made it has
  * changed: its actions are skipped, except starts (they bring back what was
  * there before the attempt, not the attempt).
@@ -354,8 +378,12 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 		return;
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
-		if (a->kind == RC_ACT_START && !a->resumed)
+		if (a->kind == RC_ACT_START)
 			continue;
+		if (start_previous(a)) {
+			any = true;     /* said: the attempt itself is still held back */
+			continue;
+		}
 		a->result = RC_RESULT_SKIPPED;
 		a->error = rc_xstrdup("quarantined: this attempt was rolled back before");
 		any = true;
@@ -374,6 +402,27 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 		free(commit);
 		free(when);
 	}
+}
+
+/*
+ * The create a container of ours that no desired instance accounts for
+ * is replaced by: its instance moved to another ship (same instance name),
+ * or was renamed (same service, same ship); or the start of the new
+ * container an interrupted run made. NULL: it is simply removed.
+ */
+static rc_action *successor_of(rc_env_plan *ep, const rc_observed_container *c, const char *endpoint, bool moved)
+{
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		rc_action *a = &ep->actions[i];
+		/* a start: an interrupted run got as far as creating the new one */
+		if ((a->kind != RC_ACT_CREATE && (a->kind != RC_ACT_START || a->resumed)) || !a->desired || a->old_id ||
+		    a->result == RC_RESULT_SKIPPED)
+			continue;
+		if (moved ? rc_streq(c->instance, a->instance)
+			  : !strcmp(a->endpoint, endpoint) && rc_streq(c->service, a->service))
+			return a;
+	}
+	return NULL;
 }
 
 static int cmp_env_name(const void *a, const void *b)
@@ -395,15 +444,28 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		const rc_environment *env = in->env;
 		size_t n = 0;
 
+		/* the manifest's warnings are part of every plan, not of validate's output only */
+		if (in->diags)
+			for (size_t i = 0; i < in->diags->nr; i++) {
+				const rc_diag *d = &in->diags->items[i];
+				if (d->level == RC_DIAG_ERROR && !env)
+					rc_diags_add(&ep->errors, RC_DIAG_ERROR, d->file, d->line, d->col, "%s",
+						     d->message);
+				else if (d->level == RC_DIAG_WARNING)
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s",
+						     d->message);
+			}
 		if (!env) {
 			ep->status = RC_ENV_INVALID;
-			if (in->diags)
-				for (size_t i = 0; i < in->diags->nr; i++)
-					if (in->diags->items[i].level == RC_DIAG_ERROR)
-						rc_diags_add(&ep->errors, RC_DIAG_ERROR, in->diags->items[i].file,
-							     in->diags->items[i].line, in->diags->items[i].col, "%s",
-							     in->diags->items[i].message);
 			continue;
+		}
+		/*
+		 * host-escaping features used without a policy (manifest/policy.h);
+		 * they are among the manifest's warnings when those were given
+		 */
+		for (size_t i = 0; !in->diags && i < env->policy_warnings.nr; i++) {
+			const rc_diag *d = &env->policy_warnings.items[i];
+			rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s", d->message);
 		}
 		for (size_t s = 0; s < env->services_nr; s++)
 			n += env->services[s]->instances_nr;
@@ -424,6 +486,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				continue;
 			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "ship '%s' (%s) is unreachable: %s",
 				     sh->name, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
+			rc_kvlist_set(&ep->unreachable, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
 			ep->status = RC_ENV_FAILED;
 		}
 		if (ep->status == RC_ENV_FAILED)
@@ -452,6 +515,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			rc_env_plan *ep;
 			rc_action *a;
 			char *reason;
+			bool moved = false, leftover = false;
 
 			if (!c->managed)
 				continue;
@@ -477,6 +541,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
 				else
 					reason = rc_xstrfmt("moved to ship '%s'", want->ship->name);
+				moved = !here;
+				leftover = here;
 			} else {
 				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
 			}
@@ -486,6 +552,29 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				continue;
 			}
 			if (opts->no_prune) {
+				free(reason);
+				continue;
+			}
+			/* make-before-break: a create that takes its place removes it once it passed */
+			if (in && !leftover && (a = successor_of(ep, c, os->endpoint, moved))) {
+				char *base = rc_xstrdup(c->name);
+				if (rc_ends_with(base, RC_KEPT_SUFFIX))
+					base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';
+				char *why = moved ? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+						  : rc_xstrfmt("renamed from '%s'", base);
+				if (a->kind == RC_ACT_CREATE) {
+					free(a->reasons.v[0]);
+					a->reasons.v[0] = why;
+				} else {
+					rc_strlist_push(&a->reasons, why);
+					free(why);
+				}
+				rc_strlist_push(&a->reasons, "the old container is removed once the new one passed its checks");
+				a->old_id = rc_xstrdup(c->id);
+				a->old_name = rc_xstrdup(c->name);
+				a->old_ship = rc_xstrdup(c->ship ? c->ship : "");
+				a->old_endpoint = rc_xstrdup(os->endpoint);
+				free(base);
 				free(reason);
 				continue;
 			}
@@ -551,6 +640,10 @@ void rc_plan_release(rc_plan *plan)
 			free(a->discard_id);
 			free(a->verify_id);
 			free(a->old_spec);
+			free(a->old_id);
+			free(a->old_name);
+			free(a->old_ship);
+			free(a->old_endpoint);
 			free(a->error);
 			free(a->log);
 		}
@@ -561,6 +654,7 @@ void rc_plan_release(rc_plan *plan)
 		rc_diags_release(&ep->errors);
 		free(ep->attempt);
 		rc_diags_release(&ep->warnings);
+		rc_kvlist_release(&ep->unreachable);
 		free(ep->name);
 	}
 	free(plan->envs);

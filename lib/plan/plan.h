@@ -50,6 +50,17 @@ typedef struct rc_action {
 	bool resumed;
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
+	/*
+	 * create: the container of ours this one replaces, make-before-break:
+	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
+	 * was renamed (same ship, same service). On another ship the old one
+	 * runs on until the new one passed its gate; on the same ship it is
+	 * stopped and kept (RC_KEPT_SUFFIX), as a replace keeps it. It is
+	 * removed only once the new one passed, and restored otherwise.
+	 * start: the same, for a new container an interrupted run made; when
+	 * it fails, the old one is left as it is.
+	 */
+	char *old_id, *old_name, *old_ship, *old_endpoint;
 	bool pull;              /* the image is absent on the ship, or older than the registry's: pull first */
 	/*
 	 * recreate: only because the registry has a newer image for the tag.
@@ -58,6 +69,12 @@ typedef struct rc_action {
 	 */
 	bool refresh;
 	bool start;             /* create/recreate: start it after (state running) */
+	/*
+	 * recreate: the container it replaces is not up now (stopped, exited,
+	 * never started, or kept by an interrupted replace); the instance is
+	 * down as well as drifted.
+	 */
+	bool stopped;
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
 	char *error;            /* why it failed or was skipped */
@@ -90,6 +107,8 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
+	/* endpoint -> why, for each ship of the environment that could not be observed */
+	rc_kvlist unreachable;
 } rc_env_plan;
 
 typedef struct rc_plan {

@@ -8,7 +8,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "run/checks.h"
 #include "base/error.h"
 #include "base/http.h"
+#include "base/regex.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -283,8 +283,8 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	const char *m = c->method && *c->method ? c->method : "get";
 	double timeout = c->timeout > 0 ? c->timeout : HTTP_DEFAULT_TIMEOUT;
 	double deadline;
-	regex_t re;
-	bool have_re = false;
+	rc_regex *own_re = NULL;
+	const rc_regex *re = c->match_re;
 	CURL *curl = NULL;
 	int ret = RC_ERROR, attempts = 0;
 	size_t i;
@@ -296,18 +296,16 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	for (i = 0; i < sizeof(method) - 1 && m[i]; i++)
 		method[i] = (char)toupper((unsigned char)m[i]);
 	method[i] = '\0';
-	if (c->match_regex) {
-		int rc = regcomp(&re, c->match_regex, REG_EXTENDED | REG_NOSUB);
+	if (c->match_regex && !re) {
+		/* a check not made by the manifest loader (tests, tools) */
+		rc_error rerr = RC_ERROR_INIT;
 
-		if (rc) {
-			char msg[256];
-
-			regerror(rc, &re, msg, sizeof(msg));
+		if (rc_regex_compile(&own_re, c->match_regex, &rerr) < 0) {
 			ret = check_fail(err, RC_EINVALID, c, ctx, "invalid match_regex '%s': %s",
-					 c->match_regex, msg);
+					 c->match_regex, rerr.msg);
 			goto done;
 		}
-		have_re = true;
+		re = own_re;
 	}
 	rc_buf_addf(&url, strchr(c->host, ':') ? "%s://[%s]:%d%s%s" : "%s://%s:%d%s%s", scheme,
 		    c->host, c->port, *path == '/' ? "" : "/", path);
@@ -374,13 +372,24 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 			rc_buf_addf(&why, "failed: %s", rc_http_why(cc, errbuf));
 		} else {
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-			if (have_re) {
-				if (regexec(&re, body.ptr, 0, NULL, 0) == 0) {
+			if (re) {
+				rc_error rerr = RC_ERROR_INIT;
+				/* Maestro-NG: `response.text and regex.search(response.text)` */
+				int found = body.len ? rc_regex_search(re, body.ptr, body.len, &rerr) : 0;
+
+				if (found > 0) {
 					ret = 0;
 					goto done;
 				}
-				rc_buf_addf(&why, "answered %ld with a body not matching '%s'",
-					    status, c->match_regex);
+				if (found < 0)
+					rc_buf_addf(&why, "answered %ld, and the search for '%s' %s",
+						    status, c->match_regex, rerr.msg);
+				else if (!body.len)
+					rc_buf_addf(&why, "answered %ld with an empty body (match_regex '%s')",
+						    status, c->match_regex);
+				else
+					rc_buf_addf(&why, "answered %ld with a body not matching '%s'",
+						    status, c->match_regex);
 			} else if (status == 200) {
 				ret = 0;
 				goto done;
@@ -404,8 +413,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 done:
 	if (curl)
 		curl_easy_cleanup(curl);
-	if (have_re)
-		regfree(&re);
+	rc_regex_free(own_re);
 	rc_buf_release(&url);
 	rc_buf_release(&body);
 	rc_buf_release(&why);

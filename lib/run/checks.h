@@ -20,8 +20,9 @@
  *          request a second. Each request is bounded by `timeout` (5 s when
  *          not given); `verify` turns TLS verification on or off. The answer
  *          passes when its status is exactly 200, or, with `match_regex`,
- *          when the body (at most 1 MiB) matches that POSIX extended regular
- *          expression, whatever the status.
+ *          when the body (at most 1 MiB, not empty) holds a match of that
+ *          pattern, read as Python's re (base/regex.h), whatever the
+ *          status. The loader's compiled `match_re` is used when set.
  *   exec   run `argv` on this host (our PATH searched, no shell), stdin from
  *          /dev/null; exit 0 passes. When we are root it runs as
  *          ctx->exec_user ("nobody" when NULL), in a new empty directory

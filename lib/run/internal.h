@@ -20,6 +20,12 @@ struct fship {
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
+	/*
+	 * Declared by an environment, no instance on it: observed only for
+	 * what moved away from it (make-before-break); its failure to answer
+	 * fails nothing.
+	 */
+	bool spare;
 };
 
 struct env_job {
@@ -79,7 +85,7 @@ int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const r
 void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
 
 /* apply.c */
-int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
 		    const rc_converge_opts *o, rc_error *err);
 
 #endif

@@ -159,7 +159,8 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 fail:
 	fs->obs.reachable = false;
 	fs->obs.error = rc_xstrdup(err.msg);
-	rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
+	/* a ship no instance uses is only looked at for what moved away from it */
+	rc_converge_logf(f->opts, fs->spare ? RC_LOG_DEBUG : RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
 }
 
 

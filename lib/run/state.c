@@ -101,7 +101,12 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 	memset(out, 0, sizeof(*out));
 	if (access(path, F_OK) < 0 && errno == ENOENT)
 		return 0;
+	errno = 0;
 	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	/* jansson's line is -1 when the file could not be opened at all (EACCES as non-root) */
+	if (!doc && je.line < 1)
+		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s", path,
+				    errno ? strerror(errno) : je.text);
 	if (!doc)
 		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s (line %d)", path, je.text, je.line);
 	envs = json_object_get(doc, "environments");

@@ -30,7 +30,7 @@ write_app () {
 	    image: reconcile-test/app:1
 	    env:
 	      APP_COLOR: blue
-	      TOKEN_SEEN: "{{ env.RECONCILE_HTTPS_TOKEN | default('none') }}"
+	      SEEN: "{{ env.RECONCILE_HTTPS_TOKEN | default('none') }}"
 	      MINE: "{{ env.MY_SECRET | default('unset') }}"
 	      HOMEV: "{{ env.HOME | default('unset') }}"
 	    lifecycle:
@@ -72,7 +72,7 @@ test_expect_success 'checks: {exec: false}: a manifest with an exec check is inv
 test_expect_success 'templates never see RECONCILE_*; template_env deny and allow' '
 	write_app "        - {type: sleep, wait: 0}" &&
 	RECONCILE_HTTPS_TOKEN=s3cret-token MY_SECRET=mine R render tree >out &&
-	test_grep "\"TOKEN_SEEN=none\"" out &&
+	test_grep "\"SEEN=none\"" out &&
 	test_grep "\"MINE=mine\"" out &&
 	! grep s3cret out &&
 	printf "template_env: {deny: [\"MY_*\"]}\n" >cfg.yaml &&

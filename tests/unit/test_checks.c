@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "run/checks.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "helpers.h"
 #include "base/util.h"
 #include "base/banned.h"
@@ -317,6 +318,53 @@ static void test_http_regex(void **state)
 	c.match_regex = (char *)"(unclosed";
 	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_EINVALID);
 	assert_contains(err.msg, "invalid match_regex '(unclosed'");
+}
+
+/* match_regex is Python's re.search with re.DOTALL, on a non-empty body (Maestro-NG) */
+static void test_http_python_regex(void **state)
+{
+	static const char *const ready[] = { ready_404 };
+	static const char empty_200[] = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+	static const char *const empty[] = { empty_200 };
+	static const struct { const char *re; int want; } cases[] = {
+		{ "\\d+\\s*$", 0 },            /* "42\n" at the end: POSIX ERE never matched \d */
+		{ "(?i)STATUS: READY", 0 },      /* POSIX refused (?i) */
+		{ "ready.42", 0 },               /* re.DOTALL: . is the newline */
+		{ "status: .+?\\n\\d", 0 },      /* non-greedy */
+		{ "\\bready\\b", 0 },
+		{ "^42", RC_ERROR },             /* ^ is the start of the body, no (?m) */
+		{ "(?m)^42$", 0 },
+		{ "ready$", RC_ERROR },
+	};
+	struct server s;
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c;
+
+	(void)state;
+	server_start(&s, ready, 1);
+	c = http_check(s.port);
+	c.max_wait = 0;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		c.match_regex = (char *)cases[i].re;
+		/* once compiled by the loader, once from the text alone */
+		assert_int_equal(rc_regex_compile(&c.match_re, c.match_regex, &err), 0);
+		if (rc_check_run(&c, &ctx, &err) != cases[i].want)
+			fail_msg("'%s': %s", cases[i].re, err.msg);
+		rc_regex_free(c.match_re);
+		c.match_re = NULL;
+		if (rc_check_run(&c, &ctx, &err) != cases[i].want)
+			fail_msg("'%s' not compiled: %s", cases[i].re, err.msg);
+	}
+	server_stop(&s);
+
+	/* an empty body never passes, even for a pattern that matches nothing */
+	server_start(&s, empty, 1);
+	c.port = s.port;
+	c.match_regex = (char *)".*";
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "answered 200 with an empty body (match_regex '.*')");
+	server_stop(&s);
 }
 
 static void test_http_nobody_listening(void **state)
@@ -692,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_http_retries_until_200),
 		cmocka_unit_test(test_http_503_fails_with_status),
 		cmocka_unit_test(test_http_regex),
+		cmocka_unit_test(test_http_python_regex),
 		cmocka_unit_test(test_http_nobody_listening),
 		cmocka_unit_test(test_http_redirects),
 		cmocka_unit_test(test_exec_true_false),

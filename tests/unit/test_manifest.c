@@ -601,6 +601,20 @@ static void test_duplicate_instance(void **state)
 		8, 29, "instance 'one' is declared by services 'a' and 'b'");
 }
 
+/* names Docker refuses, and our reserved suffix, are errors where they are written */
+static void test_bad_instance_names(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web.reconcile-old: {ship: vm1}\n",
+		   10, 7, "instance name 'web.reconcile-old' ends in '.reconcile-old', which reconcile reserves");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      \"web 1\": {ship: vm1}\n",
+		   10, 7, "instance name 'web 1' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      _web: {ship: vm1}\n",
+		   10, 7, "instance name '_web' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web/1: {ship: vm1}\n",
+		   10, 7, "instance name 'web/1' is not a valid container name");
+}
+
 static void test_lifecycle(void **state)
 {
 	rc_diags d = RC_DIAGS_INIT;
@@ -631,6 +645,8 @@ static void test_lifecycle(void **state)
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[1].path, "/health");
 	assert_false(in->lifecycle[RC_LC_RUNNING].v[1].verify);
 	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[1].max_wait, 300);
+	assert_non_null(in->lifecycle[RC_LC_RUNNING].v[1].match_re);   /* compiled once, here */
+	assert_null(in->lifecycle[RC_LC_RUNNING].v[0].match_re);
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].argv[2], "a b");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].envfrom, "stdin");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[3].argv[0], "true");
@@ -647,6 +663,19 @@ static void test_lifecycle(void **state)
 		       "      i1: {ship: vm1, lifecycle: {running: [{type: tcp, port: dns}]}}\n",
 		       11, 63, "tcp check names port 'dns', which is udp");
 	expect_invalid(INST("lifecycle: {starting: []}"), 10, 35, "unknown lifecycle state 'starting'");
+
+	/* match_regex is Python's re: what POSIX refused is valid, a bad one is refused where it is */
+	env = load_text(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '(?i)\\d+ (ok|up)\\s*$'},"
+			     " {type: http, port: 80, match_regex: '\\w+?@(?P<h>\\w+)'}]}"), &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: 'up (unclosed'}]}"), 10, 81,
+		       "match_regex 'up (unclosed' is not a valid regular expression: missing closing parenthesis at offset 12");
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '[a-'}]}"), 10, 81,
+		       "match_regex '[a-' is not a valid regular expression: missing terminating ] for character class at offset 3");
 }
 
 static void test_envfile_errors(void **state)
@@ -700,11 +729,16 @@ static void test_warnings(void **state)
 	rc_diags d = RC_DIAGS_INIT;
 	rc_environment *env;
 	(void)state;
-	env = load_text(HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
-		"    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n", &d, NULL);
+	env = load_text(
+		HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
+		    "    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n    imgae: b\n",
+		&d, NULL);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "service key 'volumes' is ignored"));
+	/* what to do about it, and a typo is not taken for an instance key */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "move it under each instance of 's'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 10, 5, "service key 'restart' is ignored"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 5, "unknown service key 'imgae'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 23, "did you mean 'username'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 47, "'lxc_conf' is obsolete"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 51, "unknown instance key 'colour'"));
@@ -814,6 +848,96 @@ static void test_spec_hash_stability(void **state)
 	free(b);
 	free(c);
 	free(e);
+}
+
+/*
+ * Our compose keys (healthcheck, init, read_only, tmpfs): service level,
+ * instance level over it, into the spec and the create body only when
+ * written, so that the hash of a file without them is what it was.
+ */
+static void test_compose_keys(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body, *hc;
+	json_t *spec;
+	char *h, *txt;
+
+	(void)state;
+	/* pinned: computed by reconcile before these keys existed */
+	h = hash_of(HDR "services:\n  s:\n    image: app:1\n    env: {A: 1}\n    instances:\n"
+		    "      i1: {ship: vm1, command: run --x, privileged: true, stop_timeout: 3}\n");
+	assert_string_equal(h, "1cda5bfc5204f063bbe57a9b305621a4390b2428cbcf2267de5f7a58d53229c1");
+	free(h);
+
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n"
+			"    healthcheck: {test: [CMD, wget, -q, -O-, 'http://localhost/health'], interval: 1m30s,"
+			" timeout: 500ms, retries: 3, start_period: 1.5s}\n"
+			"    read_only: true\n"
+			"    instances:\n"
+			"      i1: {ship: vm1, init: false, tmpfs: [/run, '/tmp:size=64m,mode=1777']}\n"
+			"      i2: {ship: vm2, init: true, tmpfs: /scratch, healthcheck: {test: 'curl -f localhost || exit 1'}}\n"
+			"      i3: {ship: vm2, healthcheck: {disable: true}}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+
+	spec = rc_spec_of(rc_environment_instance(env, "i1"), NULL, NULL);
+	txt = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"healthcheck\":{\"Interval\":90000000000,\"Retries\":3,\"StartPeriod\":1500000000,"
+				    "\"Test\":[\"CMD\",\"wget\",\"-q\",\"-O-\",\"http://localhost/health\"],\"Timeout\":500000000}"));
+	assert_non_null(strstr(txt, "\"init\":false"));
+	assert_non_null(strstr(txt, "\"read_only\":true"));
+	assert_non_null(strstr(txt, "\"tmpfs\":[\"/run\",\"/tmp:size=64m,mode=1777\"]"));
+	free(txt);
+	json_decref(spec);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(body, "Healthcheck"), "Interval")), 90000000000LL);
+	assert_true(json_is_false(json_object_get(hc, "Init")));
+	assert_true(json_is_true(json_object_get(hc, "ReadonlyRootfs")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Tmpfs"), "/tmp")), "size=64m,mode=1777");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Tmpfs"), "/run")), "");
+	rc_desired_release(&des);
+
+	/* the instance's healthcheck replaces the service's; a string is CMD-SHELL */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	body = rc_desired_create(&des);
+	txt = json_dumps(json_object_get(body, "Healthcheck"), JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(txt, "{\"Test\":[\"CMD-SHELL\",\"curl -f localhost || exit 1\"]}");
+	free(txt);
+	assert_true(json_is_true(json_object_get(json_object_get(body, "HostConfig"), "Init")));
+	assert_non_null(json_object_get(json_object_get(json_object_get(body, "HostConfig"), "Tmpfs"), "/scratch"));
+	rc_desired_release(&des);
+	rc_desired_build(&des, env, rc_environment_instance(env, "i3"), NULL);
+	txt = json_dumps(json_object_get(rc_desired_create(&des), "Healthcheck"), JSON_COMPACT);
+	assert_string_equal(txt, "{\"Test\":[\"NONE\"]}");
+	free(txt);
+	/* not written: not sent, the daemon's default stays */
+	assert_null(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "Init"));
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	/* durations as compose (Go) writes them */
+	assert_true(rc_duration_parse("1h2m3.5s") == 3723500000000LL);
+	assert_true(rc_duration_parse("10us") == 10000);
+	assert_true(rc_duration_parse("0") == 0);
+	assert_true(rc_duration_parse("30") < 0);
+	assert_true(rc_duration_parse("s") < 0);
+	assert_true(rc_duration_parse("1d") < 0);
+	assert_true(rc_duration_parse("") < 0);
+
+	expect_invalid(INST("healthcheck: {test: [RUN, x]}"), 10, 43, "healthcheck test must start with CMD, CMD-SHELL or NONE");
+	expect_invalid(INST("healthcheck: {test: [CMD]}"), 10, 43, "healthcheck test 'CMD' has no command");
+	expect_invalid(INST("healthcheck: {interval: 30}"), 10, 47, "healthcheck interval must be a duration such as '30s'");
+	expect_invalid(INST("healthcheck: {timeout: 10us}"), 10, 46, "healthcheck timeout must be at least 1ms");
+	expect_invalid(INST("healthcheck: {disable: true, test: [CMD, x]}"), 10, 46, "healthcheck has both 'disable' and 'test'");
+	expect_invalid(INST("tmpfs: [run]"), 10, 30, "tmpfs 'run' must be an absolute path");
+	expect_invalid(INST("init: maybe"), 10, 29, "init");
 }
 
 static void test_spec_diff_reasons(void **state)
@@ -1074,7 +1198,9 @@ int main(void)
 		cmocka_unit_test(test_volumes_from),
 		cmocka_unit_test(test_service_without_instances),
 		cmocka_unit_test(test_duplicate_instance),
+		cmocka_unit_test(test_bad_instance_names),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_compose_keys),
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),

@@ -319,6 +319,66 @@ static void test_moved_and_leftover(void **state)
 	assert_true(ep->actions[2].resumed);
 }
 
+/*
+ * Make-before-break: a container that moved to another ship, or whose
+ * instance was renamed, is not removed up front: the create that takes
+ * its place removes it once it passed its gate.
+ */
+static void test_move_and_rename_make_before_break(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	/* web-2 used to run on ship one; web-1 used to be called web-0 */
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	observe(&f->ships[0], "web-0", "running", "sha256:web1", "env.example.com", "web", "web-0", "h", NULL);
+	/* a container of another service is not taken for a rename */
+	observe(&f->ships[0], "cache-1", "running", "sha256:x", "env.example.com", "cache", "cache-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "cache-1", "absent from manifests");
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "renamed from 'web-0'");
+	assert_string_equal(ep->actions[1].reasons.v[1], "the old container is removed once the new one passed its checks");
+	assert_string_equal(ep->actions[1].old_id, "id-web-0");
+	assert_string_equal(ep->actions[1].old_endpoint, EP1);
+	assert_string_equal(ep->actions[1].old_name, "web-0");
+	assert_action(&ep->actions[2], RC_ACT_CREATE, "web-2", "moved from ship 'one'");
+	assert_string_equal(ep->actions[2].old_id, "id-web-2");
+	assert_string_equal(ep->actions[2].old_ship, "one");
+	assert_string_equal(ep->actions[2].old_endpoint, EP1);
+	assert_int_equal((int)f->plan.prunes, 1);
+
+	/* --no-prune: nothing of ours is removed, not even after the new one passed */
+	f->opts.no_prune = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1", "missing");
+	assert_null(ep->actions[0].old_id);
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-2", "missing");
+	assert_null(ep->actions[1].old_id);
+}
+
+/* An interrupted move got as far as creating the new container: its start removes the old one after its gate. */
+static void test_interrupted_move(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "created");
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_START, "web-2", "created, never started");
+	assert_string_equal(ep->actions[0].reasons.v[1], "moved from ship 'one'");
+	assert_string_equal(ep->actions[0].old_endpoint, EP1);
+	assert_string_equal(ep->actions[0].old_id, "id-web-2");
+	assert_int_equal((int)f->plan.prunes, 0);
+}
+
 /* Every moment a replace can be interrupted at, as the next run finds it. */
 static void test_interrupted_replace(void **state)
 {
@@ -461,6 +521,81 @@ static void test_quarantine(void **state)
 	free(attempt);
 }
 
+/*
+ * A quarantine never keeps the previous container down: the replace of a
+ * container found stopped becomes its start (renamed back first when the
+ * interrupted attempt had kept it, the half-made new one discarded).
+ */
+static void test_quarantine_starts_the_previous_container(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_quarantine q = { "env.example.com", NULL, NULL, "running check failed", "2026-11-22T10:00:00Z" };
+	char *attempt;
+	const rc_action *a = NULL;
+
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", NULL);
+	assert_true(ep->actions[0].stopped);
+	attempt = rc_xstrdup(ep->attempt);
+
+	q.attempt = attempt;
+	f->opts.quarantine = &q;
+	f->opts.quarantine_nr = 1;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 1);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the previous container is started");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	assert_string_equal(a->container_id, "id-web-1");
+	assert_false(a->resumed);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "quarantined: this attempt was rolled back"));
+
+	/* a running old container: the replace is the attempt, skipped as before */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->actions[0].kind, RC_ACT_RECREATE);
+	assert_int_equal(ep->actions[0].result, RC_RESULT_SKIPPED);
+
+	/* killed mid-replace: the old one kept and stopped, a half-made new one holds the name */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe(&f->ships[0], "web-1", "created", "sha256:web1", "env.example.com", "web", "web-1", "other", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the kept container gets its name back and is started");
+	assert_true(a->resumed);
+	assert_string_equal(a->container_id, "id-web-1.reconcile-old");
+	assert_string_equal(a->discard_id, "id-web-1");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	free(attempt);
+}
+
 static void test_prune_guard(void **state)
 {
 	struct fixture *f = *state;
@@ -519,6 +654,10 @@ static void test_unreachable_ship_fails_only_its_environments(void **state)
 	assert_int_equal(ep->status, RC_ENV_FAILED);
 	assert_int_equal((int)ep->actions_nr, 0);
 	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "ship 'two' (" EP2 ") is unreachable: connection refused"));
+	/* which ship, and why: what `status` shows its instances with */
+	assert_int_equal((int)ep->unreachable.nr, 1);
+	assert_string_equal(rc_kvlist_find(&ep->unreachable, EP2)->value, "connection refused");
+	assert_null(rc_kvlist_find(&ep->unreachable, EP1));
 	/* the reachable ship still prunes; nothing on the unreachable one is touched */
 	ep = env_plan(f, "gone.example.com");
 	assert_int_equal((int)ep->actions_nr, 1);
@@ -817,6 +956,9 @@ int main(void)
 		T(test_interrupted_replace),
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
+		T(test_move_and_rename_make_before_break),
+		T(test_interrupted_move),
+		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
 		T(test_unreachable_ship_fails_only_its_environments),
