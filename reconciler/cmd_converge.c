@@ -227,6 +227,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_buf pass = RC_BUF_INIT;
 	struct load_secrets ls;
 	struct timespec t0, t1;
+	struct notify_ctx nc;
 	int ret, lock = -1;
 	bool report, acted, strict_failed;
 
@@ -317,6 +318,11 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
+	nc.o = o;
+	nc.m = &m;
+	nc.daemon = h && h->daemon;
+	co.planned = notify_planned;
+	co.planned_ctx = &nc;
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -363,6 +369,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	if (!o->dry_run) {
 		rc_error serr = RC_ERROR_INIT;
+		notify_finished(&nc, &plan, &st);
 		rc_state_record(&st, &plan, src->revision);
 		if (rc_state_save(&st, state_path, &serr) < 0) {
 			fprintf(stderr, "reconcile: error: this run could not be recorded: %s\n", serr.msg);

@@ -14,6 +14,7 @@
 #include "manifest/policy.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
+#include "run/notify.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,110 @@ static bool policy_key(struct cfg *c, struct options *o, const rc_node *v)
 	return true;
 }
 
+/* A list of strings (a string is a list of one), NULL-terminated and owned. */
+static bool strv_value(struct cfg *c, const char *key, const rc_node *v, char ***out)
+{
+	size_t nr = v->type == RC_NODE_SEQ ? v->n : 1;
+	char **list = rc_xcalloc(nr + 1, sizeof(*list));
+
+	for (size_t j = 0; j < nr; j++) {
+		const rc_node *x = v->type == RC_NODE_SEQ ? v->items[j] : v;
+		if (x->type != RC_NODE_STR && x->type != RC_NODE_INT) {
+			rc_strv_free(list);
+			return bad(c, x, "a string or a list of strings", key);
+		}
+		list[j] = rc_xstrdup(x->text);
+	}
+	*out = list;
+	return true;
+}
+
+/*
+ * notify: [{type, name, url, secret_file, events, environments, command, timeout}]
+ * (reconcile.yaml(5)). The sinks are kept for the life of the process, as
+ * the strings are.
+ */
+static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
+{
+	rc_notify_sink *sinks;
+	size_t nr = 0;
+
+	if (v->type == RC_NODE_NULL)
+		return true;
+	if (v->type != RC_NODE_SEQ)
+		return bad(c, v, "a list of sinks", "notify");
+	sinks = rc_xcalloc(v->n ? v->n : 1, sizeof(*sinks));
+	for (size_t i = 0; i < v->n; i++) {
+		const rc_node *e = v->items[i], *t = e->type == RC_NODE_MAP ? rc_node_get(e, "type") : NULL;
+		rc_notify_sink *s = &sinks[nr++];
+		int type;
+
+		if (e->type != RC_NODE_MAP)
+			return bad(c, e, "a mapping", "notify entry");
+		if (!t || t->type != RC_NODE_STR || (type = rc_sink_type_parse(t->text)) < 0)
+			return bad(c, t ? t : e, "webhook, slack, discord, ntfy or exec", "notify.type");
+		s->type = (rc_sink_type)type;
+		for (size_t k = 0; k < e->n; k++) {
+			const char *key = e->keys[k]->text ? e->keys[k]->text : "";
+			const rc_node *x = e->items[k];
+			const char *str;
+			long n;
+			if (!strcmp(key, "type"))
+				continue;
+			if (!strcmp(key, "name") || !strcmp(key, "url") || !strcmp(key, "secret_file")) {
+				if (!str_value(c, key, x, &str))
+					return false;
+				if (key[0] == 'n')
+					s->name = rc_xstrdup(str);
+				else if (key[0] == 'u')
+					s->url = rc_xstrdup(str);
+				else
+					s->secret_file = rc_xstrdup(str);
+			} else if (!strcmp(key, "events")) {
+				if (!strv_value(c, "notify.events", x, &s->events))
+					return false;
+				for (char **ev = s->events; *ev; ev++)
+					if (rc_event_parse(*ev) < 0) {
+						rc_error_set(c->err, RC_EINVALID,
+							     "%s:%d:%d: unknown event '%s' (known: run_started, "
+							     "run_finished, rolled_back, quarantined, drift_corrected, "
+							     "prune_blocked, "
+							     "ship_unreachable, image_changed, manifest_invalid)",
+							     c->path, x->line, x->col, *ev);
+						return false;
+					}
+			} else if (!strcmp(key, "environments")) {
+				if (!strv_value(c, "notify.environments", x, &s->environments))
+					return false;
+			} else if (!strcmp(key, "command")) {
+				if (x->type == RC_NODE_STR) {
+					const char *why = NULL;
+					if (!(s->command = rc_shlex_split(x->text, &why)))
+						return bad(c, x, why ? why : "a command", "notify.command");
+				} else if (!strv_value(c, "notify.command", x, &s->command)) {
+					return false;
+				}
+			} else if (!strcmp(key, "timeout")) {
+				if (!num_value(c, "notify.timeout", x, 1, 300, &n))
+					return false;
+				s->timeout_ms = n * 1000;
+			} else {
+				rc_error_set(c->err, RC_EINVALID, "%s:%d:%d: unknown key '%s' in a notify entry",
+					     c->path, e->keys[k]->line, e->keys[k]->col, key);
+				return false;
+			}
+		}
+		if (s->type == RC_SINK_EXEC ? !s->command || !s->command[0] : !s->url)
+			return bad(c, e, s->type == RC_SINK_EXEC ? "given a 'command'" : "given a 'url'",
+				   "notify entry");
+		if (!s->name)
+			s->name = rc_xstrfmt("%s-%zu", rc_sink_type_name(s->type), i + 1);
+	}
+	o->notify = sinks;
+	o->notify_nr = nr;
+	return true;
+}
+
 static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_node *v)
 {
 	const char *s;
@@ -345,6 +450,15 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return bool_value(c, key, v, &o->adopt);
 	if (!strcmp(key, "no_color"))
 		return bool_value(c, key, v, &o->no_color);
+	if (!strcmp(key, "notify"))
+		return notify_list(c, o, v);
+	if (!strcmp(key, "notify_reminder")) {
+		if (!num_value(c, key, v, 0, 30 * 86400, &n))
+			return false;
+		o->notify_reminder_s = n;
+		o->notify_reminder_set = true;
+		return true;
+	}
 	if (!strcmp(key, "checks"))
 		return section(c, o, key, v, checks_key);
 	if (!strcmp(key, "template_env"))

@@ -44,6 +44,7 @@ const struct command commands[] = {
 	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
 	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
 	{ "diff", cmd_diff, "what merging --head into --base would change on the hosts (GET only)" },
+	{ "notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all" },
 	{ NULL, NULL, NULL },
 };
 
@@ -118,6 +119,8 @@ int main(int argc, char **argv)
 				o.command = cmd->name;
 			else if (!o.command)
 				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
+			else if (!strcmp(o.command, "notify-test") && !o.notify_sink)
+				o.notify_sink = optarg;
 			else if (!dir_operand)
 				dir_operand = optarg;
 			else

@@ -47,6 +47,12 @@ struct options {
 	bool strict;                /* --strict: manifest warnings are errors */
 	bool verbosity_set;         /* -v or -q given on the command line */
 	const char *base, *head;    /* diff --base REV --head REV */
+	/* notify: the sinks of the config file (owned by the config), and the reminder period */
+	const struct rc_notify_sink *notify;
+	size_t notify_nr;
+	long notify_reminder_s; /* seconds, 0: never; unset: 3600 */
+	bool notify_reminder_set;
+	const char *notify_sink; /* notify-test SINK */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -148,6 +154,24 @@ int cmd_diff(const struct options *o);
  */
 struct rc_manifests;
 size_t strict_promote(const struct options *o, struct rc_manifests *m);
+int cmd_notify_test(const struct options *o);
+
+/*
+ * Telling people (reconciler/notify.c). The notifier is made on first use
+ * and drained at exit for a few seconds at most. notify_planned() is the
+ * converge's `planned` hook (ctx: a struct notify_ctx); notify_finished()
+ * tells what a finished run did, as incident.h decides, and keeps the
+ * incidents in <state-dir>/notify.json. Neither ever fails the run.
+ */
+struct rc_plan;
+struct rc_run_state;
+struct notify_ctx {
+	const struct options *o;
+	const struct rc_manifests *m;
+	bool daemon;
+};
+void notify_planned(void *ctx, const struct rc_plan *plan);
+void notify_finished(const struct notify_ctx *nc, const struct rc_plan *plan, const struct rc_run_state *prev);
 
 /*
  * What the manifests may see of this host (reconciler/policy.c): the

@@ -128,6 +128,17 @@ static const struct {
 	  "  --jobs N               ships observed in parallel (default 4)\n"
 	  "\n"
 	  "exit codes: 0 as desired, 1 invalid or failed, 2 drifted (--exit-code), 64 usage error\n" },
+	{ "notify-test",
+	  "usage: reconcile notify-test [SINK] [OPTIONS]\n"
+	  "\n"
+	  "Send a test message to the notify sink SINK of the config file, or to all of\n"
+	  "them, and wait (30 s at most) until each is delivered. See NOTIFICATIONS in\n"
+	  "reconcile.yaml(5).\n"
+	  "\n"
+	  "options:\n"
+	  "  --config FILE          the config file with the notify list\n"
+	  "\n"
+	  "exit codes: 0 delivered, 1 a sink failed (a warning says why), 64 no such sink\n" },
 	{ "diff",
 	  "usage: reconcile diff --repo URL|PATH --base REV [--head REV] [OPTIONS]\n"
 	  "\n"

@@ -302,6 +302,12 @@ void mf_parse_audit(struct ctx *c, const rc_node *root)
 			au->level = mf_get_str(c, v, "level");
 		if ((v = rc_node_get(a, "ignore_errors")) && v->type != RC_NODE_NULL)
 			mf_get_bool(c, v, "ignore_errors", &au->ignore_errors);
+		if (!strcmp(au->type, "hipchat"))
+			mf_warn_at(c, t,
+				   "audit 'hipchat': HipChat no longer exists (shut down in 2019); nothing is sent");
+		if (au->level && strcmp(au->level, "info") && strcmp(au->level, "debug"))
+			mf_error_at(c, rc_node_get(a, "level"), "audit 'level' must be info or debug, not '%s'",
+				    au->level);
 		if (!strcmp(au->type, "log") && !rc_node_get(a, "file"))
 			mf_error_at(c, a, "audit 'log' needs 'file'");
 		if (!strcmp(au->type, "http") && !rc_node_get(a, "endpoint"))

@@ -383,6 +383,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.retry_failed = opts->retry_failed;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 
+	if (!opts->dry_run && opts->planned)
+		opts->planned(opts->planned_ctx, plan);
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
 		for (size_t e = 0; e < plan->envs_nr; e++) {

@@ -69,6 +69,9 @@ typedef struct rc_converge_opts {
 	 */
 	bool (*cancelled)(void *ctx);
 	void *cancel_ctx;
+	/* Called once the plan is made, before anything is applied (not in a dry run); may be NULL. */
+	void (*planned)(void *ctx, const rc_plan *plan);
+	void *planned_ctx;
 	/* rolled-back attempts not to try again (state.json), unless retry_failed */
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
