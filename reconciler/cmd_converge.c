@@ -146,6 +146,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_plan plan;
 	rc_run_state st;
 	rc_quarantine *quarantine = NULL;
+	rc_pauses pauses;
+	const char **paused = NULL;
 	char *state_path = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct load_secrets ls;
@@ -155,6 +157,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
+	memset(&pauses, 0, sizeof(pauses));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * An apply takes the lock; a second one exits 75 at once, having done
@@ -199,6 +202,16 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	if (rc_pauses_load(&pauses, o->state_dir, 0, err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s: no environment is paused\n", err->msg);
+		rc_error_clear(err);
+	}
+	paused = rc_pauses_names(&pauses);
+	co.paused = paused;
+	for (size_t i = 0; i < pauses.nr && o->verbosity >= 0; i++)
+		fprintf(stderr, "reconcile: %s is paused%s%s%s%s: planned, not applied\n", pauses.v[i].env,
+			pauses.v[i].until ? " until " : "", pauses.v[i].until ? pauses.v[i].until : "",
+			pauses.v[i].reason[0] ? ": " : "", pauses.v[i].reason);
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
@@ -245,11 +258,15 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_lock_release(lock);
 	rc_state_release(&st);
 	free(quarantine);
+	free(paused);
+	rc_pauses_release(&pauses);
 	free(state_path);
 	return 0;
 fail:
 	rc_state_release(&st);
 	free(quarantine);
+	free(paused);
+	rc_pauses_release(&pauses);
 	free(state_path);
 	rc_source_free(src);
 	rc_lock_release(lock);

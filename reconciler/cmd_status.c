@@ -55,6 +55,7 @@ int cmd_status(const struct options *o)
 	bool off = false, failed;
 	rc_quarantine *quarantine;
 	struct load_secrets ls;
+	rc_pauses pauses;
 
 	src = open_source(o);
 	load_opts_fill(&lo, o);
@@ -67,6 +68,10 @@ int cmd_status(const struct options *o)
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));
+	}
+	if (rc_pauses_load(&pauses, o->state_dir, 0, &err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		memset(&pauses, 0, sizeof(pauses));
 	}
 	if (converge_opts_fill(&co, o, &pass, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
@@ -92,6 +97,11 @@ int cmd_status(const struct options *o)
 		json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
 					applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
 					"time", applied->time ? applied->time : "") : json_null());
+		if (rc_pauses_get(&pauses, ep->name)) {
+			const rc_pause *p = rc_pauses_get(&pauses, ep->name);
+			json_object_set_new(je, "pause", json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since,
+								   "until", p->until ? json_string(p->until) : json_null()));
+		}
 		if (applied && applied->quarantine.attempt)
 			json_object_set_new(je, "quarantine",
 					    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
@@ -145,6 +155,13 @@ int cmd_status(const struct options *o)
 			if (rev)
 				printf(", source at %.12s", rev);
 			putchar('\n');
+			if ((ap = json_object_get(je, "pause"))) {
+				const char *until = json_string_value(json_object_get(ap, "until"));
+				const char *why = json_string_value(json_object_get(ap, "reason"));
+				printf("  paused since %s%s%s%s%s: planned, not applied\n",
+				       json_string_value(json_object_get(ap, "since")), until ? " until " : "", until ? until : "",
+				       why && *why ? ": " : "", why ? why : "");
+			}
 			if ((ap = json_object_get(je, "quarantine"))) {
 				const char *qc = json_string_value(json_object_get(ap, "commit"));
 				printf("  quarantined%s%.12s%s since %s: %s%s\n", qc ? " (commit " : "", qc ? qc : "", qc ? ")" : "",
@@ -171,6 +188,7 @@ int cmd_status(const struct options *o)
 	failed = rc_plan_failed(&plan);
 	rc_plan_release(&plan);
 	rc_state_release(&st);
+	rc_pauses_release(&pauses);
 	free(quarantine);
 	rc_manifests_release(&m);
 	rc_source_free(src);

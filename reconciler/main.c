@@ -43,6 +43,8 @@ const struct command commands[] = {
 	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
 	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
 	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
+	{ "pause", cmd_pause, "pause ENV [--for DURATION] [--reason TEXT]: plan it, apply nothing, until resumed" },
+	{ "resume", cmd_resume, "resume ENV: apply it again (the daemon on its next run)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -59,6 +61,7 @@ enum {
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_AGE_IDENTITY, OPT_SHOW_SECRETS,
+	OPT_FOR, OPT_REASON, OPT_LISTEN, OPT_WEBHOOK_SECRET_FILE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_AUTH_FILE,
 };
 
 int main(int argc, char **argv)
@@ -94,6 +97,13 @@ int main(int argc, char **argv)
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "resync", required_argument, NULL, OPT_RESYNC },
+		{ "for", required_argument, NULL, OPT_FOR },
+		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "webhook-secret-file", required_argument, NULL, OPT_WEBHOOK_SECRET_FILE },
+		{ "listen-tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "listen-tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "listen-auth-file", required_argument, NULL, OPT_AUTH_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -156,6 +166,16 @@ int main(int argc, char **argv)
 		case OPT_AGE_IDENTITY: o.age_identity = optarg; break;
 		case OPT_SHOW_SECRETS: o.show_secrets = true; break;
 		case OPT_WATCH: o.watch = true; break;
+		case OPT_FOR:
+			if ((o.pause_secs = parse_duration(optarg)) < 0)
+				die(EXIT_USAGE, "--for takes a duration such as 90s, 30m, 2h or 1d, not '%s'", optarg);
+			break;
+		case OPT_REASON: o.pause_reason = optarg; break;
+		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_WEBHOOK_SECRET_FILE: o.webhook_secret_file = optarg; break;
+		case OPT_TLS_CERT: o.tls_cert = optarg; break;
+		case OPT_TLS_KEY: o.tls_key = optarg; break;
+		case OPT_AUTH_FILE: o.auth_file = optarg; break;
 		case OPT_INTERVAL:
 		case OPT_RESYNC: {
 			int secs;
@@ -178,6 +198,14 @@ int main(int argc, char **argv)
 		default: usage(stderr, EXIT_USAGE);
 		}
 	}
+	if (o.command && (!strcmp(o.command, "pause") || !strcmp(o.command, "resume"))) {
+		if (!dir_operand)
+			die(EXIT_USAGE, "%s takes an environment: reconcile %s ENV", o.command, o.command);
+		o.pause_env = dir_operand;
+		dir_operand = NULL;
+	} else if (o.pause_secs || o.pause_reason) {
+		die(EXIT_USAGE, "--for and --reason go with pause");
+	}
 	if (dir_operand && o.manifests)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
@@ -187,6 +215,8 @@ int main(int argc, char **argv)
 	if (config_load(&o, config_path, &err) < 0)
 		die(EXIT_USAGE, "%s", err.msg);
 	apply_defaults(&o);
+	if (!o.watch && (o.listen || o.webhook_secret_file))
+		die(EXIT_USAGE, "--listen and --webhook-secret-file go with --watch");
 	if (o.watch && o.command)
 		die(EXIT_USAGE, "--watch goes with a converge, not with '%s'", o.command);
 	if (o.repo && o.manifests)

@@ -42,6 +42,11 @@ struct options {
 	const char **template_env_allow, **template_env_deny;
 	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
 	bool show_secrets;          /* render --show-secrets */
+	/* pause ENV [--for DURATION] [--reason TEXT], resume ENV */
+	const char *pause_env, *pause_reason;
+	long pause_secs;            /* 0: until resumed */
+	/* --watch --listen (lib/serve/server.h) */
+	const char *listen, *webhook_secret_file, *tls_cert, *tls_key, *auth_file;
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -116,6 +121,10 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+int cmd_pause(const struct options *o);
+int cmd_resume(const struct options *o);
+/* "90", "90s", "30m", "2h", "1d" -> seconds (1 s to 366 days); -1 when not one */
+long parse_duration(const char *s);
 
 /*
  * What the manifests may see of this host (reconciler/policy.c): the

@@ -340,6 +340,17 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
 		for (size_t e = 0; e < plan->envs_nr; e++) {
 			rc_env_plan *ep = &plan->envs[e];
+			for (size_t p = 0; opts->paused && opts->paused[p]; p++)
+				ep->paused = ep->paused || !strcmp(opts->paused[p], ep->name);
+			if (ep->paused) {
+				for (size_t i = 0; i < ep->actions_nr; i++) {
+					if (ep->actions[i].result == RC_RESULT_SKIPPED)
+						continue;
+					ep->actions[i].result = RC_RESULT_SKIPPED;
+					ep->actions[i].error = rc_xstrdup("not attempted: the environment is paused");
+				}
+				continue;
+			}
 			if (!ep->actions_nr || ep->status == RC_ENV_INVALID)
 				continue;
 			if (ep->status == RC_ENV_FAILED) {

@@ -74,6 +74,8 @@ typedef struct rc_converge_opts {
 	/* exec checks: the user they run as (NULL: nobody); disabled: they fail (rc_check_ctx) */
 	const char *exec_user;
 	bool exec_disabled;
+	/* paused environments (NULL-terminated, may be NULL): planned, never applied, drift included */
+	const char *const *paused;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {
