@@ -252,6 +252,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	if (h && h->loaded)
 		h->loaded(h->loaded_ctx, &m);
+	if (h && h->ran)
+		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);

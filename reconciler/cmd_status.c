@@ -40,6 +40,58 @@ static const char *status_of(const rc_desired *d, const rc_action *a)
 	return "?";
 }
 
+json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, const rc_pause *pause,
+			const char *revision)
+{
+	json_t *je = json_object(), *insts = json_array(), *errs = json_array();
+
+	json_object_set_new(je, "name", json_string(ep->name));
+	json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
+						       : ep->status == RC_ENV_FAILED ? "failed"
+						       : ep->actions_nr && ep->status != RC_ENV_OK ? "drifted" : "converged"));
+	json_object_set_new(je, "revision", revision ? json_string(revision) : json_null());
+	json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
+				applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
+				"time", applied->time ? applied->time : "") : json_null());
+	if (pause) {
+		const rc_pause *p = pause;
+		json_object_set_new(je, "pause", json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since,
+							   "until", p->until ? json_string(p->until) : json_null()));
+	}
+	if (applied && applied->quarantine.attempt)
+		json_object_set_new(je, "quarantine",
+				    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
+					      json_string(applied->quarantine.commit) : json_null(),
+					      "reason", applied->quarantine.reason, "time", applied->quarantine.time,
+					      "active", ep->quarantined));
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_action *a = action_for(ep, d);
+		json_t *reasons = json_array();
+		if (a && a->result == RC_RESULT_DONE)
+			a = NULL;   /* the daemon's applied run: done is as desired */
+		for (size_t r = 0; a && r < a->reasons.nr; r++)
+			json_array_append_new(reasons, json_string(a->reasons.v[r]));
+		json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
+						       "service", d->instance->service->name, "ship", d->instance->ship->name,
+						       "status", status_of(d, a), "reasons", reasons));
+	}
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE &&
+		    ep->actions[i].result != RC_RESULT_DONE)
+			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "instance",
+							       ep->actions[i].instance, "service", ep->actions[i].service,
+							       "ship", ep->actions[i].ship, "status", "orphaned", "reasons",
+							       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
+	for (size_t i = 0; i < ep->errors.nr; i++)
+		json_array_append_new(errs, json_string(ep->errors.items[i].message));
+	json_object_set_new(je, "instances", insts);
+	json_object_set_new(je, "errors", errs);
+	json_object_set_new(je, "instances", insts);
+	json_object_set_new(je, "errors", errs);
+	return je;
+}
+
 int cmd_status(const struct options *o)
 {
 	rc_manifests m;
@@ -86,48 +138,8 @@ int cmd_status(const struct options *o)
 
 	for (size_t e = 0; e < plan.envs_nr; e++) {
 		const rc_env_plan *ep = &plan.envs[e];
-		const rc_state_env *applied = rc_state_get(&st, ep->name);
-		json_t *je = json_object(), *insts = json_array(), *errs = json_array();
-
-		json_object_set_new(je, "name", json_string(ep->name));
-		json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
-							       : ep->status == RC_ENV_FAILED ? "failed"
-							       : ep->actions_nr ? "drifted" : "converged"));
-		json_object_set_new(je, "revision", src->revision ? json_string(src->revision) : json_null());
-		json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
-					applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
-					"time", applied->time ? applied->time : "") : json_null());
-		if (rc_pauses_get(&pauses, ep->name)) {
-			const rc_pause *p = rc_pauses_get(&pauses, ep->name);
-			json_object_set_new(je, "pause", json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since,
-								   "until", p->until ? json_string(p->until) : json_null()));
-		}
-		if (applied && applied->quarantine.attempt)
-			json_object_set_new(je, "quarantine",
-					    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
-						      json_string(applied->quarantine.commit) : json_null(),
-						      "reason", applied->quarantine.reason, "time", applied->quarantine.time,
-						      "active", ep->quarantined));
-		for (size_t i = 0; i < ep->desired_nr; i++) {
-			const rc_desired *d = &ep->desired[i];
-			const rc_action *a = action_for(ep, d);
-			json_t *reasons = json_array();
-			for (size_t r = 0; a && r < a->reasons.nr; r++)
-				json_array_append_new(reasons, json_string(a->reasons.v[r]));
-			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
-							       "service", d->instance->service->name, "ship", d->instance->ship->name,
-							       "status", status_of(d, a), "reasons", reasons));
-		}
-		for (size_t i = 0; i < ep->actions_nr; i++)
-			if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE)
-				json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "instance",
-								       ep->actions[i].instance, "service", ep->actions[i].service,
-								       "ship", ep->actions[i].ship, "status", "orphaned", "reasons",
-								       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
-		for (size_t i = 0; i < ep->errors.nr; i++)
-			json_array_append_new(errs, json_string(ep->errors.items[i].message));
-		json_object_set_new(je, "instances", insts);
-		json_object_set_new(je, "errors", errs);
+		json_t *je = status_env_json(ep, rc_state_get(&st, ep->name), rc_pauses_get(&pauses, ep->name),
+					     src->revision);
 		json_array_append_new(envs, je);
 		if (ep->actions_nr || ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID)
 			off = true;

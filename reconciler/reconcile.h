@@ -4,6 +4,7 @@
 #include "base/compat.h"
 #include "base/error.h"
 #include "run/converge.h"
+#include <jansson.h>
 #include <stdio.h>
 
 enum {
@@ -91,6 +92,8 @@ struct run_result {
 	bool locked;        /* another run held the lock: nothing was done */
 	char revision[41];  /* the commit converged, "" for a directory */
 };
+struct rc_run_state;
+struct rc_pauses;
 struct run_hooks {
 	bool daemon;                    /* report only runs that did something, or failed */
 	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
@@ -98,6 +101,9 @@ struct run_hooks {
 	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
+	/* After a run that planned (ctx: loaded_ctx): its plan, the state recorded and the pauses (the front door). */
+	void (*ran)(void *ctx, const struct rc_manifests *m, const rc_plan *plan, const struct rc_run_state *st,
+		    const struct rc_pauses *pauses, const char *revision);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the
@@ -121,6 +127,12 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+/* One environment of the `status` document (also the daemon's snapshot; run/state.h's records). */
+struct rc_env_plan;
+struct rc_state_env;
+struct rc_pause;
+json_t *status_env_json(const struct rc_env_plan *ep, const struct rc_state_env *applied, const struct rc_pause *pause,
+			const char *revision);
 int cmd_pause(const struct options *o);
 int cmd_resume(const struct options *o);
 /* "90", "90s", "30m", "2h", "1d" -> seconds (1 s to 366 days); -1 when not one */
