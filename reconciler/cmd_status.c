@@ -87,8 +87,6 @@ json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, cons
 		json_array_append_new(errs, json_string(ep->errors.items[i].message));
 	json_object_set_new(je, "instances", insts);
 	json_object_set_new(je, "errors", errs);
-	json_object_set_new(je, "instances", insts);
-	json_object_set_new(je, "errors", errs);
 	return je;
 }
 

@@ -81,7 +81,7 @@ int front_start(struct front **out, const struct options *o, const char *branch,
 	}
 	so.secret = (const unsigned char *)secret.ptr;
 	so.secret_len = secret.len;
-	so.auth = auth.ptr;
+	so.auth = o->auth_file ? auth.ptr : NULL;
 	f = rc_xcalloc(1, sizeof(*f));
 	if ((ret = rc_server_start(&f->srv, &so, err)) < 0) {
 		free(f);

@@ -215,7 +215,8 @@ int main(int argc, char **argv)
 	if (config_load(&o, config_path, &err) < 0)
 		die(EXIT_USAGE, "%s", err.msg);
 	apply_defaults(&o);
-	if (!o.watch && (o.listen || o.webhook_secret_file))
+	/* the config file may name them for the daemon; the command line only with --watch */
+	if (!o.watch && (cli_options.listen || cli_options.webhook_secret_file))
 		die(EXIT_USAGE, "--listen and --webhook-secret-file go with --watch");
 	if (o.watch && o.command)
 		die(EXIT_USAGE, "--watch goes with a converge, not with '%s'", o.command);
