@@ -60,7 +60,7 @@ test_expect_success 'setup: a dockerd, a repository served by git daemon, two en
 	  b:
 	    image: reconcile-test/app:1
 	    lifecycle:
-	      running: [{type: rexec, command: "false", max_wait: 1}]
+	      running: [{type: rexec, command: "false", attempts: 1}]
 	    instances:
 	      b-1: {ship: ship1, command: sleep 86400, stop_timeout: 0}
 	EOF
