@@ -270,12 +270,19 @@ int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_f
 	}
 	ref = str_at(doc, "ref");
 	after = str_at(doc, "after");
-	want = rc_xstrfmt("refs/heads/%s", branch ? branch : "");
+	if (!branch) {
+		/* no --branch: we follow the remote's default branch, which the forges name */
+		const char *def = str_at(json_object_get(doc, "repository"), "default_branch");
+		if (!def)
+			def = str_at(json_object_get(doc, "project"), "default_branch");
+		branch = def;
+	}
+	want = branch ? rc_xstrfmt("refs/heads/%s", branch) : rc_xstrdup("refs/heads/");
 	if (!ref) {
 		ret = rc_error_set(err, RC_EINVALID, "%s webhook: the payload has no 'ref'", rc_hook_forge_name(forge));
 		goto done;
 	}
-	if (!branch || strcmp(ref, want)) {
+	if (branch ? strcmp(ref, want) : !rc_starts_with(ref, want)) {
 		ignored(out, "a push to another ref", ref);
 		goto done;
 	}

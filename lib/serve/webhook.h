@@ -48,7 +48,9 @@ typedef struct rc_hook_result {
 
 /*
  * Verify and read one webhook. `repo` is the URL of --repo, `branch` the
- * watched branch ("main"). `now` is the current Unix time (generic's
+ * watched branch ("main"); NULL: the remote's default branch, as the
+ * payload names it (repository.default_branch, project.default_branch),
+ * else any branch (a fetch of what we follow is harmless). `now` is the current Unix time (generic's
  * timestamp check). Returns 0 (see out->verdict), RC_EAUTH when the proof
  * is missing or wrong (401), RC_EINVALID when the verified body is not a
  * payload we can read (400).

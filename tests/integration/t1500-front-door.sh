@@ -39,7 +39,7 @@ fetches () { grep -c "webhook (.*): fetching" d.err; }
 
 # push BRANCH: a GitHub-shaped push payload for our repository
 payload () {
-	printf '{"ref":"refs/heads/%s","after":"%s","repository":{"full_name":"x/repo","clone_url":"git://127.0.0.1:%s/repo.git"}}' \
+	printf '{"ref":"refs/heads/%s","after":"%s","repository":{"full_name":"x/repo","default_branch":"main","clone_url":"git://127.0.0.1:%s/repo.git"}}' \
 		"$1" "$(git -C repo.git rev-parse main)" "$GITPORT"
 }
 
@@ -129,7 +129,7 @@ test_expect_success 'a signed push to another branch is ignored (200, nothing fe
 
 test_expect_success 'gitlab: the token compared; good is a fetch, wrong is 401' '
 	write_app three && commit three &&
-	printf "{\"object_kind\":\"push\",\"ref\":\"refs/heads/main\",\"project\":{\"git_http_url\":\"git://127.0.0.1:%s/repo.git\"}}" $GITPORT >gl.json &&
+	printf "{\"object_kind\":\"push\",\"ref\":\"refs/heads/main\",\"project\":{\"default_branch\":\"main\",\"git_http_url\":\"git://127.0.0.1:%s/repo.git\"}}" $GITPORT >gl.json &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-Gitlab-Event: Push Hook" -H "X-Gitlab-Token: wrong" \
 		-H "X-Gitlab-Event-UUID: g-0" --data-binary @gl.json $URL/hooks/gitlab)" = 401 &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-Gitlab-Event: Push Hook" -H "X-Gitlab-Token: $SECRET" \
