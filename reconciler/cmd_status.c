@@ -40,6 +40,17 @@ static const char *status_of(const rc_desired *d, const rc_action *a)
 	return "?";
 }
 
+/* The planner says so in the environment's errors, and plans nothing on that ship. */
+static bool ship_unreachable(const rc_env_plan *ep, const char *ship)
+{
+	char *pre = rc_xstrfmt("ship '%s' (", ship);
+	bool bad = false;
+	for (size_t i = 0; i < ep->errors.nr && !bad; i++)
+		bad = rc_starts_with(ep->errors.items[i].message, pre) && strstr(ep->errors.items[i].message, ") is unreachable");
+	free(pre);
+	return bad;
+}
+
 json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, const rc_pause *pause,
 			const char *revision)
 {
@@ -74,7 +85,8 @@ json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, cons
 			json_array_append_new(reasons, json_string(a->reasons.v[r]));
 		json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
 						       "service", d->instance->service->name, "ship", d->instance->ship->name,
-						       "status", status_of(d, a), "reasons", reasons));
+						       "status", !a && ship_unreachable(ep, d->instance->ship->name) ?
+						       "unknown" : status_of(d, a), "reasons", reasons));
 	}
 	for (size_t i = 0; i < ep->actions_nr; i++)
 		if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE &&
