@@ -1,6 +1,6 @@
 /*
  * The webhook reader (serve/webhook.h): what anyone who can reach
- * --listen may POST to /hooks/*. The first byte picks the forge; then
+ * --listen may POST to the hooks. The first byte picks the forge; then
  * "Name: value" header lines up to an empty line; the rest is the body.
  * The secret is "s", so the fuzzer can also reach the verified paths
  * (GitLab's token, and the signatures when it learns them from the
