@@ -164,12 +164,26 @@ test_expect_success 'generic (Standard Webhooks): id.timestamp.body signed, base
 		-H "webhook-signature: v1,$sig" --data-binary @gen.json $URL/hooks/generic)" = 401
 '
 
+test_expect_success 'a peer whose signatures keep failing is slowed down (429)' '
+	: >codes &&
+	for i in 1 2 3 4 5; do
+		curl -s -o /dev/null -w "%{http_code}\n" -H "X-GitHub-Event: push" -H "X-Hub-Signature-256: sha256=00" \
+			--data-binary @p.json $URL/hooks/github >>codes || return 1
+	done &&
+	cat codes &&
+	test "$(head -1 codes)" = 401 &&
+	test "$(tail -1 codes)" = 429 &&
+	test "$(grep -c 401 codes)" -le 3 &&
+	sleep 2.2
+'
+
 test_expect_success 'metrics pass promtool and count what happened' '
 	curl -sf $URL/metrics >metrics &&
 	promtool check metrics <metrics &&
 	grep -q "^reconcile_webhooks_total{forge=\"github\",result=\"push\"} 1$" metrics &&
 	grep -q "^reconcile_webhooks_total{forge=\"github\",result=\"replay\"} 1$" metrics &&
 	grep -q "^reconcile_webhooks_total{forge=\"github\",result=\"too_large\"} 1$" metrics &&
+	grep -q "^reconcile_webhooks_total{forge=\"github\",result=\"throttled\"} [1-9]$" metrics &&
 	grep -q "^reconcile_environment_quarantined{environment=\"bad.example.com\"} 1$" metrics &&
 	grep -q "^reconcile_environment_sync_state{environment=\"app.example.com\",state=\"converged\"} 1$" metrics &&
 	grep -q "^reconcile_ship_reachable{environment=\"app.example.com\",ship=\"ship1\"} 1$" metrics &&
@@ -216,8 +230,41 @@ test_expect_success 'pause and resume on the command line' '
 	test_expect_code 64 "$RECONCILE" pause x --for soon --state-dir state 2>err
 '
 
+test_expect_success 'a unix socket; polling finds a commit no webhook announced, and says so' '
+	kill -TERM $daemon && wait $daemon || return 1
+	"$RECONCILE" --watch --repo "git://127.0.0.1:$GITPORT/repo.git" --state-dir state --interval 1 --resync 3600 \
+		--listen "unix:$TRASH/front.sock" --webhook-secret-file secret >d2.out 2>d2.err 5>&- 6>&- &
+	daemon=$! &&
+	parts_wait_for 30 curl -sf --unix-socket front.sock http://x/readyz &&
+	write_app six && commit six &&
+	wait_version six &&
+	parts_wait_for 10 grep -q "polling found commit .* that no webhook announced" d2.err &&
+	curl -sf --unix-socket front.sock http://x/metrics >m2 &&
+	grep -q "^reconcile_webhook_unannounced_commits_total 1$" m2 &&
+	curl -sf --unix-socket front.sock http://x/ | grep -q "no webhook announced" &&
+	kill -TERM $daemon && wait $daemon &&
+	! test -e front.sock
+'
+
+test_expect_success 'TLS and basic auth: the pages want the password, healthz does not' '
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem \
+		-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null &&
+	echo "admin:pw" >auth &&
+	mkdir -p empty &&
+	PORT2=$(parts_free_port) || return 1
+	"$RECONCILE" --watch --manifests empty --state-dir state3 --listen 127.0.0.1:$PORT2 \
+		--listen-tls-cert cert.pem --listen-tls-key key.pem --listen-auth-file auth >d3.out 2>d3.err 5>&- 6>&- &
+	daemon=$! &&
+	parts_wait_for 30 curl -sf --cacert cert.pem https://127.0.0.1:$PORT2/healthz &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --cacert cert.pem https://127.0.0.1:$PORT2/metrics)" = 401 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" --cacert cert.pem -u admin:nope https://127.0.0.1:$PORT2/)" = 401 &&
+	curl -sf --cacert cert.pem -u admin:pw https://127.0.0.1:$PORT2/metrics | promtool check metrics &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -u admin:pw http://127.0.0.1:$PORT2/)" = 000 &&
+	kill -TERM $daemon && wait $daemon
+'
+
 test_expect_success 'cleanup' '
-	kill -TERM $daemon && wait $daemon;
+	kill -TERM $daemon 2>/dev/null; wait $daemon;
 	kill $gitd 2>/dev/null; :
 '
 
