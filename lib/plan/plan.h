@@ -90,7 +90,7 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
-	bool paused;            /* `reconcile pause`: planned, not applied (set by the run) */
+	bool paused;		/* `reconcile pause`: planned, not applied (set by the run) */
 } rc_env_plan;
 
 typedef struct rc_plan {

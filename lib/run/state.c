@@ -277,7 +277,7 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
 		const rc_action *rolled = NULL;
 		if (ep->paused)
-			continue;   /* nothing was applied: its record stays what it was */
+			continue; /* nothing was applied: its record stays what it was */
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
 				rolled = &ep->actions[i];
@@ -453,7 +453,7 @@ static int pauses_read(rc_pauses *out, json_t **doc_out, const char *path, long 
 		long long u = until ? epoch_of(until) : 0;
 		rc_pause *p;
 		if (u < 0 || (u && u <= now))
-			continue;   /* over (or unreadable: not a pause to honour) */
+			continue; /* over (or unreadable: not a pause to honour) */
 		RC_ALLOC_GROW(out->v, out->nr + 1, out->alloc);
 		p = &out->v[out->nr++];
 		p->env = rc_xstrdup(name);
@@ -508,14 +508,15 @@ int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, 
 		const rc_pause *p = &cur.v[i];
 		if (!strcmp(p->env, env))
 			continue;
-		json_object_set_new(envs, p->env, json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since,
-							     "until", p->until ? json_string(p->until) : json_null()));
+		json_object_set_new(envs, p->env,
+				    json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since, "until",
+					      p->until ? json_string(p->until) : json_null()));
 	}
 	if (pause) {
 		char *since = iso_of(now), *until = secs > 0 ? iso_of(now + secs) : NULL;
 		char *why = rc_clean_text(reason ? reason : "", reason ? strlen(reason) : 0);
-		json_t *o = json_pack("{s:s, s:s, s:o}", "reason", why, "since", since,
-				      "until", until ? json_string(until) : json_null());
+		json_t *o = json_pack("{s:s, s:s, s:o}", "reason", why, "since", since, "until",
+				      until ? json_string(until) : json_null());
 		free(since);
 		free(until);
 		free(why);

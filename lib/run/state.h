@@ -85,8 +85,8 @@ int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool creat
  */
 typedef struct rc_pause {
 	char *env, *reason, *since;
-	char *until;        /* NULL: until resumed */
-	long long until_epoch;   /* 0: until resumed */
+	char *until;	       /* NULL: until resumed */
+	long long until_epoch; /* 0: until resumed */
 } rc_pause;
 typedef struct rc_pauses {
 	rc_pause *v;

@@ -52,7 +52,7 @@ static bool is_quarantined(json_t *e)
 
 int rc_render_metrics(rc_buf *b, json_t *snap)
 {
-	static const char *const states[] = { "converged", "drifted", "failed", "invalid" };
+	static const char *const states[] = {"converged", "drifted", "failed", "invalid"};
 	json_t *envs = json_object_get(snap, "environments"), *e, *x, *hooks = json_object_get(snap, "webhooks");
 	json_t *runs = json_object_get(snap, "runs"), *hist = json_object_get(snap, "run_seconds");
 	size_t i, k;
@@ -61,7 +61,7 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 	head(b, "reconcile_ready", "gauge", "1 once the first run is done and the source answered");
 	rc_buf_addf(b, "reconcile_ready %d\n",
 		    json_is_true(json_object_get(snap, "ready")) &&
-		    !json_is_false(json_object_get(json_object_get(snap, "source"), "reachable")));
+			    !json_is_false(json_object_get(json_object_get(snap, "source"), "reachable")));
 	head(b, "reconcile_environment_sync_state", "gauge", "1 for the state each environment is in");
 	json_array_foreach(envs, i, e) {
 		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
@@ -109,7 +109,8 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 			label(b, str(x, "ship"));
 			rc_buf_addf(b, "\",status=\"");
 			label(b, str(x, "status"));
-			rc_buf_addf(b, "\"} %d\n", !strcmp(str(x, "status"), "running") || !strcmp(str(x, "status"), "absent"));
+			rc_buf_addf(b, "\"} %d\n",
+				    !strcmp(str(x, "status"), "running") || !strcmp(str(x, "status"), "absent"));
 		}
 	}
 	head(b, "reconcile_ship_reachable", "gauge", "1 when the last run reached the ship's Docker API");
@@ -131,11 +132,13 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 	if (json_is_object(hist)) {
 		json_array_foreach(json_object_get(hist, "buckets"), i, x) {
 			rc_buf_addf(b, "reconcile_run_duration_seconds_bucket{le=\"%g\"} %lld\n",
-				    json_number_value(json_array_get(x, 0)), (long long)json_integer_value(json_array_get(x, 1)));
+				    json_number_value(json_array_get(x, 0)),
+				    (long long)json_integer_value(json_array_get(x, 1)));
 		}
 		rc_buf_addf(b, "reconcile_run_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
 			    (long long)json_integer_value(json_object_get(hist, "count")));
-		rc_buf_addf(b, "reconcile_run_duration_seconds_sum %.3f\n", json_number_value(json_object_get(hist, "sum")));
+		rc_buf_addf(b, "reconcile_run_duration_seconds_sum %.3f\n",
+			    json_number_value(json_object_get(hist, "sum")));
 		rc_buf_addf(b, "reconcile_run_duration_seconds_count %lld\n",
 			    (long long)json_integer_value(json_object_get(hist, "count")));
 	}
@@ -212,8 +215,8 @@ static const char *badge_class(const char *st)
 {
 	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent"))
 		return "ok";
-	if (!strcmp(st, "failed") || !strcmp(st, "invalid") || !strcmp(st, "quarantined") || !strcmp(st, "unreachable") ||
-	    !strcmp(st, "conflict"))
+	if (!strcmp(st, "failed") || !strcmp(st, "invalid") || !strcmp(st, "quarantined") ||
+	    !strcmp(st, "unreachable") || !strcmp(st, "conflict"))
 		return "bad";
 	return "warn";
 }

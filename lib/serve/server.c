@@ -28,21 +28,21 @@
 #define QUEUE 32
 #define RESULTS 7
 
-static const char *const result_names[RESULTS] = { "push", "ignored", "bad_signature", "replay", "too_large",
-						    "invalid", "throttled" };
+static const char *const result_names[RESULTS] = {"push",      "ignored", "bad_signature", "replay",
+						  "too_large", "invalid", "throttled"};
 enum { R_PUSH, R_IGNORED, R_BADSIG, R_REPLAY, R_TOOLARGE, R_INVALID, R_THROTTLED };
 
 struct peer {
 	char addr[64];
 	unsigned fails;
-	long long blocked_until;    /* monotonic ms */
+	long long blocked_until; /* monotonic ms */
 };
 
 struct rc_server {
 	struct MHD_Daemon *mhd;
 	int efd, unix_fd;
 	char *unix_path;
-	pthread_mutex_t lock;       /* everything below */
+	pthread_mutex_t lock; /* everything below */
 	char *snapshot;
 	unsigned char *secret;
 	size_t secret_len;
@@ -55,7 +55,7 @@ struct rc_server {
 	char deliveries[DELIVERIES][140];
 	size_t deliveries_next;
 	unsigned long counts[RC_HOOK_FORGES][RESULTS];
-	long long last_verified;    /* unix time, 0: never */
+	long long last_verified; /* unix time, 0: never */
 	char *tls_cert, *tls_key;
 };
 
@@ -75,14 +75,14 @@ static void wake(rc_server *s)
 {
 	uint64_t one = 1;
 	ssize_t w = write(s->efd, &one, sizeof(one));
-	(void)w;   /* EAGAIN: the counter is already non-zero, the daemon will look */
+	(void)w; /* EAGAIN: the counter is already non-zero, the daemon will look */
 }
 
 /* under the lock */
 static bool enqueue(rc_server *s, const rc_serve_request *r)
 {
 	if (r->kind == RC_SERVE_FETCH && s->fetch_queued)
-		return true;   /* one pending is enough */
+		return true; /* one pending is enough */
 	if (s->queue_nr == QUEUE)
 		return false;
 	s->queue[s->queue_nr++] = *r;
@@ -128,8 +128,7 @@ void rc_server_publish(rc_server *s, const char *json)
 
 /* ------------------------------------------------------------- responses */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, const void *data,
-			     size_t len)
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, const void *data, size_t len)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
@@ -139,8 +138,9 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (!strncmp(type, "text/html", 9))
-		MHD_add_response_header(r, "Content-Security-Policy",
-					"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
+		MHD_add_response_header(
+			r, "Content-Security-Policy",
+			"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
 	if (status == MHD_HTTP_UNAUTHORIZED && !strcmp(data ? (const char *)data : "", "authentication required\n"))
 		MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"reconcile\", charset=\"UTF-8\"");
 	if (status == MHD_HTTP_TOO_MANY_REQUESTS)
@@ -182,7 +182,7 @@ static struct peer *peer_get(rc_server *s, const char *addr, bool make)
 			return &s->peers[i];
 	if (!make)
 		return NULL;
-	p = &s->peers[s->peers_next++ % PEERS];   /* the oldest goes */
+	p = &s->peers[s->peers_next++ % PEERS]; /* the oldest goes */
 	memset(p, 0, sizeof(*p));
 	snprintf(p->addr, sizeof(p->addr), "%s", addr);
 	return p;
@@ -222,7 +222,7 @@ static enum MHD_Result hook(rc_server *s, struct MHD_Connection *c, rc_hook_forg
 		return text(c, MHD_HTTP_UNAUTHORIZED, "signature missing or wrong\n");
 	}
 	if ((p = peer_get(s, peer, false)))
-		memset(p, 0, sizeof(*p));   /* it knows the secret */
+		memset(p, 0, sizeof(*p)); /* it knows the secret */
 	s->last_verified = (long long)time(NULL);
 	if (hr.delivery[0]) {
 		snprintf(key, sizeof(key), "%s/%s", rc_hook_forge_name(forge), hr.delivery);
@@ -276,8 +276,9 @@ static json_t *snapshot(rc_server *s)
 	recv = json_array();
 	for (int f = 0; f < RC_HOOK_FORGES; f++)
 		for (int r = 0; r < RESULTS; r++)
-			json_array_append_new(recv, json_pack("{s:s, s:s, s:I}", "forge", rc_hook_forge_name(f), "result",
-							      result_names[r], "count", (json_int_t)s->counts[f][r]));
+			json_array_append_new(recv,
+					      json_pack("{s:s, s:s, s:I}", "forge", rc_hook_forge_name(f), "result",
+							result_names[r], "count", (json_int_t)s->counts[f][r]));
 	last = s->last_verified;
 	pthread_mutex_unlock(&s->lock);
 	doc = copy ? json_loads(copy, 0, NULL) : NULL;
@@ -330,8 +331,11 @@ static enum MHD_Result pause_req(rc_server *s, struct MHD_Connection *c, bool pa
 	snprintf(r.reason, sizeof(r.reason), "%s", why ? why : "");
 	if (pause && dur) {
 		char *end;
-		long long n = strtoll(dur, &end, 10), mul = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
-							    : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : 0;
+		long long n = strtoll(dur, &end, 10), mul = !*end || !strcmp(end, "s") ? 1 :
+							    !strcmp(end, "m")	       ? 60 :
+							    !strcmp(end, "h")	       ? 3600 :
+							    !strcmp(end, "d")	       ? 86400 :
+											 0;
 		if (end == dur || !mul || n < 1 || n > 366LL * 86400 / mul)
 			return text(c, MHD_HTTP_BAD_REQUEST, "for: a duration such as 90s, 30m, 2h or 1d\n");
 		r.secs = (long)(n * mul);
@@ -389,7 +393,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		rq->body.cap = RC_SERVER_MAX_BODY;
 		*con_cls = rq;
 		if (cl && strtoull(cl, NULL, 10) > RC_SERVER_MAX_BODY)
-			rq->too_large = true;   /* refused without reading it */
+			rq->too_large = true; /* refused without reading it */
 		if (!post || rq->too_large)
 			goto answer;
 		return MHD_YES;
@@ -466,7 +470,7 @@ static int unix_listen(rc_server *s, const char *path, rc_error *err)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return rc_error_set(err, RC_EINVALID, "socket path '%s' is too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	unlink(path);   /* a socket left by an earlier daemon */
+	unlink(path); /* a socket left by an earlier daemon */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 || listen(fd, 32) < 0) {
 		int e = errno;
@@ -506,7 +510,7 @@ static int parse_addr(struct sockaddr_storage *ss, const char *listen, rc_error 
 	if (rc_parse_int(&p, port, 65535) < 0 || p < 1)
 		goto bad;
 	if (!host[0])
-		snprintf(host, sizeof(host), "127.0.0.1");   /* loopback unless told otherwise */
+		snprintf(host, sizeof(host), "127.0.0.1"); /* loopback unless told otherwise */
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)ss)->sin_family = AF_INET;
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)p);
@@ -518,9 +522,10 @@ static int parse_addr(struct sockaddr_storage *ss, const char *listen, rc_error 
 		return 0;
 	}
 bad:
-	return rc_error_set(err, RC_EINVALID,
-			    "--listen takes ADDRESS:PORT (an IP address: 127.0.0.1:9090, [::1]:9090) or unix:PATH, not '%s'",
-			    listen);
+	return rc_error_set(
+		err, RC_EINVALID,
+		"--listen takes ADDRESS:PORT (an IP address: 127.0.0.1:9090, [::1]:9090) or unix:PATH, not '%s'",
+		listen);
 }
 
 int rc_server_start(rc_server **out, const rc_server_opts *o, rc_error *err)
@@ -564,19 +569,17 @@ int rc_server_start(rc_server **out, const rc_server_opts *o, rc_error *err)
 	}
 	if (s->tls_cert)
 		flags |= MHD_USE_TLS;
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
-				  s->unix_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
-				  s->unix_fd >= 0 ? (intptr_t)s->unix_fd : (intptr_t)&ss,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)RC_SERVER_MAX_CONNS,
-				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8U,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RC_SERVER_TIMEOUT_S,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-				  MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-				  s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
-				  MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, handler, s, s->unix_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+		s->unix_fd >= 0 ? (intptr_t)s->unix_fd : (intptr_t)&ss, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)RC_SERVER_MAX_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8U, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)RC_SERVER_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+		s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
 	if (!s->mhd) {
 		ret = rc_error_set(err, RC_ERROR, "cannot listen on '%s'%s", o->listen,
-				   s->tls_cert ? " (or the TLS certificate and key are not usable)" : " (address in use?)");
+				   s->tls_cert ? " (or the TLS certificate and key are not usable)" :
+						 " (address in use?)");
 		goto fail;
 	}
 	*out = s;

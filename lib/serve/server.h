@@ -37,12 +37,12 @@
 typedef struct rc_server rc_server;
 
 typedef struct rc_server_opts {
-	const char *listen;             /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080", "unix:/run/r.sock" */
+	const char *listen;		/* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080", "unix:/run/r.sock" */
 	const char *tls_cert, *tls_key; /* PEM files; both or neither */
-	const char *auth;               /* "user:password" for the pages, NULL: none */
-	const unsigned char *secret;    /* the webhooks' secret (copied); NULL: every hook is 401 */
+	const char *auth;		/* "user:password" for the pages, NULL: none */
+	const unsigned char *secret;	/* the webhooks' secret (copied); NULL: every hook is 401 */
 	size_t secret_len;
-	const char *repo, *branch;      /* what a push must name (copied) */
+	const char *repo, *branch; /* what a push must name (copied) */
 } rc_server_opts;
 
 /* Listen and serve. "8080" alone or ":8080" is loopback (127.0.0.1). */
@@ -59,10 +59,10 @@ int rc_server_fd(const rc_server *s);
 typedef enum { RC_SERVE_FETCH, RC_SERVE_PAUSE, RC_SERVE_RESUME } rc_serve_kind;
 typedef struct rc_serve_request {
 	rc_serve_kind kind;
-	char forge[16];                 /* FETCH: who asked */
-	char after[41];                 /* FETCH: the commit announced, "" when not said */
-	char env[256], reason[256];     /* PAUSE, RESUME */
-	long secs;                      /* PAUSE: 0 until resumed */
+	char forge[16];		    /* FETCH: who asked */
+	char after[41];		    /* FETCH: the commit announced, "" when not said */
+	char env[256], reason[256]; /* PAUSE, RESUME */
+	long secs;		    /* PAUSE: 0 until resumed */
 } rc_serve_request;
 /* The next request, oldest first; false when none is left (and the fd is drained). */
 bool rc_server_next(rc_server *s, rc_serve_request *out);

@@ -13,7 +13,7 @@
 
 #define GENERIC_SKEW 300
 
-static const char *forge_names[RC_HOOK_FORGES] = { "github", "gitlab", "gitea", "generic" };
+static const char *forge_names[RC_HOOK_FORGES] = {"github", "gitlab", "gitea", "generic"};
 
 const char *rc_hook_forge_name(rc_hook_forge f)
 {
@@ -180,12 +180,12 @@ static const char *str_at(json_t *o, const char *k)
 /* Whether any of the repository names of the payload is ours. */
 static bool payload_repo_is(json_t *doc, const char *repo)
 {
-	static const char *const objs[] = { "repository", "project" };
-	static const char *const keys[] = { "clone_url", "ssh_url", "git_url", "html_url", "url", "git_http_url",
-					    "git_ssh_url", "http_url", "ssh_url", "web_url", "full_name",
-					    "path_with_namespace" };
+	static const char *const objs[] = {"repository", "project"};
+	static const char *const keys[] = {"clone_url", "ssh_url",	"git_url",     "html_url",
+					   "url",	"git_http_url", "git_ssh_url", "http_url",
+					   "ssh_url",	"web_url",	"full_name",   "path_with_namespace"};
 	json_t *r = json_object_get(doc, "repository");
-	if (json_is_string(r))   /* generic: {"repository": "<url or owner/name>"} */
+	if (json_is_string(r)) /* generic: {"repository": "<url or owner/name>"} */
 		return rc_webhook_same_repo(json_string_value(r), repo);
 	for (size_t o = 0; o < sizeof(objs) / sizeof(objs[0]); o++) {
 		json_t *obj = json_object_get(doc, objs[o]);
@@ -204,9 +204,9 @@ static void ignored(rc_hook_result *out, const char *why, const char *what)
 	snprintf(out->why, sizeof(out->why), "%s%s%.100s%s", why, what ? " '" : "", what ? what : "", what ? "'" : "");
 }
 
-int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_fn header, void *ctx,
-		      const char *body, size_t len, const unsigned char *secret, size_t secret_len, const char *repo,
-		      const char *branch, long long now, rc_error *err)
+int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_fn header, void *ctx, const char *body,
+		      size_t len, const unsigned char *secret, size_t secret_len, const char *repo, const char *branch,
+		      long long now, rc_error *err)
 {
 	const char *event = NULL, *delivery = NULL, *ref, *after;
 	json_t *doc = NULL;
@@ -251,8 +251,7 @@ int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_f
 				 header(ctx, "webhook-signature"), now);
 		event = "push";
 		break;
-	default:
-		return rc_error_set(err, RC_EINVALID, "unknown forge");
+	default: return rc_error_set(err, RC_EINVALID, "unknown forge");
 	}
 	if (ok < 0)
 		return rc_error_set(err, RC_EAUTH, "%s webhook: signature missing or wrong", rc_hook_forge_name(forge));
@@ -265,7 +264,8 @@ int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_f
 	}
 	doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(doc)) {
-		ret = rc_error_set(err, RC_EINVALID, "%s webhook: the payload is not a JSON object", rc_hook_forge_name(forge));
+		ret = rc_error_set(err, RC_EINVALID, "%s webhook: the payload is not a JSON object",
+				   rc_hook_forge_name(forge));
 		goto done;
 	}
 	ref = str_at(doc, "ref");

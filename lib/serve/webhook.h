@@ -35,15 +35,15 @@ int rc_hook_forge_parse(const char *name);
 typedef const char *(*rc_hook_header_fn)(void *ctx, const char *name);
 
 typedef enum {
-	RC_HOOK_PUSH,           /* a push to the watched repository and branch: fetch */
-	RC_HOOK_IGNORED,        /* verified, but another event, branch or repository: nothing to do */
+	RC_HOOK_PUSH,	 /* a push to the watched repository and branch: fetch */
+	RC_HOOK_IGNORED, /* verified, but another event, branch or repository: nothing to do */
 } rc_hook_verdict;
 
 typedef struct rc_hook_result {
 	rc_hook_verdict verdict;
-	char delivery[128];     /* the forge's delivery id ("" when none): replays are refused by it */
-	char after[41];         /* the pushed commit, when the payload says (hex), else "" */
-	char why[160];          /* for IGNORED: what it was */
+	char delivery[128]; /* the forge's delivery id ("" when none): replays are refused by it */
+	char after[41];	    /* the pushed commit, when the payload says (hex), else "" */
+	char why[160];	    /* for IGNORED: what it was */
 } rc_hook_result;
 
 /*
@@ -55,9 +55,9 @@ typedef struct rc_hook_result {
  * is missing or wrong (401), RC_EINVALID when the verified body is not a
  * payload we can read (400).
  */
-int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_fn header, void *ctx,
-		      const char *body, size_t len, const unsigned char *secret, size_t secret_len, const char *repo,
-		      const char *branch, long long now, rc_error *err);
+int rc_webhook_verify(rc_hook_result *out, rc_hook_forge forge, rc_hook_header_fn header, void *ctx, const char *body,
+		      size_t len, const unsigned char *secret, size_t secret_len, const char *repo, const char *branch,
+		      long long now, rc_error *err);
 
 /* Whether the payload's repository `url` (or "owner/name") names `repo` (exposed for the tests). */
 bool rc_webhook_same_repo(const char *url, const char *repo);
