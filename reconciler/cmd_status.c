@@ -83,8 +83,9 @@ json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, cons
 			a = NULL;   /* the daemon's applied run: done is as desired */
 		for (size_t r = 0; a && r < a->reasons.nr; r++)
 			json_array_append_new(reasons, json_string(a->reasons.v[r]));
-		json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
+		json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "instance", d->instance->name,
 						       "service", d->instance->service->name, "ship", d->instance->ship->name,
+						       "image", d->instance->image,
 						       "status", !a && ship_unreachable(ep, d->instance->ship->name) ?
 						       "unknown" : status_of(d, a), "reasons", reasons));
 	}

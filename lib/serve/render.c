@@ -213,7 +213,7 @@ static int rank(json_t *e)
 
 static const char *badge_class(const char *st)
 {
-	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent"))
+	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent") || !strcmp(st, "reachable"))
 		return "ok";
 	if (!strcmp(st, "failed") || !strcmp(st, "invalid") || !strcmp(st, "quarantined") ||
 	    !strcmp(st, "unreachable") || !strcmp(st, "conflict"))
@@ -345,8 +345,8 @@ static void environment(rc_buf *b, json_t *e)
 		H(str(e, "revision"));
 		rc_buf_adds(b, "</code>");
 	}
-	rc_buf_adds(b, "</p>\n<table><thead><tr><th>instance</th><th>service</th><th>ship</th><th>state</th>"
-		       "<th>why</th></tr></thead><tbody>\n");
+	rc_buf_adds(b, "</p>\n<table><thead><tr><th>instance</th><th>service</th><th>ship</th><th>image</th>"
+		       "<th>state</th><th>why</th></tr></thead><tbody>\n");
 	json_array_foreach(json_object_get(e, "instances"), k, x) {
 		json_t *r;
 		size_t j;
@@ -356,7 +356,9 @@ static void environment(rc_buf *b, json_t *e)
 		H(str(x, "service"));
 		rc_buf_adds(b, "</td><td>");
 		H(str(x, "ship"));
-		rc_buf_adds(b, "</td><td>");
+		rc_buf_adds(b, "</td><td><code>");
+		H(str(x, "image"));
+		rc_buf_adds(b, "</code></td><td>");
 		badge(b, str(x, "status"));
 		rc_buf_adds(b, "</td><td>");
 		json_array_foreach(json_object_get(x, "reasons"), j, r) {
@@ -373,6 +375,56 @@ static void environment(rc_buf *b, json_t *e)
 		rc_buf_adds(b, "</p>\n");
 	}
 	rc_buf_adds(b, "</section>\n");
+}
+
+/* A view per ship: its environments, its instances out of sync, whether it answered. */
+static void ships(rc_buf *b, json_t *envs)
+{
+	json_t *seen = json_object(), *e, *x, *v;
+	size_t i, k;
+	const char *name;
+
+	json_array_foreach(envs, i, e) {
+		json_array_foreach(json_object_get(e, "ships"), k, x) {
+			json_t *s = json_object_get(seen, str(x, "name"));
+			if (!s) {
+				s = json_pack("{s:b, s:[], s:i, s:i}", "reachable", 1, "envs", "instances", 0, "off", 0);
+				json_object_set_new(seen, str(x, "name"), s);
+			}
+			if (json_is_false(json_object_get(x, "reachable")))
+				json_object_set_new(s, "reachable", json_false());
+			json_array_append_new(json_object_get(s, "envs"), json_string(str(e, "name")));
+		}
+		json_array_foreach(json_object_get(e, "instances"), k, x) {
+			json_t *s = json_object_get(seen, str(x, "ship"));
+			const char *st = str(x, "status");
+			if (!s)
+				continue;
+			json_object_set_new(s, "instances", json_integer(json_integer_value(json_object_get(s, "instances")) + 1));
+			if (strcmp(st, "running") && strcmp(st, "absent"))
+				json_object_set_new(s, "off", json_integer(json_integer_value(json_object_get(s, "off")) + 1));
+		}
+	}
+	rc_buf_adds(b, "<section id=\"ships\"><h2>Ships</h2><table><thead><tr><th>ship</th><th>reachable</th>"
+		       "<th>instances</th><th>out of sync</th><th>environments</th></tr></thead><tbody>\n");
+	json_object_foreach(seen, name, v) {
+		json_t *en;
+		rc_buf_adds(b, "<tr><td>");
+		H(name);
+		rc_buf_adds(b, "</td><td>");
+		badge(b, json_is_true(json_object_get(v, "reachable")) ? "reachable" : "unreachable");
+		rc_buf_addf(b, "</td><td>%lld</td><td>%lld</td><td>",
+			    (long long)json_integer_value(json_object_get(v, "instances")),
+			    (long long)json_integer_value(json_object_get(v, "off")));
+		json_array_foreach(json_object_get(v, "envs"), k, en) {
+			if (k)
+				rc_buf_adds(b, ", ");
+			H(json_string_value(en));
+		}
+		rc_buf_adds(b, "</td></tr>\n");
+	}
+	rc_buf_adds(b, "</tbody></table></section>\n");
+	json_decref(seen);
 }
 
 int rc_render_page(rc_buf *b, json_t *snap)
@@ -428,6 +480,7 @@ int rc_render_page(rc_buf *b, json_t *snap)
 	attention(b, snap, order, n);
 	for (size_t i = 0; i < n; i++)
 		environment(b, order[i]);
+	ships(b, envs);
 	free(order);
 	return rc_buf_adds(b, "</body></html>\n");
 }

@@ -57,6 +57,7 @@ struct rc_server {
 	unsigned long counts[RC_HOOK_FORGES][RESULTS];
 	long long last_verified; /* unix time, 0: never */
 	char *tls_cert, *tls_key;
+	bool local;                 /* loopback or a unix socket: pause is open without auth */
 };
 
 struct req {
@@ -420,8 +421,15 @@ answer:
 	if (strcmp(url, "/readyz") && !authorized(s, c))
 		return text(c, MHD_HTTP_UNAUTHORIZED, "authentication required\n");
 	if (!strcmp(url, "/api/pause") || !strcmp(url, "/api/resume")) {
+		const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+		const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
 		if (!post)
 			return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST here\n");
+		if (!s->auth && !s->local)
+			return text(c, MHD_HTTP_FORBIDDEN, "pause over the network needs --listen-auth-file\n");
+		/* a page elsewhere must not make a browser here pause anything */
+		if (origin && (!host || !strstr(origin, "://") || strcmp(strstr(origin, "://") + 3, host)))
+			return text(c, MHD_HTTP_FORBIDDEN, "cross-origin request refused\n");
 		return pause_req(s, c, !strcmp(url, "/api/pause"));
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
@@ -566,7 +574,12 @@ int rc_server_start(rc_server **out, const rc_server_opts *o, rc_error *err)
 		goto fail;
 	} else if (ss.ss_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
+		s->local = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	} else {
+		s->local = (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
 	}
+	if (s->unix_fd >= 0)
+		s->local = true;
 	if (s->tls_cert)
 		flags |= MHD_USE_TLS;
 	s->mhd = MHD_start_daemon(

@@ -25,6 +25,8 @@
  * doubles with each failure (up to a minute). A delivery id seen before
  * is answered 409 and does nothing. Basic auth, when configured, guards
  * everything but /healthz, /readyz and the hooks (those prove themselves).
+ * Pause and resume need basic auth unless the server listens on loopback
+ * or a unix socket, and refuse a browser's cross-origin request.
  */
 #include "base/compat.h"
 #include "base/error.h"

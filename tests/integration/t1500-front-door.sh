@@ -195,6 +195,8 @@ test_expect_success 'the status page in headless Chromium: the quarantined envir
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --dump-dom $URL/ >dom.html 2>chromium.err &&
 	test_grep "app.example.com" dom.html &&
 	test_grep "is quarantined" dom.html &&
+	test_grep "id=\"ships\"" dom.html &&
+	test_grep "reconcile-test/app:1" dom.html &&
 	bad=$(grep -n "id=\"env-bad.example.com\"" dom.html | cut -d: -f1 | head -1) &&
 	app=$(grep -n "id=\"env-app.example.com\"" dom.html | cut -d: -f1 | head -1) &&
 	test -n "$bad" && test -n "$app" && test "$bad" -lt "$app" &&
@@ -205,6 +207,9 @@ test_expect_success 'the status page in headless Chromium: the quarantined envir
 '
 
 test_expect_success 'pause through the daemon: drift left alone, shown; resume repairs it' '
+	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Origin: http://evil.example" \
+		-X POST "$URL/api/pause?environment=app.example.com")" = 403 &&
+	! test -e state/pause.json &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST "$URL/api/pause?environment=app.example.com&for=1h&reason=freeze")" = 202 &&
 	parts_wait_for 10 grep -q "app.example.com paused through the front door" d.err &&
 	jq -e ".environments[\"app.example.com\"].reason == \"freeze\"" state/pause.json &&
