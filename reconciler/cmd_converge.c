@@ -172,8 +172,15 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			goto fail;
 		}
 	}
-	if ((ret = open_source_err(o, &src, err)) < 0)
-		goto fail;
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		ret = open_source_err(o, &src, err);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rr->stages[RUN_STAGE_FETCH] = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		if (ret < 0)
+			goto fail;
+	}
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
 	load_opts_fill(&lo, o);
@@ -181,7 +188,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		load_opts_release(&lo);
 		goto fail;
 	}
-	ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rr->stages[RUN_STAGE_LOAD] = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	}
 	load_secrets_release(&ls);
 	load_opts_release(&lo);
 	if (ret < 0)
@@ -220,6 +233,9 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rr->stages[RUN_STAGE_OBSERVE] = stats.observe_s;
+	rr->stages[RUN_STAGE_PLAN] = stats.plan_s;
+	rr->stages[RUN_STAGE_APPLY] = stats.apply_s;
 	rr->failed = rc_plan_failed(&plan);
 	rr->changed = rc_plan_has_changes(&plan);
 

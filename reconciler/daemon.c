@@ -209,7 +209,7 @@ static void run(struct daemon *dm, const char *why)
 	if (converge_run(&dm->o, &h, &rr, &err) < 0) {
 		long delay = rc_backoff_next(&dm->backoff);
 		if (dm->front)
-			front_run_done(dm->front, false, true, 0, NULL, err.msg);
+			front_run_done(dm->front, false, true, 0, NULL, NULL, err.msg);
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
@@ -220,7 +220,7 @@ static void run(struct daemon *dm, const char *why)
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	snprintf(dm->revision, sizeof(dm->revision), "%s", rr.revision);
 	if (dm->front)
-		front_run_done(dm->front, true, rr.failed, ms / 1e3, rr.revision, NULL);
+		front_run_done(dm->front, true, rr.failed, ms / 1e3, rr.stages, rr.revision, NULL);
 	if (rr.failed) {
 		long delay = rc_backoff_next(&dm->backoff);
 		say("run (%s) left environments failed; retrying in %lds", why, delay / 1000);

@@ -27,6 +27,8 @@ struct front {
 	unsigned long runs_ok, runs_failed, runs_error;
 	unsigned long hist[NBUCKETS], hist_count;
 	double hist_sum;
+	unsigned long stage_hist[RUN_STAGES][NBUCKETS], stage_count;
+	double stage_sum[RUN_STAGES];
 	json_t *actions;            /* "kind/result" -> count */
 	bool ready, source_ok;
 	char *source_error;
@@ -175,8 +177,20 @@ void front_ran(void *ctx, const rc_manifests *m, const rc_plan *plan, const rc_r
 	f->envs = envs;
 }
 
-void front_run_done(struct front *f, bool ok, bool failed, double secs, const char *revision, const char *error)
+static const char *const stage_names[RUN_STAGES] = { "fetch", "load", "observe", "plan", "apply" };
+
+void front_run_done(struct front *f, bool ok, bool failed, double secs, const double *stages, const char *revision,
+		    const char *error)
 {
+	if (stages) {
+		for (int s = 0; s < RUN_STAGES; s++) {
+			for (size_t i = 0; i < NBUCKETS; i++)
+				if (stages[s] <= buckets[i])
+					f->stage_hist[s][i]++;
+			f->stage_sum[s] += stages[s];
+		}
+		f->stage_count++;
+	}
 	if (!ok)
 		f->runs_error++;
 	else if (failed)
@@ -235,6 +249,17 @@ void front_publish(struct front *f)
 	}
 	json_object_set_new(doc, "run_seconds", json_pack("{s:o, s:f, s:I}", "buckets", hist, "sum", f->hist_sum,
 							  "count", (json_int_t)f->hist_count));
+	{
+		json_t *st = json_object();
+		for (int s = 0; s < RUN_STAGES; s++) {
+			json_t *bk = json_array();
+			for (size_t i = 0; i < NBUCKETS; i++)
+				json_array_append_new(bk, json_pack("[f, I]", buckets[i], (json_int_t)f->stage_hist[s][i]));
+			json_object_set_new(st, stage_names[s], json_pack("{s:o, s:f, s:I}", "buckets", bk, "sum",
+									  f->stage_sum[s], "count", (json_int_t)f->stage_count));
+		}
+		json_object_set_new(doc, "stage_seconds", st);
+	}
 	json_object_foreach(f->actions, key, v) {
 		const char *slash = strchr(key, '/');
 		char *kind = rc_xstrndup(key, (size_t)(slash - key));

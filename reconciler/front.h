@@ -20,8 +20,9 @@ bool front_next(struct front *f, rc_serve_request *r);
 /* run_hooks.ran: the run's environments, for the snapshot. */
 void front_ran(void *ctx, const struct rc_manifests *m, const struct rc_plan *plan, const struct rc_run_state *st,
 	       const struct rc_pauses *pauses, const char *revision);
-/* A run ended: `ok` false when it could not start (`error`), `failed` when environments failed. Publishes. */
-void front_run_done(struct front *f, bool ok, bool failed, double secs, const char *revision, const char *error);
+/* A run ended (`stages`: run_result.stages, or NULL): `ok` false when it could not start (`error`), `failed` when environments failed. Publishes. */
+void front_run_done(struct front *f, bool ok, bool failed, double secs, const double *stages, const char *revision,
+		    const char *error);
 /* The remote answered a fetch, or not. */
 void front_source(struct front *f, bool ok, const char *error);
 /* Polling found `tip`, which no webhook announced. */

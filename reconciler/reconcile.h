@@ -91,7 +91,10 @@ struct run_result {
 	bool changed;       /* actions were planned */
 	bool locked;        /* another run held the lock: nothing was done */
 	char revision[41];  /* the commit converged, "" for a directory */
+	/* seconds spent in each stage: RUN_STAGE_FETCH (opening the source), ... */
+	double stages[5];
 };
+enum { RUN_STAGE_FETCH, RUN_STAGE_LOAD, RUN_STAGE_OBSERVE, RUN_STAGE_PLAN, RUN_STAGE_APPLY, RUN_STAGES };
 struct rc_run_state;
 struct rc_pauses;
 struct run_hooks {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/banned.h"
 
 
@@ -302,8 +303,10 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	rc_observed_ship *obs;
 	rc_plan_opts po;
 	size_t njobs = 0;
+	struct timespec t0, t1, t2, t3;
 
 	memset(&f, 0, sizeof(f));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	f.opts = opts;
 	pthread_mutex_init(&f.next_lock, NULL);
 	for (size_t i = 0; i < m->nr; i++) {
@@ -330,7 +333,9 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine = opts->quarantine;
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	for (size_t e = 0; e < plan->envs_nr; e++)
 		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)
 			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
@@ -393,9 +398,13 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		}
 	}
 	free(obs);
+	clock_gettime(CLOCK_MONOTONIC, &t3);
 
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
+		stats->observe_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		stats->plan_s = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+		stats->apply_s = (double)(t3.tv_sec - t2.tv_sec) + (double)(t3.tv_nsec - t2.tv_nsec) / 1e9;
 		stats->ships = f.nr;
 		for (size_t i = 0; i < f.nr; i++) {
 			rc_docker_stats s;

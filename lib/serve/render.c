@@ -137,10 +137,30 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 		}
 		rc_buf_addf(b, "reconcile_run_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
 			    (long long)json_integer_value(json_object_get(hist, "count")));
-		rc_buf_addf(b, "reconcile_run_duration_seconds_sum %.3f\n",
+		rc_buf_addf(b, "reconcile_run_duration_seconds_sum %.6f\n",
 			    json_number_value(json_object_get(hist, "sum")));
 		rc_buf_addf(b, "reconcile_run_duration_seconds_count %lld\n",
 			    (long long)json_integer_value(json_object_get(hist, "count")));
+	}
+	head(b, "reconcile_run_stage_duration_seconds", "histogram",
+	     "how long each stage of a run takes: fetch, load, observe, plan, apply (with the health gates)");
+	json_object_foreach(json_object_get(snap, "stage_seconds"), key, x) {
+		json_t *bk;
+		json_array_foreach(json_object_get(x, "buckets"), i, bk) {
+			rc_buf_addf(b, "reconcile_run_stage_duration_seconds_bucket{stage=\"");
+			label(b, key);
+			rc_buf_addf(b, "\",le=\"%g\"} %lld\n", json_number_value(json_array_get(bk, 0)),
+				    (long long)json_integer_value(json_array_get(bk, 1)));
+		}
+		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_bucket{stage=\"");
+		label(b, key);
+		rc_buf_addf(b, "\",le=\"+Inf\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
+		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_sum{stage=\"");
+		label(b, key);
+		rc_buf_addf(b, "\"} %.6f\n", json_number_value(json_object_get(x, "sum")));
+		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_count{stage=\"");
+		label(b, key);
+		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
 	}
 	head(b, "reconcile_actions_total", "counter", "actions by kind and result since the daemon started");
 	json_array_foreach(json_object_get(snap, "actions"), i, x) {

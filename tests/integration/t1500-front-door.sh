@@ -98,11 +98,14 @@ test_expect_success 'github: a signed push to our branch fetches and converges a
 	write_app two && commit two &&
 	payload main >p.json &&
 	sig=$(hexmac <p.json) &&
+	t0=$(date +%s.%N) &&
 	curl -s -o r.txt -w "%{http_code}" -H "X-GitHub-Event: push" -H "X-GitHub-Delivery: d-1" \
 		-H "X-Hub-Signature-256: sha256=$sig" --data-binary @p.json $URL/hooks/github >code &&
 	test "$(cat code)" = 202 &&
 	fetches_are 1 &&
 	wait_version two &&
+	created=$(date -d "$(parts_docker ship1 inspect -f "{{.Created}}" web-1)" +%s.%N) &&
+	echo "push to the new container created: $(echo "$created - $t0" | bc -l) s" &&
 	parts_wait_for 10 grep -q "run (webhook)\|converged .* (webhook)" d.err
 '
 
@@ -188,6 +191,7 @@ test_expect_success 'metrics pass promtool and count what happened' '
 	grep -q "^reconcile_environment_sync_state{environment=\"app.example.com\",state=\"converged\"} 1$" metrics &&
 	grep -q "^reconcile_ship_reachable{environment=\"app.example.com\",ship=\"ship1\"} 1$" metrics &&
 	grep -q "^reconcile_run_duration_seconds_count [1-9]" metrics &&
+	grep -q "^reconcile_run_stage_duration_seconds_count{stage=\"observe\"} [1-9]" metrics &&
 	awk "/^reconcile_webhook_last_verified_timestamp_seconds / { exit !(\$2 > 0) }" metrics
 '
 
