@@ -82,7 +82,7 @@ typedef struct rc_converge_stats {
 	size_t ships;
 	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
 	unsigned long registry;     /* requests to image registries (freshness checks) */
-	double observe_s, plan_s, apply_s;   /* wall time of the stages (apply includes the gates) */
+	double observe_s, plan_s, apply_s; /* wall time of the stages (apply includes the gates) */
 } rc_converge_stats;
 
 /*

@@ -408,7 +408,8 @@ static void ships(rc_buf *b, json_t *envs)
 		json_array_foreach(json_object_get(e, "ships"), k, x) {
 			json_t *s = json_object_get(seen, str(x, "name"));
 			if (!s) {
-				s = json_pack("{s:b, s:[], s:i, s:i}", "reachable", 1, "envs", "instances", 0, "off", 0);
+				s = json_pack("{s:b, s:[], s:i, s:i}", "reachable", 1, "envs", "instances", 0, "off",
+					      0);
 				json_object_set_new(seen, str(x, "name"), s);
 			}
 			if (json_is_false(json_object_get(x, "reachable")))
@@ -420,9 +421,11 @@ static void ships(rc_buf *b, json_t *envs)
 			const char *st = str(x, "status");
 			if (!s)
 				continue;
-			json_object_set_new(s, "instances", json_integer(json_integer_value(json_object_get(s, "instances")) + 1));
+			json_object_set_new(s, "instances",
+					    json_integer(json_integer_value(json_object_get(s, "instances")) + 1));
 			if (strcmp(st, "running") && strcmp(st, "absent"))
-				json_object_set_new(s, "off", json_integer(json_integer_value(json_object_get(s, "off")) + 1));
+				json_object_set_new(s, "off",
+						    json_integer(json_integer_value(json_object_get(s, "off")) + 1));
 		}
 	}
 	rc_buf_adds(b, "<section id=\"ships\"><h2>Ships</h2><table><thead><tr><th>ship</th><th>reachable</th>"

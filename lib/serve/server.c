@@ -57,7 +57,7 @@ struct rc_server {
 	unsigned long counts[RC_HOOK_FORGES][RESULTS];
 	long long last_verified; /* unix time, 0: never */
 	char *tls_cert, *tls_key;
-	bool local;                 /* loopback or a unix socket: pause is open without auth */
+	bool local; /* loopback or a unix socket: pause is open without auth */
 };
 
 struct req {
