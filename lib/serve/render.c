@@ -306,6 +306,19 @@ static void attention(rc_buf *b, json_t *snap, json_t **order, size_t n)
 			rc_buf_adds(b, "</li>\n");
 			items++;
 		}
+		json_array_foreach(json_object_get(e, "instances"), k, x) {
+			const char *is = str(x, "status");
+			if (strcmp(is, "conflict") && strcmp(is, "orphaned"))
+				continue;
+			rc_buf_addf(b, "<li class=\"%s\">", badge_class(is));
+			H(str(x, "instance"));
+			rc_buf_adds(b, " on ship ");
+			H(str(x, "ship"));
+			rc_buf_adds(b, !strcmp(is, "conflict") ? " is a container that is not ours (conflict)"
+							     : " is ours but no manifest wants it (orphaned)");
+			rc_buf_adds(b, "</li>\n");
+			items++;
+		}
 		json_array_foreach(json_object_get(e, "ships"), k, x) {
 			if (!json_is_false(json_object_get(x, "reachable")))
 				continue;

@@ -143,7 +143,7 @@ static void test_render(void **state)
 	json_t *snap = json_loads("{\"ready\":true,\"environments\":["
 				  "{\"name\":\"a.example.com\",\"status\":\"converged\",\"instances\":[]},"
 				  "{\"name\":\"q\\\"<b>\",\"status\":\"failed\",\"quarantine\":{\"reason\":\"x\",\"active\":true},"
-				  "\"instances\":[{\"instance\":\"i\",\"ship\":\"s\",\"status\":\"missing\",\"reasons\":[]}]}],"
+				  "\"instances\":[{\"instance\":\"i\",\"ship\":\"s\",\"status\":\"conflict\",\"reasons\":[]}]}],"
 				  "\"runs\":{\"ok\":2},\"webhooks\":{\"unannounced\":1,\"last_unannounced\":\"abc\"}}", 0, NULL);
 	rc_buf b = RC_BUF_INIT;
 
@@ -159,6 +159,7 @@ static void test_render(void **state)
 	/* what needs attention first: the quarantined one before the converged one */
 	assert_true(strstr(b.ptr, "id=\"env-q&quot;&lt;b&gt;\"") < strstr(b.ptr, "id=\"env-a.example.com\""));
 	assert_non_null(strstr(b.ptr, "no webhook announced"));
+	assert_non_null(strstr(b.ptr, "i on ship s is a container that is not ours (conflict)"));
 	rc_buf_release(&b);
 	json_decref(snap);
 }
