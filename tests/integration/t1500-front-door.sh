@@ -46,6 +46,9 @@ payload () {
 }
 
 test_expect_success 'setup: a dockerd, a repository served by git daemon, two environments' '
+	for tool in promtool chromium openssl curl; do
+		command -v $tool >/dev/null || { echo "missing $tool (scripts/install-deps.sh installs it)"; return 1; }
+	done &&
 	parts_start_dockerd ship1 &&
 	S=${DOCKER_HOST_SHIP1#unix://} &&
 	parts_make_image ship1 reconcile-test/app:1 >/dev/null &&
