@@ -27,7 +27,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 CC      ?= cc
 CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
-PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto libpcre2-8
+PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto libpcre2-8 libmicrohttpd
 
 ifeq ($(V),1)
 Q :=
@@ -59,7 +59,7 @@ ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread
 
-LIB_DIRS := base source template manifest docker plan run
+LIB_DIRS := base source template manifest docker plan run serve
 LIB_SRC  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard lib/$(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:.c=.o)
 LIB_A    := lib/libreconcile.a

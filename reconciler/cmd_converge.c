@@ -223,6 +223,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_plan plan;
 	rc_run_state st;
 	rc_quarantine *quarantine = NULL;
+	rc_pauses pauses;
+	const char **paused = NULL;
 	char *state_path = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct load_secrets ls;
@@ -233,6 +235,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 
 	memset(rr, 0, sizeof(*rr));
 	memset(&st, 0, sizeof(st));
+	memset(&pauses, 0, sizeof(pauses));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * An apply takes the lock; a second one exits 75 at once, having done
@@ -247,8 +250,15 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 			goto fail;
 		}
 	}
-	if ((ret = open_source_err(o, &src, err)) < 0)
-		goto fail;
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		ret = open_source_err(o, &src, err);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rr->stages[RUN_STAGE_FETCH] = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		if (ret < 0)
+			goto fail;
+	}
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
 	load_opts_fill(&lo, o);
@@ -256,7 +266,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		load_opts_release(&lo);
 		goto fail;
 	}
-	ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		ret = rc_manifests_load(&m, src, o->environments, &lo, err);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rr->stages[RUN_STAGE_LOAD] = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	}
 	load_secrets_release(&ls);
 	load_opts_release(&lo);
 	if (ret < 0)
@@ -313,6 +329,16 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		h->loaded(h->loaded_ctx, &m);
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	if (rc_pauses_load(&pauses, o->state_dir, 0, err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s: no environment is paused\n", err->msg);
+		rc_error_clear(err);
+	}
+	paused = rc_pauses_names(&pauses);
+	co.paused = paused;
+	for (size_t i = 0; i < pauses.nr && o->verbosity >= 0; i++)
+		fprintf(stderr, "reconcile: %s is paused%s%s%s%s: planned, not applied\n", pauses.v[i].env,
+			pauses.v[i].until ? " until " : "", pauses.v[i].until ? pauses.v[i].until : "",
+			pauses.v[i].reason[0] ? ": " : "", pauses.v[i].reason);
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
@@ -326,6 +352,9 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_converge(&plan, &m, &co, &stats);
 	rc_buf_release(&pass);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rr->stages[RUN_STAGE_OBSERVE] = stats.observe_s;
+	rr->stages[RUN_STAGE_PLAN] = stats.plan_s;
+	rr->stages[RUN_STAGE_APPLY] = stats.apply_s;
 	rr->failed = rc_plan_failed(&plan) || strict_failed;
 	rr->changed = rc_plan_has_changes(&plan);
 	for (size_t e = 0; e < plan.envs_nr; e++)
@@ -378,17 +407,23 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	if (h && h->applied && !o->dry_run)
 		h->applied(h->loaded_ctx, &plan);
+	if (h && h->ran)
+		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	rc_lock_release(lock);
 	rc_state_release(&st);
 	free(quarantine);
+	free(paused);
+	rc_pauses_release(&pauses);
 	free(state_path);
 	return 0;
 fail:
 	rc_state_release(&st);
 	free(quarantine);
+	free(paused);
+	rc_pauses_release(&pauses);
 	free(state_path);
 	rc_source_free(src);
 	rc_lock_release(lock);

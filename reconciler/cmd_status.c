@@ -45,6 +45,77 @@ static const char *status_of(const rc_desired *d, const rc_action *a)
 	return "?";
 }
 
+json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, const rc_pause *pause,
+			const char *revision)
+{
+	json_t *je = json_object(), *insts = json_array(), *errs = json_array(), *warns = json_array();
+
+	json_object_set_new(je, "name", json_string(ep->name));
+	json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
+						       : ep->status == RC_ENV_FAILED ? "failed"
+						       : ep->actions_nr && ep->status != RC_ENV_OK ? "drifted" : "converged"));
+	json_object_set_new(je, "revision", revision ? json_string(revision) : json_null());
+	json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
+				applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
+				"time", applied->time ? applied->time : "") : json_null());
+	if (pause) {
+		const rc_pause *p = pause;
+		json_object_set_new(je, "pause", json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since,
+							   "until", p->until ? json_string(p->until) : json_null()));
+	}
+	if (applied && applied->quarantine.attempt)
+		json_object_set_new(je, "quarantine",
+				    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
+					      json_string(applied->quarantine.commit) : json_null(),
+					      "reason", applied->quarantine.reason, "time", applied->quarantine.time,
+					      "active", ep->quarantined));
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_action *a = action_for(ep, d);
+		const rc_kv *down = rc_kvlist_find(&ep->unreachable, d->endpoint);
+		const char *status;
+		json_t *reasons = json_array();
+		if (a && a->result == RC_RESULT_DONE)
+			a = NULL;   /* the daemon's applied run: done is as desired */
+		status = status_of(d, a);
+		if (ep->unreachable.nr) {
+			/* nothing of the environment was planned: what runs is not known */
+			status = "unknown";
+			json_array_append_new(reasons, down ? json_sprintf("ship '%s' is unreachable: %s",
+									  d->instance->ship->name, down->value)
+							    : json_string("not planned: another ship of the environment is unreachable"));
+		} else if (a && a->kind == RC_ACT_RECREATE && a->stopped && d->instance->state == RC_STATE_RUNNING) {
+			status = "stopped";   /* and drifted: both are said */
+			json_array_append_new(reasons, json_string("drifted"));
+		}
+		for (size_t r = 0; a && r < a->reasons.nr; r++)
+			json_array_append_new(reasons, json_string(a->reasons.v[r]));
+		json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "instance", d->instance->name,
+						       "service", d->instance->service->name, "ship", d->instance->ship->name,
+						       "image", d->instance->image, "status", status, "reasons", reasons));
+	}
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE &&
+		    ep->actions[i].result != RC_RESULT_DONE)
+			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "instance",
+							       ep->actions[i].instance, "service", ep->actions[i].service,
+							       "ship", ep->actions[i].ship, "status", "orphaned", "reasons",
+							       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
+	for (size_t i = 0; i < ep->errors.nr; i++)
+		json_array_append_new(errs, json_string(ep->errors.items[i].message));
+	for (size_t i = 0; i < ep->warnings.nr; i++) {
+		const rc_diag *d = &ep->warnings.items[i];
+		json_array_append_new(warns, json_pack("{s:o, s:o, s:o, s:s}",
+			"file", d->file[0] ? json_string(d->file) : json_null(),
+			"line", d->line ? json_integer(d->line) : json_null(),
+			"column", d->col ? json_integer(d->col) : json_null(), "message", d->message));
+	}
+	json_object_set_new(je, "instances", insts);
+	json_object_set_new(je, "errors", errs);
+	json_object_set_new(je, "warnings", warns);
+	return je;
+}
+
 int cmd_status(const struct options *o)
 {
 	rc_manifests m;
@@ -60,6 +131,7 @@ int cmd_status(const struct options *o)
 	bool off = false, failed, strict_failed;
 	rc_quarantine *quarantine;
 	struct load_secrets ls;
+	rc_pauses pauses;
 
 	src = open_source(o);
 	load_opts_fill(&lo, o);
@@ -74,6 +146,10 @@ int cmd_status(const struct options *o)
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));
 	}
+	if (rc_pauses_load(&pauses, o->state_dir, 0, &err) < 0) {
+		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		memset(&pauses, 0, sizeof(pauses));
+	}
 	if (converge_opts_fill(&co, o, &pass, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
 	/* what is, as a plain dry run sees it: the apply options change nothing here */
@@ -87,63 +163,8 @@ int cmd_status(const struct options *o)
 
 	for (size_t e = 0; e < plan.envs_nr; e++) {
 		const rc_env_plan *ep = &plan.envs[e];
-		const rc_state_env *applied = rc_state_get(&st, ep->name);
-		json_t *je = json_object(), *insts = json_array(), *errs = json_array(), *warns = json_array();
-
-		json_object_set_new(je, "name", json_string(ep->name));
-		json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
-							       : ep->status == RC_ENV_FAILED ? "failed"
-							       : ep->actions_nr ? "drifted" : "converged"));
-		json_object_set_new(je, "revision", src->revision ? json_string(src->revision) : json_null());
-		json_object_set_new(je, "applied", applied ? json_pack("{s:o, s:s, s:s}", "commit",
-					applied->commit ? json_string(applied->commit) : json_null(), "result", applied->result,
-					"time", applied->time ? applied->time : "") : json_null());
-		if (applied && applied->quarantine.attempt)
-			json_object_set_new(je, "quarantine",
-					    json_pack("{s:o, s:s, s:s, s:b}", "commit", applied->quarantine.commit ?
-						      json_string(applied->quarantine.commit) : json_null(),
-						      "reason", applied->quarantine.reason, "time", applied->quarantine.time,
-						      "active", ep->quarantined));
-		for (size_t i = 0; i < ep->desired_nr; i++) {
-			const rc_desired *d = &ep->desired[i];
-			const rc_action *a = action_for(ep, d);
-			const rc_kv *down = rc_kvlist_find(&ep->unreachable, d->endpoint);
-			const char *status = status_of(d, a);
-			json_t *reasons = json_array();
-			if (ep->unreachable.nr) {
-				/* nothing of the environment was planned: what runs is not known */
-				status = "unknown";
-				json_array_append_new(reasons, down ? json_sprintf("ship '%s' is unreachable: %s",
-										  d->instance->ship->name, down->value)
-								    : json_string("not planned: another ship of the environment is unreachable"));
-			} else if (a && a->kind == RC_ACT_RECREATE && a->stopped && d->instance->state == RC_STATE_RUNNING) {
-				status = "stopped";   /* and drifted: both are said */
-				json_array_append_new(reasons, json_string("drifted"));
-			}
-			for (size_t r = 0; a && r < a->reasons.nr; r++)
-				json_array_append_new(reasons, json_string(a->reasons.v[r]));
-			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
-							       "service", d->instance->service->name, "ship", d->instance->ship->name,
-							       "status", status, "reasons", reasons));
-		}
-		for (size_t i = 0; i < ep->actions_nr; i++)
-			if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE)
-				json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "instance",
-								       ep->actions[i].instance, "service", ep->actions[i].service,
-								       "ship", ep->actions[i].ship, "status", "orphaned", "reasons",
-								       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
-		for (size_t i = 0; i < ep->errors.nr; i++)
-			json_array_append_new(errs, json_string(ep->errors.items[i].message));
-		for (size_t i = 0; i < ep->warnings.nr; i++) {
-			const rc_diag *d = &ep->warnings.items[i];
-			json_array_append_new(warns, json_pack("{s:o, s:o, s:o, s:s}",
-				"file", d->file[0] ? json_string(d->file) : json_null(),
-				"line", d->line ? json_integer(d->line) : json_null(),
-				"column", d->col ? json_integer(d->col) : json_null(), "message", d->message));
-		}
-		json_object_set_new(je, "instances", insts);
-		json_object_set_new(je, "errors", errs);
-		json_object_set_new(je, "warnings", warns);
+		json_t *je = status_env_json(ep, rc_state_get(&st, ep->name), rc_pauses_get(&pauses, ep->name),
+					     src->revision);
 		json_array_append_new(envs, je);
 		if (ep->actions_nr || ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID)
 			off = true;
@@ -173,6 +194,13 @@ int cmd_status(const struct options *o)
 			if (rev)
 				printf(", source at %.12s", rev);
 			putchar('\n');
+			if ((ap = json_object_get(je, "pause"))) {
+				const char *until = json_string_value(json_object_get(ap, "until"));
+				const char *why = json_string_value(json_object_get(ap, "reason"));
+				printf("  paused since %s%s%s%s%s: planned, not applied\n",
+				       json_string_value(json_object_get(ap, "since")), until ? " until " : "", until ? until : "",
+				       why && *why ? ": " : "", why ? why : "");
+			}
 			if ((ap = json_object_get(je, "quarantine"))) {
 				const char *qc = json_string_value(json_object_get(ap, "commit"));
 				printf("  quarantined%s%.12s%s since %s: %s%s\n", qc ? " (commit " : "", qc ? qc : "", qc ? ")" : "",
@@ -213,6 +241,7 @@ int cmd_status(const struct options *o)
 	failed = rc_plan_failed(&plan) || strict_failed;
 	rc_plan_release(&plan);
 	rc_state_release(&st);
+	rc_pauses_release(&pauses);
 	free(quarantine);
 	rc_manifests_release(&m);
 	rc_source_free(src);

@@ -384,6 +384,16 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return o->known_hosts ? true : str_value(c, key, v, &o->known_hosts);
 	if (!strcmp(key, "ssh_passphrase_file"))
 		return o->ssh_passphrase_file ? true : str_value(c, key, v, &o->ssh_passphrase_file);
+	if (!strcmp(key, "listen"))
+		return o->listen ? true : str_value(c, key, v, &o->listen);
+	if (!strcmp(key, "webhook_secret_file"))
+		return o->webhook_secret_file ? true : str_value(c, key, v, &o->webhook_secret_file);
+	if (!strcmp(key, "listen_tls_cert"))
+		return o->tls_cert ? true : str_value(c, key, v, &o->tls_cert);
+	if (!strcmp(key, "listen_tls_key"))
+		return o->tls_key ? true : str_value(c, key, v, &o->tls_key);
+	if (!strcmp(key, "listen_auth_file"))
+		return o->auth_file ? true : str_value(c, key, v, &o->auth_file);
 	if (!strcmp(key, "https_token_file"))
 		return o->https_token_file ? true : str_value(c, key, v, &o->https_token_file);
 	if (!strcmp(key, "age_identity"))

@@ -35,6 +35,8 @@
 #include "manifest/spec.h"
 #include "base/util.h"
 #include "run/watch.h"
+#include "run/state.h"
+#include "front.h"
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -65,6 +67,7 @@ struct daemon {
 	rc_strlist touched;         /* "<endpoint> <name>" of the containers the last run acted on */
 	bool waiting;               /* failed in a way only a change fixes: no retry */
 	char waiting_for[512];      /* those environments, said once */
+	struct front *front;        /* --listen: the front door (front.c), NULL when off */
 };
 
 /*
@@ -87,6 +90,8 @@ static void watchdog_ping(bool force)
 	watchdog_last = now;
 	rc_notify("WATCHDOG=1", NULL);
 }
+
+#define FRONT_TAG 1000000   /* rc_watch_add_fd's tag of the front door's requests */
 
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
 static bool stop_requested(void *ctx)
@@ -282,11 +287,19 @@ static long retry_left_ms(const struct daemon *dm)
 	return left <= 0 ? 0 : (long)left + 1;
 }
 
+static void ran(void *ctx, const rc_manifests *m, const rc_plan *plan, const rc_run_state *st, const rc_pauses *p,
+		const char *revision)
+{
+	struct daemon *dm = ctx;
+	if (dm->front)
+		front_ran(dm->front, m, plan, st, p, revision);
+}
+
 static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
 	struct run_hooks h = { .daemon = true, .last_outcome = dm->outcome, .cancelled = stop_requested,
-			       .loaded = events_ensure, .loaded_ctx = dm, .applied = note_touched };
+			       .loaded = events_ensure, .loaded_ctx = dm, .applied = note_touched, .ran = ran };
 	rc_error err = RC_ERROR_INIT;
 	struct timespec t0, t1;
 	double ms;
@@ -300,6 +313,8 @@ static void run(struct daemon *dm, const char *why)
 	rc_notifyf(NULL, "STATUS=converging (%s)", why);
 	if (converge_run(&dm->o, &h, &rr, &err) < 0) {
 		long delay = rc_backoff_next(&dm->backoff);
+		if (dm->front)
+			front_run_done(dm->front, false, true, 0, NULL, NULL, err.msg);
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
@@ -310,6 +325,8 @@ static void run(struct daemon *dm, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	snprintf(dm->revision, sizeof(dm->revision), "%s", rr.revision);
+	if (dm->front)
+		front_run_done(dm->front, true, rr.failed, ms / 1e3, rr.stages, rr.revision, NULL);
 	dm->outcome = rr.failed ? rr.outcome : 0;
 	if (rr.interrupted) {
 		/* SIGTERM is still pending: the main loop stops next */
@@ -345,6 +362,56 @@ static void run(struct daemon *dm, const char *why)
 		rc_backoff_reset(&dm->backoff);
 	}
 	events_after_run(dm);
+}
+
+/* Fetch the remote; run when it moved. `announced`: a webhook asked (else polling found it). */
+static void fetch(struct daemon *dm, const char *why, bool announced)
+{
+	char tip[41];
+	rc_git_opts g;
+	rc_buf token = RC_BUF_INIT;
+	rc_error err = RC_ERROR_INIT;
+
+	if (git_opts_fill(&dm->o, &g, &token, &err) < 0 || rc_git_fetch(tip, &g, &err) < 0) {
+		say("error: %s; trying again in %lds", err.msg, dm->o.interval_ms / 1000);
+		if (dm->front)
+			front_source(dm->front, false, err.msg);
+	} else {
+		if (dm->front)
+			front_source(dm->front, true, NULL);
+		if (strcmp(tip, dm->revision)) {
+			if (!announced && dm->front && dm->o.webhook_secret_file) {
+				say("warning: polling found commit %.12s that no webhook announced", tip);
+				front_unannounced(dm->front, tip);
+			}
+			run(dm, why);
+		}
+	}
+	rc_buf_release(&token);
+}
+
+/* What the front door asked for: fetch now, pause, resume. */
+static void front_requests(struct daemon *dm, bool remote)
+{
+	rc_serve_request r;
+	rc_error err = RC_ERROR_INIT;
+
+	while (front_next(dm->front, &r)) {
+		if (r.kind == RC_SERVE_FETCH) {
+			say("webhook (%s): a push%s%.12s: fetching", r.forge, r.after[0] ? " of " : "", r.after);
+			if (remote)
+				fetch(dm, "webhook", true);
+			else
+				run(dm, "webhook");
+			continue;
+		}
+		if (rc_pause_set(dm->o.state_dir, r.env, r.kind == RC_SERVE_PAUSE, r.secs, r.reason, NULL, &err) < 0) {
+			say("error: %s", err.msg);
+			continue;
+		}
+		say("%s %s through the front door", r.env, r.kind == RC_SERVE_PAUSE ? "paused" : "resumed");
+		run(dm, r.kind == RC_SERVE_PAUSE ? "pause" : "resume");
+	}
 }
 
 int cmd_watch(const struct options *opts)
@@ -391,6 +458,12 @@ int cmd_watch(const struct options *opts)
 	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" :
 	    tree ? "a directory, changes seen at once" : "a directory", dm.o.resync_ms / 1000);
 
+	if (dm.o.listen) {
+		if (front_start(&dm.front, &dm.o, branch ? branch : dm.o.branch, &err) < 0 ||
+		    rc_watch_add_fd(dm.w, front_fd(dm.front), FRONT_TAG, &err) < 0)
+			die(EXIT_FAILED, "--listen %s: %s", dm.o.listen, err.msg);
+		say("listening on %s%s", dm.o.listen, dm.o.tls_cert ? " (TLS)" : "");
+	}
 	/*
 	 * Ready once set up, not after the first converge: a long first run
 	 * must not run into TimeoutStartSec (and be sent SIGTERM for it).
@@ -428,23 +501,19 @@ int cmd_watch(const struct options *opts)
 		case RC_WAKE_REFS:
 			run(&dm, dm.o.repo ? "push" : "changed files");
 			break;
-		case RC_WAKE_TIMER_INTERVAL: {
-			char tip[41];
-			rc_git_opts g;
-			rc_buf token = RC_BUF_INIT;
-			if (git_opts_fill(&dm.o, &g, &token, &err) < 0 || rc_git_fetch(tip, &g, &err) < 0)
-				say("error: %s; trying again in %lds", err.msg, dm.o.interval_ms / 1000);
-			else if (strcmp(tip, dm.revision))
-				run(&dm, "new commit");
-			rc_buf_release(&token);
+		case RC_WAKE_TIMER_INTERVAL:
+			fetch(&dm, "new commit", false);
 			break;
-		}
 		case RC_WAKE_TIMER_RESYNC:
 			run(&dm, "resync");
 			break;
 		case RC_WAKE_DOCKER: {
 			rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
 			bool news = false;
+			if (tag == FRONT_TAG && dm.front) {
+				front_requests(&dm, remote);
+				break;
+			}
 			if (tag < 0 || (size_t)tag >= dm.evs_nr || !dm.evs[tag].ev)
 				break;
 			if (rc_docker_events_drain(dm.evs[tag].ev, &b, &err) < 0) {
@@ -487,6 +556,7 @@ done:
 	}
 	free(dm.evs);
 	rc_strlist_release(&dm.touched);
+	front_stop(dm.front);
 	rc_watch_free(dm.w);
 	free(gitdir);
 	free(branch);

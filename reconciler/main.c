@@ -45,6 +45,8 @@ const struct command commands[] = {
 	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
 	{ "diff", cmd_diff, "what merging --head into --base would change on the hosts (GET only)" },
 	{ "notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all" },
+	{ "pause", cmd_pause, "pause ENV [--for DURATION] [--reason TEXT]: plan it, apply nothing, until resumed" },
+	{ "resume", cmd_resume, "resume ENV: apply it again (the daemon on its next run)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -62,6 +64,7 @@ enum {
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
 	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_AGE_IDENTITY, OPT_SHOW_SECRETS,
 	OPT_STRICT, OPT_BASE, OPT_HEAD,
+	OPT_FOR, OPT_REASON, OPT_LISTEN, OPT_WEBHOOK_SECRET_FILE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_AUTH_FILE,
 };
 
 int main(int argc, char **argv)
@@ -100,6 +103,13 @@ int main(int argc, char **argv)
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "base", required_argument, NULL, OPT_BASE },
 		{ "head", required_argument, NULL, OPT_HEAD },
+		{ "for", required_argument, NULL, OPT_FOR },
+		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "webhook-secret-file", required_argument, NULL, OPT_WEBHOOK_SECRET_FILE },
+		{ "listen-tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "listen-tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "listen-auth-file", required_argument, NULL, OPT_AUTH_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -167,6 +177,16 @@ int main(int argc, char **argv)
 		case OPT_AGE_IDENTITY: o.age_identity = optarg; break;
 		case OPT_SHOW_SECRETS: o.show_secrets = true; break;
 		case OPT_WATCH: o.watch = true; break;
+		case OPT_FOR:
+			if ((o.pause_secs = parse_duration(optarg)) < 0)
+				die(EXIT_USAGE, "--for takes a duration such as 90s, 30m, 2h or 1d, not '%s'", optarg);
+			break;
+		case OPT_REASON: o.pause_reason = optarg; break;
+		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_WEBHOOK_SECRET_FILE: o.webhook_secret_file = optarg; break;
+		case OPT_TLS_CERT: o.tls_cert = optarg; break;
+		case OPT_TLS_KEY: o.tls_key = optarg; break;
+		case OPT_AUTH_FILE: o.auth_file = optarg; break;
 		case OPT_INTERVAL:
 		case OPT_RESYNC: {
 			int secs;
@@ -195,6 +215,14 @@ int main(int argc, char **argv)
 	}
 	if (help)
 		command_usage(o.command, stdout, 0);
+	if (o.command && (!strcmp(o.command, "pause") || !strcmp(o.command, "resume"))) {
+		if (!dir_operand)
+			die(EXIT_USAGE, "%s takes an environment: reconcile %s ENV", o.command, o.command);
+		o.pause_env = dir_operand;
+		dir_operand = NULL;
+	} else if (o.pause_secs || o.pause_reason) {
+		die(EXIT_USAGE, "--for and --reason go with pause");
+	}
 	if (dir_operand && o.manifests)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
@@ -204,6 +232,9 @@ int main(int argc, char **argv)
 	if (config_load(&o, config_path, &err) < 0)
 		die(EXIT_USAGE, "%s", err.msg);
 	apply_defaults(&o);
+	/* the config file may name them for the daemon; the command line only with --watch */
+	if (!o.watch && (cli_options.listen || cli_options.webhook_secret_file))
+		die(EXIT_USAGE, "--listen and --webhook-secret-file go with --watch");
 	if (o.watch && o.command)
 		die(EXIT_USAGE, "--watch goes with a converge, not with '%s'", o.command);
 	if (o.repo && o.manifests)

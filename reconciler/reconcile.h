@@ -4,6 +4,7 @@
 #include "base/compat.h"
 #include "base/error.h"
 #include "run/converge.h"
+#include <jansson.h>
 #include <stdio.h>
 
 enum {
@@ -53,6 +54,11 @@ struct options {
 	long notify_reminder_s; /* seconds, 0: never; unset: 3600 */
 	bool notify_reminder_set;
 	const char *notify_sink; /* notify-test SINK */
+	/* pause ENV [--for DURATION] [--reason TEXT], resume ENV */
+	const char *pause_env, *pause_reason;
+	long pause_secs;            /* 0: until resumed */
+	/* --watch --listen (lib/serve/server.h) */
+	const char *listen, *webhook_secret_file, *tls_cert, *tls_key, *auth_file;
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
@@ -110,7 +116,12 @@ struct run_result {
 	char failed_envs[512];          /* the failed environments' names, ", "-joined */
 	unsigned long long outcome;     /* a hash of what was failing and why: a repeat is not news */
 	char revision[41];  /* the commit converged, "" for a directory */
+	/* seconds spent in each stage: RUN_STAGE_FETCH (opening the source), ... */
+	double stages[5];
 };
+enum { RUN_STAGE_FETCH, RUN_STAGE_LOAD, RUN_STAGE_OBSERVE, RUN_STAGE_PLAN, RUN_STAGE_APPLY, RUN_STAGES };
+struct rc_run_state;
+struct rc_pauses;
 struct run_hooks {
 	bool daemon;                    /* report only runs that did something, or failed anew */
 	unsigned long long last_outcome;        /* the previous run's run_result.outcome */
@@ -121,6 +132,9 @@ struct run_hooks {
 	void *loaded_ctx;
 	/* Given the plan as applied (results filled; ctx: loaded_ctx): what the run touched. */
 	void (*applied)(void *ctx, const struct rc_plan *plan);
+	/* After a run that planned (ctx: loaded_ctx): its plan, the state recorded and the pauses (the front door). */
+	void (*ran)(void *ctx, const struct rc_manifests *m, const rc_plan *plan, const struct rc_run_state *st,
+		    const struct rc_pauses *pauses, const char *revision);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the
@@ -172,6 +186,16 @@ struct notify_ctx {
 };
 void notify_planned(void *ctx, const struct rc_plan *plan);
 void notify_finished(const struct notify_ctx *nc, const struct rc_plan *plan, const struct rc_run_state *prev);
+/* One environment of the `status` document (also the daemon's snapshot; run/state.h's records). */
+struct rc_env_plan;
+struct rc_state_env;
+struct rc_pause;
+json_t *status_env_json(const struct rc_env_plan *ep, const struct rc_state_env *applied, const struct rc_pause *pause,
+			const char *revision);
+int cmd_pause(const struct options *o);
+int cmd_resume(const struct options *o);
+/* "90", "90s", "30m", "2h", "1d" -> seconds (1 s to 366 days); -1 when not one */
+long parse_duration(const char *s);
 
 /*
  * What the manifests may see of this host (reconciler/policy.c): the

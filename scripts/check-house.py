@@ -33,6 +33,7 @@ LAYERS = {
     'docker': ['base'],
     'plan': ['base', 'source', 'manifest'],
     'run': ['base', 'source', 'template', 'manifest', 'docker', 'plan'],
+    'serve': ['base', 'source', 'template', 'manifest', 'docker', 'plan', 'run'],
 }
 PURE = ['lib/plan']
 IO_HEADERS = {

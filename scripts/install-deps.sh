@@ -13,7 +13,7 @@ set -euo pipefail
 build_pkgs=(
 	build-essential pkg-config clang libclang-rt-dev
 	libyaml-dev libjansson-dev libcurl4-openssl-dev libgit2-dev libssh2-1-dev
-	libssl-dev libcmocka-dev libpcre2-dev valgrind cppcheck clang-format python3-minimal
+	libssl-dev libmicrohttpd-dev libcmocka-dev libpcre2-dev valgrind cppcheck clang-format python3-minimal
 	debhelper dpkg-dev
 )
 # busybox-static, not busybox: the test images hold only /bin/busybox, so it
@@ -22,6 +22,7 @@ test_pkgs=(
 	docker.io containerd runc tini iptables apparmor xz-utils docker-registry
 	busybox-static openssh-server openssh-client apache2-utils git jq iproute2
 	openssl curl ca-certificates perl procps util-linux python3-minimal age
+	prometheus chromium
 )
 
 if test "$(id -u)" != 0; then

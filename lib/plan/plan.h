@@ -122,6 +122,7 @@ typedef struct rc_env_plan {
 	bool interrupted;       /* the run was asked to stop: actions left not attempted */
 	/* endpoint -> why, for each ship of the environment that could not be observed */
 	rc_kvlist unreachable;
+	bool paused;		/* `reconcile pause`: planned, not applied (set by the run) */
 } rc_env_plan;
 
 typedef struct rc_plan {

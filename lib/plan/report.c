@@ -71,6 +71,8 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 		unchanged += ep->unchanged;
 		json_object_set_new(je, "name", json_string(ep->name));
 		json_object_set_new(je, "status", json_string(rc_env_status_name(ep->status)));
+		if (ep->paused)
+			json_object_set_new(je, "paused", json_true());
 		json_object_set_new(je, "errors", errs);
 		json_object_set_new(je, "warnings", warns);
 		json_object_set_new(je, "actions", acts);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/banned.h"
 
 
@@ -350,8 +351,10 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	rc_observed_ship *obs;
 	rc_plan_opts po;
 	size_t njobs = 0;
+	struct timespec t0, t1, t2, t3;
 
 	memset(&f, 0, sizeof(f));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	f.opts = opts;
 	pthread_mutex_init(&f.next_lock, NULL);
 	for (size_t i = 0; i < m->nr; i++) {
@@ -381,7 +384,9 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine = opts->quarantine;
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 
 	if (!opts->dry_run && opts->planned)
 		opts->planned(opts->planned_ctx, plan);
@@ -389,6 +394,17 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
 		for (size_t e = 0; e < plan->envs_nr; e++) {
 			rc_env_plan *ep = &plan->envs[e];
+			for (size_t p = 0; opts->paused && opts->paused[p]; p++)
+				ep->paused = ep->paused || !strcmp(opts->paused[p], ep->name);
+			if (ep->paused) {
+				for (size_t i = 0; i < ep->actions_nr; i++) {
+					if (ep->actions[i].result == RC_RESULT_SKIPPED)
+						continue;
+					ep->actions[i].result = RC_RESULT_SKIPPED;
+					ep->actions[i].error = rc_xstrdup("not attempted: the environment is paused");
+				}
+				continue;
+			}
 			if (!ep->actions_nr || ep->status == RC_ENV_INVALID)
 				continue;
 			if (ep->status == RC_ENV_FAILED) {
@@ -431,9 +447,13 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		}
 	}
 	free(obs);
+	clock_gettime(CLOCK_MONOTONIC, &t3);
 
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
+		stats->observe_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		stats->plan_s = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+		stats->apply_s = (double)(t3.tv_sec - t2.tv_sec) + (double)(t3.tv_nsec - t2.tv_nsec) / 1e9;
 		stats->ships = f.nr;
 		for (size_t i = 0; i < f.nr; i++) {
 			rc_docker_stats s;

@@ -79,12 +79,15 @@ typedef struct rc_converge_opts {
 	/* exec checks: the user they run as (NULL: nobody); disabled: they fail (rc_check_ctx) */
 	const char *exec_user;
 	bool exec_disabled;
+	/* paused environments (NULL-terminated, may be NULL): planned, never applied, drift included */
+	const char *const *paused;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {
 	size_t ships;
 	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
 	unsigned long registry;     /* requests to image registries (freshness checks) */
+	double observe_s, plan_s, apply_s; /* wall time of the stages (apply includes the gates) */
 } rc_converge_stats;
 
 /*

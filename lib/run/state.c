@@ -287,6 +287,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		const rc_env_plan *ep = &plan->envs[e];
 		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
 		const rc_action *rolled = NULL;
+		if (ep->paused)
+			continue; /* nothing was applied: its record stays what it was */
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
 				rolled = &ep->actions[i];
@@ -435,6 +437,188 @@ done:
 		unlink(tmp);
 	rc_crypto_wipe(key, sizeof(key));
 	free(path);
+	free(tmp);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- pauses */
+
+static char *iso_of(long long t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return rc_xstrdup(buf);
+}
+
+static long long epoch_of(const char *iso)
+{
+	struct tm tm;
+	const char *end;
+	memset(&tm, 0, sizeof(tm));
+	end = iso ? strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	if (!end || *end)
+		return -1;
+	return (long long)timegm(&tm);
+}
+
+void rc_pauses_release(rc_pauses *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nr; i++) {
+		free(p->v[i].env);
+		free(p->v[i].reason);
+		free(p->v[i].since);
+		free(p->v[i].until);
+	}
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+const rc_pause *rc_pauses_get(const rc_pauses *p, const char *env)
+{
+	for (size_t i = 0; p && i < p->nr; i++)
+		if (!strcmp(p->v[i].env, env))
+			return &p->v[i];
+	return NULL;
+}
+
+const char **rc_pauses_names(const rc_pauses *p)
+{
+	const char **v = rc_xcalloc(p->nr + 1, sizeof(*v));
+	for (size_t i = 0; i < p->nr; i++)
+		v[i] = p->v[i].env;
+	return v;
+}
+
+static int pauses_read(rc_pauses *out, json_t **doc_out, const char *path, long long now, rc_error *err)
+{
+	json_error_t je;
+	json_t *doc, *envs, *e;
+	const char *name;
+
+	memset(out, 0, sizeof(*out));
+	*doc_out = NULL;
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!doc)
+		return rc_error_set(err, RC_EINVALID, "cannot read pauses '%s': %s (line %d)", path, je.text, je.line);
+	envs = json_object_get(doc, "environments");
+	if (!json_is_object(envs)) {
+		json_decref(doc);
+		return rc_error_set(err, RC_EINVALID, "pauses '%s' have no 'environments' object", path);
+	}
+	json_object_foreach(envs, name, e) {
+		const char *until = json_string_value(json_object_get(e, "until"));
+		const char *reason = json_string_value(json_object_get(e, "reason"));
+		const char *since = json_string_value(json_object_get(e, "since"));
+		long long u = until ? epoch_of(until) : 0;
+		rc_pause *p;
+		if (u < 0 || (u && u <= now))
+			continue; /* over (or unreadable: not a pause to honour) */
+		RC_ALLOC_GROW(out->v, out->nr + 1, out->alloc);
+		p = &out->v[out->nr++];
+		p->env = rc_xstrdup(name);
+		p->reason = rc_xstrdup(reason ? reason : "");
+		p->since = rc_xstrdup(since ? since : "");
+		p->until = until ? rc_xstrdup(until) : NULL;
+		p->until_epoch = u;
+	}
+	*doc_out = doc;
+	return 0;
+}
+
+int rc_pauses_load(rc_pauses *out, const char *state_dir, long long now, rc_error *err)
+{
+	char *path = rc_xstrfmt("%s/pause.json", state_dir);
+	json_t *doc = NULL;
+	int ret = pauses_read(out, &doc, path, now ? now : (long long)time(NULL), err);
+	json_decref(doc);
+	free(path);
+	return ret;
+}
+
+int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, const char *reason, bool *was,
+		 rc_error *err)
+{
+	char *path = rc_xstrfmt("%s/pause.json", state_dir), *lockp = rc_xstrfmt("%s/pause.lock", state_dir);
+	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
+	long long now = (long long)time(NULL);
+	rc_pauses cur;
+	json_t *doc = NULL, *envs;
+	int ret, lock = -1;
+
+	if (was)
+		*was = false;
+	memset(&cur, 0, sizeof(cur));
+	if ((ret = rc_state_dir_ensure(state_dir, err)) < 0)
+		goto done;
+	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot lock '%s': %s", lockp, strerror(errno));
+		goto done;
+	}
+	if ((ret = pauses_read(&cur, &doc, path, now, err)) < 0)
+		goto done;
+	if (was)
+		*was = rc_pauses_get(&cur, env) != NULL;
+	/* written anew from the pauses in force: expired ones go */
+	json_decref(doc);
+	doc = json_object();
+	envs = json_object();
+	for (size_t i = 0; i < cur.nr; i++) {
+		const rc_pause *p = &cur.v[i];
+		if (!strcmp(p->env, env))
+			continue;
+		json_object_set_new(envs, p->env,
+				    json_pack("{s:s, s:s, s:o}", "reason", p->reason, "since", p->since, "until",
+					      p->until ? json_string(p->until) : json_null()));
+	}
+	if (pause) {
+		char *since = iso_of(now), *until = secs > 0 ? iso_of(now + secs) : NULL;
+		char *why = rc_clean_text(reason ? reason : "", reason ? strlen(reason) : 0);
+		json_t *o = json_pack("{s:s, s:s, s:o}", "reason", why, "since", since, "until",
+				      until ? json_string(until) : json_null());
+		free(since);
+		free(until);
+		free(why);
+		if (!o || json_object_set_new(envs, env, o) < 0) {
+			json_decref(envs);
+			ret = rc_error_set(err, RC_EINVALID, "cannot pause environment '%s': not UTF-8", env);
+			goto done;
+		}
+	}
+	json_object_set_new(doc, "format_version", json_integer(1));
+	json_object_set_new(doc, "environments", envs);
+	if (json_dump_file(doc, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s'", tmp);
+		unlink(tmp);
+		goto done;
+	}
+	{
+		int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	if (rename(tmp, path) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	fsync_dir(path);
+done:
+	json_decref(doc);
+	rc_pauses_release(&cur);
+	if (lock >= 0)
+		close(lock);
+	free(path);
+	free(lockp);
 	free(tmp);
 	return ret;
 }

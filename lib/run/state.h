@@ -87,6 +87,41 @@ rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
  */
 int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool create, rc_error *err);
 
+/*
+ * Pauses: <state-dir>/pause.json, written only by `reconcile pause` and
+ * `reconcile resume` (and the daemon's POST /api/pause), never by a run,
+ * so that a run in progress cannot lose one. A paused environment is
+ * planned but not applied (rc_converge_opts.paused); a pause with an end
+ * time is over once that time has passed.
+ *
+ *     { "format_version": 1,
+ *       "environments": { "api.example.com":
+ *           { "reason": "...", "since": "2026-11-22T00:12:03Z", "until": "...|null" } } }
+ */
+typedef struct rc_pause {
+	char *env, *reason, *since;
+	char *until;	       /* NULL: until resumed */
+	long long until_epoch; /* 0: until resumed */
+} rc_pause;
+typedef struct rc_pauses {
+	rc_pause *v;
+	size_t nr, alloc;
+} rc_pauses;
+/* The pauses in force at `now` (0: the current time); a missing file is none. */
+int rc_pauses_load(rc_pauses *out, const char *state_dir, long long now, rc_error *err);
+const rc_pause *rc_pauses_get(const rc_pauses *p, const char *env);
+/* The names of the paused environments, NULL-terminated, pointing into `p` (free() the array). */
+const char **rc_pauses_names(const rc_pauses *p);
+void rc_pauses_release(rc_pauses *p);
+/*
+ * Pause `env` for `secs` seconds (0: until resumed) with `reason` (may be
+ * NULL), or resume it (`pause` false; *was tells whether it was paused).
+ * Serialized by a lock of their own (<state-dir>/pause.lock), written
+ * atomically.
+ */
+int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, const char *reason, bool *was,
+		 rc_error *err);
+
 /* Make the state directory (and its parents), mode 0700. */
 int rc_state_dir_ensure(const char *dir, rc_error *err);
 

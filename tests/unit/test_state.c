@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/buf.h"
@@ -519,6 +520,50 @@ static void test_dir_ensure(void **state)
 	tmp_tree_remove(dir);
 }
 
+static void test_pauses(void **state)
+{
+	char *dir = tmp_tree_new();
+	rc_error err = RC_ERROR_INIT;
+	rc_pauses p;
+	const char **names;
+	bool was = true;
+	long long now = (long long)time(NULL);
+
+	(void)state;
+	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), 0);
+	assert_int_equal(p.nr, 0);
+	assert_int_equal(rc_pause_set(dir, "a", true, 0, "release freeze", &was, &err), 0);
+	assert_false(was);
+	assert_int_equal(rc_pause_set(dir, "b", true, 60, NULL, NULL, &err), 0);
+	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), 0);
+	assert_int_equal(p.nr, 2);
+	assert_string_equal(rc_pauses_get(&p, "a")->reason, "release freeze");
+	assert_null(rc_pauses_get(&p, "a")->until);
+	assert_non_null(rc_pauses_get(&p, "b")->until);
+	names = rc_pauses_names(&p);
+	assert_non_null(names[0]);
+	assert_non_null(names[1]);
+	assert_null(names[2]);
+	free(names);
+	rc_pauses_release(&p);
+	/* b's pause is over a minute later; a's is not */
+	assert_int_equal(rc_pauses_load(&p, dir, now + 61, &err), 0);
+	assert_int_equal(p.nr, 1);
+	assert_non_null(rc_pauses_get(&p, "a"));
+	rc_pauses_release(&p);
+	assert_int_equal(rc_pause_set(dir, "a", false, 0, NULL, &was, &err), 0);
+	assert_true(was);
+	assert_int_equal(rc_pause_set(dir, "a", false, 0, NULL, &was, &err), 0);
+	assert_false(was);
+	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), 0);
+	assert_int_equal(p.nr, 1);
+	assert_string_equal(p.v[0].env, "b");
+	rc_pauses_release(&p);
+	tmp_write(dir, "pause.json", "{nope");
+	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), RC_EINVALID);
+	tmp_tree_remove(dir);
+}
+
 static void test_lock(void **state)
 {
 	char *dir = tmp_tree_new();
@@ -574,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_dir_ensure),
 		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_pauses),
 	};
 	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
