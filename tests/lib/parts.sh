@@ -256,9 +256,12 @@ parts_kill_dockerd () {
 	local name=$1 sig=${2:-KILL} dir pid
 	dir="$PARTS_DIR/docker/$name"
 	pid=$(cat "$dir/launcher.pid" 2>/dev/null) || { parts_err "no dockerd '$name'"; return 1; }
-	kill -"$sig" "$pid" 2>/dev/null
-	parts_wait_for 30 eval "! parts_alive $pid" || { parts_err "dockerd '$name' outlived SIG$sig"; return 1; }
-	wait "$pid" 2>/dev/null
+	# stderr: no "Killed" line from bash for the job
+	{
+		kill -"$sig" "$pid"
+		parts_wait_for 30 eval "! parts_alive $pid" || return 1
+		wait "$pid" || true
+	} 2>/dev/null || { parts_err "dockerd '$name' outlived SIG$sig"; return 1; }
 	return 0
 }
 
