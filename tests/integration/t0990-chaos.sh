@@ -18,7 +18,8 @@ test_expect_success 'chaos trials: every count is 0' '
 '
 
 # Known bug, found by the dockerd kind (seed 1003144833: 5 of 10 trials fail;
-# replay: CHAOS_KINDS=dockerd CHAOS_SEED=1003144833 bash t0990-chaos.sh -v).
+# replay: CHAOS_KINDS=kill9,sigterm,dockerd CHAOS_SEED=1003144833 bash t0990-chaos.sh
+# -v; the delays follow from the seed and the kinds in order).
 # dockerd runs without live-restore, so when it starts again it kills every
 # container it finds running: a new container under its running check exits
 # 137, the gate fails ("the container exited (exit code 137)"), the attempt is
