@@ -30,6 +30,10 @@
 #                                 make that TCP listener TLS (tests/lib/mkcerts.sh).
 #   parts_stop_dockerd NAME       kill its containers, SIGTERM, then SIGKILL after
 #                                 15 s; unmount and remove its directories.
+#   parts_kill_dockerd NAME [SIG] signal dockerd NAME (default KILL), wait until it is
+#                                 gone; its containerd, shims and containers stay.
+#   parts_restart_dockerd NAME    start it again on the same data root, sockets, bridge
+#                                 and arguments; wait until it answers /_ping.
 #   parts_docker NAME ARGS...     the docker CLI against daemon NAME.
 #   parts_id NAME CONTAINER       the container's full id on daemon NAME.
 #   parts_state NAME CONTAINER    its State.Status (running, exited, created, ...).
@@ -219,10 +223,73 @@ parts_make_bridge () {
 	return 1
 }
 
-parts_launch_dockerd () {
-	local name=$1 dir n tcp_args=() extra_args=() port var nsenter=()
+# Start dockerd NAME in the background on its directory, bridge and arguments
+# (recorded by parts_launch_dockerd); the log is appended to.
+parts_exec_dockerd () {
+	local name=$1 dir n args=() nsenter=()
 	dir="$PARTS_DIR/docker/$name"
-	test -z "${PARTS_DOCKERD_NETNS:-}" || nsenter=(nsenter "--net=/var/run/netns/$PARTS_DOCKERD_NETNS")
+	n=$(cat "$dir/bridge") || return 1
+	test ! -f "$dir/netns" || nsenter=(nsenter "--net=/var/run/netns/$(cat "$dir/netns")")
+	mapfile -t args <"$dir/args" || return 1
+	# setsid: a Ctrl-C at the terminal must reach us, not kill the daemon
+	# behind our back before cleanup unmounts its data root.
+	setsid "${nsenter[@]}" dockerd \
+		--config-file "$dir/daemon.json" \
+		--data-root "$dir/data" \
+		--exec-root "$dir/exec" \
+		--pidfile "$dir/dockerd.pid" \
+		-H "unix://$dir/docker.sock" \
+		--bridge "rcbr$n" \
+		--default-address-pool "base=10.212.$n.0/24,size=28" \
+		--iptables=false --ip-masq=false --ip-forward=false \
+		--storage-driver "$PARTS_STORAGE_DRIVER" \
+		--insecure-registry 127.0.0.0/8 \
+		--shutdown-timeout 2 \
+		--log-level warn "${args[@]}" \
+		</dev/null >>"$PARTS_DIR/log/dockerd-$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	echo $! >"$dir/launcher.pid"
+}
+
+# parts_kill_dockerd NAME [SIGNAL]: signal dockerd NAME (default KILL) and
+# wait until it is gone. Its containerd, shims and containers are left alone.
+parts_kill_dockerd () {
+	local name=$1 sig=${2:-KILL} dir pid
+	dir="$PARTS_DIR/docker/$name"
+	pid=$(cat "$dir/launcher.pid" 2>/dev/null) || { parts_err "no dockerd '$name'"; return 1; }
+	# stderr: no "Killed" line from bash for the job
+	{
+		kill -"$sig" "$pid"
+		parts_wait_for 30 eval "! parts_alive $pid" || return 1
+		wait "$pid" || true
+	} 2>/dev/null || { parts_err "dockerd '$name' outlived SIG$sig"; return 1; }
+	return 0
+}
+
+# parts_restart_dockerd NAME: start dockerd NAME again (after parts_kill_dockerd)
+# on the same data root, exec root, socket and bridge; wait for /_ping.
+parts_restart_dockerd () {
+	local name=$1 dir pid
+	dir="$PARTS_DIR/docker/$name"
+	test -f "$dir/args" || { parts_err "no dockerd '$name' to restart"; return 1; }
+	pid=$(cat "$dir/launcher.pid" 2>/dev/null)
+	if test -n "$pid" && parts_alive "$pid"; then
+		parts_err "dockerd '$name' is still running"
+		return 1
+	fi
+	rm -f "$dir/dockerd.pid"
+	# Its containerd died with it (dockerd starts it with a parent-death
+	# signal) and may linger as a zombie nobody reaps: dockerd would take
+	# the pid file's zombie for a live containerd and wait for it in vain.
+	pid=$(cat "$dir/exec/containerd/containerd.pid" 2>/dev/null)
+	if test -n "$pid" && ! parts_alive "$pid"; then
+		rm -f "$dir/exec/containerd/containerd.pid"
+	fi
+	parts_exec_dockerd "$name" && parts_wait_dockerd "$name"
+}
+
+parts_launch_dockerd () {
+	local name=$1 dir n tcp_args=() extra_args=() port var
+	dir="$PARTS_DIR/docker/$name"
 	if test -e "$dir"; then
 		parts_err "dockerd '$name' already started"
 		return 1
@@ -238,25 +305,13 @@ parts_launch_dockerd () {
 		export "DOCKER_TCP_$var=tcp://127.0.0.1:$port" "DOCKER_PORT_$var=$port"
 	fi
 	read -r -a extra_args <<<"${PARTS_DOCKERD_ARGS:-}"
-	# setsid: a Ctrl-C at the terminal must reach us, not kill the daemon
-	# behind our back before cleanup unmounts its data root.
-	setsid "${nsenter[@]}" dockerd \
-		--config-file "$dir/daemon.json" \
-		--data-root "$dir/data" \
-		--exec-root "$dir/exec" \
-		--pidfile "$dir/dockerd.pid" \
-		-H "unix://$dir/docker.sock" "${tcp_args[@]}" \
-		--bridge "rcbr$n" \
-		--default-address-pool "base=10.212.$n.0/24,size=28" \
-		--iptables=false --ip-masq=false --ip-forward=false \
-		--storage-driver "$PARTS_STORAGE_DRIVER" \
-		--insecure-registry 127.0.0.0/8 \
-		--shutdown-timeout 2 \
-		--log-level warn "${extra_args[@]}" \
-		</dev/null >"$PARTS_DIR/log/dockerd-$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
-	echo $! >"$dir/launcher.pid"
 	echo "$n" >"$dir/bridge"
 	test -z "${PARTS_DOCKERD_NETNS:-}" || echo "$PARTS_DOCKERD_NETNS" >"$dir/netns"
+	# what parts_restart_dockerd needs to start it again the same way
+	for port in "${tcp_args[@]}" "${extra_args[@]}"; do
+		printf '%s\n' "$port"
+	done >"$dir/args"
+	parts_exec_dockerd "$name" || return 1
 	parts_daemons="$parts_daemons $name"
 	export "DOCKER_HOST_$var=unix://$dir/docker.sock" "DOCKER_BRIDGE_IP_$var=10.211.$n.1"
 }
