@@ -45,7 +45,20 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 			o->ship = label(labels, RC_LABEL_SHIP);
 			o->spec_hash = label(labels, RC_LABEL_SPEC_HASH);
 			o->spec = label(labels, RC_LABEL_SPEC);
+			o->owner = label(labels, RC_LABEL_OWNER);
+			if (!o->owner)
+				o->owner = rc_xstrdup(RC_OWNER_DEFAULT);   /* made before the label existed */
+		} else if (json_is_object(labels) && json_object_get(labels, RC_LABEL_LOCK)) {
+			o->lock = true;
 		}
+	}
+}
+
+void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner)
+{
+	for (size_t i = 0; i < ship->containers_nr; i++) {
+		rc_observed_container *c = &ship->containers[i];
+		c->foreign = c->managed && strcmp(c->owner, owner ? owner : RC_OWNER_DEFAULT) != 0;
 	}
 }
 
@@ -90,6 +103,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 		free(o->ship);
 		free(o->spec_hash);
 		free(o->spec);
+		free(o->owner);
 	}
 	free(s->containers);
 	free(s->endpoint);

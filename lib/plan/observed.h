@@ -22,6 +22,13 @@ typedef struct rc_observed_container {
 	bool managed;           /* has reconcile.environment */
 	char *env, *service, *instance, *ship;   /* our labels (managed only) */
 	char *spec_hash, *spec; /* reconcile.spec-hash and reconcile.spec */
+	char *owner;            /* reconcile.owner (managed only); RC_OWNER_DEFAULT when it has none */
+	/*
+	 * Managed, by another owner (rc_observed_mark_owner): reported, never
+	 * touched, not counted by the prune guard.
+	 */
+	bool foreign;
+	bool lock;              /* a run lock (reconcile.lock), never an instance */
 } rc_observed_container;
 
 typedef struct rc_observed_ship {
@@ -31,6 +38,7 @@ typedef struct rc_observed_ship {
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
 	size_t containers_nr;
+	size_t unmanaged;       /* containers on the host without our labels (run locks aside) */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,
@@ -53,6 +61,9 @@ typedef struct rc_observed_ship {
  * error that says so, so that nothing of theirs is touched.
  */
 void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr);
+
+/* Mark the managed containers of `ship` whose owner is not `owner` (NULL: the default) foreign. */
+void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);

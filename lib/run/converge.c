@@ -319,8 +319,10 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	f.manifests = m;
 	rc_observe_freshness(&f);
 	obs = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*obs));
-	for (size_t i = 0; i < f.nr; i++)
+	for (size_t i = 0; i < f.nr; i++) {
+		rc_observed_mark_owner(&f.v[i].obs, opts->owner);
 		obs[i] = f.v[i].obs;   /* shallow: the fleet keeps ownership */
+	}
 	memset(&po, 0, sizeof(po));
 	po.no_prune = opts->no_prune;
 	po.force_prune = opts->force_prune;
@@ -330,6 +332,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine = opts->quarantine;
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
+	po.owner = opts->owner;
+	po.inventory = opts->inventory;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 	for (size_t e = 0; e < plan->envs_nr; e++)
 		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)

@@ -71,6 +71,16 @@ typedef struct rc_converge_opts {
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
 	bool retry_failed;
+	/* config `owner:`; NULL: RC_OWNER_DEFAULT. Only this owner's containers are acted on. */
+	const char *owner;
+	/* the environments this state directory applied (rc_state_inventory); NULL: all */
+	const char *const *inventory;
+	/*
+	 * An apply claims, on each ship, the run lock of its owner before it
+	 * acts (see rc_converge); held by another run, it waits up to this
+	 * long, then gives up with RC_ECONFLICT. A dry run never claims.
+	 */
+	long wait_lock_ms;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {

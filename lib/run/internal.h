@@ -20,6 +20,7 @@ struct fship {
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
+	bool locked;                /* this run holds the ship's lock of its owner (lock.c) */
 };
 
 struct env_job {

@@ -65,6 +65,7 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	rc_error err = RC_ERROR_INIT;
 	json_t *list = NULL;
 	const char **names;
+	json_int_t total = -1;
 
 	if (rc_docker_for_ship(&fs->docker, s, f->opts, &err) < 0)
 		goto fail;
@@ -87,12 +88,17 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 		root = json_string_value(json_object_get(info, "DockerRootDir"));
 		if (id && *id && name && root)
 			fs->obs.daemon_id = rc_xstrfmt("%s, %s:%s", id, name, root);
+		if (json_is_integer(json_object_get(info, "Containers")))
+			total = json_integer_value(json_object_get(info, "Containers"));
 		json_decref(info);
 	}
 	/* ours, in one request */
 	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, &err) < 0)
 		goto fail;
 	rc_observed_add_containers(&fs->obs, list);
+	/* the others, counted without listing them: every container but ours and our run lock */
+	if (total >= 0 && (size_t)total >= json_array_size(list) + (fs->locked ? 1 : 0))
+		fs->obs.unmanaged = (size_t)total - json_array_size(list) - (fs->locked ? 1 : 0);
 	json_decref(list);
 	list = NULL;
 	/*

@@ -113,7 +113,10 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 		const char *result = json_string_value(json_object_get(e, "result"));
 		const char *time = json_string_value(json_object_get(e, "time"));
 		const json_t *q = json_object_get(e, "quarantine");
+		const json_t *applied = json_object_get(e, "applied");
 		rc_state_set(out, name, commit, result ? result : "unknown", time ? time : "");
+		out->v[out->nr - 1].applied = applied ? json_is_true(applied)
+					    : result && strcmp(result, "invalid") && strcmp(result, "unknown");
 		if (json_is_string(json_object_get(q, "attempt")))
 			rc_state_quarantine(out, name, json_string_value(json_object_get(q, "attempt")),
 					    json_string_value(json_object_get(q, "commit")),
@@ -154,8 +157,8 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 
 	for (size_t i = 0; i < s->nr; i++) {
 		const rc_state_env *e = &s->v[i];
-		json_t *o = json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
-				      "result", e->result, "time", e->time ? e->time : "");
+		json_t *o = json_pack("{s:o, s:s, s:s, s:b}", "commit", e->commit ? json_string(e->commit) : json_null(),
+				      "result", e->result, "time", e->time ? e->time : "", "applied", e->applied);
 		if (o && e->quarantine.attempt) {
 			/* an error message, any bytes: made fit for JSON rather than lost */
 			char *reason = rc_clean_text(e->quarantine.reason ? e->quarantine.reason : "",
@@ -275,6 +278,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		const rc_env_plan *ep = &plan->envs[e];
 		const char *result = ep->status == RC_ENV_INVALID ? "invalid" : ep->status == RC_ENV_FAILED ? "failed" : "ok";
 		const rc_action *rolled = NULL;
+		if (ep->left_alone)
+			continue;   /* never applied from here: not ours to record */
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
 				rolled = &ep->actions[i];
@@ -291,6 +296,10 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		} else {
 			rc_state_set(st, ep->name, revision, result, NULL);
 		}
+		if (ep->status != RC_ENV_INVALID)
+			for (size_t i = 0; i < st->nr; i++)
+				if (!strcmp(st->v[i].name, ep->name))
+					st->v[i].applied = true;
 		if (rolled && ep->attempt) {
 			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
 					       rolled->ship, rolled->error ? rolled->error : "rolled back");
@@ -300,6 +309,16 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
 		}
 	}
+}
+
+char **rc_state_inventory(const rc_run_state *st)
+{
+	char **v = rc_xcalloc(st->nr + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < st->nr; i++)
+		if (st->v[i].applied)
+			v[n++] = rc_xstrdup(st->v[i].name);
+	return v;
 }
 
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)

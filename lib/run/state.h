@@ -10,9 +10,14 @@
  *     { "format_version": 1,
  *       "environments": { "api.example.com":
  *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back",
- *             "time": "2026-11-22T00:12:03Z",
+ *             "time": "2026-11-22T00:12:03Z", "applied": true,
  *             "quarantine": { "attempt": "<sha256>", "commit": "<sha>|null",
  *                             "reason": "...", "time": "..." } } } }
+ *
+ * `applied` puts the environment in this state directory's inventory: a
+ * run from here applied it (an invalid run keeps it). Only an environment
+ * in the inventory is pruned when its directory is removed. A file from
+ * before the inventory counts every recorded result but "invalid".
  *
  * `quarantine` is there while the environment's last rolled-back attempt
  * (rc_env_plan.attempt) is not to be tried again; a run that converges the
@@ -31,6 +36,7 @@ typedef struct rc_state_env {
 	char *commit;       /* NULL for a plain directory source */
 	char *result;
 	char *time;         /* UTC, ISO 8601 */
+	bool applied;       /* in the inventory: a run from here applied it (kept when it is invalid later) */
 	struct {
 		char *attempt;  /* NULL: none */
 		char *commit, *reason, *time;
@@ -60,6 +66,8 @@ void rc_state_release(rc_run_state *s);
  * The caller saves `st`.
  */
 void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision);
+/* The inventory: the names of the environments with `applied` (NULL-terminated; rc_strv_free()). */
+char **rc_state_inventory(const rc_run_state *st);
 /* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
 

@@ -719,6 +719,105 @@ static void test_registry_warning_changes_nothing(void **state)
 	json_decref(doc);
 }
 
+/* Give the last container observed on `s` an owner label, as another tree's run would have. */
+static void set_owner(rc_observed_ship *s, const char *owner)
+{
+	rc_observed_container *c = &s->containers[s->containers_nr - 1];
+	free(c->owner);
+	c->owner = rc_xstrdup(owner);
+}
+
+static void test_foreign_containers_are_never_touched(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	static const char *const names[] = { "a", "b", "c", "d", "e" };
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	/* web-2's name is held by another owner's container: a conflict, even with --adopt */
+	observe_desired(f, 1, "web-2", "running");
+	set_owner(&f->ships[1], "team-b");
+	/* another owner's containers of this environment and of one we do not have */
+	for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++) {
+		observe(&f->ships[0], names[i], "running", "sha256:x", "env.example.com", "old", names[i], "h", NULL);
+		set_owner(&f->ships[0], "team-b");
+	}
+	observe(&f->ships[1], "theirs-1", "running", "sha256:x", "theirs.example.com", "t", "theirs-1", "h", NULL);
+	set_owner(&f->ships[1], "team-b");
+	/* made before the owner label existed: ours (the default owner) */
+	observe(&f->ships[1], "old-1", "running", "sha256:x", "env.example.com", "old", "old-1", "h", NULL);
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	rc_observed_mark_owner(&f->ships[1], NULL);
+	f->opts.adopt = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	/* the conflict fails the environment: nothing of it is pruned this time (old-1 is ours) */
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_CONFLICT, "web-2", "container belongs to owner 'team-b'");
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "never touches another owner's containers"));
+	for (size_t i = 0; i < f->plan.envs_nr; i++)
+		assert_string_not_equal(f->plan.envs[i].name, "theirs.example.com");
+	/* the guard counts ours only */
+	assert_false(f->plan.prune_blocked);
+	assert_int_equal((int)f->plan.managed, 3);
+	assert_string_equal(f->plan.owner, "default");
+	assert_int_equal((int)f->plan.ships_nr, 2);
+	assert_int_equal((int)f->plan.ships[0].foreign, 5);
+	assert_int_equal((int)f->plan.ships[0].managed, 2);
+	assert_int_equal((int)f->plan.ships[1].foreign, 2);
+	assert_int_equal((int)f->plan.ships[1].managed, 1);
+
+	/* seen from team-b: ours are theirs, and the other way round */
+	rc_observed_mark_owner(&f->ships[0], "team-b");
+	rc_observed_mark_owner(&f->ships[1], "team-b");
+	f->opts.owner = "team-b";
+	f->opts.adopt = false;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (!strcmp(ep->actions[i].instance, "old-1") || !strcmp(ep->actions[i].instance, "db-1") ||
+		    !strcmp(ep->actions[i].instance, "web-1"))
+			assert_action(&ep->actions[i], RC_ACT_CONFLICT, ep->actions[i].instance,
+				      "container belongs to owner 'default'");
+	/* what it creates carries its owner, outside the spec hash */
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const json_t *labels = json_object_get(rc_desired_create(&ep->desired[i]), "Labels");
+		char hash[65], *spec;
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.owner")), "team-b");
+		desired_of(f, ep->desired[i].instance->name, hash, &spec);
+		assert_string_equal(ep->desired[i].hash, hash);
+		free(spec);
+	}
+}
+
+static void test_removed_environment_needs_the_inventory(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	const char *inventory[] = { "env.example.com", "gone.example.com", NULL };
+	const char *empty[] = { NULL };
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	observe(&f->ships[1], "gone-1", "exited", "sha256:x", "gone.example.com", "g", "gone-1", "h", NULL);
+	f->opts.inventory = inventory;
+	compute(f);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "gone-1", "absent from manifests (environment removed)");
+	assert_false(ep->left_alone);
+
+	/* never applied from this state directory: left alone, said */
+	f->opts.inventory = empty;
+	compute(f);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_true(ep->left_alone);
+	assert_int_equal(ep->status, RC_ENV_OK);
+	assert_true(has_diag(&ep->warnings, RC_DIAG_WARNING, 0, 0, "not in the inventory"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -746,6 +845,8 @@ int main(void)
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
 		T(test_newer_in_registry_is_per_ship),
 		T(test_registry_warning_changes_nothing),
+		T(test_foreign_containers_are_never_touched),
+		T(test_removed_environment_needs_the_inventory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
