@@ -127,6 +127,13 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 		for (size_t i = 0; i < ep->warnings.nr; i++)
 			printf("  %swarning:%s %s\n", yellow, off, ep->warnings.items[i].message);
 	}
+	/* what a ship holds that this run does not act on, when there is any */
+	for (size_t s = 0; s < plan->ships_nr; s++) {
+		const rc_plan_ship *ps = &plan->ships[s];
+		if (ps->reachable && (ps->foreign || ps->unmanaged))
+			printf("ship %s: owner %s, %zu managed, %zu foreign (not touched), %zu unmanaged\n",
+			       ps->endpoint, plan->owner, ps->managed, ps->foreign, ps->unmanaged);
+	}
 	printf("%s%zu to create, %zu to recreate, %zu to start, %zu to stop, %zu to remove, %zu conflict%s, %zu unchanged%s\n",
 	       applied ? "done: " : "plan: ", counts[RC_ACT_CREATE], counts[RC_ACT_RECREATE], counts[RC_ACT_START],
 	       counts[RC_ACT_STOP], counts[RC_ACT_REMOVE], counts[RC_ACT_CONFLICT],
@@ -144,6 +151,8 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	co->only = o->environments;
 	co->jobs = o->jobs;
 	co->known_hosts = o->known_hosts;
+	co->owner = o->owner;
+	co->wait_lock_ms = o->wait_lock_ms;
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
 }
 
@@ -156,6 +165,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_plan plan;
 	rc_run_state st;
 	rc_quarantine *quarantine = NULL;
+	char **inventory = NULL;
 	char *state_path = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct timespec t0, t1;
@@ -200,6 +210,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	inventory = rc_state_inventory(&st);
+	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
@@ -246,11 +258,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_lock_release(lock);
 	rc_state_release(&st);
 	free(quarantine);
+	rc_strv_free(inventory);
 	free(state_path);
 	return 0;
 fail:
 	rc_state_release(&st);
 	free(quarantine);
+	rc_strv_free(inventory);
 	free(state_path);
 	rc_source_free(src);
 	rc_lock_release(lock);

@@ -9,6 +9,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
 #include "base/util.h"
@@ -53,6 +54,7 @@ int cmd_status(const struct options *o)
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false, failed;
 	rc_quarantine *quarantine;
+	char **inventory;
 
 	src = open_source(o);
 	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
@@ -68,6 +70,8 @@ int cmd_status(const struct options *o)
 	co.no_prune = co.force_prune = co.adopt = co.retry_failed = false;
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	inventory = rc_state_inventory(&st);
+	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
 	rc_converge(&plan, &m, &co, NULL);
 	rc_buf_release(&pass);
@@ -116,6 +120,8 @@ int cmd_status(const struct options *o)
 			off = true;
 	}
 	json_object_set_new(doc, "environments", envs);
+	json_object_set_new(doc, "owner", json_string(plan.owner));
+	json_object_set_new(doc, "ships", rc_plan_ships_to_json(&plan));
 
 	if (o->output == OUT_JSON) {
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -159,12 +165,22 @@ int cmd_status(const struct options *o)
 				printf("  error: %s\n", json_string_value(in));
 			}
 		}
+		json_array_foreach(json_object_get(doc, "ships"), i, je) {
+			if (!json_is_true(json_object_get(je, "reachable")))
+				continue;
+			printf("ship %s: owner %s, %" JSON_INTEGER_FORMAT " managed, %" JSON_INTEGER_FORMAT
+			       " foreign (not touched), %" JSON_INTEGER_FORMAT " unmanaged\n",
+			       json_string_value(json_object_get(je, "endpoint")), json_string_value(json_object_get(je, "owner")),
+			       json_integer_value(json_object_get(je, "managed")), json_integer_value(json_object_get(je, "foreign")),
+			       json_integer_value(json_object_get(je, "unmanaged")));
+		}
 	}
 	json_decref(doc);
 	failed = rc_plan_failed(&plan);
 	rc_plan_release(&plan);
 	rc_state_release(&st);
 	free(quarantine);
+	rc_strv_free(inventory);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	free(path);

@@ -51,6 +51,8 @@ void usage(FILE *out, int code)
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
 	      "  --retry-failed         try again what was rolled back, though nothing changed since\n"
 	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
+	      "  --owner NAME           act only on containers of this owner (default \"default\")\n"
+	      "  --wait-lock S          wait up to S seconds for another run's lock on a ship\n"
 	      "  --watch                daemon: converge on every push, drift and Docker event\n"
 	      "  --interval S           --watch: fetch a remote repository every S seconds (60)\n"
 	      "  --resync S             --watch: full drift check every S seconds (300)\n"
