@@ -217,8 +217,16 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
-	rc_converge(&plan, &m, &co, &stats);
+	co.state_dir = o->state_dir;
+	ret = rc_converge(&plan, &m, &co, &stats, err);
 	rc_buf_release(&pass);
+	if (ret == RC_ECONFLICT) {
+		/* another run acts on a ship: nothing was done, nothing to record */
+		rr->locked = true;
+		rc_plan_release(&plan);
+		rc_manifests_release(&m);
+		goto fail;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rr->failed = rc_plan_failed(&plan);
 	rr->changed = rc_plan_has_changes(&plan);

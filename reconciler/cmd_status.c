@@ -73,7 +73,7 @@ int cmd_status(const struct options *o)
 	inventory = rc_state_inventory(&st);
 	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
-	rc_converge(&plan, &m, &co, NULL);
+	rc_converge(&plan, &m, &co, NULL, &err);   /* a dry run: never RC_ECONFLICT */
 	rc_buf_release(&pass);
 
 	for (size_t e = 0; e < plan.envs_nr; e++) {

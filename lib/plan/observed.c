@@ -48,8 +48,6 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 			o->owner = label(labels, RC_LABEL_OWNER);
 			if (!o->owner)
 				o->owner = rc_xstrdup(RC_OWNER_DEFAULT);   /* made before the label existed */
-		} else if (json_is_object(labels) && json_object_get(labels, RC_LABEL_LOCK)) {
-			o->lock = true;
 		}
 	}
 }

@@ -28,7 +28,6 @@ typedef struct rc_observed_container {
 	 * touched, not counted by the prune guard.
 	 */
 	bool foreign;
-	bool lock;              /* a run lock (reconcile.lock), never an instance */
 } rc_observed_container;
 
 typedef struct rc_observed_ship {
@@ -38,7 +37,7 @@ typedef struct rc_observed_ship {
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
 	size_t containers_nr;
-	size_t unmanaged;       /* containers on the host without our labels (run locks aside) */
+	size_t unmanaged;       /* containers on the host without our labels */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,

@@ -30,6 +30,7 @@
 #include "base/compat.h"
 #include "base/error.h"
 #include "plan/plan.h"
+#include "docker/docker.h"
 
 typedef struct rc_state_env {
 	char *name;
@@ -81,5 +82,43 @@ int rc_state_dir_ensure(const char *dir, rc_error *err);
  */
 int rc_lock_acquire(int *fd_out, const char *state_dir, rc_error *err);
 void rc_lock_release(int fd);
+
+/*
+ * The run lock of one owner on one ship (issue 13): one actor per (owner,
+ * ship), whatever machine or state directory it runs from, claimed on the
+ * ship itself. It is a Docker volume, never a container, so nothing can
+ * take it for an instance:
+ *
+ *     reconcile-lock.<owner>.<generation>
+ *         labels reconcile.lock = the holder ("" when released),
+ *                reconcile.lock-expires = epoch seconds, reconcile.owner
+ *
+ * The volume with the highest generation is the lock. Docker creates a
+ * volume under a per-name lock and answers a create of an existing name
+ * with that volume, its labels unchanged: creating generation n+1 is an
+ * atomic test-and-set, and the answer's holder says who won. Claiming
+ * (when the top generation is released or expired), refreshing and
+ * releasing all create the next generation and then delete the older
+ * ones, so generations never go back and a run that looked at a stale
+ * top loses the race for the next one. One small released volume stays on
+ * the ship between runs.
+ */
+typedef struct rc_ship_lock {
+	unsigned long gen;      /* the generation held; 0: none */
+	char *took_over;        /* the claim replaced this expired holder (for the log), or NULL */
+} rc_ship_lock;
+
+/*
+ * Claim the lock of `owner` on `d` for `holder` (unique per run: host,
+ * pid, state directory, a nonce) until now + `ttl_s`. RC_ECONFLICT when
+ * another holder has it and it has not expired, with who and until when.
+ */
+int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+		       rc_error *err);
+/* Extend it to now + `ttl_s`; RC_ECONFLICT when it was lost (taken over after it expired). */
+int rc_ship_lock_refresh(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+			 rc_error *err);
+/* Release it (best effort: an error leaves it to expire) and free what `l` holds. */
+void rc_ship_lock_release(rc_ship_lock *l, rc_docker *d, const char *owner);
 
 #endif
