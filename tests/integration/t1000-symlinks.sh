@@ -78,7 +78,7 @@ test_expect_success 'directory: a dangling environment directory link makes it i
 	test_expect_code 1 R --state-dir state --manifests tree >out &&
 	test_grep "^four.example.com: invalid" out &&
 	test_grep "four.example.com.*dangling" out &&
-	test_must_fail grep "remove " out &&
+	test_must_fail grep -E "^ +remove " out &&
 	all_running
 '
 
@@ -93,7 +93,7 @@ test_expect_success 'directory: links out of the tree make the environment inval
 	test_grep "^four.example.com: invalid" out &&
 	test_grep "three.example.com/maestro.yaml. leads out of the manifests tree" out &&
 	test_grep "four.example.com/maestro.yaml.* leads out of the manifests tree" out &&
-	test_must_fail grep "remove " out &&
+	test_must_fail grep -E "^ +remove " out &&
 	all_running
 '
 
@@ -119,7 +119,7 @@ test_expect_success 'git: dangling links make environments invalid, not removed'
 	test_grep "^two.example.com: invalid" out &&
 	test_grep "^four.example.com: invalid" out &&
 	test_grep "two.example.com/maestro.yaml.*dangles" out &&
-	test_must_fail grep "remove " out &&
+	test_must_fail grep -E "^ +remove " out &&
 	all_running
 '
 
@@ -129,7 +129,7 @@ test_expect_success 'git: links out of the tree make the environment invalid' '
 	test_expect_code 1 R --state-dir gstate --repo "$TRASH/origin.git" >out &&
 	test_grep "^three.example.com: invalid" out &&
 	test_grep "three.example.com/maestro.yaml. leads out of the manifests tree" out &&
-	test_must_fail grep "remove " out &&
+	test_must_fail grep -E "^ +remove " out &&
 	all_running
 '
 
