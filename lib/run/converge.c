@@ -1,7 +1,6 @@
 #include "base/compat.h"
 #include "run/converge.h"
 #include "run/internal.h"
-#include "run/observe.h"
 #include "docker/docker.h"
 #include "docker/credentials.h"
 #include "docker/registry.h"
@@ -385,10 +384,7 @@ static int claim_locks(struct fleet *f, rc_error *err)
 			int r;
 			if (!fs->obs.reachable || fs->locked)
 				continue;
-			if (!fs->lock_docker && (rc_docker_for_ship(&fs->lock_docker, fs->ship, f->opts, &e) < 0 ||
-						 rc_docker_negotiate(fs->lock_docker, &e) < 0)) {
-				rc_docker_free(fs->lock_docker);
-				fs->lock_docker = NULL;
+			if (!fs->lock_docker && rc_observe_lock_connection(f, fs, &e) < 0) {
 				lock_unreachable(f, fs, e.msg);
 				continue;
 			}

@@ -74,6 +74,8 @@ void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, siz
 /* observe.c */
 void rc_observe_ship(struct fleet *f, size_t idx);
 void rc_observe_freshness(struct fleet *f);
+/* fs->lock_docker: a connection of its own for the run lock (a pull may hold fs->docker for long). */
+int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err);
 /* List the containers of an observed ship again (under its run lock, before acting). */
 void rc_observe_relist(struct fleet *f, size_t idx);
 

@@ -240,6 +240,17 @@ static void ask_registry(struct fleet *f, size_t idx)
 	}
 }
 
+int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err)
+{
+	int ret;
+	if ((ret = rc_docker_for_ship(&fs->lock_docker, fs->ship, f->opts, err)) < 0 ||
+	    (ret = rc_docker_negotiate(fs->lock_docker, err)) < 0) {
+		rc_docker_free(fs->lock_docker);
+		fs->lock_docker = NULL;
+	}
+	return ret;
+}
+
 void rc_observe_relist(struct fleet *f, size_t idx)
 {
 	struct fship *fs = &f->v[idx];
