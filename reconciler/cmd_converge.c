@@ -166,7 +166,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_run_state st;
 	rc_quarantine *quarantine = NULL;
 	char **inventory = NULL;
-	char *state_path = NULL;
+	char *state_path = NULL, *state_real = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct timespec t0, t1;
 	int ret, lock = -1;
@@ -210,6 +210,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	state_real = realpath(o->state_dir, NULL);   /* the same directory, however it was named */
 	inventory = rc_state_inventory(&st);
 	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
@@ -217,7 +218,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
-	co.state_dir = o->state_dir;
+	co.state_dir = state_real ? state_real : o->state_dir;
+	co.state_dir_locked = lock >= 0;
 	ret = rc_converge(&plan, &m, &co, &stats, err);
 	rc_buf_release(&pass);
 	if (ret == RC_ECONFLICT) {
@@ -268,12 +270,14 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	free(quarantine);
 	rc_strv_free(inventory);
 	free(state_path);
+	free(state_real);
 	return 0;
 fail:
 	rc_state_release(&st);
 	free(quarantine);
 	rc_strv_free(inventory);
 	free(state_path);
+	free(state_real);
 	rc_source_free(src);
 	rc_lock_release(lock);
 	rr->failed = true;

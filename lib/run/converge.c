@@ -388,7 +388,8 @@ static int claim_locks(struct fleet *f, rc_error *err)
 				lock_unreachable(f, fs, e.msg);
 				continue;
 			}
-			r = rc_ship_lock_claim(&fs->ship_lock, fs->lock_docker, run_owner(f), f->holder, LOCK_TTL_S, &e);
+			r = rc_ship_lock_claim(&fs->ship_lock, fs->lock_docker, run_owner(f), f->holder, LOCK_TTL_S,
+					       f->opts->state_dir_locked, &e);
 			if (r == RC_ECONFLICT) {
 				busy = true;
 				rc_error_set(err, RC_ECONFLICT, "ship '%s' (%s): %s: nothing was done", fs->ship->name,
@@ -398,7 +399,7 @@ static int claim_locks(struct fleet *f, rc_error *err)
 			} else {
 				fs->locked = true;
 				if (fs->ship_lock.took_over)
-					rc_converge_logf(f->opts, RC_LOG_WARNING, "ship '%s' (%s): took over the expired run lock of %s",
+					rc_converge_logf(f->opts, RC_LOG_WARNING, "ship '%s' (%s): took over the run lock of %s (expired, or left by a dead run of this state directory)",
 							 fs->ship->name, fs->endpoint, fs->ship_lock.took_over);
 			}
 		}

@@ -82,6 +82,11 @@ typedef struct rc_converge_opts {
 	 */
 	long wait_lock_ms;
 	const char *state_dir;      /* named in the lock's holder, for an operator who finds it */
+	/*
+	 * The caller holds the state directory's own lock (rc_lock_acquire):
+	 * a ship lock left by this host and state directory is a dead run's.
+	 */
+	bool state_dir_locked;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {

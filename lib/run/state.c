@@ -467,8 +467,23 @@ static void lock_delete_below(rc_docker *d, const char *owner, const struct lock
 			lock_delete(d, owner, v->gens[i]);
 }
 
+/* "host:pid:dir:nonce": whether `a` and `b` name the same host and state directory. */
+static bool same_host_and_dir(const char *a, const char *b)
+{
+	const char *ha = strchr(a, ':'), *hb = strchr(b, ':'), *da, *db, *ea, *eb;
+	if (!ha || !hb || ha - a != hb - b || strncmp(a, b, (size_t)(ha - a)))
+		return false;
+	da = strchr(ha + 1, ':');
+	db = strchr(hb + 1, ':');
+	ea = strrchr(a, ':');
+	eb = strrchr(b, ':');
+	if (!da || !db || ea <= da || eb <= db)
+		return false;
+	return ea - da == eb - db && !strncmp(da, db, (size_t)(ea - da));
+}
+
 int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
-		       rc_error *err)
+		       bool dead_same_dir, rc_error *err)
 {
 	struct lock_view v;
 	long long now = (long long)time(NULL);
@@ -478,7 +493,7 @@ int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const c
 	memset(l, 0, sizeof(*l));
 	if ((ret = lock_list(&v, d, owner, err)) < 0)
 		return ret;
-	if (v.top && *v.holder && v.expires > now) {
+	if (v.top && *v.holder && v.expires > now && !(dead_same_dir && same_host_and_dir(v.holder, holder))) {
 		ret = rc_error_set(err, RC_ECONFLICT, "another run holds the lock of owner '%s' (%s, for %llds more)",
 				   owner, v.holder, v.expires - now);
 		goto done;

@@ -109,12 +109,15 @@ typedef struct rc_ship_lock {
 } rc_ship_lock;
 
 /*
- * Claim the lock of `owner` on `d` for `holder` (unique per run: host,
- * pid, state directory, a nonce) until now + `ttl_s`. RC_ECONFLICT when
- * another holder has it and it has not expired, with who and until when.
+ * Claim the lock of `owner` on `d` for `holder` until now + `ttl_s`.
+ * RC_ECONFLICT when another holder has it and it has not expired, with who
+ * and until when. `holder` is "host:pid:state-dir:nonce" (unique per run);
+ * with `dead_same_dir`, the caller holds its state directory's flock, so a
+ * holder of the same host and state directory is a run that died (kill -9)
+ * and its lock is taken over at once instead of after its expiry.
  */
 int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
-		       rc_error *err);
+		       bool dead_same_dir, rc_error *err);
 /* Extend it to now + `ttl_s`; RC_ECONFLICT when it was lost (taken over after it expired). */
 int rc_ship_lock_refresh(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
 			 rc_error *err);

@@ -128,10 +128,20 @@ test_expect_success 'a lock held by another run: exit 75 naming it; --wait-lock 
 test_expect_success 'an expired lock is taken over' '
 	plant_lock "crashed:7:/var/lib/reconcile:dead" -5 &&
 	"$RECONCILE" --manifests tree --state-dir s1 >out 2>err &&
-	test_grep "took over the expired run lock of crashed:7:/var/lib/reconcile:dead" err &&
+	test_grep "took over the run lock of crashed:7:/var/lib/reconcile:dead" err &&
 	one_each &&
 	lock_volumes >vols &&
 	test_line_count = 1 vols
+'
+
+test_expect_success 'a lock left by a killed run of this state directory is taken over at once' '
+	plant_lock "$(hostname):99999:$(cd s1 && pwd -P):dead" 300 &&
+	write_env killed &&
+	test_expect_code 75 "$RECONCILE" --manifests tree --state-dir s2 >out 2>err &&
+	test_grep "another run holds the lock" err &&
+	"$RECONCILE" --manifests tree --state-dir s1 >out 2>err &&
+	test_grep "took over the run lock of $(hostname):99999:" err &&
+	one_each
 '
 
 test_expect_success 'locks are per owner: another owner is not held up' '
