@@ -7,7 +7,8 @@
 #   make check-valgrind       unit tests under valgrind, zero reports
 #   make SANITIZE=address,undefined check
 #   make fuzz                 libFuzzer targets (clang) in tests/fuzz/
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   program, man pages, units, cron file,
+#                             bash completion, default config (never overwritten)
 #   make check-layers         the house rules: layers, purity, no include circle
 #   make check-headers        every header compiles on its own
 #   make analyze              cppcheck over lib/ and reconciler/, zero reports
@@ -17,10 +18,16 @@
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
+# /usr is the system's own prefix: its configuration is in /etc and, as
+# Debian 12 does it, its units in /lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+CRONDIR ?= $(SYSCONFDIR)/cron.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 CC      ?= cc
 CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
-PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto
+PKGS    := yaml-0.1 jansson libcurl libgit2 libssh2 libcrypto libpcre2-8
 
 ifeq ($(V),1)
 Q :=
@@ -67,9 +74,12 @@ BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:.c=)
 TOOL_SRC := $(sort $(wildcard tests/lib/*.c))
 TOOL_BIN := $(TOOL_SRC:.c=)
+# test tools that need the library (fixture encoders)
+LTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+LTOOL_BIN := $(LTOOL_SRC:.c=)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
-DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d)
+DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)
 
 all: $(PROG)
 
@@ -104,7 +114,11 @@ tests/lib/%: tests/lib/%.c BUILD-FLAGS
 	$(QP) CC $@
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
-tools: $(TOOL_BIN)
+tests/tools/%: tests/tools/%.o $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+tools: $(TOOL_BIN) $(LTOOL_BIN)
 unit: $(UNIT_BIN)
 bench: $(BENCH_BIN) $(PROG)
 
@@ -136,7 +150,7 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
-check-integration: $(PROG) $(TOOL_BIN) $(UNIT_BIN)
+check-integration: $(PROG) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
 	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
@@ -147,16 +161,27 @@ tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*/*.h)
 
 fuzz: $(FUZZ_BIN)
 
+# The units and the cron file name the installed program and config file.
+INSTALL_PATHS := sed -e 's|/usr/local/bin/reconcile|$(BINDIR)/reconcile|g' \
+	-e 's|/etc/reconcile/|$(SYSCONFDIR)/reconcile/|g'
+
 install: $(PROG)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(CRONDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/reconcile
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/reconcile
-	for m in doc/*.1; do test -f "$$m" && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/ || :; done
-	for m in doc/*.5; do test -f "$$m" && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/ || :; done
+	for s in 1 5 7; do for m in doc/*.$$s; do test -f "$$m" || continue; \
+	  install -D -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} || exit 1; done; done
+	for u in contrib/systemd/*.service contrib/systemd/*.timer; do \
+	  $(INSTALL_PATHS) "$$u" >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done
+	$(INSTALL_PATHS) contrib/cron/reconcile >$(DESTDIR)$(CRONDIR)/reconcile && chmod 0644 $(DESTDIR)$(CRONDIR)/reconcile
+	install -m 0644 contrib/bash-completion/reconcile $(DESTDIR)$(BASHCOMPDIR)/reconcile
+	# the default configuration, never over one that is there
+	test -e $(DESTDIR)$(SYSCONFDIR)/reconcile/reconcile.yaml || \
+	  install -m 0644 contrib/reconcile.yaml $(DESTDIR)$(SYSCONFDIR)/reconcile/reconcile.yaml
 
 clean:
 	rm -f lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
-	  $(FUZZ_BIN) $(TOOL_BIN) BUILD-FLAGS
+	  $(FUZZ_BIN) $(TOOL_BIN) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
 
 
 .PHONY: check-layers check-headers analyze style

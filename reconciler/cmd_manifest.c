@@ -3,6 +3,7 @@
 #include "reconcile.h"
 #include "manifest/load.h"
 #include "manifest/spec.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <jansson.h>
 #include <stdlib.h>
@@ -51,13 +52,23 @@ static json_t *diags_json(const rc_diags *ds, rc_diag_level level)
 static int load(rc_manifests *m, rc_source **src, const struct options *o)
 {
 	rc_error err = RC_ERROR_INIT;
+	rc_load_opts lo;
+	struct load_secrets ls;
+	int ret;
+
+	load_opts_fill(&lo, o);
+	if (load_secrets_fill(&lo, &ls, o, false, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
 	if (rc_source_open_dir(src, o->manifests, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
-	if (rc_manifests_load(m, *src, o->environments, NULL, &err) < 0) {
+	ret = rc_manifests_load(m, *src, o->environments, &lo, &err);
+	load_secrets_release(&ls);
+	load_opts_release(&lo);
+	if (ret < 0) {
 		rc_source_free(*src);
 		die(EXIT_FAILED, "%s", err.msg);
 	}
-	return 0;
+	return strict_promote(o, m) > 0;
 }
 
 static size_t count_instances(const rc_environment *env)
@@ -74,7 +85,7 @@ int cmd_validate(const struct options *o)
 	rc_source *src;
 	size_t invalid = 0, errors = 0, warnings = 0;
 
-	load(&m, &src, o);
+	invalid = (size_t)load(&m, &src, o);
 	for (size_t i = 0; i < m.nr; i++) {
 		errors += m.v[i].diags.errors;
 		warnings += m.v[i].diags.warnings;
@@ -131,20 +142,49 @@ int cmd_validate(const struct options *o)
 	return invalid ? EXIT_FAILED : EXIT_CONVERGED;
 }
 
+/* The create body of `d` with its secret env values masked (new reference). */
+static json_t *masked_create(const rc_desired *d)
+{
+	json_t *body = json_deep_copy(rc_desired_create(d));
+	json_t *envv = json_object_get(body, "Env"), *item;
+	size_t i;
+
+	json_array_foreach(envv, i, item) {
+		const char *kv = json_string_value(item), *eq = kv ? strchr(kv, '=') : NULL;
+		char *name;
+		if (!eq)
+			continue;
+		name = rc_xstrndup(kv, (size_t)(eq - kv));
+		if (rc_env_secret(d->instance, name, eq + 1))
+			json_array_set_new(envv, i, json_sprintf("%s=(secret)", name));
+		free(name);
+	}
+	return body;
+}
+
 int cmd_render(const struct options *o)
 {
 	rc_manifests m;
 	rc_source *src;
 	json_t *doc = json_object(), *envs = json_array();
 	size_t invalid = 0;
+	bool strict_failed;
 
-	load(&m, &src, o);
+	/* JSON is what render is for: say so rather than print JSON to one who asked for text */
+	if (o->output_set && o->output == OUT_TEXT)
+		die(EXIT_USAGE, "render prints JSON only: drop --output text (validate prints the manifests' problems as text)");
+	strict_failed = load(&m, &src, o);
+	for (size_t k = 0; k < m.diags.nr; k++)
+		if (m.diags.items[k].level == RC_DIAG_ERROR ||
+		    (m.diags.items[k].level == RC_DIAG_WARNING && o->verbosity >= 0))
+			print_diag(stderr, &m.diags.items[k], false);
 	for (size_t i = 0; i < m.nr; i++) {
 		const rc_env_result *r = &m.v[i];
 		json_t *containers;
-		/* the errors go to stderr: stdout stays parseable JSON */
+		/* the problems go to stderr: stdout stays parseable JSON */
 		for (size_t k = 0; k < r->diags.nr; k++)
-			if (r->diags.items[k].level == RC_DIAG_ERROR)
+			if (r->diags.items[k].level == RC_DIAG_ERROR ||
+			    (r->diags.items[k].level == RC_DIAG_WARNING && o->verbosity >= 0))
 				print_diag(stderr, &r->diags.items[k], false);
 		if (!r->env) {
 			invalid++;
@@ -157,10 +197,12 @@ int cmd_render(const struct options *o)
 				rc_desired d;
 				rc_desired_build(&d, r->env, svc->instances[j], src->revision);
 				json_array_append_new(containers,
-					json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "name", svc->instances[j]->name,
+					json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "name", svc->instances[j]->name,
 						  "service", svc->name, "ship", svc->instances[j]->ship->name,
 						  "endpoint", d.endpoint, "state", rc_state_name(svc->instances[j]->state),
-						  "spec_hash", d.hash, "create", rc_desired_create(&d)));
+						  "spec_hash", d.hash, "create",
+						  o->show_secrets ? json_incref((json_t *)rc_desired_create(&d))
+								  : masked_create(&d)));
 				rc_desired_release(&d);
 			}
 		}
@@ -174,5 +216,5 @@ int cmd_render(const struct options *o)
 		fprintf(stderr, "reconcile: %zu environment%s invalid: not rendered\n", invalid, invalid == 1 ? "" : "s");
 	rc_manifests_release(&m);
 	rc_source_free(src);
-	return invalid ? EXIT_FAILED : EXIT_CONVERGED;
+	return invalid || strict_failed ? EXIT_FAILED : EXIT_CONVERGED;
 }

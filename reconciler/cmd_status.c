@@ -4,7 +4,10 @@
  * desired. It observes exactly as --dry-run does (GET requests only) and
  * reads the plan: no action is "running", a create is "missing", a
  * recreate "drifted" (with the reasons), a start "stopped", a conflict
- * "conflict"; containers of ours no manifest wants are "orphaned".
+ * "conflict"; containers of ours no manifest wants are "orphaned". A
+ * container both stopped and drifted is "stopped" with "drifted" first
+ * among its reasons. An environment with an unreachable ship is not
+ * planned at all: its instances are "unknown", with the ship's error.
  */
 #include "base/compat.h"
 #include "reconcile.h"
@@ -13,6 +16,7 @@
 #include "manifest/load.h"
 #include "run/state.h"
 #include "base/util.h"
+#include "base/buf.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,7 @@ static const char *status_of(const rc_desired *d, const rc_action *a)
 	case RC_ACT_STOP: return "drifted";
 	case RC_ACT_REMOVE: return "drifted";
 	case RC_ACT_CONFLICT: return "conflict";
+	case RC_ACT_CREATE_NETWORK: case RC_ACT_REMOVE_NETWORK: break;   /* not an instance's */
 	}
 	return "?";
 }
@@ -49,16 +54,24 @@ int cmd_status(const struct options *o)
 	rc_converge_opts co;
 	rc_buf pass = RC_BUF_INIT;
 	rc_plan plan;
+	rc_load_opts lo;
 	rc_run_state st;
 	char *path = rc_xstrfmt("%s/state.json", o->state_dir);
 	json_t *doc = json_object(), *envs = json_array();
-	bool off = false, failed;
+	bool off = false, failed, strict_failed;
 	rc_quarantine *quarantine;
 	char **inventory;
+	struct load_secrets ls;
 
 	src = open_source(o);
-	if (rc_manifests_load(&m, src, o->environments, NULL, &err) < 0)
+	load_opts_fill(&lo, o);
+	if (load_secrets_fill(&lo, &ls, o, false, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_manifests_load(&m, src, o->environments, &lo, &err) < 0)
+		die(EXIT_FAILED, "%s", err.msg);
+	strict_failed = strict_promote(o, &m) > 0;
+	load_secrets_release(&ls);
+	load_opts_release(&lo);
 	if (rc_state_load(&st, path, &err) < 0) {
 		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
 		memset(&st, 0, sizeof(st));
@@ -79,7 +92,7 @@ int cmd_status(const struct options *o)
 	for (size_t e = 0; e < plan.envs_nr; e++) {
 		const rc_env_plan *ep = &plan.envs[e];
 		const rc_state_env *applied = rc_state_get(&st, ep->name);
-		json_t *je = json_object(), *insts = json_array(), *errs = json_array();
+		json_t *je = json_object(), *insts = json_array(), *errs = json_array(), *warns = json_array();
 
 		json_object_set_new(je, "name", json_string(ep->name));
 		json_object_set_new(je, "status", json_string(ep->status == RC_ENV_INVALID ? "invalid"
@@ -98,12 +111,24 @@ int cmd_status(const struct options *o)
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_desired *d = &ep->desired[i];
 			const rc_action *a = action_for(ep, d);
+			const rc_kv *down = rc_kvlist_find(&ep->unreachable, d->endpoint);
+			const char *status = status_of(d, a);
 			json_t *reasons = json_array();
+			if (ep->unreachable.nr) {
+				/* nothing of the environment was planned: what runs is not known */
+				status = "unknown";
+				json_array_append_new(reasons, down ? json_sprintf("ship '%s' is unreachable: %s",
+										  d->instance->ship->name, down->value)
+								    : json_string("not planned: another ship of the environment is unreachable"));
+			} else if (a && a->kind == RC_ACT_RECREATE && a->stopped && d->instance->state == RC_STATE_RUNNING) {
+				status = "stopped";   /* and drifted: both are said */
+				json_array_append_new(reasons, json_string("drifted"));
+			}
 			for (size_t r = 0; a && r < a->reasons.nr; r++)
 				json_array_append_new(reasons, json_string(a->reasons.v[r]));
 			json_array_append_new(insts, json_pack("{s:s, s:s, s:s, s:s, s:o}", "instance", d->instance->name,
 							       "service", d->instance->service->name, "ship", d->instance->ship->name,
-							       "status", status_of(d, a), "reasons", reasons));
+							       "status", status, "reasons", reasons));
 		}
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (!ep->actions[i].desired && ep->actions[i].kind == RC_ACT_REMOVE)
@@ -113,12 +138,21 @@ int cmd_status(const struct options *o)
 								       ep->actions[i].reasons.nr ? ep->actions[i].reasons.v[0] : ""));
 		for (size_t i = 0; i < ep->errors.nr; i++)
 			json_array_append_new(errs, json_string(ep->errors.items[i].message));
+		for (size_t i = 0; i < ep->warnings.nr; i++) {
+			const rc_diag *d = &ep->warnings.items[i];
+			json_array_append_new(warns, json_pack("{s:o, s:o, s:o, s:s}",
+				"file", d->file[0] ? json_string(d->file) : json_null(),
+				"line", d->line ? json_integer(d->line) : json_null(),
+				"column", d->col ? json_integer(d->col) : json_null(), "message", d->message));
+		}
 		json_object_set_new(je, "instances", insts);
 		json_object_set_new(je, "errors", errs);
+		json_object_set_new(je, "warnings", warns);
 		json_array_append_new(envs, je);
 		if (ep->actions_nr || ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID)
 			off = true;
 	}
+	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "environments", envs);
 	json_object_set_new(doc, "owner", json_string(plan.owner));
 	json_object_set_new(doc, "ships", rc_plan_ships_to_json(&plan));
@@ -127,6 +161,7 @@ int cmd_status(const struct options *o)
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else {
+		rc_buf line = RC_BUF_INIT;
 		size_t i;
 		json_t *je;
 		json_array_foreach(envs, i, je) {
@@ -154,15 +189,28 @@ int cmd_status(const struct options *o)
 				json_t *rs = json_object_get(in, "reasons");
 				size_t r;
 				json_t *rv;
-				printf("  %-24s %-12s %-9s", json_string_value(json_object_get(in, "instance")),
-				       json_string_value(json_object_get(in, "ship")), json_string_value(json_object_get(in, "status")));
+				rc_buf_addf(&line, "  %-24s %-12s %-9s", json_string_value(json_object_get(in, "instance")),
+					    json_string_value(json_object_get(in, "ship")),
+					    json_string_value(json_object_get(in, "status")));
 				json_array_foreach(rs, r, rv) {
-					printf("%s%s", r ? ", " : " ", json_string_value(rv));
+					rc_buf_addf(&line, "%s%s", r ? ", " : " ", json_string_value(rv));
 				}
-				putchar('\n');
+				put_line(stdout, &line);
 			}
 			json_array_foreach(json_object_get(je, "errors"), k, in) {
 				printf("  error: %s\n", json_string_value(in));
+			}
+			json_array_foreach(json_object_get(je, "warnings"), k, in) {
+				const char *file = json_string_value(json_object_get(in, "file"));
+				json_int_t ln = json_integer_value(json_object_get(in, "line"));
+				if (o->verbosity < 0)
+					break;
+				if (file && ln)
+					printf("  %s:%d:%d: warning: %s\n", file, (int)ln,
+					       (int)json_integer_value(json_object_get(in, "column")),
+					       json_string_value(json_object_get(in, "message")));
+				else
+					printf("  warning: %s\n", json_string_value(json_object_get(in, "message")));
 			}
 		}
 		json_array_foreach(json_object_get(doc, "ships"), i, je) {
@@ -174,9 +222,10 @@ int cmd_status(const struct options *o)
 			       json_integer_value(json_object_get(je, "managed")), json_integer_value(json_object_get(je, "foreign")),
 			       json_integer_value(json_object_get(je, "unmanaged")));
 		}
+		rc_buf_release(&line);
 	}
 	json_decref(doc);
-	failed = rc_plan_failed(&plan);
+	failed = rc_plan_failed(&plan) || strict_failed;
 	rc_plan_release(&plan);
 	rc_state_release(&st);
 	free(quarantine);

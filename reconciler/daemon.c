@@ -3,16 +3,23 @@
  * `reconcile`, started by:
  *
  *  - a push: for a local repository, inotify on the branch's ref (no
- *    timer to wait for);
+ *    timer to wait for); for --manifests DIR, inotify on the whole tree
+ *    (new subdirectories included): a saved file converges at once;
  *  - a new commit on a remote: a fetch every --interval seconds;
  *  - drift: a full converge every --resync seconds;
  *  - a managed container dying or removed by hand: the Docker events
  *    stream of each ship;
  *  - SIGHUP: the config file is read again.
  *
- * SIGTERM or SIGINT: the action in progress finishes, the rest of the run
- * is skipped, exit 0. A failed run never ends the daemon: it is retried
- * with exponential backoff, and says so. Between events the process
+ * SIGTERM or SIGINT: the action in progress finishes (its health gate
+ * runs to its own end: a stop is never a failed attempt), the rest of the
+ * run is skipped and recorded `interrupted`, exit 0; the next run goes on
+ * from there. A failed run never ends the daemon: it is retried
+ * with exponential backoff, and says so, naming the environments; unless
+ * retrying cannot help (an invalid manifest, a quarantined attempt): then
+ * it waits for a change of the source or the images (a resync sees new
+ * images), and a resync that finds the same failure does not print the
+ * plan again. Between events the process
  * sleeps in one poll(2): no CPU is used while idle. systemd's notify
  * protocol (READY=1, STATUS=..., RELOADING=1, STOPPING=1) is spoken on
  * $NOTIFY_SOCKET when it is set.
@@ -51,15 +58,42 @@ struct daemon {
 	rc_backoff backoff;
 	bool retry;                 /* the last run failed: run again after retry_ms */
 	long retry_ms;
+	double retry_at;            /* rc_monotonic() when it is due */
 	bool events_pending;        /* Docker events seen: run once they settle */
 	char revision[41];          /* what the last successful run converged */
+	unsigned long long outcome; /* the last run's failures (run_result.outcome), 0: none */
+	rc_strlist touched;         /* "<endpoint> <name>" of the containers the last run acted on */
+	bool waiting;               /* failed in a way only a change fixes: no retry */
+	char waiting_for[512];      /* those environments, said once */
 };
+
+/*
+ * systemd's WatchdogSec: WATCHDOG=1 from the main loop, at least every
+ * half period, and between the actions of a run (a run is not the main
+ * loop, but a run that hangs must be noticed all the same: WatchdogSec
+ * has to exceed the longest action, its health gate included).
+ */
+static long watchdog_ms;
+static double watchdog_last;
+
+static void watchdog_ping(bool force)
+{
+	double now;
+	if (!watchdog_ms)
+		return;
+	now = rc_monotonic();
+	if (!force && (now - watchdog_last) * 1000 < (double)watchdog_ms / 4)
+		return;   /* often enough, without a datagram per action */
+	watchdog_last = now;
+	rc_notify("WATCHDOG=1", NULL);
+}
 
 /* SIGTERM and SIGINT are blocked (received through the watch's signalfd): still pending means asked. */
 static bool stop_requested(void *ctx)
 {
 	sigset_t s;
 	(void)ctx;
+	watchdog_ping(false);   /* asked between actions, from worker threads: rc_notify is one sendto() */
 	if (sigpending(&s) < 0)
 		return false;
 	return sigismember(&s, SIGTERM) || sigismember(&s, SIGINT);
@@ -161,8 +195,56 @@ static void events_ensure(void *ctx, const rc_manifests *m)
 	rc_buf_release(&pass);
 }
 
-/* Events caused by our own run are not news: read them and drop them. */
-static void events_discard(struct daemon *dm)
+/* An event that may mean a managed container is no longer what it should be. */
+static bool event_is_news(const char *action)
+{
+	static const char *const news[] = { "die", "destroy", "stop", "kill", "oom", "rename", "pause" };
+	for (size_t i = 0; action && i < RC_ARRAY_SIZE(news); i++)
+		if (!strcmp(action, news[i]))
+			return true;
+	return false;
+}
+
+/* What the run acted on, by ship endpoint and instance name (the applied hook). */
+static void note_touched(void *ctx, const rc_plan *plan)
+{
+	struct daemon *dm = ctx;
+	for (size_t e = 0; e < plan->envs_nr; e++)
+		for (size_t i = 0; i < plan->envs[e].actions_nr; i++) {
+			const rc_action *a = &plan->envs[e].actions[i];
+			char *key;
+			if (a->result == RC_RESULT_NONE || a->result == RC_RESULT_SKIPPED)
+				continue;
+			key = rc_xstrfmt("%s %s", a->endpoint, a->instance);
+			if (!rc_strlist_has(&dm->touched, key))
+				rc_strlist_push(&dm->touched, key);
+			free(key);
+		}
+}
+
+/* Whether container `name` on ship `endpoint` is one the run acted on (kept under RC_KEPT_SUFFIX, too). */
+static bool touched_by_run(const struct daemon *dm, const char *endpoint, const char *name)
+{
+	size_t n, sl = strlen(RC_KEPT_SUFFIX);
+	char *key;
+	bool hit;
+	if (!name)
+		return false;
+	n = strlen(name);
+	if (n > sl && !strcmp(name + n - sl, RC_KEPT_SUFFIX))
+		n -= sl;
+	key = rc_xstrfmt("%s %.*s", endpoint, (int)n, name);
+	hit = rc_strlist_has(&dm->touched, key);
+	free(key);
+	return hit;
+}
+
+/*
+ * The events seen during a run: those of the containers it acted on are
+ * its own doing, not news. Any other (a container removed by hand during
+ * another instance's gate) schedules a run right after this one.
+ */
+static void events_after_run(struct daemon *dm)
 {
 	for (size_t i = 0; i < dm->evs_nr; i++) {
 		rc_docker_events_batch b = RC_DOCKER_EVENTS_BATCH_INIT;
@@ -175,50 +257,94 @@ static void events_discard(struct daemon *dm)
 			events_close(dm, i);
 			dm->events_pending = true;
 		}
+		for (size_t k = 0; k < b.nr; k++) {
+			const rc_docker_event *ev = &b.items[k];
+			if (!event_is_news(ev->action) || touched_by_run(dm, dm->evs[i].endpoint, ev->name) ||
+			    touched_by_run(dm, dm->evs[i].endpoint, ev->old_name))
+				continue;
+			say("container %s on ship '%s': %s during the run%s%s%s; converging again", ev->name ? ev->name : ev->id,
+			    dm->evs[i].ship, ev->action, ev->environment ? " (environment " : "",
+			    ev->environment ? ev->environment : "", ev->environment ? ")" : "");
+			dm->events_pending = true;
+		}
+		if (b.overflow)
+			dm->events_pending = true;
 		rc_docker_events_batch_release(&b);
 	}
 }
 
 #define EVENT_QUIET_MS 250
 
+/* What is left of the wait before a retry (0: due). */
+static long retry_left_ms(const struct daemon *dm)
+{
+	double left = (dm->retry_at - rc_monotonic()) * 1000;
+	return left <= 0 ? 0 : (long)left + 1;
+}
+
 static void run(struct daemon *dm, const char *why)
 {
 	struct run_result rr;
-	struct run_hooks h = { true, stop_requested, NULL, events_ensure, dm };
+	struct run_hooks h = { .daemon = true, .last_outcome = dm->outcome, .cancelled = stop_requested,
+			       .loaded = events_ensure, .loaded_ctx = dm, .applied = note_touched };
 	rc_error err = RC_ERROR_INIT;
 	struct timespec t0, t1;
 	double ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dm->events_pending = false;   /* this run sees what they announced */
+	rc_strlist_release(&dm->touched);
 	if (dm->o.verbosity > 0)
 		say("converging (%s)", why);
+	watchdog_ping(true);
+	rc_notifyf(NULL, "STATUS=converging (%s)", why);
 	if (converge_run(&dm->o, &h, &rr, &err) < 0) {
 		long delay = rc_backoff_next(&dm->backoff);
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
 		dm->retry_ms = delay;
+		dm->retry_at = rc_monotonic() + (double)delay / 1000;
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	snprintf(dm->revision, sizeof(dm->revision), "%s", rr.revision);
-	if (rr.failed) {
+	dm->outcome = rr.failed ? rr.outcome : 0;
+	if (rr.interrupted) {
+		/* SIGTERM is still pending: the main loop stops next */
+		say("run (%s) interrupted: the action in progress finished, the rest is left for the next run", why);
+		rc_notify("STATUS=interrupted: stopping", NULL);
+		dm->retry = false;
+	} else if (rr.failed && rr.waits_for_change) {
+		/* trying the same again cannot help: a push, a new commit, new images (seen by a resync) can */
+		if (!dm->waiting || strcmp(dm->waiting_for, rr.failed_envs))
+			say("run (%s) left environments failed: %s; waiting for a change of the source or the images",
+			    why, rr.failed_envs);
+		rc_notifyf(NULL, "STATUS=failed at %.12s: %s; waiting for a change", rr.revision[0] ? rr.revision : "directory",
+			   rr.failed_envs);
+		snprintf(dm->waiting_for, sizeof(dm->waiting_for), "%s", rr.failed_envs);
+		dm->waiting = true;
+		dm->retry = false;
+		rc_backoff_reset(&dm->backoff);
+	} else if (rr.failed) {
 		long delay = rc_backoff_next(&dm->backoff);
-		say("run (%s) left environments failed; retrying in %lds", why, delay / 1000);
-		rc_notifyf(NULL, "STATUS=failed at %.12s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",
-			   delay / 1000);
+		say("run (%s) left environments failed: %s; retrying in %lds", why, rr.failed_envs, delay / 1000);
+		rc_notifyf(NULL, "STATUS=failed at %.12s: %s; retrying in %lds", rr.revision[0] ? rr.revision : "directory",
+			   rr.failed_envs, delay / 1000);
+		dm->waiting = false;
 		dm->retry = true;
 		dm->retry_ms = delay;
+		dm->retry_at = rc_monotonic() + (double)delay / 1000;
 	} else {
 		say("converged%s%.12s (%s) in %.0f ms%s", rr.revision[0] ? " " : "", rr.revision, why, ms,
 		    rr.changed ? "" : ", nothing to do");
 		rc_notifyf(NULL, "STATUS=converged %.12s (%s)", rr.revision[0] ? rr.revision : "directory", why);
+		dm->waiting = false;
 		dm->retry = false;
 		rc_backoff_reset(&dm->backoff);
 	}
-	events_discard(dm);
+	events_after_run(dm);
 }
 
 int cmd_watch(const struct options *opts)
@@ -226,7 +352,7 @@ int cmd_watch(const struct options *opts)
 	struct daemon dm;
 	rc_error err = RC_ERROR_INIT;
 	char *gitdir = NULL, *branch = NULL;
-	bool remote = false;
+	bool remote = false, tree = !opts->repo;
 	int ret = EXIT_CONVERGED;
 
 	memset(&dm, 0, sizeof(dm));
@@ -250,14 +376,27 @@ int cmd_watch(const struct options *opts)
 			}
 		}
 	}
+	if (!dm.o.repo && dm.o.manifests && rc_watch_add_tree(dm.w, dm.o.manifests, &err) < 0) {
+		say("warning: %s: changes to '%s' are seen at the resync only", err.msg, dm.o.manifests);
+		tree = false;
+	}
 	if (rc_watch_set_timers(dm.w, remote ? dm.o.interval_ms : 0, dm.o.resync_ms, &err) < 0)
 		die(EXIT_FAILED, "%s", err.msg);
+	if (rc_notify_watchdog_ms(&watchdog_ms, &err) < 0) {
+		say("warning: %s: no watchdog pings", err.msg);
+		watchdog_ms = 0;
+	}
 	say("watching %s%s%s (%s), resync every %lds", dm.o.repo ? dm.o.repo : dm.o.manifests,
 	    branch ? " branch " : "", branch ? branch : "",
-	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" : "a directory", dm.o.resync_ms / 1000);
+	    gitdir ? "pushes seen at once" : remote ? "fetched on an interval" :
+	    tree ? "a directory, changes seen at once" : "a directory", dm.o.resync_ms / 1000);
 
-	run(&dm, "start");
+	/*
+	 * Ready once set up, not after the first converge: a long first run
+	 * must not run into TimeoutStartSec (and be sent SIGTERM for it).
+	 */
 	rc_notify("READY=1", NULL);
+	run(&dm, "start");
 
 	for (;;) {
 		int tag = -1;
@@ -265,8 +404,12 @@ int cmd_watch(const struct options *opts)
 		 * `docker rm -f` is kill, die and destroy in a row: wait until the
 		 * events settle for EVENT_QUIET_MS, then run once.
 		 */
-		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? dm.retry_ms : -1;
-		rc_wake wake = rc_watch_wait(dm.w, timeout, &tag, &err);
+		long timeout = dm.events_pending ? EVENT_QUIET_MS : dm.retry ? retry_left_ms(&dm) : -1;
+		rc_wake wake;
+		if (watchdog_ms && (timeout < 0 || timeout > watchdog_ms / 2))
+			timeout = watchdog_ms / 2 ? watchdog_ms / 2 : 1;
+		watchdog_ping(true);
+		wake = rc_watch_wait(dm.w, timeout, &tag, &err);
 		switch (wake) {
 		case RC_WAKE_SIGTERM:
 			say("stopping");
@@ -283,7 +426,7 @@ int cmd_watch(const struct options *opts)
 			rc_notify("READY=1", NULL);
 			break;
 		case RC_WAKE_REFS:
-			run(&dm, "push");
+			run(&dm, dm.o.repo ? "push" : "changed files");
 			break;
 		case RC_WAKE_TIMER_INTERVAL: {
 			char tip[41];
@@ -310,11 +453,11 @@ int cmd_watch(const struct options *opts)
 				news = true;
 			}
 			for (size_t i = 0; i < b.nr; i++) {
-				const char *a = b.items[i].action ? b.items[i].action : "";
-				if (!strcmp(a, "die") || !strcmp(a, "destroy") || !strcmp(a, "stop") || !strcmp(a, "kill") ||
-				    !strcmp(a, "oom") || !strcmp(a, "rename") || !strcmp(a, "pause")) {
-					say("container %s on ship '%s': %s", b.items[i].name ? b.items[i].name : b.items[i].id,
-					    dm.evs[tag].ship, a);
+				const rc_docker_event *ev = &b.items[i];
+				if (event_is_news(ev->action)) {
+					say("container %s on ship '%s': %s%s%s%s", ev->name ? ev->name : ev->id, dm.evs[tag].ship,
+					    ev->action, ev->environment ? " (environment " : "",
+					    ev->environment ? ev->environment : "", ev->environment ? ")" : "");
 					news = true;
 				}
 			}
@@ -326,8 +469,11 @@ int cmd_watch(const struct options *opts)
 			break;
 		}
 		case RC_WAKE_TIMEOUT:
-			run(&dm, dm.events_pending ? "docker event" : "retry");
-			break;
+			if (dm.events_pending)
+				run(&dm, "docker event");
+			else if (dm.retry && !retry_left_ms(&dm))
+				run(&dm, "retry");
+			break;   /* else a watchdog wake: pinged at the top of the loop */
 		case RC_WAKE_ERROR:
 			say("error: %s", err.msg);
 			break;
@@ -340,6 +486,7 @@ done:
 		free(dm.evs[i].ship);
 	}
 	free(dm.evs);
+	rc_strlist_release(&dm.touched);
 	rc_watch_free(dm.w);
 	free(gitdir);
 	free(branch);

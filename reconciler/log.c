@@ -2,6 +2,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "base/buf.h"
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,4 +38,13 @@ void RC_PRINTF(1, 2) say(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void put_line(FILE *out, rc_buf *line)
+{
+	size_t n = line->len;
+	while (n && line->ptr[n - 1] == ' ')
+		n--;
+	fprintf(out, "%.*s\n", (int)n, line->ptr);
+	rc_buf_reset(line);
 }

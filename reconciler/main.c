@@ -44,6 +44,8 @@ const struct command commands[] = {
 	{ "validate", cmd_validate, "check the manifests only; contacts no host (exit 0 valid, 1 invalid)" },
 	{ "render", cmd_render, "print the desired containers (Docker create bodies) as JSON" },
 	{ "status", cmd_status, "per environment and instance: desired against running (GET only)" },
+	{ "diff", cmd_diff, "what merging --head into --base would change on the hosts (GET only)" },
+	{ "notify-test", cmd_notify_test, "send a test message to the notify sink SINK, or to all" },
 	{ NULL, NULL, NULL },
 };
 
@@ -59,7 +61,8 @@ enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
-	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_OWNER, OPT_WAIT_LOCK,
+	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_OWNER, OPT_WAIT_LOCK, OPT_AGE_IDENTITY,
+	OPT_SHOW_SECRETS, OPT_STRICT, OPT_BASE, OPT_HEAD,
 };
 
 /* It names the run lock container (reconcile-lock.<owner>) and goes into a label. */
@@ -104,9 +107,14 @@ int main(int argc, char **argv)
 		{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
 		{ "ssh-passphrase-file", required_argument, NULL, OPT_SSH_PASSPHRASE_FILE },
 		{ "https-token-file", required_argument, NULL, OPT_HTTPS_TOKEN_FILE },
+		{ "age-identity", required_argument, NULL, OPT_AGE_IDENTITY },
+		{ "show-secrets", no_argument, NULL, OPT_SHOW_SECRETS },
 		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "resync", required_argument, NULL, OPT_RESYNC },
+		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "base", required_argument, NULL, OPT_BASE },
+		{ "head", required_argument, NULL, OPT_HEAD },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o;
@@ -114,6 +122,7 @@ int main(int argc, char **argv)
 	const char *dir_operand = NULL, *config_path = NULL;
 	const struct command *cmd = NULL;
 	int c, ret;
+	bool help = false;
 	rc_error err = RC_ERROR_INIT;
 
 	memset(&o, 0, sizeof(o));
@@ -125,6 +134,8 @@ int main(int argc, char **argv)
 				o.command = cmd->name;
 			else if (!o.command)
 				die(EXIT_USAGE, "unknown command '%s' (the manifests go in --manifests DIR; see --help)", optarg);
+			else if (!strcmp(o.command, "notify-test") && !o.notify_sink)
+				o.notify_sink = optarg;
 			else if (!dir_operand)
 				dir_operand = optarg;
 			else
@@ -141,8 +152,10 @@ int main(int argc, char **argv)
 				o.output = OUT_TEXT;
 			else if (!strcmp(optarg, "json"))
 				o.output = OUT_JSON;
+			else if (!strcmp(optarg, "markdown"))
+				o.output = OUT_MARKDOWN;
 			else
-				die(EXIT_USAGE, "--output must be text or json, not '%s'", optarg);
+				die(EXIT_USAGE, "--output must be text or json (or markdown for diff), not '%s'", optarg);
 			o.output_set = true;
 			break;
 		case OPT_NO_COLOR: o.no_color = true; break;
@@ -175,6 +188,8 @@ int main(int argc, char **argv)
 		case OPT_KNOWN_HOSTS: o.known_hosts = optarg; break;
 		case OPT_SSH_PASSPHRASE_FILE: o.ssh_passphrase_file = optarg; break;
 		case OPT_HTTPS_TOKEN_FILE: o.https_token_file = optarg; break;
+		case OPT_AGE_IDENTITY: o.age_identity = optarg; break;
+		case OPT_SHOW_SECRETS: o.show_secrets = true; break;
 		case OPT_WATCH: o.watch = true; break;
 		case OPT_INTERVAL:
 		case OPT_RESYNC: {
@@ -191,13 +206,19 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		case 'v': o.verbosity++; break;
-		case 'q': o.verbosity = -1; break;
+		case OPT_STRICT: o.strict = true; break;
+		case OPT_BASE: o.base = optarg; break;
+		case OPT_HEAD: o.head = optarg; break;
+		case 'v': o.verbosity++; o.verbosity_set = true; break;
+		case 'q': o.verbosity = -1; o.verbosity_set = true; break;
 		case OPT_VERSION: printf("reconcile %s\n", RECONCILE_VERSION); return 0;
-		case OPT_HELP: usage(stdout, 0); break;
+		/* after the loop: `reconcile --help validate` is validate's help too */
+		case OPT_HELP: help = true; break;
 		default: usage(stderr, EXIT_USAGE);
 		}
 	}
+	if (help)
+		command_usage(o.command, stdout, 0);
 	if (dir_operand && o.manifests)
 		die(EXIT_USAGE, "give the manifests once ('%s' and --manifests '%s')", dir_operand, o.manifests);
 	if (dir_operand)
@@ -211,15 +232,26 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "--watch goes with a converge, not with '%s'", o.command);
 	if (o.repo && o.manifests)
 		die(EXIT_USAGE, "give one source: --repo or --manifests, not both");
+	if (o.revision && o.command && !strcmp(o.command, "diff"))
+		die(EXIT_USAGE, "diff takes --base and --head, not --revision");
 	if ((o.branch || o.revision) && !o.repo)
 		die(EXIT_USAGE, "--branch and --revision go with --repo");
-	if (o.repo && o.command && strcmp(o.command, "status"))
+	if (o.output == OUT_MARKDOWN && (!o.command || strcmp(o.command, "diff")))
+		die(EXIT_USAGE, "--output markdown goes with diff");
+	if ((o.base || o.head) && (!o.command || strcmp(o.command, "diff")))
+		die(EXIT_USAGE, "--base and --head go with diff");
+	if (o.repo && o.command && strcmp(o.command, "status") && strcmp(o.command, "diff"))
 		die(EXIT_USAGE, "%s reads a directory: check out the commit, or use --dry-run --repo", o.command);
-	if (!o.manifests && !o.repo && o.command && strcmp(o.command, "status"))
+	if (!o.manifests && !o.repo && o.command && strcmp(o.command, "status") && strcmp(o.command, "diff"))
 		o.manifests = ".";
 	if (!o.manifests && !o.repo)
 		die(EXIT_USAGE, "no manifests given: use --manifests DIR or --repo URL (see --help)");
 
+	/* without --dry-run the run applies: a review that forgot it must not deploy */
+	if (o.exit_code && !o.dry_run && (!o.command || (strcmp(o.command, "status") && strcmp(o.command, "diff"))))
+		die(EXIT_USAGE, "--exit-code goes with --dry-run (or status, diff): without it the run would apply");
+	if (o.show_secrets && (!o.command || strcmp(o.command, "render")))
+		die(EXIT_USAGE, "--show-secrets goes with render");
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
 	if (o.owner && !owner_valid(o.owner))

@@ -14,7 +14,7 @@ enum {
 	EXIT_LOCKED = 75,
 };
 
-typedef enum { OUT_TEXT, OUT_JSON } output_format;
+typedef enum { OUT_TEXT, OUT_JSON, OUT_MARKDOWN } output_format;    /* markdown: diff only */
 
 struct options {
 	const char *command;        /* NULL (converge), "validate", "render", "status" */
@@ -38,14 +38,37 @@ struct options {
 	const char *ssh_key, *known_hosts, *https_token_file;
 	const char *ssh_passphrase_file;    /* the ssh keys' passphrase (or $RECONCILE_SSH_PASSPHRASE) */
 	bool no_color;
+	/* checks: {exec_user: USER, exec: BOOL} (DESIGN §3; reconcile.yaml(5)) */
+	const char *exec_user;
+	bool no_exec_checks;
+	/* template_env: {allow: [GLOB...], deny: [GLOB...]}, NULL-terminated (owned by the config) */
+	const char **template_env_allow, **template_env_deny;
+	/* policy: what manifests may ask of a host (manifest/policy.h); NULL: none configured (owned by the config) */
+	const struct rc_policy *policy;
+	const char *age_identity;   /* --age-identity FILE: decrypts SOPS envfiles (or $RECONCILE_AGE_IDENTITY) */
+	bool show_secrets;          /* render --show-secrets */
+	bool strict;                /* --strict: manifest warnings are errors */
+	bool verbosity_set;         /* -v or -q given on the command line */
+	const char *base, *head;    /* diff --base REV --head REV */
+	/* notify: the sinks of the config file (owned by the config), and the reminder period */
+	const struct rc_notify_sink *notify;
+	size_t notify_nr;
+	long notify_reminder_s; /* seconds, 0: never; unset: 3600 */
+	bool notify_reminder_set;
+	const char *notify_sink; /* notify-test SINK */
 };
 
 /* Print "reconcile: <message>" to stderr and exit with `code`. */
 RC_NORETURN void die(int code, const char *fmt, ...) RC_PRINTF(2, 3);
 RC_NORETURN void usage(FILE *out, int code);
+/* The help of one command (`reconcile validate --help`); usage() for NULL or a command without one. */
+RC_NORETURN void command_usage(const char *command, FILE *out, int code);
 
 /* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
 void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
+struct rc_buf;
+void put_line(FILE *out, struct rc_buf *line);
 /* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
 void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
@@ -80,15 +103,27 @@ struct run_result {
 	bool failed;        /* an environment invalid or failed, or the run could not start */
 	bool changed;       /* actions were planned */
 	bool locked;        /* another run held the lock: nothing was done */
+	bool interrupted;   /* asked to stop (SIGTERM): actions were left for the next run */
+	/*
+	 * Failed, and only for reasons another try of the same thing cannot
+	 * fix (an invalid manifest, a quarantined or rolled-back attempt):
+	 * wait for a change of the source or the images.
+	 */
+	bool waits_for_change;
+	char failed_envs[512];          /* the failed environments' names, ", "-joined */
+	unsigned long long outcome;     /* a hash of what was failing and why: a repeat is not news */
 	char revision[41];  /* the commit converged, "" for a directory */
 };
 struct run_hooks {
-	bool daemon;                    /* report only runs that did something, or failed */
-	bool (*cancelled)(void *ctx);   /* SIGTERM: stop between actions */
+	bool daemon;                    /* report only runs that did something, or failed anew */
+	unsigned long long last_outcome;        /* the previous run's run_result.outcome */
+	bool (*cancelled)(void *ctx);   /* SIGTERM, SIGINT: stop between actions */
 	void *cancel_ctx;
-	/* Given the manifests the run loaded, before they are released (the daemon follows their ships). */
+	/* Given the manifests the run loaded, before it observes (the daemon follows their ships). */
 	void (*loaded)(void *ctx, const struct rc_manifests *m);
 	void *loaded_ctx;
+	/* Given the plan as applied (results filled; ctx: loaded_ctx): what the run touched. */
+	void (*applied)(void *ctx, const struct rc_plan *plan);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the
@@ -112,8 +147,63 @@ int cmd_validate(const struct options *o);
 int cmd_render(const struct options *o);
 int cmd_converge(const struct options *o);
 int cmd_status(const struct options *o);
+int cmd_diff(const struct options *o);
 
-/* Whether an env variable's name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE). */
-bool looks_sensitive(const char *name);
+/*
+ * With --strict, turn the manifests' warnings into errors: an environment
+ * that had one loses its model (it is invalid, reported, never touched).
+ * Returns how many warnings of the tree itself (not of an environment)
+ * were turned, which fail the run too.
+ */
+struct rc_manifests;
+size_t strict_promote(const struct options *o, struct rc_manifests *m);
+int cmd_notify_test(const struct options *o);
+
+/*
+ * Telling people (reconciler/notify.c). The notifier is made on first use
+ * and drained at exit for a few seconds at most. notify_planned() is the
+ * converge's `planned` hook (ctx: a struct notify_ctx); notify_finished()
+ * tells what a finished run did, as incident.h decides, and keeps the
+ * incidents in <state-dir>/notify.json. Neither ever fails the run.
+ */
+struct rc_plan;
+struct rc_run_state;
+struct notify_ctx {
+	const struct options *o;
+	const struct rc_manifests *m;
+	bool daemon;
+};
+void notify_planned(void *ctx, const struct rc_plan *plan);
+void notify_finished(const struct notify_ctx *nc, const struct rc_plan *plan, const struct rc_run_state *prev);
+
+/*
+ * What the manifests may see of this host (reconciler/policy.c): the
+ * templates' `env` is the process environment without RECONCILE_* nor the
+ * config's template_env deny globs, and only its allow globs when given.
+ * Release with load_opts_release().
+ */
+struct rc_load_opts;
+void load_opts_fill(struct rc_load_opts *lo, const struct options *o);
+void load_opts_release(struct rc_load_opts *lo);
+/* Whether `name` may be bound in the templates' `env` (exposed for the tests). */
+bool template_env_visible(const struct options *o, const char *name);
+
+/*
+ * What the manifests loader needs of ours, after load_opts_fill(): the age identities of
+ * --age-identity (or $RECONCILE_AGE_IDENTITY) and the state directory's
+ * secret key, made when `create_key` (a converge), else read when there
+ * is one (a random key otherwise: the spec hashes of secret values are
+ * then good for this run only).
+ */
+struct rc_age_identities;
+struct load_secrets {
+	struct rc_age_identities *ids;      /* NULL when none is configured */
+	unsigned char key[32];
+	bool have_key;
+};
+struct rc_load_opts;
+int load_secrets_fill(struct rc_load_opts *lo, struct load_secrets *ls, const struct options *o, bool create_key,
+		      rc_error *err);
+void load_secrets_release(struct load_secrets *ls);
 
 #endif

@@ -13,7 +13,8 @@ set -euo pipefail
 build_pkgs=(
 	build-essential pkg-config clang libclang-rt-dev
 	libyaml-dev libjansson-dev libcurl4-openssl-dev libgit2-dev libssh2-1-dev
-	libssl-dev libcmocka-dev valgrind cppcheck clang-format python3-minimal
+	libssl-dev libcmocka-dev libpcre2-dev valgrind cppcheck clang-format python3-minimal
+	debhelper dpkg-dev
 )
 # busybox-static, not busybox: the test images hold only /bin/busybox, so it
 # must be static (the two packages conflict; apt-get replaces one by the other).

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -138,6 +139,14 @@ bool rc_ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool rc_host_is_loopback(const char *host)
+{
+	if (!host)
+		return false;
+	return !strcasecmp(host, "localhost") || rc_starts_with(host, "127.") || !strcmp(host, "::1") ||
+	       !strcmp(host, "[::1]");
 }
 
 bool rc_streq(const char *a, const char *b)

@@ -47,6 +47,8 @@ int rc_parse_int(int *out, const char *s, int max);
 bool rc_starts_with(const char *s, const char *prefix);
 bool rc_ends_with(const char *s, const char *suffix);
 bool rc_streq(const char *a, const char *b);   /* NULL-safe */
+/* Whether `host` (a name or address, "[::1]" too) is this machine's loopback: localhost, 127/8, ::1. */
+bool rc_host_is_loopback(const char *host);
 
 /* Lowercase hex of SHA-256 of `data` into `out` (65 bytes with the NUL). */
 void rc_sha256_hex(char out[65], const void *data, size_t len);

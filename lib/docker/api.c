@@ -322,6 +322,15 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	r.path = path.ptr;
 	if ((ret = docker_refuse_write(d, &r, err)) < 0)
 		goto done;
+	/* anyone on the path would read the registry password: never over plain TCP to another machine */
+	if (registry_auth && !d->unix_path && !d->tls && !d->has_ssh && !rc_host_is_loopback(d->host)) {
+		ret = rc_error_set(
+			err, RC_EAUTH,
+			"docker on '%s': registry credentials are not sent to a daemon reached over plain TCP (%s); "
+			"reach it with tls: true or ssh_tunnel in the ship's definition",
+			d->ship, d->address ? d->address : d->host);
+		goto done;
+	}
 	if (!d->version[0] && (ret = rc_docker_negotiate(d, err)) < 0)
 		goto done;
 	rc_buf_init(&head, ERROR_BODY_CAP + 1);
@@ -574,5 +583,109 @@ int rc_docker_logs_tail(rc_docker *d, const char *id, unsigned lines, rc_buf *ou
 	r.path = path.ptr;
 	ret = read_output(d, &r, tty, out, err);
 	rc_buf_release(&path);
+	return ret;
+}
+
+/* ---- networks ---- */
+
+int rc_docker_list_networks(rc_docker *d, const char *label_filter, json_t **out, rc_error *err)
+{
+	rc_buf q = RC_BUF_INIT;
+	json_t *list = NULL;
+	int ret;
+
+	*out = NULL;
+	rc_buf_adds(&q, "/networks");
+	if (label_filter) {
+		char *f = rc_xstrfmt("{\"label\":[\"%s\"]}", label_filter);
+		if (strpbrk(label_filter, "\"\\")) {
+			free(f);
+			rc_buf_release(&q);
+			return rc_error_set(err, RC_EINVALID, "docker on '%s': bad label filter", d->ship);
+		}
+		rc_buf_adds(&q, "?filters=");
+		rc_url_escape(&q, f, NULL);
+		free(f);
+	}
+	if ((ret = rc_docker_request(d, "GET", q.ptr, NULL, NULL, &list, err)) < 0)
+		goto done;
+	if (!json_is_array(list)) {
+		ret = rc_error_set(err, RC_ERROR, "docker on '%s': GET /networks: not a list", d->ship);
+		goto done;
+	}
+	*out = list;
+	list = NULL;
+done:
+	json_decref(list);
+	rc_buf_release(&q);
+	return ret;
+}
+
+int rc_docker_inspect_network(rc_docker *d, const char *id_or_name, json_t **out, rc_error *err)
+{
+	char *p;
+	int ret;
+
+	*out = NULL;
+	if ((ret = check_arg(d, "network", id_or_name, err)) < 0)
+		return ret;
+	p = object_path("networks", id_or_name, NULL, "");
+	ret = rc_docker_request(d, "GET", p, NULL, NULL, out, err);
+	free(p);
+	return ret;
+}
+
+int rc_docker_create_network(rc_docker *d, json_t *body, char **id_out, rc_error *err)
+{
+	json_t *resp = NULL, *id;
+	int ret;
+
+	if (id_out)
+		*id_out = NULL;
+	if (!json_is_object(body))
+		return rc_error_set(err, RC_EINVALID, "docker on '%s': network body is not an object", d->ship);
+	if ((ret = rc_docker_request(d, "POST", "/networks/create", body, NULL, &resp, err)) < 0)
+		goto done;
+	id = json_object_get(resp, "Id");
+	if (!json_is_string(id) || !json_string_length(id)) {
+		ret = rc_error_set(err, RC_ERROR, "docker on '%s': POST /networks/create: no Id in the answer", d->ship);
+		goto done;
+	}
+	if (id_out)
+		*id_out = rc_xstrdup(json_string_value(id));
+done:
+	json_decref(resp);
+	return ret;
+}
+
+int rc_docker_remove_network(rc_docker *d, const char *id, rc_error *err)
+{
+	char *p;
+	int ret;
+
+	if ((ret = check_arg(d, "network", id, err)) < 0)
+		return ret;
+	p = object_path("networks", id, NULL, "");
+	ret = rc_docker_request(d, "DELETE", p, NULL, NULL, NULL, err);
+	free(p);
+	return ret;
+}
+
+int rc_docker_connect_network(rc_docker *d, const char *network, const char *container, json_t *endpoint,
+			      rc_error *err)
+{
+	json_t *body;
+	char *p;
+	int ret;
+
+	if ((ret = check_arg(d, "network", network, err)) < 0 ||
+	    (ret = check_arg(d, "container id", container, err)) < 0)
+		return ret;
+	body = json_pack("{s:s, s:o}", "Container", container, "EndpointConfig",
+			 endpoint ? json_incref(endpoint) : json_object());
+	p = object_path("networks", network, NULL, "/connect");
+	ret = rc_docker_request(d, "POST", p, body, NULL, NULL, err);
+	free(p);
+	json_decref(body);
 	return ret;
 }

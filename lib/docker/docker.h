@@ -190,6 +190,22 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
  */
 int rc_docker_create(rc_docker *d, const char *name, json_t *body, char **id_out, rc_error *err);
 
+/*
+ * Networks. List (GET /networks, with only those that have the label
+ * `label_filter` when it is not NULL: summaries without their containers,
+ * which only an inspect, GET /networks/{id}, gives); create (POST
+ * /networks/create with `body`: Name, Driver, Labels, IPAM...; *id_out
+ * the new id); remove (RC_ENOTFOUND: absent; a network that containers
+ * are attached to is refused by the daemon, RC_EAUTH for its 403);
+ * connect container `container` with EndpointConfig `endpoint` (may be NULL).
+ */
+int rc_docker_list_networks(rc_docker *d, const char *label_filter, json_t **out, rc_error *err);
+int rc_docker_inspect_network(rc_docker *d, const char *id_or_name, json_t **out, rc_error *err);
+int rc_docker_create_network(rc_docker *d, json_t *body, char **id_out, rc_error *err);
+int rc_docker_remove_network(rc_docker *d, const char *id, rc_error *err);
+int rc_docker_connect_network(rc_docker *d, const char *network, const char *container, json_t *endpoint,
+			      rc_error *err);
+
 /* Start; a container already running (304) is a success. */
 int rc_docker_start(rc_docker *d, const char *id, rc_error *err);
 

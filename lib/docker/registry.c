@@ -770,6 +770,27 @@ static int status_error(struct conn *k, const char *what, long status, rc_error 
 	}
 }
 
+bool rc_registry_realm_ok(const char *realm, const char *host)
+{
+	CURLU *u;
+	char *rhost = NULL;
+	size_t n;
+	bool ok = false;
+
+	if (!realm || rc_starts_with(realm, "https://"))
+		return true;
+	if (!host || !(u = curl_url()))
+		return false;
+	if (!curl_url_set(u, CURLUPART_URL, realm, 0) && !curl_url_get(u, CURLUPART_HOST, &rhost, 0)) {
+		/* the registry's host without its port; an IPv6 address keeps its brackets, as curl's does */
+		n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+		ok = strlen(rhost) == n && !strncasecmp(rhost, host, n);
+	}
+	curl_free(rhost);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 /* A bearer token for `ch` (*out, to free()). */
 static int fetch_token(struct conn *k, char **out, const rc_registry_challenge *ch, const rc_registry_ref *ref,
 		       const char *basic, rc_error *err)
@@ -783,6 +804,13 @@ static int fetch_token(struct conn *k, char **out, const rc_registry_challenge *
 	rc_buf_init(&body, TOKEN_CAP);
 	if ((ret = rc_registry_token_url(&url, ch, ref)) < 0) {
 		ret = rc_error_set(err, RC_ERROR, "registry '%s': unusable token realm in its challenge", k->host);
+		goto done;
+	}
+	if (basic && !rc_registry_realm_ok(ch->realm, k->host)) {
+		ret = rc_error_set(err, RC_EAUTH,
+				   "registry '%s': its token realm '%s' is plain http on another host: the credentials "
+				   "are not sent there",
+				   k->host, ch->realm);
 		goto done;
 	}
 	if ((ret = perform(k, url.ptr, basic, &body, &status, err)) < 0)

@@ -187,6 +187,15 @@ int rc_registry_parse_token(char **out, const char *body, size_t len, rc_error *
 int rc_registry_token_url(rc_buf *out, const rc_registry_challenge *ch, const rc_registry_ref *ref);
 
 /*
+ * Whether the registry's credentials may be sent to token realm `realm`
+ * of registry `host` (host[:port]): an https realm, or a plain http one
+ * on the registry's own host (a registry served over http sends them
+ * there anyway). A plain http realm on another host is refused: the
+ * challenge would otherwise send the password in clear wherever it says.
+ */
+bool rc_registry_realm_ok(const char *realm, const char *host);
+
+/*
  * The user name and password in an X-Registry-Auth value (*user and *pass
  * to free()). RC_EINVALID when it is not one, or they are not text that
  * fits in a header.

@@ -251,6 +251,8 @@ void mf_parse_volumes(struct ctx *c, rc_instance *in, const rc_node *n)
 			in->volumes[in->volumes_nr].host = rc_xstrdup(host);
 			in->volumes[in->volumes_nr].target = rc_xstrdup(target);
 			in->volumes[in->volumes_nr].mode = mode ? rc_xstrdup(mode) : rc_xstrdup("rw");
+			in->volumes[in->volumes_nr].line = (c->schema == 1 ? tn : k)->line;
+			in->volumes[in->volumes_nr].col = (c->schema == 1 ? tn : k)->col;
 			in->volumes_nr++;
 		}
 		free(key);
@@ -317,7 +319,7 @@ done:
 }
 
 /* int bytes, or <int>[kKmMgG] in powers of 1024 */
-static int parse_bytes(struct ctx *c, const rc_node *n, const char *what, bool allow_minus_one, int64_t *out)
+int mf_parse_bytes(struct ctx *c, const rc_node *n, const char *what, bool allow_minus_one, int64_t *out)
 {
 	if (n->type == RC_NODE_INT) {
 		if (n->v.i < 0 && !(allow_minus_one && n->v.i == -1)) {
@@ -365,9 +367,9 @@ void mf_parse_limits(struct ctx *c, rc_instance *in, const rc_node *n)
 	if ((v = rc_node_get(n, "cpu")) && v->type != RC_NODE_NULL &&
 	    mf_get_int(c, v, "cpu", 0, 262144, &x) == 0)
 		in->cpu_shares = x;
-	if ((v = rc_node_get(n, "memory")) && v->type != RC_NODE_NULL && parse_bytes(c, v, "memory", false, &x) == 0)
+	if ((v = rc_node_get(n, "memory")) && v->type != RC_NODE_NULL && mf_parse_bytes(c, v, "memory", false, &x) == 0)
 		in->memory = x;
-	if ((v = rc_node_get(n, "swap")) && v->type != RC_NODE_NULL && parse_bytes(c, v, "swap", true, &x) == 0)
+	if ((v = rc_node_get(n, "swap")) && v->type != RC_NODE_NULL && mf_parse_bytes(c, v, "swap", true, &x) == 0)
 		in->memory_swap = x;
 }
 

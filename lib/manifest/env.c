@@ -7,6 +7,8 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
+#include "manifest/sops.h"
+#include "manifest/age.h"
 #include <stdlib.h>
 #include <string.h>
 #include "base/banned.h"
@@ -65,7 +67,70 @@ static void env_from_map(struct ctx *c, const rc_node *m, rc_kvlist *out)
 	}
 }
 
-static void env_from_file(struct ctx *c, const rc_node *at, const char *path, rc_kvlist *out)
+/* SOPS metadata: a `sops_mac=` line (dotenv) or a top-level `sops:` key (YAML). */
+static bool has_sops_metadata(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		const char *line = text + i;
+		size_t n = len - i;
+		const char *nl = memchr(line, '\n', n);
+		if (nl)
+			n = (size_t)(nl - line);
+		if ((n >= 8 && !memcmp(line, "sops_mac", 8)) || (n >= 5 && !memcmp(line, "sops:", 5)))
+			return true;
+		i += n + 1;
+	}
+	return false;
+}
+
+static bool is_sops_name(const char *path)
+{
+	return rc_ends_with(path, ".sops.env") || rc_ends_with(path, ".sops.yaml") ||
+	       rc_ends_with(path, ".sops.yml") || rc_ends_with(path, ".sops");
+}
+
+/*
+ * A SOPS-encrypted envfile, decrypted in memory with the configured age
+ * identities; its variables are secret. The error never holds a value.
+ */
+static void env_from_sops(struct ctx *c, const rc_node *at, const char *path, const rc_buf *text,
+			  rc_kvlist *out, rc_strlist *secrets)
+{
+	const rc_age_identities *ids = c->opts ? c->opts->age_ids : NULL;
+	rc_sops_values v = RC_SOPS_VALUES_INIT;
+	rc_error e = RC_ERROR_INIT;
+
+	if (!ids || !ids->nr) {
+		mf_error_at(c, at, "envfile '%s' is SOPS-encrypted but no age identity is configured "
+			    "(age_identity: in the config, or --age-identity FILE)", path);
+		return;
+	}
+	if (rc_sops_decrypt(&v, text->ptr, text->len, rc_sops_format_of(path), ids, &e) < 0) {
+		if (e.code == RC_EAUTH && strstr(e.msg, "no age identity matches"))
+			mf_error_at(c, at, "envfile '%s' cannot be decrypted with the age identity '%s': %s", path,
+				    c->opts->age_identity_name ? c->opts->age_identity_name : "?", e.msg);
+		else
+			mf_error_at(c, at, "envfile '%s': %s", path, e.msg);
+		rc_sops_values_release(&v);
+		return;
+	}
+	for (size_t i = 0; i < v.nr; i++) {
+		const rc_sops_value *x = &v.items[i];
+		if (!*x->key || strchr(x->key, '='))
+			mf_error_at(c, at, "envfile '%s': invalid env variable name '%s'", path, x->key);
+		else if (memchr(x->value, '\0', x->len))
+			mf_error_at(c, at, "envfile '%s': env variable '%s' contains a NUL byte", path, x->key);
+		else {
+			rc_kvlist_set(out, x->key, x->value);
+			if (!rc_strlist_has(secrets, x->key))
+				rc_strlist_push(secrets, x->key);
+		}
+	}
+	rc_sops_values_release(&v);
+}
+
+static void env_from_file(struct ctx *c, const rc_node *at, const char *path, rc_kvlist *out,
+			  rc_strlist *secrets)
 {
 	rc_error e = RC_ERROR_INIT;
 	rc_buf text = RC_BUF_INIT;
@@ -81,10 +146,12 @@ static void env_from_file(struct ctx *c, const rc_node *at, const char *path, rc
 			mf_error_at(c, at, "envfile '%s' not found", path);
 		else
 			mf_error_at(c, at, "envfile '%s': %s", path, e.msg);
+	} else if (is_sops_name(path) || has_sops_metadata(text.ptr, text.len)) {
+		env_from_sops(c, at, path, &text, out, secrets);
 	} else {
 		rc_envfile_parse(out, text.ptr, text.len, rel, c->d);
 	}
-	rc_buf_release(&text);
+	rc_age_wipe_buf(&text);
 	free(rel);
 }
 
@@ -93,7 +160,7 @@ static void env_from_file(struct ctx *c, const rc_node *at, const char *path, rc
  * an envfile, a list names several, a map holds variables. Files first
  * (in order), then variables.
  */
-static void collect_env(struct ctx *c, const rc_node *where, rc_kvlist *out)
+static void collect_env(struct ctx *c, const rc_node *where, rc_kvlist *out, rc_strlist *secrets)
 {
 	const rc_node *nodes[2] = { NULL, NULL };
 	if (!where || where->type != RC_NODE_MAP)
@@ -105,13 +172,13 @@ static void collect_env(struct ctx *c, const rc_node *where, rc_kvlist *out)
 		if (!n || n->type == RC_NODE_NULL || n->type == RC_NODE_MAP)
 			continue;
 		if (n->type == RC_NODE_STR) {
-			env_from_file(c, n, n->text, out);
+			env_from_file(c, n, n->text, out, secrets);
 		} else if (n->type == RC_NODE_SEQ) {
 			for (size_t j = 0; j < n->n; j++) {
 				if (n->items[j]->type != RC_NODE_STR)
 					mf_error_at(c, n->items[j], "an envfile list may hold only file names");
 				else
-					env_from_file(c, n->items[j], n->items[j]->text, out);
+					env_from_file(c, n->items[j], n->items[j]->text, out, secrets);
 			}
 		} else {
 			mf_error_at(c, n, "'%s' must be a mapping of variables, an envfile name or a list of them",
@@ -217,9 +284,9 @@ void mf_build_env(struct ctx *c)
 	for (size_t i = 0; i < n; i++) {
 		rc_service *s = env->services[i];
 		rc_kvlist base = { 0 };
-		rc_strlist closure = { 0 };
+		rc_strlist closure = { 0 }, secrets = { 0 };
 
-		collect_env(c, c->svc_nodes[i], &base);
+		collect_env(c, c->svc_nodes[i], &base, &secrets);
 		if (env->name)
 			rc_kvlist_set(&base, "MAESTRO_ENVIRONMENT_NAME", env->name);
 		rc_kvlist_set(&base, "SERVICE_NAME", s->name);
@@ -232,7 +299,9 @@ void mf_build_env(struct ctx *c)
 			char *tag;
 
 			kvlist_merge(&in->env, &base);
-			collect_env(c, c->inst_nodes[i][j], &in->env);
+			for (size_t k = 0; k < secrets.nr; k++)
+				rc_strlist_push(&in->secret_env, secrets.v[k]);
+			collect_env(c, c->inst_nodes[i][j], &in->env, &in->secret_env);
 			rc_kvlist_set(&in->env, "CONTAINER_NAME", in->name);
 			rc_kvlist_set(&in->env, "CONTAINER_HOST_ADDRESS", in->ship && in->ship->ip ? in->ship->ip : "");
 			rc_kvlist_set(&in->env, "DOCKER_IMAGE", image);
@@ -251,6 +320,7 @@ void mf_build_env(struct ctx *c)
 		}
 		rc_kvlist_release(&base);
 		rc_strlist_release(&closure);
+		rc_strlist_release(&secrets);
 	}
 	for (size_t i = 0; i < n; i++) {
 		rc_kvlist_release(&own[i]);

@@ -10,6 +10,7 @@
  *   lifecycle.c  lifecycle checks
  *   service.c    services and instances; pass 2: references, order
  *   env.c        each instance's final environment and link variables
+ *   policy.c     what the environment asks of its hosts, against the policy
  *   manifest.c   rc_environment_load(): the passes in order; freeing
  *
  * Every function takes the loader's context and reports problems into
@@ -27,7 +28,9 @@ struct ctx {
 	rc_source *src;
 	const char *dir;
 	rc_environment *env;
+	const rc_load_opts *opts;   /* may be NULL */
 	int schema;
+	bool no_exec_checks; /* rc_load_opts */
 	/* raw nodes kept for the second pass, by service index */
 	const rc_node **svc_nodes;
 	const rc_node ***inst_nodes;
@@ -67,6 +70,19 @@ void mf_parse_ulimits(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_parse_volumes(struct ctx *c, rc_instance *in, const rc_node *n);
 void mf_port_free(rc_port *p);
 
+/* compose.c */
+void mf_parse_compose_keys(struct ctx *c, rc_instance *in, const rc_node *svc_node, const rc_node *n);
+void mf_healthcheck_release(rc_healthcheck *h);
+/* the keys added after healthcheck .. tmpfs */
+void mf_compose_keys_release(rc_instance *in);
+int mf_parse_bytes(struct ctx *c, const rc_node *n, const char *what, bool allow_minus_one, int64_t *out);
+
+/* network.c */
+void mf_parse_networks(struct ctx *c, const rc_node *root);
+void mf_parse_instance_networks(struct ctx *c, rc_instance *in, const rc_node *n);
+void mf_networks_release(rc_environment *env);
+void mf_instance_networks_release(rc_instance *in);
+
 /* lifecycle.c */
 void mf_check_free(rc_check *k);
 void mf_parse_lifecycle(struct ctx *c, rc_instance *in, const rc_node *n);
@@ -80,5 +96,8 @@ void mf_parse_services(struct ctx *c, const rc_node *root);
 
 /* env.c */
 void mf_build_env(struct ctx *c);
+
+/* policy.c: rc_policy_check() with rc_load_opts.policy; its warnings also kept in env->policy_warnings */
+void mf_check_policy(struct ctx *c);
 
 #endif

@@ -4,9 +4,9 @@
  */
 #include "base/compat.h"
 #include "manifest/internal.h"
+#include "base/regex.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/banned.h"
@@ -21,6 +21,7 @@ void mf_check_free(rc_check *k)
 	free(k->scheme);
 	free(k->method);
 	free(k->match_regex);
+	rc_regex_free(k->match_re);
 	rc_strv_free(k->argv);
 	free(k->envfrom);
 }
@@ -121,12 +122,13 @@ static void parse_check(struct ctx *c, rc_instance *in, const rc_node *n, rc_che
 			bad = true;
 		}
 		if ((v = rc_node_get(n, "match_regex")) && (k.match_regex = mf_get_str(c, v, "match_regex"))) {
-			regex_t re;
-			if (regcomp(&re, k.match_regex, REG_EXTENDED | REG_NOSUB) != 0) {
-				mf_error_at(c, v, "match_regex '%s' is not a valid regular expression", k.match_regex);
+			rc_error rerr = RC_ERROR_INIT;
+
+			/* compiled once here: a bad pattern is the file's error, not a rollback */
+			if (rc_regex_compile(&k.match_re, k.match_regex, &rerr) < 0) {
+				mf_error_at(c, v, "match_regex '%s' is not a valid regular expression: %s",
+					    k.match_regex, rerr.msg);
 				bad = true;
-			} else {
-				regfree(&re);
 			}
 		}
 		k.verify = true;
@@ -145,6 +147,12 @@ static void parse_check(struct ctx *c, rc_instance *in, const rc_node *n, rc_che
 		break;
 	case RC_CHECK_EXEC:
 	case RC_CHECK_REXEC:
+		if (type == RC_CHECK_EXEC && c->no_exec_checks) {
+			mf_error_at(c, n,
+				    "exec checks are disabled on this reconciler (config checks: {exec: false}); "
+				    "an rexec check runs inside the container instead");
+			bad = true;
+		}
 		k.attempts = 180;
 		v = rc_node_get(n, "command");
 		if (!v)

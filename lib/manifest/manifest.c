@@ -12,6 +12,7 @@
 #include "base/compat.h"
 #include "manifest/internal.h"
 #include "base/buf.h"
+#include "base/crypto.h"
 #include "template/template.h"
 #include "base/util.h"
 #include "manifest/yaml.h"
@@ -38,7 +39,9 @@ static int include_read(void *data, const char *relpath, rc_buf *out, rc_error *
 }
 
 static const char *const top_keys[] = {
-	"__maestro", "name", "registries", "ship_provider", "ship_defaults", "ships", "services", "audit", NULL
+	"__maestro", "name", "registries", "ship_provider", "ship_defaults", "ships", "services", "audit",
+	"networks",     /* ours: manifest/network.c */
+	NULL
 };
 
 static void parse_schema(struct ctx *c, const rc_node *root)
@@ -106,6 +109,12 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	c.src = src;
 	c.dir = dir;
 	c.env = env;
+	c.no_exec_checks = opts && opts->no_exec_checks;
+	c.opts = opts;
+	if (opts && opts->secret_key)
+		memcpy(env->secret_key, opts->secret_key, sizeof(env->secret_key));
+	else if (rc_crypto_random(env->secret_key, sizeof(env->secret_key)) < 0)
+		abort(); /* no randomness: nothing sensible to do */
 
 	if (rc_source_read(src, env->file, &text, &e) < 0) {
 		rc_diags_add(&local, RC_DIAG_ERROR, env->file, 0, 0, "%s", e.msg);
@@ -144,10 +153,12 @@ int rc_environment_load(rc_environment **out, rc_source *src, const char *dir,
 	mf_parse_ships(&c, root);
 	mf_parse_registries(&c, root);
 	mf_parse_audit(&c, root);
+	mf_parse_networks(&c, root);
 	mf_parse_services(&c, root);
 	mf_check_references(&c);
 	mf_build_env(&c);
 	mf_order_services(&c);
+	mf_check_policy(&c);
 
 done:
 	dedupe(&local);
@@ -184,6 +195,7 @@ static void instance_free(rc_instance *in)
 		mf_port_free(&in->ports[i]);
 	free(in->ports);
 	rc_kvlist_release(&in->env);
+	rc_strlist_release(&in->secret_env);
 	for (size_t i = 0; i < in->volumes_nr; i++) {
 		free(in->volumes[i].host);
 		free(in->volumes[i].target);
@@ -208,6 +220,9 @@ static void instance_free(rc_instance *in)
 	for (size_t i = 0; i < in->ulimits_nr; i++)
 		free(in->ulimits[i].name);
 	free(in->ulimits);
+	mf_healthcheck_release(&in->healthcheck);
+	rc_strlist_release(&in->tmpfs);
+	mf_compose_keys_release(in);
 	for (int s = 0; s < RC_LC_NR; s++) {
 		for (size_t i = 0; i < in->lifecycle[s].nr; i++)
 			mf_check_free(&in->lifecycle[s].v[i]);
@@ -233,6 +248,7 @@ void rc_environment_free(rc_environment *env)
 		free(s);
 	}
 	free(env->services);
+	mf_networks_release(env);
 	for (size_t i = 0; i < env->ships_nr; i++) {
 		rc_ship *s = &env->ships[i];
 		free(s->name);
@@ -271,6 +287,8 @@ void rc_environment_free(rc_environment *env)
 	free(env->dir);
 	free(env->file);
 	free(env->name);
+	rc_crypto_wipe(env->secret_key, sizeof(env->secret_key));
+	rc_diags_release(&env->policy_warnings);
 	free(env);
 }
 

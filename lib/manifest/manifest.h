@@ -17,6 +17,7 @@
  */
 #include "base/compat.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "source/source.h"
 
 typedef enum {
@@ -75,7 +76,13 @@ typedef struct rc_volume {
 	char *host;             /* host path, or a named volume */
 	char *target;           /* path in the container */
 	char *mode;             /* "rw" unless given ("ro", "ro,Z", ...) */
+	int line, col;          /* the host side as written */
 } rc_volume;
+
+/* Where a key is written (0: not written). */
+typedef struct rc_pos {
+	int line, col;
+} rc_pos;
 
 typedef struct rc_ulimit {
 	char *name;
@@ -101,6 +108,7 @@ typedef struct rc_check {
 	int port;               /* tcp, http: the port to connect to on the ship (host side) */
 	char *host;             /* http: default the ship's ip; tcp: the ship's ip */
 	char *path, *scheme, *method, *match_regex;   /* http */
+	rc_regex *match_re;     /* http: match_regex compiled at load (base/regex.h), or NULL */
 	int max_wait;           /* tcp: attempts 1 s apart (180); http: seconds (300) */
 	bool verify;            /* http requests_options.verify (true) */
 	double timeout;         /* http requests_options.timeout, seconds (0: none given) */
@@ -159,6 +167,50 @@ typedef struct rc_audit {
 typedef struct rc_service rc_service;
 typedef struct rc_instance rc_instance;
 
+/* One ipam.config entry of a network (ours, compose's syntax). */
+typedef struct rc_ipam_config {
+	char *subnet, *gateway, *ip_range;   /* NULL: not written */
+} rc_ipam_config;
+
+/*
+ * A user-defined network, from `networks:` at the top of an environment
+ * file (ours, compose's syntax; manifest/network.c). Created on every ship
+ * where an instance joins it, labelled as ours, pruned when unused.
+ */
+typedef struct rc_network {
+	char *name;
+	char *driver;           /* NULL: the daemon's default (bridge) */
+	rc_ipam_config *ipam;
+	size_t ipam_nr;
+	bool internal;
+	bool external;          /* made by someone else: never created nor removed */
+	rc_kvlist labels;
+	int line, col;
+} rc_network;
+
+/* A network an instance joins (its `networks:`), with its endpoint settings. */
+typedef struct rc_net_attach {
+	char *name;
+	rc_strlist aliases;
+	char *ipv4_address;     /* NULL: Docker picks */
+} rc_net_attach;
+
+/* `healthcheck` (ours, compose's syntax): what Docker's Config.Healthcheck gets. */
+typedef struct rc_healthcheck {
+	bool set;               /* written: enters the spec */
+	char **test;            /* NULL-terminated: "CMD" args, "CMD-SHELL" cmd, "NONE"; NULL: the image's */
+	int64_t interval_ns, timeout_ns, start_period_ns;   /* 0: the image's */
+	int retries;            /* 0: the image's */
+} rc_healthcheck;
+
+/* One `device_requests` entry (ours, compose's deploy.resources.reservations.devices item). */
+typedef struct rc_device_request {
+	char *driver;           /* NULL: any */
+	int64_t count;          /* -1: all; 0: not written (device_ids given) */
+	rc_strlist device_ids, capabilities;
+	rc_kvlist options;
+} rc_device_request;
+
 struct rc_instance {
 	char *name;
 	rc_service *service;
@@ -169,6 +221,7 @@ struct rc_instance {
 	rc_port *ports;
 	size_t ports_nr;
 	rc_kvlist env;          /* the final environment, in precedence order */
+	rc_strlist secret_env;  /* names of env variables read from SOPS files (secret) */
 	rc_volume *volumes;
 	size_t volumes_nr;
 	rc_strlist container_volumes;
@@ -189,8 +242,27 @@ struct rc_instance {
 	rc_kvlist labels;
 	rc_ulimit *ulimits;
 	size_t ulimits_nr;
+	/* ours, compose's syntax (manifest/compose.c): in the spec only when written */
+	rc_healthcheck healthcheck;
+	int init;               /* -1: not written, else 0 or 1 */
+	bool read_only;
+	rc_strlist tmpfs;       /* "path" or "path:options" */
+	char **entrypoint;      /* NULL: the image's; empty (only the NULL): none */
+	rc_strlist devices;     /* "host[:container[:perms]]" as written */
+	int64_t nano_cpus;      /* cpus x 1e9; 0: not written */
+	int64_t pids_limit;     /* 0: not written; -1: unlimited (0 written becomes -1) */
+	int64_t shm_size;       /* bytes; 0: not written */
+	rc_strlist group_add;
+	rc_kvlist sysctls;
+	char *stop_signal;
+	rc_device_request *device_requests;
+	size_t device_requests_nr;
+	rc_net_attach *networks;    /* as written; the first is the container's NetworkMode */
+	size_t networks_nr;
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
+	/* where the keys a policy looks at are written (manifest/policy.h) */
+	rc_pos privileged_at, net_at, cap_add_at, security_opt_at;
 };
 
 struct rc_service {
@@ -222,13 +294,47 @@ typedef struct rc_environment {
 	size_t registries_nr;
 	rc_audit *audit;
 	size_t audit_nr;
+	rc_network *networks;   /* `networks:` (ours), in file order */
+	size_t networks_nr;
 	rc_service **services;  /* in dependency order: a service after everything it depends on */
 	size_t services_nr;
+	/*
+	 * The key of the keyed hashes that stand for secret values in the
+	 * reconcile.spec label (rc_load_opts.secret_key, else random).
+	 */
+	unsigned char secret_key[32];
+	/*
+	 * The policy's warnings (host-escaping features used while no policy
+	 * is configured, manifest/policy.h), also in the load's diagnostics:
+	 * the plan shows them.
+	 */
+	rc_diags policy_warnings;
 } rc_environment;
 
 typedef struct rc_load_opts {
 	/* "KEY=VALUE" strings bound as the template's `env`; NULL: the process environment */
 	const char *const *envp;
+	/* the config's checks: {exec: false}: an exec check makes its environment invalid */
+	bool no_exec_checks;
+	/*
+	 * The age identities SOPS-encrypted envfiles are decrypted with (in
+	 * memory only); NULL or empty: none configured, and such a file is an
+	 * error. Named in errors as `age_identity_name` (e.g. the file).
+	 */
+	const struct rc_age_identities *age_ids;
+	const char *age_identity_name;
+	/*
+	 * 32 bytes: the key of the spec label's hashes of secret values (kept
+	 * in the state directory, see rc_state_secret_key()); NULL: a random
+	 * key, good for one run (render, validate).
+	 */
+	const unsigned char *secret_key;
+	/*
+	 * What the manifests may ask of a host (manifest/policy.h): a request
+	 * the environment's rule denies is an error; NULL: no policy, every
+	 * host-escaping feature is allowed with a warning.
+	 */
+	const struct rc_policy *policy;
 } rc_load_opts;
 
 /*
@@ -243,12 +349,16 @@ void rc_environment_free(rc_environment *env);
 const rc_ship *rc_environment_ship(const rc_environment *env, const char *name);
 const rc_instance *rc_environment_instance(const rc_environment *env, const char *name);
 const rc_service *rc_environment_service(const rc_environment *env, const char *name);
+const rc_network *rc_environment_network(const rc_environment *env, const char *name);
 
 /* N(x): every character not alphanumeric or '_' replaced by '_', upper-cased. */
 char *rc_link_name(const char *x);
 
 /* Split `s` like Python's shlex.split (POSIX mode): NULL-terminated argv, or NULL with `*errmsg` set (static string). */
 char **rc_shlex_split(const char *s, const char **errmsg);
+
+/* A Go duration as compose writes it ("1m30s", "500ms"; units ns us µs ms s m h): nanoseconds, or -1. */
+int64_t rc_duration_parse(const char *s);
 
 /* Parse an envfile's text into `out` (later lines win); problems into diags, positioned in `file`. */
 int rc_envfile_parse(rc_kvlist *out, const char *text, size_t len, const char *file, rc_diags *diags);

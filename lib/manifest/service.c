@@ -6,6 +6,7 @@
 #include "manifest/internal.h"
 #include "base/buf.h"
 #include "base/util.h"
+#include "manifest/spec.h"
 #include "manifest/yaml.h"
 #include <ctype.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@ static const char *const inst_keys[] = {
 	"ship", "image", "command", "cmd", "ports", "env", "envfile", "volumes", "container_volumes",
 	"volumes_from", "links", "username", "privileged", "cap_add", "cap_drop", "dns",
 	"security_opt", "extra_hosts", "net", "restart", "stop_timeout", "limits", "log_driver",
-	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state", NULL
+	"log_opt", "workdir", "labels", "ulimits", "lxc_conf", "lifecycle", "state",
+	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
+	NULL   /* ours: manifest/compose.c */
 };
 
 static bool container_name_ok(const char *s)
@@ -32,6 +36,17 @@ static bool container_name_ok(const char *s)
 	return true;
 }
 
+/* Where `key` of `map` is written, for the policy's messages. */
+static void key_pos(const rc_node *map, const char *key, rc_pos *out)
+{
+	const rc_node *k = NULL;
+
+	if (rc_node_get_kv(map, key, &k) && k) {
+		out->line = k->line;
+		out->col = k->col;
+	}
+}
+
 static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_node,
 			   rc_instance *in, const rc_node *k, const rc_node *n)
 {
@@ -43,10 +58,14 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 	in->line = k->line;
 	in->col = k->col;
 	in->stop_timeout = 10;
+	in->init = -1;
 	in->restart_name = rc_xstrdup("no");
 	if (!container_name_ok(in->name))
 		mf_error_at(c, k, "instance name '%s' is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)",
 			 in->name);
+	else if (rc_ends_with(in->name, RC_KEPT_SUFFIX))
+		mf_error_at(c, k, "instance name '%s' ends in '%s', which reconcile reserves for the old container "
+			    "it keeps during a replace", in->name, RC_KEPT_SUFFIX);
 	if ((v = rc_node_get(svc_node, "state")) && v->type != RC_NODE_NULL)
 		mf_parse_state(c, v, &in->state);
 	if (!n || n->type == RC_NODE_NULL) {
@@ -125,14 +144,17 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 		in->username = mf_get_nonempty(c, v, "username");
 	if ((v = rc_node_get(n, "privileged")) && v->type != RC_NODE_NULL)
 		mf_get_bool(c, v, "privileged", &in->privileged);
+	key_pos(n, "privileged", &in->privileged_at);
 	if ((v = rc_node_get(n, "cap_add")))
 		mf_get_strlist(c, v, "cap_add", &in->cap_add);
+	key_pos(n, "cap_add", &in->cap_add_at);
 	if ((v = rc_node_get(n, "cap_drop")))
 		mf_get_strlist(c, v, "cap_drop", &in->cap_drop);
 	if ((v = rc_node_get(n, "dns")))
 		mf_get_strlist(c, v, "dns", &in->dns);
 	if ((v = rc_node_get(n, "security_opt")))
 		mf_get_strlist(c, v, "security_opt", &in->security_opt);
+	key_pos(n, "security_opt", &in->security_opt_at);
 	if ((v = rc_node_get(n, "extra_hosts")) && v->type != RC_NODE_NULL && mf_want_map(c, v, "extra_hosts")) {
 		for (size_t i = 0; i < v->n; i++) {
 			const rc_node *hv = v->items[i];
@@ -160,8 +182,10 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 	}
 	if ((v = rc_node_get(n, "net")) && v->type != RC_NODE_NULL)
 		in->net = mf_get_nonempty(c, v, "net");
+	key_pos(n, "net", &in->net_at);
 	if ((v = rc_node_get(n, "restart")) && v->type != RC_NODE_NULL)
 		mf_parse_restart(c, in, v);
+	mf_parse_compose_keys(c, in, svc_node, n);
 	if ((v = rc_node_get(n, "stop_timeout")) && v->type != RC_NODE_NULL &&
 	    mf_get_int(c, v, "stop_timeout", 0, 86400, &x) == 0)
 		in->stop_timeout = (int)x;
@@ -197,7 +221,10 @@ static void parse_instance(struct ctx *c, rc_service *svc, const rc_node *svc_no
 
 static const char *const svc_keys[] = {
 	"image", "instances", "omit", "env", "envfile", "requires", "wants_info", "lifecycle",
-	"limits", "ports", "state", "update", NULL
+	"limits", "ports", "state", "update",
+	"healthcheck", "init", "read_only", "tmpfs", "entrypoint", "devices", "cpus", "pids_limit",
+	"shm_size", "group_add", "sysctls", "stop_signal", "device_requests", "networks",
+	NULL   /* ours: manifest/compose.c */
 };
 
 /* `update: {parallelism: N, delay: S}` (ours): how a service's instances are replaced. */
@@ -269,9 +296,23 @@ void mf_parse_services(struct ctx *c, const rc_node *root)
 			for (const char *const *p = svc_keys; *p; p++)
 				if (key->type == RC_NODE_STR && !strcmp(*p, key->text))
 					known = true;
-			if (!known)
-				mf_warn_at(c, key, "service key '%s' is ignored (Maestro-NG reads it only on instances)",
-					key->text ? key->text : "?");
+			if (known)
+				continue;
+			if (key->type != RC_NODE_STR) {
+				mf_warn_at(c, key, "service key '%s' is not a string: ignored",
+					   key->text ? key->text : "?");
+				continue;
+			}
+			for (const char *const *p = inst_keys; *p; p++)
+				if (!strcmp(*p, key->text))
+					known = true;
+			if (known)
+				mf_warn_at(c, key,
+					   "service key '%s' is ignored: Maestro-NG reads it only on instances; "
+					   "move it under each instance of '%s'",
+					   key->text, name);
+			else
+				mf_warn_at(c, key, "unknown service key '%s': ignored, as Maestro-NG did", key->text);
 		}
 		if (!(v = rc_node_get(n, "image")) || v->type == RC_NODE_NULL)
 			mf_error_at(c, k, "service '%s' has no 'image'", name);

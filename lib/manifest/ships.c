@@ -157,6 +157,12 @@ static void parse_ship(struct ctx *c, rc_ship *s, const rc_node *k, const rc_nod
 		ship_file(c, v, "tls_key", &s->tls_key, &s->tls_key_data);
 	if (!s->tls_cert != !s->tls_key)
 		mf_error_at(c, k, "ship '%s': tls_cert and tls_key go together", s->name);
+	if (!s->socket_path && !s->tls && !s->tls_verify && !s->ssh_user && s->endpoint &&
+	    !rc_host_is_loopback(s->endpoint))
+		mf_warn_at(c, k,
+			   "ship '%s' is reached over plain TCP (%s:%d): whoever reaches that port drives its "
+			   "Docker daemon, and registry credentials are never sent to it; use tls: true or ssh_tunnel",
+			   s->name, s->endpoint, s->docker_port);
 }
 
 void mf_parse_ships(struct ctx *c, const rc_node *root)
@@ -296,6 +302,12 @@ void mf_parse_audit(struct ctx *c, const rc_node *root)
 			au->level = mf_get_str(c, v, "level");
 		if ((v = rc_node_get(a, "ignore_errors")) && v->type != RC_NODE_NULL)
 			mf_get_bool(c, v, "ignore_errors", &au->ignore_errors);
+		if (!strcmp(au->type, "hipchat"))
+			mf_warn_at(c, t,
+				   "audit 'hipchat': HipChat no longer exists (shut down in 2019); nothing is sent");
+		if (au->level && strcmp(au->level, "info") && strcmp(au->level, "debug"))
+			mf_error_at(c, rc_node_get(a, "level"), "audit 'level' must be info or debug, not '%s'",
+				    au->level);
 		if (!strcmp(au->type, "log") && !rc_node_get(a, "file"))
 			mf_error_at(c, a, "audit 'log' needs 'file'");
 		if (!strcmp(au->type, "http") && !rc_node_get(a, "endpoint"))

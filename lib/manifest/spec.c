@@ -1,6 +1,8 @@
 #include "base/compat.h"
 #include "manifest/spec.h"
 #include "base/buf.h"
+#include "base/crypto.h"
+#include "manifest/secret.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,166 @@ static char *port_host_text(const rc_port *p)
 						: rc_xstrfmt("%d", p->external_lo);
 }
 
-json_t *rc_spec_of(const rc_instance *in)
+/* Docker's Config.Healthcheck: only what was written, the rest is the image's. */
+static json_t *healthcheck_json(const rc_healthcheck *h)
 {
+	json_t *o = json_object();
+
+	if (h->test) {
+		json_t *a = json_array();
+		for (char **p = h->test; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		json_object_set_new(o, "Test", a);
+	}
+	if (h->interval_ns)
+		json_object_set_new(o, "Interval", json_integer(h->interval_ns));
+	if (h->timeout_ns)
+		json_object_set_new(o, "Timeout", json_integer(h->timeout_ns));
+	if (h->start_period_ns)
+		json_object_set_new(o, "StartPeriod", json_integer(h->start_period_ns));
+	if (h->retries)
+		json_object_set_new(o, "Retries", json_integer(h->retries));
+	return o;
+}
+
+/* The env of `in`, each secret value as its keyed hash (with a `key`), or all in clear. */
+static json_t *env_object(const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < in->env.nr; i++) {
+		const rc_kv *kv = &in->env.v[i];
+		json_t *v;
+		if (!kv->value) {
+			v = json_null();
+		} else if (rc_env_secret(in, kv->key, kv->value)) {
+			char *h = key ? rc_secret_hash(key, kv->key, kv->value) : NULL;
+			v = json_string(h ? h : kv->value);
+			free(h);
+			*has_secret = true;
+		} else {
+			v = json_string(kv->value);
+		}
+		json_object_set_new(o, kv->key, v);
+	}
+	return o;
+}
+
+static json_t *argv_array(char **argv)
+{
+	json_t *a = json_array();
+	for (char **p = argv; *p; p++)
+		json_array_append_new(a, json_string(*p));
+	return a;
+}
+
+/* ours, after tmpfs: in the spec only when written (no existing hash changes) */
+static void spec_compose_more(json_t *s, const rc_instance *in)
+{
+	if (in->entrypoint)
+		json_object_set_new(s, "entrypoint", argv_array(in->entrypoint));
+	if (in->devices.nr)
+		json_object_set_new(s, "devices", str_array(&in->devices, true));
+	if (in->nano_cpus)
+		json_object_set_new(s, "cpus", json_integer(in->nano_cpus));   /* in 1e-9 CPUs */
+	if (in->pids_limit)
+		json_object_set_new(s, "pids_limit", json_integer(in->pids_limit));
+	if (in->shm_size)
+		json_object_set_new(s, "shm_size", json_integer(in->shm_size));
+	if (in->group_add.nr)
+		json_object_set_new(s, "group_add", str_array(&in->group_add, true));
+	if (in->sysctls.nr)
+		json_object_set_new(s, "sysctls", kv_object(&in->sysctls));
+	if (in->stop_signal)
+		json_object_set_new(s, "stop_signal", json_string(in->stop_signal));
+	if (in->device_requests_nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->device_requests_nr; i++) {
+			const rc_device_request *r = &in->device_requests[i];
+			json_t *o = json_object();
+			if (r->driver)
+				json_object_set_new(o, "driver", json_string(r->driver));
+			if (r->count)
+				json_object_set_new(o, "count", json_integer(r->count));
+			if (r->device_ids.nr)
+				json_object_set_new(o, "device_ids", str_array(&r->device_ids, false));
+			json_object_set_new(o, "capabilities", str_array(&r->capabilities, true));
+			if (r->options.nr)
+				json_object_set_new(o, "options", kv_object(&r->options));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(s, "device_requests", a);
+	}
+	if (in->networks_nr) {
+		/* the first is the NetworkMode: order matters */
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->networks_nr; i++) {
+			json_t *o = rc_net_attach_endpoint(&in->networks[i]);
+			json_object_set_new(o, "name", json_string(in->networks[i].name));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(s, "networks", a);
+	}
+}
+
+/* The create body's part of the keys above. */
+static void create_compose_more(json_t *b, json_t *hc, const rc_instance *in)
+{
+	if (in->entrypoint)
+		json_object_set_new(b, "Entrypoint", argv_array(in->entrypoint));
+	if (in->stop_signal)
+		json_object_set_new(b, "StopSignal", json_string(in->stop_signal));
+	if (in->devices.nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->devices.nr; i++) {
+			char *d = rc_xstrdup(in->devices.v[i]), *c1 = strchr(d, ':'), *c2 = NULL;
+			if (c1) {
+				*c1++ = '\0';
+				if ((c2 = strchr(c1, ':')))
+					*c2++ = '\0';
+			}
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "PathOnHost", d, "PathInContainer",
+							   c1 ? c1 : d, "CgroupPermissions", c2 ? c2 : "rwm"));
+			free(d);
+		}
+		json_object_set_new(hc, "Devices", a);
+	}
+	if (in->nano_cpus)
+		json_object_set_new(hc, "NanoCpus", json_integer(in->nano_cpus));
+	if (in->pids_limit)
+		json_object_set_new(hc, "PidsLimit", json_integer(in->pids_limit));
+	if (in->shm_size)
+		json_object_set_new(hc, "ShmSize", json_integer(in->shm_size));
+	if (in->group_add.nr)
+		json_object_set_new(hc, "GroupAdd", str_array(&in->group_add, true));
+	if (in->sysctls.nr)
+		json_object_set_new(hc, "Sysctls", kv_object(&in->sysctls));
+	if (in->device_requests_nr) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < in->device_requests_nr; i++) {
+			const rc_device_request *r = &in->device_requests[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "Driver", json_string(r->driver ? r->driver : ""));
+			json_object_set_new(o, "Count", json_integer(r->count));
+			json_object_set_new(o, "DeviceIDs", str_array(&r->device_ids, false));
+			/* compose's capabilities are one AND-set: Docker's is a list of them (OR) */
+			json_object_set_new(o, "Capabilities", json_pack("[o]", str_array(&r->capabilities, true)));
+			json_object_set_new(o, "Options", kv_object(&r->options));
+			json_array_append_new(a, o);
+		}
+		json_object_set_new(hc, "DeviceRequests", a);
+	}
+	if (in->networks_nr) {
+		/* the first at create; the others are joined before start (run/apply.c) */
+		json_t *ec = json_object();
+		json_object_set_new(hc, "NetworkMode", json_string(in->networks[0].name));
+		json_object_set_new(ec, in->networks[0].name, rc_net_attach_endpoint(&in->networks[0]));
+		json_object_set_new(b, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", ec));
+	}
+}
+
+json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	bool dummy = false;
 	json_t *s = json_object();
 
 	json_object_set_new(s, "image", json_string(in->image ? in->image : ""));
@@ -51,7 +211,7 @@ json_t *rc_spec_of(const rc_instance *in)
 		json_object_set_new(s, "command", a);
 	}
 	if (in->env.nr)
-		json_object_set_new(s, "env", kv_object(&in->env));
+		json_object_set_new(s, "env", env_object(in, key, has_secret ? has_secret : &dummy));
 	if (in->ports_nr) {
 		json_t *o = json_object();
 		for (size_t i = 0; i < in->ports_nr; i++) {
@@ -127,6 +287,16 @@ json_t *rc_spec_of(const rc_instance *in)
 						      "hard", (json_int_t)in->ulimits[i].hard));
 		json_object_set_new(s, "ulimits", o);
 	}
+	/* ours: only when written, so that no existing spec hash changes */
+	if (in->healthcheck.set)
+		json_object_set_new(s, "healthcheck", healthcheck_json(&in->healthcheck));
+	if (in->init >= 0)
+		json_object_set_new(s, "init", json_boolean(in->init));
+	if (in->read_only)
+		json_object_set_new(s, "read_only", json_true());
+	if (in->tmpfs.nr)
+		json_object_set_new(s, "tmpfs", str_array(&in->tmpfs, true));
+	spec_compose_more(s, in);
 	return s;
 }
 
@@ -196,6 +366,8 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 		json_object_set_new(b, "Volumes", v);
 	}
 	json_object_set_new(b, "StopTimeout", json_integer(in->stop_timeout));
+	if (in->healthcheck.set)
+		json_object_set_new(b, "Healthcheck", healthcheck_json(&in->healthcheck));
 
 	if (in->volumes_nr) {
 		json_t *binds = json_array();
@@ -253,6 +425,21 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 	}
 	if (in->net)
 		json_object_set_new(hc, "NetworkMode", json_string(in->net));
+	if (in->init >= 0)
+		json_object_set_new(hc, "Init", json_boolean(in->init));
+	if (in->read_only)
+		json_object_set_new(hc, "ReadonlyRootfs", json_true());
+	if (in->tmpfs.nr) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < in->tmpfs.nr; i++) {
+			const char *colon = strchr(in->tmpfs.v[i], ':');
+			char *path = rc_xstrndup(in->tmpfs.v[i], colon ? (size_t)(colon - in->tmpfs.v[i])
+								       : strlen(in->tmpfs.v[i]));
+			json_object_set_new(o, path, json_string(colon ? colon + 1 : ""));
+			free(path);
+		}
+		json_object_set_new(hc, "Tmpfs", o);
+	}
 	if (in->security_opt.nr)
 		json_object_set_new(hc, "SecurityOpt", str_array(&in->security_opt, true));
 	if (in->ulimits_nr) {
@@ -263,6 +450,7 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 							   "Hard", (json_int_t)in->ulimits[i].hard));
 		json_object_set_new(hc, "Ulimits", a);
 	}
+	create_compose_more(b, hc, in);
 	json_object_set_new(b, "HostConfig", hc);
 	return b;
 }
@@ -270,15 +458,28 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
 		      const char *commit)
 {
+	bool secret = false;
+
 	memset(out, 0, sizeof(*out));
 	out->env = env;
 	out->instance = in;
 	out->endpoint = in->ship ? rc_ship_endpoint(in->ship) : rc_xstrdup("");
-	out->spec = rc_spec_of(in);
+	out->spec = rc_spec_of(in, env->secret_key, &secret);
 	out->spec_json = json_dumps(out->spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	if (!out->spec_json)
 		abort(); /* only when out of memory */
 	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
+	if (secret) {
+		/* the label as versions before the keyed hashes wrote it, never stored again */
+		char *text;
+		out->plain_spec = rc_spec_of(in, NULL, NULL);
+		text = json_dumps(out->plain_spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		if (!text)
+			abort();
+		rc_sha256_hex(out->legacy_hash, text, strlen(text));
+		rc_crypto_wipe(text, strlen(text));
+		free(text);
+	}
 	out->commit = commit ? rc_xstrdup(commit) : NULL;
 }
 
@@ -297,6 +498,7 @@ void rc_desired_release(rc_desired *d)
 		return;
 	free(d->endpoint);
 	json_decref(d->spec);
+	json_decref(d->plain_spec);
 	free(d->spec_json);
 	json_decref(d->create_);
 	free(d->commit);
@@ -372,4 +574,19 @@ void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out)
 		free(r);
 	}
 	rc_strlist_release(&keys);
+}
+
+json_t *rc_net_attach_endpoint(const rc_net_attach *a)
+{
+	json_t *e = json_object();
+
+	if (a->aliases.nr) {
+		json_t *al = json_array();
+		for (size_t i = 0; i < a->aliases.nr; i++)
+			json_array_append_new(al, json_string(a->aliases.v[i]));
+		json_object_set_new(e, "Aliases", al);
+	}
+	if (a->ipv4_address)
+		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", a->ipv4_address));
+	return e;
 }

@@ -29,6 +29,17 @@ typedef struct rc_desired {
 	json_t *spec;           /* the canonical spec (owned) */
 	char *spec_json;        /* its compact, sorted JSON text */
 	char hash[65];          /* sha256 of spec_json, hex */
+	/*
+	 * When an env value is secret: the spec holds its keyed hash
+	 * (rc_secret_hash()), and `plain_spec` and `legacy_hash` are the spec
+	 * and hash with every value in clear, as reconcile wrote them in
+	 * labels before it hashed secrets. A container labelled so is
+	 * compared against them, and gets the new form at its next recreate:
+	 * an upgrade recreates nothing. In memory only; NULL and "" when no
+	 * value is secret.
+	 */
+	json_t *plain_spec;
+	char legacy_hash[65];
 	char *commit;           /* for the reconcile.commit label, or NULL */
 	/*
 	 * For the reconcile.owner label; NULL: RC_OWNER_DEFAULT. Not part of
@@ -83,8 +94,12 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 const json_t *rc_desired_create(const rc_desired *d);
 void rc_desired_release(rc_desired *d);
 
-/* The canonical spec of `in` (new reference). */
-json_t *rc_spec_of(const rc_instance *in);
+/*
+ * The canonical spec of `in` (new reference): each secret env value
+ * (manifest/secret.h) as its keyed hash with `key` (32 bytes), or in
+ * clear when `key` is NULL; `*has_secret` (may be NULL) set when one is.
+ */
+json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret);
 
 /*
  * How a ship's Docker daemon is reached, as one string that identifies
@@ -101,5 +116,12 @@ char *rc_ship_endpoint(const rc_ship *ship);
  * "ports.http removed", ... Appends strings (free them) to `out`.
  */
 void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out);
+
+/*
+ * Docker's EndpointSettings for joining `a` (aliases, IPAMConfig): for
+ * NetworkingConfig.EndpointsConfig at create, or POST
+ * /networks/{id}/connect (new reference).
+ */
+json_t *rc_net_attach_endpoint(const rc_net_attach *a);
 
 #endif

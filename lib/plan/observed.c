@@ -4,6 +4,7 @@
  */
 #include "base/compat.h"
 #include "plan/observed.h"
+#include "manifest/network.h"
 #include "manifest/spec.h"
 #include "base/util.h"
 #include <stdlib.h>
@@ -87,6 +88,50 @@ void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
 	free(other);
 }
 
+static void observed_networks_release(rc_observed_ship *s)
+{
+	for (size_t i = 0; i < s->networks_nr; i++) {
+		rc_observed_network *n = &s->networks[i];
+		free(n->id);
+		free(n->name);
+		free(n->env);
+		free(n->network);
+		free(n->spec_hash);
+		rc_strlist_release(&n->containers);
+		rc_strlist_release(&n->container_ids);
+	}
+	free(s->networks);
+}
+
+void rc_observed_add_network(rc_observed_ship *s, const json_t *inspect)
+{
+	const json_t *labels = json_object_get(inspect, "Labels"), *cs = json_object_get(inspect, "Containers");
+	const char *id = json_string_value(json_object_get(inspect, "Id"));
+	const char *name = json_string_value(json_object_get(inspect, "Name"));
+	const char *env = json_string_value(json_object_get(labels, RC_LABEL_ENVIRONMENT));
+	const char *net = json_string_value(json_object_get(labels, RC_LABEL_NETWORK));
+	const char *hash = json_string_value(json_object_get(labels, RC_LABEL_SPEC_HASH));
+	rc_observed_network *n;
+	const char *cid;
+	json_t *c;
+
+	if (!id || !name || !env || !net)
+		return;
+	s->networks = rc_xrealloc(s->networks, (s->networks_nr + 1) * sizeof(*s->networks));
+	n = &s->networks[s->networks_nr++];
+	memset(n, 0, sizeof(*n));
+	n->id = rc_xstrdup(id);
+	n->name = rc_xstrdup(name);
+	n->env = rc_xstrdup(env);
+	n->network = rc_xstrdup(net);
+	n->spec_hash = hash ? rc_xstrdup(hash) : NULL;
+	json_object_foreach((json_t *)cs, cid, c) {
+		const char *cname = json_string_value(json_object_get(c, "Name"));
+		rc_strlist_push(&n->container_ids, cid);
+		rc_strlist_push(&n->containers, cname ? cname : "?");
+	}
+}
+
 void rc_observed_ship_release(rc_observed_ship *s)
 {
 	for (size_t i = 0; i < s->containers_nr; i++) {
@@ -110,5 +155,6 @@ void rc_observed_ship_release(rc_observed_ship *s)
 	rc_kvlist_release(&s->images);
 	rc_kvlist_release(&s->fresh_digests);
 	rc_kvlist_release(&s->image_warnings);
+	observed_networks_release(s);
 	memset(s, 0, sizeof(*s));
 }

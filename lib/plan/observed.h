@@ -30,6 +30,16 @@ typedef struct rc_observed_container {
 	bool foreign;
 } rc_observed_container;
 
+/* A network of ours (it has RC_LABEL_NETWORK), as GET /networks/{id} shows it. */
+typedef struct rc_observed_network {
+	char *id;
+	char *name;
+	char *env, *network;    /* our labels */
+	char *spec_hash;
+	rc_strlist containers;  /* the names of the containers attached ('?' when the daemon gives none) */
+	rc_strlist container_ids;
+} rc_observed_network;
+
 typedef struct rc_observed_ship {
 	char *endpoint;         /* rc_ship_endpoint() */
 	bool reachable;
@@ -50,6 +60,8 @@ typedef struct rc_observed_ship {
 	rc_kvlist fresh_digests;
 	/* Image reference -> why its registry could not say (a warning; nothing changes for it). */
 	rc_kvlist image_warnings;
+	rc_observed_network *networks;
+	size_t networks_nr;
 } rc_observed_ship;
 
 /*
@@ -67,5 +79,7 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
 void rc_observed_ship_release(rc_observed_ship *ship);
+/* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
+void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);
 
 #endif

@@ -6,6 +6,7 @@
 #include "plan/plan.h"
 #include "base/buf.h"
 #include "base/util.h"
+#include "manifest/network.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 
 const char *rc_action_name(rc_action_kind k)
 {
-	static const char *const n[] = { "create", "recreate", "start", "stop", "remove", "conflict" };
+	static const char *const n[] = { "create", "recreate", "start", "stop", "remove", "conflict",
+					 "create-network", "remove-network" };
 	return (unsigned)k < RC_ARRAY_SIZE(n) ? n[k] : "?";
 }
 
@@ -88,11 +90,31 @@ static const rc_observed_container *find_kept(const rc_observed_ship *s, const c
 	return NULL;
 }
 
+/* The container's spec hash is the desired one (or its form before secrets were hashed). */
+static bool same_spec(const char *label_hash, const rc_desired *d)
+{
+	return rc_streq(label_hash, d->hash) || (d->legacy_hash[0] && rc_streq(label_hash, d->legacy_hash));
+}
+
 static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const rc_desired *d)
 {
 	json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
-	if (json_is_object(old))
-		rc_spec_diff(old, d->spec, &a->reasons);
+	rc_strlist hashed = { 0 }, plain = { 0 };
+
+	if (json_is_object(old)) {
+		rc_spec_diff(old, d->spec, &hashed);
+		/*
+		 * A label written before secrets were hashed holds them in
+		 * clear: a reason is one against both forms of the spec.
+		 */
+		if (d->plain_spec)
+			rc_spec_diff(old, d->plain_spec, &plain);
+		for (size_t i = 0; i < hashed.nr; i++)
+			if (!d->plain_spec || rc_strlist_has(&plain, hashed.v[i]))
+				rc_strlist_push(&a->reasons, hashed.v[i]);
+	}
+	rc_strlist_release(&hashed);
+	rc_strlist_release(&plain);
 	json_decref(old);
 }
 
@@ -106,14 +128,14 @@ static rc_action *plan_resume(rc_env_plan *ep, const rc_desired *d, const rc_obs
 			      const rc_observed_container *c, bool image_differs)
 {
 	const rc_instance *in = d->instance;
-	bool same = rc_streq(k->spec_hash, d->hash) && !image_differs;
+	bool same = same_spec(k->spec_hash, d) && !image_differs;
 	rc_action *a;
 
-	if (c && rc_streq(c->spec_hash, d->hash) && in->state == RC_STATE_RUNNING && is_up(c->state)) {
+	if (c && same_spec(c->spec_hash, d) && in->state == RC_STATE_RUNNING && is_up(c->state)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
 			       "interrupted replace: the new container is checked, then the kept one removed");
 		a->verify_id = rc_xstrdup(c->id);
-	} else if (c && rc_streq(c->spec_hash, d->hash) && in->state != RC_STATE_RUNNING) {
+	} else if (c && same_spec(c->spec_hash, d) && in->state != RC_STATE_RUNNING) {
 		a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,
 			       "leftover of an interrupted replace");
 		a->container_id = rc_xstrdup(k->id);
@@ -127,7 +149,7 @@ static rc_action *plan_resume(rc_env_plan *ep, const rc_desired *d, const rc_obs
 			         : "interrupted replace");
 		if (c)
 			a->discard_id = rc_xstrdup(c->id);
-		if (!rc_streq(k->spec_hash, d->hash))
+		if (!same_spec(k->spec_hash, d))
 			add_spec_reasons(a, k, d);
 		else if (image_differs)
 			rc_strlist_push(&a->reasons, "image digest changed");
@@ -202,7 +224,7 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		}
 		free(why);
 		a->container_id = rc_xstrdup(c->id);
-	} else if (!rc_streq(c->spec_hash, d->hash)) {
+	} else if (!same_spec(c->spec_hash, d)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name, NULL);
 		add_spec_reasons(a, c, d);
 		if (!a->reasons.nr)
@@ -229,6 +251,8 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		ep->unchanged++;
 		return;
 	}
+	if (a->kind == RC_ACT_RECREATE)
+		a->stopped = a->resumed ? !c || !is_up(c->state) : !is_up(c->state);
 	a->desired = d;
 	a->rank = rank;
 	a->start = in->state == RC_STATE_RUNNING;
@@ -336,6 +360,28 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
 }
 
 /*
+ * The replace of a stopped container, quarantined: what was there before
+ * the attempt is started instead, when the manifest wants it running (a
+ * quarantine never keeps the previous container down). A kept container
+ * gets its name back first, and a half-made new one that holds the name
+ * goes. A new container of the attempt that runs (verify_id) is left to
+ * the skip.
+ */
+static bool start_previous(rc_action *a)
+{
+	if (a->kind != RC_ACT_RECREATE || !a->start || !a->stopped || a->verify_id || !a->container_id)
+		return false;
+	a->kind = RC_ACT_START;
+	rc_strlist_release(&a->reasons);
+	rc_strlist_push(&a->reasons, a->resumed ? "quarantined attempt: the kept container gets its name back and is started"
+						: "quarantined attempt: the previous container is started");
+	free(a->old_spec);
+	a->old_spec = NULL;
+	a->pull = a->refresh = false;
+	return true;
+}
+
+/*
  * A rolled-back attempt is not tried again while nothing that made it has
  * changed: its actions are skipped, except starts (they bring back what was
  * there before the attempt, not the attempt).
@@ -355,8 +401,12 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 		return;
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
-		if (a->kind == RC_ACT_START && !a->resumed)
+		if (a->kind == RC_ACT_START)
 			continue;
+		if (start_previous(a)) {
+			any = true;     /* said: the attempt itself is still held back */
+			continue;
+		}
 		a->result = RC_RESULT_SKIPPED;
 		a->error = rc_xstrdup("quarantined: this attempt was rolled back before");
 		any = true;
@@ -375,6 +425,236 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 		free(commit);
 		free(when);
 	}
+}
+
+/*
+ * The create a container of ours that no desired instance accounts for
+ * is replaced by: its instance moved to another ship (same instance name),
+ * or was renamed (same service, same ship); or the start of the new
+ * container an interrupted run made. NULL: it is simply removed.
+ */
+static rc_action *successor_of(rc_env_plan *ep, const rc_observed_container *c, const char *endpoint, bool moved)
+{
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		rc_action *a = &ep->actions[i];
+		/* a start: an interrupted run got as far as creating the new one */
+		if ((a->kind != RC_ACT_CREATE && (a->kind != RC_ACT_START || a->resumed)) || !a->desired || a->old_id ||
+		    a->result == RC_RESULT_SKIPPED)
+			continue;
+		if (moved ? rc_streq(c->instance, a->instance)
+			  : !strcmp(a->endpoint, endpoint) && rc_streq(c->service, a->service))
+			return a;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- networks */
+
+static const rc_observed_network *find_network(const rc_observed_ship *os, const char *name)
+{
+	for (size_t i = 0; os && i < os->networks_nr; i++)
+		if (!strcmp(os->networks[i].name, name))
+			return &os->networks[i];
+	return NULL;
+}
+
+/* Whether some instance of `ep` on `endpoint` joins network `name` (one of ours, not external). */
+static bool network_wanted(const rc_env_plan *ep, const char *endpoint, const char *name)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_network *n = rc_environment_network(d->env, name);
+		if (!n || n->external || d->instance->state == RC_STATE_ABSENT || strcmp(d->endpoint, endpoint))
+			continue;
+		for (size_t k = 0; k < d->instance->networks_nr; k++)
+			if (!strcmp(d->instance->networks[k].name, name))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * The containers attached to `n` that this plan does not take away (a
+ * remove or a recreate of theirs), as "a, b" (NULL: none).
+ */
+static char *still_attached(const rc_plan *plan, const rc_observed_network *n)
+{
+	rc_buf b = RC_BUF_INIT;
+
+	for (size_t i = 0; i < n->container_ids.nr; i++) {
+		bool going = false;
+		for (size_t e = 0; e < plan->envs_nr && !going; e++)
+			for (size_t k = 0; k < plan->envs[e].actions_nr && !going; k++) {
+				const rc_action *a = &plan->envs[e].actions[k];
+				going = a->container_id && a->result != RC_RESULT_SKIPPED &&
+					(a->kind == RC_ACT_REMOVE || a->kind == RC_ACT_RECREATE) &&
+					!strcmp(a->container_id, n->container_ids.v[i]);
+			}
+		if (!going)
+			rc_buf_addf(&b, "%s%s", b.len ? ", " : "", n->containers.v[i]);
+	}
+	if (!b.len) {
+		rc_buf_release(&b);
+		return NULL;
+	}
+	return rc_buf_detach(&b, NULL);
+}
+
+/*
+ * A stopped or created container has no endpoint, so the network's
+ * inspect does not show it, yet it names the network by id and would not
+ * start on a new one: the containers of the instances that join `name`
+ * count as attached too.
+ */
+static void joiners_present(rc_buf *who, const rc_env_plan *ep, const rc_observed_ship *os, const char *endpoint,
+			    const char *name)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_instance *in = ep->desired[i].instance;
+		bool joins = false;
+		if (strcmp(ep->desired[i].endpoint, endpoint) || !find_named(os, in->name))
+			continue;
+		for (size_t k = 0; k < in->networks_nr; k++)
+			joins = joins || !strcmp(in->networks[k].name, name);
+		if (joins && !strstr(who->len ? who->ptr : "", in->name))
+			rc_buf_addf(who, "%s%s", who->len ? ", " : "", in->name);
+	}
+}
+
+/* The networks the instances of a planned environment join on their ships. */
+static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, size_t ships_nr)
+{
+	rc_strlist seen = { 0 };
+
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		const rc_observed_ship *os = find_ship(ships, ships_nr, d->endpoint);
+		if (d->instance->state == RC_STATE_ABSENT)
+			continue;
+		for (size_t k = 0; k < d->instance->networks_nr; k++) {
+			const rc_network *n = rc_environment_network(d->env, d->instance->networks[k].name);
+			char *key, hash[65];
+			const rc_observed_network *o;
+			rc_action *a;
+			if (!n || n->external)
+				continue;
+			key = rc_xstrfmt("%s\t%s", d->endpoint, n->name);
+			if (rc_strlist_has(&seen, key)) {
+				free(key);
+				continue;
+			}
+			rc_strlist_push(&seen, key);
+			free(key);
+			o = find_network(os, n->name);
+			rc_network_hash(hash, n);
+			if (!o) {
+				a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "", n->name,
+					       "missing");
+				a->network = n;
+			} else if (strcmp(o->env, ep->name)) {
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+					     "network '%s' on ship '%s' belongs to environment '%s'; rename one of them",
+					     n->name, d->instance->ship->name, o->env);
+				ep->status = RC_ENV_FAILED;
+			} else if (!rc_streq(o->spec_hash, hash)) {
+				rc_buf who = RC_BUF_INIT;
+				for (size_t c = 0; c < o->containers.nr; c++)
+					rc_buf_addf(&who, "%s%s", c ? ", " : "", o->containers.v[c]);
+				joiners_present(&who, ep, os, d->endpoint, n->name);
+				if (who.len) {
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0,
+						     "network '%s' on ship '%s': its definition changed, but containers are attached (%s): "
+						     "not recreated; it is once nothing is attached",
+						     n->name, d->instance->ship->name, who.ptr);
+				} else {
+					a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "",
+						       n->name, "spec changed (recreated: nothing is attached)");
+					a->network = n;
+					a->container_id = rc_xstrdup(o->id);
+				}
+				rc_buf_release(&who);
+			}
+		}
+	}
+	rc_strlist_release(&seen);
+}
+
+/* The ship name of `endpoint` in an environment, for messages (else the endpoint). */
+static const char *ship_name_of(const rc_plan_input_env *in, const char *endpoint)
+{
+	for (size_t i = 0; in && in->env && i < in->env->ships_nr; i++) {
+		char *e = rc_ship_endpoint(&in->env->ships[i]);
+		bool same = !strcmp(e, endpoint);
+		free(e);
+		if (same)
+			return in->env->ships[i].name;
+	}
+	return endpoint;
+}
+
+/*
+ * Networks: those to create (or recreate) for the planned environments,
+ * and ours that nothing in the manifests joins any more, pruned like
+ * containers, never while a container stays attached (a skipped action,
+ * with who). Run after the containers are planned: a container being
+ * removed or recreated does not hold its network.
+ */
+static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
+			  const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts, size_t *alloc)
+{
+	for (size_t e = 0; e < plan->envs_nr; e++) {
+		rc_env_plan *ep = &plan->envs[e];
+		if (ep->status == RC_ENV_OK && ep->desired_nr)
+			plan_env_networks(ep, ships, ships_nr);
+	}
+	for (size_t s = 0; s < ships_nr; s++) {
+		const rc_observed_ship *os = &ships[s];
+		for (size_t i = 0; os->reachable && i < os->networks_nr; i++) {
+			const rc_observed_network *n = &os->networks[i];
+			const rc_plan_input_env *in = NULL;
+			rc_env_plan *ep;
+			rc_action *a;
+			char *who;
+			if (!is_wanted(opts, n->env) || opts->no_prune)
+				continue;
+			for (size_t e = 0; e < envs_nr; e++)
+				if (!strcmp(envs[e].name, n->env))
+					in = &envs[e];
+			if (in && !in->env)
+				continue;       /* invalid: left as it is */
+			ep = env_plan_for(plan, n->env, alloc);
+			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ||
+			    (in && network_wanted(ep, os->endpoint, n->name)))
+				continue;
+			a = add_action(ep, RC_ACT_REMOVE_NETWORK, ship_name_of(in, os->endpoint), os->endpoint, "", n->name,
+				       in ? "no instance on this ship joins it" : "absent from manifests (environment removed)");
+			a->container_id = rc_xstrdup(n->id);
+			if ((who = still_attached(plan, n))) {
+				a->result = RC_RESULT_SKIPPED;
+				a->error = rc_xstrfmt("in use: containers attached (%s)", who);
+				free(who);
+			}
+		}
+	}
+}
+
+/* Network creates first, network removes last, each group in plan order. */
+static void order_network_actions(rc_env_plan *ep)
+{
+	rc_action *v = rc_xcalloc(ep->actions_nr ? ep->actions_nr : 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind == RC_ACT_CREATE_NETWORK)
+			v[n++] = ep->actions[i];
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind != RC_ACT_CREATE_NETWORK && ep->actions[i].kind != RC_ACT_REMOVE_NETWORK)
+			v[n++] = ep->actions[i];
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (ep->actions[i].kind == RC_ACT_REMOVE_NETWORK)
+			v[n++] = ep->actions[i];
+	memcpy(ep->actions, v, n * sizeof(*v));
+	free(v);
 }
 
 static int cmp_env_name(const void *a, const void *b)
@@ -412,15 +692,28 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		const rc_environment *env = in->env;
 		size_t n = 0;
 
+		/* the manifest's warnings are part of every plan, not of validate's output only */
+		if (in->diags)
+			for (size_t i = 0; i < in->diags->nr; i++) {
+				const rc_diag *d = &in->diags->items[i];
+				if (d->level == RC_DIAG_ERROR && !env)
+					rc_diags_add(&ep->errors, RC_DIAG_ERROR, d->file, d->line, d->col, "%s",
+						     d->message);
+				else if (d->level == RC_DIAG_WARNING)
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s",
+						     d->message);
+			}
 		if (!env) {
 			ep->status = RC_ENV_INVALID;
-			if (in->diags)
-				for (size_t i = 0; i < in->diags->nr; i++)
-					if (in->diags->items[i].level == RC_DIAG_ERROR)
-						rc_diags_add(&ep->errors, RC_DIAG_ERROR, in->diags->items[i].file,
-							     in->diags->items[i].line, in->diags->items[i].col, "%s",
-							     in->diags->items[i].message);
 			continue;
+		}
+		/*
+		 * host-escaping features used without a policy (manifest/policy.h);
+		 * they are among the manifest's warnings when those were given
+		 */
+		for (size_t i = 0; !in->diags && i < env->policy_warnings.nr; i++) {
+			const rc_diag *d = &env->policy_warnings.items[i];
+			rc_diags_add(&ep->warnings, RC_DIAG_WARNING, d->file, d->line, d->col, "%s", d->message);
 		}
 		for (size_t s = 0; s < env->services_nr; s++)
 			n += env->services[s]->instances_nr;
@@ -444,6 +737,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				continue;
 			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "ship '%s' (%s) is unreachable: %s",
 				     sh->name, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
+			rc_kvlist_set(&ep->unreachable, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
 			ep->status = RC_ENV_FAILED;
 		}
 		if (ep->status == RC_ENV_FAILED)
@@ -472,6 +766,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			rc_env_plan *ep;
 			rc_action *a;
 			char *reason;
+			bool moved = false, leftover = false;
 
 			if (!c->managed || c->foreign)
 				continue;
@@ -497,6 +792,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
 				else
 					reason = rc_xstrfmt("moved to ship '%s'", want->ship->name);
+				moved = !here;
+				leftover = here;
 			} else {
 				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
 			}
@@ -522,6 +819,29 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				free(reason);
 				continue;
 			}
+			/* make-before-break: a create that takes its place removes it once it passed */
+			if (in && !leftover && (a = successor_of(ep, c, os->endpoint, moved))) {
+				char *base = rc_xstrdup(c->name);
+				if (rc_ends_with(base, RC_KEPT_SUFFIX))
+					base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';
+				char *why = moved ? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+						  : rc_xstrfmt("renamed from '%s'", base);
+				if (a->kind == RC_ACT_CREATE) {
+					free(a->reasons.v[0]);
+					a->reasons.v[0] = why;
+				} else {
+					rc_strlist_push(&a->reasons, why);
+					free(why);
+				}
+				rc_strlist_push(&a->reasons, "the old container is removed once the new one passed its checks");
+				a->old_id = rc_xstrdup(c->id);
+				a->old_name = rc_xstrdup(c->name);
+				a->old_ship = rc_xstrdup(c->ship ? c->ship : "");
+				a->old_endpoint = rc_xstrdup(os->endpoint);
+				free(base);
+				free(reason);
+				continue;
+			}
 			a = add_action(ep, RC_ACT_REMOVE, c->ship, os->endpoint, c->service, c->instance ? c->instance : c->name, reason);
 			free(reason);
 			free(a->instance);
@@ -530,6 +850,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			plan->prunes++;
 		}
 	}
+
+	plan_networks(plan, envs, envs_nr, ships, ships_nr, opts, &alloc);
 
 	/* the prune guard: a mass removal is far more likely a mistake than a wish */
 	limit = plan->managed / 4 > 3 ? plan->managed / 4 : 3;
@@ -563,6 +885,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		rc_env_plan *ep = &plan->envs[e];
 		apply_quarantine(ep, opts);
 		order_actions(ep);
+		order_network_actions(ep);
 		if (ep->status == RC_ENV_OK && ep->actions_nr)
 			ep->status = RC_ENV_CHANGES;
 	}
@@ -584,6 +907,10 @@ void rc_plan_release(rc_plan *plan)
 			free(a->discard_id);
 			free(a->verify_id);
 			free(a->old_spec);
+			free(a->old_id);
+			free(a->old_name);
+			free(a->old_ship);
+			free(a->old_endpoint);
 			free(a->error);
 			free(a->log);
 		}
@@ -594,6 +921,7 @@ void rc_plan_release(rc_plan *plan)
 		rc_diags_release(&ep->errors);
 		free(ep->attempt);
 		rc_diags_release(&ep->warnings);
+		rc_kvlist_release(&ep->unreachable);
 		free(ep->name);
 	}
 	free(plan->envs);

@@ -18,7 +18,18 @@ typedef enum {
 	RC_ACT_STOP,
 	RC_ACT_REMOVE,
 	RC_ACT_CONFLICT,
+	/*
+	 * User-defined networks (ours): `instance` is the network's name,
+	 * `network` the desired one (create), `container_id` the existing
+	 * network's id (remove; a create replacing one whose definition
+	 * changed). Creates run before every container action of their
+	 * environment, removes after.
+	 */
+	RC_ACT_CREATE_NETWORK,
+	RC_ACT_REMOVE_NETWORK,
 } rc_action_kind;
+
+#define RC_ACT_KINDS 8      /* the number of rc_action_kind values, for counters */
 
 const char *rc_action_name(rc_action_kind k);
 
@@ -39,6 +50,7 @@ typedef struct rc_action {
 	char *service, *instance;
 	rc_strlist reasons;
 	const rc_desired *desired;  /* create, recreate, start: the container wanted */
+	const rc_network *network;  /* create-network: the network wanted */
 	char *container_id;     /* the existing container, when there is one */
 	/*
 	 * An interrupted replace (RC_KEPT_SUFFIX): `resumed` says container_id
@@ -50,6 +62,17 @@ typedef struct rc_action {
 	bool resumed;
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
+	/*
+	 * create: the container of ours this one replaces, make-before-break:
+	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
+	 * was renamed (same ship, same service). On another ship the old one
+	 * runs on until the new one passed its gate; on the same ship it is
+	 * stopped and kept (RC_KEPT_SUFFIX), as a replace keeps it. It is
+	 * removed only once the new one passed, and restored otherwise.
+	 * start: the same, for a new container an interrupted run made; when
+	 * it fails, the old one is left as it is.
+	 */
+	char *old_id, *old_name, *old_ship, *old_endpoint;
 	bool pull;              /* the image is absent on the ship, or older than the registry's: pull first */
 	/*
 	 * recreate: only because the registry has a newer image for the tag.
@@ -58,6 +81,12 @@ typedef struct rc_action {
 	 */
 	bool refresh;
 	bool start;             /* create/recreate: start it after (state running) */
+	/*
+	 * recreate: the container it replaces is not up now (stopped, exited,
+	 * never started, or kept by an interrupted replace); the instance is
+	 * down as well as drifted.
+	 */
+	bool stopped;
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
 	char *error;            /* why it failed or was skipped */
@@ -92,6 +121,9 @@ typedef struct rc_env_plan {
 	bool quarantined;       /* a rolled-back attempt: not tried again */
 	/* removed from the manifests but not in the inventory: its containers are left alone, nothing recorded */
 	bool left_alone;
+	bool interrupted;       /* the run was asked to stop: actions left not attempted */
+	/* endpoint -> why, for each ship of the environment that could not be observed */
+	rc_kvlist unreachable;
 } rc_env_plan;
 
 /* What a ship holds besides what the plan acts on (issue 13): for status and the plan. */

@@ -37,7 +37,7 @@ json_t *rc_plan_ships_to_json(const rc_plan *plan)
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
-	size_t counts[6] = { 0 }, unchanged = 0, errors = 0;
+	size_t counts[RC_ACT_KINDS] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0, errors = 0;
 	char *text, fp[65];
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
@@ -54,6 +54,8 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 			json_object_set_new(o, "ship", json_string(a->ship));
 			json_object_set_new(o, "service", json_string(a->service));
 			json_object_set_new(o, "instance", json_string(a->instance));
+			if (a->kind == RC_ACT_CREATE_NETWORK || a->kind == RC_ACT_REMOVE_NETWORK)
+				json_object_set_new(o, "network", json_string(a->instance));
 			json_object_set_new(o, "reasons", reasons);
 			if (a->pull)
 				json_object_set_new(o, "pull", json_true());
@@ -76,6 +78,8 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 								 a->endpoint, a->instance, reasons,
 								 a->desired ? a->desired->hash : ""));
 			counts[a->kind]++;
+			if (a->kind != RC_ACT_CONFLICT)
+				results[a->result == RC_RESULT_NONE ? RC_RESULT_SKIPPED : a->result]++;
 		}
 		unchanged += ep->unchanged;
 		json_object_set_new(je, "name", json_string(ep->name));
@@ -100,6 +104,17 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 				      "start", (json_int_t)counts[RC_ACT_START], "stop", (json_int_t)counts[RC_ACT_STOP],
 				      "remove", (json_int_t)counts[RC_ACT_REMOVE], "conflict", (json_int_t)counts[RC_ACT_CONFLICT],
 				      "unchanged", (json_int_t)unchanged, "errors", (json_int_t)errors));
+	/* after an apply, what happened (the counts above are what was planned) */
+	if (applied)
+		json_object_set_new(json_object_get(doc, "summary"), "results",
+				    json_pack("{s:I, s:I, s:I, s:I}", "done", (json_int_t)results[RC_RESULT_DONE],
+					      "rolled_back", (json_int_t)results[RC_RESULT_ROLLED_BACK], "failed",
+					      (json_int_t)results[RC_RESULT_FAILED], "skipped",
+					      (json_int_t)results[RC_RESULT_SKIPPED]));
+	json_object_set_new(json_object_get(doc, "summary"), "create_network",
+			    json_integer((json_int_t)counts[RC_ACT_CREATE_NETWORK]));
+	json_object_set_new(json_object_get(doc, "summary"), "remove_network",
+			    json_integer((json_int_t)counts[RC_ACT_REMOVE_NETWORK]));
 	json_object_set_new(doc, "owner", json_string(plan->owner ? plan->owner : ""));
 	json_object_set_new(doc, "ships", rc_plan_ships_to_json(plan));
 	return doc;

@@ -2,6 +2,7 @@
 #include "base/compat.h"
 #include "run/internal.h"
 #include "docker/docker.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include <ctype.h>
 #include <pthread.h>
@@ -60,6 +61,60 @@ static json_t *body_with_volumes(const json_t *create, const json_t *old_inspect
 	return body;
 }
 
+/*
+ * A container joins its networks after the first (which the create body
+ * names) before it starts; if one cannot be joined it is removed again,
+ * so that no container runs short of a network.
+ */
+static int join_networks(struct fship *fs, const rc_action *a, char **id, rc_error *err)
+{
+	const rc_instance *in = a->desired->instance;
+	int rc_locked_ret_, ret = 0;
+	rc_error e2 = RC_ERROR_INIT;
+
+	for (size_t i = 1; i < in->networks_nr && ret >= 0; i++) {
+		json_t *ep = rc_net_attach_endpoint(&in->networks[i]);
+		ret = LOCKED(fs, rc_docker_connect_network(fs->docker, in->networks[i].name, *id, ep, err));
+		json_decref(ep);
+	}
+	if (ret < 0) {
+		(void)LOCKED(fs, rc_docker_remove(fs->docker, *id, true, false, &e2));
+		free(*id);
+		*id = NULL;
+	}
+	return ret;
+}
+
+/* A network of ours: the old one first when its definition changed (nothing is attached). */
+static int apply_create_network(struct fship *fs, const rc_environment *env, rc_action *a, rc_error *err)
+{
+	json_t *body;
+	int rc_locked_ret_, ret;
+
+	if (a->container_id &&
+	    (ret = LOCKED(fs, rc_docker_remove_network(fs->docker, a->container_id, err))) < 0 && ret != RC_ENOTFOUND)
+		return ret;
+	body = rc_network_create_body(env, a->network);
+	ret = LOCKED(fs, rc_docker_create_network(fs->docker, body, NULL, err));
+	json_decref(body);
+	return ret;
+}
+
+/* Docker refuses to remove a network containers are attached to: that is a skip, with its reason. */
+static int apply_remove_network(struct fship *fs, rc_action *a, rc_error *err)
+{
+	int rc_locked_ret_, ret = LOCKED(fs, rc_docker_remove_network(fs->docker, a->container_id, err));
+
+	if (ret == RC_ENOTFOUND)
+		return 0;
+	if (ret == RC_EAUTH || ret == RC_ECONFLICT) {
+		a->result = RC_RESULT_SKIPPED;
+		a->error = rc_xstrfmt("in use: %s", err->msg);
+		return 0;
+	}
+	return ret;
+}
+
 static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, const json_t *body,
 		     bool pull, const rc_converge_opts *o, char **id_out, rc_error *err)
 {
@@ -75,6 +130,8 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 			return ret;
 		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
 	}
+	if (ret >= 0)
+		ret = join_networks(fs, a, id_out, err);
 	return ret;
 }
 
@@ -109,8 +166,9 @@ static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const jso
  * its name plus RC_KEPT_SUFFIX; the new one is created with the old one's
  * anonymous volumes, started and must pass its gate. Pass: the old one is
  * removed. Fail: the new one is removed and the old one gets its name back
- * and runs again (result rolled-back). A resumed replace (a->resumed)
- * starts from the kept container.
+ * and runs again when the manifest wants it running (result rolled-back),
+ * whatever state it was found in. A resumed replace (a->resumed) starts
+ * from the kept container.
  */
 static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action *a,
 			  const rc_converge_opts *o, rc_error *err)
@@ -128,9 +186,12 @@ static int apply_recreate(struct fship *fs, const rc_environment *env, rc_action
 		goto done;
 	if (a->refresh && pull_changed_nothing(fs, a, old, o))
 		goto done;
-	was_running = json_is_true(json_object_get(json_object_get(old, "State"), "Running"));
-	if (a->resumed)
-		was_running = was_running || a->start;  /* the interrupted run had stopped it */
+	/*
+	 * A rollback restores the run state the manifest asks for, not the one
+	 * the old container happens to be in: it may have exited before the
+	 * attempt, or an interrupted run may have stopped it.
+	 */
+	was_running = a->start;
 
 	if (a->verify_id) {
 		/* the interrupted run got as far as a running new container: is it good? */
@@ -206,29 +267,104 @@ done:
 	return ret;
 }
 
-/* A new container: made, started and gated; one that fails its gate is removed again. */
-static int apply_create(struct fship *fs, const rc_environment *env, rc_action *a, const rc_converge_opts *o,
-			rc_error *err)
+/*
+ * The new container of a move or rename passed: the old one goes, stopped
+ * first (its volumes stay: on its ship the new one has them).
+ */
+static void remove_predecessor(struct fleet *f, struct fship *fs, const rc_action *a, const rc_converge_opts *o)
 {
-	char *id = NULL;
+	struct fship *ofs;
+	rc_error e2 = RC_ERROR_INIT;
+	int rc_locked_ret_;
+
+	if (!a->old_id)
+		return;
+	ofs = !strcmp(a->old_endpoint, a->endpoint) ? fs : rc_fleet_ship(f, a->old_endpoint);
+	if (!ofs || !ofs->docker) {
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container on ship '%s' could not be removed: "
+				 "not connected (the next run removes it)", a->instance, a->old_ship);
+	} else if ((LOCKED(ofs, rc_docker_stop(ofs->docker, a->old_id, -1, &e2)) < 0 && e2.code != RC_ENOTFOUND) ||
+		   (LOCKED(ofs, rc_docker_remove(ofs->docker, a->old_id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND)) {
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: the old container %s on ship '%s' could not be removed: %s "
+				 "(the next run removes it)", a->instance, a->old_name, a->old_ship, e2.msg);
+	}
+}
+
+/*
+ * A new container: made, started and gated; one that fails its gate is
+ * removed again. Make-before-break when it replaces a container of ours
+ * (a->old_id: a move, a rename): on another ship the old one runs on until
+ * the new one passed; on the same ship it is stopped and kept under its
+ * name plus RC_KEPT_SUFFIX, and its anonymous volumes carry over, as a
+ * replace does. The old one is removed once the new one passed; when the
+ * new one fails, the old one runs again (started when the manifest wants
+ * it running) and the result is rolled-back; when it cannot be brought
+ * back, failed.
+ */
+static int apply_create(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
+			const rc_converge_opts *o, rc_error *err)
+{
+	char *id = NULL, *base = NULL, *kept = NULL;
+	bool same = a->old_id && !strcmp(a->old_endpoint, a->endpoint), renamed = false, restored = true;
+	json_t *old = NULL, *body = NULL;
 	int rc_locked_ret_, ret;
 	rc_error e2 = RC_ERROR_INIT;
 
-	if ((ret = do_create(fs, env, a, rc_desired_create(a->desired), a->pull, o, &id, err)) < 0)
-		return ret;
-	if (!a->start)
-		goto out;
-	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
-	    (ret = LOCKED(fs, rc_docker_start(fs->docker, id, err))) < 0 ||
-	    (ret = rc_gate_health(fs, a, id, o, err)) < 0) {
-		rc_gate_keep_log(fs, a, id);
-		if (LOCKED(fs, rc_docker_remove(fs->docker, id, true, false, &e2)) < 0)
-			rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
-		else
-			a->result = RC_RESULT_ROLLED_BACK;
+	if (same) {
+		base = rc_xstrdup(a->old_name);
+		if (rc_ends_with(base, RC_KEPT_SUFFIX))
+			base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';   /* kept by an interrupted run */
+		kept = rc_xstrfmt("%s" RC_KEPT_SUFFIX, base);
+		if (a->pull && (ret = rc_pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
+			goto out;
+		if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->old_id, &old, err))) < 0)
+			goto out;
+		if ((ret = LOCKED(fs, rc_docker_stop(fs->docker, a->old_id, -1, err))) < 0)
+			goto out;
+		if (strcmp(a->old_name, kept)) {
+			if ((ret = LOCKED(fs, rc_docker_rename(fs->docker, a->old_id, kept, err))) < 0)
+				goto restore;
+			renamed = true;
+		}
+		body = body_with_volumes(rc_desired_create(a->desired), old);
 	}
+	if ((ret = do_create(fs, env, a, body ? body : rc_desired_create(a->desired), a->pull && !same, o, &id, err)) < 0)
+		goto restore;
+	if (a->start &&
+	    ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, id, o, err)) < 0 ||
+	     (ret = LOCKED(fs, rc_docker_start(fs->docker, id, err))) < 0 ||
+	     (ret = rc_gate_health(fs, a, id, o, err)) < 0)) {
+		rc_gate_keep_log(fs, a, id);
+		goto restore;
+	}
+	remove_predecessor(f, fs, a, o);
+	ret = 0;
+	goto out;
+
+restore:
+	if (id && LOCKED(fs, rc_docker_remove(fs->docker, id, true, false, &e2)) < 0 && e2.code != RC_ENOTFOUND) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot remove the failed new container: %s", a->instance, e2.msg);
+		restored = false;
+	}
+	if (restored && same && (renamed || strcmp(a->old_name, base)) &&
+	    LOCKED(fs, rc_docker_rename(fs->docker, a->old_id, base, &e2)) < 0) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot give the old container its name '%s' back: %s",
+				 a->instance, base, e2.msg);
+		restored = false;
+	}
+	if (restored && same && a->start && LOCKED(fs, rc_docker_start(fs->docker, a->old_id, &e2)) < 0) {
+		rc_converge_logf(o, RC_LOG_ERROR, "%s: cannot start the old container %s again: %s", a->instance, base, e2.msg);
+		restored = false;
+	}
+	/* rolled back: what ran before the action runs again (or still, on its other ship) */
+	if (restored)
+		a->result = RC_RESULT_ROLLED_BACK;
 out:
+	json_decref(old);
+	json_decref(body);
 	free(id);
+	free(base);
+	free(kept);
 	return ret;
 }
 
@@ -245,19 +381,23 @@ static int stop_checked(struct fship *fs, rc_action *a, const rc_converge_opts *
 	return rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
 }
 
-int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
 		    const rc_converge_opts *o, rc_error *err)
 {
 	int rc_locked_ret_, ret = 0;
 
 	switch (a->kind) {
 	case RC_ACT_CREATE:
-		ret = apply_create(fs, env, a, o, err);
+		ret = apply_create(f, fs, env, a, o, err);
 		break;
 	case RC_ACT_RECREATE:
 		ret = apply_recreate(fs, env, a, o, err);
 		break;
 	case RC_ACT_START:
+		/* the previous container of a quarantined attempt: a half-made new one holds its name */
+		if (a->discard_id && (ret = LOCKED(fs, rc_docker_remove(fs->docker, a->discard_id, true, false, err))) < 0 &&
+		    ret != RC_ENOTFOUND)
+			break;
 		if (a->resumed &&
 		    (ret = LOCKED(fs, rc_docker_rename(fs->docker, a->container_id, a->instance, err))) < 0)
 			break;
@@ -267,6 +407,8 @@ int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
 			break;
 		if ((ret = rc_gate_health(fs, a, a->container_id, o, err)) < 0)
 			rc_gate_keep_log(fs, a, a->container_id);
+		else
+			remove_predecessor(f, fs, a, o);
 		break;
 	case RC_ACT_STOP:
 		ret = stop_checked(fs, a, o, err);
@@ -282,6 +424,12 @@ int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
 	case RC_ACT_CONFLICT:
 		a->result = RC_RESULT_SKIPPED;
 		return 0;
+	case RC_ACT_CREATE_NETWORK:
+		ret = apply_create_network(fs, env, a, err);
+		break;
+	case RC_ACT_REMOVE_NETWORK:
+		ret = apply_remove_network(fs, a, err);
+		break;
 	}
 	return ret;
 }

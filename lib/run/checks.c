@@ -1,16 +1,18 @@
 #include "base/compat.h"
 #include <ctype.h>
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <regex.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,10 +26,9 @@
 #include "run/checks.h"
 #include "base/error.h"
 #include "base/http.h"
+#include "base/regex.h"
 #include "base/util.h"
 #include "base/banned.h"
-
-extern char **environ;
 
 #define HTTP_BODY_CAP ((size_t)1 << 20)
 #define HTTP_DEFAULT_TIMEOUT 5.0
@@ -41,14 +42,6 @@ static double scale(const rc_check_ctx *ctx)
 static bool is_cancelled(const rc_check_ctx *ctx)
 {
 	return ctx->cancelled && ctx->cancelled(ctx->cancel_ctx);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* Wait `seconds` (already scaled) in short slices; false when cancelled. */
@@ -224,6 +217,62 @@ static int http_progress(void *opaque, curl_off_t dt, curl_off_t dn, curl_off_t 
 	return is_cancelled(opaque) ? 1 : 0;
 }
 
+/* The host of `url` (to free()), or NULL. */
+static char *url_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *out = NULL;
+
+	if (u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_HOST, &host, 0))
+		out = rc_xstrdup(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/*
+ * Follow up to 10 redirects of the answer just received, as requests
+ * would, but only to the host of `first`: a check must not be turned
+ * into a request to another host (the cloud metadata service, an
+ * internal API) by whoever answers it. A redirect elsewhere ends the
+ * attempt with CURLE_TOO_MANY_REDIRECTS and `why` saying where it led.
+ */
+static CURLcode follow_redirects(CURL *curl, const char *first, rc_buf *body, rc_http_body *sink, rc_buf *why)
+{
+	char *host = url_host(first);
+	CURLcode cc = CURLE_OK;
+
+	for (int hops = 0; cc == CURLE_OK; hops++) {
+		char *next = NULL, *to, *nhost;
+		long status = 0;
+
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+		if (status < 300 || status > 399 || curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next) || !next)
+			break;
+		if (hops == 10) {
+			cc = CURLE_TOO_MANY_REDIRECTS;
+			rc_buf_adds(why, "was redirected more than 10 times");
+			break;
+		}
+		to = rc_xstrdup(next);
+		nhost = url_host(to);
+		if (!host || !nhost || strcasecmp(host, nhost)) {
+			rc_buf_addf(why, "answered %ld, a redirect to another host (%s): not followed", status,
+				    nhost ? nhost : "?");
+			cc = CURLE_TOO_MANY_REDIRECTS;
+		} else {
+			curl_easy_setopt(curl, CURLOPT_URL, to);
+			rc_buf_reset(body);
+			sink->over = false;
+			cc = curl_easy_perform(curl);
+		}
+		free(nhost);
+		free(to);
+	}
+	free(host);
+	return cc;
+}
+
 static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 {
 	rc_buf url = RC_BUF_INIT, body = RC_BUF_INIT, why = RC_BUF_INIT;
@@ -234,8 +283,8 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	const char *m = c->method && *c->method ? c->method : "get";
 	double timeout = c->timeout > 0 ? c->timeout : HTTP_DEFAULT_TIMEOUT;
 	double deadline;
-	regex_t re;
-	bool have_re = false;
+	rc_regex *own_re = NULL;
+	const rc_regex *re = c->match_re;
 	CURL *curl = NULL;
 	int ret = RC_ERROR, attempts = 0;
 	size_t i;
@@ -247,18 +296,16 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	for (i = 0; i < sizeof(method) - 1 && m[i]; i++)
 		method[i] = (char)toupper((unsigned char)m[i]);
 	method[i] = '\0';
-	if (c->match_regex) {
-		int rc = regcomp(&re, c->match_regex, REG_EXTENDED | REG_NOSUB);
+	if (c->match_regex && !re) {
+		/* a check not made by the manifest loader (tests, tools) */
+		rc_error rerr = RC_ERROR_INIT;
 
-		if (rc) {
-			char msg[256];
-
-			regerror(rc, &re, msg, sizeof(msg));
+		if (rc_regex_compile(&own_re, c->match_regex, &rerr) < 0) {
 			ret = check_fail(err, RC_EINVALID, c, ctx, "invalid match_regex '%s': %s",
-					 c->match_regex, msg);
+					 c->match_regex, rerr.msg);
 			goto done;
 		}
-		have_re = true;
+		re = own_re;
 	}
 	rc_buf_addf(&url, strchr(c->host, ':') ? "%s://[%s]:%d%s%s" : "%s://%s:%d%s%s", scheme,
 		    c->host, c->port, *path == '/' ? "" : "/", path);
@@ -280,9 +327,8 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, c->verify ? 1L : 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* Python's requests does not follow redirects for a HEAD, but does otherwise. */
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, strcmp(method, "HEAD") ? 1L : 0L);
-	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+	/* redirects are followed by hand (follow_redirects()), to the same host only */
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")) {
@@ -309,24 +355,41 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 		sink.over = false;
 		rc_buf_reset(&why);
 		errbuf[0] = '\0';
+		curl_easy_setopt(curl, CURLOPT_URL, url.ptr);
 		cc = curl_easy_perform(curl);
+		/* Python's requests does not follow redirects for a HEAD, but does otherwise. */
+		if (cc == CURLE_OK && strcmp(method, "HEAD"))
+			cc = follow_redirects(curl, url.ptr, &body, &sink, &why);
 		if (cc == CURLE_ABORTED_BY_CALLBACK && is_cancelled(ctx)) {
 			ret = check_fail(err, RC_ERROR, c, ctx, "cancelled");
 			goto done;
 		}
 		if (cc == CURLE_WRITE_ERROR && sink.over) {
 			rc_buf_addf(&why, "answered a body over %zu bytes", HTTP_BODY_CAP);
+		} else if (cc == CURLE_TOO_MANY_REDIRECTS && why.len) {
+			/* why says where it was sent */
 		} else if (cc != CURLE_OK) {
 			rc_buf_addf(&why, "failed: %s", rc_http_why(cc, errbuf));
 		} else {
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-			if (have_re) {
-				if (regexec(&re, body.ptr, 0, NULL, 0) == 0) {
+			if (re) {
+				rc_error rerr = RC_ERROR_INIT;
+				/* Maestro-NG: `response.text and regex.search(response.text)` */
+				int found = body.len ? rc_regex_search(re, body.ptr, body.len, &rerr) : 0;
+
+				if (found > 0) {
 					ret = 0;
 					goto done;
 				}
-				rc_buf_addf(&why, "answered %ld with a body not matching '%s'",
-					    status, c->match_regex);
+				if (found < 0)
+					rc_buf_addf(&why, "answered %ld, and the search for '%s' %s",
+						    status, c->match_regex, rerr.msg);
+				else if (!body.len)
+					rc_buf_addf(&why, "answered %ld with an empty body (match_regex '%s')",
+						    status, c->match_regex);
+				else
+					rc_buf_addf(&why, "answered %ld with a body not matching '%s'",
+						    status, c->match_regex);
 			} else if (status == 200) {
 				ret = 0;
 				goto done;
@@ -350,8 +413,7 @@ static int run_http(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 done:
 	if (curl)
 		curl_easy_cleanup(curl);
-	if (have_re)
-		regfree(&re);
+	rc_regex_free(own_re);
 	rc_buf_release(&url);
 	rc_buf_release(&body);
 	rc_buf_release(&why);
@@ -360,6 +422,16 @@ done:
 
 /* ---- exec ---- */
 
+/*
+ * An exec check is code from the manifests running on the reconciler's
+ * host, which holds the credentials of every ship: it runs as an
+ * unprivileged user, with only the environment it declares, in an empty
+ * directory of its own, bounded in time and in the output kept.
+ */
+#define EXEC_OUTPUT_CAP 4096
+#define EXEC_DEFAULT_USER "nobody"
+#define EXEC_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+
 static size_t key_len(const char *kv)
 {
 	const char *eq = strchr(kv, '=');
@@ -367,26 +439,36 @@ static size_t key_len(const char *kv)
 	return eq ? (size_t)(eq - kv) : strlen(kv);
 }
 
-/* Our environment plus the container's, the container's winning; NULL-terminated, borrowed strings. */
-static const char **merged_env(const rc_check_ctx *ctx)
+/*
+ * The check's environment: PATH, HOME and TMPDIR (its own directory),
+ * plus with envfrom "env" the container's, the container's winning.
+ * NULL-terminated; the strings are in `keep` or borrowed from ctx.
+ */
+static const char **check_env(const rc_check_ctx *ctx, bool with_container, const char *dir, rc_strlist *keep)
 {
-	size_t n = 0, k = 0;
-	const char **out;
+	const char *base[3];
+	size_t k = 0;
+	const char **out = rc_xcalloc(3 + ctx->env_nr + 1, sizeof(*out));
 
-	for (char **e = environ; e && *e; e++)
-		n++;
-	out = rc_xcalloc(n + ctx->env_nr + 1, sizeof(*out));
-	for (char **e = environ; e && *e; e++) {
-		size_t kl = key_len(*e);
+	char *home = rc_xstrfmt("HOME=%s", dir), *tmp = rc_xstrfmt("TMPDIR=%s", dir);
+
+	rc_strlist_push(keep, EXEC_PATH);
+	rc_strlist_push(keep, home);
+	rc_strlist_push(keep, tmp);
+	free(home);
+	free(tmp);
+	for (size_t i = 0; i < 3; i++)
+		base[i] = keep->v[i];
+	for (size_t i = 0; i < 3; i++) {
 		bool overridden = false;
 
-		for (size_t j = 0; j < ctx->env_nr && !overridden; j++)
-			overridden = ctx->env[j] && key_len(ctx->env[j]) == kl &&
-				     !strncmp(ctx->env[j], *e, kl);
+		for (size_t j = 0; with_container && j < ctx->env_nr && !overridden; j++)
+			overridden = ctx->env[j] && key_len(ctx->env[j]) == key_len(base[i]) &&
+				     !strncmp(ctx->env[j], base[i], key_len(base[i]));
 		if (!overridden)
-			out[k++] = *e;
+			out[k++] = base[i];
 	}
-	for (size_t j = 0; j < ctx->env_nr; j++)
+	for (size_t j = 0; with_container && j < ctx->env_nr; j++)
 		if (ctx->env[j])
 			out[k++] = ctx->env[j];
 	out[k] = NULL;
@@ -444,8 +526,7 @@ done:
 
 /*
  * Find the program as execvp() would, so that a missing one is reported
- * as such: posix_spawn() says so itself with glibc, but not everywhere
- * (under valgrind the child just exits 127).
+ * as such before anything is started.
  */
 static int find_program(rc_buf *out, const char *name, rc_error *err)
 {
@@ -480,54 +561,232 @@ static int find_program(rc_buf *out, const char *name, rc_error *err)
 	return rc_error_set(err, RC_EINVALID, "cannot run '%s': not found in PATH", name);
 }
 
+/* Who the check runs as: uid, gid; run_as false when we cannot (or need not) switch. */
+struct exec_id {
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+};
+
+static int exec_identity(struct exec_id *out, const rc_check_ctx *ctx, rc_error *err)
+{
+	const char *user = ctx->exec_user && *ctx->exec_user ? ctx->exec_user : EXEC_DEFAULT_USER;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* only root can switch; anyone else runs the check as itself, already unprivileged */
+	if (geteuid() != 0)
+		return 0;
+	rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (rc || !res)
+		return rc_error_set(err, RC_EINVALID,
+				    "exec_user '%s' does not exist on this host (config checks: {exec_user: ...})",
+				    user);
+	out->switch_user = true;
+	out->uid = pw.pw_uid;
+	out->gid = pw.pw_gid;
+	return 0;
+}
+
+/*
+ * Remove the check's directory: with openat() and unlinkat(), never
+ * following a symlink, because what is inside was written by the check
+ * and may race with us.
+ */
+static void remove_at(int dfd, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(dfd);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!unlinkat(dfd, de->d_name, 0) || errno != EISDIR)
+			continue;
+		if (depth < 64 &&
+		    (sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+			remove_at(sub, depth + 1);
+			close(sub);
+		}
+		unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+static void remove_private_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0) {
+		/* the check cannot reach into it any more (its cwd is its top) */
+		if (geteuid() == 0 && fchown(fd, 0, 0) == 0)
+			(void)fchmod(fd, 0700);
+		remove_at(fd, 0);
+		close(fd);
+	}
+	rmdir(dir);
+}
+
+static int make_private_dir(char *tmpl, size_t len, const struct exec_id *id, rc_error *err)
+{
+	const char *tmp = "/tmp";
+
+	snprintf(tmpl, len, "%s/reconcile-check-XXXXXX", tmp);
+	if (!mkdtemp(tmpl))
+		return rc_error_set(err, RC_ERROR, "cannot make a directory in %s: %s", tmp, strerror(errno));
+	if (id->switch_user && chown(tmpl, id->uid, id->gid) < 0) {
+		int e = errno;
+		rmdir(tmpl);
+		return rc_error_set(err, RC_ERROR, "cannot give '%s' to the check's user: %s", tmpl, strerror(e));
+	}
+	return 0;
+}
+
+/* The child, between fork() and execve(): async-signal-safe calls only. */
+static RC_NORETURN void exec_child(const char *prog, char *const *argv, char *const *envp, int in_fd, int out_fd,
+				   int report_fd, const char *dir, const struct exec_id *id)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int e;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	/* default dispositions for every signal the daemon may have ignored or caught */
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* its own process group, so that a timeout kills what it started too */
+	setpgid(0, 0);
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+		goto fail;
+	/* nothing of ours (sockets to ships, the state lock) is inherited; report_fd is close-on-exec */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (chdir(dir) < 0)
+		goto fail;
+	if (id->switch_user && (setgroups(1, &id->gid) < 0 || setgid(id->gid) < 0 || setuid(id->uid) < 0))
+		goto fail;
+	execve(prog, argv, envp);
+fail:
+	e = errno;
+	/* a failed write leaves the parent the exit status */
+	(void)!write(report_fd, &e, sizeof(e));
+	_exit(127);
+}
+
+/* Keep up to EXEC_OUTPUT_CAP bytes of what the check wrote; read the rest away. */
+static void drain_output(int fd, rc_buf *out)
+{
+	char chunk[1024];
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		if (out->len < EXEC_OUTPUT_CAP)
+			rc_buf_add(out, chunk,
+				   (size_t)n < EXEC_OUTPUT_CAP - out->len ? (size_t)n : EXEC_OUTPUT_CAP - out->len);
+	}
+}
+
+/* The last non-empty line of the output, printable, at most 200 characters, for a failure message. */
+static void last_line(const rc_buf *out, char *line, size_t len)
+{
+	size_t end = out->len, start;
+	size_t k = 0;
+
+	line[0] = '\0';
+	while (end && (out->ptr[end - 1] == '\n' || out->ptr[end - 1] == '\r' || out->ptr[end - 1] == ' '))
+		end--;
+	start = end;
+	while (start && out->ptr[start - 1] != '\n')
+		start--;
+	for (size_t i = start; i < end && k + 1 < len && k < 200; i++)
+		line[k++] = isprint((unsigned char)out->ptr[i]) ? out->ptr[i] : '?';
+	line[k] = '\0';
+}
+
 /*
  * One run of argv: 1 when it exited 0, 0 when it failed (why says how),
  * <0 when it could not be started or the wait was cancelled (err set).
  */
-static int exec_once(char *const *argv, const char *const *envp, bool env_on_stdin,
-		     const rc_check_ctx *ctx, char *why, size_t whylen, rc_error *err)
+static int exec_once(char *const *argv, bool env_from_container, bool env_on_stdin, const rc_check_ctx *ctx, char *why,
+		     size_t whylen, rc_error *err)
 {
-	rc_buf prog = RC_BUF_INIT;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int stdin_fd = -1, rc, status = 0, ret = RC_ERROR;
+	rc_buf prog = RC_BUF_INIT, output = RC_BUF_INIT;
+	rc_strlist keep = {NULL, 0, 0};
+	const char **envp = NULL;
+	struct exec_id id;
+	char dir[64] = "", line[256];
+	int stdin_fd = -1, status = 0, ret = RC_ERROR, child_errno = 0;
+	int outp[2] = {-1, -1}, report[2] = {-1, -1};
 	double limit = EXEC_ATTEMPT_LIMIT * scale(ctx), end;
 	pid_t pid;
 	bool killed = false, cancelled = false;
+	ssize_t n;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	/* Default dispositions for every signal the daemon may have ignored or caught. */
-	posix_spawnattr_setsigdefault(&attr, &all);
-	/* Its own process group, so that a timeout kills what it started too. */
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	if (env_on_stdin) {
-		if ((stdin_fd = env_json_fd(ctx, err)) < 0)
-			goto done;
-		posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
-	} else {
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	}
 	why[0] = '\0';
-	if ((ret = find_program(&prog, argv[0], err)) < 0)
+	if ((ret = find_program(&prog, argv[0], err)) < 0 || (ret = exec_identity(&id, ctx, err)) < 0)
 		goto done;
 	ret = RC_ERROR;
-	rc = posix_spawn(&pid, prog.ptr, &fa, &attr, argv,
-			  (char *const *)(envp ? envp : (const char *const *)environ));
-	if (rc) {
-		ret = rc_error_set(err, RC_EINVALID, "cannot run '%s': %s", argv[0], strerror(rc));
+	if (make_private_dir(dir, sizeof(dir), &id, err) < 0) {
+		dir[0] = '\0';
 		goto done;
 	}
+	envp = check_env(ctx, env_from_container, dir, &keep);
+	if (env_on_stdin)
+		stdin_fd = env_json_fd(ctx, err);
+	else
+		stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (stdin_fd < 0) {
+		if (!env_on_stdin)
+			rc_error_set(err, RC_ERROR, "cannot open /dev/null: %s", strerror(errno));
+		goto done;
+	}
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+		rc_error_set(err, RC_ERROR, "pipe: %s", strerror(errno));
+		goto done;
+	}
+	if ((pid = fork()) < 0) {
+		rc_error_set(err, RC_ERROR, "fork: %s", strerror(errno));
+		goto done;
+	}
+	if (pid == 0)
+		exec_child(prog.ptr, argv, (char *const *)envp, stdin_fd, outp[1], report[1], dir, &id);
+	setpgid(pid, pid);
+	close(outp[1]);
+	close(report[1]);
+	outp[1] = report[1] = -1;
+	/* execve() closes the report pipe; a failure before it writes errno there */
+	while ((n = read(report[0], &child_errno, sizeof(child_errno))) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof(child_errno)) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		ret = rc_error_set(
+			err, RC_EINVALID, "cannot run '%s'%s%s: %s", argv[0], id.switch_user ? " as user " : "",
+			id.switch_user ? (ctx->exec_user && *ctx->exec_user ? ctx->exec_user : EXEC_DEFAULT_USER) : "",
+			strerror(child_errno));
+		goto done;
+	}
+	fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
 	end = rc_monotonic() + limit;
 	for (;;) {
+		struct pollfd pfd = {outp[0], POLLIN, 0};
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
 		if (w == pid)
@@ -547,8 +806,11 @@ static int exec_once(char *const *argv, const char *const *envp, bool env_on_std
 				;
 			break;
 		}
-		sleep_ms(w == 0 ? 5 : 0);
+		if (poll(&pfd, 1, 5) > 0)
+			drain_output(outp[0], &output);
 	}
+	drain_output(outp[0], &output);
+	last_line(&output, line, sizeof(line));
 	if (killed) {
 		if (cancelled) {
 			rc_error_set(err, RC_ERROR, "cancelled");
@@ -568,27 +830,42 @@ static int exec_once(char *const *argv, const char *const *envp, bool env_on_std
 		snprintf(why, whylen, "ended with wait status %d", status);
 		ret = 0;
 	}
+	if (ret == 0 && line[0]) {
+		size_t l = strlen(why);
+		snprintf(why + l, whylen - l, " (its output ends: %s)", line);
+	}
 done:
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (report[i] >= 0)
+			close(report[i]);
+	}
 	if (stdin_fd >= 0)
 		close(stdin_fd);
+	if (dir[0])
+		remove_private_dir(dir);
+	free(envp);
+	rc_strlist_release(&keep);
 	rc_buf_release(&prog);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	rc_buf_release(&output);
 	return ret;
 }
 
 static int run_exec(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 {
-	const char **envp = NULL;
-	bool on_stdin = false;
-	char why[256] = "";
+	bool on_stdin = false, from_env = false;
+	char why[512] = "";
 	int attempts = c->attempts > 0 ? c->attempts : 1;
 	int ret = RC_ERROR, i;
 
 	if (!c->argv || !c->argv[0] || !*c->argv[0])
 		return check_fail(err, RC_EINVALID, c, ctx, "no command");
+	if (ctx->exec_disabled)
+		return check_fail(err, RC_EINVALID, c, ctx,
+				  "exec checks are disabled on this reconciler (config checks: {exec: false})");
 	if (c->envfrom && !strcmp(c->envfrom, "env"))
-		envp = merged_env(ctx);
+		from_env = true;
 	else if (c->envfrom && !strcmp(c->envfrom, "stdin"))
 		on_stdin = true;
 	else if (c->envfrom)
@@ -602,7 +879,7 @@ static int run_exec(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 			ret = check_fail(err, RC_ERROR, c, ctx, "cancelled");
 			goto done;
 		}
-		rc = exec_once(c->argv, envp, on_stdin, ctx, why, sizeof(why), &e);
+		rc = exec_once(c->argv, from_env, on_stdin, ctx, why, sizeof(why), &e);
 		if (rc == 1) {
 			ret = 0;
 			goto done;
@@ -619,7 +896,6 @@ static int run_exec(const rc_check *c, const rc_check_ctx *ctx, rc_error *err)
 	ret = check_fail(err, RC_ERROR, c, ctx, "%s after %d attempt%s", why, attempts,
 			 plural(attempts));
 done:
-	free(envp);
 	return ret;
 }
 

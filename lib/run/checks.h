@@ -20,15 +20,24 @@
  *          request a second. Each request is bounded by `timeout` (5 s when
  *          not given); `verify` turns TLS verification on or off. The answer
  *          passes when its status is exactly 200, or, with `match_regex`,
- *          when the body (at most 1 MiB) matches that POSIX extended regular
- *          expression, whatever the status.
+ *          when the body (at most 1 MiB, not empty) holds a match of that
+ *          pattern, read as Python's re (base/regex.h), whatever the
+ *          status. The loader's compiled `match_re` is used when set.
  *   exec   run `argv` on this host (our PATH searched, no shell), stdin from
- *          /dev/null and stdout, stderr to /dev/null; exit 0 passes.
- *          `attempts` attempts 1 s apart, each killed (with its process
- *          group) after 30 s. envfrom "env": our environment plus the
- *          container's (the container's wins); "stdin": the container's
- *          environment as one JSON object on stdin. Every child is reaped.
- *          A program that cannot be started fails at once.
+ *          /dev/null; exit 0 passes. When we are root it runs as
+ *          ctx->exec_user ("nobody" when NULL), in a new empty directory
+ *          of /tmp that is its cwd, HOME and TMPDIR and is removed after
+ *          each attempt; none of our file descriptors is inherited. Its
+ *          environment is PATH=/usr/local/bin:/usr/bin:/bin, HOME and
+ *          TMPDIR only, never ours; envfrom "env" adds the container's
+ *          (the container's wins); "stdin": the container's environment
+ *          as one JSON object on stdin. stdout and stderr are read, the
+ *          first 4 KiB kept: a failure quotes the last line. `attempts`
+ *          attempts 1 s apart, each killed (with its process group)
+ *          after 30 s. Every child is reaped. A program that cannot be
+ *          started, or a user that does not exist, fails at once
+ *          (RC_EINVALID); so does every exec check when
+ *          ctx->exec_disabled.
  *   rexec  run `argv` inside the container through ctx->rexec; `attempts`
  *          attempts 1 s apart, exit code 0 passes.
  *   sleep  wait `wait` seconds.
@@ -63,9 +72,15 @@ typedef struct rc_check_ctx {
 	void *cancel_ctx;
 	/* 1.0; tests use e.g. 0.01 so that "1 s between attempts" is 10 ms. 0 means 1.0. */
 	double time_scale;
+	/* exec checks: the user they run as when we are root (NULL: "nobody"); disabled: they fail */
+	const char *exec_user;
+	bool exec_disabled;
 } rc_check_ctx;
 
-#define RC_CHECK_CTX_INIT { NULL, NULL, 0, NULL, NULL, NULL, NULL, 1.0 }
+#define RC_CHECK_CTX_INIT                                               \
+	{                                                               \
+		NULL, NULL, 0, NULL, NULL, NULL, NULL, 1.0, NULL, false \
+	}
 
 /*
  * Run every check of `list` in parallel (one thread each). 0 when all

@@ -36,21 +36,31 @@ struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint)
 	return NULL;
 }
 
+static struct fship *fleet_add_ship(struct fleet *f, const rc_ship *ship, const char *ep)
+{
+	struct fship *fs = rc_fleet_ship(f, ep);
+	if (fs)
+		return fs;
+	RC_ALLOC_GROW(f->v, f->nr + 1, f->alloc);
+	fs = &f->v[f->nr++];
+	memset(fs, 0, sizeof(*fs));
+	fs->endpoint = rc_xstrdup(ep);
+	fs->ship = ship;
+	fs->obs.endpoint = rc_xstrdup(ep);
+	pthread_mutex_init(&fs->lock, NULL);
+	return fs;
+}
+
 static void fleet_add_env(struct fleet *f, const rc_environment *env)
 {
 	for (size_t s = 0; s < env->services_nr; s++)
 		for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
 			const rc_instance *in = env->services[s]->instances[i];
 			char *ep = rc_ship_endpoint(in->ship);
-			struct fship *fs = rc_fleet_ship(f, ep);
-			if (!fs) {
-				RC_ALLOC_GROW(f->v, f->nr + 1, f->alloc);
-				fs = &f->v[f->nr++];
-				memset(fs, 0, sizeof(*fs));
-				fs->endpoint = rc_xstrdup(ep);
+			struct fship *fs = fleet_add_ship(f, in->ship, ep);
+			if (fs->spare) {
+				fs->spare = false;
 				fs->ship = in->ship;
-				fs->obs.endpoint = rc_xstrdup(ep);
-				pthread_mutex_init(&fs->lock, NULL);
 			}
 			free(ep);
 			if (!rc_strlist_has(&fs->names, in->name))
@@ -58,6 +68,17 @@ static void fleet_add_env(struct fleet *f, const rc_environment *env)
 			if (!rc_strlist_has(&fs->images, in->image))
 				rc_strlist_push(&fs->images, in->image);
 		}
+}
+
+/* The ships an environment declares and no instance of any uses: an instance may have moved away from one. */
+static void fleet_add_spares(struct fleet *f, const rc_environment *env)
+{
+	for (size_t i = 0; i < env->ships_nr; i++) {
+		char *ep = rc_ship_endpoint(&env->ships[i]);
+		if (!rc_fleet_ship(f, ep))
+			fleet_add_ship(f, &env->ships[i], ep)->spare = true;
+		free(ep);
+	}
 }
 
 static void fleet_release(struct fleet *f)
@@ -155,7 +176,7 @@ static void *one_thread(void *p)
 	if (!j->fs || !j->fs->docker)
 		j->ret = rc_error_set(&j->err, RC_EUNREACHABLE, "ship '%s' is not connected", j->a->ship);
 	else
-		j->ret = rc_apply_action(j->fs, j->env, j->a, j->f->opts, &j->err);
+		j->ret = rc_apply_action(j->f, j->fs, j->env, j->a, j->f->opts, &j->err);
 	j->secs = rc_monotonic() - t0;
 	return NULL;
 }
@@ -176,10 +197,11 @@ static size_t batch_end(const rc_env_plan *ep, size_t i)
 
 	if (!a->desired || (a->kind != RC_ACT_RECREATE && a->kind != RC_ACT_CREATE && a->kind != RC_ACT_START))
 		return end;
-	par = a->kind == RC_ACT_RECREATE ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
+	/* a create that replaces a container (a move, a rename) rolls out as a replace does */
+	par = a->kind == RC_ACT_RECREATE || a->old_id ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
 	while (end < ep->actions_nr && (int)(end - i) < par) {
 		const rc_action *b = &ep->actions[end];
-		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED ||
+		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id ||
 		    b->desired->instance->service != a->desired->instance->service)
 			break;
 		end++;
@@ -216,20 +238,28 @@ static void apply_env(struct fleet *f, size_t idx)
 			i++;
 			continue;
 		}
-		if (stop || (o->cancelled && o->cancelled(o->cancel_ctx))) {
-			a->result = RC_RESULT_SKIPPED;
-			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
-						   : "not attempted: reconcile is stopping");
-			ep->status = RC_ENV_FAILED;
-			i++;
-			continue;
-		}
-		/* rolling: a pause between two batches of replaces of one service */
-		if (a->kind == RC_ACT_RECREATE && a->desired) {
+		/* rolling: a pause between two batches of replaces of one service (a stop request cuts it short) */
+		if (!stop && !ep->interrupted && (a->kind == RC_ACT_RECREATE || a->old_id) && a->desired) {
 			const rc_service *svc = a->desired->instance->service;
 			if (svc == last_replaced && svc->update_delay > 0)
 				rc_gate_pause(svc->update_delay, o);
 			last_replaced = svc;
+		}
+		if (!stop && !ep->interrupted && o->cancelled && o->cancelled(o->cancel_ctx)) {
+			size_t left = 0;
+			for (size_t k = i; k < ep->actions_nr; k++)
+				left += ep->actions[k].result != RC_RESULT_SKIPPED && ep->actions[k].kind != RC_ACT_CONFLICT;
+			ep->interrupted = true;
+			rc_converge_logf(o, RC_LOG_WARNING, "%s: interrupted: %zu action%s not attempted; the next run goes on from there",
+					 ep->name, left, left == 1 ? "" : "s");
+		}
+		if (stop || ep->interrupted) {
+			a->result = RC_RESULT_SKIPPED;
+			a->error = rc_xstrdup(stop ? "not attempted: an earlier action of this environment failed"
+						   : "interrupted: reconcile is stopping (the next run does it)");
+			ep->status = RC_ENV_FAILED;
+			i++;
+			continue;
 		}
 		n = end - i;
 		jobs = rc_xcalloc(n, sizeof(*jobs));
@@ -261,7 +291,8 @@ static void apply_env(struct fleet *f, size_t idx)
 			struct one_job *j = &jobs[k];
 			rc_action *b = j->a;
 			if (j->ret >= 0) {
-				b->result = RC_RESULT_DONE;
+				if (b->result != RC_RESULT_SKIPPED)   /* a network in use (run/apply.c) */
+					b->result = RC_RESULT_DONE;
 				rc_converge_logf(o, RC_LOG_INFO, "%s: %s %s on ship '%s': done in %.1f s", ep->name,
 				      rc_action_name(b->kind), b->instance, b->ship, j->secs);
 				continue;
@@ -292,12 +323,29 @@ static void apply_env(struct fleet *f, size_t idx)
 static void mark_same_daemon(struct fleet *f)
 {
 	rc_observed_ship *obs = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*obs));
+	size_t n = 0;
 	for (size_t i = 0; i < f->nr; i++)
-		obs[i] = f->v[i].obs;
-	rc_observed_mark_same_daemon(obs, f->nr);
+		if (!f->v[i].spare)
+			obs[n++] = f->v[i].obs;
+	rc_observed_mark_same_daemon(obs, n);
+	n = 0;
 	for (size_t i = 0; i < f->nr; i++)
-		f->v[i].obs = obs[i];   /* the reachable flags and errors, back */
+		if (!f->v[i].spare)
+			f->v[i].obs = obs[n++];   /* the reachable flags and errors, back */
 	free(obs);
+	/* a spare ship that is another ship's daemon reached another way is left alone */
+	for (size_t i = 0; i < f->nr; i++) {
+		rc_observed_ship *sp = &f->v[i].obs;
+		if (!f->v[i].spare || !sp->reachable || !sp->daemon_id)
+			continue;
+		for (size_t j = 0; j < f->nr; j++)
+			if (j != i && f->v[j].obs.daemon_id && !strcmp(f->v[j].obs.daemon_id, sp->daemon_id)) {
+				sp->reachable = false;
+				free(sp->error);
+				sp->error = rc_xstrfmt("the same Docker daemon as %s", f->v[j].endpoint);
+				break;
+			}
+	}
 }
 
 /* ---------------------------------------------------------------- run locks */
@@ -509,6 +557,9 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		if (m->v[i].env)
 			fleet_add_env(&f, m->v[i].env);
 	}
+	for (size_t i = 0; i < m->nr; i++)
+		if (m->v[i].env)
+			fleet_add_spares(&f, m->v[i].env);
 	rc_fleet_parallel(&f, f.nr, rc_observe_ship);
 
 	mark_same_daemon(&f);
@@ -553,11 +604,9 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			pthread_cond_destroy(&refresher.cv);
 		}
 	}
-	for (size_t e = 0; e < plan->envs_nr; e++)
-		if (plan->envs[e].quarantined && plan->envs[e].errors.nr)
-			rc_converge_logf(opts, RC_LOG_ERROR, "%s: %s", plan->envs[e].name,
-			      plan->envs[e].errors.items[plan->envs[e].errors.nr - 1].message);
 
+	if (!opts->dry_run && opts->planned)
+		opts->planned(opts->planned_ctx, plan);
 	if (!opts->dry_run) {
 		f.jobs = rc_xcalloc(plan->envs_nr ? plan->envs_nr : 1, sizeof(*f.jobs));
 		for (size_t e = 0; e < plan->envs_nr; e++) {

@@ -62,11 +62,16 @@ typedef struct rc_converge_opts {
 	void *log_ctx;
 	/*
 	 * Asked before each action (from worker threads): true stops the run
-	 * there; the action in progress finishes, the rest are `skipped`.
-	 * The daemon's SIGTERM. May be NULL.
+	 * there; the action in progress finishes (its health gate runs to its
+	 * own end, then pass or rollback: a stop request never fails a gate),
+	 * the rest are `skipped` and the environment is `interrupted`.
+	 * SIGTERM or SIGINT. May be NULL.
 	 */
 	bool (*cancelled)(void *ctx);
 	void *cancel_ctx;
+	/* Called once the plan is made, before anything is applied (not in a dry run); may be NULL. */
+	void (*planned)(void *ctx, const rc_plan *plan);
+	void *planned_ctx;
 	/* rolled-back attempts not to try again (state.json), unless retry_failed */
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
@@ -87,6 +92,9 @@ typedef struct rc_converge_opts {
 	 * a ship lock left by this host and state directory is a dead run's.
 	 */
 	bool state_dir_locked;
+	/* exec checks: the user they run as (NULL: nobody); disabled: they fail (rc_check_ctx) */
+	const char *exec_user;
+	bool exec_disabled;
 } rc_converge_opts;
 
 typedef struct rc_converge_stats {

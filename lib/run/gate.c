@@ -29,6 +29,16 @@ static bool cancelled_fn(void *p)
 	return o->cancelled && o->cancelled(o->cancel_ctx);
 }
 
+/*
+ * A gate is never cut short by a stop request (SIGTERM): it runs to its
+ * own end, pass or fail, so that a shutdown is never taken for a failed
+ * attempt (and quarantined). Its waits ignore o->cancelled.
+ */
+static void gate_sleep(double s)
+{
+	rc_sleep_unless(s, NULL, NULL);
+}
+
 /* Run the instance's checks of lifecycle state `st` against container `id`. */
 int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, const char *id,
 		   const rc_converge_opts *o, rc_error *err)
@@ -51,8 +61,10 @@ int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, 
 	ctx.env_nr = in->env.nr;
 	ctx.rexec = id ? rexec_in : NULL;
 	ctx.rexec_ctx = &rx;
-	ctx.cancelled = cancelled_fn;
-	ctx.cancel_ctx = (void *)o;
+	ctx.cancelled = NULL;   /* runs to its own end, see gate_sleep() */
+	ctx.cancel_ctx = NULL;
+	ctx.exec_user = o->exec_user;
+	ctx.exec_disabled = o->exec_disabled;
 	rc_converge_logf(o, RC_LOG_DEBUG, "%s: running %zu %s check%s", in->name, list->nr, rc_lifecycle_state_name(st),
 	      list->nr == 1 ? "" : "s");
 	ret = rc_checks_run(list, &ctx, err);
@@ -64,7 +76,7 @@ int rc_gate_checks(struct fship *fs, const rc_action *a, rc_lifecycle_state st, 
 	return ret;
 }
 
-/* Sleep `s` seconds, or less when the run is cancelled. */
+/* Sleep `s` seconds, or less when the run is cancelled (between actions only: the update.delay). */
 void rc_gate_pause(double s, const rc_converge_opts *o)
 {
 	rc_sleep_unless(s, cancelled_fn, (void *)o);
@@ -81,7 +93,7 @@ static double ns_to_s(const json_t *v, double dflt)
  * for "healthy", within what its own settings allow (start period, then
  * retries of interval + timeout), and make sure the container still runs.
  */
-static int wait_running(struct fship *fs, const char *id, const rc_converge_opts *o, rc_error *err)
+static int wait_running(struct fship *fs, const char *id, rc_error *err)
 {
 	json_t *c = NULL;
 	int rc_locked_ret_, ret;
@@ -130,13 +142,9 @@ static int wait_running(struct fship *fs, const char *id, const rc_converge_opts
 			ret = rc_error_set(err, RC_ETIMEOUT, "Docker HEALTHCHECK: still '%s' past its own time limit", hs);
 			break;
 		}
-		if (cancelled_fn((void *)o)) {
-			ret = rc_error_set(err, RC_ERROR, "Docker HEALTHCHECK: cancelled");
-			break;
-		}
 		json_decref(c);
 		c = NULL;
-		rc_gate_pause(0.25, o);
+		gate_sleep(0.25);
 	}
 	json_decref(c);
 	return ret;
@@ -155,8 +163,8 @@ int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const r
 		return ret;
 	/* a container that dies at once must not pass for want of checks */
 	if (rc_monotonic() - t0 < monitor)
-		rc_gate_pause(monitor - (rc_monotonic() - t0), o);
-	return wait_running(fs, id, o, err);
+		gate_sleep(monitor - (rc_monotonic() - t0));
+	return wait_running(fs, id, err);
 }
 
 /* The last lines of a failed container's log, for the report. */

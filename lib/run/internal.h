@@ -27,6 +27,12 @@ struct fship {
 	rc_docker *lock_docker;
 	rc_ship_lock ship_lock;
 	bool locked;
+	/*
+	 * Declared by an environment, no instance on it: observed only for
+	 * what moved away from it (make-before-break); its failure to answer
+	 * fails nothing.
+	 */
+	bool spare;
 };
 
 struct env_job {
@@ -94,7 +100,7 @@ int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const r
 void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
 
 /* apply.c */
-int rc_apply_action(struct fship *fs, const rc_environment *env, rc_action *a,
+int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
 		    const rc_converge_opts *o, rc_error *err);
 
 #endif

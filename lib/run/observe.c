@@ -5,6 +5,7 @@
 #include "docker/docker.h"
 #include "docker/registry.h"
 #include "docker/ssh.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include <unistd.h>
 #include <stdlib.h>
@@ -116,6 +117,34 @@ static int list_containers(struct fship *fs, json_int_t total, rc_error *err)
 	return 0;
 }
 
+/* Our networks, each inspected: only that shows the containers attached. */
+static int observe_networks(struct fship *fs, rc_error *err)
+{
+	json_t *list = NULL, *n;
+	size_t i;
+	int ret;
+
+	if ((ret = rc_docker_list_networks(fs->docker, RC_LABEL_NETWORK, &list, err)) < 0)
+		return ret;
+	json_array_foreach(list, i, n) {
+		const char *id = json_string_value(json_object_get(n, "Id"));
+		json_t *full = NULL;
+		if (!id)
+			continue;
+		ret = rc_docker_inspect_network(fs->docker, id, &full, err);
+		if (ret == RC_ENOTFOUND) {
+			ret = 0;    /* removed since the list */
+			continue;
+		}
+		if (ret < 0)
+			break;
+		rc_observed_add_network(&fs->obs, full);
+		json_decref(full);
+	}
+	json_decref(list);
+	return ret;
+}
+
 void rc_observe_ship(struct fleet *f, size_t idx)
 {
 	struct fship *fs = &f->v[idx];
@@ -150,6 +179,8 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	}
 	if (list_containers(fs, total, &err) < 0)
 		goto fail;
+	if (observe_networks(fs, &err) < 0)
+		goto fail;
 	for (size_t i = 0; i < fs->images.nr; i++) {
 		json_t *img = NULL;
 		int r = rc_docker_inspect_image(fs->docker, fs->images.v[i], &img, &err);
@@ -178,7 +209,8 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 fail:
 	fs->obs.reachable = false;
 	fs->obs.error = rc_xstrdup(err.msg);
-	rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
+	/* a ship no instance uses is only looked at for what moved away from it */
+	rc_converge_logf(f->opts, fs->spare ? RC_LOG_DEBUG : RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
 }
 
 

@@ -30,9 +30,15 @@ char *rc_pull_auth(const rc_environment *env, const char *image, const rc_conver
 			break;
 		}
 	}
-	if (!hdr && (strchr(first, '.') || strchr(first, ':') || !strcmp(first, "localhost")))
-		if (rc_docker_config_auth(&hdr, o->docker_config, first, &err) < 0)
+	if (!hdr && (strchr(first, '.') || strchr(first, ':') || !strcmp(first, "localhost"))) {
+		int rc = rc_docker_config_auth(&hdr, o->docker_config, first, &err);
+
+		/* a broken file or helper (not a missing entry) must not pass for "no credentials" */
+		if (rc < 0 && rc != RC_ENOTFOUND)
+			rc_converge_logf(o, RC_LOG_WARNING, "%s", err.msg);
+		if (rc < 0)
 			hdr = NULL;
+	}
 	free(first);
 	return hdr;
 }

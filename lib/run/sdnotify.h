@@ -4,7 +4,7 @@
  * notify: tell systemd how the daemon is doing (sd_notify(3), spoken
  * directly: one datagram on the unix socket named by $NOTIFY_SOCKET).
  *
- *     rc_notify("READY=1", &err);                              after the first converge
+ *     rc_notify("READY=1", &err);                              once set up
  *     rc_notifyf(&err, "STATUS=converged %.7s at %s", sha, hhmmss);
  *     rc_notify("RELOADING=1", &err);  ... rc_notify("READY=1", &err);   around a SIGHUP
  *     rc_notify("STOPPING=1", &err);                           on SIGTERM

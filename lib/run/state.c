@@ -3,6 +3,7 @@
 #include "base/encode.h"
 #include "base/util.h"
 #include "manifest/spec.h"
+#include "base/crypto.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -98,11 +99,22 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 	json_error_t je;
 	json_t *doc, *envs, *e;
 	const char *name;
+	FILE *f;
 
 	memset(out, 0, sizeof(*out));
-	if (access(path, F_OK) < 0 && errno == ENOENT)
+	/* a file we cannot read is an error of the system (RC_ERROR), not a corrupt file */
+	f = fopen(path, "re");
+	if (!f && errno == ENOENT)
 		return 0;
-	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!f)
+		return rc_error_set(err, RC_ERROR, "cannot read state '%s': %s", path, strerror(errno));
+	doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	if (!doc && ferror(f)) {
+		int saved = errno;
+		fclose(f);
+		return rc_error_set(err, RC_ERROR, "cannot read state '%s': %s", path, strerror(saved));
+	}
+	fclose(f);
 	if (!doc)
 		return rc_error_set(err, RC_EINVALID, "cannot read state '%s': %s (line %d)", path, je.text, je.line);
 	envs = json_object_get(doc, "environments");
@@ -287,6 +299,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 				rolled = &ep->actions[i];
 		if (rolled)
 			result = "rolled-back";
+		else if (ep->interrupted)
+			result = "interrupted";
 		else if (ep->quarantined)
 			result = "quarantined";
 		/* an invalid environment keeps the commit it last ran */
@@ -339,6 +353,111 @@ rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)
 		(*nr)++;
 	}
 	return q;
+}
+
+int rc_state_move_aside(const char *path, char **moved, rc_error *err)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	char *to;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	to = rc_xstrfmt("%s.corrupt-%s", path, stamp);
+	if (rename(path, to) < 0) {
+		int ret = rc_error_set(err, RC_ERROR, "cannot move '%s' aside to '%s': %s", path, to, strerror(errno));
+		free(to);
+		return ret;
+	}
+	fsync_dir(path);
+	*moved = to;
+	return 0;
+}
+
+int rc_state_probe(const char *path, size_t reserve, rc_error *err)
+{
+	char *probe = rc_xstrfmt("%s.probe.%ld", path, (long)getpid());
+	char block[4096];
+	int fd, ret = 0;
+
+	memset(block, ' ', sizeof(block));
+	fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+		goto done;
+	}
+	while (!ret && reserve) {
+		size_t n = reserve < sizeof(block) ? reserve : sizeof(block);
+		ssize_t w = write(fd, block, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe,
+					   w < 0 ? strerror(errno) : "no space written");
+		else
+			reserve -= (size_t)w;
+	}
+	if (!ret && fsync(fd) < 0)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+	if (close(fd) < 0 && !ret)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", probe, strerror(errno));
+	unlink(probe);
+done:
+	free(probe);
+	return ret;
+}
+
+static int read_key(unsigned char out[32], const char *path, rc_error *err)
+{
+	rc_buf b = RC_BUF_INIT;
+	int ret = rc_buf_read_file(&b, path, err);
+
+	if (ret == 0 && b.len != 32)
+		ret = rc_error_set(err, RC_EINVALID, "secret key '%s' is not 32 bytes: restore it from a backup "
+				   "(a new key changes the label of every container holding a secret)", path);
+	if (ret == 0)
+		memcpy(out, b.ptr, 32);
+	if (b.alloc)
+		rc_crypto_wipe(b.ptr, b.alloc);
+	rc_buf_release(&b);
+	return ret;
+}
+
+int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool create, rc_error *err)
+{
+	char *path = rc_xstrfmt("%s/secret.key", state_dir), *tmp = NULL;
+	unsigned char key[32];
+	int ret = read_key(out, path, err), fd = -1;
+
+	if (ret != RC_ENOTFOUND || !create)
+		goto done;
+	rc_error_clear(err);
+	/* written whole under another name, then linked: never a short key under the real one */
+	tmp = rc_xstrfmt("%s/secret.key.%ld", state_dir, (long)getpid());
+	if (rc_crypto_random(key, sizeof(key)) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot make a secret key: no random bytes");
+		goto done;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (link(tmp, path) < 0 && errno != EEXIST) {
+		ret = rc_error_set(err, RC_ERROR, "cannot create '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	ret = read_key(out, path, err);     /* ours, or one made at the same time */
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	rc_crypto_wipe(key, sizeof(key));
+	free(path);
+	free(tmp);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- ship locks */

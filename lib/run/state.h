@@ -9,7 +9,7 @@
  *
  *     { "format_version": 1,
  *       "environments": { "api.example.com":
- *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back",
+ *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back|quarantined|interrupted",
  *             "time": "2026-11-22T00:12:03Z", "applied": true,
  *             "quarantine": { "attempt": "<sha256>", "commit": "<sha>|null",
  *                             "reason": "...", "time": "..." } } } }
@@ -49,8 +49,23 @@ typedef struct rc_run_state {
 	size_t nr, alloc;
 } rc_run_state;
 
-/* Load `path`; a missing file is an empty state. A file that does not parse is RC_EINVALID. */
+/*
+ * Load `path`; a missing file is an empty state. A file that does not
+ * parse is RC_EINVALID (see rc_state_move_aside); one that cannot be read
+ * is RC_ERROR.
+ */
 int rc_state_load(rc_run_state *out, const char *path, rc_error *err);
+/*
+ * A corrupt state file is never replaced silently: rename it to
+ * `<path>.corrupt-<UTC time>` (*moved, free() it) for an operator to look at.
+ */
+int rc_state_move_aside(const char *path, char **moved, rc_error *err);
+/*
+ * Whether this run can durably record what it does, asked before it
+ * changes anything: write `reserve` bytes next to `path`, fsync, remove.
+ * The error names the file and the OS error (read-only, disk full).
+ */
+int rc_state_probe(const char *path, size_t reserve, rc_error *err);
 /* Write atomically. */
 int rc_state_save(const rc_run_state *s, const char *path, rc_error *err);
 /* Set (or add) one environment's record; `time` NULL: now. */
@@ -71,6 +86,15 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 char **rc_state_inventory(const rc_run_state *st);
 /* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
+
+/*
+ * The key of the spec label's hashes of secret env values (manifest/secret.h):
+ * 32 random bytes in <state-dir>/secret.key, mode 0600, made on first use
+ * when `create`, and kept: a new key would change the label of every
+ * container that holds a secret. Without `create` a missing key is
+ * RC_ENOTFOUND. A key of the wrong size is an error, never replaced.
+ */
+int rc_state_secret_key(unsigned char out[32], const char *state_dir, bool create, rc_error *err);
 
 /* Make the state directory (and its parents), mode 0700. */
 int rc_state_dir_ensure(const char *dir, rc_error *err);

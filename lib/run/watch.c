@@ -2,6 +2,7 @@
 #include "run/watch.h"
 #include "base/error.h"
 #include "base/util.h"
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -38,6 +39,7 @@ enum {
 struct dirwatch {
 	int wd;
 	char *path;
+	bool tree;      /* a directory of a tree of rc_watch_add_tree(): any change in it is a wake */
 };
 
 /* a path whose change is a wake: a ref file, packed-refs, HEAD, or a directory on the way */
@@ -281,10 +283,71 @@ static int arm(rc_watch *w, rc_error *err)
 			RC_ALLOC_GROW(w->dws, w->dws_nr + 1, w->dws_alloc);
 			w->dws[w->dws_nr].wd = wd;
 			w->dws[w->dws_nr].path = rc_xstrdup(c->dirs[k]);
+			w->dws[w->dws_nr].tree = false;
 			w->dws_nr++;
 		}
 	}
 	return 0;
+}
+
+/* Names a manifests tree does not hold: .git, an editor's swap and backup files. */
+static bool tree_ignored(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] == '.' || (n && name[n - 1] == '~') || !strcmp(name, "4913");
+}
+
+/* Watch `dir` and every directory under it (not the ignored ones), as part of a tree. */
+static int watch_tree(rc_watch *w, const char *dir, int depth, rc_error *err)
+{
+	struct dirwatch *dw;
+	DIR *d;
+	const struct dirent *de;
+	int wd, ret = 0;
+
+	if (depth > 64)
+		return 0;   /* a symlink loop, or a tree no manifest lives in */
+	wd = inotify_add_watch(w->ino, dir, DIR_MASK | IN_ATTRIB);
+	if (wd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;   /* gone already: its parent's watch said so */
+		return rc_error_set(err, RC_ERROR, "cannot watch '%s': %s%s", dir, strerror(errno),
+				    errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
+	}
+	if ((dw = find_wd(w, wd)) != NULL) {
+		dw->tree = true;
+	} else {
+		RC_ALLOC_GROW(w->dws, w->dws_nr + 1, w->dws_alloc);
+		w->dws[w->dws_nr].wd = wd;
+		w->dws[w->dws_nr].path = rc_xstrdup(dir);
+		w->dws[w->dws_nr].tree = true;
+		w->dws_nr++;
+	}
+	if (!(d = opendir(dir)))
+		return 0;
+	while (!ret && (de = readdir(d)) != NULL) {
+		char *sub;
+		struct stat st;
+		if (tree_ignored(de->d_name))
+			continue;
+		sub = rc_xstrfmt("%s/%s", dir, de->d_name);
+		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			ret = watch_tree(w, sub, depth + 1, err);
+		free(sub);
+	}
+	closedir(d);
+	return ret;
+}
+
+int rc_watch_add_tree(rc_watch *w, const char *dir, rc_error *err)
+{
+	struct stat st;
+	if (!dir || stat(dir, &st) < 0)
+		return rc_error_set(err, RC_ENOTFOUND, "cannot watch '%s': %s", dir ? dir : "",
+				    dir ? strerror(errno) : "no directory");
+	if (!S_ISDIR(st.st_mode))
+		return rc_error_set(err, RC_ENOTFOUND, "cannot watch '%s': not a directory", dir);
+	return watch_tree(w, dir, 0, err);
 }
 
 int rc_watch_add_refs(rc_watch *w, const char *gitdir, const char *branch, rc_error *err)
@@ -384,6 +447,21 @@ static int read_inotify(rc_watch *w, rc_error *err)
 			}
 			if (!ev->len || !(dw = find_wd(w, ev->wd)))
 				continue;
+			if (dw->tree) {
+				if (tree_ignored(ev->name))
+					continue;
+				wake = true;
+				if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+					/* a new directory: watched, with whatever was written into it meanwhile */
+					full = rc_xstrfmt("%s/%s", dw->path, ev->name);
+					if (watch_tree(w, full, 1, err) < 0) {
+						free(full);
+						return RC_ERROR;
+					}
+					free(full);   /* (watch_tree() may have moved w->dws: dw is not used again) */
+				}
+				continue;
+			}
 			full = rc_xstrfmt("%s/%s", dw->path, ev->name);
 			t = find_target(w, full);
 			free(full);

@@ -51,7 +51,7 @@
 typedef struct rc_watch rc_watch;
 
 typedef enum {
-	RC_WAKE_REFS,            /* the watched branch (or packed-refs, or HEAD) changed */
+	RC_WAKE_REFS,            /* the watched branch (or packed-refs, or HEAD), or a file of a watched tree, changed */
 	RC_WAKE_TIMER_INTERVAL,  /* time to fetch the remote */
 	RC_WAKE_TIMER_RESYNC,    /* time for a drift check */
 	RC_WAKE_DOCKER,          /* an fd of rc_watch_add_fd() is readable; see *tag */
@@ -85,6 +85,16 @@ void rc_watch_free(rc_watch *w);
  */
 int rc_watch_add_refs(rc_watch *w, const char *gitdir, const char *branch, rc_error *err);
 
+/*
+ * Wake (RC_WAKE_REFS, coalesced the same way) on any change in the
+ * directory tree `dir`: a file written, created, removed, renamed or
+ * chmod-ed, in `dir` or any directory under it, directories made later
+ * included (watched as they appear). Names starting with '.' (.git, an
+ * editor's swap file) or ending with '~' are left out. RC_ENOTFOUND when
+ * `dir` is not a directory; RC_ERROR when the watches run out
+ * (fs.inotify.max_user_watches).
+ */
+int rc_watch_add_tree(rc_watch *w, const char *dir, rc_error *err);
 /*
  * Wake every `interval_ms` (RC_WAKE_TIMER_INTERVAL) and every `resync_ms`
  * (RC_WAKE_TIMER_RESYNC), first one period from now; 0 turns a timer off.

@@ -3,7 +3,7 @@
 /*
  * Inside the template engine, bottom up: budget.c (the arena, the step
  * and memory budget, runtime errors), value.c (values, their operations
- * and methods), filter.c (filters and tests), parse.c (lexer and parser),
+ * and methods), filter.c (filters and tests), lex.c (the lexer), parse.c (the parser),
  * template.c (rendering and the API). Not for use outside these files.
  */
 #include "base/compat.h"
@@ -151,6 +151,37 @@ typedef struct tpl_parse_opts {
  * newline dropped, valid UTF-8) into an S_BODY. The nodes point into
  * `text`, which must outlive them. NULL after errors, all in diags.
  */
+
+/* Tokens (lex.c), read by the parser (parse.c). */
+enum {
+	TK_EOF, TK_DATA, TK_VAR_BEGIN, TK_VAR_END, TK_BLOCK_BEGIN, TK_BLOCK_END,
+	TK_NAME, TK_INT, TK_FLOAT, TK_STRING, TK_OP,
+	TK_ERROR    /* the rest of a tag the lexer could not read (error reported) */
+};
+
+typedef struct tok {
+	uint8_t type;
+	int line, col;
+	const char *p;      /* source text of the token (DATA: the text, after stripping) */
+	size_t n;
+	tval v;             /* INT, FLOAT, STRING */
+} tok;
+
+typedef struct lexer {
+	const char *s;
+	size_t n;
+	size_t cpos;        /* position cursor, for line and column */
+	int cline, ccol;
+	tok *toks;
+	size_t ntoks, alloc, max_toks;
+	const tpl_parse_opts *o;
+	size_t errors;
+	size_t err_pos;     /* where the last error in a tag was */
+	bool fatal;         /* cannot go on: the rest is not lexed */
+} lexer;
+/* Split lx->s into lx->toks; false when it cannot go on (errors reported). */
+bool tpl_lex(lexer *lx);
+
 tnode *tpl_parse(const char *text, size_t len, const tpl_parse_opts *o);
 
 int tpl_filter_id(const char *name, size_t n);   /* F_* or -1 */

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data + 1;
 	size_t len = size ? size - 1 : 0;
 	json_t *j;
-	char *h = NULL;
+	char *h = NULL, *helper = NULL;
 	char version[16];
 
 	if (!size)
@@ -63,10 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(j);
 		break;
 	case 3: /* a config.json */
-		rc_docker_config_auth_parse(&h, p, len, "registry.example.com:5000", "c.json", &err);
+		rc_docker_config_auth_parse(&h, &helper, p, len, "registry.example.com:5000", "c.json", &err);
 		free(h);
+		free(helper);
 		h = NULL;
-		rc_docker_config_auth_parse(&h, p, len, "docker.io", "c.json", &err);
+		rc_docker_config_auth_parse(&h, &helper, p, len, "docker.io", "c.json", &err);
+		free(h);
+		free(helper);
+		h = NULL;
+		/* the same bytes as a credential helper's answer */
+		rc_docker_credential_helper_parse(&h, p, len, "registry.example.com:5000", &err);
 		free(h);
 		break;
 	case 4: { /* a container list, merged by name */

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc_source *src;
 	rc_manifests m;
 	rc_error err = RC_ERROR_INIT;
-	rc_load_opts lo = { envp };
+	rc_load_opts lo = { .envp = envp };
 
 	rc_source_open_memory(&src, files, RC_ARRAY_SIZE(files));
 	if (rc_manifests_load(&m, src, NULL, &lo, &err) == 0) {

@@ -96,7 +96,7 @@ test_expect_success 'the private image was pulled with the manifest credentials'
 
 test_expect_success 'a second run plans nothing and sends no mutating request' '
 	R --manifests tree --stats >out 2>err &&
-	test_grep "^done: 0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 5 unchanged$" out &&
+	test_grep "^done: 0 created, 0 recreated, 0 started, 0 stopped, 0 removed, 0 rolled back, 0 failed, 0 skipped, 0 conflicts, 5 unchanged$" out &&
 	test_grep "post=0 delete=0" err &&
 	R --dry-run --exit-code --manifests tree >out
 '

@@ -318,7 +318,7 @@ test_expect_success 'state: created makes a data-only container and never starts
 	test "$(parts_state ship2 data-1)" = created &&
 	test "$(parts_state ship2 w-1)" = running &&
 	R --manifests tree --environment state.example.com >out &&
-	test_grep "0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 3 unchanged" out &&
+	test_grep "0 created, 0 recreated, 0 started, 0 stopped, 0 removed, 0 rolled back, 0 failed, 0 skipped, 0 conflicts, 3 unchanged" out &&
 	test "$(parts_state ship2 data-1)" = created
 '
 

@@ -82,7 +82,7 @@ test_expect_success 'first run: pulled with the manifest credentials and created
 
 test_expect_success 'a second run is a no-op, with one registry request for the one pulled tag' '
 	R --manifests tree --stats >out 2>err &&
-	test_grep "^done: 0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 3 unchanged$" out &&
+	test_grep "^done: 0 created, 0 recreated, 0 started, 0 stopped, 0 removed, 0 rolled back, 0 failed, 0 skipped, 0 conflicts, 3 unchanged$" out &&
 	test_grep ! "warning" out &&
 	test_grep ! "warning" err &&
 	test "$(stat_of registry err)" = 1 &&
@@ -126,7 +126,7 @@ test_expect_success 'apply recreates them on the new image; the locally imported
 test_expect_success 'the run after that is a no-op' '
 	R --dry-run --exit-code --manifests tree >plan &&
 	R --manifests tree >out &&
-	test_grep "0 to recreate" out
+	test_grep "0 recreated" out
 '
 
 test_expect_success 'a digest-pinned reference is pulled once and never asked about' '
@@ -137,7 +137,7 @@ test_expect_success 'a digest-pinned reference is pulled once and never asked ab
 	jq -e ".summary.create == 1" out.json &&
 	test "$(version_in b pin-1)" = two &&
 	R --manifests tree --stats >out 2>err &&
-	test_grep "0 to create, 0 to recreate" out &&
+	test_grep "0 created, 0 recreated" out &&
 	test "$(stat_of registry err)" = 1 &&
 	push_version three &&
 	test_expect_code 2 R --dry-run --exit-code --manifests tree --output json >plan.json &&
@@ -148,7 +148,7 @@ test_expect_success 'a wrong registry password: a warning naming the registry, n
 	a1=$(parts_id a app-1) && b2=$(parts_id b app-2) && p1=$(parts_id b pin-1) &&
 	write_tree wrong-password &&
 	R --manifests tree >out 2>err &&
-	test_grep "0 to create, 0 to recreate" out &&
+	test_grep "0 created, 0 recreated" out &&
 	test_grep "warning: image .$REGISTRY/app:1. not checked for a newer version: the credentials were refused: registry .$REGISTRY.: HEAD /v2/app/manifests/1: 401 Unauthorized" out &&
 	test_grep "reconcile: warning: image .$REGISTRY/app:1. not checked" err &&
 	R --manifests tree --output json >out.json &&
@@ -164,7 +164,7 @@ test_expect_success 'the registry stopped: exit 0, a warning naming it, nothing 
 	kill "$(cat "$PARTS_DIR/registry/registry.pid")" &&
 	parts_wait_for 10 sh -c "! curl -s --max-time 1 http://$REGISTRY/v2/" &&
 	R --manifests tree --stats >out 2>err &&
-	test_grep "0 to create, 0 to recreate, 0 to start, 0 to stop, 0 to remove, 0 conflicts, 4 unchanged" out &&
+	test_grep "0 created, 0 recreated, 0 started, 0 stopped, 0 removed, 0 rolled back, 0 failed, 0 skipped, 0 conflicts, 4 unchanged" out &&
 	test_grep "warning: image .$REGISTRY/app:1. not checked for a newer version: cannot reach registry .$REGISTRY." out &&
 	test "$(stat_of post err)" = 0 &&
 	R --dry-run --exit-code --manifests tree >plan &&

@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "run/checks.h"
 #include "base/error.h"
+#include "base/regex.h"
 #include "helpers.h"
 #include "base/util.h"
 #include "base/banned.h"
@@ -255,6 +257,35 @@ static void test_http_503_fails_with_status(void **state)
 	server_stop(&s);
 }
 
+/* Redirects are followed on the same host only: a check must not be sent to another host. */
+static void test_http_redirects(void **state)
+{
+	static const char same_302[] = "HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: /next\r\n"
+				       "Content-Length: 0\r\n\r\n";
+	static const char away_302[] = "HTTP/1.1 302 Found\r\nConnection: close\r\n"
+				       "Location: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\n\r\n";
+	static const char *const same[] = { same_302, ok_200 };
+	static const char *const away[] = { away_302 };
+	struct server s;
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c;
+
+	(void)state;
+	server_start(&s, same, RC_ARRAY_SIZE(same));
+	c = http_check(s.port);
+	assert_int_equal(rc_check_run(&c, &ctx, &err), 0);
+	assert_int_equal(server_requests(&s), 2);
+	server_stop(&s);
+
+	server_start(&s, away, RC_ARRAY_SIZE(away));
+	c = http_check(s.port);
+	c.max_wait = 1;
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "/health answered 302, a redirect to another host (169.254.169.254): not followed after ");
+	server_stop(&s);
+}
+
 static void test_http_regex(void **state)
 {
 	static const char *const not_ready[] = { ready_200 };
@@ -287,6 +318,53 @@ static void test_http_regex(void **state)
 	c.match_regex = (char *)"(unclosed";
 	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_EINVALID);
 	assert_contains(err.msg, "invalid match_regex '(unclosed'");
+}
+
+/* match_regex is Python's re.search with re.DOTALL, on a non-empty body (Maestro-NG) */
+static void test_http_python_regex(void **state)
+{
+	static const char *const ready[] = { ready_404 };
+	static const char empty_200[] = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+	static const char *const empty[] = { empty_200 };
+	static const struct { const char *re; int want; } cases[] = {
+		{ "\\d+\\s*$", 0 },            /* "42\n" at the end: POSIX ERE never matched \d */
+		{ "(?i)STATUS: READY", 0 },      /* POSIX refused (?i) */
+		{ "ready.42", 0 },               /* re.DOTALL: . is the newline */
+		{ "status: .+?\\n\\d", 0 },      /* non-greedy */
+		{ "\\bready\\b", 0 },
+		{ "^42", RC_ERROR },             /* ^ is the start of the body, no (?m) */
+		{ "(?m)^42$", 0 },
+		{ "ready$", RC_ERROR },
+	};
+	struct server s;
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c;
+
+	(void)state;
+	server_start(&s, ready, 1);
+	c = http_check(s.port);
+	c.max_wait = 0;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		c.match_regex = (char *)cases[i].re;
+		/* once compiled by the loader, once from the text alone */
+		assert_int_equal(rc_regex_compile(&c.match_re, c.match_regex, &err), 0);
+		if (rc_check_run(&c, &ctx, &err) != cases[i].want)
+			fail_msg("'%s': %s", cases[i].re, err.msg);
+		rc_regex_free(c.match_re);
+		c.match_re = NULL;
+		if (rc_check_run(&c, &ctx, &err) != cases[i].want)
+			fail_msg("'%s' not compiled: %s", cases[i].re, err.msg);
+	}
+	server_stop(&s);
+
+	/* an empty body never passes, even for a pattern that matches nothing */
+	server_start(&s, empty, 1);
+	c.port = s.port;
+	c.match_regex = (char *)".*";
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "answered 200 with an empty body (match_regex '.*')");
+	server_stop(&s);
 }
 
 static void test_http_nobody_listening(void **state)
@@ -340,6 +418,8 @@ static void test_exec_counts_attempts(void **state)
 	rc_check c = exec_check(argv, 5);
 
 	(void)state;
+	/* the check runs as nobody when we are root: let it write there */
+	assert_int_equal(chmod(dir, 0777), 0);
 	assert_int_equal(rc_check_run(&c, &ctx, &err), 0);
 	free(script);
 	script = rc_xstrfmt("%s/count", dir);
@@ -361,17 +441,24 @@ static void test_exec_counts_attempts(void **state)
 static void test_exec_envfrom(void **state)
 {
 	static const char *const env[] = { "FOO=bar", "HOME=/container/home", "EMPTY=" };
+	/* the container's environment, and never ours */
 	char *by_env[] = { (char *)"/bin/sh", (char *)"-c",
 			   (char *)"test \"$FOO\" = bar && test \"$HOME\" = /container/home && "
-				   "test \"$RC_TEST_OURS\" = yes", NULL };
+				   "test -z \"$RC_TEST_OURS\" && test -z \"$RECONCILE_HTTPS_TOKEN\"", NULL };
 	char *by_stdin[] = { (char *)"/bin/sh", (char *)"-c",
 			     (char *)"grep -q '\"FOO\": *\"bar\"'", NULL };
+	/* without envfrom: PATH, HOME and TMPDIR (its own directory) only */
+	char *bare[] = { (char *)"/bin/sh", (char *)"-c",
+			 (char *)"test \"$(env | grep -v '^PWD=\\|^SHLVL=\\|^_=' | cut -d= -f1 | sort | tr '\\n' ' ')\" = "
+				 "'HOME PATH TMPDIR ' && test \"$HOME\" = \"$(pwd)\" && test \"$TMPDIR\" = \"$HOME\"",
+			 NULL };
 	rc_check_ctx ctx = fast_ctx();
 	rc_error err = RC_ERROR_INIT;
 	rc_check c = exec_check(by_env, 1);
 
 	(void)state;
 	setenv("RC_TEST_OURS", "yes", 1);
+	setenv("RECONCILE_HTTPS_TOKEN", "s3cret", 1);
 	setenv("FOO", "ours", 1);
 	ctx.env = env;
 	ctx.env_nr = RC_ARRAY_SIZE(env);
@@ -385,8 +472,74 @@ static void test_exec_envfrom(void **state)
 	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);   /* stdin is /dev/null */
 	c.envfrom = (char *)"stdin";
 	assert_int_equal(rc_check_run(&c, &ctx, &err), 0);
+
+	c = exec_check(bare, 1);
+	if (rc_check_run(&c, &ctx, &err) < 0)
+		fail_msg("%s", err.msg);
 	unsetenv("RC_TEST_OURS");
+	unsetenv("RECONCILE_HTTPS_TOKEN");
 	unsetenv("FOO");
+	assert_no_children();
+}
+
+/* Who runs it, where: not root, an empty directory of its own, removed after; its output quoted. */
+static void test_exec_confined(void **state)
+{
+	char *who[] = { (char *)"/bin/sh", (char *)"-c",
+			(char *)"echo first line; echo \"uid=$(id -u) files=$(ls -A | wc -l) dir=$(pwd)\"; "
+				"touch left-behind; exit 3", NULL };
+	char *fds[] = { (char *)"/bin/sh", (char *)"-c", (char *)"ls /proc/self/fd | tr '\\n' ' '; exit 1", NULL };
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c = exec_check(who, 1);
+	const char *dir;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "exited with status 3 (its output ends: uid=");
+	assert_contains(err.msg, " files=0 dir=/tmp/reconcile-check-");
+	if (geteuid() == 0)
+		assert_contains(err.msg, "(its output ends: uid=65534 ");
+	dir = strstr(err.msg, "dir=") + 4;
+	{
+		char *d = rc_xstrndup(dir, strcspn(dir, ")"));
+		assert_int_equal(stat(d, &st), -1);     /* removed, with what it left */
+		free(d);
+	}
+
+	/* nothing of ours is inherited: stdin, stdout, stderr (and ls's own directory fd) */
+	c = exec_check(fds, 1);
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_ERROR);
+	assert_contains(err.msg, "(its output ends: 0 1 2 3) after 1 attempt");
+
+	/* a user that does not exist fails at once, naming it */
+	if (geteuid() == 0) {
+		ctx.exec_user = "rc-no-such-user";
+		c = exec_check(who, 180);
+		assert_int_equal(rc_check_run(&c, &ctx, &err), RC_EINVALID);
+		assert_contains(err.msg, "exec_user 'rc-no-such-user' does not exist");
+		ctx.exec_user = NULL;
+	}
+
+	/* disabled by the config: fails at once, saying so */
+	ctx.exec_disabled = true;
+	c = exec_check(who, 180);
+	assert_int_equal(rc_check_run(&c, &ctx, &err), RC_EINVALID);
+	assert_contains(err.msg, "exec checks are disabled on this reconciler (config checks: {exec: false})");
+	assert_no_children();
+}
+
+/* Output beyond 4 KiB is read away, not kept, and does not block the check. */
+static void test_exec_output_bounded(void **state)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)"head -c 1000000 /dev/zero; echo; echo end", NULL };
+	rc_check_ctx ctx = fast_ctx();
+	rc_error err = RC_ERROR_INIT;
+	rc_check c = exec_check(argv, 1);
+
+	(void)state;
+	assert_int_equal(rc_check_run(&c, &ctx, &err), 0);
 	assert_no_children();
 }
 
@@ -587,10 +740,14 @@ int main(void)
 		cmocka_unit_test(test_http_retries_until_200),
 		cmocka_unit_test(test_http_503_fails_with_status),
 		cmocka_unit_test(test_http_regex),
+		cmocka_unit_test(test_http_python_regex),
 		cmocka_unit_test(test_http_nobody_listening),
+		cmocka_unit_test(test_http_redirects),
 		cmocka_unit_test(test_exec_true_false),
 		cmocka_unit_test(test_exec_counts_attempts),
 		cmocka_unit_test(test_exec_envfrom),
+		cmocka_unit_test(test_exec_confined),
+		cmocka_unit_test(test_exec_output_bounded),
 		cmocka_unit_test(test_exec_missing_program),
 		cmocka_unit_test(test_exec_killed_after_limit),
 		cmocka_unit_test(test_rexec),

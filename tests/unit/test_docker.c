@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "base/buf.h"
@@ -27,9 +28,20 @@
 #include "docker/stream.h"
 #include "base/error.h"
 #include "base/util.h"
+#include "helpers.h"
 #include "base/banned.h"
 
 static char *data_dir;
+
+/* dir/name, kept until the next call (a test's convenience) */
+static char *tmp_last;
+
+static const char *rc_xstrfmt_tmp(const char *dir, const char *name)
+{
+	free(tmp_last);
+	tmp_last = name ? rc_xstrfmt("%s/%s", dir, name) : NULL;
+	return tmp_last;
+}
 
 static char *slurp(const char *name, size_t *len)
 {
@@ -346,6 +358,170 @@ static void check_creds(const char *h, const char *user, const char *pass, const
 	json_decref(j);
 }
 
+/* The Docker CLI's order: credHelpers[host], then credsStore, then auths. */
+static void test_config_helper_order(void **state)
+{
+	static const struct { const char *text, *host, *helper; } cases[] = {
+		{ "{\"auths\": {\"h\": {\"auth\": \"YTpi\"}}, \"credsStore\": \"desktop\"}", "h", "desktop" },
+		{ "{\"credsStore\": \"desktop\", \"credHelpers\": {\"h\": \"ecr-login\"}}", "h", "ecr-login" },
+		{ "{\"credsStore\": \"desktop\", \"credHelpers\": {\"other\": \"ecr-login\"}}", "h", "desktop" },
+		{ "{\"credHelpers\": {\"https://index.docker.io/v1/\": \"hub\"}}", "docker.io", "hub" },
+		{ "{\"credsStore\": \"\", \"auths\": {\"h\": {\"auth\": \"YTpi\"}}}", "h", NULL },
+	};
+	rc_error err = RC_ERROR_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(cases); i++) {
+		char *h = NULL, *helper = NULL;
+
+		assert_int_equal(rc_docker_config_auth_parse(&h, &helper, cases[i].text, strlen(cases[i].text),
+							     cases[i].host, "c.json", &err), 0);
+		if (cases[i].helper) {
+			assert_null(h);
+			assert_string_equal(helper, cases[i].helper);
+		} else {
+			assert_null(helper);
+			check_creds(h, "a", "b", "h");
+		}
+		free(h);
+		free(helper);
+	}
+}
+
+/*
+ * A helper of ours: what it answers depends on the server it is asked
+ * about; it keeps what it read on stdin in $dir/stdin.
+ */
+static const char helper_script[] =
+	"#!/bin/sh\n"
+	"test \"$1\" = get || exit 9\n"
+	"server=$(cat)\n"
+	"printf '%s' \"$server\" >\"$(dirname \"$0\")/stdin\"\n"
+	"echo 'SECRET-ON-STDERR' >&2\n"
+	"case $server in\n"
+	"h.example.com) printf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"h3lp:er\"}\\n' \"$server\" ;;\n"
+	"https://index.docker.io/v1/) echo '{\"ServerURL\":\"x\",\"Username\":\"<token>\",\"Secret\":\"tok3n\"}' ;;\n"
+	"none.example.com) echo 'credentials not found in native keychain'; exit 1 ;;\n"
+	"fails.example.com) echo 'SECRET-IN-ERROR'; exit 3 ;;\n"
+	"garbage.example.com) echo 'SECRET-NOT-JSON' ;;\n"
+	"slow.example.com) sleep 30 & sleep 30 ;;\n"
+	"closes.example.com) exec >&-; sleep 30 ;;\n"
+	"*) exit 4 ;;\n"
+	"esac\n";
+
+static void test_credential_helper(void **state)
+{
+	char *dir = tmp_tree_new(), *script, *old_path = rc_xstrdup(getenv("PATH")), *h = NULL;
+	char *new_path = rc_xstrfmt("%s:%s", dir, old_path);
+	rc_buf got = RC_BUF_INIT;
+	rc_error err = RC_ERROR_INIT;
+	json_t *j;
+	double t0;
+
+	(void)state;
+	tmp_write(dir, "docker-credential-rctest", helper_script);
+	script = rc_xstrfmt("%s/docker-credential-rctest", dir);
+	assert_int_equal(chmod(script, 0755), 0);
+	setenv("PATH", new_path, 1);
+
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "h.example.com", 5, &err), 0);
+	check_creds(h, "carol", "h3lp:er", "h.example.com");
+	free(h);
+	/* the server on stdin, as the Docker CLI writes it: no newline */
+	rc_buf_reset(&got);
+	assert_int_equal(rc_buf_read_file(&got, rc_xstrfmt_tmp(dir, "stdin"), &err), 0);
+	assert_string_equal(got.ptr, "h.example.com");
+
+	/* Docker Hub is asked under its historical key; "<token>" is an identity token */
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "docker.io", 5, &err), 0);
+	j = decode_header(h);
+	assert_string_equal(json_string_value(json_object_get(j, "identitytoken")), "tok3n");
+	assert_string_equal(json_string_value(json_object_get(j, "username")), "");
+	json_decref(j);
+	free(h);
+
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "none.example.com", 5, &err), RC_ENOTFOUND);
+	assert_null(h);
+	assert_string_equal(err.msg, "'docker-credential-rctest get' exited with status 1: no credentials");
+	/* never a byte of what it said, on stdout or stderr */
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "fails.example.com", 5, &err), RC_ERROR);
+	assert_string_equal(err.msg, "'docker-credential-rctest get' exited with status 3");
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "garbage.example.com", 5, &err), RC_ERROR);
+	assert_null(strstr(err.msg, "SECRET"));
+	assert_string_equal(err.msg, "'docker-credential-rctest get': its answer is not a JSON object with Username and Secret");
+
+	/* bounded: it and what it started are killed */
+	t0 = rc_monotonic();
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "slow.example.com", 0.5, &err), RC_ETIMEOUT);
+	assert_true(rc_monotonic() - t0 < 3);
+	assert_string_equal(err.msg, "'docker-credential-rctest get' did not answer within 0.5 s");
+	t0 = rc_monotonic();
+	assert_int_equal(rc_docker_credential_helper(&h, "rctest", "closes.example.com", 0.5, &err), RC_ETIMEOUT);
+	assert_true(rc_monotonic() - t0 < 3);
+	assert_string_equal(err.msg, "'docker-credential-rctest get' did not exit within 0.5 s");
+
+	assert_int_equal(rc_docker_credential_helper(&h, "nosuch", "h.example.com", 5, &err), RC_ENOTFOUND);
+	assert_string_equal(err.msg, "cannot run 'docker-credential-nosuch': not found in PATH");
+
+	/* from a config file */
+	tmp_write(dir, "config.json", "{\"auths\": {\"h.example.com\": {}}, \"credsStore\": \"rctest\"}");
+	assert_int_equal(rc_docker_config_auth(&h, rc_xstrfmt_tmp(dir, "config.json"), "h.example.com", &err), 0);
+	check_creds(h, "carol", "h3lp:er", "h.example.com");
+	free(h);
+	assert_int_equal(rc_docker_config_auth(&h, rc_xstrfmt_tmp(dir, "config.json"), "none.example.com", &err),
+			 RC_ENOTFOUND);
+	assert_true(rc_ends_with(err.msg, "config.json: credentials for 'none.example.com' from 'docker-credential-rctest': "
+				 "'docker-credential-rctest get' exited with status 1: no credentials"));
+
+	setenv("PATH", old_path, 1);
+	free(old_path);
+	free(new_path);
+	free(script);
+	rc_buf_release(&got);
+	rc_xstrfmt_tmp(NULL, NULL);
+	tmp_tree_remove(dir);
+}
+
+/*
+ * Every engine generation from 20.10 on, as its GET /version reports
+ * ApiVersion and MinAPIVersion (the Engine API version matrix of the
+ * Docker docs): each ship gets the newest both sides speak, and an engine
+ * that refuses old clients (29: below 1.44) still gets one it accepts.
+ */
+static void test_choose_version_engines(void **state)
+{
+	static const struct { const char *engine, *api, *min, *want; } engines[] = {
+		{ "20.10", "1.41", "1.12", "1.41" },
+		{ "23.0", "1.42", "1.12", "1.42" },
+		{ "24.0", "1.43", "1.12", "1.43" },
+		{ "25.0", "1.44", "1.24", "1.44" },
+		{ "26.0", "1.45", "1.24", "1.45" },
+		{ "27.0", "1.46", "1.24", "1.46" },
+		{ "27.3", "1.47", "1.24", "1.47" },
+		{ "28.0", "1.48", "1.24", RC_DOCKER_API_MAX },
+		{ "29.0", "1.52", "1.44", RC_DOCKER_API_MAX },
+	};
+	rc_error err = RC_ERROR_INIT;
+	char out[16];
+
+	(void)state;
+	for (size_t i = 0; i < RC_ARRAY_SIZE(engines); i++) {
+		json_t *v = json_pack("{s:s,s:s,s:s}", "Version", engines[i].engine, "ApiVersion",
+				      engines[i].api, "MinAPIVersion", engines[i].min);
+
+		if (rc_docker_choose_version(out, v, NULL, "vm", &err) < 0)
+			fail_msg("engine %s: %s", engines[i].engine, err.msg);
+		if (strcmp(out, engines[i].want))
+			fail_msg("engine %s: chose %s, want %s", engines[i].engine, out, engines[i].want);
+		/* a ship capped at 1.41 (api_version) works with every engine that still accepts it */
+		assert_int_equal(rc_docker_choose_version(out, v, "1.41", "vm", &err),
+				 strcmp(engines[i].min, "1.41") > 0 ? RC_ERROR : 0);
+		json_decref(v);
+	}
+	/* the floor that matters must stay below our newest */
+	assert_true(strcmp("1.44", RC_DOCKER_API_MAX) <= 0);
+}
+
 static void test_auth_header(void **state)
 {
 	char *h;
@@ -383,8 +559,15 @@ static void test_config_auth(void **state)
 	assert_int_equal(rc_docker_config_auth(&h, path, "other.example.com", &err), RC_ENOTFOUND);
 	assert_null(h);
 	assert_true(rc_ends_with(err.msg, "config.json: no credentials for 'other.example.com'"));
+	/* kept by a helper that is not installed */
+	char *old_path = rc_xstrdup(getenv("PATH"));
+	setenv("PATH", "/nonexistent-rc-test", 1);
 	assert_int_equal(rc_docker_config_auth(&h, path, "helper.example.com", &err), RC_ENOTFOUND);
-	assert_true(strstr(err.msg, "kept by the helper 'docker-credential-secretservice'"));
+	assert_null(h);
+	assert_true(strstr(err.msg, "config.json: credentials for 'helper.example.com' from 'docker-credential-secretservice': "
+			    "cannot run 'docker-credential-secretservice': not found in PATH"));
+	setenv("PATH", old_path, 1);
+	free(old_path);
 	free(path);
 
 	/* $DOCKER_CONFIG, and a missing file */
@@ -412,12 +595,17 @@ static void test_config_auth(void **state)
 		{ "{\"auths\": {\"h\": {\"auth\": \"YQB6OmI=\"}}}", RC_ERROR, "c.json: \"auth\" for 'h' is not text" },
 		{ "{\"auths\": {\"h\": {\"auth\": \"\"}}}", RC_ENOTFOUND, "c.json: no credentials for 'h'" },
 		{ "{}", RC_ENOTFOUND, "c.json: no credentials for 'h'" },
+		{ "{\"credsStore\": \"../bin/sh\"}", RC_EINVALID, "c.json: credential helper name '../bin/sh' is not a plain name" },
+		{ "{\"credHelpers\": {\"h\": \".x\"}}", RC_EINVALID, "c.json: credential helper name '.x' is not a plain name" },
 	};
 	for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+		char *helper = NULL;
+
 		h = NULL;
-		assert_int_equal(rc_docker_config_auth_parse(&h, bad[i].text, strlen(bad[i].text), "h",
+		assert_int_equal(rc_docker_config_auth_parse(&h, &helper, bad[i].text, strlen(bad[i].text), "h",
 							     "c.json", &err), bad[i].code);
 		assert_null(h);
+		assert_null(helper);
 		if (bad[i].msg)
 			assert_string_equal(err.msg, bad[i].msg);
 	}
@@ -1006,7 +1194,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pull_stream_bad),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_auth_header),
+		cmocka_unit_test(test_choose_version_engines),
 		cmocka_unit_test(test_config_auth),
+		cmocka_unit_test(test_config_helper_order),
+		cmocka_unit_test(test_credential_helper),
 		cmocka_unit_test(test_split_image),
 		cmocka_unit_test(test_url_escape_and_query),
 		cmocka_unit_test(test_merge_named),

@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "manifest/manifest.h"
 #include "manifest/spec.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -601,6 +602,20 @@ static void test_duplicate_instance(void **state)
 		8, 29, "instance 'one' is declared by services 'a' and 'b'");
 }
 
+/* names Docker refuses, and our reserved suffix, are errors where they are written */
+static void test_bad_instance_names(void **state)
+{
+	(void)state;
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web.reconcile-old: {ship: vm1}\n",
+		   10, 7, "instance name 'web.reconcile-old' ends in '.reconcile-old', which reconcile reserves");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      \"web 1\": {ship: vm1}\n",
+		   10, 7, "instance name 'web 1' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      _web: {ship: vm1}\n",
+		   10, 7, "instance name '_web' is not a valid container name");
+	expect_invalid(HDR "services:\n  a:\n    image: x\n    instances:\n      web/1: {ship: vm1}\n",
+		   10, 7, "instance name 'web/1' is not a valid container name");
+}
+
 static void test_lifecycle(void **state)
 {
 	rc_diags d = RC_DIAGS_INIT;
@@ -631,6 +646,8 @@ static void test_lifecycle(void **state)
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[1].path, "/health");
 	assert_false(in->lifecycle[RC_LC_RUNNING].v[1].verify);
 	assert_int_equal(in->lifecycle[RC_LC_RUNNING].v[1].max_wait, 300);
+	assert_non_null(in->lifecycle[RC_LC_RUNNING].v[1].match_re);   /* compiled once, here */
+	assert_null(in->lifecycle[RC_LC_RUNNING].v[0].match_re);
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].argv[2], "a b");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[2].envfrom, "stdin");
 	assert_string_equal(in->lifecycle[RC_LC_RUNNING].v[3].argv[0], "true");
@@ -647,6 +664,19 @@ static void test_lifecycle(void **state)
 		       "      i1: {ship: vm1, lifecycle: {running: [{type: tcp, port: dns}]}}\n",
 		       11, 63, "tcp check names port 'dns', which is udp");
 	expect_invalid(INST("lifecycle: {starting: []}"), 10, 35, "unknown lifecycle state 'starting'");
+
+	/* match_regex is Python's re: what POSIX refused is valid, a bad one is refused where it is */
+	env = load_text(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '(?i)\\d+ (ok|up)\\s*$'},"
+			     " {type: http, port: 80, match_regex: '\\w+?@(?P<h>\\w+)'}]}"), &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: 'up (unclosed'}]}"), 10, 81,
+		       "match_regex 'up (unclosed' is not a valid regular expression: missing closing parenthesis at offset 12");
+	expect_invalid(INST("lifecycle: {running: [{type: http, port: 80, match_regex: '[a-'}]}"), 10, 81,
+		       "match_regex '[a-' is not a valid regular expression: missing terminating ] for character class at offset 3");
 }
 
 static void test_envfile_errors(void **state)
@@ -700,11 +730,16 @@ static void test_warnings(void **state)
 	rc_diags d = RC_DIAGS_INIT;
 	rc_environment *env;
 	(void)state;
-	env = load_text(HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
-		"    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n", &d, NULL);
+	env = load_text(
+		HDR "services:\n  s:\n    image: a\n    volumes: {/a: /b}\n    restart: always\n"
+		    "    instances:\n      i1: {ship: vm1, user: nobody, lxc_conf: {}, colour: red}\n    imgae: b\n",
+		&d, NULL);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "service key 'volumes' is ignored"));
+	/* what to do about it, and a typo is not taken for an instance key */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 9, 5, "move it under each instance of 's'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 10, 5, "service key 'restart' is ignored"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 5, "unknown service key 'imgae'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 23, "did you mean 'username'"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 47, "'lxc_conf' is obsolete"));
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 51, "unknown instance key 'colour'"));
@@ -731,6 +766,12 @@ static void test_ship_keys(void **state)
 		dump_diags(&d);
 	assert_non_null(env);
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 3, 61, "api_version 1.18 is older than any API reconcile speaks"));
+	/* plain TCP to another machine: a warning; tls, a unix socket, ssh: none */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 5, 3, "ship 'a' is reached over plain TCP (10.0.0.1:4243): "
+			     "whoever reaches that port drives its Docker daemon, and registry credentials are "
+			     "never sent to it; use tls: true or ssh_tunnel"));
+	for (size_t i = 0; i < d.nr; i++)
+		assert_false(d.items[i].line > 5 && strstr(d.items[i].message, "plain TCP"));
 	assert_int_equal(env->ships[0].docker_port, 4243);   /* from ship_defaults */
 	assert_true(env->ships[0].timeout == 5);              /* 0 means 5 */
 	assert_null(env->ships[0].api_version);
@@ -808,6 +849,255 @@ static void test_spec_hash_stability(void **state)
 	free(b);
 	free(c);
 	free(e);
+}
+
+/*
+ * Our compose keys (healthcheck, init, read_only, tmpfs): service level,
+ * instance level over it, into the spec and the create body only when
+ * written, so that the hash of a file without them is what it was.
+ */
+static void test_compose_keys(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body, *hc;
+	json_t *spec;
+	char *h, *txt;
+
+	(void)state;
+	/* pinned: computed by reconcile before these keys existed */
+	h = hash_of(HDR "services:\n  s:\n    image: app:1\n    env: {A: 1}\n    instances:\n"
+		    "      i1: {ship: vm1, command: run --x, privileged: true, stop_timeout: 3}\n");
+	assert_string_equal(h, "1cda5bfc5204f063bbe57a9b305621a4390b2428cbcf2267de5f7a58d53229c1");
+	free(h);
+
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n"
+			"    healthcheck: {test: [CMD, wget, -q, -O-, 'http://localhost/health'], interval: 1m30s,"
+			" timeout: 500ms, retries: 3, start_period: 1.5s}\n"
+			"    read_only: true\n"
+			"    instances:\n"
+			"      i1: {ship: vm1, init: false, tmpfs: [/run, '/tmp:size=64m,mode=1777']}\n"
+			"      i2: {ship: vm2, init: true, tmpfs: /scratch, healthcheck: {test: 'curl -f localhost || exit 1'}}\n"
+			"      i3: {ship: vm2, healthcheck: {disable: true}}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+
+	spec = rc_spec_of(rc_environment_instance(env, "i1"), NULL, NULL);
+	txt = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"healthcheck\":{\"Interval\":90000000000,\"Retries\":3,\"StartPeriod\":1500000000,"
+				    "\"Test\":[\"CMD\",\"wget\",\"-q\",\"-O-\",\"http://localhost/health\"],\"Timeout\":500000000}"));
+	assert_non_null(strstr(txt, "\"init\":false"));
+	assert_non_null(strstr(txt, "\"read_only\":true"));
+	assert_non_null(strstr(txt, "\"tmpfs\":[\"/run\",\"/tmp:size=64m,mode=1777\"]"));
+	free(txt);
+	json_decref(spec);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(body, "Healthcheck"), "Interval")), 90000000000LL);
+	assert_true(json_is_false(json_object_get(hc, "Init")));
+	assert_true(json_is_true(json_object_get(hc, "ReadonlyRootfs")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Tmpfs"), "/tmp")), "size=64m,mode=1777");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Tmpfs"), "/run")), "");
+	rc_desired_release(&des);
+
+	/* the instance's healthcheck replaces the service's; a string is CMD-SHELL */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	body = rc_desired_create(&des);
+	txt = json_dumps(json_object_get(body, "Healthcheck"), JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(txt, "{\"Test\":[\"CMD-SHELL\",\"curl -f localhost || exit 1\"]}");
+	free(txt);
+	assert_true(json_is_true(json_object_get(json_object_get(body, "HostConfig"), "Init")));
+	assert_non_null(json_object_get(json_object_get(json_object_get(body, "HostConfig"), "Tmpfs"), "/scratch"));
+	rc_desired_release(&des);
+	rc_desired_build(&des, env, rc_environment_instance(env, "i3"), NULL);
+	txt = json_dumps(json_object_get(rc_desired_create(&des), "Healthcheck"), JSON_COMPACT);
+	assert_string_equal(txt, "{\"Test\":[\"NONE\"]}");
+	free(txt);
+	/* not written: not sent, the daemon's default stays */
+	assert_null(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "Init"));
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	/* durations as compose (Go) writes them */
+	assert_true(rc_duration_parse("1h2m3.5s") == 3723500000000LL);
+	assert_true(rc_duration_parse("10us") == 10000);
+	assert_true(rc_duration_parse("0") == 0);
+	assert_true(rc_duration_parse("30") < 0);
+	assert_true(rc_duration_parse("s") < 0);
+	assert_true(rc_duration_parse("1d") < 0);
+	assert_true(rc_duration_parse("") < 0);
+
+	expect_invalid(INST("healthcheck: {test: [RUN, x]}"), 10, 43, "healthcheck test must start with CMD, CMD-SHELL or NONE");
+	expect_invalid(INST("healthcheck: {test: [CMD]}"), 10, 43, "healthcheck test 'CMD' has no command");
+	expect_invalid(INST("healthcheck: {interval: 30}"), 10, 47, "healthcheck interval must be a duration such as '30s'");
+	expect_invalid(INST("healthcheck: {timeout: 10us}"), 10, 46, "healthcheck timeout must be at least 1ms");
+	expect_invalid(INST("healthcheck: {disable: true, test: [CMD, x]}"), 10, 46, "healthcheck has both 'disable' and 'test'");
+	expect_invalid(INST("tmpfs: [run]"), 10, 30, "tmpfs 'run' must be an absolute path");
+	expect_invalid(INST("init: maybe"), 10, 29, "init");
+}
+
+static void test_compose_keys_more(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body, *hc;
+	json_t *spec;
+	char *txt;
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n"
+			"    cpus: 0.5\n    stop_signal: SIGUSR1\n    sysctls: [net.core.somaxconn=1024]\n"
+			"    instances:\n"
+			"      i1: {ship: vm1, entrypoint: /bin/sh -c, devices: ['/dev/null:/dev/xnull:r', /dev/zero],"
+			" pids_limit: 64, shm_size: 64m, group_add: [audio, '1234'], sysctls: {net.ipv4.ip_forward: 1},"
+			" device_requests: [{driver: nvidia, count: 2, capabilities: [gpu, utility]}]}\n"
+			"      i2: {ship: vm2, entrypoint: [], cpus: '2', pids_limit: 0,"
+			" device_requests: [{device_ids: ['0', '3'], capabilities: [gpu], options: {a: b}}, {capabilities: [gpu]}]}\n",
+			&d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+
+	spec = rc_spec_of(rc_environment_instance(env, "i1"), NULL, NULL);
+	txt = json_dumps(spec, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"entrypoint\":[\"/bin/sh\",\"-c\"]"));
+	assert_non_null(strstr(txt, "\"devices\":[\"/dev/null:/dev/xnull:r\",\"/dev/zero\"]"));
+	assert_non_null(strstr(txt, "\"cpus\":500000000"));
+	assert_non_null(strstr(txt, "\"pids_limit\":64"));
+	assert_non_null(strstr(txt, "\"shm_size\":67108864"));
+	assert_non_null(strstr(txt, "\"group_add\":[\"1234\",\"audio\"]"));
+	/* the instance's sysctls replace the service's, as every key here */
+	assert_non_null(strstr(txt, "\"sysctls\":{\"net.ipv4.ip_forward\":\"1\"}"));
+	assert_non_null(strstr(txt, "\"stop_signal\":\"SIGUSR1\""));
+	assert_non_null(strstr(txt, "\"device_requests\":[{\"capabilities\":[\"gpu\",\"utility\"],\"count\":2,\"driver\":\"nvidia\"}]"));
+	free(txt);
+	json_decref(spec);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	txt = json_dumps(json_object_get(body, "Entrypoint"), JSON_COMPACT);
+	assert_string_equal(txt, "[\"/bin/sh\",\"-c\"]");
+	free(txt);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	txt = json_dumps(json_object_get(hc, "Devices"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"CgroupPermissions\":\"r\",\"PathInContainer\":\"/dev/xnull\",\"PathOnHost\":\"/dev/null\"},"
+				 "{\"CgroupPermissions\":\"rwm\",\"PathInContainer\":\"/dev/zero\",\"PathOnHost\":\"/dev/zero\"}]");
+	free(txt);
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 500000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), 64);
+	assert_int_equal(json_integer_value(json_object_get(hc, "ShmSize")), 67108864);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(hc, "GroupAdd"), 1)), "audio");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.ipv4.ip_forward")), "1");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\",\"utility\"]],\"Count\":2,\"DeviceIDs\":[],\"Driver\":\"nvidia\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	body = rc_desired_create(&des);
+	hc = json_object_get(body, "HostConfig");
+	/* [] clears the image's entrypoint: Docker takes an empty list so */
+	assert_true(json_is_array(json_object_get(body, "Entrypoint")) && !json_array_size(json_object_get(body, "Entrypoint")));
+	assert_int_equal(json_integer_value(json_object_get(hc, "NanoCpus")), 2000000000);
+	assert_int_equal(json_integer_value(json_object_get(hc, "PidsLimit")), -1);
+	assert_string_equal(json_string_value(json_object_get(body, "StopSignal")), "SIGUSR1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(hc, "Sysctls"), "net.core.somaxconn")), "1024");
+	txt = json_dumps(json_object_get(hc, "DeviceRequests"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "[{\"Capabilities\":[[\"gpu\"]],\"Count\":0,\"DeviceIDs\":[\"0\",\"3\"],\"Driver\":\"\",\"Options\":{\"a\":\"b\"}},"
+				 "{\"Capabilities\":[[\"gpu\"]],\"Count\":-1,\"DeviceIDs\":[],\"Driver\":\"\",\"Options\":{}}]");
+	free(txt);
+	rc_desired_release(&des);
+	/* not written: not sent */
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(INST("devices: [dev/null]"), 10, 32, "device 'dev/null' must be 'host[:container[:permissions]]'");
+	expect_invalid(INST("devices: ['/dev/null:/x:rx']"), 10, 32, "permissions must be made of r, w and m");
+	expect_invalid(INST("cpus: 0"), 10, 29, "'cpus' must be a number of CPUs of at least 0.01");
+	expect_invalid(INST("cpus: lots"), 10, 29, "'cpus' must be a number of CPUs");
+	expect_invalid(INST("pids_limit: -2"), 10, 35, "'pids_limit' must be between -1");
+	expect_invalid(INST("shm_size: 1x"), 10, 33, "invalid shm_size '1x'");
+	expect_invalid(INST("sysctls: [a]"), 10, 32, "sysctl 'a' must be 'name=value'");
+	expect_invalid(INST("stop_signal: ''"), 10, 36, "'stop_signal' must not be empty");
+	expect_invalid(INST("device_requests: {count: 1}"), 10, 40, "'device_requests' must be a list");
+	expect_invalid(INST("device_requests: [{count: 1}]"), 10, 41, "device request needs 'capabilities'");
+	expect_invalid(INST("device_requests: [{count: 1, device_ids: [a], capabilities: [gpu]}]"), 10, 49,
+		       "device request has both 'count' and 'device_ids'");
+}
+
+static void test_networks(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	rc_desired des;
+	const json_t *body;
+	json_t *nb;
+	char *txt, h1[65], h2[65];
+	const char *nets = "networks:\n  front:\n  back: {driver: bridge, internal: true, labels: {tier: db},"
+			   " ipam: {config: [{subnet: 10.30.0.0/24, gateway: 10.30.0.1}]}}\n  ext: {external: true}\n";
+
+	(void)state;
+	env = load_text(HDR "services:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			"      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			"      i2: {ship: vm2}\n", &d, NULL);
+	assert_null(env);   /* `networks:` at the top is needed: see the error */
+	assert_true(has_diag(&d, RC_DIAG_ERROR, 0, 0, "which 'networks' at the top does not declare"));
+	rc_diags_release(&d);
+	d = (rc_diags)RC_DIAGS_INIT;
+
+	txt = rc_xstrfmt(HDR "%sservices:\n  s:\n    image: app:1\n    networks: [front]\n    instances:\n"
+			 "      i1: {ship: vm1, networks: {back: {aliases: [db, store], ipv4_address: 10.30.0.5}, front: }}\n"
+			 "      i2: {ship: vm2}\n", nets);
+	env = load_text(txt, &d, NULL);
+	free(txt);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_int_equal((int)env->networks_nr, 3);
+	assert_true(rc_environment_network(env, "ext")->external);
+
+	rc_desired_build(&des, env, rc_environment_instance(env, "i1"), NULL);
+	body = rc_desired_create(&des);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")), "back");
+	txt = json_dumps(json_object_get(body, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
+	free(txt);
+	assert_non_null(strstr(des.spec_json, "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	rc_desired_release(&des);
+	/* the service's list, for an instance without its own */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "NetworkMode")), "front");
+	rc_desired_release(&des);
+
+	nb = rc_network_create_body(env, rc_environment_network(env, "back"));
+	txt = json_dumps(nb, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(txt, "\"IPAM\":{\"Config\":[{\"Gateway\":\"10.30.0.1\",\"Subnet\":\"10.30.0.0/24\"}],\"Driver\":\"default\"}"));
+	assert_non_null(strstr(txt, "\"Internal\":true"));
+	assert_non_null(strstr(txt, "\"reconcile.environment\":\"env.example.com\""));
+	assert_non_null(strstr(txt, "\"reconcile.network\":\"back\""));
+	assert_non_null(strstr(txt, "\"tier\":\"db\""));
+	free(txt);
+	json_decref(nb);
+	rc_network_hash(h1, rc_environment_network(env, "back"));
+	rc_network_hash(h2, rc_environment_network(env, "front"));
+	assert_string_not_equal(h1, h2);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+
+	expect_invalid(HDR "networks: {front: }\nservices:\n  s:\n    image: a\n    instances:\n"
+		       "      i1: {ship: vm1, net: host, networks: [front]}\n", 11, 44, "has both 'net' and 'networks'");
+	expect_invalid(HDR "networks: {host: }\nservices: {}\n", 6, 12, "network 'host' is Docker's own");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0}]}}}\n", 6, 33, "must be in CIDR form");
+	expect_invalid(HDR "networks: {n1: {ipam: {config: [{subnet: 10.1.0.0/24}]}}}\nservices:\n  s:\n    image: a\n"
+		       "    instances:\n      i1: {ship: vm1, networks: {n1: {ipv4_address: 10.2.0.3}}}\n", 11, 53,
+		       "ipv4_address '10.2.0.3' is in no subnet of network 'n1'");
 }
 
 static void test_spec_diff_reasons(void **state)
@@ -906,6 +1196,8 @@ static void test_fqdn(void **state)
 	assert_false(rc_is_fqdn(".git"));
 }
 
+static bool load_tree_no_exec;      /* rc_load_opts.no_exec_checks */
+
 /* Load `rel` of a fresh tree holding `files` (rel, text pairs, NULL-terminated) with `envp`. */
 static rc_environment *load_tree(const char *const *files, const char *const *envp, rc_diags *d)
 {
@@ -913,7 +1205,7 @@ static rc_environment *load_tree(const char *const *files, const char *const *en
 	rc_source *src;
 	rc_error err = RC_ERROR_INIT;
 	rc_environment *env = NULL;
-	rc_load_opts lo = { envp };
+	rc_load_opts lo = { .envp = envp, .no_exec_checks = load_tree_no_exec };
 	for (const char *const *f = files; *f; f += 2)
 		tmp_write(dir, f[0], f[1]);
 	assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
@@ -921,6 +1213,37 @@ static rc_environment *load_tree(const char *const *files, const char *const *en
 	rc_source_free(src);
 	tmp_tree_remove(dir);
 	return env;
+}
+
+/* The config's checks: {exec: false}: an exec check makes its environment invalid, with its position. */
+static void test_exec_checks_disabled(void **state)
+{
+	const char *files[] = { "env.example.com/maestro.yaml", HDR "services:\n  s:\n    image: a\n"
+		"    instances:\n      i1:\n        ship: vm1\n        lifecycle:\n"
+		"          running:\n            - {type: rexec, command: \"true\"}\n"
+		"            - {type: exec, command: \"id -u\"}\n", NULL };
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	bool found = false;
+	(void)state;
+
+	load_tree_no_exec = true;
+	env = load_tree(files, NULL, &d);
+	load_tree_no_exec = false;
+	assert_null(env);
+	for (size_t i = 0; i < d.nr; i++)
+		if (d.items[i].level == RC_DIAG_ERROR && d.items[i].line == 15 &&
+		    strstr(d.items[i].message, "exec checks are disabled on this reconciler (config checks: {exec: false})"))
+			found = true;
+	if (!found)
+		dump_diags(&d);
+	assert_true(found);
+	rc_diags_release(&d);
+
+	env = load_tree(files, NULL, &d);
+	assert_non_null(env);
+	rc_environment_free(env);
+	rc_diags_release(&d);
 }
 
 static char *slurp(const char *path)
@@ -1035,7 +1358,11 @@ int main(void)
 		cmocka_unit_test(test_volumes_from),
 		cmocka_unit_test(test_service_without_instances),
 		cmocka_unit_test(test_duplicate_instance),
+		cmocka_unit_test(test_bad_instance_names),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_compose_keys),
+		cmocka_unit_test(test_compose_keys_more),
+		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_envfile_errors),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_warnings),
@@ -1047,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_shlex),
 		cmocka_unit_test(test_fqdn),
 		cmocka_unit_test(test_kafka_template),
+		cmocka_unit_test(test_exec_checks_disabled),
 		cmocka_unit_test(test_template_errors_and_includes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

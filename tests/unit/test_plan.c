@@ -9,6 +9,7 @@
 #include "helpers.h"
 #include "plan/plan.h"
 #include "plan/report.h"
+#include "manifest/network.h"
 #include "base/util.h"
 #include "base/banned.h"
 
@@ -319,6 +320,66 @@ static void test_moved_and_leftover(void **state)
 	assert_true(ep->actions[2].resumed);
 }
 
+/*
+ * Make-before-break: a container that moved to another ship, or whose
+ * instance was renamed, is not removed up front: the create that takes
+ * its place removes it once it passed its gate.
+ */
+static void test_move_and_rename_make_before_break(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	/* web-2 used to run on ship one; web-1 used to be called web-0 */
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	observe(&f->ships[0], "web-0", "running", "sha256:web1", "env.example.com", "web", "web-0", "h", NULL);
+	/* a container of another service is not taken for a rename */
+	observe(&f->ships[0], "cache-1", "running", "sha256:x", "env.example.com", "cache", "cache-1", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "cache-1", "absent from manifests");
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "renamed from 'web-0'");
+	assert_string_equal(ep->actions[1].reasons.v[1], "the old container is removed once the new one passed its checks");
+	assert_string_equal(ep->actions[1].old_id, "id-web-0");
+	assert_string_equal(ep->actions[1].old_endpoint, EP1);
+	assert_string_equal(ep->actions[1].old_name, "web-0");
+	assert_action(&ep->actions[2], RC_ACT_CREATE, "web-2", "moved from ship 'one'");
+	assert_string_equal(ep->actions[2].old_id, "id-web-2");
+	assert_string_equal(ep->actions[2].old_ship, "one");
+	assert_string_equal(ep->actions[2].old_endpoint, EP1);
+	assert_int_equal((int)f->plan.prunes, 1);
+
+	/* --no-prune: nothing of ours is removed, not even after the new one passed */
+	f->opts.no_prune = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1", "missing");
+	assert_null(ep->actions[0].old_id);
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-2", "missing");
+	assert_null(ep->actions[1].old_id);
+}
+
+/* An interrupted move got as far as creating the new container: its start removes the old one after its gate. */
+static void test_interrupted_move(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "created");
+	observe(&f->ships[0], "web-2", "running", "sha256:web1", "env.example.com", "web", "web-2", "h", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_START, "web-2", "created, never started");
+	assert_string_equal(ep->actions[0].reasons.v[1], "moved from ship 'one'");
+	assert_string_equal(ep->actions[0].old_endpoint, EP1);
+	assert_string_equal(ep->actions[0].old_id, "id-web-2");
+	assert_int_equal((int)f->plan.prunes, 0);
+}
+
 /* Every moment a replace can be interrupted at, as the next run finds it. */
 static void test_interrupted_replace(void **state)
 {
@@ -461,6 +522,81 @@ static void test_quarantine(void **state)
 	free(attempt);
 }
 
+/*
+ * A quarantine never keeps the previous container down: the replace of a
+ * container found stopped becomes its start (renamed back first when the
+ * interrupted attempt had kept it, the half-made new one discarded).
+ */
+static void test_quarantine_starts_the_previous_container(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_quarantine q = { "env.example.com", NULL, NULL, "running check failed", "2026-11-22T10:00:00Z" };
+	char *attempt;
+	const rc_action *a = NULL;
+
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", NULL);
+	assert_true(ep->actions[0].stopped);
+	attempt = rc_xstrdup(ep->attempt);
+
+	q.attempt = attempt;
+	f->opts.quarantine = &q;
+	f->opts.quarantine_nr = 1;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_int_equal((int)ep->actions_nr, 1);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the previous container is started");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	assert_string_equal(a->container_id, "id-web-1");
+	assert_false(a->resumed);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "quarantined: this attempt was rolled back"));
+
+	/* a running old container: the replace is the attempt, skipped as before */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal(ep->actions[0].kind, RC_ACT_RECREATE);
+	assert_int_equal(ep->actions[0].result, RC_RESULT_SKIPPED);
+
+	/* killed mid-replace: the old one kept and stopped, a half-made new one holds the name */
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "exited", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe(&f->ships[0], "web-1", "created", "sha256:web1", "env.example.com", "web", "web-1", "other", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	a = &ep->actions[0];
+	assert_action(a, RC_ACT_START, "web-1", "quarantined attempt: the kept container gets its name back and is started");
+	assert_true(a->resumed);
+	assert_string_equal(a->container_id, "id-web-1.reconcile-old");
+	assert_string_equal(a->discard_id, "id-web-1");
+	assert_int_equal(a->result, RC_RESULT_NONE);
+	free(attempt);
+}
+
 static void test_prune_guard(void **state)
 {
 	struct fixture *f = *state;
@@ -519,6 +655,10 @@ static void test_unreachable_ship_fails_only_its_environments(void **state)
 	assert_int_equal(ep->status, RC_ENV_FAILED);
 	assert_int_equal((int)ep->actions_nr, 0);
 	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "ship 'two' (" EP2 ") is unreachable: connection refused"));
+	/* which ship, and why: what `status` shows its instances with */
+	assert_int_equal((int)ep->unreachable.nr, 1);
+	assert_string_equal(rc_kvlist_find(&ep->unreachable, EP2)->value, "connection refused");
+	assert_null(rc_kvlist_find(&ep->unreachable, EP1));
 	/* the reachable ship still prunes; nothing on the unreachable one is touched */
 	ep = env_plan(f, "gone.example.com");
 	assert_int_equal((int)ep->actions_nr, 1);
@@ -590,6 +730,77 @@ static void test_states(void **state)
 	assert_false(ep->actions[3].start);
 	rc_environment_free(env);
 	rc_diags_release(&d);
+}
+
+/* A network of ours as GET /networks/{id} shows it; `attached`: a container name or NULL. */
+static void observe_network(rc_observed_ship *s, const char *name, const char *hash, const char *attached)
+{
+	json_t *cs = json_object(), *n;
+	if (attached)
+		json_object_set_new(cs, "cid-1", json_pack("{s:s}", "Name", attached));
+	n = json_pack("{s:s+, s:s, s:{s:s, s:s, s:s}, s:o}", "Id", "nid-", name, "Name", name, "Labels",
+		      "reconcile.environment", "env.example.com", "reconcile.network", name, "reconcile.spec-hash", hash,
+		      "Containers", cs);
+	rc_observed_add_network(s, n);
+	json_decref(n);
+}
+
+static void test_networks(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65];
+
+	rc_environment_free(f->env);
+	rc_diags_release(&f->diags);
+	f->env = load_text("__maestro: {schema: 2}\nname: t\n"
+			   "ships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n"
+			   "networks:\n  n1: {ipam: {config: [{subnet: 10.9.0.0/24}]}}\n  ext: {external: true}\n"
+			   "services:\n  web:\n    image: web:1\n    instances:\n      web-1: {ship: one, networks: [n1, ext]}\n",
+			   &f->diags, NULL);
+	assert_non_null(f->env);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_CREATE_NETWORK, "n1", "missing");
+	assert_ptr_equal(ep->actions[0].network, rc_environment_network(f->env, "n1"));
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "missing");
+
+	/* a changed definition: recreated when nothing is attached, else a warning */
+	observe_network(&f->ships[0], "n1", "old-hash", NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_action(&ep->actions[0], RC_ACT_CREATE_NETWORK, "n1", "spec changed (recreated: nothing is attached)");
+	assert_string_equal(ep->actions[0].container_id, "nid-n1");
+	observe_desired(f, 0, "web-1", "exited");   /* stopped: no endpoint, but it names the network */
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_START, "web-1", NULL);
+	assert_int_equal((int)ep->warnings.nr, 1);
+	assert_non_null(strstr(ep->warnings.items[0].message, "its definition changed, but containers are attached (web-1)"));
+
+	/* the same definition: nothing; a network nothing joins: removed last, or skipped while in use */
+	rc_observed_ship_release(&f->ships[0]);
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_network_hash(hash, rc_environment_network(f->env, "n1"));
+	observe_network(&f->ships[0], "n1", hash, "web-1");
+	observe_network(&f->ships[0], "gone", "h", NULL);
+	observe_network(&f->ships[0], "busy", "h", "squatter");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 3);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1", "missing");
+	assert_action(&ep->actions[1], RC_ACT_REMOVE_NETWORK, "gone", "no instance on this ship joins it");
+	assert_int_equal(ep->actions[1].result, RC_RESULT_NONE);
+	assert_action(&ep->actions[2], RC_ACT_REMOVE_NETWORK, "busy", NULL);
+	assert_int_equal(ep->actions[2].result, RC_RESULT_SKIPPED);
+	assert_string_equal(ep->actions[2].error, "in use: containers attached (squatter)");
+	f->opts.no_prune = true;
+	compute(f);
+	assert_int_equal((int)env_plan(f, "env.example.com")->actions_nr, 1);
 }
 
 static void test_json_and_fingerprint(void **state)
@@ -818,6 +1029,87 @@ static void test_removed_environment_needs_the_inventory(void **state)
 	assert_true(has_diag(&ep->warnings, RC_DIAG_WARNING, 0, 0, "not in the inventory"));
 }
 
+#define SECRET_MANIFEST(pw) \
+	"__maestro: {schema: 2}\nname: t\nships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n" \
+	"services:\n  s:\n    image: web:1\n    env:\n      DB_PASSWORD: " pw "\n" \
+	"      DATABASE_CONN: 'postgres://app:" pw "@db/app'\n      PLAIN: visible\n" \
+	"    instances:\n      s-1: {ship: one}\n"
+
+/* Plan `env` against the container `observed` labelled with `hash` and `spec`. */
+static const rc_env_plan *plan_against(struct fixture *f, rc_environment *env, rc_diags *d, const char *hash,
+				       const char *spec)
+{
+	rc_plan_input_env in = { "env.example.com", env, d };
+	rc_observed_ship_release(&f->ships[0]);
+	memset(&f->ships[0], 0, sizeof(f->ships[0]));
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	observe(&f->ships[0], "s-1", "running", "sha256:web1", "env.example.com", "s", "s-1", hash, spec);
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	return env_plan(f, "env.example.com");
+}
+
+/* Issue 14: the spec label holds secret values only as keyed hashes; changes are still named. */
+static void test_secret_values_hashed_in_spec(void **state)
+{
+	struct fixture *f = *state;
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(SECRET_MANIFEST("hunter2"), &d, NULL);
+	rc_environment *env2 = load_text(SECRET_MANIFEST("swordfish"), &d, NULL);
+	const rc_env_plan *ep;
+	rc_desired des, des2;
+	char legacy[65], *plain;
+	json_t *ps;
+
+	assert_non_null(env);
+	assert_non_null(env2);
+	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
+	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
+	rc_desired_build(&des2, env2, rc_environment_instance(env2, "s-1"), NULL);
+	assert_null(strstr(des.spec_json, "hunter2"));
+	assert_non_null(strstr(des.spec_json, "\"DB_PASSWORD\":\"hmac-sha256:"));
+	assert_non_null(strstr(des.spec_json, "\"PLAIN\":\"visible\""));
+	assert_null(strstr(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "Labels"),
+								 "reconcile.spec")), "hunter2"));
+	/* the container gets the value all the same */
+	plain = json_dumps(json_object_get(rc_desired_create(&des), "Env"), 0);
+	assert_non_null(strstr(plain, "DB_PASSWORD=hunter2"));
+	free(plain);
+	assert_string_not_equal(des.hash, des2.hash);
+
+	/* the same secret: unchanged; another: recreated, the variables named */
+	ep = plan_against(f, env, &d, des.hash, des.spec_json);
+	assert_int_equal((int)ep->actions_nr, 0);
+	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
+	assert_string_equal(ep->actions[0].reasons.v[0], "env.DATABASE_CONN changed");
+	assert_string_equal(ep->actions[0].reasons.v[1], "env.DB_PASSWORD changed");
+
+	/* a label written before the hashes (values in clear) still matches: an upgrade recreates nothing */
+	ps = rc_spec_of(rc_environment_instance(env, "s-1"), NULL, NULL);
+	plain = json_dumps(ps, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	rc_sha256_hex(legacy, plain, strlen(plain));
+	assert_non_null(strstr(plain, "hunter2"));
+	ep = plan_against(f, env, &d, legacy, plain);
+	assert_int_equal((int)ep->actions_nr, 0);
+	/* and a change against it is named, not every secret */
+	ep = plan_against(f, env2, &d, legacy, plain);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
+	assert_string_equal(ep->actions[0].reasons.v[1], "env.DB_PASSWORD changed");
+	free(plain);
+	json_decref(ps);
+	rc_plan_release(&f->plan);
+	rc_desired_release(&des);
+	rc_desired_release(&des2);
+	rc_environment_free(env);
+	rc_environment_free(env2);
+	rc_diags_release(&d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -835,11 +1127,15 @@ int main(void)
 		T(test_interrupted_replace),
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
+		T(test_move_and_rename_make_before_break),
+		T(test_interrupted_move),
+		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),
 		T(test_invalid_environment_is_untouched),
 		T(test_unreachable_ship_fails_only_its_environments),
 		T(test_same_daemon_two_ways),
 		T(test_states),
+		T(test_networks),
 		T(test_json_and_fingerprint),
 		T(test_newer_in_registry_recreates_with_a_pull),
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
@@ -847,6 +1143,7 @@ int main(void)
 		T(test_registry_warning_changes_nothing),
 		T(test_foreign_containers_are_never_touched),
 		T(test_removed_environment_needs_the_inventory),
+		T(test_secret_values_hashed_in_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

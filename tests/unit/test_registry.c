@@ -254,6 +254,21 @@ static void test_token_url(void **state)
 	rc_registry_ref_release(&ref);
 }
 
+/* Credentials go to an https realm, or a plain http one on the registry's own host only. */
+static void test_realm_ok(void **state)
+{
+	(void)state;
+	assert_true(rc_registry_realm_ok("https://auth.docker.io/token", "registry-1.docker.io"));
+	assert_true(rc_registry_realm_ok("http://reg.example:5000/token", "reg.example:5000"));
+	assert_true(rc_registry_realm_ok("http://REG.example:5001/token", "reg.example:5000"));
+	assert_true(rc_registry_realm_ok("http://[::1]:5001/token", "[::1]:5000"));
+	assert_false(rc_registry_realm_ok("http://evil.example/token", "reg.example:5000"));
+	assert_false(rc_registry_realm_ok("http://reg.example.evil/token", "reg.example"));
+	assert_false(rc_registry_realm_ok("http://reg.example@evil.example/token", "reg.example"));
+	assert_false(rc_registry_realm_ok("http://reg/token", "reg.example"));
+	assert_false(rc_registry_realm_ok("http://10.0.0.9/token", "10.0.0.1:5000"));
+}
+
 static void test_auth_decode(void **state)
 {
 	char *h = rc_docker_auth_header("tester", "s3cret:x", "127.0.0.1:5000"), *u, *p;
@@ -313,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_challenges),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_token_url),
+		cmocka_unit_test(test_realm_ok),
 		cmocka_unit_test(test_auth_decode),
 		cmocka_unit_test(test_unreachable_and_pinned),
 	};

@@ -285,9 +285,9 @@ static int load_text_state(rc_run_state *out, const char *text, rc_error *err, c
 }
 
 /*
- * A corrupt state.json is RC_EINVALID and an empty state; the library
- * leaves the file alone. (Today `reconcile converge` then warns "starting
- * a new state file" and the next save replaces it: see cmd_converge.c.)
+ * A corrupt state.json is RC_EINVALID and an empty state; loading leaves
+ * the file alone (`reconcile` then moves it aside, rc_state_move_aside,
+ * and changes nothing: see cmd_converge.c).
  */
 static void test_load_corrupt(void **state)
 {
@@ -438,10 +438,10 @@ static void test_save_errors(void **state)
 	want = rc_xstrfmt("cannot write '%s.tmp.%ld': Not a directory", path, (long)getpid());
 	assert_string_equal(err.msg, want);
 	free(want);
-	/* loading through it is an error too (RC_EINVALID today, as for a corrupt file) */
+	/* loading through it is an error of the system (RC_ERROR), not a corrupt file to move aside */
 	{
 		rc_run_state t;
-		assert_int_equal(rc_state_load(&t, path, &err), RC_EINVALID);
+		assert_int_equal(rc_state_load(&t, path, &err), RC_ERROR);
 		assert_true(strstr(err.msg, "Not a directory") != NULL);
 		rc_state_release(&t);
 	}
@@ -484,6 +484,58 @@ static void test_save_errors(void **state)
 	free(path);
 	free(file);
 	rc_state_release(&s);
+	tmp_tree_remove(dir);
+}
+
+static void test_move_aside(void **state)
+{
+	char *dir = tmp_tree_new(), *path, *moved = NULL, *want, *text;
+	rc_buf b = RC_BUF_INIT;
+	rc_error err = RC_ERROR_INIT;
+
+	(void)state;
+	tmp_write(dir, "state.json", "{ not json");
+	path = rc_xstrfmt("%s/state.json", dir);
+	assert_int_equal(rc_state_move_aside(path, &moved, &err), 0);
+	want = rc_xstrfmt("%s.corrupt-", path);
+	assert_true(rc_starts_with(moved, want));
+	assert_true(rc_ends_with(moved, "Z"));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(rc_buf_read_file(&b, moved, &err), 0);
+	text = b.ptr;
+	assert_string_equal(text, "{ not json");
+	rc_buf_release(&b);
+	free(moved);
+	/* gone already: an error naming both paths, nothing moved */
+	moved = NULL;
+	assert_int_equal(rc_state_move_aside(path, &moved, &err), RC_ERROR);
+	assert_null(moved);
+	assert_true(strstr(err.msg, path) != NULL);
+	assert_true(strstr(err.msg, "No such file or directory") != NULL);
+	free(want);
+	free(path);
+	tmp_tree_remove(dir);
+}
+
+static void test_probe(void **state)
+{
+	char *dir = tmp_tree_new(), *path, *names;
+	rc_error err = RC_ERROR_INIT;
+
+	(void)state;
+	path = rc_xstrfmt("%s/state.json", dir);
+	assert_int_equal(rc_state_probe(path, 10000, &err), 0);
+	names = ls(dir);
+	assert_string_equal(names, "");   /* the probe is removed */
+	free(names);
+	free(path);
+	/* under a regular file: the error names the probe and the OS error */
+	tmp_write(dir, "plain", "x");
+	path = rc_xstrfmt("%s/plain/state.json", dir);
+	assert_int_equal(rc_state_probe(path, 10, &err), RC_ERROR);
+	assert_true(strstr(err.msg, path) != NULL);
+	assert_true(strstr(err.msg, "Not a directory") != NULL);
+	free(path);
 	tmp_tree_remove(dir);
 }
 
@@ -566,6 +618,8 @@ int main(void)
 		cmocka_unit_test(test_load_lenient),
 		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_save_errors),
+		cmocka_unit_test(test_move_aside),
+		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_dir_ensure),
 		cmocka_unit_test(test_lock),
 	};

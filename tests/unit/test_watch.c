@@ -358,6 +358,46 @@ static void test_add_refs_errors(void **state)
 	tmp_tree_remove(dir);
 }
 
+/* ---- a manifests tree ---- */
+
+static void test_tree(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	char *dir = tmp_tree_new(), *missing = rc_xstrfmt("%s/nope", dir);
+	rc_watch *w = watch_new();
+
+	(void)state;
+	assert_int_equal(rc_watch_add_tree(w, missing, &err), RC_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "nope"));
+	sh("mkdir -p '%s/a.example.com/files' '%s/.git'", dir, dir);
+	assert_int_equal(rc_watch_add_tree(w, dir, &err), 0);
+	assert_wake(w, 0, RC_WAKE_TIMEOUT);
+
+	/* a file saved deep in the tree */
+	sh("echo x >'%s/a.example.com/files/app.conf'", dir);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	/* an editor's temporary and swap files, and .git: not changes */
+	sh("echo x >'%s/a.example.com/.maestro.yaml.swp' && echo x >'%s/a.example.com/maestro.yaml~' && "
+	   "echo x >'%s/.git/index'", dir, dir, dir);
+	assert_wake(w, 200, RC_WAKE_TIMEOUT);
+	/* a new directory is a change, and what is written in it later too */
+	sh("mkdir -p '%s/b.example.com/x'", dir);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	sh("echo y >'%s/b.example.com/x/maestro.yaml'", dir);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	/* a rename into the tree and a removal */
+	sh("echo z >'%s/moved' && mv '%s/moved' '%s/b.example.com/'", dir, dir, dir);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	sh("rm -r '%s/a.example.com'", dir);
+	assert_wake(w, 5000, RC_WAKE_REFS);
+	assert_wake(w, 150, RC_WAKE_TIMEOUT);
+	rc_watch_free(w);
+	free(missing);
+	tmp_tree_remove(dir);
+}
+
 /* ---- timers, signals, fds ---- */
 
 static void test_timers(void **state)
@@ -1212,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_nested_branch),
 		cmocka_unit_test(test_burst_is_coalesced),
 		cmocka_unit_test(test_add_refs_errors),
+		cmocka_unit_test(test_tree),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_fds),
