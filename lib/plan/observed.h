@@ -36,6 +36,8 @@ typedef struct rc_observed_network {
 	char *name;
 	char *env, *network;    /* our labels */
 	char *spec_hash;
+	char *owner;            /* reconcile.owner; RC_OWNER_DEFAULT when it has none */
+	bool foreign;           /* another owner's (rc_observed_mark_owner): never touched */
 	rc_strlist containers;  /* the names of the containers attached ('?' when the daemon gives none) */
 	rc_strlist container_ids;
 } rc_observed_network;

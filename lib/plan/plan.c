@@ -551,6 +551,12 @@ static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, si
 				a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "", n->name,
 					       "missing");
 				a->network = n;
+			} else if (o->foreign) {
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+					     "network '%s' on ship '%s' belongs to owner '%s'; reconcile never touches another "
+					     "owner's networks: rename one of them",
+					     n->name, d->instance->ship->name, o->owner);
+				ep->status = RC_ENV_FAILED;
 			} else if (strcmp(o->env, ep->name)) {
 				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
 					     "network '%s' on ship '%s' belongs to environment '%s'; rename one of them",
@@ -615,13 +621,15 @@ static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t e
 			rc_env_plan *ep;
 			rc_action *a;
 			char *who;
-			if (!is_wanted(opts, n->env) || opts->no_prune)
+			if (n->foreign || !is_wanted(opts, n->env) || opts->no_prune)
 				continue;
 			for (size_t e = 0; e < envs_nr; e++)
 				if (!strcmp(envs[e].name, n->env))
 					in = &envs[e];
 			if (in && !in->env)
 				continue;       /* invalid: left as it is */
+			if (!in && !in_inventory(opts, n->env))
+				continue;       /* never applied from here: left alone, like its containers */
 			ep = env_plan_for(plan, n->env, alloc);
 			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ||
 			    (in && network_wanted(ep, os->endpoint, n->name)))

@@ -803,6 +803,71 @@ static void test_networks(void **state)
 	assert_int_equal((int)env_plan(f, "env.example.com")->actions_nr, 1);
 }
 
+/* A network of environment `env` by `owner` (NULL: no owner label), nothing attached. */
+static void observe_network_of(rc_observed_ship *s, const char *env, const char *name, const char *owner)
+{
+	json_t *n = json_pack("{s:s+, s:s, s:{s:s, s:s, s:s}, s:{}}", "Id", "nid-", name, "Name", name, "Labels",
+			      "reconcile.environment", env, "reconcile.network", name, "reconcile.spec-hash", "h",
+			      "Containers");
+	if (owner)
+		json_object_set_new(json_object_get(n, "Labels"), "reconcile.owner", json_string(owner));
+	rc_observed_add_network(s, n);
+	json_decref(n);
+}
+
+/* Networks follow the containers' rules: another owner's are never touched, a removed environment's need the inventory. */
+static void test_networks_of_another_owner(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	const char *inventory[] = { "env.example.com", "gone.example.com", NULL };
+	const char *empty[] = { NULL };
+	json_t *body;
+
+	rc_environment_free(f->env);
+	rc_diags_release(&f->diags);
+	f->env = load_text("__maestro: {schema: 2}\nname: t\n"
+			   "ships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n"
+			   "networks:\n  n1: {}\n"
+			   "services:\n  web:\n    image: web:1\n    instances:\n      web-1: {ship: one, networks: [n1]}\n",
+			   &f->diags, NULL);
+	assert_non_null(f->env);
+	/* what we create carries our owner */
+	body = rc_network_create_body(f->env, rc_environment_network(f->env, "n1"), "team-a");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "Labels"), "reconcile.owner")),
+			    "team-a");
+	json_decref(body);
+
+	observe_network_of(&f->ships[0], "env.example.com", "theirs", "team-b");
+	observe_network_of(&f->ships[0], "gone.example.com", "old", NULL);   /* before the label: the default owner */
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	f->opts.inventory = inventory;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_not_equal(ep->actions[i].kind, RC_ACT_REMOVE_NETWORK);
+	/* their network holds our network's name: a conflict */
+	observe_network_of(&f->ships[0], "env.example.com", "n1", "team-b");
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "network 'n1' on ship 'one' belongs to owner 'team-b'"));
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_not_equal(ep->actions[i].kind, RC_ACT_REMOVE_NETWORK);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE_NETWORK, "old", "absent from manifests (environment removed)");
+
+	/* a removed environment never applied from here: its network is left alone */
+	f->opts.inventory = empty;
+	compute(f);
+	for (size_t e = 0; e < f->plan.envs_nr; e++)
+		for (size_t i = 0; i < f->plan.envs[e].actions_nr; i++)
+			assert_int_not_equal(f->plan.envs[e].actions[i].kind, RC_ACT_REMOVE_NETWORK);
+}
+
 static void test_json_and_fingerprint(void **state)
 {
 	struct fixture *f = *state;
@@ -1136,6 +1201,7 @@ int main(void)
 		T(test_same_daemon_two_ways),
 		T(test_states),
 		T(test_networks),
+		T(test_networks_of_another_owner),
 		T(test_json_and_fingerprint),
 		T(test_newer_in_registry_recreates_with_a_pull),
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
