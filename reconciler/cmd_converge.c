@@ -129,6 +129,13 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 			print_diags(&ep->warnings, "warning", yellow, off);
 	}
 	rc_buf_release(&line);
+	/* what a ship holds that this run does not act on, when there is any */
+	for (size_t s = 0; s < plan->ships_nr; s++) {
+		const rc_plan_ship *ps = &plan->ships[s];
+		if (ps->reachable && (ps->foreign || ps->unmanaged))
+			printf("ship %s: owner %s, %zu managed, %zu foreign (not touched), %zu unmanaged\n",
+			       ps->endpoint, plan->owner, ps->managed, ps->foreign, ps->unmanaged);
+	}
 	/* after an apply, what happened: a rolled-back recreate is not "1 to recreate" */
 	if (applied)
 		printf("done: %zu created, %zu recreated, %zu started, %zu stopped, %zu removed, %zu rolled back, "
@@ -154,6 +161,8 @@ int converge_opts_fill(rc_converge_opts *co, const struct options *o, rc_buf *pa
 	co->only = o->environments;
 	co->jobs = o->jobs;
 	co->known_hosts = o->known_hosts;
+	co->owner = o->owner;
+	co->wait_lock_ms = o->wait_lock_ms;
 	co->exec_user = o->exec_user;
 	co->exec_disabled = o->no_exec_checks;
 	return ssh_passphrase(o, pass, &co->ssh_passphrase, err);
@@ -225,7 +234,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_quarantine *quarantine = NULL;
 	rc_pauses pauses;
 	const char **paused = NULL;
-	char *state_path = NULL;
+	char **inventory = NULL;
+	char *state_path = NULL, *state_real = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct load_secrets ls;
 	struct timespec t0, t1;
@@ -339,18 +349,30 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		fprintf(stderr, "reconcile: %s is paused%s%s%s%s: planned, not applied\n", pauses.v[i].env,
 			pauses.v[i].until ? " until " : "", pauses.v[i].until ? pauses.v[i].until : "",
 			pauses.v[i].reason[0] ? ": " : "", pauses.v[i].reason);
+	state_real = realpath(o->state_dir, NULL);   /* the same directory, however it was named */
+	inventory = rc_state_inventory(&st);
+	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
+	co.state_dir = state_real ? state_real : o->state_dir;
+	co.state_dir_locked = lock >= 0;
 	nc.o = o;
 	nc.m = &m;
 	nc.daemon = h && h->daemon;
 	co.planned = notify_planned;
 	co.planned_ctx = &nc;
-	rc_converge(&plan, &m, &co, &stats);
+	ret = rc_converge(&plan, &m, &co, &stats, err);
 	rc_buf_release(&pass);
+	if (ret == RC_ECONFLICT) {
+		/* another run acts on a ship: nothing was done, nothing to record */
+		rr->locked = true;
+		rc_plan_release(&plan);
+		rc_manifests_release(&m);
+		goto fail;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rr->stages[RUN_STAGE_OBSERVE] = stats.observe_s;
 	rr->stages[RUN_STAGE_PLAN] = stats.plan_s;
@@ -417,14 +439,18 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	free(quarantine);
 	free(paused);
 	rc_pauses_release(&pauses);
+	rc_strv_free(inventory);
 	free(state_path);
+	free(state_real);
 	return 0;
 fail:
 	rc_state_release(&st);
 	free(quarantine);
 	free(paused);
 	rc_pauses_release(&pauses);
+	rc_strv_free(inventory);
 	free(state_path);
+	free(state_real);
 	rc_source_free(src);
 	rc_lock_release(lock);
 	rr->failed = true;

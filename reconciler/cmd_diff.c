@@ -272,7 +272,7 @@ int cmd_diff(const struct options *o)
 	co.revision = head.src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
-	rc_converge(&plan, &head.m, &co, NULL);
+	rc_converge(&plan, &head.m, &co, NULL, &err);   /* a dry run: never RC_ECONFLICT */
 	rc_buf_release(&pass);
 
 	if (o->output == OUT_MARKDOWN)

@@ -12,6 +12,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "run/converge.h"
+#include "plan/report.h"
 #include "manifest/load.h"
 #include "run/state.h"
 #include "base/util.h"
@@ -130,6 +131,7 @@ int cmd_status(const struct options *o)
 	json_t *doc = json_object(), *envs = json_array();
 	bool off = false, failed, strict_failed;
 	rc_quarantine *quarantine;
+	char **inventory;
 	struct load_secrets ls;
 	rc_pauses pauses;
 
@@ -157,8 +159,10 @@ int cmd_status(const struct options *o)
 	co.no_prune = co.force_prune = co.adopt = co.retry_failed = false;
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
+	inventory = rc_state_inventory(&st);
+	co.inventory = (const char *const *)inventory;
 	co.revision = src->revision;
-	rc_converge(&plan, &m, &co, NULL);
+	rc_converge(&plan, &m, &co, NULL, &err);   /* a dry run: never RC_ECONFLICT */
 	rc_buf_release(&pass);
 
 	for (size_t e = 0; e < plan.envs_nr; e++) {
@@ -171,6 +175,8 @@ int cmd_status(const struct options *o)
 	}
 	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "environments", envs);
+	json_object_set_new(doc, "owner", json_string(plan.owner));
+	json_object_set_new(doc, "ships", rc_plan_ships_to_json(&plan));
 
 	if (o->output == OUT_JSON) {
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -235,6 +241,15 @@ int cmd_status(const struct options *o)
 					printf("  warning: %s\n", json_string_value(json_object_get(in, "message")));
 			}
 		}
+		json_array_foreach(json_object_get(doc, "ships"), i, je) {
+			if (!json_is_true(json_object_get(je, "reachable")))
+				continue;
+			printf("ship %s: owner %s, %" JSON_INTEGER_FORMAT " managed, %" JSON_INTEGER_FORMAT
+			       " foreign (not touched), %" JSON_INTEGER_FORMAT " unmanaged\n",
+			       json_string_value(json_object_get(je, "endpoint")), json_string_value(json_object_get(je, "owner")),
+			       json_integer_value(json_object_get(je, "managed")), json_integer_value(json_object_get(je, "foreign")),
+			       json_integer_value(json_object_get(je, "unmanaged")));
+		}
 		rc_buf_release(&line);
 	}
 	json_decref(doc);
@@ -243,6 +258,7 @@ int cmd_status(const struct options *o)
 	rc_state_release(&st);
 	rc_pauses_release(&pauses);
 	free(quarantine);
+	rc_strv_free(inventory);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	free(path);

@@ -400,6 +400,15 @@ static bool one_key(struct cfg *c, struct options *o, const char *key, const rc_
 		return o->age_identity ? true : str_value(c, key, v, &o->age_identity);
 	if (!strcmp(key, "state_dir"))
 		return o->state_dir ? true : str_value(c, key, v, &o->state_dir);
+	if (!strcmp(key, "owner"))
+		return o->owner ? true : str_value(c, key, v, &o->owner);
+	if (!strcmp(key, "wait_lock")) {
+		if (!num_value(c, key, v, 0, 86400, &n))
+			return false;
+		if (!o->wait_lock_set)
+			o->wait_lock_ms = n * 1000;
+		return true;
+	}
 	if (!strcmp(key, "environment")) {
 		size_t nr = v->type == RC_NODE_SEQ ? v->n : 1;
 		const char **list;

@@ -1,6 +1,7 @@
 #include "base/compat.h"
 #include "reconcile.h"
 #include "base/util.h"
+#include <ctype.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,22 @@ enum {
 	OPT_MANIFESTS = 256, OPT_ENVIRONMENT, OPT_OUTPUT, OPT_NO_COLOR, OPT_VERSION, OPT_HELP,
 	OPT_DRY_RUN, OPT_EXIT_CODE, OPT_JOBS, OPT_NO_PRUNE, OPT_FORCE_PRUNE, OPT_ADOPT, OPT_STATS, OPT_RETRY_FAILED,
 	OPT_STATE_DIR, OPT_CONFIG, OPT_REPO, OPT_BRANCH, OPT_REVISION, OPT_SSH_KEY, OPT_KNOWN_HOSTS, OPT_SSH_PASSPHRASE_FILE,
-	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_AGE_IDENTITY, OPT_SHOW_SECRETS,
-	OPT_STRICT, OPT_BASE, OPT_HEAD,
+	OPT_HTTPS_TOKEN_FILE, OPT_WATCH, OPT_INTERVAL, OPT_RESYNC, OPT_OWNER, OPT_WAIT_LOCK, OPT_AGE_IDENTITY,
+	OPT_SHOW_SECRETS, OPT_STRICT, OPT_BASE, OPT_HEAD,
 	OPT_FOR, OPT_REASON, OPT_LISTEN, OPT_WEBHOOK_SECRET_FILE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_AUTH_FILE,
 };
+
+/* It names the run lock container (reconcile-lock.<owner>) and goes into a label. */
+static bool owner_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 48 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
 
 int main(int argc, char **argv)
 {
@@ -87,6 +100,8 @@ int main(int argc, char **argv)
 		{ "retry-failed", no_argument, NULL, OPT_RETRY_FAILED },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "owner", required_argument, NULL, OPT_OWNER },
+		{ "wait-lock", required_argument, NULL, OPT_WAIT_LOCK },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "repo", required_argument, NULL, OPT_REPO },
 		{ "branch", required_argument, NULL, OPT_BRANCH },
@@ -166,6 +181,15 @@ int main(int argc, char **argv)
 		case OPT_RETRY_FAILED: o.retry_failed = true; break;
 		case OPT_STATS: o.stats = true; break;
 		case OPT_STATE_DIR: o.state_dir = optarg; break;
+		case OPT_OWNER: o.owner = optarg; break;
+		case OPT_WAIT_LOCK: {
+			int secs;
+			if (rc_parse_int(&secs, optarg, 86400) < 0 || secs < 0)
+				die(EXIT_USAGE, "--wait-lock takes seconds from 0 to 86400, not '%s'", optarg);
+			o.wait_lock_ms = secs * 1000L;
+			o.wait_lock_set = true;
+			break;
+		}
 		case OPT_CONFIG: config_path = optarg; break;
 		case OPT_REPO: o.repo = optarg; break;
 		case OPT_BRANCH: o.branch = optarg; break;
@@ -261,6 +285,8 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "--show-secrets goes with render");
 	if (o.no_prune && o.force_prune)
 		die(EXIT_USAGE, "--no-prune and --force-prune contradict each other");
+	if (o.owner && !owner_valid(o.owner))
+		die(EXIT_USAGE, "owner '%s' must be 1 to 48 of [A-Za-z0-9_.-], starting with a letter or digit", o.owner);
 	ret = cmd ? cmd->fn(&o) : cmd_converge(&o);
 	free(o.environments);
 	return ret;

@@ -31,6 +31,9 @@ struct options {
 	int jobs;
 	bool stats;                 /* --stats: Docker request counts on stderr (benchmarks) */
 	const char *state_dir;      /* --state-dir (default /var/lib/reconcile) */
+	const char *owner;          /* --owner / owner: (NULL: "default"): reconcile.owner of what we make */
+	long wait_lock_ms;          /* --wait-lock S: wait for a ship's run lock (0: exit 75 at once) */
+	bool wait_lock_set;
 	bool output_set;            /* --output given on the command line */
 	const char *repo, *branch, *revision;               /* the git source */
 	const char *ssh_key, *known_hosts, *https_token_file;

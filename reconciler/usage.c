@@ -60,6 +60,8 @@ void usage(FILE *out, int code)
 	      "  --adopt                replace unmanaged containers that hold an instance's name\n"
 	      "  --retry-failed         try again what was rolled back, though nothing changed since\n"
 	      "  --state-dir DIR        state and lock (default /var/lib/reconcile)\n"
+	      "  --owner NAME           act only on containers of this owner (default \"default\")\n"
+	      "  --wait-lock S          wait up to S seconds for another run's lock on a ship\n"
 	      "  --watch                daemon: converge on every push, drift and Docker event\n"
 	      "  --interval S           --watch: fetch a remote repository every S seconds (60)\n"
 	      "  --resync S             --watch: full drift check every S seconds (300)\n"
@@ -131,6 +133,8 @@ static const struct {
 	  "  --strict               manifest warnings are errors\n"
 	  "  --state-dir DIR        where the last applied commits are (default /var/lib/reconcile)\n"
 	  "  --jobs N               ships observed in parallel (default 4)\n"
+	  "  --owner NAME           whose containers are ours (default \"default\"); the others'\n"
+	  "                         are counted as foreign\n"
 	  "\n"
 	  "exit codes: 0 as desired, 1 invalid or failed, 2 drifted (--exit-code), 64 usage error\n" },
 	{ "notify-test",

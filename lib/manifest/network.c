@@ -302,7 +302,7 @@ void rc_network_hash(char *out, const rc_network *n)
 	json_decref(s);
 }
 
-json_t *rc_network_create_body(const rc_environment *env, const rc_network *n)
+json_t *rc_network_create_body(const rc_environment *env, const rc_network *n, const char *owner)
 {
 	json_t *b = json_object(), *labels = kv_obj(&n->labels), *s = rc_network_spec(n);
 	char hash[65], *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
@@ -314,6 +314,7 @@ json_t *rc_network_create_body(const rc_environment *env, const rc_network *n)
 	json_object_set_new(labels, RC_LABEL_NETWORK, json_string(n->name));
 	json_object_set_new(labels, RC_LABEL_SPEC_HASH, json_string(hash));
 	json_object_set_new(labels, RC_LABEL_SPEC, json_string(text));
+	json_object_set_new(labels, RC_LABEL_OWNER, json_string(owner ? owner : RC_OWNER_DEFAULT));
 	json_object_set_new(b, "Name", json_string(n->name));
 	json_object_set_new(b, "Driver", json_string(n->driver ? n->driver : "bridge"));
 	json_object_set_new(b, "Internal", json_boolean(n->internal));

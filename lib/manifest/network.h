@@ -22,6 +22,6 @@ json_t *rc_network_spec(const rc_network *n);
 void rc_network_hash(char *out, const rc_network *n);
 
 /* The body of POST /networks/create for `n` of `env`, our labels included (new reference). */
-json_t *rc_network_create_body(const rc_environment *env, const rc_network *n);
+json_t *rc_network_create_body(const rc_environment *env, const rc_network *n, const char *owner);
 
 #endif

@@ -301,7 +301,7 @@ json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_se
 }
 
 static json_t *create_body(const rc_environment *env, const rc_instance *in, const char *spec_json,
-			   const char *hash, const char *commit)
+			   const char *hash, const char *commit, const char *owner)
 {
 	json_t *b = json_object(), *hc = json_object(), *labels = json_object();
 	json_t *envv = json_array(), *exposed = json_object(), *bindings = json_object();
@@ -340,6 +340,7 @@ static json_t *create_body(const rc_environment *env, const rc_instance *in, con
 	json_object_set_new(labels, RC_LABEL_SPEC, json_string(spec_json));
 	if (commit)
 		json_object_set_new(labels, RC_LABEL_COMMIT, json_string(commit));
+	json_object_set_new(labels, RC_LABEL_OWNER, json_string(owner ? owner : RC_OWNER_DEFAULT));
 	json_object_set_new(b, "Labels", labels);
 	for (size_t i = 0; i < in->ports_nr; i++) {
 		const rc_port *p = &in->ports[i];
@@ -487,7 +488,7 @@ const json_t *rc_desired_create(const rc_desired *d)
 	/* a cache: one thread uses a desired container at a time */
 	rc_desired *m = (rc_desired *)d;
 	if (!m->create_)
-		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit);
+		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit, d->owner);
 	return m->create_;
 }
 
@@ -501,6 +502,7 @@ void rc_desired_release(rc_desired *d)
 	free(d->spec_json);
 	json_decref(d->create_);
 	free(d->commit);
+	free(d->owner);
 	memset(d, 0, sizeof(*d));
 }
 

@@ -41,6 +41,11 @@ typedef struct rc_desired {
 	json_t *plain_spec;
 	char legacy_hash[65];
 	char *commit;           /* for the reconcile.commit label, or NULL */
+	/*
+	 * For the reconcile.owner label; NULL: RC_OWNER_DEFAULT. Not part of
+	 * the spec: a new owner label recreates nothing (issue 13).
+	 */
+	char *owner;
 	json_t *create_;        /* the create body, built by rc_desired_create() on first use */
 } rc_desired;
 
@@ -52,6 +57,20 @@ typedef struct rc_desired {
 #define RC_LABEL_SPEC_HASH   "reconcile.spec-hash"
 #define RC_LABEL_SPEC        "reconcile.spec"
 #define RC_LABEL_COMMIT      "reconcile.commit"
+/*
+ * Who made the container (config `owner:`): a run acts only on its own
+ * owner's containers. A container without it belongs to RC_OWNER_DEFAULT.
+ */
+#define RC_LABEL_OWNER       "reconcile.owner"
+#define RC_OWNER_DEFAULT     "default"
+/*
+ * The run lock of one owner on one ship (DESIGN §5): a stopped container
+ * named RC_LOCK_PREFIX<owner> with this label (its holder) and
+ * reconcile.lock-expires; never an instance.
+ */
+#define RC_LABEL_LOCK        "reconcile.lock"
+#define RC_LABEL_LOCK_EXPIRES "reconcile.lock-expires"
+#define RC_LOCK_PREFIX       "reconcile-lock."
 
 /*
  * During a replace the old container is kept, stopped, under its name

@@ -46,7 +46,22 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 			o->ship = label(labels, RC_LABEL_SHIP);
 			o->spec_hash = label(labels, RC_LABEL_SPEC_HASH);
 			o->spec = label(labels, RC_LABEL_SPEC);
+			o->owner = label(labels, RC_LABEL_OWNER);
+			if (!o->owner)
+				o->owner = rc_xstrdup(RC_OWNER_DEFAULT);   /* made before the label existed */
 		}
+	}
+}
+
+void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner)
+{
+	for (size_t i = 0; i < ship->containers_nr; i++) {
+		rc_observed_container *c = &ship->containers[i];
+		c->foreign = c->managed && strcmp(c->owner, owner ? owner : RC_OWNER_DEFAULT) != 0;
+	}
+	for (size_t i = 0; i < ship->networks_nr; i++) {
+		rc_observed_network *n = &ship->networks[i];
+		n->foreign = strcmp(n->owner, owner ? owner : RC_OWNER_DEFAULT) != 0;
 	}
 }
 
@@ -86,6 +101,7 @@ static void observed_networks_release(rc_observed_ship *s)
 		free(n->env);
 		free(n->network);
 		free(n->spec_hash);
+		free(n->owner);
 		rc_strlist_release(&n->containers);
 		rc_strlist_release(&n->container_ids);
 	}
@@ -100,6 +116,7 @@ void rc_observed_add_network(rc_observed_ship *s, const json_t *inspect)
 	const char *env = json_string_value(json_object_get(labels, RC_LABEL_ENVIRONMENT));
 	const char *net = json_string_value(json_object_get(labels, RC_LABEL_NETWORK));
 	const char *hash = json_string_value(json_object_get(labels, RC_LABEL_SPEC_HASH));
+	const char *owner = json_string_value(json_object_get(labels, RC_LABEL_OWNER));
 	rc_observed_network *n;
 	const char *cid;
 	json_t *c;
@@ -114,6 +131,7 @@ void rc_observed_add_network(rc_observed_ship *s, const json_t *inspect)
 	n->env = rc_xstrdup(env);
 	n->network = rc_xstrdup(net);
 	n->spec_hash = hash ? rc_xstrdup(hash) : NULL;
+	n->owner = rc_xstrdup(owner ? owner : RC_OWNER_DEFAULT);   /* made before the label existed */
 	json_object_foreach((json_t *)cs, cid, c) {
 		const char *cname = json_string_value(json_object_get(c, "Name"));
 		rc_strlist_push(&n->container_ids, cid);
@@ -135,6 +153,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 		free(o->ship);
 		free(o->spec_hash);
 		free(o->spec);
+		free(o->owner);
 	}
 	free(s->containers);
 	free(s->endpoint);

@@ -22,6 +22,12 @@ typedef struct rc_observed_container {
 	bool managed;           /* has reconcile.environment */
 	char *env, *service, *instance, *ship;   /* our labels (managed only) */
 	char *spec_hash, *spec; /* reconcile.spec-hash and reconcile.spec */
+	char *owner;            /* reconcile.owner (managed only); RC_OWNER_DEFAULT when it has none */
+	/*
+	 * Managed, by another owner (rc_observed_mark_owner): reported, never
+	 * touched, not counted by the prune guard.
+	 */
+	bool foreign;
 } rc_observed_container;
 
 /* A network of ours (it has RC_LABEL_NETWORK), as GET /networks/{id} shows it. */
@@ -30,6 +36,8 @@ typedef struct rc_observed_network {
 	char *name;
 	char *env, *network;    /* our labels */
 	char *spec_hash;
+	char *owner;            /* reconcile.owner; RC_OWNER_DEFAULT when it has none */
+	bool foreign;           /* another owner's (rc_observed_mark_owner): never touched */
 	rc_strlist containers;  /* the names of the containers attached ('?' when the daemon gives none) */
 	rc_strlist container_ids;
 } rc_observed_network;
@@ -41,6 +49,7 @@ typedef struct rc_observed_ship {
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
 	size_t containers_nr;
+	size_t unmanaged;       /* containers on the host without our labels */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,
@@ -65,6 +74,9 @@ typedef struct rc_observed_ship {
  * error that says so, so that nothing of theirs is touched.
  */
 void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr);
+
+/* Mark the managed containers of `ship` whose owner is not `owner` (NULL: the default) foreign. */
+void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);

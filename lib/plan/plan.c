@@ -75,7 +75,7 @@ static bool is_up(const char *state)
 
 static bool is_primary_of(const rc_observed_container *c, const char *env, const char *instance)
 {
-	return c->managed && rc_streq(c->env, env) && rc_streq(c->instance, instance) &&
+	return c->managed && !c->foreign && rc_streq(c->env, env) && rc_streq(c->instance, instance) &&
 	       !strcmp(c->name, instance);
 }
 
@@ -85,7 +85,7 @@ static const rc_observed_container *find_kept(const rc_observed_ship *s, const c
 	char *name = rc_xstrfmt("%s" RC_KEPT_SUFFIX, instance);
 	const rc_observed_container *k = find_named(s, name);
 	free(name);
-	if (k && k->managed && rc_streq(k->env, env) && rc_streq(k->instance, instance))
+	if (k && k->managed && !k->foreign && rc_streq(k->env, env) && rc_streq(k->instance, instance))
 		return k;
 	return NULL;
 }
@@ -197,6 +197,17 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 			return;
 	} else if (!c) {
 		a = add_action(ep, RC_ACT_CREATE, in->ship->name, d->endpoint, in->service->name, in->name, "missing");
+	} else if (c->foreign) {
+		/* another owner's: never touched, not even with --adopt */
+		char *why = rc_xstrfmt("container belongs to owner '%s'", c->owner);
+		a = add_action(ep, RC_ACT_CONFLICT, in->ship->name, d->endpoint, in->service->name, in->name, why);
+		free(why);
+		rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+			     "%s on ship '%s': the container named '%s' belongs to owner '%s' (environment '%s'); "
+			     "reconcile never touches another owner's containers",
+			     in->name, in->ship->name, in->name, c->owner, c->env ? c->env : "?");
+		ep->status = RC_ENV_FAILED;
+		a->container_id = rc_xstrdup(c->id);
 	} else if (!c->managed || !rc_streq(c->env, ep->name) || !rc_streq(c->instance, in->name)) {
 		char *why = !c->managed ? rc_xstrdup("unmanaged container")
 					: rc_xstrfmt("container belongs to environment '%s'", c->env ? c->env : "?");
@@ -277,6 +288,16 @@ static rc_env_plan *env_plan_for(rc_plan *plan, const char *name, size_t *alloc)
 	memset(&plan->envs[plan->envs_nr], 0, sizeof(rc_env_plan));
 	plan->envs[plan->envs_nr].name = rc_xstrdup(name);
 	return &plan->envs[plan->envs_nr++];
+}
+
+static bool in_inventory(const rc_plan_opts *opts, const char *env)
+{
+	if (!opts->inventory)
+		return true;
+	for (const char *const *p = opts->inventory; *p; p++)
+		if (!strcmp(*p, env))
+			return true;
+	return false;
 }
 
 static bool is_wanted(const rc_plan_opts *opts, const char *env)
@@ -530,6 +551,12 @@ static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, si
 				a = add_action(ep, RC_ACT_CREATE_NETWORK, d->instance->ship->name, d->endpoint, "", n->name,
 					       "missing");
 				a->network = n;
+			} else if (o->foreign) {
+				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
+					     "network '%s' on ship '%s' belongs to owner '%s'; reconcile never touches another "
+					     "owner's networks: rename one of them",
+					     n->name, d->instance->ship->name, o->owner);
+				ep->status = RC_ENV_FAILED;
 			} else if (strcmp(o->env, ep->name)) {
 				rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0,
 					     "network '%s' on ship '%s' belongs to environment '%s'; rename one of them",
@@ -594,13 +621,15 @@ static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t e
 			rc_env_plan *ep;
 			rc_action *a;
 			char *who;
-			if (!is_wanted(opts, n->env) || opts->no_prune)
+			if (n->foreign || !is_wanted(opts, n->env) || opts->no_prune)
 				continue;
 			for (size_t e = 0; e < envs_nr; e++)
 				if (!strcmp(envs[e].name, n->env))
 					in = &envs[e];
 			if (in && !in->env)
 				continue;       /* invalid: left as it is */
+			if (!in && !in_inventory(opts, n->env))
+				continue;       /* never applied from here: left alone, like its containers */
 			ep = env_plan_for(plan, n->env, alloc);
 			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ||
 			    (in && network_wanted(ep, os->endpoint, n->name)))
@@ -648,6 +677,22 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 
 	memset(plan, 0, sizeof(*plan));
 	plan->revision = opts->revision ? rc_xstrdup(opts->revision) : NULL;
+	plan->owner = rc_xstrdup(opts->owner ? opts->owner : RC_OWNER_DEFAULT);
+	plan->ships = rc_xcalloc(ships_nr ? ships_nr : 1, sizeof(*plan->ships));
+	plan->ships_nr = ships_nr;
+	for (size_t s = 0; s < ships_nr; s++) {
+		rc_plan_ship *ps = &plan->ships[s];
+		ps->endpoint = rc_xstrdup(ships[s].endpoint);
+		ps->reachable = ships[s].reachable;
+		ps->unmanaged = ships[s].unmanaged;
+		for (size_t i = 0; i < ships[s].containers_nr; i++) {
+			const rc_observed_container *c = &ships[s].containers[i];
+			if (c->managed && c->foreign)
+				ps->foreign++;
+			else if (c->managed)
+				ps->managed++;
+		}
+	}
 
 	for (size_t e = 0; e < envs_nr; e++) {
 		const rc_plan_input_env *in = &envs[e];
@@ -683,8 +728,11 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		ep->desired = rc_xcalloc(n ? n : 1, sizeof(*ep->desired));
 		for (size_t s = 0; s < env->services_nr; s++)
 			for (size_t i = 0; i < env->services[s]->instances_nr; i++)
-				rc_desired_build(&ep->desired[ep->desired_nr++], env, env->services[s]->instances[i],
+			{
+				rc_desired_build(&ep->desired[ep->desired_nr], env, env->services[s]->instances[i],
 						 opts->revision);
+				ep->desired[ep->desired_nr++].owner = opts->owner ? rc_xstrdup(opts->owner) : NULL;
+			}
 		/* every ship of the environment must be seen, or nothing of it is touched */
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_observed_ship *os = find_ship(ships, ships_nr, ep->desired[i].endpoint);
@@ -728,7 +776,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			char *reason;
 			bool moved = false, leftover = false;
 
-			if (!c->managed)
+			if (!c->managed || c->foreign)
 				continue;
 			plan->managed++;
 			if (!is_wanted(opts, c->env))
@@ -758,6 +806,19 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
 			}
 			ep = env_plan_for(plan, c->env, &alloc);
+			if (!in && !in_inventory(opts, c->env)) {
+				/* made by another state directory of our owner, or before the inventory */
+				bool said = false;
+				ep->left_alone = true;
+				for (size_t w = 0; w < ep->warnings.nr; w++)
+					said = said || rc_starts_with(ep->warnings.items[w].message, "not in the inventory");
+				if (!said)
+					rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0,
+						     "not in the inventory of this state directory (never applied from here): "
+						     "its containers are left alone; remove them by hand if the environment is gone");
+				free(reason);
+				continue;
+			}
 			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID) {
 				free(reason);
 				continue;
@@ -873,6 +934,10 @@ void rc_plan_release(rc_plan *plan)
 	}
 	free(plan->envs);
 	free(plan->revision);
+	free(plan->owner);
+	for (size_t s = 0; s < plan->ships_nr; s++)
+		free(plan->ships[s].endpoint);
+	free(plan->ships);
 	memset(plan, 0, sizeof(*plan));
 }
 

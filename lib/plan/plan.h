@@ -119,18 +119,32 @@ typedef struct rc_env_plan {
 	 */
 	char *attempt;
 	bool quarantined;       /* a rolled-back attempt: not tried again */
+	/* removed from the manifests but not in the inventory: its containers are left alone, nothing recorded */
+	bool left_alone;
 	bool interrupted;       /* the run was asked to stop: actions left not attempted */
 	/* endpoint -> why, for each ship of the environment that could not be observed */
 	rc_kvlist unreachable;
 	bool paused;		/* `reconcile pause`: planned, not applied (set by the run) */
 } rc_env_plan;
 
+/* What a ship holds besides what the plan acts on (issue 13): for status and the plan. */
+typedef struct rc_plan_ship {
+	char *endpoint;
+	bool reachable;
+	size_t managed;         /* containers of this run's owner */
+	size_t foreign;         /* managed by another owner: never touched */
+	size_t unmanaged;       /* without our labels */
+} rc_plan_ship;
+
 typedef struct rc_plan {
 	rc_env_plan *envs;
 	size_t envs_nr;
+	char *owner;            /* the run's owner (RC_OWNER_DEFAULT when none was given) */
+	rc_plan_ship *ships;    /* one per observed ship, in the order given */
+	size_t ships_nr;
 	char *revision;         /* commit id, or NULL */
 	bool prune_blocked;     /* the prune guard held back removals */
-	size_t managed;         /* managed containers seen on reachable ships */
+	size_t managed;         /* containers of our owner seen on reachable ships */
 	size_t prunes;          /* removals of containers absent from the manifests */
 } rc_plan;
 
@@ -156,6 +170,14 @@ typedef struct rc_plan_opts {
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
 	bool retry_failed;
+	/* reconcile.owner of what we create; only its containers are acted on. NULL: RC_OWNER_DEFAULT */
+	const char *owner;
+	/*
+	 * The environments this state directory recorded as applied: a
+	 * removed environment is pruned only when it is one of them, else its
+	 * containers are left alone with a warning. NULL: no inventory (all).
+	 */
+	const char *const *inventory;
 } rc_plan_opts;
 
 /*
@@ -174,7 +196,10 @@ typedef struct rc_plan_input_env {
  * endpoint absent from `ships`) fails as a whole and gets no actions.
  * Containers with our labels whose environment is not among `envs` (a
  * removed environment directory) are removed, unless `only` excludes
- * them. Deterministic: the same input gives the same plan.
+ * them or the inventory does not hold the environment. Containers marked
+ * foreign (rc_observed_mark_owner) are counted per ship and never acted
+ * on; one that holds a desired name is a conflict, even with `adopt`.
+ * Deterministic: the same input gives the same plan.
  */
 void rc_plan_compute(rc_plan *out, const rc_plan_input_env *envs, size_t envs_nr,
 		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts);

@@ -21,6 +21,19 @@ static json_t *diags_json(const rc_diags *diags)
 	return arr;
 }
 
+json_t *rc_plan_ships_to_json(const rc_plan *plan)
+{
+	json_t *ships = json_array();
+	for (size_t s = 0; s < plan->ships_nr; s++) {
+		const rc_plan_ship *ps = &plan->ships[s];
+		json_array_append_new(ships, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "endpoint", ps->endpoint,
+						       "owner", plan->owner ? plan->owner : "", "reachable", ps->reachable,
+						       "managed", (json_int_t)ps->managed, "foreign", (json_int_t)ps->foreign,
+						       "unmanaged", (json_int_t)ps->unmanaged));
+	}
+	return ships;
+}
+
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
@@ -104,5 +117,7 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 			    json_integer((json_int_t)counts[RC_ACT_CREATE_NETWORK]));
 	json_object_set_new(json_object_get(doc, "summary"), "remove_network",
 			    json_integer((json_int_t)counts[RC_ACT_REMOVE_NETWORK]));
+	json_object_set_new(doc, "owner", json_string(plan->owner ? plan->owner : ""));
+	json_object_set_new(doc, "ships", rc_plan_ships_to_json(plan));
 	return doc;
 }

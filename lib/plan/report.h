@@ -13,4 +13,11 @@
  */
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied);
 
+/*
+ * "ships" of that document (and of `status`): per observed ship, the run's
+ * owner and what it holds: "managed" (ours), "foreign" (another owner's,
+ * never touched) and "unmanaged" (no labels of ours) containers.
+ */
+json_t *rc_plan_ships_to_json(const rc_plan *plan);
+
 #endif

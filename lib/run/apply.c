@@ -86,7 +86,8 @@ static int join_networks(struct fship *fs, const rc_action *a, char **id, rc_err
 }
 
 /* A network of ours: the old one first when its definition changed (nothing is attached). */
-static int apply_create_network(struct fship *fs, const rc_environment *env, rc_action *a, rc_error *err)
+static int apply_create_network(struct fship *fs, const rc_environment *env, rc_action *a, const char *owner,
+				rc_error *err)
 {
 	json_t *body;
 	int rc_locked_ret_, ret;
@@ -94,7 +95,7 @@ static int apply_create_network(struct fship *fs, const rc_environment *env, rc_
 	if (a->container_id &&
 	    (ret = LOCKED(fs, rc_docker_remove_network(fs->docker, a->container_id, err))) < 0 && ret != RC_ENOTFOUND)
 		return ret;
-	body = rc_network_create_body(env, a->network);
+	body = rc_network_create_body(env, a->network, owner);
 	ret = LOCKED(fs, rc_docker_create_network(fs->docker, body, NULL, err));
 	json_decref(body);
 	return ret;
@@ -425,7 +426,7 @@ int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env
 		a->result = RC_RESULT_SKIPPED;
 		return 0;
 	case RC_ACT_CREATE_NETWORK:
-		ret = apply_create_network(fs, env, a, err);
+		ret = apply_create_network(fs, env, a, o->owner, err);
 		break;
 	case RC_ACT_REMOVE_NETWORK:
 		ret = apply_remove_network(fs, a, err);

@@ -4,6 +4,7 @@
 #include "docker/docker.h"
 #include "docker/credentials.h"
 #include "docker/registry.h"
+#include "base/crypto.h"
 #include "base/util.h"
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "base/banned.h"
 
 
@@ -91,7 +93,10 @@ static void fleet_release(struct fleet *f)
 		rc_strlist_release(&fs->images);
 		rc_strlist_release(&fs->pulled);
 		json_decref(fs->repo_digests);
+		rc_ship_lock_release(&fs->ship_lock, NULL, NULL);   /* released already: frees only */
+		rc_docker_free(fs->lock_docker);
 	}
+	free(f->holder);
 	for (size_t i = 0; i < f->queries_nr; i++) {
 		free(f->queries[i].image);
 		rc_registry_ref_release(&f->queries[i].ref);
@@ -343,10 +348,196 @@ static void mark_same_daemon(struct fleet *f)
 	}
 }
 
+/* ---------------------------------------------------------------- run locks */
+
+#define LOCK_TTL_S 60           /* a holder that stops refreshing loses the lock after this */
+#define LOCK_REFRESH_S 15
+
+static const char *run_owner(const struct fleet *f)
+{
+	return f->opts->owner ? f->opts->owner : RC_OWNER_DEFAULT;
+}
+
+/* The run's `cancelled`: the caller's, or a run lock lost. */
+static bool run_cancelled(void *ctx)
+{
+	struct fleet *f = ctx;
+	if (atomic_load(&f->lock_lost))
+		return true;
+	return f->caller_opts->cancelled && f->caller_opts->cancelled(f->caller_opts->cancel_ctx);
+}
+
+static char *make_holder(const rc_converge_opts *o)
+{
+	char host[256] = "?";
+	unsigned char nonce[6];
+	char hex[13];
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "?");
+	host[sizeof(host) - 1] = '\0';
+	if (rc_crypto_random(nonce, sizeof(nonce)) < 0)
+		memset(nonce, 0, sizeof(nonce));
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		snprintf(hex + 2 * i, 3, "%02x", nonce[i]);
+	return rc_xstrfmt("%s:%ld:%s:%s", host, (long)getpid(), o->state_dir ? o->state_dir : "-", hex);
+}
+
+static int cmp_fship_endpoint(const void *a, const void *b)
+{
+	return strcmp((*(struct fship *const *)a)->endpoint, (*(struct fship *const *)b)->endpoint);
+}
+
+static void release_locks(struct fleet *f)
+{
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fship *fs = &f->v[i];
+		if (!fs->locked)
+			continue;
+		rc_ship_lock_release(&fs->ship_lock, fs->lock_docker, run_owner(f));
+		fs->locked = false;
+	}
+}
+
+/* A ship whose lock cannot be asked for is not acted on: as if unreachable. */
+static void lock_unreachable(struct fleet *f, struct fship *fs, const char *msg)
+{
+	fs->obs.reachable = false;
+	free(fs->obs.error);
+	fs->obs.error = rc_xstrfmt("cannot claim the run lock: %s", msg);
+	rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", fs->ship->name, fs->endpoint, fs->obs.error);
+}
+
+/*
+ * Claim our owner's lock on every reachable ship, in endpoint order (two
+ * runs never each hold half). Held elsewhere: let go of what we took and
+ * try again until the wait is over.
+ */
+static int claim_locks(struct fleet *f, rc_error *err)
+{
+	struct fship **order = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*order));
+	struct timespec t0, t;
+	int ret = 0;
+
+	for (size_t i = 0; i < f->nr; i++)
+		order[i] = &f->v[i];
+	qsort(order, f->nr, sizeof(*order), cmp_fship_endpoint);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		bool busy = false;
+		long waited;
+		for (size_t i = 0; i < f->nr && !busy; i++) {
+			struct fship *fs = order[i];
+			rc_error e = RC_ERROR_INIT;
+			int r;
+			if (!fs->obs.reachable || fs->locked)
+				continue;
+			if (!fs->lock_docker && rc_observe_lock_connection(f, fs, &e) < 0) {
+				lock_unreachable(f, fs, e.msg);
+				continue;
+			}
+			r = rc_ship_lock_claim(&fs->ship_lock, fs->lock_docker, run_owner(f), f->holder, LOCK_TTL_S,
+					       f->opts->state_dir_locked, &e);
+			if (r == RC_ECONFLICT) {
+				busy = true;
+				rc_error_set(err, RC_ECONFLICT, "ship '%s' (%s): %s: nothing was done", fs->ship->name,
+					     fs->endpoint, e.msg);
+			} else if (r < 0) {
+				lock_unreachable(f, fs, e.msg);
+			} else {
+				fs->locked = true;
+				if (fs->ship_lock.took_over)
+					rc_converge_logf(f->opts, RC_LOG_WARNING, "ship '%s' (%s): took over the run lock of %s (expired, or left by a dead run of this state directory)",
+							 fs->ship->name, fs->endpoint, fs->ship_lock.took_over);
+			}
+		}
+		if (!busy)
+			break;
+		release_locks(f);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		waited = (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
+		if (waited >= f->opts->wait_lock_ms) {
+			ret = RC_ECONFLICT;
+			break;
+		}
+		rc_converge_logf(f->opts, RC_LOG_INFO, "%s; waiting", err->msg);
+		/* a pause that differs between runs, so two waiting runs do not keep colliding */
+		if (!rc_sleep_unless(0.5 + (double)(getpid() % 500) / 1000.0, f->caller_opts->cancelled,
+				     f->caller_opts->cancel_ctx)) {
+			ret = RC_ECONFLICT;
+			break;
+		}
+	}
+	free(order);
+	return ret;
+}
+
+struct refresher {
+	struct fleet *f;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+/* While the run applies: extend every lock before it expires; a lock lost cancels the run. */
+static void *refresh_locks(void *p)
+{
+	struct refresher *r = p;
+	struct fleet *f = r->f;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += LOCK_REFRESH_S;
+		while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
+			;
+		if (r->stop)
+			break;
+		pthread_mutex_unlock(&r->mu);
+		for (size_t i = 0; i < f->nr; i++) {
+			struct fship *fs = &f->v[i];
+			rc_error e = RC_ERROR_INIT;
+			int ret;
+			if (!fs->locked)
+				continue;
+			ret = rc_ship_lock_refresh(&fs->ship_lock, fs->lock_docker, run_owner(f), f->holder, LOCK_TTL_S, &e);
+			if (ret == RC_ECONFLICT) {
+				fs->locked = false;
+				atomic_store(&f->lock_lost, true);
+				rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s; stopping", fs->ship->name,
+						 fs->endpoint, e.msg);
+			} else if (ret < 0) {
+				rc_converge_logf(f->opts, RC_LOG_WARNING, "ship '%s' (%s): cannot refresh the run lock: %s",
+						 fs->ship->name, fs->endpoint, e.msg);
+			}
+		}
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* The observed ships as the planner takes them (shallow: the fleet keeps ownership). */
+static rc_observed_ship *fleet_observed(struct fleet *f)
+{
+	rc_observed_ship *obs = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*obs));
+	for (size_t i = 0; i < f->nr; i++) {
+		rc_observed_mark_owner(&f->v[i].obs, f->opts->owner);
+		obs[i] = f->v[i].obs;
+	}
+	return obs;
+}
+
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
-		rc_converge_stats *stats)
+		rc_converge_stats *stats, rc_error *err)
 {
 	struct fleet f;
+	rc_converge_opts run_opts = *opts;
+	struct refresher refresher;
+	pthread_t refresher_thread;
+	bool refreshing = false;
+	int ret = 0;
 	rc_plan_input_env *in = rc_xcalloc(m->nr ? m->nr : 1, sizeof(*in));
 	rc_observed_ship *obs;
 	rc_plan_opts po;
@@ -355,7 +546,11 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 
 	memset(&f, 0, sizeof(f));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	f.opts = opts;
+	f.caller_opts = opts;
+	run_opts.cancelled = run_cancelled;
+	run_opts.cancel_ctx = &f;
+	f.opts = opts = &run_opts;
+	atomic_init(&f.lock_lost, false);
 	pthread_mutex_init(&f.next_lock, NULL);
 	for (size_t i = 0; i < m->nr; i++) {
 		in[i].name = m->v[i].name;
@@ -372,9 +567,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	mark_same_daemon(&f);
 	f.manifests = m;
 	rc_observe_freshness(&f);
-	obs = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*obs));
-	for (size_t i = 0; i < f.nr; i++)
-		obs[i] = f.v[i].obs;   /* shallow: the fleet keeps ownership */
+	obs = fleet_observed(&f);
 	memset(&po, 0, sizeof(po));
 	po.no_prune = opts->no_prune;
 	po.force_prune = opts->force_prune;
@@ -385,7 +578,35 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	po.quarantine_nr = opts->quarantine_nr;
 	po.retry_failed = opts->retry_failed;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	po.owner = opts->owner;
+	po.inventory = opts->inventory;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
+	if (!opts->dry_run && rc_plan_has_changes(plan)) {
+		f.holder = make_holder(opts);
+		if ((ret = claim_locks(&f, err)) < 0) {
+			for (size_t e = 0; e < plan->envs_nr; e++)
+				for (size_t i = 0; i < plan->envs[e].actions_nr; i++)
+					plan->envs[e].actions[i].result = RC_RESULT_SKIPPED;
+			goto done;
+		}
+		/* under the locks: what another run may have done since we looked */
+		for (size_t i = 0; i < f.nr; i++)
+			if (f.v[i].locked)
+				rc_observe_relist(&f, i);
+		free(obs);
+		obs = fleet_observed(&f);
+		rc_plan_release(plan);
+		rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
+		memset(&refresher, 0, sizeof(refresher));
+		refresher.f = &f;
+		pthread_mutex_init(&refresher.mu, NULL);
+		pthread_cond_init(&refresher.cv, NULL);
+		refreshing = pthread_create(&refresher_thread, NULL, refresh_locks, &refresher) == 0;
+		if (!refreshing) {
+			pthread_mutex_destroy(&refresher.mu);
+			pthread_cond_destroy(&refresher.cv);
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 
 	if (!opts->dry_run && opts->planned)
@@ -446,8 +667,19 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			}
 		}
 	}
+done:
 	free(obs);
 	clock_gettime(CLOCK_MONOTONIC, &t3);
+	if (refreshing) {
+		pthread_mutex_lock(&refresher.mu);
+		refresher.stop = true;
+		pthread_cond_signal(&refresher.cv);
+		pthread_mutex_unlock(&refresher.mu);
+		pthread_join(refresher_thread, NULL);
+		pthread_mutex_destroy(&refresher.mu);
+		pthread_cond_destroy(&refresher.cv);
+	}
+	release_locks(&f);
 
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
@@ -469,6 +701,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	}
 	fleet_release(&f);
 	free(in);
+	if (ret < 0)
+		return ret;
 	return rc_plan_failed(plan) ? RC_ERROR : 0;
 }
 

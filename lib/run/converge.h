@@ -76,6 +76,22 @@ typedef struct rc_converge_opts {
 	const rc_quarantine *quarantine;
 	size_t quarantine_nr;
 	bool retry_failed;
+	/* config `owner:`; NULL: RC_OWNER_DEFAULT. Only this owner's containers are acted on. */
+	const char *owner;
+	/* the environments this state directory applied (rc_state_inventory); NULL: all */
+	const char *const *inventory;
+	/*
+	 * An apply claims, on each ship, the run lock of its owner before it
+	 * acts (see rc_converge); held by another run, it waits up to this
+	 * long, then gives up with RC_ECONFLICT. A dry run never claims.
+	 */
+	long wait_lock_ms;
+	const char *state_dir;      /* named in the lock's holder, for an operator who finds it */
+	/*
+	 * The caller holds the state directory's own lock (rc_lock_acquire):
+	 * a ship lock left by this host and state directory is a dead run's.
+	 */
+	bool state_dir_locked;
 	/* exec checks: the user they run as (NULL: nobody); disabled: they fail (rc_check_ctx) */
 	const char *exec_user;
 	bool exec_disabled;
@@ -96,8 +112,17 @@ typedef struct rc_converge_stats {
  * (release it), with every action's result when applying. Returns 0 when
  * every environment converged (or, in a dry run, was planned), else
  * RC_ERROR; the reasons are in the plan.
+ *
+ * One actor per (owner, ship): an apply whose plan has actions claims the
+ * run lock of its owner on every reachable ship (rc_ship_lock, in sorted
+ * order), waiting up to `wait_lock_ms`, then lists the containers again
+ * and plans anew under the locks, so that it acts on what is there now.
+ * The locks are refreshed while it applies and released at the end; a
+ * lock lost meanwhile cancels the rest of the run. When another run holds
+ * one, nothing is applied: RC_ECONFLICT, with the holder in `err` (the
+ * caller exits 75). A plan without actions and a dry run claim nothing.
  */
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
-		rc_converge_stats *stats);
+		rc_converge_stats *stats, rc_error *err);
 
 #endif

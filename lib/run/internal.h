@@ -8,7 +8,9 @@
 #include "run/converge.h"
 #include "docker/docker.h"
 #include "docker/registry.h"
+#include "run/state.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct fship {
 	char *endpoint;
@@ -20,6 +22,11 @@ struct fship {
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
+	json_int_t total;           /* every container on the ship (GET /info), -1: unknown */
+	/* the run lock of our owner on this ship (rc_ship_lock), on a connection of its own */
+	rc_docker *lock_docker;
+	rc_ship_lock ship_lock;
+	bool locked;
 	/*
 	 * Declared by an environment, no instance on it: observed only for
 	 * what moved away from it (make-before-break); its failure to answer
@@ -55,6 +62,10 @@ struct fleet {
 	const rc_converge_opts *opts;
 	pthread_mutex_t next_lock;
 	size_t next;
+	/* the run locks: this run's holder name, and whether one was lost while applying */
+	char *holder;
+	atomic_bool lock_lost;
+	const rc_converge_opts *caller_opts;  /* f->opts is a copy whose `cancelled` also asks lock_lost */
 };
 
 #define LOCKED(fs, call) \
@@ -69,6 +80,10 @@ void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, siz
 /* observe.c */
 void rc_observe_ship(struct fleet *f, size_t idx);
 void rc_observe_freshness(struct fleet *f);
+/* fs->lock_docker: a connection of its own for the run lock (a pull may hold fs->docker for long). */
+int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err);
+/* List the containers of an observed ship again (under its run lock, before acting). */
+void rc_observe_relist(struct fleet *f, size_t idx);
 
 /* pull.c */
 char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);

@@ -59,6 +59,64 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 	return ret;
 }
 
+/*
+ * Our containers on a ship, in one request, and whatever holds a desired
+ * name (`total`: the daemon's count of all containers, or -1).
+ */
+static int list_containers(struct fship *fs, json_int_t total, rc_error *err)
+{
+	json_t *list = NULL;
+	const char **names;
+
+	/* ours, in one request */
+	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, err) < 0)
+		return -1;
+	rc_observed_add_containers(&fs->obs, list);
+	/* the others, counted without listing them (the daemon's /info count) */
+	if (total >= 0 && (size_t)total >= json_array_size(list))
+		fs->obs.unmanaged = (size_t)total - json_array_size(list);
+	json_decref(list);
+	list = NULL;
+	/*
+	 * Desired names our list did not show may be held by a container that
+	 * is not ours: ask for those only (none at all once converged).
+	 */
+	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
+	{
+		size_t n = 0;
+		for (size_t i = 0; i < fs->names.nr; i++) {
+			bool seen = false;
+			for (size_t k = 0; k < fs->obs.containers_nr && !seen; k++)
+				seen = !strcmp(fs->obs.containers[k].name, fs->names.v[i]);
+			if (!seen)
+				names[n++] = fs->names.v[i];
+		}
+		if (n && rc_docker_list_containers(fs->docker, NULL, names, &list, err) < 0) {
+			free(names);
+			return -1;
+		}
+	}
+	free(names);
+	if (list) {
+		/* only those not in the first answer (a container may have been labelled since) */
+		json_t *fresh = json_array();
+		size_t i;
+		json_t *c;
+		json_array_foreach(list, i, c) {
+			const char *id = json_string_value(json_object_get(c, "Id"));
+			bool dup = false;
+			for (size_t k = 0; id && k < fs->obs.containers_nr && !dup; k++)
+				dup = !strcmp(fs->obs.containers[k].id, id);
+			if (!dup)
+				json_array_append(fresh, c);
+		}
+		rc_observed_add_containers(&fs->obs, fresh);
+		json_decref(fresh);
+		json_decref(list);
+	}
+	return 0;
+}
+
 /* Our networks, each inspected: only that shows the containers attached. */
 static int observe_networks(struct fship *fs, rc_error *err)
 {
@@ -92,8 +150,7 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	struct fship *fs = &f->v[idx];
 	const rc_ship *s = fs->ship;
 	rc_error err = RC_ERROR_INIT;
-	json_t *list = NULL;
-	const char **names;
+	json_int_t total = -1;
 
 	if (rc_docker_for_ship(&fs->docker, s, f->opts, &err) < 0)
 		goto fail;
@@ -116,53 +173,14 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 		root = json_string_value(json_object_get(info, "DockerRootDir"));
 		if (id && *id && name && root)
 			fs->obs.daemon_id = rc_xstrfmt("%s, %s:%s", id, name, root);
+		if (json_is_integer(json_object_get(info, "Containers")))
+			total = json_integer_value(json_object_get(info, "Containers"));
 		json_decref(info);
 	}
-	/* ours, in one request */
-	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, &err) < 0)
+	if (list_containers(fs, total, &err) < 0)
 		goto fail;
-	rc_observed_add_containers(&fs->obs, list);
-	json_decref(list);
-	list = NULL;
 	if (observe_networks(fs, &err) < 0)
 		goto fail;
-	/*
-	 * Desired names our list did not show may be held by a container that
-	 * is not ours: ask for those only (none at all once converged).
-	 */
-	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
-	{
-		size_t n = 0;
-		for (size_t i = 0; i < fs->names.nr; i++) {
-			bool seen = false;
-			for (size_t k = 0; k < fs->obs.containers_nr && !seen; k++)
-				seen = !strcmp(fs->obs.containers[k].name, fs->names.v[i]);
-			if (!seen)
-				names[n++] = fs->names.v[i];
-		}
-		if (n && rc_docker_list_containers(fs->docker, NULL, names, &list, &err) < 0) {
-			free(names);
-			goto fail;
-		}
-	}
-	free(names);
-	if (list) {
-		/* only those not in the first answer (a container may have been labelled since) */
-		json_t *fresh = json_array();
-		size_t i;
-		json_t *c;
-		json_array_foreach(list, i, c) {
-			const char *id = json_string_value(json_object_get(c, "Id"));
-			bool dup = false;
-			for (size_t k = 0; id && k < fs->obs.containers_nr && !dup; k++)
-				dup = !strcmp(fs->obs.containers[k].id, id);
-			if (!dup)
-				json_array_append(fresh, c);
-		}
-		rc_observed_add_containers(&fs->obs, fresh);
-		json_decref(fresh);
-		json_decref(list);
-	}
 	for (size_t i = 0; i < fs->images.nr; i++) {
 		json_t *img = NULL;
 		int r = rc_docker_inspect_image(fs->docker, fs->images.v[i], &img, &err);
@@ -184,6 +202,7 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 		}
 	}
 	fs->obs.reachable = true;
+	fs->total = total;
 	rc_converge_logf(f->opts, RC_LOG_DEBUG, "ship '%s' (%s): API %s, %zu containers seen", s->name, fs->endpoint,
 	      rc_docker_api_version(fs->docker), fs->obs.containers_nr);
 	return;
@@ -250,6 +269,51 @@ static void ask_registry(struct fleet *f, size_t idx)
 		rc_converge_logf(f->opts, RC_LOG_WARNING, "%s", q->error);
 	} else {
 		rc_converge_logf(f->opts, RC_LOG_DEBUG, "image '%s': its registry has %s", q->image, q->digest);
+	}
+}
+
+int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err)
+{
+	int ret;
+	if ((ret = rc_docker_for_ship(&fs->lock_docker, fs->ship, f->opts, err)) < 0 ||
+	    (ret = rc_docker_negotiate(fs->lock_docker, err)) < 0) {
+		rc_docker_free(fs->lock_docker);
+		fs->lock_docker = NULL;
+	}
+	return ret;
+}
+
+void rc_observe_relist(struct fleet *f, size_t idx)
+{
+	struct fship *fs = &f->v[idx];
+	rc_error err = RC_ERROR_INIT;
+	rc_observed_ship *o = &fs->obs;
+	int rc_locked_ret_;
+
+	if (!o->reachable)
+		return;
+	for (size_t i = 0; i < o->containers_nr; i++) {
+		rc_observed_container *c = &o->containers[i];
+		free(c->id);
+		free(c->name);
+		free(c->state);
+		free(c->image_id);
+		free(c->env);
+		free(c->service);
+		free(c->instance);
+		free(c->ship);
+		free(c->spec_hash);
+		free(c->spec);
+		free(c->owner);
+	}
+	free(o->containers);
+	o->containers = NULL;
+	o->containers_nr = 0;
+	if (LOCKED(fs, list_containers(fs, fs->total, &err)) < 0) {
+		o->reachable = false;
+		free(o->error);
+		o->error = rc_xstrdup(err.msg);
+		rc_converge_logf(f->opts, RC_LOG_ERROR, "ship '%s' (%s): %s", fs->ship->name, fs->endpoint, err.msg);
 	}
 }
 

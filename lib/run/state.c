@@ -1,6 +1,8 @@
 #include "base/compat.h"
 #include "run/state.h"
+#include "base/encode.h"
 #include "base/util.h"
+#include "manifest/spec.h"
 #include "base/crypto.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -125,7 +127,10 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 		const char *result = json_string_value(json_object_get(e, "result"));
 		const char *time = json_string_value(json_object_get(e, "time"));
 		const json_t *q = json_object_get(e, "quarantine");
+		const json_t *applied = json_object_get(e, "applied");
 		rc_state_set(out, name, commit, result ? result : "unknown", time ? time : "");
+		out->v[out->nr - 1].applied = applied ? json_is_true(applied)
+					    : result && strcmp(result, "invalid") && strcmp(result, "unknown");
 		if (json_is_string(json_object_get(q, "attempt")))
 			rc_state_quarantine(out, name, json_string_value(json_object_get(q, "attempt")),
 					    json_string_value(json_object_get(q, "commit")),
@@ -166,8 +171,8 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 
 	for (size_t i = 0; i < s->nr; i++) {
 		const rc_state_env *e = &s->v[i];
-		json_t *o = json_pack("{s:o, s:s, s:s}", "commit", e->commit ? json_string(e->commit) : json_null(),
-				      "result", e->result, "time", e->time ? e->time : "");
+		json_t *o = json_pack("{s:o, s:s, s:s, s:b}", "commit", e->commit ? json_string(e->commit) : json_null(),
+				      "result", e->result, "time", e->time ? e->time : "", "applied", e->applied);
 		if (o && e->quarantine.attempt) {
 			/* an error message, any bytes: made fit for JSON rather than lost */
 			char *reason = rc_clean_text(e->quarantine.reason ? e->quarantine.reason : "",
@@ -289,6 +294,8 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		const rc_action *rolled = NULL;
 		if (ep->paused)
 			continue; /* nothing was applied: its record stays what it was */
+		if (ep->left_alone)
+			continue;   /* never applied from here: not ours to record */
 		for (size_t i = 0; i < ep->actions_nr; i++)
 			if (ep->actions[i].result == RC_RESULT_ROLLED_BACK && !rolled)
 				rolled = &ep->actions[i];
@@ -307,6 +314,10 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		} else {
 			rc_state_set(st, ep->name, revision, result, NULL);
 		}
+		if (ep->status != RC_ENV_INVALID)
+			for (size_t i = 0; i < st->nr; i++)
+				if (!strcmp(st->v[i].name, ep->name))
+					st->v[i].applied = true;
 		if (rolled && ep->attempt) {
 			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
 					       rolled->ship, rolled->error ? rolled->error : "rolled back");
@@ -316,6 +327,16 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 			rc_state_quarantine(st, ep->name, NULL, NULL, NULL, NULL);
 		}
 	}
+}
+
+char **rc_state_inventory(const rc_run_state *st)
+{
+	char **v = rc_xcalloc(st->nr + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < st->nr; i++)
+		if (st->v[i].applied)
+			v[n++] = rc_xstrdup(st->v[i].name);
+	return v;
 }
 
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr)
@@ -621,4 +642,211 @@ done:
 	free(lockp);
 	free(tmp);
 	return ret;
+}
+
+/* ---------------------------------------------------------------- ship locks */
+
+static char *lock_name(const char *owner, unsigned long gen)
+{
+	return rc_xstrfmt(RC_LOCK_PREFIX "%s.%lu", owner, gen);
+}
+
+/* The generation a volume name is of `owner`'s lock, or 0. */
+static unsigned long lock_gen_of(const char *name, const char *owner)
+{
+	size_t pl = strlen(RC_LOCK_PREFIX), ol = strlen(owner);
+	unsigned long g = 0;
+	const char *p;
+
+	if (strncmp(name, RC_LOCK_PREFIX, pl) || strncmp(name + pl, owner, ol) || name[pl + ol] != '.')
+		return 0;
+	p = name + pl + ol + 1;
+	if (!*p || strlen(p) > 18)
+		return 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		g = g * 10 + (unsigned long)(*p - '0');
+	}
+	return g;
+}
+
+struct lock_view {
+	unsigned long top;          /* 0: no lock volume */
+	char *holder;               /* of the top generation */
+	long long expires;
+	unsigned long *gens;        /* every generation seen */
+	size_t nr;
+};
+
+static void lock_view_release(struct lock_view *v)
+{
+	free(v->holder);
+	free(v->gens);
+	memset(v, 0, sizeof(*v));
+}
+
+static long long label_ll(const json_t *labels, const char *key)
+{
+	const char *s = json_string_value(json_object_get(labels, key));
+	long long n = 0;
+	for (; s && *s >= '0' && *s <= '9' && n < 1000000000000LL; s++)
+		n = n * 10 + (*s - '0');
+	return n;
+}
+
+static int lock_list(struct lock_view *v, rc_docker *d, const char *owner, rc_error *err)
+{
+	rc_buf path = RC_BUF_INIT;
+	json_t *out = NULL, *vols, *vol;
+	size_t i, alloc = 0;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	rc_buf_adds(&path, "/volumes?filters=");
+	rc_url_escape(&path, "{\"label\":[\"" RC_LABEL_LOCK "\"]}", NULL);
+	ret = rc_docker_request(d, "GET", path.ptr, NULL, NULL, &out, err);
+	rc_buf_release(&path);
+	if (ret < 0)
+		return ret;
+	vols = json_object_get(out, "Volumes");
+	json_array_foreach(vols, i, vol) {
+		const char *name = json_string_value(json_object_get(vol, "Name"));
+		const json_t *labels = json_object_get(vol, "Labels");
+		unsigned long g = name ? lock_gen_of(name, owner) : 0;
+		if (!g)
+			continue;
+		RC_ALLOC_GROW(v->gens, v->nr + 1, alloc);
+		v->gens[v->nr++] = g;
+		if (g > v->top) {
+			const char *h = json_string_value(json_object_get(labels, RC_LABEL_LOCK));
+			v->top = g;
+			free(v->holder);
+			v->holder = rc_xstrdup(h ? h : "");
+			v->expires = label_ll(labels, RC_LABEL_LOCK_EXPIRES);
+		}
+	}
+	json_decref(out);
+	return 0;
+}
+
+/* Create generation `gen`; *winner: the holder the volume has now (ours when we made it). */
+static int lock_create(rc_docker *d, const char *owner, unsigned long gen, const char *holder, long long expires,
+		       char **winner, rc_error *err)
+{
+	char *name = lock_name(owner, gen), exp[32];
+	json_t *body, *out = NULL;
+	const char *h;
+	int ret;
+
+	snprintf(exp, sizeof(exp), "%lld", expires);
+	body = json_pack("{s:s, s:{s:s, s:s, s:s}}", "Name", name, "Labels", RC_LABEL_LOCK, holder,
+			 RC_LABEL_LOCK_EXPIRES, exp, RC_LABEL_OWNER, owner);
+	ret = body ? rc_docker_request(d, "POST", "/volumes/create", body, NULL, &out, err)
+		   : rc_error_set(err, RC_EINVALID, "cannot make the lock of owner '%s': not UTF-8", owner);
+	json_decref(body);
+	free(name);
+	if (ret < 0)
+		return ret;
+	h = json_string_value(json_object_get(json_object_get(out, "Labels"), RC_LABEL_LOCK));
+	*winner = rc_xstrdup(h ? h : "?");
+	json_decref(out);
+	return 0;
+}
+
+static void lock_delete(rc_docker *d, const char *owner, unsigned long gen)
+{
+	char *name = lock_name(owner, gen), *path = rc_xstrfmt("/volumes/%s", name);
+	rc_error e = RC_ERROR_INIT;
+	(void)rc_docker_request(d, "DELETE", path, NULL, NULL, NULL, &e);   /* gone already: fine */
+	free(path);
+	free(name);
+}
+
+static void lock_delete_below(rc_docker *d, const char *owner, const struct lock_view *v, unsigned long gen)
+{
+	for (size_t i = 0; i < v->nr; i++)
+		if (v->gens[i] < gen)
+			lock_delete(d, owner, v->gens[i]);
+}
+
+/* "host:pid:dir:nonce": whether `a` and `b` name the same host and state directory. */
+static bool same_host_and_dir(const char *a, const char *b)
+{
+	const char *ha = strchr(a, ':'), *hb = strchr(b, ':'), *da, *db, *ea, *eb;
+	if (!ha || !hb || ha - a != hb - b || strncmp(a, b, (size_t)(ha - a)))
+		return false;
+	da = strchr(ha + 1, ':');
+	db = strchr(hb + 1, ':');
+	ea = strrchr(a, ':');
+	eb = strrchr(b, ':');
+	if (!da || !db || ea <= da || eb <= db)
+		return false;
+	return ea - da == eb - db && !strncmp(da, db, (size_t)(ea - da));
+}
+
+int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+		       bool dead_same_dir, rc_error *err)
+{
+	struct lock_view v;
+	long long now = (long long)time(NULL);
+	char *winner = NULL;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	if ((ret = lock_list(&v, d, owner, err)) < 0)
+		return ret;
+	if (v.top && *v.holder && v.expires > now && !(dead_same_dir && same_host_and_dir(v.holder, holder))) {
+		ret = rc_error_set(err, RC_ECONFLICT, "another run holds the lock of owner '%s' (%s, for %llds more)",
+				   owner, v.holder, v.expires - now);
+		goto done;
+	}
+	if ((ret = lock_create(d, owner, v.top + 1, holder, now + ttl_s, &winner, err)) < 0)
+		goto done;
+	if (strcmp(winner, holder)) {
+		ret = rc_error_set(err, RC_ECONFLICT, "another run took the lock of owner '%s' first (%s)", owner, winner);
+		goto done;
+	}
+	l->gen = v.top + 1;
+	if (v.top && *v.holder)
+		l->took_over = rc_xstrdup(v.holder);
+	lock_delete_below(d, owner, &v, l->gen);
+done:
+	free(winner);
+	lock_view_release(&v);
+	return ret;
+}
+
+int rc_ship_lock_refresh(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+			 rc_error *err)
+{
+	char *winner = NULL;
+	int ret;
+
+	if (!l->gen)
+		return rc_error_set(err, RC_EINVALID, "no lock to refresh");
+	if ((ret = lock_create(d, owner, l->gen + 1, holder, (long long)time(NULL) + ttl_s, &winner, err)) < 0)
+		return ret;
+	if (strcmp(winner, holder)) {
+		ret = rc_error_set(err, RC_ECONFLICT, "lost the lock of owner '%s': taken over by %s", owner, winner);
+		l->gen = 0;
+	} else {
+		lock_delete(d, owner, l->gen);
+		l->gen++;
+	}
+	free(winner);
+	return ret;
+}
+
+void rc_ship_lock_release(rc_ship_lock *l, rc_docker *d, const char *owner)
+{
+	rc_error e = RC_ERROR_INIT;
+	char *winner = NULL;
+
+	/* the next generation, released: generations never go back */
+	if (l->gen && d && lock_create(d, owner, l->gen + 1, "", 0, &winner, &e) == 0)
+		lock_delete(d, owner, l->gen);
+	free(winner);
+	free(l->took_over);
+	memset(l, 0, sizeof(*l));
 }

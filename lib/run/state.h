@@ -10,9 +10,14 @@
  *     { "format_version": 1,
  *       "environments": { "api.example.com":
  *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back|quarantined|interrupted",
- *             "time": "2026-11-22T00:12:03Z",
+ *             "time": "2026-11-22T00:12:03Z", "applied": true,
  *             "quarantine": { "attempt": "<sha256>", "commit": "<sha>|null",
  *                             "reason": "...", "time": "..." } } } }
+ *
+ * `applied` puts the environment in this state directory's inventory: a
+ * run from here applied it (an invalid run keeps it). Only an environment
+ * in the inventory is pruned when its directory is removed. A file from
+ * before the inventory counts every recorded result but "invalid".
  *
  * `quarantine` is there while the environment's last rolled-back attempt
  * (rc_env_plan.attempt) is not to be tried again; a run that converges the
@@ -25,12 +30,14 @@
 #include "base/compat.h"
 #include "base/error.h"
 #include "plan/plan.h"
+#include "docker/docker.h"
 
 typedef struct rc_state_env {
 	char *name;
 	char *commit;       /* NULL for a plain directory source */
 	char *result;
 	char *time;         /* UTC, ISO 8601 */
+	bool applied;       /* in the inventory: a run from here applied it (kept when it is invalid later) */
 	struct {
 		char *attempt;  /* NULL: none */
 		char *commit, *reason, *time;
@@ -75,6 +82,8 @@ void rc_state_release(rc_run_state *s);
  * The caller saves `st`.
  */
 void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision);
+/* The inventory: the names of the environments with `applied` (NULL-terminated; rc_strv_free()). */
+char **rc_state_inventory(const rc_run_state *st);
 /* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
 
@@ -132,5 +141,46 @@ int rc_state_dir_ensure(const char *dir, rc_error *err);
  */
 int rc_lock_acquire(int *fd_out, const char *state_dir, rc_error *err);
 void rc_lock_release(int fd);
+
+/*
+ * The run lock of one owner on one ship (issue 13): one actor per (owner,
+ * ship), whatever machine or state directory it runs from, claimed on the
+ * ship itself. It is a Docker volume, never a container, so nothing can
+ * take it for an instance:
+ *
+ *     reconcile-lock.<owner>.<generation>
+ *         labels reconcile.lock = the holder ("" when released),
+ *                reconcile.lock-expires = epoch seconds, reconcile.owner
+ *
+ * The volume with the highest generation is the lock. Docker creates a
+ * volume under a per-name lock and answers a create of an existing name
+ * with that volume, its labels unchanged: creating generation n+1 is an
+ * atomic test-and-set, and the answer's holder says who won. Claiming
+ * (when the top generation is released or expired), refreshing and
+ * releasing all create the next generation and then delete the older
+ * ones, so generations never go back and a run that looked at a stale
+ * top loses the race for the next one. One small released volume stays on
+ * the ship between runs.
+ */
+typedef struct rc_ship_lock {
+	unsigned long gen;      /* the generation held; 0: none */
+	char *took_over;        /* the claim replaced this expired holder (for the log), or NULL */
+} rc_ship_lock;
+
+/*
+ * Claim the lock of `owner` on `d` for `holder` until now + `ttl_s`.
+ * RC_ECONFLICT when another holder has it and it has not expired, with who
+ * and until when. `holder` is "host:pid:state-dir:nonce" (unique per run);
+ * with `dead_same_dir`, the caller holds its state directory's flock, so a
+ * holder of the same host and state directory is a run that died (kill -9)
+ * and its lock is taken over at once instead of after its expiry.
+ */
+int rc_ship_lock_claim(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+		       bool dead_same_dir, rc_error *err);
+/* Extend it to now + `ttl_s`; RC_ECONFLICT when it was lost (taken over after it expired). */
+int rc_ship_lock_refresh(rc_ship_lock *l, rc_docker *d, const char *owner, const char *holder, long ttl_s,
+			 rc_error *err);
+/* Release it (best effort: an error leaves it to expire) and free what `l` holds. */
+void rc_ship_lock_release(rc_ship_lock *l, rc_docker *d, const char *owner);
 
 #endif

@@ -657,6 +657,8 @@ static int tree_resolve(struct git_source *gs, const char *relpath, struct resol
 	char *rest = rc_xstrdup(relpath), **names = NULL;
 	git_tree **trees = NULL;
 	size_t depth = 0, alloc = 0, talloc = 0, pos = 0;
+	/* rest[orig..] is what remains of `relpath` itself; before it, a link's target */
+	size_t orig = 0;
 	int links = 0, ret = 0;
 	bool have = false;
 
@@ -685,7 +687,11 @@ static int tree_resolve(struct git_source *gs, const char *relpath, struct resol
 		}
 		e = git_tree_entry_byname(level_tree(gs, trees, depth), c);
 		if (!e) {
-			ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
+			if (pos < orig)
+				ret = rc_error_set(err, RC_EINVALID, "cannot open '%s': a symbolic link on the way dangles (no '%s')",
+						   relpath, c);
+			else
+				ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
 			goto done;
 		}
 		switch (git_tree_entry_filemode(e)) {
@@ -722,6 +728,8 @@ static int tree_resolve(struct git_source *gs, const char *relpath, struct resol
 				goto done;
 			}
 			nrest = rest[next] ? rc_xstrfmt("%s/%s", target, rest + next) : rc_xstrdup(target);
+			/* relpath's own remainder moves by the length difference */
+			orig = strlen(nrest) - strlen(rest + next) + (orig > next ? orig - next : 0);
 			free(target);
 			free(rest);
 			rest = nrest;
@@ -766,19 +774,11 @@ static int tree_resolve(struct git_source *gs, const char *relpath, struct resol
 		r->mode = GIT_FILEMODE_TREE;
 		r->path = join_path(names, depth, NULL);
 	}
-	{
-		/*
-		 * Every read is on behalf of one environment, the first
-		 * component: a file of api.example.com may not be a link into
-		 * www.example.com.
-		 */
-		size_t top = strcspn(relpath, "/");
-		if (relpath[top] == '/' && (strncmp(r->path, relpath, top) != 0 || r->path[top] != '/')) {
-			ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
-					   relpath, r->path);
-			goto done;
-		}
-	}
+	/*
+	 * Every read is on behalf of one environment, the first component: a
+	 * file of api.example.com may not be a link into www.example.com.
+	 */
+	ret = rc_source_check_within(relpath, r->path, err);
 done:
 	for (size_t i = 0; i < depth; i++) {
 		free(names[i]);
@@ -835,16 +835,17 @@ done:
 	return ret;
 }
 
-static bool git_exists(rc_source *src, const char *relpath)
+static int git_check(rc_source *src, const char *relpath, rc_error *err)
 {
 	struct resolved r;
-	bool ok;
+	int ret;
 
-	if (tree_resolve((struct git_source *)src, relpath, &r, NULL) < 0)
-		return false;
-	ok = r.mode == GIT_FILEMODE_BLOB || r.mode == GIT_FILEMODE_BLOB_EXECUTABLE;
+	if ((ret = tree_resolve((struct git_source *)src, relpath, &r, err)) < 0)
+		return ret;
+	if (r.mode != GIT_FILEMODE_BLOB && r.mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		ret = rc_error_set(err, RC_EINVALID, "'%s' is not a regular file", relpath);
 	free(r.path);
-	return ok;
+	return ret;
 }
 
 static int git_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
@@ -858,8 +859,16 @@ static int git_list_root(rc_source *src, char ***names, bool **is_dir, size_t *n
 	for (size_t i = 0; i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(gs->root, i);
 		v[i] = rc_xstrdup(git_tree_entry_name(e));
-		/* as lstat: a symlinked environment directory is not followed */
 		dirs[i] = git_tree_entry_filemode(e) == GIT_FILEMODE_TREE;
+		if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+			/* as for a directory: a link that does not resolve is a candidate, invalid when loaded */
+			struct resolved r;
+			if (tree_resolve(gs, v[i], &r, NULL) < 0)
+				dirs[i] = true;
+			else
+				dirs[i] = r.mode == GIT_FILEMODE_TREE;
+			free(r.path);
+		}
 	}
 	*names = v;
 	*is_dir = dirs;
@@ -878,7 +887,7 @@ static void git_source_free(rc_source *src)
 static const struct rc_source_ops git_ops = {
 	.read = git_read,
 	.list_root = git_list_root,
-	.exists = git_exists,
+	.check = git_check,
 	.free = git_source_free,
 };
 

@@ -34,6 +34,69 @@ int rc_source_check_path(const char *relpath, rc_error *err)
 	return 0;
 }
 
+int rc_source_check_within(const char *relpath, const char *resolved, rc_error *err)
+{
+	size_t top = strcspn(relpath, "/"), rtop = strcspn(resolved, "/");
+	char *target_top;
+	bool shared;
+
+	if (!relpath[top])
+		return 0;       /* a top-level entry: on behalf of no environment */
+	if (rtop == top && !strncmp(relpath, resolved, top) && resolved[rtop] == '/')
+		return 0;
+	target_top = rc_xstrndup(resolved, rtop);
+	shared = *target_top && !rc_is_fqdn(target_top);
+	free(target_top);
+	if (shared)
+		return 0;
+	return rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
+			    relpath, resolved);
+}
+
+static int dir_resolve(struct dir_source *ds, const char *relpath, char **out, rc_error *err);
+
+/*
+ * realpath() said ENOENT or ENOTDIR for root/relpath: really absent, or
+ * a symlink on the way that dangles? Climb from the full path: the first
+ * prefix that exists (following links) means what is below it is really
+ * missing (if that prefix itself stays in the tree); a prefix that exists
+ * only as a link (lstat but not stat) dangles.
+ */
+static int dir_absent_or_dangling(struct dir_source *ds, const char *relpath, rc_error *err)
+{
+	char *p = rc_xstrdup(relpath);
+	int ret = 0;
+
+	for (;;) {
+		char *full = rc_xstrfmt("%s/%s", ds->root, p), *slash;
+		struct stat st;
+		bool exists = stat(full, &st) == 0, link = !exists && lstat(full, &st) == 0;
+		free(full);
+		if (link) {
+			ret = rc_error_set(err, RC_EINVALID, "cannot open '%s': '%s' is a dangling symbolic link",
+					   relpath, p);
+			break;
+		}
+		if (exists) {
+			char *real = NULL;
+			if ((ret = dir_resolve(ds, p, &real, err)) == 0)
+				ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory",
+						   relpath);
+			else
+				rc_error_prefix(err, "cannot open '%s'", relpath);
+			free(real);
+			break;
+		}
+		if (!(slash = strrchr(p, '/'))) {
+			ret = rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
+			break;
+		}
+		*slash = '\0';
+	}
+	free(p);
+	return ret;
+}
+
 /*
  * Resolve `relpath` below the root and make sure the result (after every
  * symlink) is still inside the root: a manifest must not be able to read
@@ -47,8 +110,11 @@ static int dir_resolve(struct dir_source *ds, const char *relpath, char **out, r
 	int ret = 0;
 
 	if (!real) {
-		ret = rc_error_set(err, errno == ENOENT || errno == ENOTDIR ? RC_ENOTFOUND : RC_ERROR,
-				   "cannot open '%s': %s", relpath, strerror(errno));
+		if (errno == ENOENT || errno == ENOTDIR)
+			ret = dir_absent_or_dangling(ds, relpath, err);
+		else
+			ret = rc_error_set(err, errno == ELOOP ? RC_EINVALID : RC_ERROR, "cannot open '%s': %s",
+					   relpath, strerror(errno));
 		goto done;
 	}
 	if (strncmp(real, ds->root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
@@ -61,15 +127,12 @@ static int dir_resolve(struct dir_source *ds, const char *relpath, char **out, r
 	 * Every read is on behalf of one environment, the first component:
 	 * a file of api.example.com may not be a link into www.example.com.
 	 */
-	{
-		size_t top = strcspn(relpath, "/");
-		if (relpath[top] == '/' && (real[rl] != '/' ||
-		    (strncmp(real + rl + 1, relpath, top) != 0 || real[rl + 1 + top] != '/'))) {
-			ret = rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
-					   relpath, real);
-			free(real);
-			goto done;
-		}
+	if ((ret = rc_source_check_within(relpath, real[rl] ? real + rl + 1 : "", err)) < 0) {
+		/* name the target by its absolute path, as for a link out of the tree */
+		rc_error_set(err, RC_EINVALID, "'%s' leads out of its environment directory (to '%s')",
+			     relpath, real);
+		free(real);
+		goto done;
 	}
 	*out = real;
 done:
@@ -106,18 +169,19 @@ done:
 	return ret;
 }
 
-static bool dir_exists(rc_source *src, const char *relpath)
+static int dir_check(rc_source *src, const char *relpath, rc_error *err)
 {
 	struct dir_source *ds = (struct dir_source *)src;
 	char *real = NULL;
 	struct stat st;
-	bool ok;
+	int ret;
 
-	if (rc_source_check_path(relpath, NULL) < 0 || dir_resolve(ds, relpath, &real, NULL) < 0)
-		return false;
-	ok = stat(real, &st) == 0 && S_ISREG(st.st_mode);
+	if ((ret = dir_resolve(ds, relpath, &real, err)) < 0)
+		return ret;
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+		ret = rc_error_set(err, RC_EINVALID, "'%s' is not a regular file", relpath);
 	free(real);
-	return ok;
+	return ret;
 }
 
 static int dir_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
@@ -140,8 +204,15 @@ static int dir_list_root(rc_source *src, char ***names, bool **is_dir, size_t *n
 		RC_ALLOC_GROW(v, n + 2, alloc);
 		RC_ALLOC_GROW(dirs, n + 1, dalloc);
 		p = rc_xstrfmt("%s/%s", ds->root, de->d_name);
-		/* lstat: a symlinked environment directory is not followed */
-		dirs[n] = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		/*
+		 * A symlink counts as a directory unless it leads to something
+		 * else: one that dangles is a candidate whose maestro.yaml will
+		 * not resolve, so its environment is invalid rather than absent.
+		 */
+		if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+			dirs[n] = stat(p, &st) < 0 || S_ISDIR(st.st_mode);
+		else
+			dirs[n] = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 		free(p);
 		v[n++] = rc_xstrdup(de->d_name);
 		v[n] = NULL;
@@ -164,7 +235,7 @@ static void dir_free(rc_source *src)
 static const struct rc_source_ops dir_ops = {
 	.read = dir_read,
 	.list_root = dir_list_root,
-	.exists = dir_exists,
+	.check = dir_check,
 	.free = dir_free,
 };
 
@@ -196,9 +267,11 @@ static int mem_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *
 	return 0;
 }
 
-static bool mem_exists(rc_source *src, const char *relpath)
+static int mem_check(rc_source *src, const char *relpath, rc_error *err)
 {
-	return mem_find((struct mem_source *)src, relpath) != NULL;
+	if (mem_find((struct mem_source *)src, relpath))
+		return 0;
+	return rc_error_set(err, RC_ENOTFOUND, "cannot open '%s': No such file or directory", relpath);
 }
 
 static int mem_list_root(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err)
@@ -241,7 +314,7 @@ static void mem_free(rc_source *src)
 static const struct rc_source_ops mem_ops = {
 	.read = mem_read,
 	.list_root = mem_list_root,
-	.exists = mem_exists,
+	.check = mem_check,
 	.free = mem_free,
 };
 
@@ -300,9 +373,17 @@ int rc_source_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *e
 	return src->ops->read(src, relpath, out, err);
 }
 
+int rc_source_check(rc_source *src, const char *relpath, rc_error *err)
+{
+	int ret;
+	if ((ret = rc_source_check_path(relpath, err)) < 0)
+		return ret;
+	return src->ops->check(src, relpath, err);
+}
+
 bool rc_source_exists(rc_source *src, const char *relpath)
 {
-	return rc_source_check_path(relpath, NULL) == 0 && src->ops->exists(src, relpath);
+	return rc_source_check(src, relpath, NULL) == 0;
 }
 
 bool rc_is_fqdn(const char *name)
@@ -368,6 +449,8 @@ int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc
 	for (size_t i = 0; i < nr; i++) {
 		const char *name = entries[i].name;
 		char *manifest;
+		rc_error e = RC_ERROR_INIT;
+		int found;
 		bool has;
 
 		if (name[0] == '.')
@@ -377,7 +460,8 @@ int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc
 			continue;
 		}
 		manifest = rc_xstrfmt("%s/maestro.yaml", name);
-		has = src->ops->exists(src, manifest);
+		found = src->ops->check(src, manifest, &e);
+		has = found == 0;
 		free(manifest);
 		if (!rc_is_fqdn(name)) {
 			if (has)
@@ -389,10 +473,11 @@ int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc
 					     "not an environment (not an FQDN): ignored");
 			continue;
 		}
-		if (!has) {
+		if (found == RC_ENOTFOUND) {
 			rc_diags_add(diags, RC_DIAG_NOTE, name, 0, 0, "no maestro.yaml: ignored");
 			continue;
 		}
+		/* found < 0 otherwise: listed, and loading it says why it is invalid */
 		envs[n++] = rc_xstrdup(name);
 	}
 	free(entries);

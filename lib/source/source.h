@@ -8,7 +8,11 @@
  * reads manifests (the loader, envfiles, template includes) reads through
  * a source, by a path relative to the tree's root, so that no file outside
  * the tree can ever be read: absolute paths, `..` components and symlinks
- * that lead out are refused.
+ * that lead out are refused. A symlink inside the tree is followed (the
+ * environment directory itself may be one), but a file of one environment
+ * may not resolve into another environment's directory: it may lead to its
+ * own environment or to a shared directory (a top-level directory whose
+ * name is not an FQDN).
  *
  *     rc_source *src;
  *     if (rc_source_open_dir(&src, "manifests/", &err) < 0) ...
@@ -27,8 +31,12 @@ struct rc_source_ops {
 	int (*read)(rc_source *src, const char *relpath, rc_buf *out, rc_error *err);
 	/* Names of the top-level entries, and whether each is a directory. */
 	int (*list_root)(rc_source *src, char ***names, bool **is_dir, size_t *nr, rc_error *err);
-	/* Whether `relpath` names a regular file (following in-tree symlinks). */
-	bool (*exists)(rc_source *src, const char *relpath);
+	/*
+	 * 0 when `relpath` names a regular file (following in-tree symlinks);
+	 * RC_ENOTFOUND when it is really absent; any other code (a link that
+	 * dangles or leads out, a directory, a read error) with a message.
+	 */
+	int (*check)(rc_source *src, const char *relpath, rc_error *err);
 	void (*free)(rc_source *src);
 };
 
@@ -61,13 +69,30 @@ void rc_source_free(rc_source *src);
  */
 int rc_source_read(rc_source *src, const char *relpath, rc_buf *out, rc_error *err);
 bool rc_source_exists(rc_source *src, const char *relpath);
+/*
+ * Like rc_source_exists(), but says why not: RC_ENOTFOUND only when the
+ * path is really absent (no entry, not even a dangling link), another
+ * negative code with a message that names the path otherwise.
+ */
+int rc_source_check(rc_source *src, const char *relpath, rc_error *err);
 
 /* 0 when `relpath` is a plain relative path inside the tree, else RC_EINVALID with a message. */
 int rc_source_check_path(const char *relpath, rc_error *err);
 
 /*
- * The environments of the tree, sorted: each top-level directory whose
- * name is an FQDN and which holds `maestro.yaml`. Other entries are
+ * For sources: 0 when `relpath`, read on behalf of its environment (the
+ * first component), may resolve to `resolved` (relative to the root): its
+ * own environment, or a shared top-level directory (not an FQDN). Else
+ * RC_EINVALID with a message naming both.
+ */
+int rc_source_check_within(const char *relpath, const char *resolved, rc_error *err);
+
+/*
+ * The environments of the tree, sorted: each top-level directory (or
+ * symlink) whose name is an FQDN and which holds `maestro.yaml`. An FQDN
+ * entry whose `maestro.yaml` cannot be resolved (a dangling link, one that
+ * leads out, a read error) is listed too: loading it reports the error, so
+ * the environment is invalid and left alone, never taken for removed. Other entries are
  * ignored with a note in `diags` (verbose level), except a non-FQDN
  * directory that holds `maestro.yaml`, which gets a warning: it is
  * probably a mistake. Free `*names` with rc_strv_free().

@@ -1076,7 +1076,7 @@ static void test_networks(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "NetworkMode")), "front");
 	rc_desired_release(&des);
 
-	nb = rc_network_create_body(env, rc_environment_network(env, "back"));
+	nb = rc_network_create_body(env, rc_environment_network(env, "back"), NULL);
 	txt = json_dumps(nb, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_non_null(strstr(txt, "\"IPAM\":{\"Config\":[{\"Gateway\":\"10.30.0.1\",\"Subnet\":\"10.30.0.0/24\"}],\"Driver\":\"default\"}"));
 	assert_non_null(strstr(txt, "\"Internal\":true"));

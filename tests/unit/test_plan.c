@@ -803,6 +803,71 @@ static void test_networks(void **state)
 	assert_int_equal((int)env_plan(f, "env.example.com")->actions_nr, 1);
 }
 
+/* A network of environment `env` by `owner` (NULL: no owner label), nothing attached. */
+static void observe_network_of(rc_observed_ship *s, const char *env, const char *name, const char *owner)
+{
+	json_t *n = json_pack("{s:s+, s:s, s:{s:s, s:s, s:s}, s:{}}", "Id", "nid-", name, "Name", name, "Labels",
+			      "reconcile.environment", env, "reconcile.network", name, "reconcile.spec-hash", "h",
+			      "Containers");
+	if (owner)
+		json_object_set_new(json_object_get(n, "Labels"), "reconcile.owner", json_string(owner));
+	rc_observed_add_network(s, n);
+	json_decref(n);
+}
+
+/* Networks follow the containers' rules: another owner's are never touched, a removed environment's need the inventory. */
+static void test_networks_of_another_owner(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	const char *inventory[] = { "env.example.com", "gone.example.com", NULL };
+	const char *empty[] = { NULL };
+	json_t *body;
+
+	rc_environment_free(f->env);
+	rc_diags_release(&f->diags);
+	f->env = load_text("__maestro: {schema: 2}\nname: t\n"
+			   "ships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n"
+			   "networks:\n  n1: {}\n"
+			   "services:\n  web:\n    image: web:1\n    instances:\n      web-1: {ship: one, networks: [n1]}\n",
+			   &f->diags, NULL);
+	assert_non_null(f->env);
+	/* what we create carries our owner */
+	body = rc_network_create_body(f->env, rc_environment_network(f->env, "n1"), "team-a");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "Labels"), "reconcile.owner")),
+			    "team-a");
+	json_decref(body);
+
+	observe_network_of(&f->ships[0], "env.example.com", "theirs", "team-b");
+	observe_network_of(&f->ships[0], "gone.example.com", "old", NULL);   /* before the label: the default owner */
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	f->opts.inventory = inventory;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_CHANGES);
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_not_equal(ep->actions[i].kind, RC_ACT_REMOVE_NETWORK);
+	/* their network holds our network's name: a conflict */
+	observe_network_of(&f->ships[0], "env.example.com", "n1", "team-b");
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "network 'n1' on ship 'one' belongs to owner 'team-b'"));
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_int_not_equal(ep->actions[i].kind, RC_ACT_REMOVE_NETWORK);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE_NETWORK, "old", "absent from manifests (environment removed)");
+
+	/* a removed environment never applied from here: its network is left alone */
+	f->opts.inventory = empty;
+	compute(f);
+	for (size_t e = 0; e < f->plan.envs_nr; e++)
+		for (size_t i = 0; i < f->plan.envs[e].actions_nr; i++)
+			assert_int_not_equal(f->plan.envs[e].actions[i].kind, RC_ACT_REMOVE_NETWORK);
+}
+
 static void test_json_and_fingerprint(void **state)
 {
 	struct fixture *f = *state;
@@ -930,6 +995,105 @@ static void test_registry_warning_changes_nothing(void **state)
 	json_decref(doc);
 }
 
+/* Give the last container observed on `s` an owner label, as another tree's run would have. */
+static void set_owner(rc_observed_ship *s, const char *owner)
+{
+	rc_observed_container *c = &s->containers[s->containers_nr - 1];
+	free(c->owner);
+	c->owner = rc_xstrdup(owner);
+}
+
+static void test_foreign_containers_are_never_touched(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	static const char *const names[] = { "a", "b", "c", "d", "e" };
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	/* web-2's name is held by another owner's container: a conflict, even with --adopt */
+	observe_desired(f, 1, "web-2", "running");
+	set_owner(&f->ships[1], "team-b");
+	/* another owner's containers of this environment and of one we do not have */
+	for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++) {
+		observe(&f->ships[0], names[i], "running", "sha256:x", "env.example.com", "old", names[i], "h", NULL);
+		set_owner(&f->ships[0], "team-b");
+	}
+	observe(&f->ships[1], "theirs-1", "running", "sha256:x", "theirs.example.com", "t", "theirs-1", "h", NULL);
+	set_owner(&f->ships[1], "team-b");
+	/* made before the owner label existed: ours (the default owner) */
+	observe(&f->ships[1], "old-1", "running", "sha256:x", "env.example.com", "old", "old-1", "h", NULL);
+	rc_observed_mark_owner(&f->ships[0], NULL);
+	rc_observed_mark_owner(&f->ships[1], NULL);
+	f->opts.adopt = true;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal(ep->status, RC_ENV_FAILED);
+	/* the conflict fails the environment: nothing of it is pruned this time (old-1 is ours) */
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_CONFLICT, "web-2", "container belongs to owner 'team-b'");
+	assert_true(has_diag(&ep->errors, RC_DIAG_ERROR, 0, 0, "never touches another owner's containers"));
+	for (size_t i = 0; i < f->plan.envs_nr; i++)
+		assert_string_not_equal(f->plan.envs[i].name, "theirs.example.com");
+	/* the guard counts ours only */
+	assert_false(f->plan.prune_blocked);
+	assert_int_equal((int)f->plan.managed, 3);
+	assert_string_equal(f->plan.owner, "default");
+	assert_int_equal((int)f->plan.ships_nr, 2);
+	assert_int_equal((int)f->plan.ships[0].foreign, 5);
+	assert_int_equal((int)f->plan.ships[0].managed, 2);
+	assert_int_equal((int)f->plan.ships[1].foreign, 2);
+	assert_int_equal((int)f->plan.ships[1].managed, 1);
+
+	/* seen from team-b: ours are theirs, and the other way round */
+	rc_observed_mark_owner(&f->ships[0], "team-b");
+	rc_observed_mark_owner(&f->ships[1], "team-b");
+	f->opts.owner = "team-b";
+	f->opts.adopt = false;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		if (!strcmp(ep->actions[i].instance, "old-1") || !strcmp(ep->actions[i].instance, "db-1") ||
+		    !strcmp(ep->actions[i].instance, "web-1"))
+			assert_action(&ep->actions[i], RC_ACT_CONFLICT, ep->actions[i].instance,
+				      "container belongs to owner 'default'");
+	/* what it creates carries its owner, outside the spec hash */
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const json_t *labels = json_object_get(rc_desired_create(&ep->desired[i]), "Labels");
+		char hash[65], *spec;
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.owner")), "team-b");
+		desired_of(f, ep->desired[i].instance->name, hash, &spec);
+		assert_string_equal(ep->desired[i].hash, hash);
+		free(spec);
+	}
+}
+
+static void test_removed_environment_needs_the_inventory(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	const char *inventory[] = { "env.example.com", "gone.example.com", NULL };
+	const char *empty[] = { NULL };
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 0, "web-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	observe(&f->ships[1], "gone-1", "exited", "sha256:x", "gone.example.com", "g", "gone-1", "h", NULL);
+	f->opts.inventory = inventory;
+	compute(f);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "gone-1", "absent from manifests (environment removed)");
+	assert_false(ep->left_alone);
+
+	/* never applied from this state directory: left alone, said */
+	f->opts.inventory = empty;
+	compute(f);
+	ep = env_plan(f, "gone.example.com");
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_true(ep->left_alone);
+	assert_int_equal(ep->status, RC_ENV_OK);
+	assert_true(has_diag(&ep->warnings, RC_DIAG_WARNING, 0, 0, "not in the inventory"));
+}
+
 #define SECRET_MANIFEST(pw) \
 	"__maestro: {schema: 2}\nname: t\nships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n" \
 	"services:\n  s:\n    image: web:1\n    env:\n      DB_PASSWORD: " pw "\n" \
@@ -1037,11 +1201,14 @@ int main(void)
 		T(test_same_daemon_two_ways),
 		T(test_states),
 		T(test_networks),
+		T(test_networks_of_another_owner),
 		T(test_json_and_fingerprint),
 		T(test_newer_in_registry_recreates_with_a_pull),
 		T(test_newer_in_registry_pulls_on_create_and_spec_change),
 		T(test_newer_in_registry_is_per_ship),
 		T(test_registry_warning_changes_nothing),
+		T(test_foreign_containers_are_never_touched),
+		T(test_removed_environment_needs_the_inventory),
 		T(test_secret_values_hashed_in_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,12 +31,54 @@ static void test_list_environments(void **state)
 	p = rc_xstrfmt("%s/link.example.com", dir);
 	assert_int_equal(symlink("aa.example.com", p), 0);
 	free(p);
+	/* links into a shared directory, dangling, out of the tree */
+	tmp_write(dir, "shared/d/maestro.yaml", "name: d\n");
+	tmp_write(dir, "shared/base.yaml", "name: base\n");
+	tmp_write(dir, "ee.example.com/README", "x\n");
+	tmp_write(dir, "gg.example.com/README", "x\n");
+	p = rc_xstrfmt("%s/dd.example.com", dir);
+	assert_int_equal(symlink("shared/d", p), 0);
+	free(p);
+	p = rc_xstrfmt("%s/ee.example.com/maestro.yaml", dir);
+	assert_int_equal(symlink("../shared/base.yaml", p), 0);
+	free(p);
+	p = rc_xstrfmt("%s/ff.example.com", dir);
+	assert_int_equal(symlink("nowhere", p), 0);
+	free(p);
+	p = rc_xstrfmt("%s/gg.example.com/maestro.yaml", dir);
+	assert_int_equal(symlink("missing.yaml", p), 0);
+	free(p);
+	p = rc_xstrfmt("%s/hh.example.com", dir);
+	assert_int_equal(symlink("/etc", p), 0);
+	free(p);
 
 	assert_int_equal(rc_source_open_dir(&src, dir, &err), 0);
 	assert_int_equal(rc_source_list_environments(src, &names, &d, &err), 0);
 	assert_string_equal(names[0], "aa.example.com");
-	assert_string_equal(names[1], "zz.example.com");
-	assert_null(names[2]);
+	assert_string_equal(names[1], "dd.example.com");
+	assert_string_equal(names[2], "ee.example.com");
+	assert_string_equal(names[3], "ff.example.com");
+	assert_string_equal(names[4], "gg.example.com");
+	assert_string_equal(names[5], "hh.example.com");
+	assert_string_equal(names[6], "link.example.com");
+	assert_string_equal(names[7], "zz.example.com");
+	assert_null(names[8]);
+	{
+		rc_buf b = RC_BUF_INIT;
+		assert_int_equal(rc_source_read(src, "dd.example.com/maestro.yaml", &b, &err), 0);
+		assert_int_equal(rc_source_read(src, "ee.example.com/maestro.yaml", &b, &err), 0);
+		assert_string_equal(b.ptr, "name: d\nname: base\n");
+		assert_int_equal(rc_source_read(src, "ff.example.com/maestro.yaml", &b, &err), RC_EINVALID);
+		assert_non_null(strstr(err.msg, "'ff.example.com' is a dangling symbolic link"));
+		assert_int_equal(rc_source_read(src, "gg.example.com/maestro.yaml", &b, &err), RC_EINVALID);
+		assert_non_null(strstr(err.msg, "'gg.example.com/maestro.yaml' is a dangling symbolic link"));
+		assert_int_equal(rc_source_read(src, "hh.example.com/maestro.yaml", &b, &err), RC_EINVALID);
+		assert_non_null(strstr(err.msg, "leads out of the manifests tree"));
+		assert_int_equal(rc_source_read(src, "link.example.com/maestro.yaml", &b, &err), RC_EINVALID);
+		assert_non_null(strstr(err.msg, "leads out of its environment directory"));
+		assert_int_equal(rc_source_check(src, "mm.example.com/maestro.yaml", &err), RC_ENOTFOUND);
+		rc_buf_release(&b);
+	}
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 0, 0, "directory 'staging' holds maestro.yaml but its name is not an FQDN"));
 	assert_true(has_diag(&d, RC_DIAG_NOTE, 0, 0, "no maestro.yaml"));
 	assert_true(has_diag(&d, RC_DIAG_NOTE, 0, 0, "not a directory"));

@@ -115,6 +115,10 @@ static void make_origin(const char *dir)
 	   "ln -s ../../x a.example.com/up.env && ln -s sub a.example.com/subl &&"
 	   "ln -s loop2 a.example.com/loop1 && ln -s loop1 a.example.com/loop2 &&"
 	   "ln -s a.example.com link.example.com &&"
+	   "mkdir -p shared/d && printf 'base: 1\\n' >shared/base.yaml && printf 'd: 1\\n' >shared/d/maestro.yaml &&"
+	   "ln -s shared/d d.example.com && mkdir e.example.com g.example.com &&"
+	   "ln -s ../shared/base.yaml e.example.com/maestro.yaml && ln -s nowhere f.example.com &&"
+	   "ln -s missing.yaml g.example.com/maestro.yaml && ln -s /etc h.example.com &&"
 	   "git add -A && git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),a.example.com/mod &&"
 	   "git commit -qm two && git push -q ../origin.git main v1 &&"
 	   "git checkout -qb other && mkdir c.example.com && printf 'c: 1\\n' >c.example.com/maestro.yaml &&"
@@ -222,9 +226,16 @@ static void test_open_tip(void **state)
 	assert_int_equal(rc_source_list_environments(src, &names, &d, &err), 0);
 	assert_string_equal(names[0], "a.example.com");
 	assert_string_equal(names[1], "b.example.com");
-	assert_null(names[2]);   /* not c (other branch), not the link, not staging */
+	/* links are followed; those that do not resolve are listed, to be invalid when loaded */
+	assert_string_equal(names[2], "d.example.com");
+	assert_string_equal(names[3], "e.example.com");
+	assert_string_equal(names[4], "f.example.com");
+	assert_string_equal(names[5], "g.example.com");
+	assert_string_equal(names[6], "h.example.com");
+	assert_string_equal(names[7], "link.example.com");
+	assert_null(names[8]);   /* not c (other branch), not staging, not shared */
 	assert_true(has_diag(&d, RC_DIAG_WARNING, 0, 0, "directory 'staging' holds maestro.yaml"));
-	assert_true(has_diag(&d, RC_DIAG_NOTE, 0, 0, "not a directory"));   /* README.md, link.example.com */
+	assert_true(has_diag(&d, RC_DIAG_NOTE, 0, 0, "not a directory"));   /* README.md */
 	rc_strv_free(names);
 	rc_diags_release(&d);
 
@@ -269,6 +280,15 @@ static void test_symlinks(void **state)
 	expect_read_error(src, "a.example.com/loop1", RC_EINVALID, "too many levels of symbolic links");
 	/* a symlinked environment: read through it, the target is another environment */
 	expect_read_error(src, "link.example.com/maestro.yaml", RC_EINVALID, "leads out of its environment directory");
+	/* into a shared directory: followed, for the environment directory and for maestro.yaml */
+	expect_file(src, "d.example.com/maestro.yaml", "d: 1\n");
+	expect_file(src, "e.example.com/maestro.yaml", "base: 1\n");
+	/* dangling or out of the tree: an error that names the path, never "absent" */
+	expect_read_error(src, "f.example.com/maestro.yaml", RC_EINVALID, "'f.example.com/maestro.yaml': a symbolic link on the way dangles");
+	expect_read_error(src, "g.example.com/maestro.yaml", RC_EINVALID, "'g.example.com/maestro.yaml': a symbolic link on the way dangles (no 'missing.yaml')");
+	expect_read_error(src, "h.example.com/maestro.yaml", RC_EINVALID, "leads out of the manifests tree (to '/etc')");
+	assert_int_equal(rc_source_check(src, "a.example.com/nope.yaml", &err), RC_ENOTFOUND);
+	assert_int_equal(rc_source_check(src, "d.example.com/nope.yaml", &err), RC_ENOTFOUND);
 	rc_source_free(src);
 	tmp_tree_remove(sd);
 }

@@ -374,6 +374,53 @@ static void test_load_lenient(void **state)
 	rc_state_release(&s);
 }
 
+/* The inventory (issue 13): environments this state directory applied. */
+static void test_inventory(void **state)
+{
+	rc_run_state s;
+	rc_error err = RC_ERROR_INIT;
+	char **inv, *dir = tmp_tree_new(), *path = rc_xstrfmt("%s/state.json", dir);
+	rc_plan plan;
+	rc_env_plan envs[3];
+
+	(void)state;
+	/* a file from before the inventory: every recorded result but invalid counts */
+	assert_int_equal(load_text_state(&s,
+					 "{\"environments\": {\"a\": {\"result\": \"ok\"}, \"b\": {\"result\": \"invalid\"},"
+					 " \"c\": {\"result\": \"failed\"}, \"d\": {\"result\": \"ok\", \"applied\": false}}}",
+					 &err, NULL),
+			 0);
+	inv = rc_state_inventory(&s);
+	assert_string_equal(inv[0], "a");
+	assert_string_equal(inv[1], "c");
+	assert_null(inv[2]);
+	rc_strv_free(inv);
+
+	/* applied sticks through an invalid run; a left-alone environment is not recorded */
+	memset(&plan, 0, sizeof(plan));
+	memset(envs, 0, sizeof(envs));
+	envs[0].name = (char *)"a";
+	envs[0].status = RC_ENV_INVALID;
+	envs[1].name = (char *)"b";
+	envs[1].status = RC_ENV_OK;
+	envs[2].name = (char *)"e";
+	envs[2].left_alone = true;
+	plan.envs = envs;
+	plan.envs_nr = 3;
+	rc_state_record(&s, &plan, NULL);
+	assert_null(rc_state_get(&s, "e"));
+	assert_int_equal(rc_state_save(&s, path, &err), 0);
+	rc_state_release(&s);
+	assert_int_equal(rc_state_load(&s, path, &err), 0);
+	assert_true(rc_state_get(&s, "a")->applied);
+	assert_string_equal(rc_state_get(&s, "a")->result, "invalid");
+	assert_true(rc_state_get(&s, "b")->applied);
+	assert_false(rc_state_get(&s, "d")->applied);
+	rc_state_release(&s);
+	free(path);
+	tmp_tree_remove(dir);
+}
+
 static void test_save_errors(void **state)
 {
 	char *dir = tmp_tree_new();
@@ -614,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_reason_not_utf8),
 		cmocka_unit_test(test_load_corrupt),
 		cmocka_unit_test(test_load_lenient),
+		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_save_errors),
 		cmocka_unit_test(test_move_aside),
 		cmocka_unit_test(test_probe),
