@@ -96,12 +96,16 @@ test_expect_success 'setup: a fake plain-TCP daemon in a network namespace' '
 	    def answer(self):
 	        log.write("%s %s\n%s\n" % (self.command, self.path, self.headers))
 	        n = int(self.headers.get("Content-Length") or 0)
-	        if n: self.rfile.read(n)
+	        req = self.rfile.read(n) if n else b""
 	        p = self.path.split("?")[0]
 	        if p.endswith("/_ping"): code, body = 200, b"OK"
 	        elif p.endswith("/version"): code, body = 200, json.dumps({"ApiVersion": "1.41", "MinAPIVersion": "1.24", "Version": "fake"}).encode()
 	        elif p.endswith("/containers/json"): code, body = 200, b"[]"
 	        elif p.endswith("/info"): code, body = 200, json.dumps({"ID": "FAKE:0001", "Name": "fake", "DockerRootDir": "/var/lib/docker"}).encode()
+	        elif p.endswith("/networks"): code, body = 200, b"[]"
+	        elif p.endswith("/volumes") and self.command == "GET": code, body = 200, b"{\"Volumes\": []}"
+	        elif p.endswith("/volumes/create"): code, body = 201, req
+	        elif "/volumes/" in p and self.command == "DELETE": code, body = 204, b""
 	        else: code, body = 404, b"{\"message\": \"no such thing\"}"
 	        self.send_response(code)
 	        self.send_header("Content-Type", "application/json")
