@@ -154,11 +154,14 @@ test_expect_success 'a failing update retried five times across a daemon restart
 	write_env 2 "$BAD_CHECK" &&
 	test_expect_code 1 R --config hook.yaml >out 2>err &&
 	test_expect_code 1 R --config hook.yaml >out 2>err &&
-	"$RECONCILE" --state-dir "$TRASH/state" --manifests tree --config hook.yaml --watch --resync 1 \
-		>w.out 2>w.err 5>&- 6>&- &
+	# the daemon alone in the braces: a trailing & would put the whole
+	# &&-list above in the background, and $! would not be the daemon
+	{ "$RECONCILE" --state-dir "$TRASH/state" --manifests tree --config hook.yaml --watch --resync 1 \
+		>w.out 2>w.err 5>&- 6>&- & } &&
 	w=$! &&
-	test_when_finished "kill $w 2>/dev/null; :" &&
-	parts_wait_for 20 grep -q "retrying in 2s" w.err &&
+	test_when_finished "kill -9 $w 2>/dev/null; :" &&
+	parts_wait_for 30 grep -q "waiting for a change of the source or the images" w.err &&
+	sleep 3 &&    # three more resyncs of the same failure
 	kill -TERM $w && wait $w ;
 	test_expect_code 1 R --config hook.yaml >out 2>err &&
 	test_expect_code 1 R --config hook.yaml >out 2>err &&
