@@ -342,6 +342,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
+	co.pull_progress = log_pull_progress;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
 	nc.o = o;
