@@ -281,7 +281,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_ERROR ||
 		    (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0))
-			fprintf(stderr, "reconcile: %s: %s: %s\n",
+			log_line(m.diags.items[i].level == RC_DIAG_ERROR ? RC_LOG_ERROR : RC_LOG_WARNING, "%s: %s: %s",
 				m.diags.items[i].level == RC_DIAG_ERROR ? "error" : "warning", m.diags.items[i].file,
 				m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
@@ -290,7 +290,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		char *moved = NULL;
 		if (o->dry_run) {
 			/* a dry run changes nothing, the state file included: it plans without the quarantines */
-			fprintf(stderr, "reconcile: warning: %s: planned without it\n", err->msg);
+			log_line(RC_LOG_WARNING, "warning: %s: planned without it", err->msg);
 			memset(&st, 0, sizeof(st));
 			rc_error_clear(err);
 		} else if (ret == RC_EINVALID && rc_state_move_aside(state_path, &moved, err) == 0) {
@@ -330,13 +330,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	if (rc_pauses_load(&pauses, o->state_dir, 0, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: no environment is paused\n", err->msg);
+		log_line(RC_LOG_WARNING, "warning: %s: no environment is paused", err->msg);
 		rc_error_clear(err);
 	}
 	paused = rc_pauses_names(&pauses);
 	co.paused = paused;
 	for (size_t i = 0; i < pauses.nr && o->verbosity >= 0; i++)
-		fprintf(stderr, "reconcile: %s is paused%s%s%s%s: planned, not applied\n", pauses.v[i].env,
+		log_line(RC_LOG_INFO, "%s is paused%s%s%s%s: planned, not applied", pauses.v[i].env,
 			pauses.v[i].until ? " until " : "", pauses.v[i].until ? pauses.v[i].until : "",
 			pauses.v[i].reason[0] ? ": " : "", pauses.v[i].reason);
 	co.revision = src->revision;
@@ -402,7 +402,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		notify_finished(&nc, &plan, &st);
 		rc_state_record(&st, &plan, src->revision);
 		if (rc_state_save(&st, state_path, &serr) < 0) {
-			fprintf(stderr, "reconcile: error: this run could not be recorded: %s\n", serr.msg);
+			log_line(RC_LOG_ERROR, "error: this run could not be recorded: %s", serr.msg);
 			rr->failed = true;
 		}
 	}
@@ -487,7 +487,7 @@ int cmd_converge(const struct options *o)
 	if (converge_run(o, o->dry_run ? NULL : &h, &rr, &err) < 0)
 		die(rr.locked ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
 	if (rr.interrupted || stop_signal) {
-		fprintf(stderr, "reconcile: interrupted by %s: the action in progress finished, %s\n",
+		log_line(RC_LOG_WARNING, "interrupted by %s: the action in progress finished, %s",
 			stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
 			rr.interrupted ? "the rest is left for the next run" : "the run had finished its actions");
 		return EXIT_FAILED;

@@ -183,7 +183,10 @@ void RC_PRINTF(1, 2) say(const char *fmt, ...)
 	rc_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	write_line(RC_LOG_INFO, msg.ptr);
+	write_line(rc_starts_with(msg.ptr, "error: ")	? RC_LOG_ERROR :
+		   rc_starts_with(msg.ptr, "warning: ") ? RC_LOG_WARNING :
+							  RC_LOG_INFO,
+		   msg.ptr);
 	pthread_mutex_unlock(&log_lock);
 	rc_buf_release(&msg);
 }

@@ -87,7 +87,7 @@ void log_stderr(void *ctx, rc_log_level level, const char *msg);
 void log_pull_progress(void *ctx, const rc_docker_pull_progress *p);
 /* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
 void put_line(FILE *out, struct rc_buf *line);
-/* The daemon's lines: log_line() at info. */
+/* The daemon's lines: log_line() at error or warning when the message starts so, else info. */
 void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
 /* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */
