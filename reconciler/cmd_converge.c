@@ -62,6 +62,45 @@ static void print_diags(const rc_diags *ds, const char *what, const char *on, co
 	}
 }
 
+/* "sha256:" and 12 hex digits of an image id or digest, "(absent)" for NULL */
+static void add_short_id(rc_buf *b, const char *id)
+{
+	const char *hex = id && rc_starts_with(id, "sha256:") ? id + 7 : id;
+	if (!id)
+		rc_buf_adds(b, "(absent)");
+	else
+		rc_buf_addf(b, "%.*s%.12s", (int)(hex - id), id, hex);
+}
+
+/* -v: "image: <running> (running) -> <reference> (<its id on the ship>; registry <digest>)" */
+static void print_image(const rc_action *a, rc_buf *line)
+{
+	if (!a->desired || (a->kind != RC_ACT_CREATE && a->kind != RC_ACT_RECREATE && a->kind != RC_ACT_START))
+		return;
+	rc_buf_adds(line, "        image: ");
+	if (a->image.running_id) {
+		add_short_id(line, a->image.running_id);
+		rc_buf_adds(line, " (running) -> ");
+	}
+	rc_buf_addf(line, "%s (", a->desired->instance->image);
+	add_short_id(line, a->image.desired_id);
+	if (a->image.registry_digest) {
+		rc_buf_adds(line, "; registry ");
+		add_short_id(line, a->image.registry_digest);
+	}
+	rc_buf_adds(line, ")");
+	put_line(stdout, line);
+}
+
+/* "plan for <commit> (<branch>)": what a git source planned; nothing for a directory */
+static void print_plan_header(const struct options *o, const char *revision)
+{
+	if (!revision || o->verbosity < 0)
+		return;
+	printf("plan for %.12s (%s%s)\n", revision, o->revision ? "revision " : "",
+	       o->revision ? o->revision : o->branch ? o->branch : "default branch");
+}
+
 static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
 {
 	size_t counts[RC_ACT_KINDS] = { 0 }, done[RC_ACT_KINDS] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0;
@@ -112,6 +151,8 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 					rc_buf_addf(&line, "  [%s%s%s]", res == RC_RESULT_DONE ? green : red,
 						    rc_action_result_name(res), off);
 				put_line(stdout, &line);
+				if (o->verbosity > 0)
+					print_image(a, &line);
 				if (o->verbosity > 0 && a->kind == RC_ACT_RECREATE)
 					print_env_values(a);
 				if (a->log && *a->log) {
@@ -384,6 +425,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		fputc('\n', stdout);
 		json_decref(doc);
 	} else if (report) {
+		print_plan_header(o, src->revision);
 		print_plan_text(&plan, !o->dry_run, o);
 	}
 	fflush(stdout);
