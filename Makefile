@@ -81,7 +81,10 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
 DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)
 
-all: $(PROG)
+# the GET-only proxy a review runner reaches the Docker hosts through (contrib/getonly-proxy/README.md)
+PROXY := contrib/getonly-proxy/reconcile-getonly-proxy
+
+all: $(PROG) $(PROXY)
 
 # Rebuild everything when the flags change (plain <-> SANITIZE), as git's GIT-CFLAGS.
 BUILD-FLAGS: FORCE
@@ -111,6 +114,10 @@ tests/bench/%: tests/bench/%.o $(LIB_A)
 
 # test tools: standalone programs the integration tests run (no library)
 tests/lib/%: tests/lib/%.c BUILD-FLAGS
+	$(QP) CC $@
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+$(PROXY): $(PROXY).c BUILD-FLAGS
 	$(QP) CC $@
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
@@ -150,7 +157,7 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
-check-integration: $(PROG) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
+check-integration: $(PROG) $(PROXY) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
 	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
 
 # libFuzzer targets: the whole library is compiled into each target with clang.
@@ -165,9 +172,10 @@ fuzz: $(FUZZ_BIN)
 INSTALL_PATHS := sed -e 's|/usr/local/bin/reconcile|$(BINDIR)/reconcile|g' \
 	-e 's|/etc/reconcile/|$(SYSCONFDIR)/reconcile/|g'
 
-install: $(PROG)
+install: $(PROG) $(PROXY)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(CRONDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/reconcile
 	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/reconcile
+	install -m 0755 $(PROXY) $(DESTDIR)$(BINDIR)/reconcile-getonly-proxy
 	for s in 1 5 7; do for m in doc/*.$$s; do test -f "$$m" || continue; \
 	  install -D -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/$${m##*/} || exit 1; done; done
 	for u in contrib/systemd/*.service contrib/systemd/*.timer; do \
@@ -181,7 +189,7 @@ install: $(PROG)
 clean:
 	rm -f lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
-	  $(FUZZ_BIN) $(TOOL_BIN) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
+	  $(FUZZ_BIN) $(TOOL_BIN) $(PROXY) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
 
 
 .PHONY: check-layers check-headers analyze style

@@ -62,6 +62,45 @@ static void print_diags(const rc_diags *ds, const char *what, const char *on, co
 	}
 }
 
+/* "sha256:" and 12 hex digits of an image id or digest, "(absent)" for NULL */
+static void add_short_id(rc_buf *b, const char *id)
+{
+	const char *hex = id && rc_starts_with(id, "sha256:") ? id + 7 : id;
+	if (!id)
+		rc_buf_adds(b, "(absent)");
+	else
+		rc_buf_addf(b, "%.*s%.12s", (int)(hex - id), id, hex);
+}
+
+/* -v: "image: <running> (running) -> <reference> (<its id on the ship>; registry <digest>)" */
+static void print_image(const rc_action *a, rc_buf *line)
+{
+	if (!a->desired || (a->kind != RC_ACT_CREATE && a->kind != RC_ACT_RECREATE && a->kind != RC_ACT_START))
+		return;
+	rc_buf_adds(line, "        image: ");
+	if (a->image.running_id) {
+		add_short_id(line, a->image.running_id);
+		rc_buf_adds(line, " (running) -> ");
+	}
+	rc_buf_addf(line, "%s (", a->desired->instance->image);
+	add_short_id(line, a->image.desired_id);
+	if (a->image.registry_digest) {
+		rc_buf_adds(line, "; registry ");
+		add_short_id(line, a->image.registry_digest);
+	}
+	rc_buf_adds(line, ")");
+	put_line(stdout, line);
+}
+
+/* "plan for <commit> (<branch>)": what a git source planned; nothing for a directory */
+static void print_plan_header(const struct options *o, const char *revision)
+{
+	if (!revision || o->verbosity < 0)
+		return;
+	printf("plan for %.12s (%s%s)\n", revision, o->revision ? "revision " : "",
+	       o->revision ? o->revision : o->branch ? o->branch : "default branch");
+}
+
 static void print_plan_text(const rc_plan *plan, bool applied, const struct options *o)
 {
 	size_t counts[RC_ACT_KINDS] = { 0 }, done[RC_ACT_KINDS] = { 0 }, results[RC_RESULT_SKIPPED + 1] = { 0 }, unchanged = 0;
@@ -112,6 +151,8 @@ static void print_plan_text(const rc_plan *plan, bool applied, const struct opti
 					rc_buf_addf(&line, "  [%s%s%s]", res == RC_RESULT_DONE ? green : red,
 						    rc_action_result_name(res), off);
 				put_line(stdout, &line);
+				if (o->verbosity > 0)
+					print_image(a, &line);
 				if (o->verbosity > 0 && a->kind == RC_ACT_RECREATE)
 					print_env_values(a);
 				if (a->log && *a->log) {
@@ -291,7 +332,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	for (size_t i = 0; i < m.diags.nr; i++)
 		if (m.diags.items[i].level == RC_DIAG_ERROR ||
 		    (m.diags.items[i].level == RC_DIAG_WARNING && o->verbosity >= 0))
-			fprintf(stderr, "reconcile: %s: %s: %s\n",
+			log_line(m.diags.items[i].level == RC_DIAG_ERROR ? RC_LOG_ERROR : RC_LOG_WARNING, "%s: %s: %s",
 				m.diags.items[i].level == RC_DIAG_ERROR ? "error" : "warning", m.diags.items[i].file,
 				m.diags.items[i].message);
 	/* what earlier runs left: quarantined attempts (a dry run shows them too) */
@@ -300,7 +341,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		char *moved = NULL;
 		if (o->dry_run) {
 			/* a dry run changes nothing, the state file included: it plans without the quarantines */
-			fprintf(stderr, "reconcile: warning: %s: planned without it\n", err->msg);
+			log_line(RC_LOG_WARNING, "warning: %s: planned without it", err->msg);
 			memset(&st, 0, sizeof(st));
 			rc_error_clear(err);
 		} else if (ret == RC_EINVALID && rc_state_move_aside(state_path, &moved, err) == 0) {
@@ -340,13 +381,13 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	quarantine = rc_state_quarantines(&st, &co.quarantine_nr);
 	co.quarantine = quarantine;
 	if (rc_pauses_load(&pauses, o->state_dir, 0, err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: no environment is paused\n", err->msg);
+		log_line(RC_LOG_WARNING, "warning: %s: no environment is paused", err->msg);
 		rc_error_clear(err);
 	}
 	paused = rc_pauses_names(&pauses);
 	co.paused = paused;
 	for (size_t i = 0; i < pauses.nr && o->verbosity >= 0; i++)
-		fprintf(stderr, "reconcile: %s is paused%s%s%s%s: planned, not applied\n", pauses.v[i].env,
+		log_line(RC_LOG_INFO, "%s is paused%s%s%s%s: planned, not applied", pauses.v[i].env,
 			pauses.v[i].until ? " until " : "", pauses.v[i].until ? pauses.v[i].until : "",
 			pauses.v[i].reason[0] ? ": " : "", pauses.v[i].reason);
 	state_real = realpath(o->state_dir, NULL);   /* the same directory, however it was named */
@@ -355,6 +396,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
+	co.pull_progress = log_pull_progress;
 	co.cancelled = h ? h->cancelled : NULL;
 	co.cancel_ctx = h ? h->cancel_ctx : NULL;
 	co.state_dir = state_real ? state_real : o->state_dir;
@@ -405,6 +447,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		fputc('\n', stdout);
 		json_decref(doc);
 	} else if (report) {
+		print_plan_header(o, src->revision);
 		print_plan_text(&plan, !o->dry_run, o);
 	}
 	fflush(stdout);
@@ -423,7 +466,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		notify_finished(&nc, &plan, &st);
 		rc_state_record(&st, &plan, src->revision);
 		if (rc_state_save(&st, state_path, &serr) < 0) {
-			fprintf(stderr, "reconcile: error: this run could not be recorded: %s\n", serr.msg);
+			log_line(RC_LOG_ERROR, "error: this run could not be recorded: %s", serr.msg);
 			rr->failed = true;
 		}
 	}
@@ -512,7 +555,7 @@ int cmd_converge(const struct options *o)
 	if (converge_run(o, o->dry_run ? NULL : &h, &rr, &err) < 0)
 		die(rr.locked ? EXIT_LOCKED : EXIT_FAILED, "%s", err.msg);
 	if (rr.interrupted || stop_signal) {
-		fprintf(stderr, "reconcile: interrupted by %s: the action in progress finished, %s\n",
+		log_line(RC_LOG_WARNING, "interrupted by %s: the action in progress finished, %s",
 			stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
 			rr.interrupted ? "the rest is left for the next run" : "the run had finished its actions");
 		return EXIT_FAILED;

@@ -145,11 +145,11 @@ int cmd_status(const struct options *o)
 	load_secrets_release(&ls);
 	load_opts_release(&lo);
 	if (rc_state_load(&st, path, &err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		log_line(RC_LOG_WARNING, "warning: %s", err.msg);
 		memset(&st, 0, sizeof(st));
 	}
 	if (rc_pauses_load(&pauses, o->state_dir, 0, &err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		log_line(RC_LOG_WARNING, "warning: %s", err.msg);
 		memset(&pauses, 0, sizeof(pauses));
 	}
 	if (converge_opts_fill(&co, o, &pass, &err) < 0)

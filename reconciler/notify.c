@@ -28,7 +28,7 @@ static void notify_log(void *ctx, rc_log_level level, const char *msg)
 		return;
 	if (level >= RC_LOG_INFO && log_verbosity < 0)
 		return;
-	fprintf(stderr, "reconcile: %s%s\n",
+	log_line(level, "%s%s",
 		level == RC_LOG_WARNING ? "warning: " :
 		level == RC_LOG_ERROR	? "error: " :
 					  "",
@@ -50,7 +50,7 @@ static rc_notifier *notifier_get(const struct options *o)
 	if (notifier)
 		return notifier;
 	if (rc_notifier_new(&notifier, &no, &err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s; nobody is told\n", err.msg);
+		log_line(RC_LOG_WARNING, "warning: %s; nobody is told", err.msg);
 		return NULL;
 	}
 	atexit(notifier_drain);
@@ -138,7 +138,7 @@ void notify_finished(const struct notify_ctx *nc, const rc_plan *plan, const rc_
 		return;
 	path = incidents_path(nc->o);
 	if (rc_incidents_load(&inc, path, &err) < 0) {
-		fprintf(stderr, "reconcile: warning: %s: starting a new notify state\n", err.msg);
+		log_line(RC_LOG_WARNING, "warning: %s: starting a new notify state", err.msg);
 		memset(&inc, 0, sizeof(inc));
 		rc_error_clear(&err);
 	}
@@ -148,7 +148,7 @@ void notify_finished(const struct notify_ctx *nc, const rc_plan *plan, const rc_
 	rc_incidents_update(&events, &inc, plan, &io);
 	/* remembered before anything is sent: a crash may lose a message, never repeat one */
 	if (rc_incidents_save(&inc, path, &err) < 0)
-		fprintf(stderr, "reconcile: warning: %s\n", err.msg);
+		log_line(RC_LOG_WARNING, "warning: %s", err.msg);
 	tell(nc, &events);
 	rc_event_list_release(&events);
 	rc_incidents_release(&inc);

@@ -70,12 +70,27 @@ RC_NORETURN void usage(FILE *out, int code);
 /* The help of one command (`reconcile validate --help`); usage() for NULL or a command without one. */
 RC_NORETURN void command_usage(const char *command, FILE *out, int code);
 
-/* rc_converge_opts.log: "reconcile: <level>: <msg>" on stderr, as -v and -q allow (ctx: the options). */
-void log_stderr(void *ctx, rc_log_level level, const char *msg);
-/* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
+/*
+ * The log (reconciler/log.c): every line of a run or of the daemon on
+ * stderr is "<prefix>reconcile: <message>", the prefix being the local
+ * time in RFC 3339 and a space, or under systemd ($JOURNAL_STREAM) a
+ * syslog priority "<3>", "<4>", "<6>", "<7>".
+ */
 struct rc_buf;
+void log_prefix(struct rc_buf *out, rc_log_level level);
+void log_line(rc_log_level level, const char *fmt, ...) RC_PRINTF(2, 3);
+/* rc_converge_opts.log: "<level>: <msg>", as -v and -q allow (ctx: the options). */
+void log_stderr(void *ctx, rc_log_level level, const char *msg);
+/*
+ * rc_converge_opts.pull_progress (ctx: the options): on a terminal, one
+ * line per image updated in place (layers and bytes); otherwise one line
+ * when an image is pulled: "pulling 'IMAGE' on ship 'X' ... done in 3.2 s,
+ * 12.3 MB". Nothing under -q.
+ */
+void log_pull_progress(void *ctx, const rc_docker_pull_progress *p);
+/* Print `line` without its trailing spaces (column padding), then a newline, and empty it. */
 void put_line(FILE *out, struct rc_buf *line);
-/* The daemon's lines: "<local time> reconcile: <message>" on stderr. */
+/* The daemon's lines: log_line() at error or warning when the message starts so, else info. */
 void say(const char *fmt, ...) RC_PRINTF(1, 2);
 
 /* Fill what the command line left unset from the config file; RC_EINVALID naming file:line:col. */

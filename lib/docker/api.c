@@ -149,7 +149,21 @@ void rc_docker_merge_named(json_t *into, const json_t *from, const char *const *
 struct pull_ctx {
 	const char *ship;
 	const char *image;
+	const rc_docker_pull_opts *opts;
+	rc_docker_layers layers;
+	double start;
 };
+
+static void pull_report(struct pull_ctx *c, bool done, bool failed)
+{
+	rc_docker_pull_progress p = { c->ship, c->image, 0, 0, 0, 0, 0, done, failed };
+
+	if (!c->opts || !c->opts->progress)
+		return;
+	rc_docker_layers_count(&c->layers, &p.layers, &p.layers_done, &p.bytes, &p.bytes_total);
+	p.elapsed_s = rc_monotonic() - c->start;
+	c->opts->progress(c->opts->progress_ctx, &p);
+}
 
 static bool looks_like_auth(const char *m)
 {
@@ -170,8 +184,11 @@ static int pull_object(json_t *obj, void *data, rc_error *err)
 				    c->ship, c->image);
 	e = json_object_get(obj, "error");
 	det = json_object_get(obj, "errorDetail");
-	if (!e && !det)
+	if (!e && !det) {
+		if (c->opts && c->opts->progress && rc_docker_layers_update(&c->layers, obj))
+			pull_report(c, false, false);
 		return 0;
+	}
 	if (json_is_object(det))
 		m = json_object_get(det, "message");
 	if (!json_is_string(m) || !json_string_length(m))
@@ -189,7 +206,7 @@ static int pull_object(json_t *obj, void *data, rc_error *err)
 int rc_docker_pull_check(const char *ship, const char *image, const char *data, size_t len,
 			 rc_error *err)
 {
-	struct pull_ctx c = { ship, image };
+	struct pull_ctx c = { ship, image, NULL, { NULL, 0, 0 }, 0 };
 	rc_docker_stream s;
 	int ret;
 
@@ -300,7 +317,14 @@ int rc_docker_inspect_image(rc_docker *d, const char *ref, json_t **out, rc_erro
 
 int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, rc_error *err)
 {
-	struct pull_ctx ctx = { d->ship, image };
+	rc_docker_pull_opts o = { registry_auth, NULL, NULL };
+	return rc_docker_pull_with(d, image, &o, err);
+}
+
+int rc_docker_pull_with(rc_docker *d, const char *image, const rc_docker_pull_opts *o, rc_error *err)
+{
+	const char *registry_auth = o ? o->registry_auth : NULL;
+	struct pull_ctx ctx = { d->ship, image, o, { NULL, 0, 0 }, rc_monotonic() };
 	struct req r = { "POST", NULL, NULL, 0, registry_auth, 0, true };
 	rc_buf head = RC_BUF_INIT, path = RC_BUF_INIT;
 	rc_docker_stream stream;
@@ -346,6 +370,8 @@ int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, r
 	if (ret < 0 && err && !rc_starts_with(err->msg, "docker on"))
 		rc_error_prefix(err, "docker on '%s': pull of '%s'", d->ship, image);
 done:
+	pull_report(&ctx, true, ret < 0);
+	rc_docker_layers_release(&ctx.layers);
 	rc_docker_stream_release(&stream);
 	rc_buf_release(&head);
 	rc_buf_release(&path);

@@ -54,6 +54,7 @@
 #include "base/error.h"
 #include "base/buf.h"
 #include <jansson.h>
+#include <stdint.h>
 
 /*
  * The oldest API we speak (Docker 1.12, the floor of every current daemon)
@@ -181,6 +182,29 @@ int rc_docker_inspect_image(rc_docker *d, const char *ref, json_t **out, rc_erro
  */
 #define RC_DOCKER_PULL_STALL_S 300
 int rc_docker_pull(rc_docker *d, const char *image, const char *registry_auth, rc_error *err);
+
+/*
+ * A pull as it goes, for a progress display: the layers seen and finished,
+ * bytes downloaded of the layers' known sizes (a layer's size is known once
+ * its download starts), seconds since the request. `done` is set on the
+ * last call, made once whether the pull succeeded or not (`failed`).
+ */
+typedef struct rc_docker_pull_progress {
+	const char *ship, *image;
+	size_t layers, layers_done;
+	uint64_t bytes, bytes_total;
+	double elapsed_s;
+	bool done, failed;
+} rc_docker_pull_progress;
+typedef void (*rc_docker_pull_progress_fn)(void *ctx, const rc_docker_pull_progress *p);
+
+typedef struct rc_docker_pull_opts {
+	const char *registry_auth;              /* as for rc_docker_pull(), may be NULL */
+	rc_docker_pull_progress_fn progress;    /* called when something changed; may be NULL */
+	void *progress_ctx;
+} rc_docker_pull_opts;
+/* rc_docker_pull() with options (`o` may be NULL). */
+int rc_docker_pull_with(rc_docker *d, const char *image, const rc_docker_pull_opts *o, rc_error *err);
 
 /*
  * POST /containers/create?name=`name` (`name` may be NULL) with `body` (a

@@ -2,6 +2,7 @@
 #include "docker/stream.h"
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 #include "base/banned.h"
@@ -148,4 +149,89 @@ int rc_docker_demux(rc_buf *out, const char *data, size_t len)
 
 	rc_docker_demuxer_feed(&m, data, len);
 	return rc_docker_demuxer_finish(&m);
+}
+
+/* ---- pull progress ---- */
+
+static struct rc_docker_layer *layer_get(rc_docker_layers *l, const char *id)
+{
+	for (size_t i = 0; i < l->nr; i++)
+		if (!strcmp(l->v[i].id, id))
+			return &l->v[i];
+	if (l->nr >= RC_DOCKER_LAYERS_MAX)
+		return NULL;
+	if (l->nr == l->alloc) {
+		l->alloc = l->alloc ? 2 * l->alloc : 16;
+		l->v = rc_xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	memset(&l->v[l->nr], 0, sizeof(l->v[0]));
+	l->v[l->nr].id = rc_xstrdup(id);
+	return &l->v[l->nr++];
+}
+
+static uint64_t detail(const json_t *obj, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(json_object_get(obj, "progressDetail"), key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+int rc_docker_layers_update(rc_docker_layers *l, const json_t *obj)
+{
+	const char *id = json_string_value(json_object_get(obj, "id"));
+	const char *st = json_string_value(json_object_get(obj, "status"));
+	struct rc_docker_layer *y;
+	size_t before;
+	uint64_t cur, tot;
+
+	if (!id || !st)
+		return 0;
+	/* the lines that name a layer; "Pulling from <repo>" names the tag */
+	if (strcmp(st, "Pulling fs layer") && strcmp(st, "Waiting") && strcmp(st, "Downloading") &&
+	    strcmp(st, "Verifying Checksum") && strcmp(st, "Download complete") &&
+	    strcmp(st, "Extracting") && strcmp(st, "Pull complete") && strcmp(st, "Already exists"))
+		return 0;
+	before = l->nr;
+	if (!(y = layer_get(l, id)))
+		return 0;
+	cur = y->current;
+	tot = y->total;
+	if (!strcmp(st, "Downloading")) {
+		if (detail(obj, "total"))
+			y->total = detail(obj, "total");
+		if (detail(obj, "current") > y->current)
+			y->current = detail(obj, "current");
+	} else if (!strcmp(st, "Download complete") || !strcmp(st, "Verifying Checksum") ||
+		   !strcmp(st, "Extracting") || !strcmp(st, "Pull complete")) {
+		if (y->total)
+			y->current = y->total;
+		if (!strcmp(st, "Pull complete") && !y->done) {
+			y->done = true;
+			return 1;
+		}
+	} else if (!strcmp(st, "Already exists") && !y->done) {
+		y->done = true;
+		return 1;
+	}
+	return before != l->nr || cur != y->current || tot != y->total;
+}
+
+void rc_docker_layers_count(const rc_docker_layers *l, size_t *layers, size_t *done, uint64_t *bytes,
+			    uint64_t *total)
+{
+	*layers = l->nr;
+	*done = 0;
+	*bytes = *total = 0;
+	for (size_t i = 0; i < l->nr; i++) {
+		*done += l->v[i].done;
+		*bytes += l->v[i].current;
+		*total += l->v[i].total;
+	}
+}
+
+void rc_docker_layers_release(rc_docker_layers *l)
+{
+	for (size_t i = 0; i < l->nr; i++)
+		free(l->v[i].id);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }

@@ -61,4 +61,27 @@ int rc_docker_demuxer_finish(rc_docker_demuxer *m);
 /* Add what fits of `data` under b's cap; RC_ELIMIT when not all of it did. */
 int rc_docker_add_capped(rc_buf *b, const char *data, size_t n);
 
+/*
+ * The layers of a pull, from its progress objects ({"id": layer,
+ * "status": "Downloading", "progressDetail": {"current", "total"}}, ...):
+ * rc_docker_layers_update() returns 1 when `obj` changed what is known
+ * (a layer seen, downloaded bytes, a layer finished), else 0. At most
+ * RC_DOCKER_LAYERS_MAX layers are counted. Zero-initialise; release.
+ */
+#define RC_DOCKER_LAYERS_MAX 512
+struct rc_docker_layer {
+	char *id;
+	uint64_t current, total;
+	bool done;
+};
+typedef struct rc_docker_layers {
+	struct rc_docker_layer *v;
+	size_t nr, alloc;
+} rc_docker_layers;
+int rc_docker_layers_update(rc_docker_layers *l, const json_t *obj);
+/* Layers seen and finished, bytes downloaded and the sum of known sizes. */
+void rc_docker_layers_count(const rc_docker_layers *l, size_t *layers, size_t *done, uint64_t *bytes,
+			    uint64_t *total);
+void rc_docker_layers_release(rc_docker_layers *l);
+
 #endif

@@ -258,6 +258,14 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 	a->start = in->state == RC_STATE_RUNNING;
 	if (a->kind == RC_ACT_CREATE || a->kind == RC_ACT_RECREATE)
 		a->pull = image_absent || newer;
+	/* what -v shows: the image the reference names on the ship, the registry's, the running one's */
+	a->image.desired_id = image_absent ? NULL : rc_xstrdup(img->value);
+	if (newer)
+		a->image.registry_digest = rc_xstrdup(rc_kvlist_find(&os->fresh_digests, in->image)->value);
+	if (c && c->image_id && rc_streq(a->container_id, c->id))
+		a->image.running_id = rc_xstrdup(c->image_id);
+	else if (k && k->image_id && rc_streq(a->container_id, k->id))
+		a->image.running_id = rc_xstrdup(k->image_id);
 }
 
 /* The registry warnings about the images of `d`, once per environment. */
@@ -915,6 +923,9 @@ void rc_plan_release(rc_plan *plan)
 			free(a->discard_id);
 			free(a->verify_id);
 			free(a->old_spec);
+			free(a->image.desired_id);
+			free(a->image.registry_digest);
+			free(a->image.running_id);
 			free(a->old_id);
 			free(a->old_name);
 			free(a->old_ship);

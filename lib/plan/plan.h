@@ -63,6 +63,14 @@ typedef struct rc_action {
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
 	/*
+	 * The images, as observed (for -v and the JSON; each may be NULL):
+	 * the id the desired reference names on the ship (NULL: absent), the
+	 * digest the registry has for it when newer, the existing container's.
+	 */
+	struct {
+		char *desired_id, *registry_digest, *running_id;
+	} image;
+	/*
 	 * create: the container of ours this one replaces, make-before-break:
 	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
 	 * was renamed (same ship, same service). On another ship the old one

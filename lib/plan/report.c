@@ -1,6 +1,8 @@
 /* The plan as DESIGN §7's JSON document. */
 #include "base/compat.h"
 #include "plan/report.h"
+#include "manifest/secret.h"
+#include "manifest/spec.h"
 #include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,74 @@ json_t *rc_plan_ships_to_json(const rc_plan *plan)
 	return ships;
 }
 
+#define SECRET_SHOWN "(secret)"
+
+/* Whether env value `name` = `v` (a spec value, may be NULL) must not be shown. */
+static bool env_secret(const rc_desired *d, const char *name, const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return rc_env_secret(d->instance, name, s) || (s && rc_secret_value(s));
+}
+
+/* A spec value to show: secret env values masked. `sub` is the key under `top`, or NULL for all of it. */
+static json_t *shown_value(const rc_desired *d, const char *top, const char *sub, json_t *v)
+{
+	const char *k;
+	json_t *x, *copy;
+
+	if (!v)
+		return json_null();
+	if (strcmp(top, "env"))
+		return json_incref(v);
+	if (sub)
+		return env_secret(d, sub, v) ? json_string(SECRET_SHOWN) : json_incref(v);
+	if (!json_is_object(v))
+		return json_incref(v);
+	copy = json_object();
+	json_object_foreach(v, k, x)
+		json_object_set_new(copy, k, env_secret(d, k, x) ? json_string(SECRET_SHOWN) : json_incref(x));
+	return copy;
+}
+
+/*
+ * For each reason that names a field ("image changed", "env.FOO added"),
+ * its old value (from the container's spec label) and its new one.
+ */
+static json_t *changes_json(const rc_action *a)
+{
+	json_t *old = a->old_spec && a->desired ? json_loads(a->old_spec, 0, NULL) : NULL;
+	json_t *out = json_array();
+
+	for (size_t r = 0; json_is_object(old) && r < a->reasons.nr; r++) {
+		const char *reason = a->reasons.v[r], *sp = strrchr(reason, ' '), *dot;
+		char *field, *top, *sub = NULL;
+		json_t *x, *y;
+
+		if (!sp || (strcmp(sp, " changed") && strcmp(sp, " added") && strcmp(sp, " removed")))
+			continue;
+		field = rc_xstrndup(reason, (size_t)(sp - reason));
+		dot = strchr(field, '.');
+		top = dot ? rc_xstrndup(field, (size_t)(dot - field)) : rc_xstrdup(field);
+		if (dot)
+			sub = rc_xstrdup(dot + 1);
+		x = json_object_get(old, top);
+		y = json_object_get(a->desired->spec, top);
+		if (sub) {
+			x = json_object_get(x, sub);
+			y = json_object_get(y, sub);
+		}
+		if ((x || y) && !json_equal(x, y))
+			json_array_append_new(out, json_pack("{s:s, s:o, s:o}", "field", field, "old",
+							      shown_value(a->desired, top, sub, x), "new",
+							      shown_value(a->desired, top, sub, y)));
+		free(field);
+		free(top);
+		free(sub);
+	}
+	json_decref(old);
+	return out;
+}
+
 json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 {
 	json_t *doc = json_object(), *envs = json_array(), *fp_src = json_array();
@@ -57,6 +127,23 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 			if (a->kind == RC_ACT_CREATE_NETWORK || a->kind == RC_ACT_REMOVE_NETWORK)
 				json_object_set_new(o, "network", json_string(a->instance));
 			json_object_set_new(o, "reasons", reasons);
+			if (a->old_spec && a->desired) {
+				json_t *ch = changes_json(a);
+				if (json_array_size(ch))
+					json_object_set_new(o, "changes", ch);
+				else
+					json_decref(ch);
+			}
+			if (a->desired && (a->image.desired_id || a->image.running_id || a->image.registry_digest)) {
+				json_t *im = json_pack("{s:s}", "reference", a->desired->instance->image);
+				if (a->image.desired_id)
+					json_object_set_new(im, "id", json_string(a->image.desired_id));
+				if (a->image.registry_digest)
+					json_object_set_new(im, "registry_digest", json_string(a->image.registry_digest));
+				if (a->image.running_id)
+					json_object_set_new(im, "running_id", json_string(a->image.running_id));
+				json_object_set_new(o, "image", im);
+			}
 			if (a->pull)
 				json_object_set_new(o, "pull", json_true());
 			if (applied)

@@ -60,6 +60,8 @@ typedef struct rc_converge_opts {
 	const char *ssh_passphrase;
 	rc_log_fn log;              /* progress, may be NULL; called from worker threads */
 	void *log_ctx;
+	/* pulls as they go (rc_docker_pull_with()), called with log_ctx from worker threads; may be NULL */
+	rc_docker_pull_progress_fn pull_progress;
 	/*
 	 * Asked before each action (from worker threads): true stops the run
 	 * there; the action in progress finishes (its health gate runs to its

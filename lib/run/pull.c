@@ -46,6 +46,7 @@ char *rc_pull_auth(const rc_environment *env, const char *image, const rc_conver
 int rc_pull_once(struct fship *fs, const rc_environment *env, const char *image,
 		 const rc_converge_opts *o, rc_error *err)
 {
+	rc_docker_pull_opts popts = { NULL, NULL, NULL };
 	char *auth;
 	int rc_locked_ret_, ret;
 
@@ -57,7 +58,10 @@ int rc_pull_once(struct fship *fs, const rc_environment *env, const char *image,
 	pthread_mutex_unlock(&fs->lock);
 	auth = rc_pull_auth(env, image, o);
 	rc_converge_logf(o, RC_LOG_INFO, "pulling '%s' on ship '%s'%s", image, fs->ship->name, auth ? " (with credentials)" : "");
-	ret = LOCKED(fs, rc_docker_pull(fs->docker, image, auth, err));
+	popts.registry_auth = auth;
+	popts.progress = o->pull_progress;
+	popts.progress_ctx = o->log_ctx;
+	ret = LOCKED(fs, rc_docker_pull_with(fs->docker, image, &popts, err));
 	if (ret == RC_EAUTH && !auth)
 		rc_error_prefix(err, "cannot pull '%s' (no credentials for its registry in the manifest's "
 				"registries nor in the Docker config file)", image);

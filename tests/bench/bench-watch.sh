@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib/parts.sh
-make -s -j2 reconciler/reconcile tests/lib/getonly-proxy
+make -s -j2 reconciler/reconcile contrib/getonly-proxy/reconcile-getonly-proxy
 R=$PWD/reconciler/reconcile
 rounds=${1:-7}
 work=$(mktemp -d /tmp/rcwbench.XXXXXX)
@@ -22,7 +22,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"; parts_cleanup' EXIT
 parts_start_dockerd wb >/dev/null
 S=${DOCKER_HOST_WB#unix://}
 parts_make_image wb bench/app:1 >/dev/null
-tests/lib/getonly-proxy --all "$work/proxy.sock" "$S" "$work/requests.log" &
+contrib/getonly-proxy/reconcile-getonly-proxy --all "$work/proxy.sock" "$S" "$work/requests.log" &
 pids+=($!)
 parts_wait_for 5 test -S "$work/proxy.sock"
 

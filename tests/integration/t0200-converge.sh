@@ -242,7 +242,7 @@ test_expect_success 'the prune guard: a mass removal removes nothing without --f
 
 test_expect_success '--dry-run sends only GET requests, and its plan is what apply does' '
 	make_proxy () {
-		"$SRC_ROOT/tests/lib/getonly-proxy" "$PWD/proxy.sock" "$S2" "$PWD/proxy.log" 5>&- 6>&- &
+		"$SRC_ROOT/contrib/getonly-proxy/reconcile-getonly-proxy" "$PWD/proxy.sock" "$S2" "$PWD/proxy.log" 5>&- 6>&- &
 		proxy_pid=$! &&
 		parts_wait_for 5 test -S "$PWD/proxy.sock"
 	} &&
@@ -267,7 +267,7 @@ test_expect_success '--dry-run sends only GET requests, and its plan is what app
 '
 
 test_expect_success 'a non-GET request through the proxy is refused (the proxy itself works)' '
-	"$SRC_ROOT/tests/lib/getonly-proxy" "$PWD/p2.sock" "$S2" "$PWD/p2.log" 5>&- 6>&- &
+	"$SRC_ROOT/contrib/getonly-proxy/reconcile-getonly-proxy" "$PWD/p2.sock" "$S2" "$PWD/p2.log" 5>&- 6>&- &
 	p2=$! && test_when_finished "kill $p2" &&
 	parts_wait_for 5 test -S "$PWD/p2.sock" &&
 	code=$(curl -s -o /dev/null -w "%{http_code}" --unix-socket "$PWD/p2.sock" -X POST http://d/containers/priv-1/stop) &&

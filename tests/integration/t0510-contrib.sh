@@ -50,17 +50,24 @@ test_expect_success 'pre-receive refuses a push of an invalid tip, accepts a val
 	test "$(git -C server.git rev-list --count main)" = 2
 '
 
+# the job's script, run in the merge request's checkout $1 (made a git repository, base = head)
 review_job () {
 	awk "/^  script:/ { f = 1; next } /^  [a-z]/ { f = 0 } f && /^    - / { sub(/^    - /, \"\"); print }" \
 		"$SRC_ROOT/contrib/gitlab-ci/reconcile-review.yml" >job.sh &&
-	(cd "$1" && sh -e ../job.sh >../job.out 2>&1)
+	if ! test -d "$1/.git"; then
+		git init -q "$1" && git -C "$1" add . &&
+		git -C "$1" -c user.name=t -c user.email=t@example.com commit -q --no-verify -m mr
+	fi &&
+	(cd "$1" && CI_MERGE_REQUEST_DIFF_BASE_SHA=$(git rev-parse HEAD) CI_COMMIT_SHA=$(git rev-parse HEAD) \
+		sh -e ../job.sh >../job.out 2>&1)
 }
 
 test_expect_success 'the review job passes an empty plan, fails an invalid tree and an unreachable host' '
 	mkdir -p empty/e.example.com &&
 	printf "name: e\nships: {}\nservices: {}\n" >empty/e.example.com/maestro.yaml &&
 	review_job empty &&
-	test_grep "plan: 0 to create" job.out &&
+	test_grep "^### reconcile: what this change does to the running hosts" job.out &&
+	test_path_is_file empty/plan.md &&
 	mkdir -p invalid/bad.example.com &&
 	echo "$bad_manifest" >invalid/bad.example.com/maestro.yaml &&
 	test_must_fail review_job invalid &&
@@ -69,8 +76,8 @@ test_expect_success 'the review job passes an empty plan, fails an invalid tree 
 	sed -i "s|unix:///var/run/docker.sock|unix://$TRASH/no-such.sock|" down/api.example.com/maestro.yaml &&
 	test_must_fail review_job down &&
 	test_grep "is unreachable" job.out &&
-	test_path_is_file down/plan.json &&
-	jq -e ".environments[0].status == \"failed\"" down/plan.json
+	test_path_is_file down/plan.md &&
+	test_grep "is unreachable" down/plan.md
 '
 
 test_done

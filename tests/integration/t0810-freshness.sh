@@ -93,7 +93,7 @@ test_expect_success 'a new image pushed under the same tag: --dry-run plans the 
 	a1=$(parts_id a app-1) && b2=$(parts_id b app-2) && l1=$(parts_id a loc-1) &&
 	push_version two &&
 	start_proxy () {
-		"$SRC_ROOT/tests/lib/getonly-proxy" "$PWD/proxy.sock" "$SB" "$PWD/proxy.log" </dev/null >/dev/null 2>&1 5>&- 6>&- &
+		"$SRC_ROOT/contrib/getonly-proxy/reconcile-getonly-proxy" "$PWD/proxy.sock" "$SB" "$PWD/proxy.log" </dev/null >/dev/null 2>&1 5>&- 6>&- &
 		proxy_pid=$! &&
 		parts_wait_for 5 test -S "$PWD/proxy.sock"
 	} &&

@@ -9,7 +9,7 @@ fi
 
 test_expect_success 'make install: program, man pages, units, timer, cron file, completion, config' '
 	make -C "$SRC_ROOT" -s install DESTDIR="$TRASH/inst" PREFIX=/usr/local >/dev/null &&
-	for f in bin/reconcile share/man/man1/reconcile.1 share/man/man5/reconcile.yaml.5 \
+	for f in bin/reconcile bin/reconcile-getonly-proxy share/man/man1/reconcile.1 share/man/man5/reconcile.yaml.5 \
 		lib/systemd/system/reconcile.service lib/systemd/system/reconcile-watch.service \
 		lib/systemd/system/reconcile.timer etc/cron.d/reconcile etc/reconcile/reconcile.yaml \
 		share/bash-completion/completions/reconcile; do
@@ -40,7 +40,7 @@ test_expect_success 'dpkg-buildpackage -us -uc -b builds the package' '
 	{ tail -30 build.log; return 1; }
 	deb=$(ls reconcile_*_*.deb) &&
 	dpkg-deb -c "$deb" | awk "{print \$6}" >contents &&
-	for f in ./usr/bin/reconcile ./usr/share/man/man1/reconcile.1.gz ./usr/share/man/man5/reconcile.yaml.5.gz \
+	for f in ./usr/bin/reconcile ./usr/bin/reconcile-getonly-proxy ./usr/share/man/man1/reconcile.1.gz ./usr/share/man/man5/reconcile.yaml.5.gz \
 		./lib/systemd/system/reconcile.service ./lib/systemd/system/reconcile-watch.service \
 		./lib/systemd/system/reconcile.timer ./etc/reconcile/reconcile.yaml \
 		./usr/share/bash-completion/completions/reconcile ./usr/share/doc/reconcile/examples/cron.d/reconcile; do

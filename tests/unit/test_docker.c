@@ -223,6 +223,61 @@ static int count_obj(json_t *obj, void *data, rc_error *err)
 	return 0;
 }
 
+struct layers_seen {
+	rc_docker_layers l;
+	int changes;
+};
+
+static int layers_object(json_t *obj, void *data, rc_error *err)
+{
+	struct layers_seen *t = data;
+	(void)err;
+	t->changes += rc_docker_layers_update(&t->l, obj);
+	return 0;
+}
+
+/* What a progress display is told: layers seen and finished, bytes of known sizes. */
+static void test_pull_layers(void **state)
+{
+	struct layers_seen t;
+	rc_docker_stream s;
+	rc_error err = RC_ERROR_INIT;
+	size_t len, layers, done;
+	uint64_t bytes, total;
+	char *data = slurp("pull-ok.stream", &len);
+	(void)state;
+
+	memset(&t, 0, sizeof(t));
+	rc_docker_stream_init(&s, 0, layers_object, &t);
+	rc_docker_stream_feed(&s, data, len);
+	assert_int_equal(rc_docker_stream_finish(&s, &err), 0);
+	rc_docker_layers_count(&t.l, &layers, &done, &bytes, &total);
+	/* "Pulling from bb" names the tag, not a layer */
+	assert_int_equal(layers, 1);
+	assert_int_equal(done, 1);
+	assert_int_equal(bytes, 1064564);
+	assert_int_equal(total, 1064564);
+	/* seen, two downloads, finished: the extraction lines change nothing */
+	assert_int_equal(t.changes, 4);
+	rc_docker_stream_release(&s);
+	rc_docker_layers_release(&t.l);
+	free(data);
+
+	memset(&t, 0, sizeof(t));
+	data = rc_xstrdup("{\"status\":\"Already exists\",\"id\":\"aa\"}\n"
+			  "{\"status\":\"Waiting\",\"id\":\"bb\"}\n");
+	rc_docker_stream_init(&s, 0, layers_object, &t);
+	rc_docker_stream_feed(&s, data, strlen(data));
+	assert_int_equal(rc_docker_stream_finish(&s, &err), 0);
+	rc_docker_layers_count(&t.l, &layers, &done, &bytes, &total);
+	assert_int_equal(layers, 2);
+	assert_int_equal(done, 1);
+	assert_int_equal(bytes, 0);
+	rc_docker_stream_release(&s);
+	rc_docker_layers_release(&t.l);
+	free(data);
+}
+
 static void test_pull_stream_chunked(void **state)
 {
 	rc_error err = RC_ERROR_INIT;
@@ -1191,6 +1246,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_http_error),
 		cmocka_unit_test(test_pull_stream_recorded),
 		cmocka_unit_test(test_pull_stream_chunked),
+		cmocka_unit_test(test_pull_layers),
 		cmocka_unit_test(test_pull_stream_bad),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_auth_header),

@@ -1175,6 +1175,60 @@ static void test_secret_values_hashed_in_spec(void **state)
 	rc_diags_release(&d);
 }
 
+#define CHANGES_MANIFEST(image, pw, plain) \
+	"__maestro: {schema: 2}\nname: t\nships:\n  one: {ip: 10.0.0.1, socket_path: /run/one.sock}\n" \
+	"services:\n  s:\n    image: " image "\n    env:\n      DB_PASSWORD: " pw "\n" \
+	"      DATABASE_CONN: 'postgres://app:" pw "@db/app'\n      PLAIN: " plain "\n" \
+	"    instances:\n      s-1: {ship: one}\n"
+
+/* The JSON names old and new values of each changed field; secret ones are masked. */
+static void test_json_changes_masked(void **state)
+{
+	struct fixture *f = *state;
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(CHANGES_MANIFEST("web:1", "hunter2", "visible"), &d, NULL);
+	rc_environment *env2 = load_text(CHANGES_MANIFEST("web:2", "swordfish", "shown"), &d, NULL);
+	const rc_env_plan *ep;
+	rc_desired des;
+	json_t *doc, *ch, *im;
+	char *text;
+
+	assert_non_null(env);
+	assert_non_null(env2);
+	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
+	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
+	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	assert_int_equal((int)ep->actions_nr, 1);
+	doc = rc_plan_to_json(&f->plan, false);
+	ch = json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(doc, "environments"), 0),
+							    "actions"), 0), "changes");
+	text = json_dumps(ch, JSON_COMPACT);
+	assert_string_equal(text, "[{\"field\":\"env.DATABASE_CONN\",\"old\":\"(secret)\",\"new\":\"(secret)\"},"
+				  "{\"field\":\"env.DB_PASSWORD\",\"old\":\"(secret)\",\"new\":\"(secret)\"},"
+				  "{\"field\":\"env.DOCKER_IMAGE\",\"old\":\"web:1\",\"new\":\"web:2\"},"
+				  "{\"field\":\"env.DOCKER_TAG\",\"old\":\"1\",\"new\":\"2\"},"
+				  "{\"field\":\"env.PLAIN\",\"old\":\"visible\",\"new\":\"shown\"},"
+				  "{\"field\":\"image\",\"old\":\"web:1\",\"new\":\"web:2\"}]");
+	free(text);
+	/* the running container's image, and that web:2 is not on the ship */
+	im = json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(doc, "environments"), 0),
+							    "actions"), 0), "image");
+	assert_string_equal(json_string_value(json_object_get(im, "reference")), "web:2");
+	assert_string_equal(json_string_value(json_object_get(im, "running_id")), "sha256:web1");
+	assert_null(json_object_get(im, "id"));
+	text = json_dumps(doc, 0);
+	assert_null(strstr(text, "hunter2"));
+	assert_null(strstr(text, "swordfish"));
+	assert_null(strstr(text, "hmac-sha256"));
+	free(text);
+	json_decref(doc);
+	rc_plan_release(&f->plan);
+	rc_desired_release(&des);
+	rc_environment_free(env);
+	rc_environment_free(env2);
+	rc_diags_release(&d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1210,6 +1264,7 @@ int main(void)
 		T(test_foreign_containers_are_never_touched),
 		T(test_removed_environment_needs_the_inventory),
 		T(test_secret_values_hashed_in_spec),
+		T(test_json_changes_masked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

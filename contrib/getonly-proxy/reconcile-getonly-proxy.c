@@ -1,14 +1,17 @@
 /*
- * getonly-proxy: a unix-socket proxy in front of a Docker daemon that
- * forwards GET requests and refuses every other method with 403, logging
- * "METHOD PATH" per request. The dry-run tests point a ship at it: a dry
- * run must leave a log of GETs only, and would fail loudly otherwise.
+ * reconcile-getonly-proxy: a unix-socket proxy in front of a Docker daemon
+ * that forwards GET requests and refuses every other method with 403,
+ * logging "METHOD PATH" per request. A review runner (a merge request's
+ * `reconcile diff`, a dry run) reaches the hosts through it: it can read
+ * what runs, never create, stop or remove anything, whatever it is told
+ * (contrib/getonly-proxy/README.md). The dry-run tests point a ship at it
+ * too: a dry run must leave a log of GETs only.
  *
- *   getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE
+ *   reconcile-getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE
  *
- * With --all every method is forwarded and each log line starts with the
- * wall-clock time in nanoseconds: the watch benchmark's "first Docker
- * request after a push".
+ * LOG_FILE "-" is stderr. With --all every method is forwarded and each
+ * log line starts with the wall-clock time in nanoseconds: the watch
+ * benchmark's "first Docker request after a push".
  *
  * One request per connection: the request is forwarded with
  * "Connection: close" so that the end of the daemon's answer is the end
@@ -76,7 +79,7 @@ static void serve(int client, const char *upstream, const char *logfile)
 	}
 	if (sscanf(head, "%15s %4095s", method, path) != 2)
 		return;
-	logfd = open(logfile, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	logfd = strcmp(logfile, "-") ? open(logfile, O_WRONLY | O_APPEND | O_CREAT, 0644) : dup(STDERR_FILENO);
 	if (logfd >= 0) {
 		struct timespec ts;
 		int n;
@@ -132,7 +135,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE\n");
+		fprintf(stderr, "usage: reconcile-getonly-proxy [--all] LISTEN_SOCKET UPSTREAM_SOCKET LOG_FILE\n");
 		return 64;
 	}
 	signal(SIGCHLD, SIG_IGN);   /* no zombies */
