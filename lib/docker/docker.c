@@ -8,6 +8,8 @@
 #include "base/util.h"
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,7 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 		return ret;
 
 	d = rc_xcalloc(1, sizeof(*d));
+	d->sock = CURL_SOCKET_BAD;
 	d->curl = curl_easy_init();
 	if (!d->curl) {
 		free(d);
@@ -640,6 +643,52 @@ void docker_set_transport(CURL *c, rc_docker *d, bool stream)
 }
 
 /*
+ * curl opens and closes the sockets of `d`'s connections through these,
+ * so that we know the one it keeps between requests (stats.breaks).
+ */
+static curl_socket_t open_socket(void *p, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	rc_docker *d = p;
+	curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+
+	(void)purpose;
+	if (s != CURL_SOCKET_BAD)
+		d->sock = s;
+	return s;
+}
+
+static int close_socket(void *p, curl_socket_t s)
+{
+	rc_docker *d = p;
+
+	if (s == d->sock)
+		d->sock = CURL_SOCKET_BAD;
+	return close(s);
+}
+
+/* The kept connection readable while no request is in flight: the daemon closed it (exited, restarted). */
+static bool kept_connection_closed(const rc_docker *d)
+{
+	struct pollfd p = { d->sock, POLLIN, 0 };
+
+	return d->sock != CURL_SOCKET_BAD && poll(&p, 1, 0) > 0;
+}
+
+static bool connection_broke(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
  * Send one request and collect the answer into `sink`. Returns 0 with
  * *status set whenever the daemon answered at all; transport errors and
  * an over-long body are errors here, statuses are the caller's business.
@@ -677,6 +726,10 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	docker_set_transport(c, d, false);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, d);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, d);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	if (r->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -722,7 +775,11 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	else
 		d->stats.other++;
 
+	if (kept_connection_closed(d))
+		d->stats.breaks++;
 	cc = curl_easy_perform(c);
+	if (connection_broke(cc))
+		d->stats.breaks++;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (sink->mode == SINK_BUF && sink->body.over) {
 		char sp[256];

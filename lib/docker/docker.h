@@ -133,9 +133,19 @@ const char *rc_docker_address(const rc_docker *d);
  */
 void rc_docker_set_read_only(rc_docker *d, bool ro);
 
-/* Requests sent so far (including the negotiation), by method. */
+/*
+ * Requests sent so far (including the negotiation), by method; and
+ * `breaks`: how often the daemon was not there for us: a request that
+ * could not connect or whose connection broke (no answer, or half of
+ * one), or the connection kept between requests found closed by the
+ * daemon while idle (a daemon never closes an idle connection of ours
+ * unless it exits or restarts; a proxy in between may, on its own
+ * timeouts). A change of it across a health gate says the daemon went
+ * away meanwhile (run/apply.c).
+ */
 typedef struct rc_docker_stats {
 	unsigned long get, post, delete_, other;
+	unsigned long breaks;
 } rc_docker_stats;
 void rc_docker_stats_get(const rc_docker *d, rc_docker_stats *out);
 

@@ -41,6 +41,7 @@ struct rc_docker {
 
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
+	curl_socket_t sock;  /* the connection curl keeps to the daemon, or CURL_SOCKET_BAD */
 
 	/* SSH tunnel: the options (strings owned), the session, and why a channel failed */
 	bool has_ssh;

@@ -172,6 +172,19 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 	bool newer = !image_absent && rc_kvlist_find(&os->fresh_digests, in->image);
 	rc_action *a = NULL;
 
+	/*
+	 * A kept container Docker marked "dead" (its daemon died while
+	 * removing it: the replace had passed) can be neither renamed nor
+	 * started again (409 "marked for removal"): it goes, and the instance
+	 * is planned as if it were not there.
+	 */
+	if (k && rc_streq(k->state, "dead")) {
+		rc_action *rm = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, k->name,
+					   "dead container of an interrupted replace");
+		rm->container_id = rc_xstrdup(k->id);
+		rm->rank = rank;
+		k = NULL;
+	}
 	if (in->state == RC_STATE_ABSENT) {
 		if (c && is_primary_of(c, ep->name, in->name)) {
 			a = add_action(ep, RC_ACT_REMOVE, in->ship->name, d->endpoint, in->service->name, in->name,

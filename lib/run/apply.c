@@ -382,8 +382,46 @@ static int stop_checked(struct fship *fs, rc_action *a, const rc_converge_opts *
 	return rc_gate_checks(fs, a, RC_LC_STOPPED, a->container_id, o, err);
 }
 
+/*
+ * A rolled-back attempt is quarantined (run/state.c), for its new version
+ * failed. Not when the ship's daemon went away during it (restarted,
+ * say): without live-restore a restarting dockerd kills every container,
+ * the new one under its gate too, and a gate cut short like that says
+ * nothing about the version. The rollback stands (the old container runs
+ * again), the action is failed, not rolled-back: nothing is quarantined
+ * and the next run tries again. The sign is the connection to the daemon
+ * (rc_docker_stats.breaks): a container's state after a restart looks
+ * like any other exit 137.
+ */
+static void not_the_version(struct fship *fs, rc_action *a, unsigned long breaks, rc_error *err)
+{
+	char *msg;
+
+	if (a->result != RC_RESULT_ROLLED_BACK || rc_gate_daemon_breaks(fs) == breaks)
+		return;
+	a->result = RC_RESULT_FAILED;
+	msg = rc_xstrdup(err->msg);
+	rc_error_set(err, err->code, "%s; the Docker daemon on ship '%s' went away meanwhile (restarted?): "
+		     "rolled back, not quarantined, the next run tries again", msg, a->ship);
+	free(msg);
+}
+
+static int apply_one(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
+		     const rc_converge_opts *o, rc_error *err);
+
 int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
 		    const rc_converge_opts *o, rc_error *err)
+{
+	unsigned long breaks = rc_gate_daemon_breaks(fs);
+	int ret = apply_one(f, fs, env, a, o, err);
+
+	if (ret < 0)
+		not_the_version(fs, a, breaks, err);
+	return ret;
+}
+
+static int apply_one(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,
+		     const rc_converge_opts *o, rc_error *err)
 {
 	int rc_locked_ret_, ret = 0;
 

@@ -167,6 +167,19 @@ int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const r
 	return wait_running(fs, id, err);
 }
 
+/* How often the ship's daemon was not there for us so far (rc_docker_stats.breaks). */
+unsigned long rc_gate_daemon_breaks(struct fship *fs)
+{
+	rc_docker_stats st = { 0 };
+
+	if (!fs->docker)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	rc_docker_stats_get(fs->docker, &st);
+	pthread_mutex_unlock(&fs->lock);
+	return st.breaks;
+}
+
 /* The last lines of a failed container's log, for the report. */
 void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id)
 {

@@ -98,6 +98,7 @@ void rc_gate_pause(double s, const rc_converge_opts *o);
 int rc_gate_health(struct fship *fs, const rc_action *a, const char *id, const rc_converge_opts *o,
 		   rc_error *err);
 void rc_gate_keep_log(struct fship *fs, rc_action *a, const char *id);
+unsigned long rc_gate_daemon_breaks(struct fship *fs);
 
 /* apply.c */
 int rc_apply_action(struct fleet *f, struct fship *fs, const rc_environment *env, rc_action *a,

@@ -461,6 +461,44 @@ static void test_interrupted_replace_state_absent(void **state)
 }
 
 /*
+ * A kept container Docker marked dead (its daemon died while removing it,
+ * the replace having passed) is removed, never renamed back or started.
+ */
+static void test_interrupted_replace_dead(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+
+	desired_of(f, "web-1", hash, &spec);
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "dead", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe(&f->ships[0], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", hash, spec);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-1.reconcile-old", "dead container of an interrupted replace");
+	assert_string_equal(ep->actions[0].container_id, "id-web-1.reconcile-old");
+
+	/* and nothing holds the name: created anew, nothing of the dead one is started */
+	rc_observed_ship_release(&f->ships[0]);
+	f->ships[0].endpoint = rc_xstrdup(EP1);
+	f->ships[0].reachable = true;
+	rc_kvlist_set(&f->ships[0].images, "web:1", "sha256:web1");
+	rc_kvlist_set(&f->ships[0].images, "db:1", "sha256:db1");
+	observe_desired(f, 0, "db-1", "running");
+	observe(&f->ships[0], "web-1.reconcile-old", "dead", "sha256:web1", "env.example.com", "web", "web-1", hash, spec);
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-1.reconcile-old", "dead container of an interrupted replace");
+	assert_action(&ep->actions[1], RC_ACT_CREATE, "web-1", "missing");
+	assert_false(ep->actions[1].resumed);
+	free(spec);
+}
+
+/*
  * A rolled-back attempt is skipped while its attempt hash holds; another
  * image or another spec is a new attempt; --retry-failed tries anyway.
  */
@@ -1244,6 +1282,7 @@ int main(void)
 		T(test_partly_labelled_container),
 		T(test_moved_and_leftover),
 		T(test_interrupted_replace),
+		T(test_interrupted_replace_dead),
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
 		T(test_move_and_rename_make_before_break),
