@@ -408,7 +408,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (h && h->applied && !o->dry_run)
 		h->applied(h->loaded_ctx, &plan);
 	if (h && h->ran)
-		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision);
+		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision, &stats);
+	rc_converge_stats_release(&stats);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);
