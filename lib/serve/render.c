@@ -310,10 +310,11 @@ static int rank(json_t *e)
 
 static const char *badge_class(const char *st)
 {
-	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent") || !strcmp(st, "reachable"))
+	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent") || !strcmp(st, "reachable") ||
+	    !strcmp(st, "healthy"))
 		return "ok";
 	if (!strcmp(st, "failed") || !strcmp(st, "invalid") || !strcmp(st, "quarantined") ||
-	    !strcmp(st, "unreachable") || !strcmp(st, "conflict"))
+	    !strcmp(st, "unreachable") || !strcmp(st, "conflict") || !strcmp(st, "unhealthy"))
 		return "bad";
 	return "warn";
 }
@@ -470,6 +471,14 @@ static void environment(rc_buf *b, json_t *e)
 		H(str(x, "image"));
 		rc_buf_adds(b, "</code></td><td>");
 		badge(b, str(x, "status"));
+		{
+			json_t *c = json_object_get(x, "container");
+			const char *h = str(c, "health");
+			if (json_is_object(c) && strcmp(str(c, "state"), "running") && strcmp(str(x, "status"), "absent"))
+				badge(b, str(c, "state"));
+			else if (*h && strcmp(h, "none"))
+				badge(b, h);
+		}
 		rc_buf_adds(b, "</td><td>");
 		json_array_foreach(json_object_get(x, "reasons"), j, r) {
 			if (j)

@@ -175,6 +175,7 @@ static void test_render(void **state)
 	assert_true(strstr(b.ptr, "id=\"env-q&quot;&lt;b&gt;\"") < strstr(b.ptr, "id=\"env-a.example.com\""));
 	assert_non_null(strstr(b.ptr, "no webhook announced"));
 	assert_non_null(strstr(b.ptr, "i on ship s is a container that is not ours (conflict)"));
+	assert_non_null(strstr(b.ptr, "<span class=\"b bad\">unhealthy</span>"));
 	rc_buf_release(&b);
 	json_decref(snap);
 }
