@@ -411,6 +411,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (ret == RC_ECONFLICT) {
 		/* another run acts on a ship: nothing was done, nothing to record */
 		rr->locked = true;
+		rc_converge_stats_release(&stats);
 		rc_plan_release(&plan);
 		rc_manifests_release(&m);
 		goto fail;
@@ -473,7 +474,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	if (h && h->applied && !o->dry_run)
 		h->applied(h->loaded_ctx, &plan);
 	if (h && h->ran)
-		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision);
+		h->ran(h->loaded_ctx, &m, &plan, &st, &pauses, src->revision, &stats);
+	rc_converge_stats_release(&stats);
 	rc_plan_release(&plan);
 	rc_manifests_release(&m);
 	rc_source_free(src);

@@ -288,11 +288,11 @@ static long retry_left_ms(const struct daemon *dm)
 }
 
 static void ran(void *ctx, const rc_manifests *m, const rc_plan *plan, const rc_run_state *st, const rc_pauses *p,
-		const char *revision)
+		const char *revision, const struct rc_converge_stats *stats)
 {
 	struct daemon *dm = ctx;
 	if (dm->front)
-		front_ran(dm->front, m, plan, st, p, revision);
+		front_ran(dm->front, m, plan, st, p, revision, stats);
 }
 
 static void run(struct daemon *dm, const char *why)

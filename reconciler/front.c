@@ -9,6 +9,8 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "manifest/load.h"
+#include "run/converge.h"
+#include "run/notify.h"
 #include "run/state.h"
 #include "serve/server.h"
 #include <jansson.h>
@@ -30,6 +32,7 @@ struct front {
 	unsigned long stage_hist[RUN_STAGES][NBUCKETS], stage_count;
 	double stage_sum[RUN_STAGES];
 	json_t *actions;            /* "kind/result" -> count */
+	json_t *docker;             /* ship name -> {"latency": [n per bucket], "sum", "requests": {method: n}} */
 	bool ready, source_ok;
 	char *source_error;
 	const char *repo, *branch;
@@ -92,6 +95,7 @@ int front_start(struct front **out, const struct options *o, const char *branch,
 	f->envs = json_array();
 	f->last_success = json_object();
 	f->actions = json_object();
+	f->docker = json_object();
 	f->repo = o->repo ? o->repo : o->manifests;
 	f->branch = branch;
 	f->source_ok = true;
@@ -116,6 +120,7 @@ void front_stop(struct front *f)
 	json_decref(f->envs);
 	json_decref(f->last_success);
 	json_decref(f->actions);
+	json_decref(f->docker);
 	free(f->source_error);
 	free(f);
 }
@@ -140,11 +145,84 @@ static bool ship_unreachable(const rc_env_plan *ep, const char *ship)
 	return bad;
 }
 
+static void add_count(json_t *o, const char *key, json_int_t n)
+{
+	json_object_set_new(o, key, json_integer(json_integer_value(json_object_get(o, key)) + n));
+}
+
+/* The Docker requests of a run, added to each ship's totals. */
+static void docker_add(struct front *f, const rc_converge_stats *stats)
+{
+	for (size_t i = 0; stats && i < stats->ships; i++) {
+		const rc_converge_ship *cs = &stats->per_ship[i];
+		json_t *d = json_object_get(f->docker, cs->name), *lat, *req;
+		if (!d) {
+			d = json_pack("{s:[], s:f, s:{}}", "latency", "sum", 0.0, "requests");
+			for (size_t b = 0; b <= RC_DOCKER_LATENCY_BUCKETS; b++)
+				json_array_append_new(json_object_get(d, "latency"), json_integer(0));
+			json_object_set_new(f->docker, cs->name, d);
+		}
+		lat = json_object_get(d, "latency");
+		for (size_t b = 0; b <= RC_DOCKER_LATENCY_BUCKETS; b++)
+			json_array_set_new(lat, b, json_integer(json_integer_value(json_array_get(lat, b)) +
+								(json_int_t)cs->docker.latency[b]));
+		json_object_set_new(d, "sum", json_real(json_real_value(json_object_get(d, "sum")) + cs->docker.seconds));
+		req = json_object_get(d, "requests");
+		add_count(req, "GET", (json_int_t)cs->docker.get);
+		add_count(req, "POST", (json_int_t)cs->docker.post);
+		add_count(req, "DELETE", (json_int_t)cs->docker.delete_);
+		add_count(req, "other", (json_int_t)cs->docker.other);
+	}
+}
+
+/*
+ * What runs of the instance `d`: its container as observed, then as the
+ * run's action for it left it. The health gate waited for a healthcheck
+ * to pass, so a container started by the run is healthy when it has one.
+ */
+static void container_of(json_t *ji, const rc_env_plan *ep, const rc_desired *d, const rc_converge_stats *stats)
+{
+	const rc_observed_container *oc = NULL;
+	const char *state = "absent", *health = NULL;
+	bool seen = false;
+
+	for (size_t i = 0; stats && i < stats->ships && !oc; i++) {
+		const rc_observed_ship *os = &stats->per_ship[i].obs;
+		if (strcmp(stats->per_ship[i].endpoint, d->endpoint))
+			continue;
+		seen = os->reachable;
+		for (size_t k = 0; k < os->containers_nr && !oc; k++)
+			if (!strcmp(os->containers[k].name, d->instance->name))
+				oc = &os->containers[k];
+	}
+	if (!seen)
+		return; /* unreachable or not observed: not known */
+	if (oc) {
+		state = oc->state;
+		health = oc->health;
+	}
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		const rc_action *a = &ep->actions[i];
+		if (a->desired != d || a->result != RC_RESULT_DONE)
+			continue;
+		if (a->kind == RC_ACT_CREATE || a->kind == RC_ACT_RECREATE || a->kind == RC_ACT_START) {
+			state = a->start ? "running" : "created";
+			health = a->start && health ? "healthy" : NULL;
+		} else if (a->kind == RC_ACT_STOP) {
+			state = "exited";
+			health = NULL;
+		}
+	}
+	json_object_set_new(ji, "container", json_pack("{s:s, s:s}", "state", state, "health", health ? health : "none"));
+}
+
 void front_ran(void *ctx, const rc_manifests *m, const rc_plan *plan, const rc_run_state *st,
-	       const rc_pauses *pauses, const char *revision)
+	       const rc_pauses *pauses, const char *revision, const rc_converge_stats *stats)
 {
 	struct front *f = ctx;
 	json_t *envs = json_array();
+
+	docker_add(f, stats);
 
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		const rc_env_plan *ep = &plan->envs[e];
@@ -158,6 +236,8 @@ void front_ran(void *ctx, const rc_manifests *m, const rc_plan *plan, const rc_r
 			json_array_append_new(ships, json_pack("{s:s, s:b}", "name", env->ships[s].name, "reachable",
 							       !ship_unreachable(ep, env->ships[s].name)));
 		json_object_set_new(je, "ships", ships);
+		for (size_t k = 0; k < ep->desired_nr; k++) /* status_env_json's instances start with the desired */
+			container_of(json_array_get(json_object_get(je, "instances"), k), ep, &ep->desired[k], stats);
 		if (ep->status == RC_ENV_OK && !ep->paused)
 			json_object_set_new(f->last_success, ep->name, json_integer((json_int_t)time(NULL)));
 		json_object_set(je, "last_success", json_object_get(f->last_success, ep->name)
@@ -267,6 +347,32 @@ void front_publish(struct front *f)
 		free(kind);
 	}
 	json_object_set_new(doc, "actions", acts);
+	{
+		json_t *ds = json_array(), *d;
+		json_object_foreach(f->docker, key, d) {
+			json_t *bk = json_array(), *lat = json_object_get(d, "latency");
+			json_int_t cumul = 0;
+			for (size_t b = 0; b < RC_DOCKER_LATENCY_BUCKETS; b++) {
+				cumul += json_integer_value(json_array_get(lat, b));
+				json_array_append_new(bk, json_pack("[f, I]", rc_docker_latency_bounds[b], cumul));
+			}
+			cumul += json_integer_value(json_array_get(lat, RC_DOCKER_LATENCY_BUCKETS));
+			json_array_append_new(ds, json_pack("{s:s, s:o, s:O, s:I, s:O}", "ship", key, "buckets", bk, "sum",
+							    json_object_get(d, "sum"), "count", cumul, "requests",
+							    json_object_get(d, "requests")));
+		}
+		json_object_set_new(doc, "docker", ds);
+	}
+	{
+		rc_notify_counts nc[RC_NOTIFY_TYPES];
+		json_t *ns = json_array();
+		notify_counts(nc);
+		for (int t = 0; t < RC_NOTIFY_TYPES; t++)
+			json_array_append_new(ns, json_pack("{s:s, s:I, s:I, s:I}", "type", nc[t].type, "sent",
+							    (json_int_t)nc[t].sent, "failed", (json_int_t)nc[t].failed,
+							    "dropped", (json_int_t)nc[t].dropped));
+		json_object_set_new(doc, "notifications", ns);
+	}
 	json_object_set_new(doc, "webhooks", json_pack("{s:I, s:o}", "unannounced", (json_int_t)f->unannounced,
 						       "last_unannounced", f->last_unannounced[0] ?
 						       json_string(f->last_unannounced) : json_null()));

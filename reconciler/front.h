@@ -18,8 +18,9 @@ void front_stop(struct front *f);
 int front_fd(const struct front *f);
 bool front_next(struct front *f, rc_serve_request *r);
 /* run_hooks.ran: the run's environments, for the snapshot. */
+struct rc_converge_stats;
 void front_ran(void *ctx, const struct rc_manifests *m, const struct rc_plan *plan, const struct rc_run_state *st,
-	       const struct rc_pauses *pauses, const char *revision);
+	       const struct rc_pauses *pauses, const char *revision, const struct rc_converge_stats *stats);
 /* A run ended (`stages`: run_result.stages, or NULL): `ok` false when it could not start (`error`), `failed` when environments failed. Publishes. */
 void front_run_done(struct front *f, bool ok, bool failed, double secs, const double *stages, const char *revision,
 		    const char *error);

@@ -57,6 +57,11 @@ static rc_notifier *notifier_get(const struct options *o)
 	return notifier;
 }
 
+void notify_counts(rc_notify_counts *out)
+{
+	rc_notifier_counts(notifier, out);
+}
+
 static bool anyone_to_tell(const struct options *o, const rc_manifests *m)
 {
 	if (o->notify_nr)

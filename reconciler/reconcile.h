@@ -140,6 +140,7 @@ struct run_result {
 enum { RUN_STAGE_FETCH, RUN_STAGE_LOAD, RUN_STAGE_OBSERVE, RUN_STAGE_PLAN, RUN_STAGE_APPLY, RUN_STAGES };
 struct rc_run_state;
 struct rc_pauses;
+struct rc_converge_stats;
 struct run_hooks {
 	bool daemon;                    /* report only runs that did something, or failed anew */
 	unsigned long long last_outcome;        /* the previous run's run_result.outcome */
@@ -150,9 +151,12 @@ struct run_hooks {
 	void *loaded_ctx;
 	/* Given the plan as applied (results filled; ctx: loaded_ctx): what the run touched. */
 	void (*applied)(void *ctx, const struct rc_plan *plan);
-	/* After a run that planned (ctx: loaded_ctx): its plan, the state recorded and the pauses (the front door). */
+	/*
+	 * After a run that planned (ctx: loaded_ctx): its plan, the state recorded, the pauses, and the
+	 * ships' observations and Docker requests (the front door).
+	 */
 	void (*ran)(void *ctx, const struct rc_manifests *m, const rc_plan *plan, const struct rc_run_state *st,
-		    const struct rc_pauses *pauses, const char *revision);
+		    const struct rc_pauses *pauses, const char *revision, const struct rc_converge_stats *stats);
 };
 /*
  * rc_converge_opts from ours: the apply options, the environments, the
@@ -204,6 +208,9 @@ struct notify_ctx {
 };
 void notify_planned(void *ctx, const struct rc_plan *plan);
 void notify_finished(const struct notify_ctx *nc, const struct rc_plan *plan, const struct rc_run_state *prev);
+/* What became of the messages so far, per sink type (rc_notifier_counts; zeros before the first). */
+struct rc_notify_counts;
+void notify_counts(struct rc_notify_counts *out);
 /* One environment of the `status` document (also the daemon's snapshot; run/state.h's records). */
 struct rc_env_plan;
 struct rc_state_env;

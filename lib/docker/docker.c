@@ -201,6 +201,19 @@ void rc_docker_set_read_only(rc_docker *d, bool ro)
 	d->read_only = ro;
 }
 
+const double rc_docker_latency_bounds[RC_DOCKER_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+								      0.25,  0.5,  1,	  2.5,	10 };
+
+static void stats_time(rc_docker_stats *s, double secs)
+{
+	size_t i = 0;
+	while (i < RC_DOCKER_LATENCY_BUCKETS && secs > rc_docker_latency_bounds[i])
+		i++;
+	s->latency[i]++;
+	s->timed++;
+	s->seconds += secs;
+}
+
 void rc_docker_stats_get(const rc_docker *d, rc_docker_stats *out)
 {
 	*out = d->stats;
@@ -701,6 +714,7 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	char *auth_hdr = NULL;
 	CURL *c = d->curl;
 	CURLcode cc;
+	double t0;
 	int ret = 0;
 
 	*status = 0;
@@ -777,9 +791,12 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 
 	if (kept_connection_closed(d))
 		d->stats.breaks++;
+	t0 = rc_monotonic();
 	cc = curl_easy_perform(c);
 	if (connection_broke(cc))
 		d->stats.breaks++;
+	if (sink->mode == SINK_BUF)
+		stats_time(&d->stats, rc_monotonic() - t0);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (sink->mode == SINK_BUF && sink->body.over) {
 		char sp[256];

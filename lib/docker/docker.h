@@ -133,6 +133,10 @@ const char *rc_docker_address(const rc_docker *d);
  */
 void rc_docker_set_read_only(rc_docker *d, bool ro);
 
+/* Upper bounds in seconds of the latency buckets (rc_docker_stats); one more bucket holds the rest. */
+#define RC_DOCKER_LATENCY_BUCKETS 10
+extern const double rc_docker_latency_bounds[RC_DOCKER_LATENCY_BUCKETS];
+
 /*
  * Requests sent so far (including the negotiation), by method; and
  * `breaks`: how often the daemon was not there for us: a request that
@@ -146,6 +150,16 @@ void rc_docker_set_read_only(rc_docker *d, bool ro);
 typedef struct rc_docker_stats {
 	unsigned long get, post, delete_, other;
 	unsigned long breaks;
+	/*
+	 * the time of the requests with a buffered answer (streams such as
+	 * pulls, logs and events excluded): how many took at most each bound of
+	 * rc_docker_latency_bounds and not less than the one before (latency[i];
+	 * latency[RC_DOCKER_LATENCY_BUCKETS]: longer), their count and their
+	 * total seconds, transport errors included
+	 */
+	unsigned long latency[RC_DOCKER_LATENCY_BUCKETS + 1];
+	unsigned long timed;
+	double seconds;
 } rc_docker_stats;
 void rc_docker_stats_get(const rc_docker *d, rc_docker_stats *out);
 

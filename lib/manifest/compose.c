@@ -103,7 +103,7 @@ static void parse_duration_key(struct ctx *c, const rc_node *hc, const char *key
 static void parse_healthcheck(struct ctx *c, rc_instance *in, const rc_node *hc)
 {
 	static const char *const keys[] = { "test", "interval", "timeout", "retries", "start_period",
-					    "disable", NULL };
+					    "start_interval", "disable", NULL };
 	rc_healthcheck *h = &in->healthcheck;
 	const rc_node *v;
 	bool disable = false;
@@ -150,6 +150,7 @@ static void parse_healthcheck(struct ctx *c, rc_instance *in, const rc_node *hc)
 	parse_duration_key(c, hc, "interval", &h->interval_ns);
 	parse_duration_key(c, hc, "timeout", &h->timeout_ns);
 	parse_duration_key(c, hc, "start_period", &h->start_period_ns);
+	parse_duration_key(c, hc, "start_interval", &h->start_interval_ns);
 	if ((v = rc_node_get(hc, "retries")) && v->type != RC_NODE_NULL &&
 	    mf_get_int(c, v, "healthcheck retries", 0, 1000000, &x) == 0)
 		h->retries = (int)x;

@@ -200,6 +200,7 @@ typedef struct rc_healthcheck {
 	bool set;               /* written: enters the spec */
 	char **test;            /* NULL-terminated: "CMD" args, "CMD-SHELL" cmd, "NONE"; NULL: the image's */
 	int64_t interval_ns, timeout_ns, start_period_ns;   /* 0: the image's */
+	int64_t start_interval_ns; /* 0: the image's; sent to API 1.44 and later only */
 	int retries;            /* 0: the image's */
 } rc_healthcheck;
 

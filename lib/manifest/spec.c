@@ -58,6 +58,8 @@ static json_t *healthcheck_json(const rc_healthcheck *h)
 		json_object_set_new(o, "Timeout", json_integer(h->timeout_ns));
 	if (h->start_period_ns)
 		json_object_set_new(o, "StartPeriod", json_integer(h->start_period_ns));
+	if (h->start_interval_ns)
+		json_object_set_new(o, "StartInterval", json_integer(h->start_interval_ns));
 	if (h->retries)
 		json_object_set_new(o, "Retries", json_integer(h->retries));
 	return o;
@@ -490,6 +492,27 @@ const json_t *rc_desired_create(const rc_desired *d)
 	if (!m->create_)
 		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit, d->owner);
 	return m->create_;
+}
+
+json_t *rc_create_body_for_api(const json_t *body, const rc_instance *in, int api_minor)
+{
+	json_t *b = json_deep_copy(body);
+	json_t *hc = json_object_get(b, "Healthcheck");
+
+	if (api_minor < RC_API_CREATE_NETWORKS) {
+		/* older daemons ignore it: not sending it says so */
+		json_object_del(hc, "StartInterval");
+	} else if (in->networks_nr > 1) {
+		json_t *ec = json_object_get(json_object_get(b, "NetworkingConfig"), "EndpointsConfig");
+		for (size_t i = 1; ec && i < in->networks_nr; i++)
+			json_object_set_new(ec, in->networks[i].name, rc_net_attach_endpoint(&in->networks[i]));
+	}
+	return b;
+}
+
+size_t rc_create_joins_from(const rc_instance *in, int api_minor)
+{
+	return api_minor >= RC_API_CREATE_NETWORKS ? in->networks_nr : 1;
 }
 
 void rc_desired_release(rc_desired *d)

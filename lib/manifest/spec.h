@@ -92,6 +92,19 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
  * carries hundreds of link variables.
  */
 const json_t *rc_desired_create(const rc_desired *d);
+
+/*
+ * What the create body becomes for a ship whose negotiated API is
+ * 1.`api_minor` (a new reference; `body` is rc_desired_create's, maybe
+ * with volumes added). Below RC_API_CREATE_NETWORKS (1.44) the body names
+ * the first network only, the others are joined before start, and the
+ * healthcheck's StartInterval is left out (older daemons ignore it); from
+ * 1.44 every network is in NetworkingConfig.EndpointsConfig.
+ */
+#define RC_API_CREATE_NETWORKS 44
+json_t *rc_create_body_for_api(const json_t *body, const rc_instance *in, int api_minor);
+/* The index of the first of `in`'s networks joined after create (networks_nr: none). */
+size_t rc_create_joins_from(const rc_instance *in, int api_minor);
 void rc_desired_release(rc_desired *d);
 
 /*

@@ -17,6 +17,20 @@ static char *label(const json_t *labels, const char *key)
 	return v ? rc_xstrdup(v) : NULL;
 }
 
+/* The health in a summary's Status: "Up 2 minutes (healthy)", "(health: starting)"; NULL: none said. */
+static char *health_of(const char *status)
+{
+	if (!status)
+		return NULL;
+	if (strstr(status, "(unhealthy)"))
+		return rc_xstrdup("unhealthy");
+	if (strstr(status, "(healthy)"))
+		return rc_xstrdup("healthy");
+	if (strstr(status, "(health: starting)"))
+		return rc_xstrdup("starting");
+	return NULL;
+}
+
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 {
 	size_t i, alloc = ship->containers_nr;
@@ -36,6 +50,7 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 		o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
 		o->state = rc_xstrdup(json_string_value(json_object_get(c, "State")) ?
 				      json_string_value(json_object_get(c, "State")) : "unknown");
+		o->health = health_of(json_string_value(json_object_get(c, "Status")));
 		o->image_id = rc_xstrdup(json_string_value(json_object_get(c, "ImageID")) ?
 					 json_string_value(json_object_get(c, "ImageID")) : "");
 		if (json_is_object(labels) && json_object_get(labels, RC_LABEL_ENVIRONMENT)) {
@@ -146,6 +161,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 		free(o->id);
 		free(o->name);
 		free(o->state);
+		free(o->health);
 		free(o->image_id);
 		free(o->env);
 		free(o->service);

@@ -18,6 +18,7 @@ typedef struct rc_observed_container {
 	char *id;
 	char *name;             /* without the leading '/' */
 	char *state;            /* "running", "exited", "created", ... */
+	char *health;           /* from the list's Status: "healthy", "unhealthy", "starting"; NULL: no healthcheck */
 	char *image_id;         /* "sha256:..." */
 	bool managed;           /* has reconcile.environment */
 	char *env, *service, *instance, *ship;   /* our labels (managed only) */

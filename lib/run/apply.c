@@ -66,13 +66,22 @@ static json_t *body_with_volumes(const json_t *create, const json_t *old_inspect
  * names) before it starts; if one cannot be joined it is removed again,
  * so that no container runs short of a network.
  */
+static int api_minor(struct fship *fs)
+{
+	const char *v = rc_docker_api_version(fs->docker);
+	int major = 0, minor = 0;
+	if (!v || sscanf(v, "%d.%d", &major, &minor) != 2 || major != 1)
+		return 0;
+	return minor;
+}
+
 static int join_networks(struct fship *fs, const rc_action *a, char **id, rc_error *err)
 {
 	const rc_instance *in = a->desired->instance;
 	int rc_locked_ret_, ret = 0;
 	rc_error e2 = RC_ERROR_INIT;
 
-	for (size_t i = 1; i < in->networks_nr && ret >= 0; i++) {
+	for (size_t i = rc_create_joins_from(in, api_minor(fs)); i < in->networks_nr && ret >= 0; i++) {
 		json_t *ep = rc_net_attach_endpoint(&in->networks[i]);
 		ret = LOCKED(fs, rc_docker_connect_network(fs->docker, in->networks[i].name, *id, ep, err));
 		json_decref(ep);
@@ -121,18 +130,23 @@ static int do_create(struct fship *fs, const rc_environment *env, rc_action *a, 
 {
 	int rc_locked_ret_, ret;
 	const char *image = a->desired->instance->image;
+	json_t *sent;
 
 	if (pull && (ret = rc_pull_once(fs, env, image, o, err)) < 0)
 		return ret;
-	ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
+	/* negotiated at observe: what this ship's API has */
+	sent = rc_create_body_for_api(body, a->desired->instance, api_minor(fs));
+	ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, sent, id_out, err));
 	if (ret == RC_ENOTFOUND && !pull) {
 		/* the image went away since we looked: pull it and try once more */
 		if ((ret = rc_pull_once(fs, env, image, o, err)) < 0)
-			return ret;
-		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, (json_t *)body, id_out, err));
+			goto out;
+		ret = LOCKED(fs, rc_docker_create(fs->docker, a->instance, sent, id_out, err));
 	}
 	if (ret >= 0)
 		ret = join_networks(fs, a, id_out, err);
+out:
+	json_decref(sent);
 	return ret;
 }
 

@@ -529,6 +529,19 @@ static rc_observed_ship *fleet_observed(struct fleet *f)
 	return obs;
 }
 
+void rc_converge_stats_release(rc_converge_stats *stats)
+{
+	if (!stats)
+		return;
+	for (size_t i = 0; stats->per_ship && i < stats->ships; i++) {
+		free(stats->per_ship[i].name);
+		free(stats->per_ship[i].endpoint);
+		rc_observed_ship_release(&stats->per_ship[i].obs);
+	}
+	free(stats->per_ship);
+	stats->per_ship = NULL;
+}
+
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats, rc_error *err)
 {
@@ -542,7 +555,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	rc_observed_ship *obs;
 	rc_plan_opts po;
 	size_t njobs = 0;
-	struct timespec t0, t1, t2, t3;
+	struct timespec t0 = { 0 }, t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
 
 	memset(&f, 0, sizeof(f));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -687,11 +700,18 @@ done:
 		stats->plan_s = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
 		stats->apply_s = (double)(t3.tv_sec - t2.tv_sec) + (double)(t3.tv_nsec - t2.tv_nsec) / 1e9;
 		stats->ships = f.nr;
+		stats->per_ship = rc_xcalloc(f.nr ? f.nr : 1, sizeof(*stats->per_ship));
 		for (size_t i = 0; i < f.nr; i++) {
+			rc_converge_ship *cs = &stats->per_ship[i];
 			rc_docker_stats s;
+			cs->name = rc_xstrdup(f.v[i].ship && f.v[i].ship->name ? f.v[i].ship->name : f.v[i].endpoint);
+			cs->endpoint = rc_xstrdup(f.v[i].endpoint);
+			cs->obs = f.v[i].obs;
+			memset(&f.v[i].obs, 0, sizeof(f.v[i].obs));
 			if (!f.v[i].docker)
 				continue;
 			rc_docker_stats_get(f.v[i].docker, &s);
+			cs->docker = s;
 			stats->get += s.get;
 			stats->post += s.post;
 			stats->delete_ += s.delete_;

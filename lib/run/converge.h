@@ -101,8 +101,17 @@ typedef struct rc_converge_opts {
 	const char *const *paused;
 } rc_converge_opts;
 
+/* One Docker endpoint of a run: its client's requests and what observe saw there. */
+typedef struct rc_converge_ship {
+	char *name;                 /* the ship's name (as the first environment with it says) */
+	char *endpoint;
+	rc_docker_stats docker;     /* zero when no client was made */
+	rc_observed_ship obs;       /* moved out of the run: containers with state and health */
+} rc_converge_ship;
+
 typedef struct rc_converge_stats {
 	size_t ships;
+	rc_converge_ship *per_ship; /* `ships` of them; rc_converge_stats_release */
 	unsigned long get, post, delete_, other;    /* Docker API requests, all ships */
 	unsigned long registry;     /* requests to image registries (freshness checks) */
 	double observe_s, plan_s, apply_s; /* wall time of the stages (apply includes the gates) */
@@ -126,5 +135,7 @@ typedef struct rc_converge_stats {
  */
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats, rc_error *err);
+/* Free what rc_converge put in `stats` (per_ship); a zeroed one is fine. */
+void rc_converge_stats_release(rc_converge_stats *stats);
 
 #endif

@@ -226,6 +226,7 @@ struct job {
 	char **argv; /* exec */
 	long timeout_ms;
 	bool slack_api; /* Slack's Web API answers 200 {"ok": false} on errors */
+	int type;	/* for the counts: rc_sink_type or RC_NOTIFY_AUDIT_* */
 };
 
 struct rc_notifier {
@@ -238,6 +239,7 @@ struct rc_notifier {
 	size_t head, nr, max;
 	bool busy, stop, abort;
 	size_t dropped, failed;
+	unsigned long sent_by[RC_NOTIFY_TYPES], failed_by[RC_NOTIFY_TYPES], dropped_by[RC_NOTIFY_TYPES];
 };
 
 static void job_free(struct job *j)
@@ -282,6 +284,7 @@ static void enqueue(rc_notifier *n, struct job *j)
 		n->head = (n->head + 1) % n->max;
 		n->nr--;
 		n->dropped++;
+		n->dropped_by[old->type]++;
 	}
 	n->q[(n->head + n->nr) % n->max] = j;
 	n->nr++;
@@ -492,14 +495,19 @@ static void deliver(rc_notifier *n, struct job *j)
 		ret = j->kind == JOB_HTTP ? deliver_http(n, j, &err) :
 		      j->kind == JOB_EXEC ? deliver_exec(n, j, &err) :
 					    deliver_file(j, &err);
-		if (ret >= 0)
+		if (ret >= 0) {
+			pthread_mutex_lock(&n->lock);
+			n->sent_by[j->type]++;
+			pthread_mutex_unlock(&n->lock);
 			return;
+		}
 		if (t == tries || !backoff(n, wait))
 			break;
 		wait *= 2;
 	}
 	pthread_mutex_lock(&n->lock);
 	n->failed++;
+	n->failed_by[j->type]++;
 	pthread_mutex_unlock(&n->lock);
 	warn(n, j, "notify: sink '%s': %s", j->sink, err.msg);
 }
@@ -561,6 +569,35 @@ int rc_notifier_new(rc_notifier **out, const rc_notifier_opts *opts, rc_error *e
 	}
 	*out = n;
 	return 0;
+}
+
+static const char *const count_names[RC_NOTIFY_TYPES] = { "webhook",	  "slack",	 "discord",
+							  "ntfy",	  "exec",	 "audit_log",
+							  "audit_slack", "audit_http", "audit_exec" };
+
+void rc_notifier_counts(const rc_notifier *n, rc_notify_counts *out)
+{
+	for (int t = 0; t < RC_NOTIFY_TYPES; t++) {
+		memset(&out[t], 0, sizeof(out[t]));
+		out[t].type = count_names[t];
+	}
+	if (!n)
+		return;
+	pthread_mutex_lock((pthread_mutex_t *)&n->lock);
+	for (int t = 0; t < RC_NOTIFY_TYPES; t++) {
+		out[t].sent = n->sent_by[t];
+		out[t].failed = n->failed_by[t];
+		out[t].dropped = n->dropped_by[t];
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&n->lock);
+}
+
+/* A message that could not be made counts as failed. */
+static void count_unmade(rc_notifier *n, int type)
+{
+	pthread_mutex_lock(&n->lock);
+	n->failed_by[type]++;
+	pthread_mutex_unlock(&n->lock);
 }
 
 size_t rc_notifier_dropped(const rc_notifier *n)
@@ -766,6 +803,7 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 		return;
 	text = rc_notify_event_text(ev);
 	j = job_new(sink->type == RC_SINK_EXEC ? JOB_EXEC : JOB_HTTP, sink->name, sink->timeout_ms);
+	j->type = (unsigned)sink->type < 5 ? (int)sink->type : RC_SINK_WEBHOOK;
 	j->url = rc_xstrdup(sink->url ? sink->url : "");
 	switch (sink->type) {
 	case RC_SINK_WEBHOOK: {
@@ -779,6 +817,7 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 		job_body_json(j, rc_notify_event_json(ev));
 		if (sink->secret_file && webhook_key(j, sink->secret_file, &err) < 0) {
 			warn(n, NULL, "notify: sink '%s': %s; nothing sent", sink->name, err.msg);
+			count_unmade(n, j->type);
 			job_free(j);
 			j = NULL;
 		}
@@ -839,6 +878,7 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 	if (j && j->body_len > BODY_MAX) {
 		warn(n, j, "notify: sink '%s': message of %zu bytes is too large; nothing sent", sink->name,
 		     j->body_len);
+		count_unmade(n, j->type);
 		job_free(j);
 		j = NULL;
 	}
@@ -1150,6 +1190,10 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 	}
 	if (j) {
 		j->quiet = au->ignore_errors;
+		j->type = !strcmp(type, "log")	 ? RC_NOTIFY_AUDIT_LOG :
+			  !strcmp(type, "slack") ? RC_NOTIFY_AUDIT_SLACK :
+			  !strcmp(type, "http")	 ? RC_NOTIFY_AUDIT_HTTP :
+						   RC_NOTIFY_AUDIT_EXEC;
 		free(j->sink);
 		j->sink = rc_xstrfmt("audit %s of '%s'", type, env && env->name ? env->name : "?");
 		enqueue(n, j);

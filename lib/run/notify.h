@@ -139,6 +139,19 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
  * not told. hipchat sends nothing.
  */
 void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environment *env, const rc_notify_event *ev);
+/*
+ * What became of the messages so far, per type of sink: our sinks by
+ * rc_sink_type, then Maestro-NG's audit sinks. `sent`: delivered;
+ * `failed`: failed after every try, or could not be made (an unreadable
+ * secret, too large); `dropped`: pushed out of a full queue.
+ */
+enum { RC_NOTIFY_AUDIT_LOG = 5, RC_NOTIFY_AUDIT_SLACK, RC_NOTIFY_AUDIT_HTTP, RC_NOTIFY_AUDIT_EXEC, RC_NOTIFY_TYPES };
+typedef struct rc_notify_counts {
+	const char *type; /* "webhook", ..., "exec", "audit_log", "audit_slack", "audit_http", "audit_exec" */
+	unsigned long sent, failed, dropped;
+} rc_notify_counts;
+/* Fills RC_NOTIFY_TYPES counts; `n` NULL: all zero. */
+void rc_notifier_counts(const rc_notifier *n, rc_notify_counts *out);
 /* Messages dropped because the queue was full, and deliveries that failed, so far. */
 size_t rc_notifier_dropped(const rc_notifier *n);
 size_t rc_notifier_failed(const rc_notifier *n);

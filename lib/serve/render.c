@@ -39,6 +39,16 @@ static void env_label(rc_buf *b, const char *metric, json_t *e)
 	rc_buf_adds(b, "\"");
 }
 
+static void instance_label(rc_buf *b, const char *metric, json_t *e, json_t *x)
+{
+	env_label(b, metric, e);
+	rc_buf_adds(b, ",instance=\"");
+	label(b, str(x, "instance"));
+	rc_buf_adds(b, "\",ship=\"");
+	label(b, str(x, "ship"));
+	rc_buf_adds(b, "\"");
+}
+
 static bool is_paused(json_t *e)
 {
 	return json_is_object(json_object_get(e, "pause"));
@@ -53,6 +63,7 @@ static bool is_quarantined(json_t *e)
 int rc_render_metrics(rc_buf *b, json_t *snap)
 {
 	static const char *const states[] = {"converged", "drifted", "failed", "invalid"};
+	static const char *const healths[] = {"healthy", "unhealthy", "starting", "none"};
 	json_t *envs = json_object_get(snap, "environments"), *e, *x, *hooks = json_object_get(snap, "webhooks");
 	json_t *runs = json_object_get(snap, "runs"), *hist = json_object_get(snap, "run_seconds");
 	size_t i, k;
@@ -113,6 +124,61 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 				    !strcmp(str(x, "status"), "running") || !strcmp(str(x, "status"), "absent"));
 		}
 	}
+	head(b, "reconcile_instance_running", "gauge",
+	     "1 when the instance's container runs (as the last run observed and left it)");
+	json_array_foreach(envs, i, e) {
+		json_array_foreach(json_object_get(e, "instances"), k, x) {
+			json_t *c = json_object_get(x, "container");
+			if (!json_is_object(c))
+				continue;
+			instance_label(b, "reconcile_instance_running", e, x);
+			rc_buf_addf(b, "} %d\n", !strcmp(str(c, "state"), "running"));
+		}
+	}
+	head(b, "reconcile_instance_health", "gauge",
+	     "1 for the Docker health status of each instance's container (none: no healthcheck, or not running)");
+	json_array_foreach(envs, i, e) {
+		json_array_foreach(json_object_get(e, "instances"), k, x) {
+			json_t *c = json_object_get(x, "container");
+			if (!json_is_object(c))
+				continue;
+			for (size_t h = 0; h < sizeof(healths) / sizeof(healths[0]); h++) {
+				instance_label(b, "reconcile_instance_health", e, x);
+				rc_buf_addf(b, ",health=\"%s\"} %d\n", healths[h], !strcmp(str(c, "health"), healths[h]));
+			}
+		}
+	}
+	head(b, "reconcile_docker_request_duration_seconds", "histogram",
+	     "how long the ship's Docker API takes to answer (pulls, logs and events excluded)");
+	json_array_foreach(json_object_get(snap, "docker"), i, x) {
+		json_t *bk;
+		json_array_foreach(json_object_get(x, "buckets"), k, bk) {
+			rc_buf_adds(b, "reconcile_docker_request_duration_seconds_bucket{ship=\"");
+			label(b, str(x, "ship"));
+			rc_buf_addf(b, "\",le=\"%g\"} %lld\n", json_number_value(json_array_get(bk, 0)),
+				    (long long)json_integer_value(json_array_get(bk, 1)));
+		}
+		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_bucket{ship=\"");
+		label(b, str(x, "ship"));
+		rc_buf_addf(b, "\",le=\"+Inf\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
+		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_sum{ship=\"");
+		label(b, str(x, "ship"));
+		rc_buf_addf(b, "\"} %.6f\n", json_number_value(json_object_get(x, "sum")));
+		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_count{ship=\"");
+		label(b, str(x, "ship"));
+		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
+	}
+	head(b, "reconcile_docker_requests_total", "counter", "requests sent to the ship's Docker API, by method");
+	json_array_foreach(json_object_get(snap, "docker"), i, x) {
+		json_t *v;
+		json_object_foreach(json_object_get(x, "requests"), key, v) {
+			rc_buf_adds(b, "reconcile_docker_requests_total{ship=\"");
+			label(b, str(x, "ship"));
+			rc_buf_adds(b, "\",method=\"");
+			label(b, key);
+			rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(v));
+		}
+	}
 	head(b, "reconcile_ship_reachable", "gauge", "1 when the last run reached the ship's Docker API");
 	json_array_foreach(envs, i, e) {
 		json_array_foreach(json_object_get(e, "ships"), k, x) {
@@ -169,6 +235,17 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 		rc_buf_adds(b, "\",result=\"");
 		label(b, str(x, "result"));
 		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
+	}
+	head(b, "reconcile_notifications_total", "counter",
+	     "notification messages by sink type and what became of them: sent, failed (after its tries), dropped (queue full)");
+	json_array_foreach(json_object_get(snap, "notifications"), i, x) {
+		static const char *const results[] = {"sent", "failed", "dropped"};
+		for (k = 0; k < sizeof(results) / sizeof(results[0]); k++) {
+			rc_buf_adds(b, "reconcile_notifications_total{type=\"");
+			label(b, str(x, "type"));
+			rc_buf_addf(b, "\",result=\"%s\"} %lld\n", results[k],
+				    (long long)json_integer_value(json_object_get(x, results[k])));
+		}
 	}
 	head(b, "reconcile_webhooks_total", "counter", "webhook requests by forge and result");
 	json_array_foreach(json_object_get(hooks, "received"), i, x) {
@@ -233,10 +310,11 @@ static int rank(json_t *e)
 
 static const char *badge_class(const char *st)
 {
-	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent") || !strcmp(st, "reachable"))
+	if (!strcmp(st, "converged") || !strcmp(st, "running") || !strcmp(st, "absent") || !strcmp(st, "reachable") ||
+	    !strcmp(st, "healthy"))
 		return "ok";
 	if (!strcmp(st, "failed") || !strcmp(st, "invalid") || !strcmp(st, "quarantined") ||
-	    !strcmp(st, "unreachable") || !strcmp(st, "conflict"))
+	    !strcmp(st, "unreachable") || !strcmp(st, "conflict") || !strcmp(st, "unhealthy"))
 		return "bad";
 	return "warn";
 }
@@ -393,6 +471,14 @@ static void environment(rc_buf *b, json_t *e)
 		H(str(x, "image"));
 		rc_buf_adds(b, "</code></td><td>");
 		badge(b, str(x, "status"));
+		{
+			json_t *c = json_object_get(x, "container");
+			const char *h = str(c, "health");
+			if (json_is_object(c) && strcmp(str(c, "state"), "running") && strcmp(str(x, "status"), "absent"))
+				badge(b, str(c, "state"));
+			else if (*h && strcmp(h, "none"))
+				badge(b, h);
+		}
 		rc_buf_adds(b, "</td><td>");
 		json_array_foreach(json_object_get(x, "reasons"), j, r) {
 			if (j)

@@ -11,10 +11,15 @@
  *       "source": { "repo": "...", "branch": "...", "revision": "<sha>|null",
  *                   "reachable": true, "error": "..." },
  *       "environments": [ <reconcile status's environment object>, plus
- *           "last_success": <unix time>|null, "ships": [ {"name", "endpoint", "reachable"} ] ],
+ *           "last_success": <unix time>|null, "ships": [ {"name", "endpoint", "reachable"} ],
+ *           and each instance's "container": {"state": "running", "health": "healthy|unhealthy|starting|none"}
+ *           when its ship was observed ],
  *       "runs": { "ok": n, "failed": n, "error": n },
  *       "run_seconds": { "buckets": [ [le, n], ... ], "sum": s, "count": n },
  *       "actions": [ { "kind": "create", "result": "done", "count": n } ],
+ *       "docker": [ { "ship", "buckets": [ [le, n], ... ], "sum": s, "count": n,
+ *                     "requests": { "GET": n, "POST": n, "DELETE": n, "other": n } } ],
+ *       "notifications": [ { "type": "webhook", "sent": n, "failed": n, "dropped": n } ],
  *       "webhooks": { "received": [ {"forge", "result", "count"} ], "last_verified": <unix time>|null,
  *                     "unannounced": n, "last_unannounced": "<sha>|null" } }
  */

@@ -839,6 +839,15 @@ static void test_unreachable(void **state)
 	rc_docker_set_read_only(d, true);
 	rc_docker_stats_get(d, &st);
 	assert_int_equal(st.get, 2);
+	/* both timed, a refused connection in the first buckets */
+	assert_int_equal(st.timed, 2);
+	{
+		unsigned long n = 0;
+		for (size_t i = 0; i <= RC_DOCKER_LATENCY_BUCKETS; i++)
+			n += st.latency[i];
+		assert_int_equal(n, 2);
+		assert_true(st.latency[RC_DOCKER_LATENCY_BUCKETS] == 0 && st.seconds >= 0 && st.seconds < 10);
+	}
 	assert_int_equal(rc_docker_remove(d, "abc", true, false, &err), RC_EINVALID);
 	assert_string_equal(err.msg, "docker on 'vm1': DELETE /containers/abc: refused, the client is read-only (dry run)");
 	assert_int_equal(rc_docker_request(d, "POST", "/containers/abc/start", NULL, NULL, NULL, &err), RC_EINVALID);

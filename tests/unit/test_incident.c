@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "base/util.h"
 #include "run/incident.h"
+#include "run/notify.h"
 #include "helpers.h"
 #include "base/banned.h"
 
@@ -234,6 +235,43 @@ static void test_text(void **state)
 	assert_int_equal(rc_sink_type_parse("ntfy"), RC_SINK_NTFY);
 }
 
+/* The counts per sink type that /metrics shows: sent, failed (after its tries or unmade). */
+static void test_counts(void **state)
+{
+	rc_notifier_opts no = {.tries = 1, .backoff_ms = 1};
+	rc_notifier *n;
+	rc_error err = RC_ERROR_INIT;
+	char t[] = "true", f[] = "false", g[] = "good", b[] = "bad", w[] = "w", url[] = "http://127.0.0.1:1/";
+	char sf[] = "/nonexistent-rc-test/secret";
+	char *ok[] = {t, NULL}, *bad[] = {f, NULL};
+	rc_notify_sink good = {.name = g, .type = RC_SINK_EXEC, .command = ok};
+	rc_notify_sink fails = {.name = b, .type = RC_SINK_EXEC, .command = bad};
+	rc_notify_sink unmade = {.name = w, .type = RC_SINK_WEBHOOK, .url = url, .secret_file = sf};
+	rc_notify_event ev = {.kind = RC_EV_TEST, .status = RC_EV_INFO, .time = "2026-01-01T00:00:00Z", .host = "h"};
+	rc_notify_counts c[RC_NOTIFY_TYPES];
+	(void)state;
+
+	rc_notifier_counts(NULL, c);
+	assert_string_equal(c[RC_NOTIFY_AUDIT_EXEC].type, "audit_exec");
+	assert_int_equal(c[RC_SINK_EXEC].sent, 0);
+	assert_int_equal(rc_notifier_new(&n, &no, &err), 0);
+	rc_notify_sink_send(n, &good, &ev);
+	rc_notify_sink_send(n, &fails, &ev);
+	rc_notify_sink_send(n, &unmade, &ev);
+	for (int i = 0; i < 500; i++) {
+		rc_notifier_counts(n, c);
+		if (c[RC_SINK_EXEC].sent + c[RC_SINK_EXEC].failed == 2)
+			break;
+		usleep(10000);
+	}
+	assert_string_equal(c[RC_SINK_EXEC].type, "exec");
+	assert_int_equal(c[RC_SINK_EXEC].sent, 1);
+	assert_int_equal(c[RC_SINK_EXEC].failed, 1);
+	assert_int_equal(c[RC_SINK_WEBHOOK].failed, 1);
+	assert_int_equal(c[RC_SINK_WEBHOOK].sent + c[RC_SINK_WEBHOOK].dropped, 0);
+	rc_notifier_free(n, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_any_commit),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

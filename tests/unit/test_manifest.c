@@ -879,7 +879,8 @@ static void test_compose_keys(void **state)
 			"    instances:\n"
 			"      i1: {ship: vm1, init: false, tmpfs: [/run, '/tmp:size=64m,mode=1777']}\n"
 			"      i2: {ship: vm2, init: true, tmpfs: /scratch, healthcheck: {test: 'curl -f localhost || exit 1'}}\n"
-			"      i3: {ship: vm2, healthcheck: {disable: true}}\n", &d, NULL);
+			"      i3: {ship: vm2, healthcheck: {disable: true}}\n"
+			"      i4: {ship: vm2, healthcheck: {test: 'true', start_period: 1m, start_interval: 2s}}\n", &d, NULL);
 	if (!env)
 		dump_diags(&d);
 	assert_non_null(env);
@@ -919,6 +920,22 @@ static void test_compose_keys(void **state)
 	free(txt);
 	/* not written: not sent, the daemon's default stays */
 	assert_null(json_object_get(json_object_get(rc_desired_create(&des), "HostConfig"), "Init"));
+	rc_desired_release(&des);
+	/* start_interval (compose): in the spec; sent from API 1.44 only */
+	rc_desired_build(&des, env, rc_environment_instance(env, "i4"), NULL);
+	assert_non_null(strstr(des.spec_json, "\"StartInterval\":2000000000"));
+	{
+		json_t *b41 = rc_create_body_for_api(rc_desired_create(&des), rc_environment_instance(env, "i4"), 41);
+		json_t *b44 = rc_create_body_for_api(rc_desired_create(&des), rc_environment_instance(env, "i4"), 44);
+		txt = json_dumps(json_object_get(b41, "Healthcheck"), JSON_SORT_KEYS | JSON_COMPACT);
+		assert_string_equal(txt, "{\"StartPeriod\":60000000000,\"Test\":[\"CMD-SHELL\",\"true\"]}");
+		free(txt);
+		txt = json_dumps(json_object_get(b44, "Healthcheck"), JSON_SORT_KEYS | JSON_COMPACT);
+		assert_string_equal(txt, "{\"StartInterval\":2000000000,\"StartPeriod\":60000000000,\"Test\":[\"CMD-SHELL\",\"true\"]}");
+		free(txt);
+		json_decref(b41);
+		json_decref(b44);
+	}
 	rc_desired_release(&des);
 	rc_environment_free(env);
 	rc_diags_release(&d);
@@ -1070,6 +1087,24 @@ static void test_networks(void **state)
 	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
 	free(txt);
 	assert_non_null(strstr(des.spec_json, "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	/* per API: 1.41 creates with the first and joins the rest; 1.44 creates with all */
+	{
+		const rc_instance *in = rc_environment_instance(env, "i1");
+		json_t *old41 = rc_create_body_for_api(body, in, 41), *new44 = rc_create_body_for_api(body, in, 44);
+		assert_true(json_equal(old41, body));
+		assert_int_equal((int)rc_create_joins_from(in, 41), 1);
+		assert_int_equal((int)rc_create_joins_from(in, 44), 2);
+		assert_int_equal((int)rc_create_joins_from(in, 45), 2);
+		txt = json_dumps(json_object_get(new44, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
+		assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":"
+					 "{\"IPv4Address\":\"10.30.0.5\"}},\"front\":{}}}");
+		free(txt);
+		assert_string_equal(json_string_value(json_object_get(json_object_get(new44, "HostConfig"), "NetworkMode")), "back");
+		/* the cached body is not changed */
+		assert_int_equal((int)json_object_size(json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig")), 1);
+		json_decref(old41);
+		json_decref(new44);
+	}
 	rc_desired_release(&des);
 	/* the service's list, for an instance without its own */
 	rc_desired_build(&des, env, rc_environment_instance(env, "i2"), NULL);

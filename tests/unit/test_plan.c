@@ -288,6 +288,19 @@ static void test_partly_labelled_container(void **state)
 	observe_desired(f, 1, "web-2", "running");
 	rc_observed_add_containers(&f->ships[0], list);
 	json_decref(list);
+	assert_null(f->ships[0].containers[f->ships[0].containers_nr - 1].health);
+	list = json_loads("[{\"Id\": \"h1\", \"Names\": [\"/h1\"], \"State\": \"running\", \"Status\": \"Up 2 minutes (unhealthy)\"},"
+			  " {\"Id\": \"h2\", \"Names\": [\"/h2\"], \"State\": \"running\", \"Status\": \"Up 1 second (health: starting)\"},"
+			  " {\"Id\": \"h3\", \"Names\": [\"/h3\"], \"State\": \"running\", \"Status\": \"Up 1 hour (healthy)\"}]", 0, NULL);
+	rc_observed_add_containers(&f->ships[1], list);
+	json_decref(list);
+	{
+		const rc_observed_ship *s1 = &f->ships[1];
+		size_t n = s1->containers_nr;
+		assert_string_equal(s1->containers[n - 3].health, "unhealthy");
+		assert_string_equal(s1->containers[n - 2].health, "starting");
+		assert_string_equal(s1->containers[n - 1].health, "healthy");
+	}
 	compute(f);
 	ep = env_plan(f, "env.example.com");
 	assert_int_equal((int)ep->actions_nr, 1);

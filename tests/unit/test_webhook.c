@@ -143,7 +143,12 @@ static void test_render(void **state)
 	json_t *snap = json_loads("{\"ready\":true,\"environments\":["
 				  "{\"name\":\"a.example.com\",\"status\":\"converged\",\"instances\":[]},"
 				  "{\"name\":\"q\\\"<b>\",\"status\":\"failed\",\"quarantine\":{\"reason\":\"x\",\"active\":true},"
-				  "\"instances\":[{\"instance\":\"i\",\"ship\":\"s\",\"status\":\"conflict\",\"reasons\":[]}]}],"
+				  "\"instances\":[{\"instance\":\"i\",\"ship\":\"s\",\"status\":\"conflict\",\"reasons\":[]},"
+				  "{\"instance\":\"w\",\"ship\":\"s\",\"status\":\"running\",\"reasons\":[],"
+				  "\"container\":{\"state\":\"running\",\"health\":\"unhealthy\"}}]}],"
+				  "\"docker\":[{\"ship\":\"s\",\"buckets\":[[0.005,1],[0.01,3]],\"sum\":0.5,\"count\":4,"
+				  "\"requests\":{\"GET\":3,\"POST\":1}}],"
+				  "\"notifications\":[{\"type\":\"slack\",\"sent\":2,\"failed\":1,\"dropped\":0}],"
 				  "\"runs\":{\"ok\":2},\"webhooks\":{\"unannounced\":1,\"last_unannounced\":\"abc\"}}", 0, NULL);
 	rc_buf b = RC_BUF_INIT;
 
@@ -153,6 +158,16 @@ static void test_render(void **state)
 	assert_non_null(strstr(b.ptr, "reconcile_environment_quarantined{environment=\"q\\\"<b>\"} 1\n"));
 	assert_non_null(strstr(b.ptr, "reconcile_runs_total{result=\"ok\"} 2\n"));
 	assert_non_null(strstr(b.ptr, "reconcile_webhook_unannounced_commits_total 1\n"));
+	assert_non_null(strstr(b.ptr, "reconcile_instance_running{environment=\"q\\\"<b>\",instance=\"w\",ship=\"s\"} 1\n"));
+	assert_null(strstr(b.ptr, "reconcile_instance_running{environment=\"q\\\"<b>\",instance=\"i\""));
+	assert_non_null(strstr(b.ptr, "instance=\"w\",ship=\"s\",health=\"unhealthy\"} 1\n"));
+	assert_non_null(strstr(b.ptr, "instance=\"w\",ship=\"s\",health=\"healthy\"} 0\n"));
+	assert_non_null(strstr(b.ptr, "reconcile_docker_request_duration_seconds_bucket{ship=\"s\",le=\"0.01\"} 3\n"
+				      "reconcile_docker_request_duration_seconds_bucket{ship=\"s\",le=\"+Inf\"} 4\n"
+				      "reconcile_docker_request_duration_seconds_sum{ship=\"s\"} 0.500000\n"
+				      "reconcile_docker_request_duration_seconds_count{ship=\"s\"} 4\n"));
+	assert_non_null(strstr(b.ptr, "reconcile_docker_requests_total{ship=\"s\",method=\"POST\"} 1\n"));
+	assert_non_null(strstr(b.ptr, "reconcile_notifications_total{type=\"slack\",result=\"failed\"} 1\n"));
 	rc_buf_reset(&b);
 	rc_render_page(&b, snap);
 	assert_null(strstr(b.ptr, "<b>"));
@@ -160,6 +175,7 @@ static void test_render(void **state)
 	assert_true(strstr(b.ptr, "id=\"env-q&quot;&lt;b&gt;\"") < strstr(b.ptr, "id=\"env-a.example.com\""));
 	assert_non_null(strstr(b.ptr, "no webhook announced"));
 	assert_non_null(strstr(b.ptr, "i on ship s is a container that is not ours (conflict)"));
+	assert_non_null(strstr(b.ptr, "<span class=\"b bad\">unhealthy</span>"));
 	rc_buf_release(&b);
 	json_decref(snap);
 }
