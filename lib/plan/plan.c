@@ -682,7 +682,8 @@ static void order_network_actions(rc_env_plan *ep)
 	for (size_t i = 0; i < ep->actions_nr; i++)
 		if (ep->actions[i].kind == RC_ACT_REMOVE_NETWORK)
 			v[n++] = ep->actions[i];
-	memcpy(ep->actions, v, n * sizeof(*v));
+	if (n)
+		memcpy(ep->actions, v, n * sizeof(*v));
 	free(v);
 }
 
