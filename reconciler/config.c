@@ -40,6 +40,15 @@ static bool bad(struct cfg *c, const rc_node *n, const char *what, const char *k
  * are kept here, reachable, rather than lost.
  */
 static rc_strlist kept;
+/* and the arrays made from them (glob lists, notify sinks), kept reachable the same way */
+static void **kept_arrays;
+static size_t kept_arrays_nr, kept_arrays_alloc;
+
+static void keep_array(void *p)
+{
+	RC_ALLOC_GROW(kept_arrays, kept_arrays_nr + 1, kept_arrays_alloc);
+	kept_arrays[kept_arrays_nr++] = p;
+}
 
 static bool str_value(struct cfg *c, const char *key, const rc_node *v, const char **out)
 {
@@ -80,6 +89,7 @@ static bool glob_list(struct cfg *c, const char *key, const rc_node *v, const ch
 			free(list);
 			return false;
 		}
+	keep_array(list);
 	*out = list;
 	return true;
 }
@@ -296,6 +306,7 @@ static bool notify_list(struct cfg *c, struct options *o, const rc_node *v)
 	if (v->type != RC_NODE_SEQ)
 		return bad(c, v, "a list of sinks", "notify");
 	sinks = rc_xcalloc(v->n ? v->n : 1, sizeof(*sinks));
+	keep_array(sinks);
 	for (size_t i = 0; i < v->n; i++) {
 		const rc_node *e = v->items[i], *t = e->type == RC_NODE_MAP ? rc_node_get(e, "type") : NULL;
 		rc_notify_sink *s = &sinks[nr++];

@@ -154,7 +154,7 @@ void rc_observed_add_network(rc_observed_ship *s, const json_t *inspect)
 	}
 }
 
-void rc_observed_ship_release(rc_observed_ship *s)
+void rc_observed_containers_release(rc_observed_ship *s)
 {
 	for (size_t i = 0; i < s->containers_nr; i++) {
 		rc_observed_container *o = &s->containers[i];
@@ -172,6 +172,13 @@ void rc_observed_ship_release(rc_observed_ship *s)
 		free(o->owner);
 	}
 	free(s->containers);
+	s->containers = NULL;
+	s->containers_nr = 0;
+}
+
+void rc_observed_ship_release(rc_observed_ship *s)
+{
+	rc_observed_containers_release(s);
 	free(s->endpoint);
 	free(s->error);
 	free(s->daemon_id);

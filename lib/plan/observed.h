@@ -81,6 +81,8 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
+/* Free the containers of `s` (a re-list fills them anew); the rest of `s` stays. */
+void rc_observed_containers_release(rc_observed_ship *s);
 void rc_observed_ship_release(rc_observed_ship *ship);
 /* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
 void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);

@@ -292,23 +292,7 @@ void rc_observe_relist(struct fleet *f, size_t idx)
 
 	if (!o->reachable)
 		return;
-	for (size_t i = 0; i < o->containers_nr; i++) {
-		rc_observed_container *c = &o->containers[i];
-		free(c->id);
-		free(c->name);
-		free(c->state);
-		free(c->image_id);
-		free(c->env);
-		free(c->service);
-		free(c->instance);
-		free(c->ship);
-		free(c->spec_hash);
-		free(c->spec);
-		free(c->owner);
-	}
-	free(o->containers);
-	o->containers = NULL;
-	o->containers_nr = 0;
+	rc_observed_containers_release(o);
 	if (LOCKED(fs, list_containers(fs, fs->total, &err)) < 0) {
 		o->reachable = false;
 		free(o->error);
