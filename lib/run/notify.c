@@ -428,7 +428,10 @@ static int deliver_exec(rc_notifier *n, const struct job *j, rc_error *err)
 			dup2(null, 1);
 			dup2(null, 2);
 		}
+		sigset_t none;
 		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);   /* not the worker's blocked SIGPIPE (nor SIGTERM) */
 		execvp(j->argv[0], j->argv);
 		_exit(127);
 	}
@@ -515,6 +518,16 @@ static void deliver(rc_notifier *n, struct job *j)
 static void *worker(void *arg)
 {
 	rc_notifier *n = arg;
+	sigset_t pipe_sig;
+
+	/*
+	 * An exec sink that exits without reading its stdin makes our write
+	 * fail with EPIPE; unblocked, the SIGPIPE that comes with it would end
+	 * the whole process. Blocked in this thread it only stays pending.
+	 */
+	sigemptyset(&pipe_sig);
+	sigaddset(&pipe_sig, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
 
 	pthread_mutex_lock(&n->lock);
 	for (;;) {
