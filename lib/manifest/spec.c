@@ -553,7 +553,8 @@ static void diff_object(const char *prefix, const json_t *a, const json_t *b, rc
 	json_object_foreach((json_t *)b, key, v)
 		if (!json_object_get(a, key))
 			rc_strlist_push(&keys, key);
-	qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
+	if (keys.nr)
+		qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
 	for (size_t i = 0; i < keys.nr; i++) {
 		json_t *x = json_object_get(a, keys.v[i]), *y = json_object_get(b, keys.v[i]);
 		char *r = NULL;
@@ -582,7 +583,8 @@ void rc_spec_diff(const json_t *old, const json_t *new_, rc_strlist *out)
 	json_object_foreach((json_t *)new_, key, v)
 		if (!json_object_get(old, key))
 			rc_strlist_push(&keys, key);
-	qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
+	if (keys.nr)
+		qsort(keys.v, keys.nr, sizeof(*keys.v), cmp_strp);
 	for (size_t i = 0; i < keys.nr; i++) {
 		json_t *x = json_object_get(old, keys.v[i]), *y = json_object_get(new_, keys.v[i]);
 		char *r = NULL;

@@ -919,7 +919,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		if (ep->status == RC_ENV_OK && ep->actions_nr)
 			ep->status = RC_ENV_CHANGES;
 	}
-	qsort(plan->envs, plan->envs_nr, sizeof(*plan->envs), cmp_env_name);
+	if (plan->envs_nr)
+		qsort(plan->envs, plan->envs_nr, sizeof(*plan->envs), cmp_env_name);
 }
 
 void rc_plan_release(rc_plan *plan)

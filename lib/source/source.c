@@ -444,7 +444,8 @@ int rc_source_list_environments(rc_source *src, char ***out, rc_diags *diags, rc
 		entries[i].name = names[i];
 		entries[i].is_dir = is_dir[i];
 	}
-	qsort(entries, nr, sizeof(*entries), cmp_entry);
+	if (nr)
+		qsort(entries, nr, sizeof(*entries), cmp_entry);
 	envs = rc_xcalloc(nr + 1, sizeof(*envs));
 	for (size_t i = 0; i < nr; i++) {
 		const char *name = entries[i].name;
