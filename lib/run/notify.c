@@ -1096,7 +1096,11 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 						what_happened == SUCCESS ? "good" :
 									   "danger"));
 		json_object_set_new(att, "fields", fields);
-		atts = json_dumps(json_pack("[o]", att), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		{
+			json_t *arr = json_pack("[o]", att);   /* takes att */
+			atts = arr ? json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+			json_decref(arr);
+		}
 		rc_buf_adds(&form, "channel=");
 		rc_url_escape(&form, channel ? channel : "", NULL);
 		rc_buf_adds(&form, "&username=");
@@ -1166,13 +1170,14 @@ void rc_notify_audit_send(rc_notifier *n, const rc_audit *au, const rc_environme
 		const char *script = json_string_value(json_object_get(cfg, "script"));
 		const char *args = json_string_value(json_object_get(cfg, "args"));
 		const char *const vars[][2] = {{"action", "converge"}, {"what", what}, {"who", "None"}};
-		json_t *doc = json_object();
+		json_t *doc;
 		char *fa, **words = NULL;
 		size_t nr = 0;
 
 		/* audit.py runs the script only after a successful play of several containers */
 		if (what_happened != SUCCESS || !script || !ev->ep)
 			goto done;
+		doc = json_object();
 		for (size_t i = 0; i < ev->ep->actions_nr; i++) {
 			const rc_action *a = &ev->ep->actions[i];
 			const rc_instance *in = a->desired ? a->desired->instance : NULL;
