@@ -120,7 +120,7 @@ test_expect_success 'a helper that hangs is killed after 10 s and said so' '
 	test_expect_code 1 R >out 2>err &&
 	test $(($(date +%s) - start)) -lt 40 &&
 	test_grep "docker-credential-rctest get. did not answer within 10 s" err &&
-	# this trash directory's helper only: another run of the suite may have its own
+	# the helper of this trash directory only: another run of the suite may have its own
 	! pgrep -f "$TRASH/bin/docker-credential-rctest" >/dev/null
 '
 
