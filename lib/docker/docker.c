@@ -352,6 +352,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	/* an error is kept in the parser; the rest of the body is read and dropped */
 	if (s->mode == SINK_STREAM)
 		rc_docker_stream_feed(s->stream, ptr, n);
+	else if (s->mode == SINK_SCAN)
+		rc_docker_scanner_feed(s->scan, ptr, n);
 	else if (s->mode == SINK_DEMUX)
 		rc_docker_demuxer_feed(s->demux, ptr, n);
 	else if (s->demux->out && !s->demux->failed)
@@ -771,7 +773,7 @@ int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
-	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL };
+	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL, NULL };
 	long status = 0;
 	int ret;
 

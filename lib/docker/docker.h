@@ -164,6 +164,20 @@ int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t
 int rc_docker_list_containers(rc_docker *d, const char *label_filter, const char *const *names,
 			      json_t **out, rc_error *err);
 
+/*
+ * The same containers, read as the answer arrives and never held whole
+ * (stream.h, rc_docker_scanner): each goes to `fn` with its Id, name, State,
+ * ImageID and the labels that start with `label_prefix`, those of `skip`
+ * present with a NULL value. What rc_docker_list_containers() would
+ * return past its response cap is no error here: only one container's
+ * entry is capped. A negative return of `fn` stops the list with it.
+ */
+struct rc_docker_summary;
+int rc_docker_scan_containers(rc_docker *d, const char *label_filter, const char *const *names,
+			      const char *label_prefix, const char *const *skip,
+			      int (*fn)(const struct rc_docker_summary *c, void *data, rc_error *err),
+			      void *data, rc_error *err);
+
 /* GET /containers/{id}/json and /images/{ref}/json; RC_ENOTFOUND when absent. */
 int rc_docker_inspect_container(rc_docker *d, const char *id_or_name, json_t **out, rc_error *err);
 int rc_docker_inspect_image(rc_docker *d, const char *ref, json_t **out, rc_error *err);
