@@ -22,6 +22,13 @@ typedef struct rc_observed_container {
 	bool managed;           /* has reconcile.environment */
 	char *env, *service, *instance, *ship;   /* our labels (managed only) */
 	char *spec_hash, *spec; /* reconcile.spec-hash and reconcile.spec */
+	/*
+	 * The container has a reconcile.spec label that was not read: the
+	 * list is scanned without it (it is the bulk of every entry), and it
+	 * is fetched for the few containers the plan must explain (see
+	 * rc_action.needs_spec).
+	 */
+	bool spec_omitted;
 } rc_observed_container;
 
 /* A network of ours (it has RC_LABEL_NETWORK), as GET /networks/{id} shows it. */
@@ -40,7 +47,7 @@ typedef struct rc_observed_ship {
 	char *error;            /* why not, when not reachable */
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
-	size_t containers_nr;
+	size_t containers_nr, containers_alloc;
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,
@@ -68,6 +75,14 @@ void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr);
 
 /* Parse a GET /containers/json answer into `ship` (appending). */
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
+/*
+ * Append one container: `labels` holds `labels_nr` pairs (key, value,
+ * ...); a pair with a NULL value is a label present but not read. `name`
+ * may have its leading '/'.
+ */
+rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
+				       const char *state, const char *image_id, char *const *labels,
+				       size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
 /* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
 void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);

@@ -63,6 +63,12 @@ typedef struct rc_action {
 	char *discard_id, *verify_id;
 	char *old_spec;         /* recreate: the spec it was made from (its reconcile.spec label) */
 	/*
+	 * recreate: the spec label of container_id was not read (observed.h,
+	 * spec_omitted), so the reasons only say "spec changed": the caller
+	 * fetches that label and plans again, for the precise reasons.
+	 */
+	bool needs_spec;
+	/*
 	 * create: the container of ours this one replaces, make-before-break:
 	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
 	 * was renamed (same ship, same service). On another ship the old one

@@ -8,6 +8,7 @@
 #include "run/converge.h"
 #include "docker/docker.h"
 #include "docker/registry.h"
+#include "base/util.h"
 #include <pthread.h>
 
 struct fship {
@@ -17,6 +18,8 @@ struct fship {
 	pthread_mutex_t lock;       /* one request at a time on the connection */
 	rc_observed_ship obs;
 	rc_strlist names;           /* desired container names on it */
+	rc_strmap name_set, image_set; /* the same, hashed */
+	rc_strmap ids;              /* while observing: ids already seen */
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
@@ -52,6 +55,7 @@ struct fleet {
 	const rc_manifests *manifests;
 	struct fship *v;
 	size_t nr, alloc;
+	rc_strmap by_endpoint;      /* endpoint -> index + 1 in v */
 	const rc_converge_opts *opts;
 	pthread_mutex_t next_lock;
 	size_t next;
@@ -69,6 +73,11 @@ void rc_fleet_parallel(struct fleet *f, size_t n, void (*fn)(struct fleet *, siz
 /* observe.c */
 void rc_observe_ship(struct fleet *f, size_t idx);
 void rc_observe_freshness(struct fleet *f);
+/*
+ * Fetch the spec labels a plan needs (rc_action.needs_spec) into the
+ * observed containers; returns how many were filled in (then plan again).
+ */
+size_t rc_observe_specs(struct fleet *f, const rc_plan *plan);
 
 /* pull.c */
 char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);
