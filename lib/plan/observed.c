@@ -41,6 +41,7 @@ rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, c
 	o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
 	o->state = rc_xstrdup(state ? state : "unknown");
 	o->image_id = rc_xstrdup(image_id ? image_id : "");
+	rc_strmap_add(&ship->by_name, o->name, (void *)(uintptr_t)ship->containers_nr);
 	label_of(labels, labels_nr, RC_LABEL_ENVIRONMENT, &managed);
 	if (managed) {
 		o->managed = true;
@@ -84,6 +85,12 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 		rc_observed_add(ship, id, name, json_string_value(json_object_get(c, "State")),
 				json_string_value(json_object_get(c, "ImageID")), kv, n);
 	}
+}
+
+const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name)
+{
+	uintptr_t i = (uintptr_t)rc_strmap_get(&ship->by_name, name);
+	return i ? &ship->containers[i - 1] : NULL;
 }
 
 void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
@@ -173,6 +180,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 		free(o->spec);
 	}
 	free(s->containers);
+	rc_strmap_release(&s->by_name);
 	free(s->endpoint);
 	free(s->error);
 	free(s->daemon_id);
