@@ -78,6 +78,49 @@ static void fleet_add_spares(struct fleet *f, const rc_environment *env)
 	}
 }
 
+/*
+ * Which ships may be one daemon reached two ways, and must say who they
+ * are (/info, the same-daemon guard): those whose host is another ship's
+ * host too (a unix socket and a loopback address are this host), and all
+ * of them when local sockets and remote addresses are both in the run
+ * (this host may be named by an address). Two names of one remote host
+ * are not told apart: the guard's message asks to name a host the same
+ * way everywhere.
+ */
+static const char *ship_host(const rc_ship *s)
+{
+	const char *host = s->endpoint ? s->endpoint : s->ip;
+
+	if ((s->socket_path && !s->ssh_user) || !host || rc_host_is_loopback(host))
+		return "";
+	return host;
+}
+
+static void fleet_mark_ask_info(struct fleet *f)
+{
+	rc_strmap hosts = RC_STRMAP_INIT;   /* host -> its count, in `counts` */
+	size_t *counts = rc_xcalloc(f->nr ? f->nr : 1, sizeof(*counts)), used = 0;
+	bool local = false, remote = false;
+
+	for (size_t i = 0; i < f->nr; i++) {
+		const char *h = ship_host(f->v[i].ship);
+		size_t *c = rc_strmap_add(&hosts, h, &counts[used]);
+		if (c == &counts[used])
+			used++;
+		(*c)++;
+		if (*h)
+			remote = true;
+		else
+			local = true;
+	}
+	for (size_t i = 0; i < f->nr; i++) {
+		const size_t *c = rc_strmap_get(&hosts, ship_host(f->v[i].ship));
+		f->v[i].ask_info = (local && remote) || *c > 1;
+	}
+	rc_strmap_release(&hosts);
+	free(counts);
+}
+
 static void fleet_release(struct fleet *f)
 {
 	for (size_t i = 0; i < f->nr; i++) {
@@ -360,6 +403,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	for (size_t i = 0; i < m->nr; i++)
 		if (m->v[i].env)
 			fleet_add_spares(&f, m->v[i].env);
+	fleet_mark_ask_info(&f);
 	rc_fleet_parallel(&f, f.nr, rc_observe_ship);
 
 	mark_same_daemon(&f);

@@ -29,6 +29,11 @@ struct fship {
 	 * fails nothing.
 	 */
 	bool spare;
+	/*
+	 * Another ship of the run may be the same daemon reached another way
+	 * (rc_fleet_may_share): ask it who it is (GET /info).
+	 */
+	bool ask_info;
 };
 
 struct env_job {

@@ -116,9 +116,10 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	 * Who answers: one daemon reached two ways must not look like two
 	 * hosts. Its ID alone is not enough: Docker 20.10 derives it from
 	 * /etc/docker/key.json, which two daemons on one host (and cloned
-	 * machines) share; with its name and root directory it is.
+	 * machines) share; with its name and root directory it is. Asked only
+	 * where another ship of the run may be this daemon (ask_info).
 	 */
-	{
+	if (fs->ask_info) {
 		json_t *info = NULL;
 		const char *id, *name, *root;
 		if (rc_docker_request(fs->docker, "GET", "/info", NULL, NULL, &info, &err) < 0)
