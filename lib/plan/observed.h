@@ -83,7 +83,7 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
  * may have its leading '/'.
  */
 rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
-				       const char *state, const char *image_id, char *const *labels,
+				       const char *state, const char *image_id, const char *const *labels,
 				       size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
 /* The container named `name` (without '/') on `ship`, or NULL: hashed. */
