@@ -106,32 +106,11 @@ int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err)
 	return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-	char *dir = rc_xstrdup(path), *slash = strrchr(dir, '/');
-	int fd, ret = 0;
-
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else {
-		free(dir);
-		dir = rc_xstrdup(".");
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		ret = fsync(fd);
-		close(fd);
-	}
-	free(dir);
-	return ret;
-}
-
 int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err)
 {
 	json_t *doc = json_object(), *incs = json_object();
-	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid()), *text;
-	size_t len;
-	int fd, ret = 0;
+	char *text;
+	int ret;
 
 	for (size_t n = 0; n < s->nr; n++) {
 		const rc_incident *i = &s->v[n];
@@ -152,36 +131,8 @@ int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err)
 	json_object_set_new(doc, "incidents", incs);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(doc);
-	len = strlen(text);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-		goto done;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!ret && (write(fd, "\n", 1) != 1 || fsync(fd) < 0))
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-	if (close(fd) < 0 && !ret)
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-	/* the rename is the commit point, as for state.json */
-	if (!ret && rename(tmp, path) < 0)
-		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	if (!ret)
-		fsync_dir(path);
-	else
-		unlink(tmp);
-done:
+	ret = rc_state_write_file(path, text, strlen(text), err);
 	free(text);
-	free(tmp);
 	return ret;
 }
 

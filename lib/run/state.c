@@ -161,13 +161,47 @@ static int fsync_dir(const char *path)
 	return ret;
 }
 
+int rc_state_write_file(const char *path, const char *text, size_t len, rc_error *err)
+{
+	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
+	int fd, ret = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+		goto done;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!ret && (write(fd, "\n", 1) != 1 || fsync(fd) < 0))
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+	if (close(fd) < 0 && !ret)
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
+	/* the rename is the commit point: before it the old file, after it the new one */
+	if (!ret && rename(tmp, path) < 0)
+		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+	if (!ret)
+		fsync_dir(path);
+	else
+		unlink(tmp);
+done:
+	free(tmp);
+	return ret;
+}
+
 int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 {
 	json_t *doc = json_object(), *envs = json_object();
-	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
 	char *text;
-	size_t len;
-	int fd, ret = 0;
+	int ret = 0;
 
 	for (size_t i = 0; i < s->nr; i++) {
 		const rc_state_env *e = &s->v[i];
@@ -199,37 +233,9 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 	json_object_set_new(doc, "environments", envs);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(doc);
-	len = strlen(text);
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-		goto done;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!ret && (write(fd, "\n", 1) != 1 || fsync(fd) < 0))
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-	if (close(fd) < 0 && !ret)
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': %s", tmp, strerror(errno));
-	/* the rename is the commit point: before it the old file, after it the new one */
-	if (!ret && rename(tmp, path) < 0)
-		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	if (!ret)
-		fsync_dir(path);
-	else
-		unlink(tmp);
+	ret = rc_state_write_file(path, text, strlen(text), err);
 done:
 	free(text);
-	free(tmp);
 	return ret;
 }
 

@@ -131,6 +131,14 @@ void rc_pauses_release(rc_pauses *p);
 int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, const char *reason, bool *was,
 		 rc_error *err);
 
+/*
+ * Replace `path` by `text` and a newline, durably: written to a
+ * temporary file beside it (mode 0600), fsynced, renamed over `path`
+ * (the commit point), then the directory fsynced. On failure the old
+ * file stays and the temporary one is removed. state.json, notify.json.
+ */
+int rc_state_write_file(const char *path, const char *text, size_t len, rc_error *err);
+
 /* Make the state directory (and its parents), mode 0700. */
 int rc_state_dir_ensure(const char *dir, rc_error *err);
 
