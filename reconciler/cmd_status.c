@@ -85,6 +85,8 @@ json_t *status_env_json(const rc_env_plan *ep, const rc_state_env *applied, cons
 			json_array_append_new(reasons, down ? json_sprintf("ship '%s' is unreachable: %s",
 									  d->instance->ship->name, down->value)
 							    : json_string("not planned: another ship of the environment is unreachable"));
+		} else if (a && a->kind == RC_ACT_RECREATE && a->dead) {
+			status = "dead";      /* Docker will not start it again: its reason says dead or removing */
 		} else if (a && a->kind == RC_ACT_RECREATE && a->stopped && d->instance->state == RC_STATE_RUNNING) {
 			status = "stopped";   /* and drifted: both are said */
 			json_array_append_new(reasons, json_string("drifted"));

@@ -67,6 +67,12 @@ static rc_action *add_action(rc_env_plan *ep, rc_action_kind kind, const char *s
 	return a;
 }
 
+/* Docker will not start or rename it again: its removal failed half way, or hangs. */
+static bool is_dead(const char *state)
+{
+	return !strcmp(state, "dead") || !strcmp(state, "removing");
+}
+
 /* Up, or being brought up by its restart policy, which we must not fight. */
 static bool is_up(const char *state)
 {
@@ -237,6 +243,22 @@ static void plan_instance(rc_env_plan *ep, const rc_desired *d, int rank, const 
 		}
 		free(why);
 		a->container_id = rc_xstrdup(c->id);
+	} else if (is_dead(c->state)) {
+		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name,
+			       !strcmp(c->state, "dead") ? "container is dead: recreated"
+							 : "container is being removed: recreated");
+		a->dead = true;
+		if (!same_spec(c->spec_hash, d)) {
+			add_spec_reasons(a, c, d);
+			if (a->reasons.nr == 1)
+				rc_strlist_push(&a->reasons, "spec changed");
+			a->old_spec = c->spec ? rc_xstrdup(c->spec) : NULL;
+		} else if ((!image_absent && strcmp(img->value, c->image_id)) || newer) {
+			rc_strlist_push(&a->reasons, "image digest changed");
+		} else {
+			a->dead_as_was = true;
+		}
+		a->container_id = rc_xstrdup(c->id);
 	} else if (!same_spec(c->spec_hash, d)) {
 		a = add_action(ep, RC_ACT_RECREATE, in->ship->name, d->endpoint, in->service->name, in->name, NULL);
 		add_spec_reasons(a, c, d);
@@ -390,7 +412,7 @@ char *rc_env_plan_attempt(const rc_env_plan *ep, const rc_observed_ship *ships, 
  */
 static bool start_previous(rc_action *a)
 {
-	if (a->kind != RC_ACT_RECREATE || !a->start || !a->stopped || a->verify_id || !a->container_id)
+	if (a->kind != RC_ACT_RECREATE || !a->start || !a->stopped || a->verify_id || !a->container_id || a->dead)
 		return false;
 	a->kind = RC_ACT_START;
 	rc_strlist_release(&a->reasons);
@@ -423,6 +445,9 @@ static void apply_quarantine(rc_env_plan *ep, const rc_plan_opts *opts)
 	for (size_t i = 0; i < ep->actions_nr; i++) {
 		rc_action *a = &ep->actions[i];
 		if (a->kind == RC_ACT_START)
+			continue;
+		/* a dead container that ran what the manifest asks: made again as it was, not the attempt */
+		if (a->dead_as_was)
 			continue;
 		if (start_previous(a)) {
 			any = true;     /* said: the attempt itself is still held back */

@@ -95,6 +95,16 @@ typedef struct rc_action {
 	 * down as well as drifted.
 	 */
 	bool stopped;
+	/*
+	 * recreate: Docker marked the container dead (a removal failed half
+	 * way) or it is stuck in removing: it can be neither started nor
+	 * renamed (409 on every run). It is removed (force, its anonymous
+	 * volumes kept and carried over) and made again from the manifest,
+	 * health-gated; there is nothing to roll back to. `dead_as_was`: it
+	 * ran the desired spec and image, so making it again is no new
+	 * attempt (a quarantine lets it through).
+	 */
+	bool dead, dead_as_was;
 	int rank;               /* dependency rank of the service: creates run low to high */
 	rc_action_result result;
 	char *error;            /* why it failed or was skipped */

@@ -177,6 +177,61 @@ static bool pull_changed_nothing(struct fship *fs, const rc_action *a, const jso
 /* ---------------------------------------------------------------- actions */
 
 /*
+ * The replace of a dead container (a->dead): Docker will neither start
+ * nor rename it, so it cannot be kept for a rollback. It is removed
+ * (force, its anonymous volumes kept), and the new one is created with
+ * them mounted at the same places, as any replace carries them over,
+ * started and gated. Its pre-stop and stopped checks are not run: there
+ * is nothing to stop. A new container that fails is stopped and left
+ * (it holds the volumes now; the next run starts it again), and the
+ * action fails: there is nothing to roll back to.
+ */
+static int apply_recreate_dead(struct fship *fs, const rc_environment *env, rc_action *a,
+			       const rc_converge_opts *o, rc_error *err)
+{
+	json_t *old = NULL, *body = NULL;
+	char *new_id = NULL, *msg;
+	int rc_locked_ret_, ret;
+	rc_error e2 = RC_ERROR_INIT;
+
+	/* before the dead one goes: a pull that fails leaves it as it was */
+	if (a->pull && (ret = rc_pull_once(fs, env, a->desired->instance->image, o, err)) < 0)
+		goto done;
+	if ((ret = LOCKED(fs, rc_docker_inspect_container(fs->docker, a->container_id, &old, err))) < 0 &&
+	    ret != RC_ENOTFOUND)
+		goto done;
+	if ((ret = LOCKED(fs, rc_docker_remove(fs->docker, a->container_id, true, false, err))) < 0 &&
+	    ret != RC_ENOTFOUND) {
+		rc_error_prefix(err, "cannot remove the dead container");
+		goto done;
+	}
+	body = old ? body_with_volumes(rc_desired_create(a->desired), old) : json_deep_copy(rc_desired_create(a->desired));
+	if ((ret = do_create(fs, env, a, body, false, o, &new_id, err)) < 0 || !a->start)
+		goto done;
+	if ((ret = rc_gate_checks(fs, a, RC_LC_PRE_START, new_id, o, err)) < 0)
+		goto failed;
+	if ((ret = LOCKED(fs, rc_docker_start(fs->docker, new_id, err))) < 0 ||
+	    (ret = rc_gate_health(fs, a, new_id, o, err)) < 0) {
+		rc_gate_keep_log(fs, a, new_id);
+		goto failed;
+	}
+	goto done;
+
+failed:
+	if (LOCKED(fs, rc_docker_stop(fs->docker, new_id, -1, &e2)) < 0 && e2.code != RC_ENOTFOUND)
+		rc_converge_logf(o, RC_LOG_WARNING, "%s: cannot stop the failed new container: %s", a->instance, e2.msg);
+	msg = rc_xstrdup(err->msg);
+	rc_error_set(err, err->code, "%s; the dead container cannot come back: the new one is left stopped, "
+		     "with its volumes", msg);
+	free(msg);
+done:
+	json_decref(old);
+	json_decref(body);
+	free(new_id);
+	return ret;
+}
+
+/*
  * A replace, health-gated: the old container is stopped and kept under
  * its name plus RC_KEPT_SUFFIX; the new one is created with the old one's
  * anonymous volumes, started and must pass its gate. Pass: the old one is
@@ -444,7 +499,7 @@ static int apply_one(struct fleet *f, struct fship *fs, const rc_environment *en
 		ret = apply_create(f, fs, env, a, o, err);
 		break;
 	case RC_ACT_RECREATE:
-		ret = apply_recreate(fs, env, a, o, err);
+		ret = a->dead ? apply_recreate_dead(fs, env, a, o, err) : apply_recreate(fs, env, a, o, err);
 		break;
 	case RC_ACT_START:
 		/* the previous container of a quarantined attempt: a half-made new one holds its name */

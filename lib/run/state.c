@@ -573,7 +573,7 @@ int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, 
 		 rc_error *err)
 {
 	char *path = rc_xstrfmt("%s/pause.json", state_dir), *lockp = rc_xstrfmt("%s/pause.lock", state_dir);
-	char *tmp = rc_xstrfmt("%s.tmp.%ld", path, (long)getpid());
+	char *text = NULL;
 	long long now = (long long)time(NULL);
 	rc_pauses cur;
 	json_t *doc = NULL, *envs;
@@ -621,24 +621,12 @@ int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, 
 	}
 	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "environments", envs);
-	if (json_dump_file(doc, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
-		ret = rc_error_set(err, RC_ERROR, "cannot write '%s'", tmp);
-		unlink(tmp);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text) {
+		ret = rc_error_set(err, RC_ERROR, "cannot write '%s': out of memory", path);
 		goto done;
 	}
-	{
-		int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			fsync(fd);
-			close(fd);
-		}
-	}
-	if (rename(tmp, path) < 0) {
-		ret = rc_error_set(err, RC_ERROR, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-		unlink(tmp);
-		goto done;
-	}
-	fsync_dir(path);
+	ret = rc_state_write_file(path, text, strlen(text), err);
 done:
 	json_decref(doc);
 	rc_pauses_release(&cur);
@@ -646,7 +634,7 @@ done:
 		close(lock);
 	free(path);
 	free(lockp);
-	free(tmp);
+	free(text);
 	return ret;
 }
 

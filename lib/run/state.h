@@ -126,7 +126,7 @@ void rc_pauses_release(rc_pauses *p);
  * Pause `env` for `secs` seconds (0: until resumed) with `reason` (may be
  * NULL), or resume it (`pause` false; *was tells whether it was paused).
  * Serialized by a lock of their own (<state-dir>/pause.lock), written
- * atomically.
+ * with rc_state_write_file().
  */
 int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, const char *reason, bool *was,
 		 rc_error *err);
@@ -135,7 +135,8 @@ int rc_pause_set(const char *state_dir, const char *env, bool pause, long secs, 
  * Replace `path` by `text` and a newline, durably: written to a
  * temporary file beside it (mode 0600), fsynced, renamed over `path`
  * (the commit point), then the directory fsynced. On failure the old
- * file stays and the temporary one is removed. state.json, notify.json.
+ * file stays and the temporary one is removed. state.json, notify.json,
+ * pause.json.
  */
 int rc_state_write_file(const char *path, const char *text, size_t len, rc_error *err);
 

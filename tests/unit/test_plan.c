@@ -221,6 +221,56 @@ static void test_stopped_is_started(void **state)
 	assert_action(&ep->actions[1], RC_ACT_START, "web-1", "created, never started");
 }
 
+/*
+ * A container Docker marked dead (its removal failed half way) can be
+ * neither started nor renamed (409, on every run): it is replaced from
+ * the manifest, whatever its spec, and a quarantine never turns that into
+ * a start of it. One stuck in removing is the same.
+ */
+static void test_dead_container_is_recreated(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	rc_quarantine q = { "env.example.com", NULL, NULL, "gate failed", "t" };
+
+	observe_desired(f, 0, "db-1", "dead");
+	observe(&f->ships[0], "web-1", "removing", "sha256:web1", "env.example.com", "web", "web-1", "old", NULL);
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "db-1", "container is dead: recreated");
+	assert_int_equal((int)ep->actions[0].reasons.nr, 1);
+	assert_string_equal(ep->actions[0].container_id, "id-db-1");
+	assert_true(ep->actions[0].dead);
+	assert_true(ep->actions[0].stopped);
+	assert_true(ep->actions[0].start);
+	assert_false(ep->actions[0].pull);
+	/* a spec change as well: both are said */
+	assert_action(&ep->actions[1], RC_ACT_RECREATE, "web-1", "container is being removed: recreated");
+	assert_true(ep->actions[1].reasons.nr >= 2);
+	assert_true(ep->actions[1].dead);
+	assert_true(ep->actions[1].stopped);
+
+	/*
+	 * quarantined: never the start of a dead one; the one that ran what
+	 * the manifest asks is made again as it was (a quarantine never keeps
+	 * the previous container down), the drifted one waits
+	 */
+	q.attempt = rc_xstrdup(ep->attempt);
+	f->opts.quarantine = &q;
+	f->opts.quarantine_nr = 1;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_true(ep->quarantined);
+	assert_int_equal((int)ep->actions_nr, 2);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "db-1", "container is dead: recreated");
+	assert_int_equal(ep->actions[0].result, RC_RESULT_NONE);
+	assert_action(&ep->actions[1], RC_ACT_RECREATE, "web-1", "container is being removed: recreated");
+	assert_int_equal(ep->actions[1].result, RC_RESULT_SKIPPED);
+	free((char *)q.attempt);
+}
+
 static void test_unmanaged_is_a_conflict_unless_adopted(void **state)
 {
 	struct fixture *f = *state;
@@ -1290,6 +1340,7 @@ int main(void)
 		T(test_spec_change_recreates_with_reasons),
 		T(test_image_digest_and_pull),
 		T(test_stopped_is_started),
+		T(test_dead_container_is_recreated),
 		T(test_unmanaged_is_a_conflict_unless_adopted),
 		T(test_prune_and_environment_removed),
 		T(test_partly_labelled_container),

@@ -575,6 +575,8 @@ static void test_pauses(void **state)
 	const char **names;
 	bool was = true;
 	long long now = (long long)time(NULL);
+	char *path, *text;
+	struct stat st;
 
 	(void)state;
 	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), 0);
@@ -582,6 +584,17 @@ static void test_pauses(void **state)
 	assert_int_equal(rc_pause_set(dir, "a", true, 0, "release freeze", &was, &err), 0);
 	assert_false(was);
 	assert_int_equal(rc_pause_set(dir, "b", true, 60, NULL, NULL, &err), 0);
+	/* written as state.json is: private, whole lines, no temporary left */
+	path = rc_xstrfmt("%s/pause.json", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	text = slurp(path);
+	assert_int_equal(text[strlen(text) - 1], '\n');
+	free(text);
+	free(path);
+	text = ls(dir);
+	assert_string_equal(text, "pause.json pause.lock");
+	free(text);
 	assert_int_equal(rc_pauses_load(&p, dir, 0, &err), 0);
 	assert_int_equal(p.nr, 2);
 	assert_string_equal(rc_pauses_get(&p, "a")->reason, "release freeze");
