@@ -35,7 +35,7 @@ struct front {
 	json_t *docker;             /* ship name -> {"latency": [n per bucket], "sum", "requests": {method: n}} */
 	bool ready, source_ok;
 	char *source_error;
-	char *repo;         /* credentials masked */
+	char *repo; /* credentials masked */
 	const char *branch;
 	char revision[41];
 	char started[32];

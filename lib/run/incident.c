@@ -415,7 +415,7 @@ void rc_incidents_source(rc_event_list *out, rc_incidents *inc, const char *sour
 	if (!error && !i)
 		return;
 	if (error && i && (o->reminder_s <= 0 || o->now - i->last_sent_unix < o->reminder_s))
-		return;   /* the daemon trying again: nothing new */
+		return; /* the daemon trying again: nothing new */
 	gmtime_r(&o->now, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	RC_ALLOC_GROW(out->v, out->nr + 1, out->alloc);

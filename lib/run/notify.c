@@ -25,9 +25,8 @@
 #define BODY_MAX (256 * 1024)
 
 static const char *const event_names[RC_EV__COUNT] = {
-	"run_started",	 "run_finished",     "rolled_back",   "quarantined",	  "drift_corrected",
-	"prune_blocked", "ship_unreachable", "image_changed", "manifest_invalid", "test",
-	"source_failed",
+	"run_started",	    "run_finished",  "rolled_back",	 "quarantined", "drift_corrected", "prune_blocked",
+	"ship_unreachable", "image_changed", "manifest_invalid", "test",	"source_failed",
 };
 
 const char *rc_event_name(rc_event_kind k)
@@ -860,8 +859,11 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 		break;
 	case RC_SINK_NTFY: {
 		char *d = details(ev, false), *h;
-		char *title = rc_xstrfmt("reconcile: %s %s%s%s", ev->env ? ev->env : ev->source ? "source" : "test", rc_event_name(ev->kind),
-					 ev->status == RC_EV_INFO ? "" : " ",
+		char *title = rc_xstrfmt("reconcile: %s %s%s%s",
+					 ev->env    ? ev->env :
+					 ev->source ? "source" :
+						      "test",
+					 rc_event_name(ev->kind), ev->status == RC_EV_INFO ? "" : " ",
 					 ev->status == RC_EV_INFO ? "" : rc_event_status_name(ev->status));
 		const char *prio = ev->status == RC_EV_FIRING ? "high" : "default";
 		const char *tags = ev->status == RC_EV_FIRING	 ? "rotating_light" :
