@@ -307,8 +307,11 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 		ret = open_source_err(o, &src, err);
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		rr->stages[RUN_STAGE_FETCH] = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-		if (ret < 0)
+		if (ret < 0) {
+			rr->source_failed = true;
+			notify_source(o, err->msg, NULL);
 			goto fail;
+		}
 	}
 	if (src->revision)
 		snprintf(rr->revision, sizeof(rr->revision), "%s", src->revision);
@@ -326,6 +329,9 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	}
 	load_secrets_release(&ls);
 	load_opts_release(&lo);
+	/* the tree read (its environments may still be invalid: their own incidents) */
+	rr->source_failed = ret < 0;
+	notify_source(o, ret < 0 ? err->msg : NULL, src->revision);
 	if (ret < 0)
 		goto fail;
 	strict_failed = strict_promote(o, &m) > 0;

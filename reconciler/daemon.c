@@ -313,8 +313,11 @@ static void run(struct daemon *dm, const char *why)
 	rc_notifyf(NULL, "STATUS=converging (%s)", why);
 	if (converge_run(&dm->o, &h, &rr, &err) < 0) {
 		long delay = rc_backoff_next(&dm->backoff);
-		if (dm->front)
+		if (dm->front) {
 			front_run_done(dm->front, false, true, 0, NULL, NULL, err.msg);
+			if (rr.source_failed)
+				front_source(dm->front, false, err.msg);
+		}
 		say("%s%s; retrying in %lds", rr.locked ? "" : "error: ", err.msg, delay / 1000 ? delay / 1000 : 1);
 		rc_notifyf(NULL, "STATUS=%s; retrying in %lds", err.msg, delay / 1000);
 		dm->retry = true;
@@ -376,9 +379,11 @@ static void fetch(struct daemon *dm, const char *why, bool announced)
 		say("error: %s; trying again in %lds", err.msg, dm->o.interval_ms / 1000);
 		if (dm->front)
 			front_source(dm->front, false, err.msg);
+		notify_source(&dm->o, err.msg, NULL);
 	} else {
 		if (dm->front)
 			front_source(dm->front, true, NULL);
+		notify_source(&dm->o, NULL, tip);
 		if (strcmp(tip, dm->revision)) {
 			if (!announced && dm->front && dm->o.webhook_secret_file) {
 				say("warning: polling found commit %.12s that no webhook announced", tip);

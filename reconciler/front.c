@@ -35,7 +35,8 @@ struct front {
 	json_t *docker;             /* ship name -> {"latency": [n per bucket], "sum", "requests": {method: n}} */
 	bool ready, source_ok;
 	char *source_error;
-	const char *repo, *branch;
+	char *repo; /* credentials masked */
+	const char *branch;
 	char revision[41];
 	char started[32];
 	unsigned long unannounced;
@@ -96,7 +97,7 @@ int front_start(struct front **out, const struct options *o, const char *branch,
 	f->last_success = json_object();
 	f->actions = json_object();
 	f->docker = json_object();
-	f->repo = o->repo ? o->repo : o->manifests;
+	f->repo = rc_mask_url_credentials(o->repo ? o->repo : o->manifests ? o->manifests : "");
 	f->branch = branch;
 	f->source_ok = true;
 	iso_now(f->started);
@@ -122,6 +123,7 @@ void front_stop(struct front *f)
 	json_decref(f->actions);
 	json_decref(f->docker);
 	free(f->source_error);
+	free(f->repo);
 	free(f);
 }
 
@@ -283,9 +285,11 @@ void front_run_done(struct front *f, bool ok, bool failed, double secs, const do
 	f->hist_count++;
 	f->hist_sum += secs;
 	f->ready = f->ready || ok;
-	f->source_ok = ok || !error || !strstr(error, "fetch");
+	/* a run that could not start for want of its source says so through front_source() */
+	if (ok)
+		f->source_ok = true;
 	free(f->source_error);
-	f->source_error = error ? rc_xstrdup(error) : NULL;
+	f->source_error = error ? rc_mask_url_credentials(error) : NULL;
 	if (revision)
 		snprintf(f->revision, sizeof(f->revision), "%s", revision);
 	front_publish(f);
@@ -295,7 +299,7 @@ void front_source(struct front *f, bool ok, const char *error)
 {
 	f->source_ok = ok;
 	free(f->source_error);
-	f->source_error = error ? rc_xstrdup(error) : NULL;
+	f->source_error = error ? rc_mask_url_credentials(error) : NULL;
 	front_publish(f);
 }
 

@@ -160,6 +160,43 @@ void notify_finished(const struct notify_ctx *nc, const rc_plan *plan, const rc_
 	free(path);
 }
 
+char *notify_source_name(const struct options *o)
+{
+	return rc_mask_url_credentials(o->repo ? o->repo : o->manifests ? o->manifests : "?");
+}
+
+void notify_source(const struct options *o, const char *error, const char *commit)
+{
+	rc_incidents inc;
+	rc_event_list events = {0};
+	rc_incident_opts io;
+	rc_error err = RC_ERROR_INIT;
+	struct notify_ctx nc = {.o = o};
+	char host[256], *path, *name, *why;
+
+	/* only the sinks of the config file: without manifests there are no audit sinks */
+	if (o->dry_run || !o->notify_nr)
+		return;
+	path = incidents_path(o);
+	if (rc_incidents_load(&inc, path, &err) < 0) {
+		log_line(RC_LOG_WARNING, "warning: %s: starting a new notify state", err.msg);
+		memset(&inc, 0, sizeof(inc));
+		rc_error_clear(&err);
+	}
+	name = notify_source_name(o);
+	why = error ? rc_mask_url_credentials(error) : NULL;
+	opts_fill(&io, o, host, sizeof(host));
+	rc_incidents_source(&events, &inc, name, why, commit, &io);
+	if (events.nr && rc_incidents_save(&inc, path, &err) < 0)
+		log_line(RC_LOG_WARNING, "warning: %s", err.msg);
+	tell(&nc, &events);
+	rc_event_list_release(&events);
+	rc_incidents_release(&inc);
+	free(why);
+	free(name);
+	free(path);
+}
+
 int cmd_notify_test(const struct options *o)
 {
 	rc_notifier *n;

@@ -125,6 +125,7 @@ struct run_result {
 	bool changed;       /* actions were planned */
 	bool locked;        /* another run held the lock: nothing was done */
 	bool interrupted;   /* asked to stop (SIGTERM): actions were left for the next run */
+	bool source_failed; /* the source could not be fetched or read (the error says why) */
 	/*
 	 * Failed, and only for reasons another try of the same thing cannot
 	 * fix (an invalid manifest, a quarantined or rolled-back attempt):
@@ -208,6 +209,14 @@ struct notify_ctx {
 };
 void notify_planned(void *ctx, const struct rc_plan *plan);
 void notify_finished(const struct notify_ctx *nc, const struct rc_plan *plan, const struct rc_run_state *prev);
+/*
+ * Whether the source could be fetched and read: `error` NULL when it was
+ * (at `commit`, may be NULL), else why not. Tells source_failed to the
+ * config's sinks as incident.h decides (once, reminders, resolved).
+ */
+void notify_source(const struct options *o, const char *error, const char *commit);
+/* The source as it is shown and told: --repo or --manifests, credentials masked (free()). */
+char *notify_source_name(const struct options *o);
 /* What became of the messages so far, per sink type (rc_notifier_counts; zeros before the first). */
 struct rc_notify_counts;
 void notify_counts(struct rc_notify_counts *out);

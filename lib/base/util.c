@@ -279,6 +279,57 @@ char *rc_clean_text(const char *s, size_t len)
 	return out;
 }
 
+/* Appends n bytes at *w (the caller sized the buffer). */
+static void put(char **w, const char *s, size_t n)
+{
+	memcpy(*w, s, n);
+	*w += n;
+}
+
+char *rc_mask_url_credentials(const char *text)
+{
+	size_t urls = 0;
+	const char *p = text, *sep;
+	char *out, *w;
+
+	for (const char *q = text; (q = strstr(q, "://")); q += 3)
+		urls++;
+	/* each URL grows by "***" at most */
+	out = w = rc_xmalloc(strlen(text) + 3 * urls + 1);
+	while ((sep = strstr(p, "://"))) {
+		const char *auth = sep + 3, *end = auth + strcspn(auth, "/?#'\" \t\r\n"), *at = NULL, *colon;
+		const char *scheme = sep;
+		bool web;
+		for (const char *q = auth; q < end; q++)
+			if (*q == '@')
+				at = q;
+		while (scheme > p && (isalnum((unsigned char)scheme[-1]) || scheme[-1] == '+' || scheme[-1] == '-' ||
+				      scheme[-1] == '.'))
+			scheme--;
+		web = (sep - scheme == 4 && !strncasecmp(scheme, "http", 4)) ||
+		      (sep - scheme == 5 && !strncasecmp(scheme, "https", 5));
+		if (!at) {
+			put(&w, p, (size_t)(auth - p));
+			p = auth;
+			continue;
+		}
+		colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon) {
+			put(&w, p, (size_t)(colon + 1 - p));
+			put(&w, "***", 3);
+		} else if (web) {
+			put(&w, p, (size_t)(auth - p));
+			put(&w, "***", 3);
+		} else {
+			put(&w, p, (size_t)(at - p));
+		}
+		p = at;
+	}
+	put(&w, p, strlen(p));
+	*w = '\0';
+	return out;
+}
+
 double rc_monotonic(void)
 {
 	struct timespec ts;

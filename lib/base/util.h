@@ -60,6 +60,15 @@ void rc_sha256_hex(char out[65], const void *data, size_t len);
  */
 char *rc_clean_text(const char *s, size_t len);
 
+/*
+ * `text` with the credentials of every URL in it masked: the password of
+ * "scheme://user:password@host" becomes "***", and so does a lone user of
+ * http:// and https:// (a token given as the user name); an ssh user
+ * ("ssh://git@host") is kept. For what is shown or sent: error messages
+ * quote the repository URL as it was given. Free it.
+ */
+char *rc_mask_url_credentials(const char *text);
+
 /* The monotonic clock, in seconds. */
 double rc_monotonic(void);
 

@@ -29,17 +29,27 @@ void rc_incidents_release(rc_incidents *s)
 	memset(s, 0, sizeof(*s));
 }
 
-const rc_incident *rc_incidents_get(const rc_incidents *s, const char *env)
+static const rc_incident *find(const rc_incidents *s, const char *key, bool source)
 {
 	for (size_t i = 0; i < s->nr; i++)
-		if (!strcmp(s->v[i].env, env))
+		if (s->v[i].source == source && !strcmp(s->v[i].env, key))
 			return &s->v[i];
 	return NULL;
 }
 
-static rc_incident *incident_slot(rc_incidents *s, const char *env)
+const rc_incident *rc_incidents_get(const rc_incidents *s, const char *env)
 {
-	rc_incident *i = (rc_incident *)rc_incidents_get(s, env);
+	return find(s, env, false);
+}
+
+const rc_incident *rc_incidents_get_source(const rc_incidents *s, const char *source)
+{
+	return find(s, source, true);
+}
+
+static rc_incident *incident_slot(rc_incidents *s, const char *env, bool source)
+{
+	rc_incident *i = (rc_incident *)find(s, env, source);
 	if (i) {
 		incident_release(i);
 	} else {
@@ -48,13 +58,14 @@ static rc_incident *incident_slot(rc_incidents *s, const char *env)
 		memset(i, 0, sizeof(*i));
 	}
 	i->env = rc_xstrdup(env);
+	i->source = source;
 	return i;
 }
 
-static void incident_drop(rc_incidents *s, const char *env)
+static void incident_drop(rc_incidents *s, const char *env, bool source)
 {
 	for (size_t i = 0; i < s->nr; i++)
-		if (!strcmp(s->v[i].env, env)) {
+		if (s->v[i].source == source && !strcmp(s->v[i].env, env)) {
 			incident_release(&s->v[i]);
 			memmove(&s->v[i], &s->v[i + 1], (s->nr - i - 1) * sizeof(*s->v));
 			s->nr--;
@@ -68,10 +79,27 @@ static char *opt_str(const json_t *o, const char *key)
 	return s ? rc_xstrdup(s) : NULL;
 }
 
+/* One incident of notify.json; what an older file lacks is filled in. */
+static void incident_read(rc_incident *i, const json_t *v)
+{
+	i->cls = opt_str(v, "class");
+	i->kind = opt_str(v, "kind");
+	i->commit = opt_str(v, "commit");
+	i->attempt = opt_str(v, "attempt");
+	i->reason = opt_str(v, "reason");
+	i->since = opt_str(v, "since");
+	i->since_unix = json_integer_value(json_object_get(v, "since_unix"));
+	i->last_sent_unix = json_integer_value(json_object_get(v, "last_sent_unix"));
+	if (!i->cls)
+		i->cls = rc_xstrdup(i->source ? "source" : "failed");
+	if (!i->kind)
+		i->kind = rc_xstrdup(i->source ? "source_failed" : "run_finished");
+}
+
 int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err)
 {
 	json_error_t je;
-	json_t *doc, *incs, *v;
+	json_t *doc, *incs, *srcs, *v;
 	const char *k;
 
 	memset(out, 0, sizeof(*out));
@@ -80,27 +108,18 @@ int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err)
 	if (!(doc = json_load_file(path, 0, &je)))
 		return rc_error_set(err, RC_EINVALID, "%s:%d: %s", path, je.line, je.text);
 	incs = json_object_get(doc, "incidents");
-	if (!json_is_object(doc) || (incs && !json_is_object(incs))) {
+	srcs = json_object_get(doc, "sources");
+	if (!json_is_object(doc) || (incs && !json_is_object(incs)) || (srcs && !json_is_object(srcs))) {
 		json_decref(doc);
 		return rc_error_set(err, RC_EINVALID, "%s: not a notify state file", path);
 	}
 	json_object_foreach(incs, k, v) {
-		rc_incident *i;
-		if (!json_is_object(v))
-			continue;
-		i = incident_slot(out, k);
-		i->cls = opt_str(v, "class");
-		i->kind = opt_str(v, "kind");
-		i->commit = opt_str(v, "commit");
-		i->attempt = opt_str(v, "attempt");
-		i->reason = opt_str(v, "reason");
-		i->since = opt_str(v, "since");
-		i->since_unix = json_integer_value(json_object_get(v, "since_unix"));
-		i->last_sent_unix = json_integer_value(json_object_get(v, "last_sent_unix"));
-		if (!i->cls)
-			i->cls = rc_xstrdup("failed");
-		if (!i->kind)
-			i->kind = rc_xstrdup("run_finished");
+		if (json_is_object(v))
+			incident_read(incident_slot(out, k, false), v);
+	}
+	json_object_foreach(srcs, k, v) {
+		if (json_is_object(v))
+			incident_read(incident_slot(out, k, true), v);
 	}
 	json_decref(doc);
 	return 0;
@@ -108,7 +127,7 @@ int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err)
 
 int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err)
 {
-	json_t *doc = json_object(), *incs = json_object();
+	json_t *doc = json_object(), *incs = json_object(), *srcs = json_object();
 	char *text;
 	int ret;
 
@@ -124,11 +143,12 @@ int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err)
 		json_object_set_new(o, "since", json_string(i->since ? i->since : ""));
 		json_object_set_new(o, "since_unix", json_integer(i->since_unix));
 		json_object_set_new(o, "last_sent_unix", json_integer(i->last_sent_unix));
-		json_object_set_new(incs, i->env, o);
+		json_object_set_new(i->source ? srcs : incs, i->env, o);
 		free(reason);
 	}
 	json_object_set_new(doc, "format_version", json_integer(1));
 	json_object_set_new(doc, "incidents", incs);
+	json_object_set_new(doc, "sources", srcs);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(doc);
 	ret = rc_state_write_file(path, text, strlen(text), err);
@@ -336,7 +356,7 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 			ev->log = keep(out, log);
 			ev->since = ev->time;
 			ev->result = result_name(ep);
-			i = incident_slot(inc, ep->name);
+			i = incident_slot(inc, ep->name, false);
 			i->cls = rc_xstrdup(cls);
 			i->kind = rc_xstrdup(rc_event_name(kind));
 			i->commit = plan->revision ? rc_xstrdup(plan->revision) : NULL;
@@ -353,7 +373,7 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 			ev->since = keep(out, i->since);
 			ev->reason = keep_own(out, rc_xstrfmt("resolved: was %s", i->reason ? i->reason : i->kind));
 			ev->result = "ok";
-			incident_drop(inc, ep->name);
+			incident_drop(inc, ep->name, false);
 			continue;
 		}
 		if (!ep->actions_nr)
@@ -382,4 +402,56 @@ void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *p
 			rc_strlist_release(&changed);
 		}
 	}
+}
+
+void rc_incidents_source(rc_event_list *out, rc_incidents *inc, const char *source, const char *error,
+			 const char *commit, const rc_incident_opts *o)
+{
+	rc_incident *i = (rc_incident *)rc_incidents_get_source(inc, source);
+	rc_notify_event *ev;
+	char now[32];
+	struct tm tm;
+
+	if (!error && !i)
+		return;
+	if (error && i && (o->reminder_s <= 0 || o->now - i->last_sent_unix < o->reminder_s))
+		return; /* the daemon trying again: nothing new */
+	gmtime_r(&o->now, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	RC_ALLOC_GROW(out->v, out->nr + 1, out->alloc);
+	ev = &out->v[out->nr++];
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = RC_EV_SOURCE_FAILED;
+	ev->source = keep(out, source);
+	ev->commit = keep(out, commit);
+	ev->time = keep(out, now);
+	ev->host = keep(out, o->host);
+	if (!error) {
+		ev->status = RC_EV_RESOLVED;
+		ev->since = keep(out, i->since);
+		ev->reason = keep_own(out, rc_xstrfmt("resolved: was %s", i->reason ? i->reason : i->kind));
+		ev->result = "ok";
+		incident_drop(inc, source, true);
+		return;
+	}
+	ev->reason = keep(out, error);
+	ev->result = "failed";
+	if (i) {
+		ev->status = RC_EV_REMINDER;
+		ev->since = keep(out, i->since);
+		i->last_sent_unix = o->now;
+		/* what it is now: a reminder names today's error, not the first one */
+		free(i->reason);
+		i->reason = rc_xstrdup(error);
+		return;
+	}
+	ev->status = RC_EV_FIRING;
+	ev->since = ev->time;
+	i = incident_slot(inc, source, true);
+	i->cls = rc_xstrdup("source");
+	i->kind = rc_xstrdup(rc_event_name(RC_EV_SOURCE_FAILED));
+	i->reason = rc_xstrdup(error);
+	i->since = rc_xstrdup(now);
+	i->since_unix = o->now;
+	i->last_sent_unix = o->now;
 }

@@ -16,7 +16,12 @@
  *       "incidents": { "api.example.com":
  *           { "class": "failed|invalid|unreachable|prune", "kind": "rolled_back",
  *             "commit": "<sha>|null", "attempt": "<sha256>|null", "reason": "...", "since": "<ISO 8601>",
- *             "since_unix": 1796000000, "last_sent_unix": 1796000000 } } }
+ *             "since_unix": 1796000000, "last_sent_unix": 1796000000 } },
+ *       "sources": { "https://git.example.com/ops.git":
+ *           { "class": "source", "kind": "source_failed", "reason": "...", ... } } }
+ *
+ * A source that cannot be fetched or read is an incident of its own (no
+ * environment is planned then): rc_incidents_source().
  *
  * Pure functions of (plan, incidents, now) but for load and save.
  */
@@ -28,7 +33,8 @@
 #include <time.h>
 
 typedef struct rc_incident {
-	char *env;
+	char *env;     /* or the source, when `source` */
+	bool source;   /* an incident of the source, not of an environment */
 	char *cls;     /* failed, invalid, unreachable, prune */
 	char *kind;    /* the event name it was told as */
 	char *commit;  /* NULL: none */
@@ -48,6 +54,7 @@ int rc_incidents_load(rc_incidents *out, const char *path, rc_error *err);
 int rc_incidents_save(const rc_incidents *s, const char *path, rc_error *err);
 void rc_incidents_release(rc_incidents *s);
 const rc_incident *rc_incidents_get(const rc_incidents *s, const char *env);
+const rc_incident *rc_incidents_get_source(const rc_incidents *s, const char *source);
 
 /* Events to tell, each owning its strings. */
 typedef struct rc_event_list {
@@ -77,5 +84,15 @@ void rc_incidents_started(rc_event_list *out, const rc_incidents *inc, const rc_
  * their incidents.
  */
 void rc_incidents_update(rc_event_list *out, rc_incidents *inc, const rc_plan *plan, const rc_incident_opts *o);
+/*
+ * Whether `source` (its name, credentials masked) could be read: `error`
+ * NULL when it was, at `commit` (may be NULL), else its one line. The
+ * first failure fires source_failed; the same source failing again tells
+ * nothing but a reminder every reminder_s (with the error of now); the
+ * first read after it tells resolved. Any error of the same source is the
+ * same problem: a remote gone, then refusing the key, is one outage.
+ */
+void rc_incidents_source(rc_event_list *out, rc_incidents *inc, const char *source, const char *error,
+			 const char *commit, const rc_incident_opts *o);
 
 #endif

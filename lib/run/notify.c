@@ -25,8 +25,8 @@
 #define BODY_MAX (256 * 1024)
 
 static const char *const event_names[RC_EV__COUNT] = {
-	"run_started",	 "run_finished",     "rolled_back",   "quarantined",	  "drift_corrected",
-	"prune_blocked", "ship_unreachable", "image_changed", "manifest_invalid", "test",
+	"run_started",	    "run_finished",  "rolled_back",	 "quarantined", "drift_corrected", "prune_blocked",
+	"ship_unreachable", "image_changed", "manifest_invalid", "test",	"source_failed",
 };
 
 const char *rc_event_name(rc_event_kind k)
@@ -99,6 +99,14 @@ char *rc_notify_event_text(const rc_notify_event *ev)
 
 	if (ev->kind == RC_EV_TEST)
 		return rc_xstrfmt("test message from reconcile on %s", ev->host ? ev->host : "?");
+	if (ev->kind == RC_EV_SOURCE_FAILED) {
+		const char *src = ev->source ? ev->source : "?";
+		if (ev->status == RC_EV_RESOLVED)
+			return rc_xstrfmt("source %s: resolved: read again%s%s (was failing since %s)", src,
+					  ev->commit ? " at " : "", ev->commit ? short_commit(ev, c) : "",
+					  ev->since ? ev->since : "?");
+		return rc_xstrfmt("source %s: %s%s", src, ev->status == RC_EV_REMINDER ? "still failing: " : "", why);
+	}
 	if (ev->status == RC_EV_RESOLVED) {
 		if (ev->kind == RC_EV_SHIP_UNREACHABLE)
 			return rc_xstrfmt("%s: resolved: the ships are reachable again", env);
@@ -141,6 +149,8 @@ json_t *rc_notify_event_json(const rc_notify_event *ev)
 	json_object_set_new(doc, "timestamp", ev->time ? json_string(ev->time) : json_null());
 	json_object_set_new(data, "status", json_string(rc_event_status_name(ev->status)));
 	json_object_set_new(data, "environment", ev->env ? json_string(ev->env) : json_null());
+	if (ev->source)
+		json_object_set_new(data, "source", json_string(ev->source));
 	json_object_set_new(data, "commit", ev->commit ? json_string(ev->commit) : json_null());
 	json_object_set_new(data, "result", ev->result ? json_string(ev->result) : json_null());
 	json_object_set_new(data, "text", json_string(text));
@@ -741,6 +751,9 @@ static json_t *slack_doc(const rc_notify_event *ev, const char *text)
 		json_t *f = json_pack("{s:s, s:s, s:b}", "title", "environment", "value", ev->env, "short", 1);
 		json_array_append_new(fields, f);
 	}
+	if (ev->source)
+		json_array_append_new(fields,
+				      json_pack("{s:s, s:s, s:b}", "title", "source", "value", ev->source, "short", 1));
 	if (ev->commit)
 		json_array_append_new(fields,
 				      json_pack("{s:s, s:s, s:b}", "title", "commit", "value", ev->commit, "short", 1));
@@ -760,7 +773,7 @@ static json_t *discord_doc(const rc_notify_event *ev, const char *text)
 
 	/* Discord's limits: content 2000, description 4096 characters */
 	json_object_set_new(doc, "content", json_stringn(text, strlen(text) > 1900 ? 1900 : strlen(text)));
-	json_object_set_new(embed, "title", json_string(ev->env ? ev->env : "reconcile"));
+	json_object_set_new(embed, "title", json_string(ev->env ? ev->env : ev->source ? "source" : "reconcile"));
 	json_object_set_new(embed, "description", json_stringn(d, strlen(d) > 4000 ? 4000 : strlen(d)));
 	json_object_set_new(embed, "color", json_integer(col));
 	if (ev->time)
@@ -846,8 +859,11 @@ void rc_notify_sink_send(rc_notifier *n, const rc_notify_sink *sink, const rc_no
 		break;
 	case RC_SINK_NTFY: {
 		char *d = details(ev, false), *h;
-		char *title = rc_xstrfmt("reconcile: %s %s%s%s", ev->env ? ev->env : "test", rc_event_name(ev->kind),
-					 ev->status == RC_EV_INFO ? "" : " ",
+		char *title = rc_xstrfmt("reconcile: %s %s%s%s",
+					 ev->env    ? ev->env :
+					 ev->source ? "source" :
+						      "test",
+					 rc_event_name(ev->kind), ev->status == RC_EV_INFO ? "" : " ",
 					 ev->status == RC_EV_INFO ? "" : rc_event_status_name(ev->status));
 		const char *prio = ev->status == RC_EV_FIRING ? "high" : "default";
 		const char *tags = ev->status == RC_EV_FIRING	 ? "rotating_light" :

@@ -60,6 +60,7 @@ typedef enum {
 	RC_EV_IMAGE_CHANGED,
 	RC_EV_MANIFEST_INVALID,
 	RC_EV_TEST,
+	RC_EV_SOURCE_FAILED, /* the source could not be fetched or read: no environment, `source` says which */
 	RC_EV__COUNT
 } rc_event_kind;
 
@@ -80,7 +81,8 @@ const char *rc_event_status_name(rc_event_status s);
 typedef struct rc_notify_event {
 	rc_event_kind kind;
 	rc_event_status status;
-	const char *env;       /* NULL for a test */
+	const char *env;       /* NULL for a test and a source's event */
+	const char *source;    /* source_failed: the repository or directory, credentials masked */
 	const char *commit;    /* may be NULL */
 	const char *result;    /* ok, failed, rolled-back, invalid; NULL: none */
 	const char *reason;    /* one line: what failed, what was resolved */

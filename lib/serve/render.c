@@ -73,6 +73,9 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 	rc_buf_addf(b, "reconcile_ready %d\n",
 		    json_is_true(json_object_get(snap, "ready")) &&
 			    !json_is_false(json_object_get(json_object_get(snap, "source"), "reachable")));
+	head(b, "reconcile_source_reachable", "gauge", "1 when the last fetch or read of the source succeeded");
+	rc_buf_addf(b, "reconcile_source_reachable %d\n",
+		    !json_is_false(json_object_get(json_object_get(snap, "source"), "reachable")));
 	head(b, "reconcile_environment_sync_state", "gauge", "1 for the state each environment is in");
 	json_array_foreach(envs, i, e) {
 		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {

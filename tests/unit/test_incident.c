@@ -3,7 +3,8 @@
  * incident (firing), its retries tell nothing, a reminder comes after
  * reminder_s, the fix resolves it; a different attempt is a new problem;
  * an unreachable ship is the same problem whatever the commit; notify.json
- * through a round trip.
+ * through a round trip; a source that cannot be read, an incident of its
+ * own.
  */
 #include "base/compat.h"
 #include <setjmp.h>
@@ -219,6 +220,80 @@ static void test_save_load(void **state)
 	tmp_tree_remove(dir);
 }
 
+static void source(rc_event_list *ev, rc_incidents *inc, const char *error, time_t now, long reminder)
+{
+	rc_incident_opts o = {.now = now, .reminder_s = reminder, .host = "h"};
+	memset(ev, 0, sizeof(*ev));
+	rc_incidents_source(ev, inc, "https://git.example.com/ops.git", error, error ? NULL : "0123456789abcdef", &o);
+}
+
+/* A source that cannot be read: once, then nothing, a reminder, resolved once; kept apart from environments. */
+static void test_source(void **state)
+{
+	char *dir = tmp_tree_new(), *path = rc_xstrfmt("%s/notify.json", dir);
+	rc_incidents inc = {0}, back;
+	rc_event_list ev;
+	rc_error err = RC_ERROR_INIT;
+	const rc_incident *i;
+	char *t;
+	(void)state;
+
+	source(&ev, &inc, NULL, 100, 3600); /* read, nothing open: nothing to tell */
+	assert_int_equal(ev.nr, 0);
+	rc_event_list_release(&ev);
+	source(&ev, &inc, "cannot fetch: gone", 100, 3600);
+	assert_int_equal(ev.nr, 1);
+	assert_int_equal(ev.v[0].kind, RC_EV_SOURCE_FAILED);
+	assert_int_equal(ev.v[0].status, RC_EV_FIRING);
+	assert_null(ev.v[0].env);
+	assert_string_equal(ev.v[0].source, "https://git.example.com/ops.git");
+	t = rc_notify_event_text(&ev.v[0]);
+	assert_string_equal(t, "source https://git.example.com/ops.git: cannot fetch: gone");
+	free(t);
+	rc_event_list_release(&ev);
+	/* retries, another error of the same source included: nothing new */
+	source(&ev, &inc, "cannot fetch: gone", 200, 3600);
+	assert_int_equal(ev.nr, 0);
+	rc_event_list_release(&ev);
+	source(&ev, &inc, "cannot fetch: auth", 300, 3600);
+	assert_int_equal(ev.nr, 0);
+	rc_event_list_release(&ev);
+	/* an environment of the same name is another thing */
+	assert_null(rc_incidents_get(&inc, "https://git.example.com/ops.git"));
+	assert_int_equal(rc_incidents_save(&inc, path, &err), 0);
+	assert_int_equal(rc_incidents_load(&back, path, &err), 0);
+	assert_non_null((i = rc_incidents_get_source(&back, "https://git.example.com/ops.git")));
+	assert_string_equal(i->kind, "source_failed");
+	assert_int_equal(i->since_unix, 100);
+	/* the reminder, from the file: a restarted daemon does not fire again */
+	source(&ev, &back, "cannot fetch: auth", 3700, 3600);
+	assert_int_equal(ev.nr, 1);
+	assert_int_equal(ev.v[0].status, RC_EV_REMINDER);
+	t = rc_notify_event_text(&ev.v[0]);
+	assert_string_equal(t, "source https://git.example.com/ops.git: still failing: cannot fetch: auth");
+	free(t);
+	rc_event_list_release(&ev);
+	source(&ev, &back, "cannot fetch: auth", 3800, 3600);
+	assert_int_equal(ev.nr, 0);
+	rc_event_list_release(&ev);
+	source(&ev, &back, NULL, 3900, 3600);
+	assert_int_equal(ev.nr, 1);
+	assert_int_equal(ev.v[0].status, RC_EV_RESOLVED);
+	t = rc_notify_event_text(&ev.v[0]);
+	assert_string_equal(t, "source https://git.example.com/ops.git: resolved: read again at 0123456789ab "
+			       "(was failing since 1970-01-01T00:01:40Z)");
+	free(t);
+	rc_event_list_release(&ev);
+	assert_null(rc_incidents_get_source(&back, "https://git.example.com/ops.git"));
+	source(&ev, &back, NULL, 4000, 3600);
+	assert_int_equal(ev.nr, 0);
+	rc_event_list_release(&ev);
+	rc_incidents_release(&back);
+	rc_incidents_release(&inc);
+	free(path);
+	tmp_tree_remove(dir);
+}
+
 static void test_text(void **state)
 {
 	rc_notify_event ev = {.kind = RC_EV_ROLLED_BACK,
@@ -279,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_started_and_drift),
 		cmocka_unit_test(test_unreachable_any_commit),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_counts),
 	};

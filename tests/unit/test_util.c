@@ -308,6 +308,33 @@ static void test_sha256(void **state)
 	assert_string_equal(out, "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138");
 }
 
+static void mask_is(const char *in, const char *want)
+{
+	char *got = rc_mask_url_credentials(in);
+	if (strcmp(got, want))
+		fail_msg("rc_mask_url_credentials('%s') gave '%s', expected '%s'", in, got, want);
+	free(got);
+}
+
+static void test_mask_url_credentials(void **state)
+{
+	(void)state;
+	mask_is("", "");
+	mask_is("no url here: a@b:c", "no url here: a@b:c");
+	mask_is("cannot fetch 'https://bob:hunter2@git.example.com/ops.git': 401",
+		"cannot fetch 'https://bob:***@git.example.com/ops.git': 401");
+	mask_is("https://ghp_token123@github.com/o/r", "https://***@github.com/o/r");
+	mask_is("HTTP://tok@h/x", "HTTP://***@h/x");
+	mask_is("ssh://git@git.example.com:2222/ops.git", "ssh://git@git.example.com:2222/ops.git");
+	mask_is("ssh://git:pw@h/r", "ssh://git:***@h/r");
+	mask_is("https://git.example.com/user@example.com/r", "https://git.example.com/user@example.com/r");
+	mask_is("a https://u:p@h/x and http://v:q@k", "a https://u:***@h/x and http://v:***@k");
+	mask_is("https://u:p:q@h", "https://u:***@h");
+	mask_is("https://u:p@h@i/x", "https://u:***@i/x");
+	mask_is("file:///srv/git/r.git", "file:///srv/git/r.git");
+	mask_is("trailing ://", "trailing ://");
+}
+
 static void clean_is(const char *in, size_t len, const char *want)
 {
 	char *got = rc_clean_text(in, len);
@@ -575,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_clean_text),
+		cmocka_unit_test(test_mask_url_credentials),
 		cmocka_unit_test(test_clean_text_json),
 		cmocka_unit_test(test_monotonic),
 		cmocka_unit_test(test_sleep_unless),

@@ -180,6 +180,29 @@ static void test_render(void **state)
 	json_decref(snap);
 }
 
+/* A source that cannot be read: its gauge, and the first thing the page asks attention for. */
+static void test_render_source(void **state)
+{
+	json_t *snap = json_loads("{\"ready\":true,\"environments\":[],\"source\":{\"repo\":\"/srv/r.git\","
+				  "\"reachable\":false,\"error\":\"cannot fetch '/srv/r.git': gone <x>\"}}", 0, NULL);
+	rc_buf b = RC_BUF_INIT;
+
+	(void)state;
+	assert_non_null(snap);
+	rc_render_metrics(&b, snap);
+	assert_non_null(strstr(b.ptr, "\nreconcile_source_reachable 0\n"));
+	assert_non_null(strstr(b.ptr, "\nreconcile_ready 0\n"));
+	rc_buf_reset(&b);
+	rc_render_page(&b, snap);
+	assert_non_null(strstr(b.ptr, "the source cannot be read: cannot fetch &#39;/srv/r.git&#39;: gone &lt;x&gt;"));
+	rc_buf_reset(&b);
+	json_object_set_new(json_object_get(snap, "source"), "reachable", json_true());
+	rc_render_metrics(&b, snap);
+	assert_non_null(strstr(b.ptr, "\nreconcile_source_reachable 1\n"));
+	rc_buf_release(&b);
+	json_decref(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_generic),
 		cmocka_unit_test(test_same_repo),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
