@@ -270,6 +270,24 @@ static bool own_instance(const rc_environment *env, const rc_instance *in, const
 	return false;
 }
 
+/*
+ * Whether Docker may read network `name` as its host network: it takes a
+ * network by name, else by ID, else by a prefix of an ID, so any
+ * lowercase hex name it has no network of may be the host network's ID
+ * ("4" in one daemon out of 16).
+ */
+static bool maybe_network_id(const char *name)
+{
+	return *name && strspn(name, "0123456789abcdef") == strlen(name);
+}
+
+/* `net:` names a network of Docker's that is not the host's, or ours by name. */
+static bool docker_mode(const char *net)
+{
+	return !strcmp(net, "bridge") || !strcmp(net, "none") || !strcmp(net, "default") ||
+	       !strcmp(net, "host") || rc_starts_with(net, "container:");
+}
+
 static void check_instance(struct check *c, const rc_instance *in)
 {
 	const rc_policy_rule *r = c->rule;
@@ -283,6 +301,22 @@ static void check_instance(struct check *c, const rc_instance *in)
 		what = rc_xstrfmt("net: %s, the network namespace of a container not of this environment (it may be the host's)",
 				  in->net);
 		ask(c, in, in->net_at, r && r->host_net, what);
+		free(what);
+	}
+	if (in->net && !docker_mode(in->net) && maybe_network_id(in->net)) {
+		what = rc_xstrfmt("net: %s, which Docker may read as the ID of its host network", in->net);
+		ask(c, in, in->net_at, r && r->host_net, what);
+		free(what);
+	}
+	for (size_t i = 0; i < in->networks_nr; i++) {
+		const rc_network *net = rc_environment_network(c->env, in->networks[i].name);
+
+		/* a network we make is found by its name first */
+		if (!net || !net->external || !maybe_network_id(net->name))
+			continue;
+		what = rc_xstrfmt("the external network '%s', which Docker may read as the ID of its host network",
+				  net->name);
+		ask(c, in, (rc_pos){ net->line, net->col }, r && r->host_net, what);
 		free(what);
 	}
 	for (size_t i = 0; i < in->devices.nr; i++) {

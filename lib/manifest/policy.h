@@ -45,6 +45,9 @@
  *  - `net: container:NAME` of a container that is not an instance of the
  *    same environment: its network namespace may be the host's, or
  *    another environment's                   rule `host_namespaces` (net)
+ *  - `net: NAME`, or an external network NAME joined, where NAME is all
+ *    lowercase hex: Docker takes a network by a prefix of its ID, and the
+ *    host network's may start so ("4")        rule `host_namespaces` (net)
  * What never reaches Docker needs no rule: Maestro-NG and our compose keys
  * have no key for the host's pid, ipc, uts or user namespace, a cgroup
  * parent, device cgroup rules or a runtime (such keys are unknown instance

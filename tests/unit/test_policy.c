@@ -350,6 +350,46 @@ static void test_net_container_other_ship(void **state)
 	rc_diags_release(&d);
 }
 
+/* Docker takes a network by a prefix of its ID: a hex name may be the host network. */
+static void test_network_id(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT, out = RC_DIAGS_INIT;
+	rc_environment *env = load_text(HDR "networks:\n"
+					"  ab12: {external: true}\n"        /* 6 */
+					"  cafe:\n"                          /* 7: ours, found by name */
+					"  front: {external: true}\n"
+					"services:\n  s:\n    image: a\n    instances:\n"
+					"      i1: {ship: vm1, net: \"4fc6\"}\n"                 /* 13 */
+					"      i2: {ship: vm1, net: mynet}\n"
+					"      i3: {ship: vm1, networks: [ab12, cafe, front]}\n"
+					"      i4: {ship: vm1, net: none}\n", &d, NULL);
+	rc_policy p;
+	rc_policy_rule *r;
+	(void)state;
+
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 23, "instance 'i1' asks for net: 4fc6, which Docker may read as the ID of its host network"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 6, 3, "instance 'i3' asks for the external network 'ab12', which Docker may read"));
+	assert_int_equal(env->policy_warnings.nr, 2);
+
+	rc_policy_init(&p, "reconcile.yaml");
+	r = rc_policy_add(&p, "apps", 4);
+	rc_strlist_push(&r->environments, "*");
+	assert_int_equal(rc_policy_check(&p, env, &out), 2);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 13, 23, "policy 'apps' (reconcile.yaml:4) denies net: 4fc6, which Docker"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 6, 3, "denies the external network 'ab12'"));
+	rc_diags_release(&out);
+	r->host_net = true;
+	assert_int_equal(rc_policy_check(&p, env, &out), 0);
+	rc_diags_release(&out);
+
+	rc_policy_release(&p);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
 static void test_cap_name(void **state)
 {
 	char *s;
@@ -373,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_loader_applies_policy),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_net_container_other_ship),
+		cmocka_unit_test(test_network_id),
 		cmocka_unit_test(test_cap_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
