@@ -218,4 +218,19 @@ test_expect_success 'a policy device that is not an absolute path is a usage err
 	test_grep "policy.device_requests" err
 '
 
+test_expect_success 'Docker takes its host network by an ID prefix: such a net is denied, the container kept' '
+	hid=$(parts_docker ship1 network inspect -f "{{.Id}}" host) &&
+	parts_docker ship1 create --name probe --network "${hid%"${hid#????????}"}" reconcile-test/app:1 sleep 60 >/dev/null &&
+	test_when_finished "parts_docker ship1 rm -f probe >/dev/null" &&
+	test "$(parts_docker ship1 inspect -f "{{range \$k, \$v := .NetworkSettings.Networks}}{{\$k}}{{end}}" probe)" = host &&
+	write_policy &&
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        net: \"${hid%"${hid#????????}"}\"" &&
+	test_must_fail R --config policy.yaml --manifests tree >out 2>err &&
+	test_grep "app.example.com: invalid" out &&
+	test_grep "14:9: error: policy .apps. (policy.yaml:2) denies net: ${hid%"${hid#????????}"}, which Docker may read as the ID of its host network" out &&
+	test "$(parts_id ship1 app-1)" = "$id" &&
+	test "$(parts_state ship1 app-1)" = running
+'
+
 test_done
