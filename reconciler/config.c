@@ -178,7 +178,7 @@ static bool policy_flag(struct cfg *c, const char *key, const rc_node *v, bool *
 /*
  * One rule of `policy:` (manifest/policy.h): {name, environments,
  * privileged, host_namespaces, bind_mounts, capabilities, security_opt,
- * exec_checks}; what it does not name is denied.
+ * exec_checks, devices, device_requests}; what it does not name is denied.
  */
 static bool policy_rule(struct cfg *c, rc_policy *p, const rc_node *m)
 {
@@ -218,6 +218,13 @@ static bool policy_rule(struct cfg *c, rc_policy *p, const rc_node *m)
 			for (size_t j = 0; ok && j < r->bind_mounts.nr; j++)
 				if (r->bind_mounts.v[j][0] != '/')
 					ok = bad(c, v, "a list of absolute host paths", "policy.bind_mounts");
+		} else if (!strcmp(key, "devices")) {
+			ok = str_list(c, "policy.devices", v, &r->devices, NULL);
+			for (size_t j = 0; ok && j < r->devices.nr; j++)
+				if (r->devices.v[j][0] != '/')
+					ok = bad(c, v, "a list of absolute host device paths", "policy.devices");
+		} else if (!strcmp(key, "device_requests")) {
+			ok = policy_flag(c, "policy.device_requests", v, &r->device_requests);
 		} else if (!strcmp(key, "capabilities")) {
 			ok = str_list(c, "policy.capabilities", v, &r->capabilities, rc_policy_cap_name);
 		} else if (!strcmp(key, "security_opt")) {

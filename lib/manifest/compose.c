@@ -26,6 +26,23 @@ static const rc_node *either(const rc_node *svc_node, const rc_node *n, const ch
 	return v && v->type != RC_NODE_NULL ? v : NULL;
 }
 
+/* Where `key` is written, the instance's else the service's, as either() reads it (for the policy). */
+static rc_pos either_at(const rc_node *svc_node, const rc_node *n, const char *key)
+{
+	const rc_node *k = NULL, *v = n ? rc_node_get_kv(n, key, &k) : NULL;
+	rc_pos at = { 0, 0 };
+
+	if ((!v || v->type == RC_NODE_NULL) && svc_node) {
+		k = NULL;
+		rc_node_get_kv(svc_node, key, &k);
+	}
+	if (k) {
+		at.line = k->line;
+		at.col = k->col;
+	}
+	return at;
+}
+
 /*
  * A Go duration as compose writes it ("1m30s", "500ms", "1.5h"): a
  * sequence of decimal numbers, each with a unit (ns, us, µs, ms, s, m, h).
@@ -263,8 +280,10 @@ static void parse_compose_more(struct ctx *c, rc_instance *in, const rc_node *sv
 		else
 			in->entrypoint = mf_parse_command(c, v, "entrypoint");
 	}
-	if ((v = either(svc_node, n, "devices")))
+	if ((v = either(svc_node, n, "devices"))) {
 		parse_devices(c, in, v);
+		in->devices_at = either_at(svc_node, n, "devices");
+	}
 	if ((v = either(svc_node, n, "cpus")))
 		parse_cpus(c, in, v);
 	if ((v = either(svc_node, n, "pids_limit")) && mf_get_int(c, v, "pids_limit", -1, INT64_MAX, &x) == 0)
@@ -281,6 +300,7 @@ static void parse_compose_more(struct ctx *c, rc_instance *in, const rc_node *sv
 	if ((v = either(svc_node, n, "stop_signal")))
 		in->stop_signal = mf_get_nonempty(c, v, "stop_signal");
 	if ((v = either(svc_node, n, "device_requests"))) {
+		in->device_requests_at = either_at(svc_node, n, "device_requests");
 		if (v->type != RC_NODE_SEQ) {
 			mf_error_at(c, v, "'device_requests' must be a list of {driver, count, device_ids, capabilities, options}");
 		} else {

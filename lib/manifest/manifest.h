@@ -263,7 +263,7 @@ struct rc_instance {
 	rc_checklist lifecycle[RC_LC_NR];
 	rc_state state;
 	/* where the keys a policy looks at are written (manifest/policy.h) */
-	rc_pos privileged_at, net_at, cap_add_at, security_opt_at;
+	rc_pos privileged_at, net_at, cap_add_at, security_opt_at, devices_at, device_requests_at;
 };
 
 struct rc_service {

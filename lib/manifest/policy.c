@@ -37,6 +37,7 @@ static void rule_release(rc_policy_rule *r)
 	rc_strlist_release(&r->bind_mounts);
 	rc_strlist_release(&r->capabilities);
 	rc_strlist_release(&r->security_opt);
+	rc_strlist_release(&r->devices);
 }
 
 void rc_policy_release(rc_policy *p)
@@ -155,6 +156,31 @@ static bool bind_allowed(const rc_policy_rule *r, const char *path)
 	return false;
 }
 
+/* Whether a rule's list of host path prefixes lets `path` (clean) in. */
+static bool prefix_allowed(const rc_strlist *prefixes, const char *path)
+{
+	for (size_t i = 0; i < prefixes->nr; i++) {
+		char *prefix = clean_path(prefixes->v[i]);
+		bool ok = prefix && under(path, prefix);
+		free(prefix);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/* The devices Docker gives every container anyway: mapping the host's changes nothing. */
+static bool harmless_device(const char *path)
+{
+	static const char *const devs[] = {
+		"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", NULL,
+	};
+	for (const char *const *d = devs; *d; d++)
+		if (!strcmp(*d, path))
+			return true;
+	return false;
+}
+
 /* ---------------------------------------------------------------- capabilities, security options */
 
 /* Added capabilities that give the host away (warned about without a policy). */
@@ -228,6 +254,40 @@ static void ask(struct check *c, const rc_instance *in, rc_pos pos, bool allowed
 	c->errors++;
 }
 
+/*
+ * Whether `name` is an instance of `env` on the ship of `in`: joining its
+ * namespace asks nothing this rule does not check. On another ship, the
+ * name is whatever container has it here.
+ */
+static bool own_instance(const rc_environment *env, const rc_instance *in, const char *name)
+{
+	for (size_t s = 0; s < env->services_nr; s++)
+		for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
+			const rc_instance *o = env->services[s]->instances[i];
+			if (o && o != in && o->ship == in->ship && !strcmp(o->name, name))
+				return true;
+		}
+	return false;
+}
+
+/*
+ * Whether Docker may read network `name` as its host network: it takes a
+ * network by name, else by ID, else by a prefix of an ID, so any
+ * lowercase hex name it has no network of may be the host network's ID
+ * ("4" in one daemon out of 16).
+ */
+static bool maybe_network_id(const char *name)
+{
+	return *name && strspn(name, "0123456789abcdef") == strlen(name);
+}
+
+/* `net:` names a network of Docker's that is not the host's, or ours by name. */
+static bool docker_mode(const char *net)
+{
+	return !strcmp(net, "bridge") || !strcmp(net, "none") || !strcmp(net, "default") ||
+	       !strcmp(net, "host") || rc_starts_with(net, "container:");
+}
+
 static void check_instance(struct check *c, const rc_instance *in)
 {
 	const rc_policy_rule *r = c->rule;
@@ -237,6 +297,42 @@ static void check_instance(struct check *c, const rc_instance *in)
 		ask(c, in, in->privileged_at, r && r->privileged, "privileged");
 	if (in->net && !strcmp(in->net, "host"))
 		ask(c, in, in->net_at, r && r->host_net, "net: host");
+	if (in->net && rc_starts_with(in->net, "container:") && !own_instance(c->env, in, in->net + 10)) {
+		what = rc_xstrfmt("net: %s, the network namespace of a container not of this environment (it may be the host's)",
+				  in->net);
+		ask(c, in, in->net_at, r && r->host_net, what);
+		free(what);
+	}
+	if (in->net && !docker_mode(in->net) && maybe_network_id(in->net)) {
+		what = rc_xstrfmt("net: %s, which Docker may read as the ID of its host network", in->net);
+		ask(c, in, in->net_at, r && r->host_net, what);
+		free(what);
+	}
+	for (size_t i = 0; i < in->networks_nr; i++) {
+		const rc_network *net = rc_environment_network(c->env, in->networks[i].name);
+
+		/* a network we make is found by its name first */
+		if (!net || !net->external || !maybe_network_id(net->name))
+			continue;
+		what = rc_xstrfmt("the external network '%s', which Docker may read as the ID of its host network",
+				  net->name);
+		ask(c, in, (rc_pos){ net->line, net->col }, r && r->host_net, what);
+		free(what);
+	}
+	for (size_t i = 0; i < in->devices.nr; i++) {
+		char *host = rc_xstrndup(in->devices.v[i], strcspn(in->devices.v[i], ":"));
+		char *path = clean_path(host);
+
+		if (c->rule || !path || !harmless_device(path)) {
+			what = rc_xstrfmt("the device '%s'", host);
+			ask(c, in, in->devices_at, path && r && prefix_allowed(&r->devices, path), what);
+			free(what);
+		}
+		free(path);
+		free(host);
+	}
+	if (in->device_requests_nr)
+		ask(c, in, in->device_requests_at, r && r->device_requests, "device_requests");
 	for (size_t i = 0; i < in->volumes_nr; i++) {
 		const rc_volume *v = &in->volumes[i];
 		rc_pos at = { v->line, v->col };

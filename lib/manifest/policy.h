@@ -35,10 +35,27 @@
  *                                            rule `security_opt` (globs)
  *  - lifecycle `exec` checks (they run on the reconciler's host)
  *                                            rule `exec_checks`
- * Maestro-NG has no key for the host's pid or ipc namespace nor for
- * devices: such keys are unknown instance keys, ignored, and never reach
- * Docker, so there is nothing to check (a rule may still list pid and ipc
- * in host_namespaces).
+ *  - `devices` (ours): a host device node in the container (/dev/sda,
+ *    /dev/mem: the host's disks and memory)   rule `devices`: host path
+ *    prefixes, compared as bind_mounts' are (a `..` never passes). Without
+ *    a policy, a device other than those every container has anyway
+ *    (/dev/null, zero, full, random, urandom, tty) is a warning.
+ *  - `device_requests` (ours): devices a runtime hook maps (GPUs, with
+ *    the host's driver files)                rule `device_requests`
+ *  - `net: container:NAME` of a container that is not an instance of the
+ *    same environment: its network namespace may be the host's, or
+ *    another environment's                   rule `host_namespaces` (net)
+ *  - `net: NAME`, or an external network NAME joined, where NAME is all
+ *    lowercase hex: Docker takes a network by a prefix of its ID, and the
+ *    host network's may start so ("4")        rule `host_namespaces` (net)
+ * What never reaches Docker needs no rule: Maestro-NG and our compose keys
+ * have no key for the host's pid, ipc, uts or user namespace, a cgroup
+ * parent, device cgroup rules or a runtime (such keys are unknown instance
+ * keys, warned about and ignored; a rule may still list pid and ipc in
+ * host_namespaces). `sysctls` need none: Docker takes only the namespaced
+ * ones (kernel IPC, net.*) and refuses them in a host namespace.
+ * `volumes_from` names an instance of the same environment on the same
+ * ship (the loader checks), whose binds this same rule checks.
  */
 #include "base/compat.h"
 #include "base/error.h"
@@ -54,6 +71,8 @@ typedef struct rc_policy_rule {
 	rc_strlist capabilities;    /* upper case, without CAP_; "ALL": any */
 	rc_strlist security_opt;    /* globs over the confinement-lifting options allowed */
 	bool exec_checks;
+	rc_strlist devices;         /* host device path prefixes */
+	bool device_requests;
 } rc_policy_rule;
 
 typedef struct rc_policy {

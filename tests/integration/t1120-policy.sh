@@ -136,4 +136,101 @@ test_expect_success 'a bad policy rule is a usage error naming its position' '
 	test_grep "bad.yaml:2:5: policy rule .y. has no .environments." err
 '
 
+test_expect_success 'a denied device: invalid at its key, naming the rule; the running container kept' '
+	write_policy &&
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        devices: [\"/dev/mem:/dev/mem\"]" &&
+	test_must_fail R --config policy.yaml validate tree >out &&
+	test_grep "^app.example.com/maestro.yaml:14:9: error: policy .apps. (policy.yaml:2) denies the device ./dev/mem. (instance .app-1.)$" out &&
+	test_must_fail R --config policy.yaml --manifests tree >out 2>err &&
+	test_grep "app.example.com: invalid" out &&
+	test_grep "denies the device ./dev/mem." out &&
+	test "$(parts_id ship1 app-1)" = "$id" &&
+	test "$(parts_state ship1 app-1)" = running &&
+	test -z "$(parts_docker ship1 inspect -f "{{range .HostConfig.Devices}}{{.PathOnHost}}{{end}}" app-1)"
+'
+
+test_expect_success 'a device outside the allowed prefixes, or through .., is denied; so are device_requests' '
+	write_policy &&
+	echo "    devices: [/dev/zero]" >>policy.yaml &&
+	write_app red "        devices: [\"/dev/zero/../mem:/z\", /dev/zeros]
+        device_requests: [{driver: nvidia, count: all, capabilities: [gpu]}]" &&
+	test_must_fail R --config policy.yaml validate tree >out &&
+	test_grep "^app.example.com/maestro.yaml:14:9: error: policy .apps. (policy.yaml:2) denies the device ./dev/zero/../mem." out &&
+	test_grep "^app.example.com/maestro.yaml:14:9: error: policy .apps. (policy.yaml:2) denies the device ./dev/zeros." out &&
+	test_grep "^app.example.com/maestro.yaml:15:9: error: policy .apps. (policy.yaml:2) denies device_requests" out
+'
+
+test_expect_success 'an allowed device deploys and is in the container' '
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        devices: [\"/dev/zero:/dev/xzero:r\"]" &&
+	R --config policy.yaml validate tree >out &&
+	test_grep ! "warning" out &&
+	{ R --config policy.yaml --manifests tree >out 2>err || { cat out err >&2; false; }; } &&
+	test "$(parts_id ship1 app-1)" != "$id" &&
+	test "$(parts_state ship1 app-1)" = running &&
+	test "$(parts_docker ship1 inspect -f "{{range .HostConfig.Devices}}{{.PathOnHost}}:{{.PathInContainer}}:{{.CgroupPermissions}}{{end}}" app-1)" = /dev/zero:/dev/xzero:r &&
+	parts_docker ship1 exec app-1 test -c /dev/xzero
+'
+
+test_expect_success 'net: container: of a container not of the environment needs host_namespaces net' '
+	parts_docker ship1 run -d --name monitor --network host reconcile-test/app:1 sleep 3600 >/dev/null &&
+	test_when_finished "parts_docker ship1 rm -f monitor >/dev/null" &&
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        net: container:monitor" &&
+	test_must_fail R --config policy.yaml --manifests tree >out 2>err &&
+	test_grep "app.example.com: invalid" out &&
+	test_grep "14:9: error: policy .apps. (policy.yaml:2) denies net: container:monitor, the network namespace of a container not of this environment" out &&
+	test "$(parts_id ship1 app-1)" = "$id" &&
+	test "$(parts_state ship1 app-1)" = running &&
+	echo "    host_namespaces: [net]" >>policy.yaml &&
+	R --config policy.yaml validate tree >out &&
+	test_grep ! "denies" out
+'
+
+test_expect_success 'without a policy: a device is a warning in validate and in the plan; /dev/null is not' '
+	write_app green "        devices: [/dev/mem, /dev/null]" &&
+	R validate tree >out &&
+	test_grep "^app.example.com/maestro.yaml:14:9: warning: instance .app-1. asks for the device ./dev/mem., a way out to the host: allowed because no policy is configured" out &&
+	test_grep ! "/dev/null" out &&
+	R --dry-run --manifests tree >out 2>err &&
+	test_grep "^  app.example.com/maestro.yaml:14:9: warning: instance .app-1. asks for the device ./dev/mem." out &&
+	R --dry-run --output json --manifests tree >out.json 2>err &&
+	jq -e "[.environments[0].warnings[] | select(.line == 14 and (.message | test(\"the device ./dev/mem.\")))] | length == 1" out.json
+'
+
+test_expect_success 'the policy contrib/ ships denies devices and device_requests' '
+	sed -n "/^policy:/,\$p" "$SRC_ROOT/contrib/reconcile.yaml" >strict.yaml &&
+	write_app green "        devices: [/dev/null]" &&
+	test_must_fail R --config strict.yaml validate tree >out &&
+	test_grep "error: policy .apps. (strict.yaml:[0-9]*) denies the device ./dev/null." out &&
+	write_app green "        device_requests: [{driver: nvidia, count: all, capabilities: [gpu]}]" &&
+	test_must_fail R --config strict.yaml validate tree >out &&
+	test_grep "denies device_requests" out
+'
+
+test_expect_success 'a policy device that is not an absolute path is a usage error' '
+	printf "policy:\n  - name: x\n    environments: [\"*\"]\n    devices: [dev/zero]\n" >bad.yaml &&
+	test_expect_code 64 R --config bad.yaml validate tree 2>err &&
+	test_grep "bad.yaml:4:14: .*policy.devices" err &&
+	printf "policy:\n  - name: x\n    environments: [\"*\"]\n    device_requests: yes please\n" >bad.yaml &&
+	test_expect_code 64 R --config bad.yaml validate tree 2>err &&
+	test_grep "policy.device_requests" err
+'
+
+test_expect_success 'Docker takes its host network by an ID prefix: such a net is denied, the container kept' '
+	hid=$(parts_docker ship1 network inspect -f "{{.Id}}" host) &&
+	parts_docker ship1 create --name probe --network "${hid%"${hid#????????}"}" reconcile-test/app:1 sleep 60 >/dev/null &&
+	test_when_finished "parts_docker ship1 rm -f probe >/dev/null" &&
+	test "$(parts_docker ship1 inspect -f "{{range \$k, \$v := .NetworkSettings.Networks}}{{\$k}}{{end}}" probe)" = host &&
+	write_policy &&
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        net: \"${hid%"${hid#????????}"}\"" &&
+	test_must_fail R --config policy.yaml --manifests tree >out 2>err &&
+	test_grep "app.example.com: invalid" out &&
+	test_grep "14:9: error: policy .apps. (policy.yaml:2) denies net: ${hid%"${hid#????????}"}, which Docker may read as the ID of its host network" out &&
+	test "$(parts_id ship1 app-1)" = "$id" &&
+	test "$(parts_state ship1 app-1)" = running
+'
+
 test_done

@@ -243,6 +243,153 @@ static void test_loader_applies_policy(void **state)
 	rc_policy_release(&p);
 }
 
+/* Devices, device requests, another container's network: one per line (line numbers below). */
+static const char devices[] = HDR
+	"services:\n"                                   /* 5 */
+	"  s:\n"
+	"    image: a\n"
+	"    devices: [/dev/fuse]\n"                    /* 8: the service's, i2 inherits it */
+	"    instances:\n"
+	"      i1:\n"
+	"        ship: vm1\n"
+	"        devices: [\"/dev/sda:/dev/xvda:r\", /dev/null, \"/dev/zero:/z\", /dev/snd/../mem, /dev/dri/card0]\n"  /* 12 */
+	"        device_requests: [{driver: nvidia, count: all, capabilities: [gpu]}]\n"   /* 13 */
+	"      i2:\n"
+	"        ship: vm1\n"
+	"        net: container:i1\n"                   /* 16: its own instance, on its ship */
+	"      i3:\n"
+	"        ship: vm1\n"
+	"        net: container:monitor\n";             /* 19: a container not of this environment */
+
+static void test_devices(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT, out = RC_DIAGS_INIT;
+	rc_environment *env = load_text(devices, &d, NULL);
+	rc_policy p;
+	rc_policy_rule *r;
+	size_t n;
+	(void)state;
+
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	/* no policy: a warning for each device that gives something, none for what every container has */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 9, "instance 'i1' asks for the device '/dev/sda', a way out to the host"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 9, "asks for the device '/dev/snd/../mem'"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 12, 9, "asks for the device '/dev/dri/card0'"));
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "/dev/null"));
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "/dev/zero"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 8, 5, "instance 'i2' asks for the device '/dev/fuse'"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 8, 5, "instance 'i3' asks for the device '/dev/fuse'"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 9, "instance 'i1' asks for device_requests"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 19, 9, "instance 'i3' asks for net: container:monitor, the network namespace "
+			     "of a container not of this environment"));
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "container:i1"));
+	assert_int_equal(env->policy_warnings.nr, 7);
+
+	/* a rule that allows none of it: every device is denied, even the harmless ones */
+	rc_policy_init(&p, "reconcile.yaml");
+	r = rc_policy_add(&p, "apps", 4);
+	rc_strlist_push(&r->environments, "*");
+	n = rc_policy_check(&p, env, &out);
+	if (n != 9)
+		dump_diags(&out);
+	assert_int_equal(n, 9);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "policy 'apps' (reconcile.yaml:4) denies the device '/dev/sda' (instance 'i1')"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "denies the device '/dev/null'"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "denies the device '/dev/zero'"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 8, 5, "denies the device '/dev/fuse' (instance 'i2')"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 13, 9, "denies device_requests (instance 'i1')"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 19, 9, "denies net: container:monitor"));
+	assert_false(has_diag(&out, RC_DIAG_ERROR, 0, 0, "container:i1"));
+	rc_diags_release(&out);
+
+	/* prefixes by component, folded; a `..` never passes */
+	rc_strlist_push(&r->devices, "/dev/null");
+	rc_strlist_push(&r->devices, "/dev/zero/");
+	rc_strlist_push(&r->devices, "/dev/dri");
+	rc_strlist_push(&r->devices, "/dev/fus");
+	rc_strlist_push(&r->devices, "/dev/snd");
+	r->device_requests = true;
+	r->host_net = true;
+	rc_policy_check(&p, env, &out);
+	if (out.nr != 4)
+		dump_diags(&out);
+	assert_int_equal(out.nr, 4);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "denies the device '/dev/sda'"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "denies the device '/dev/snd/../mem'"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 8, 5, "denies the device '/dev/fuse' (instance 'i2')"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 8, 5, "denies the device '/dev/fuse' (instance 'i3')"));
+	rc_diags_release(&out);
+
+	/* "/" lists every device path */
+	rc_strlist_push(&r->devices, "/");
+	rc_policy_check(&p, env, &out);
+	assert_int_equal(out.nr, 1);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 12, 9, "denies the device '/dev/snd/../mem'"));
+	rc_diags_release(&out);
+
+	rc_policy_release(&p);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+/* `net: container:NAME` of an instance of the environment on another ship: whatever container has the name there. */
+static void test_net_container_other_ship(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env = load_text(HDR "  vm2: {ip: 10.0.0.2}\nservices:\n  s:\n    image: a\n    instances:\n"
+					"      i1: {ship: vm2}\n      i2: {ship: vm1, net: \"container:i1\"}\n", &d, NULL);
+	(void)state;
+
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 11, 23, "instance 'i2' asks for net: container:i1"));
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+/* Docker takes a network by a prefix of its ID: a hex name may be the host network. */
+static void test_network_id(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT, out = RC_DIAGS_INIT;
+	rc_environment *env = load_text(HDR "networks:\n"
+					"  ab12: {external: true}\n"        /* 6 */
+					"  cafe:\n"                          /* 7: ours, found by name */
+					"  front: {external: true}\n"
+					"services:\n  s:\n    image: a\n    instances:\n"
+					"      i1: {ship: vm1, net: \"4fc6\"}\n"                 /* 13 */
+					"      i2: {ship: vm1, net: mynet}\n"
+					"      i3: {ship: vm1, networks: [ab12, cafe, front]}\n"
+					"      i4: {ship: vm1, net: none}\n", &d, NULL);
+	rc_policy p;
+	rc_policy_rule *r;
+	(void)state;
+
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 13, 23, "instance 'i1' asks for net: 4fc6, which Docker may read as the ID of its host network"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 6, 3, "instance 'i3' asks for the external network 'ab12', which Docker may read"));
+	assert_int_equal(env->policy_warnings.nr, 2);
+
+	rc_policy_init(&p, "reconcile.yaml");
+	r = rc_policy_add(&p, "apps", 4);
+	rc_strlist_push(&r->environments, "*");
+	assert_int_equal(rc_policy_check(&p, env, &out), 2);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 13, 23, "policy 'apps' (reconcile.yaml:4) denies net: 4fc6, which Docker"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 6, 3, "denies the external network 'ab12'"));
+	rc_diags_release(&out);
+	r->host_net = true;
+	assert_int_equal(rc_policy_check(&p, env, &out), 0);
+	rc_diags_release(&out);
+
+	rc_policy_release(&p);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
 static void test_cap_name(void **state)
 {
 	char *s;
@@ -264,6 +411,9 @@ int main(void)
 		cmocka_unit_test(test_first_match_and_default),
 		cmocka_unit_test(test_bind_paths),
 		cmocka_unit_test(test_loader_applies_policy),
+		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_net_container_other_ship),
+		cmocka_unit_test(test_network_id),
 		cmocka_unit_test(test_cap_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
