@@ -669,7 +669,8 @@ static void warn_former(rc_plan *plan, const rc_plan_input_env *envs, size_t env
 		for (size_t e = 0; e < plan->envs_nr; e++)
 			if (!strcmp(plan->envs[e].name, fo->env))
 				ep = &plan->envs[e];
-		if (!valid || !ep || !is_wanted(opts, fo->env) || (os && os->reachable) ||
+		/* the same daemon as another endpoint: what it holds was observed there */
+		if (!valid || !ep || !is_wanted(opts, fo->env) || (os && (os->reachable || os->same_as)) ||
 		    env_uses_endpoint(ep, fo->endpoint))
 			continue;
 		msg = rc_xstrfmt("environment '%s': ship '%s' moved away from %s, which cannot be reached (%s): "
@@ -783,6 +784,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		rc_plan_ship *ps = &plan->ships[s];
 		ps->endpoint = rc_xstrdup(ships[s].endpoint);
 		ps->reachable = ships[s].reachable;
+		ps->same_as = ships[s].same_as ? rc_xstrdup(ships[s].same_as) : NULL;
 		ps->unmanaged = ships[s].unmanaged;
 		for (size_t i = 0; i < ships[s].containers_nr; i++) {
 			const rc_observed_container *c = &ships[s].containers[i];
@@ -1044,8 +1046,10 @@ void rc_plan_release(rc_plan *plan)
 	free(plan->envs);
 	free(plan->revision);
 	free(plan->owner);
-	for (size_t s = 0; s < plan->ships_nr; s++)
+	for (size_t s = 0; s < plan->ships_nr; s++) {
 		free(plan->ships[s].endpoint);
+		free(plan->ships[s].same_as);
+	}
 	free(plan->ships);
 	memset(plan, 0, sizeof(*plan));
 }

@@ -149,6 +149,7 @@ typedef struct rc_env_plan {
 typedef struct rc_plan_ship {
 	char *endpoint;
 	bool reachable;
+	char *same_as;          /* rc_observed_ship.same_as: observed at that endpoint, or NULL */
 	size_t managed;         /* containers of this run's owner */
 	size_t foreign;         /* managed by another owner: never touched */
 	size_t unmanaged;       /* without our labels */

@@ -465,10 +465,14 @@ static void mark_same_daemon(struct fleet *f)
 		if (!f->v[i].spare || !sp->reachable || !sp->daemon_id)
 			continue;
 		for (size_t j = 0; j < f->nr; j++)
-			if (j != i && f->v[j].obs.daemon_id && !strcmp(f->v[j].obs.daemon_id, sp->daemon_id)) {
+			/* of two spares of one daemon, one stays to be observed */
+			if (j != i && (!f->v[j].spare || f->v[j].obs.reachable) && f->v[j].obs.daemon_id &&
+			    !strcmp(f->v[j].obs.daemon_id, sp->daemon_id)) {
 				sp->reachable = false;
 				free(sp->error);
 				sp->error = rc_xstrfmt("the same Docker daemon as %s", f->v[j].endpoint);
+				free(sp->same_as);
+				sp->same_as = rc_xstrdup(f->v[j].endpoint);
 				break;
 			}
 	}

@@ -331,7 +331,7 @@ static bool observed(const rc_plan *plan, const char *endpoint)
 {
 	for (size_t s = 0; s < plan->ships_nr; s++)
 		if (!strcmp(plan->ships[s].endpoint, endpoint))
-			return plan->ships[s].reachable;
+			return plan->ships[s].reachable || plan->ships[s].same_as;
 	return false;
 }
 

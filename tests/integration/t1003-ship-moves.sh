@@ -13,14 +13,16 @@ test_require_parts docker image git
 
 A=
 B=
-# write_env DIR SOCKET COMMAND: app.example.com with ship s1 at SOCKET
+# write_env DIR SOCKET|PORT COMMAND: app.example.com with ship s1 at SOCKET (or 127.0.0.1:PORT)
 write_env () {
+	local at="socket_path: $2"
+	case "$2" in /*) ;; *) at="docker_port: $2" ;; esac
 	mkdir -p "$1/app.example.com" &&
 	cat >"$1/app.example.com/maestro.yaml" <<-EOF
 	__maestro: {schema: 2}
 	name: app
 	ships:
-	  s1: {ip: 127.0.0.1, socket_path: $2}
+	  s1: {ip: 127.0.0.1, $at}
 	services:
 	  web:
 	    image: reconcile-test/app:1
@@ -63,7 +65,7 @@ plant_lock () {
 }
 
 test_expect_success 'setup: two dockerds; app on s1 at A; another owner on A' '
-	parts_start_dockerd shipa &&
+	PARTS_DOCKER_TCP=1 parts_start_dockerd shipa &&
 	parts_start_dockerd shipb &&
 	A=${DOCKER_HOST_SHIPA#unix://} &&
 	B=${DOCKER_HOST_SHIPB#unix://} &&
@@ -204,6 +206,21 @@ test_expect_success 'B is back: the dry run shows the removals, the next run doe
 	test "$(app_on shipa)" = "web-1 web-2 " &&
 	test "$(recorded)" = "s1@unix://$A" &&
 	R --dry-run --exit-code >out
+'
+
+test_expect_success 'the same daemon reached another way (TCP, then its socket again): nothing moves, no warning' '
+	id1=$(parts_id shipa web-1) &&
+	write_env tree "$DOCKER_PORT_SHIPA" "sleep 86400" &&
+	R >out 2>err &&
+	! grep -E "moved (from|away)|^ +(create|recreate|remove) " out &&
+	test "$(parts_id shipa web-1)" = "$id1" &&
+	test "$(app_on shipa)" = "web-1 web-2 " &&
+	test "$(recorded)" = "s1@tcp://127.0.0.1:$DOCKER_PORT_SHIPA" &&
+	write_env tree "$A" "sleep 86400" &&
+	R >out 2>err &&
+	! grep -E "moved (from|away)|^ +(create|recreate|remove) " out &&
+	test "$(parts_id shipa web-1)" = "$id1" &&
+	test "$(recorded)" = "s1@unix://$A"
 '
 
 test_done
