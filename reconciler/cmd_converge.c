@@ -276,6 +276,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	rc_pauses pauses;
 	const char **paused = NULL;
 	char **inventory = NULL;
+	rc_plan_former *former = NULL;
 	char *state_path = NULL, *state_real = NULL;
 	rc_buf pass = RC_BUF_INIT;
 	struct load_secrets ls;
@@ -399,6 +400,8 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	state_real = realpath(o->state_dir, NULL);   /* the same directory, however it was named */
 	inventory = rc_state_inventory(&st);
 	co.inventory = (const char *const *)inventory;
+	former = rc_state_former(&st, &co.former_nr);
+	co.former = former;
 	co.revision = src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
@@ -491,6 +494,7 @@ int converge_run(const struct options *o, const struct run_hooks *h, struct run_
 	free(paused);
 	rc_pauses_release(&pauses);
 	rc_strv_free(inventory);
+	free(former);
 	free(state_path);
 	free(state_real);
 	return 0;
@@ -500,6 +504,7 @@ fail:
 	free(paused);
 	rc_pauses_release(&pauses);
 	rc_strv_free(inventory);
+	free(former);
 	free(state_path);
 	free(state_real);
 	rc_source_free(src);

@@ -15,6 +15,7 @@
 #include "manifest/spec.h"
 #include "plan/report.h"
 #include "run/converge.h"
+#include "run/state.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,9 @@ int cmd_diff(const struct options *o)
 	rc_kvlist bh, hh;
 	rc_plan plan;
 	bool failed, mine = false;
+	rc_run_state st;
+	char *state_path, **inventory;
+	rc_plan_former *former;
 
 	if (!o->repo || !o->base)
 		die(EXIT_USAGE, "diff needs --repo URL|PATH and --base REV (--head REV: default the branch tip)");
@@ -272,6 +276,22 @@ int cmd_diff(const struct options *o)
 	co.revision = head.src->revision;
 	co.log = log_stderr;
 	co.log_ctx = (void *)o;
+	/*
+	 * What converge would remove, as converge sees it: the state
+	 * directory's inventory (removed environments it applied) and the
+	 * endpoints environments last applied to (ships that moved). Read
+	 * only; without it, the plan is made as if nothing was recorded.
+	 */
+	state_path = rc_xstrfmt("%s/state.json", o->state_dir);
+	if (rc_state_load(&st, state_path, &err) < 0) {
+		log_line(RC_LOG_WARNING, "warning: %s: planned without it", err.msg);
+		memset(&st, 0, sizeof(st));
+		rc_error_clear(&err);
+	}
+	inventory = rc_state_inventory(&st);
+	co.inventory = (const char *const *)inventory;
+	former = rc_state_former(&st, &co.former_nr);
+	co.former = former;
 	rc_converge(&plan, &head.m, &co, NULL, &err);   /* a dry run: never RC_ECONFLICT */
 	rc_buf_release(&pass);
 
@@ -289,6 +309,10 @@ int cmd_diff(const struct options *o)
 	rc_plan_release(&plan);
 	rc_kvlist_release(&bh);
 	rc_kvlist_release(&hh);
+	rc_strv_free(inventory);
+	free(former);
+	rc_state_release(&st);
+	free(state_path);
 	side_release(&base);
 	side_release(&head);
 	if (failed)

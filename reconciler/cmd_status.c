@@ -134,6 +134,7 @@ int cmd_status(const struct options *o)
 	bool off = false, failed, strict_failed;
 	rc_quarantine *quarantine;
 	char **inventory;
+	rc_plan_former *former;
 	struct load_secrets ls;
 	rc_pauses pauses;
 
@@ -163,6 +164,8 @@ int cmd_status(const struct options *o)
 	co.quarantine = quarantine;
 	inventory = rc_state_inventory(&st);
 	co.inventory = (const char *const *)inventory;
+	former = rc_state_former(&st, &co.former_nr);
+	co.former = former;
 	co.revision = src->revision;
 	rc_converge(&plan, &m, &co, NULL, &err);   /* a dry run: never RC_ECONFLICT */
 	rc_buf_release(&pass);
@@ -261,6 +264,7 @@ int cmd_status(const struct options *o)
 	rc_pauses_release(&pauses);
 	free(quarantine);
 	rc_strv_free(inventory);
+	free(former);
 	rc_manifests_release(&m);
 	rc_source_free(src);
 	free(path);

@@ -165,7 +165,9 @@ static const struct {
 	  "  --output FORMAT        text (default), json, or markdown (a merge request comment)\n"
 	  "  --exit-code            exit 2 when the change would do something\n"
 	  "  --strict               manifest warnings are errors\n"
-	  "  --state-dir DIR        where the repository is mirrored (default /var/lib/reconcile)\n"
+	  "  --state-dir DIR        where the repository is mirrored, and whose state.json (read\n"
+	  "                         only) gives the inventory and the endpoints applied to, as\n"
+	  "                         for a converge (default /var/lib/reconcile)\n"
 	  "\n"
 	  "exit codes: 0 planned, 1 invalid or failed, 2 changes from it (--exit-code), 64 usage error\n" },
 };

@@ -182,6 +182,7 @@ void rc_observed_ship_release(rc_observed_ship *s)
 	free(s->endpoint);
 	free(s->error);
 	free(s->daemon_id);
+	free(s->same_as);
 	rc_kvlist_release(&s->images);
 	rc_kvlist_release(&s->fresh_digests);
 	rc_kvlist_release(&s->image_warnings);

@@ -48,6 +48,12 @@ typedef struct rc_observed_ship {
 	bool reachable;
 	char *error;            /* why not, when not reachable */
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
+	/*
+	 * Not reachable because its daemon is that of this other endpoint,
+	 * observed there (a ship no instance uses, or a former endpoint of
+	 * one: converge sets it), or NULL.
+	 */
+	char *same_as;
 	rc_observed_container *containers;
 	size_t containers_nr;
 	size_t unmanaged;       /* containers on the host without our labels */

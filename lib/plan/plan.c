@@ -631,6 +631,84 @@ static void plan_env_networks(rc_env_plan *ep, const rc_observed_ship *ships, si
 	rc_strlist_release(&seen);
 }
 
+/*
+ * Why a container of ours on `endpoint` belongs elsewhere now: its
+ * instance is on another ship, or its ship itself moved (the same name,
+ * another socket or address). `from`: said by the create that replaces
+ * it, else by its removal.
+ */
+static char *moved_reason(const rc_observed_container *c, const char *endpoint, const rc_ship *to, bool from)
+{
+	char *now, *r;
+
+	if (!to)
+		return rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?");
+	if (!c->ship || strcmp(c->ship, to->name))
+		return from ? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+			    : rc_xstrfmt("moved to ship '%s'", to->name);
+	now = rc_ship_endpoint(to);
+	r = from ? rc_xstrfmt("ship '%s' moved from %s to %s", to->name, endpoint, now)
+		 : rc_xstrfmt("ship '%s' moved from %s to %s: the instance now runs there", to->name, endpoint, now);
+	free(now);
+	return r;
+}
+
+/* One more container of the environment seen on `endpoint`. */
+static void note_held(rc_env_plan *ep, const char *endpoint)
+{
+	for (size_t i = 0; i < ep->held_nr; i++)
+		if (!strcmp(ep->held[i].endpoint, endpoint)) {
+			ep->held[i].containers++;
+			return;
+		}
+	RC_ALLOC_GROW(ep->held, ep->held_nr + 1, ep->held_alloc);
+	ep->held[ep->held_nr].endpoint = rc_xstrdup(endpoint);
+	ep->held[ep->held_nr++].containers = 1;
+}
+
+static bool env_uses_endpoint(const rc_env_plan *ep, const char *endpoint)
+{
+	for (size_t i = 0; i < ep->desired_nr; i++)
+		if (!strcmp(ep->desired[i].endpoint, endpoint))
+			return true;
+	return false;
+}
+
+/*
+ * A former endpoint of an environment (a ship that moved) that could not
+ * be observed: its instances there run on; a warning, once per endpoint,
+ * and a later run removes them once it answers.
+ */
+static void warn_former(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
+			const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts)
+{
+	for (size_t i = 0; i < opts->former_nr; i++) {
+		const rc_plan_former *fo = &opts->former[i];
+		const rc_observed_ship *os = find_ship(ships, ships_nr, fo->endpoint);
+		rc_env_plan *ep = NULL;
+		bool valid = false, said = false;
+		char *msg;
+
+		for (size_t e = 0; e < envs_nr; e++)
+			valid = valid || (!strcmp(envs[e].name, fo->env) && envs[e].env);
+		for (size_t e = 0; e < plan->envs_nr; e++)
+			if (!strcmp(plan->envs[e].name, fo->env))
+				ep = &plan->envs[e];
+		/* the same daemon as another endpoint: what it holds was observed there */
+		if (!valid || !ep || !is_wanted(opts, fo->env) || (os && (os->reachable || os->same_as)) ||
+		    env_uses_endpoint(ep, fo->endpoint))
+			continue;
+		msg = rc_xstrfmt("environment '%s': ship '%s' moved away from %s, which cannot be reached (%s): "
+				 "what runs there of this environment is left running; a later run removes it",
+				 fo->env, fo->ship, fo->endpoint, os && os->error ? os->error : "not contacted");
+		for (size_t w = 0; w < ep->warnings.nr; w++)
+			said = said || !strcmp(ep->warnings.items[w].message, msg);
+		if (!said)
+			rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0, "%s", msg);
+		free(msg);
+	}
+}
+
 /* The ship name of `endpoint` in an environment, for messages (else the endpoint). */
 static const char *ship_name_of(const rc_plan_input_env *in, const char *endpoint)
 {
@@ -731,6 +809,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		rc_plan_ship *ps = &plan->ships[s];
 		ps->endpoint = rc_xstrdup(ships[s].endpoint);
 		ps->reachable = ships[s].reachable;
+		ps->same_as = ships[s].same_as ? rc_xstrdup(ships[s].same_as) : NULL;
 		ps->unmanaged = ships[s].unmanaged;
 		for (size_t i = 0; i < ships[s].containers_nr; i++) {
 			const rc_observed_container *c = &ships[s].containers[i];
@@ -831,6 +910,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			for (size_t e = 0; e < envs_nr; e++)
 				if (!strcmp(envs[e].name, c->env))
 					in = &envs[e];
+			if (in && in->env)
+				note_held(env_plan_for(plan, c->env, &alloc), os->endpoint);
 			if (in && !in->env)
 				continue;       /* invalid: left exactly as it runs */
 			/* a container labelled by hand may have our environment label and nothing else */
@@ -846,7 +927,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				if (here)
 					reason = rc_xstrfmt("leftover of an interrupted replace of '%s'", want->name);
 				else
-					reason = rc_xstrfmt("moved to ship '%s'", want->ship->name);
+					reason = moved_reason(c, os->endpoint, want->ship, false);
 				moved = !here;
 				leftover = here;
 			} else {
@@ -879,7 +960,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 				char *base = rc_xstrdup(c->name);
 				if (rc_ends_with(base, RC_KEPT_SUFFIX))
 					base[strlen(base) - strlen(RC_KEPT_SUFFIX)] = '\0';
-				char *why = moved ? rc_xstrfmt("moved from ship '%s'", c->ship ? c->ship : "?")
+				char *why = moved ? moved_reason(c, os->endpoint, a->desired ? a->desired->instance->ship : NULL, true)
 						  : rc_xstrfmt("renamed from '%s'", base);
 				if (a->kind == RC_ACT_CREATE) {
 					free(a->reasons.v[0]);
@@ -907,6 +988,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 	}
 
 	plan_networks(plan, envs, envs_nr, ships, ships_nr, opts, &alloc);
+	warn_former(plan, envs, envs_nr, ships, ships_nr, opts);
 
 	/* the prune guard: a mass removal is far more likely a mistake than a wish */
 	limit = plan->managed / 4 > 3 ? plan->managed / 4 : 3;
@@ -981,13 +1063,18 @@ void rc_plan_release(rc_plan *plan)
 		free(ep->attempt);
 		rc_diags_release(&ep->warnings);
 		rc_kvlist_release(&ep->unreachable);
+		for (size_t i = 0; i < ep->held_nr; i++)
+			free(ep->held[i].endpoint);
+		free(ep->held);
 		free(ep->name);
 	}
 	free(plan->envs);
 	free(plan->revision);
 	free(plan->owner);
-	for (size_t s = 0; s < plan->ships_nr; s++)
+	for (size_t s = 0; s < plan->ships_nr; s++) {
 		free(plan->ships[s].endpoint);
+		free(plan->ships[s].same_as);
+	}
 	free(plan->ships);
 	memset(plan, 0, sizeof(*plan));
 }

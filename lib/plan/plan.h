@@ -143,12 +143,23 @@ typedef struct rc_env_plan {
 	/* endpoint -> why, for each ship of the environment that could not be observed */
 	rc_kvlist unreachable;
 	bool paused;		/* `reconcile pause`: planned, not applied (set by the run) */
+	/*
+	 * Where containers of this environment (ours) were seen, per endpoint,
+	 * with how many: state.json keeps a former endpoint (a ship that
+	 * moved) while something of the environment is left there.
+	 */
+	struct rc_env_held {
+		char *endpoint;
+		size_t containers;
+	} *held;
+	size_t held_nr, held_alloc;
 } rc_env_plan;
 
 /* What a ship holds besides what the plan acts on (issue 13): for status and the plan. */
 typedef struct rc_plan_ship {
 	char *endpoint;
 	bool reachable;
+	char *same_as;          /* rc_observed_ship.same_as: observed at that endpoint, or NULL */
 	size_t managed;         /* containers of this run's owner */
 	size_t foreign;         /* managed by another owner: never touched */
 	size_t unmanaged;       /* without our labels */
@@ -178,6 +189,18 @@ typedef struct rc_quarantine {
 	const char *time;
 } rc_quarantine;
 
+/*
+ * An endpoint an environment last applied to (state.json's `ships`): a
+ * ship of it that has moved since (another socket or address) may still
+ * run its instances there. Observed like any ship; its containers of the
+ * environment are removed after their successors passed their gates.
+ */
+typedef struct rc_plan_former {
+	const char *env;
+	const char *ship;
+	const char *endpoint;
+} rc_plan_former;
+
 typedef struct rc_plan_opts {
 	bool no_prune;
 	bool force_prune;
@@ -196,6 +219,13 @@ typedef struct rc_plan_opts {
 	 * containers are left alone with a warning. NULL: no inventory (all).
 	 */
 	const char *const *inventory;
+	/*
+	 * The endpoints each environment last applied to: one that is no
+	 * longer among the environment's ships and could not be observed is a
+	 * warning (its leftovers are removed on a later run), never a failure.
+	 */
+	const rc_plan_former *former;
+	size_t former_nr;
 } rc_plan_opts;
 
 /*

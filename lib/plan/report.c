@@ -144,6 +144,12 @@ json_t *rc_plan_to_json(const rc_plan *plan, bool applied)
 					json_object_set_new(im, "running_id", json_string(a->image.running_id));
 				json_object_set_new(o, "image", im);
 			}
+			/* make-before-break: the container removed once this one passed (a move, a rename) */
+			if (a->old_id)
+				json_object_set_new(o, "replaces", json_pack("{s:s, s:s, s:s}", "ship",
+									    a->old_ship ? a->old_ship : "", "endpoint",
+									    a->old_endpoint ? a->old_endpoint : "", "container",
+									    a->old_name ? a->old_name : ""));
 			if (a->pull)
 				json_object_set_new(o, "pull", json_true());
 			if (applied)

@@ -81,6 +81,129 @@ static void fleet_add_spares(struct fleet *f, const rc_environment *env)
 	}
 }
 
+/* The port number at the start of `s` (up to a non-digit), or 0. */
+static int atoi_port(const char *s)
+{
+	int n = 0;
+	for (; *s >= '0' && *s <= '9' && n < 65536; s++)
+		n = n * 10 + (*s - '0');
+	return n < 65536 ? n : 0;
+}
+
+static bool strv_has(const char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, s))
+			return true;
+	return false;
+}
+
+/* A ship that is only a former endpoint: how to reach it, from the endpoint and the ship's definition now. */
+struct former_ship {
+	rc_ship ship;
+	char *host, *socket, *user;
+};
+
+/*
+ * Parse `endpoint` (as rc_ship_endpoint() writes it) over a copy of `like`
+ * (the ship of that name now, for its TLS files and ssh key; may be
+ * NULL). False when it does not parse back to the same endpoint: then it
+ * cannot be reached (say, https without the ship's TLS files).
+ */
+static bool former_ship_make(struct former_ship *fs, const char *name, const char *endpoint, const rc_ship *like)
+{
+	const char *p, *colon;
+	char *again;
+	bool same;
+
+	memset(fs, 0, sizeof(*fs));
+	if (like)
+		fs->ship = *like;
+	fs->ship.name = (char *)name;
+	fs->ship.socket_path = fs->ship.ssh_user = NULL;
+	fs->ship.ip = fs->ship.endpoint = NULL;
+	if (rc_starts_with(endpoint, "unix://")) {
+		fs->ship.socket_path = fs->socket = rc_xstrdup(endpoint + 7);
+	} else if (rc_starts_with(endpoint, "tcp://") || rc_starts_with(endpoint, "https://")) {
+		bool tls = endpoint[0] == 'h';
+		p = endpoint + (tls ? 8 : 6);
+		if (!(colon = strrchr(p, ':')))
+			return false;
+		fs->host = rc_xstrndup(p, (size_t)(colon - p));
+		fs->ship.docker_port = atoi_port(colon + 1);
+		if (!tls)
+			fs->ship.tls = fs->ship.tls_verify = false;
+	} else if (rc_starts_with(endpoint, "ssh://")) {
+		const char *at, *slash;
+		p = endpoint + 6;
+		if (!(at = strchr(p, '@')) || !(slash = strchr(at, '/')))
+			return false;
+		fs->ship.ssh_user = fs->user = rc_xstrndup(p, (size_t)(at - p));
+		for (colon = slash; colon > at && *colon != ':'; colon--)
+			;
+		if (colon == at)
+			return false;
+		fs->host = rc_xstrndup(at + 1, (size_t)(colon - at - 1));
+		fs->ship.ssh_port = atoi_port(colon + 1);
+		if (rc_starts_with(slash, "/unix/"))
+			fs->ship.socket_path = fs->socket = rc_xstrdup(slash + 5);
+		else if (rc_starts_with(slash, "/tcp/"))
+			fs->ship.docker_port = atoi_port(slash + 5);
+		else
+			return false;
+	} else {
+		return false;
+	}
+	fs->ship.ip = fs->ship.endpoint = fs->host;
+	again = rc_ship_endpoint(&fs->ship);
+	same = !strcmp(again, endpoint);
+	free(again);
+	return same;
+}
+
+static void former_ship_release(struct former_ship *fs)
+{
+	free(fs->host);
+	free(fs->socket);
+	free(fs->user);
+}
+
+/* The ship named `name` in environment `env` of `m` now, or NULL. */
+static const rc_ship *ship_now(const rc_manifests *m, const char *env, const char *name)
+{
+	for (size_t i = 0; i < m->nr; i++)
+		if (m->v[i].env && !strcmp(m->v[i].name, env))
+			for (size_t k = 0; k < m->v[i].env->ships_nr; k++)
+				if (!strcmp(m->v[i].env->ships[k].name, name))
+					return &m->v[i].env->ships[k];
+	return NULL;
+}
+
+/*
+ * The endpoints environments last applied to that no ship of the
+ * manifests has: observed as spares, once each, for what the environment
+ * left there. One that cannot be made a ship is not contacted (the
+ * planner warns).
+ */
+static void fleet_add_formers(struct fleet *f, const rc_manifests *m, const rc_converge_opts *o)
+{
+	f->formers = rc_xcalloc(o->former_nr ? o->former_nr : 1, sizeof(*f->formers));
+	for (size_t i = 0; i < o->former_nr; i++) {
+		const rc_plan_former *fo = &o->former[i];
+		struct former_ship *fs = &f->formers[f->formers_nr];
+		if (rc_fleet_ship(f, fo->endpoint) || (o->only && !strv_has(o->only, fo->env)))
+			continue;
+		if (!former_ship_make(fs, fo->ship, fo->endpoint, ship_now(m, fo->env, fo->ship))) {
+			former_ship_release(fs);
+			rc_converge_logf(o, RC_LOG_DEBUG, "%s: former endpoint %s of ship '%s': cannot connect to it from "
+					 "its definition now", fo->env, fo->endpoint, fo->ship);
+			continue;
+		}
+		f->formers_nr++;
+		fleet_add_ship(f, &fs->ship, fo->endpoint)->spare = true;
+	}
+}
+
 static void fleet_release(struct fleet *f)
 {
 	for (size_t i = 0; i < f->nr; i++) {
@@ -107,6 +230,9 @@ static void fleet_release(struct fleet *f)
 	free(f->queries);
 	rc_registry_client_free(f->registry);
 	free(f->v);
+	for (size_t i = 0; i < f->formers_nr; i++)
+		former_ship_release(&f->formers[i]);
+	free(f->formers);
 	pthread_mutex_destroy(&f->next_lock);
 }
 
@@ -339,10 +465,14 @@ static void mark_same_daemon(struct fleet *f)
 		if (!f->v[i].spare || !sp->reachable || !sp->daemon_id)
 			continue;
 		for (size_t j = 0; j < f->nr; j++)
-			if (j != i && f->v[j].obs.daemon_id && !strcmp(f->v[j].obs.daemon_id, sp->daemon_id)) {
+			/* of two spares of one daemon, one stays to be observed */
+			if (j != i && (!f->v[j].spare || f->v[j].obs.reachable) && f->v[j].obs.daemon_id &&
+			    !strcmp(f->v[j].obs.daemon_id, sp->daemon_id)) {
 				sp->reachable = false;
 				free(sp->error);
 				sp->error = rc_xstrfmt("the same Docker daemon as %s", f->v[j].endpoint);
+				free(sp->same_as);
+				sp->same_as = rc_xstrdup(f->v[j].endpoint);
 				break;
 			}
 	}
@@ -575,6 +705,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	for (size_t i = 0; i < m->nr; i++)
 		if (m->v[i].env)
 			fleet_add_spares(&f, m->v[i].env);
+	fleet_add_formers(&f, m, opts);
 	rc_fleet_parallel(&f, f.nr, rc_observe_ship);
 
 	mark_same_daemon(&f);
@@ -593,6 +724,8 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	po.owner = opts->owner;
 	po.inventory = opts->inventory;
+	po.former = opts->former;
+	po.former_nr = opts->former_nr;
 	rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 	if (!opts->dry_run && rc_plan_has_changes(plan)) {
 		f.holder = make_holder(opts);

@@ -83,6 +83,13 @@ typedef struct rc_converge_opts {
 	/* the environments this state directory applied (rc_state_inventory); NULL: all */
 	const char *const *inventory;
 	/*
+	 * The endpoints each environment last applied to (rc_state_former):
+	 * those no ship of the manifests has are observed too, for the
+	 * instances of a ship that moved (rc_plan_opts.former).
+	 */
+	const rc_plan_former *former;
+	size_t former_nr;
+	/*
 	 * An apply claims, on each ship, the run lock of its owner before it
 	 * acts (see rc_converge); held by another run, it waits up to this
 	 * long, then gives up with RC_ECONFLICT. A dry run never claims.

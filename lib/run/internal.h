@@ -66,6 +66,9 @@ struct fleet {
 	char *holder;
 	atomic_bool lock_lost;
 	const rc_converge_opts *caller_opts;  /* f->opts is a copy whose `cancelled` also asks lock_lost */
+	/* the ships of former endpoints (opts->former), made from their endpoints; owned */
+	struct former_ship *formers;
+	size_t formers_nr;
 };
 
 #define LOCKED(fs, call) \

@@ -89,6 +89,7 @@ void rc_state_release(rc_run_state *s)
 		free(s->v[i].result);
 		free(s->v[i].time);
 		quarantine_release(&s->v[i]);
+		rc_kvlist_release(&s->v[i].ships);
 	}
 	free(s->v);
 	memset(s, 0, sizeof(*s));
@@ -131,6 +132,16 @@ int rc_state_load(rc_run_state *out, const char *path, rc_error *err)
 		rc_state_set(out, name, commit, result ? result : "unknown", time ? time : "");
 		out->v[out->nr - 1].applied = applied ? json_is_true(applied)
 					    : result && strcmp(result, "invalid") && strcmp(result, "unknown");
+		{
+			const json_t *ships = json_object_get(e, "ships"), *sh;
+			size_t k;
+			json_array_foreach(ships, k, sh) {
+				const char *ship = json_string_value(json_object_get(sh, "ship"));
+				const char *ep = json_string_value(json_object_get(sh, "endpoint"));
+				if (ship && ep && *ep)
+					rc_kvlist_set(&out->v[out->nr - 1].ships, ep, ship);
+			}
+		}
 		if (json_is_string(json_object_get(q, "attempt")))
 			rc_state_quarantine(out, name, json_string_value(json_object_get(q, "attempt")),
 					    json_string_value(json_object_get(q, "commit")),
@@ -220,6 +231,22 @@ int rc_state_save(const rc_run_state *s, const char *path, rc_error *err)
 				o = NULL;
 			}
 		}
+		if (o && e->ships.nr) {
+			json_t *ships = json_array();
+			for (size_t k = 0; k < e->ships.nr; k++) {
+				json_t *sh = json_pack("{s:s, s:s}", "ship", e->ships.v[k].value ? e->ships.v[k].value : "",
+						       "endpoint", e->ships.v[k].key);
+				if (!sh || json_array_append_new(ships, sh) < 0) {
+					json_decref(ships);
+					ships = NULL;
+					break;
+				}
+			}
+			if (!ships || json_object_set_new(o, "ships", ships) < 0) {
+				json_decref(o);
+				o = NULL;
+			}
+		}
 		/* json_pack and jansson's setters fail on bytes that are not UTF-8: never drop a record silently */
 		if (!o || json_object_set_new(envs, e->name, o) < 0) {
 			ret = rc_error_set(err, RC_ERROR, "cannot write state of environment '%s': not UTF-8", e->name);
@@ -292,6 +319,70 @@ void rc_lock_release(int fd)
 		close(fd);   /* closing the last descriptor drops the flock */
 }
 
+static size_t held_on(const rc_env_plan *ep, const char *endpoint)
+{
+	for (size_t i = 0; i < ep->held_nr; i++)
+		if (!strcmp(ep->held[i].endpoint, endpoint))
+			return ep->held[i].containers;
+	return 0;
+}
+
+static bool observed(const rc_plan *plan, const char *endpoint)
+{
+	for (size_t s = 0; s < plan->ships_nr; s++)
+		if (!strcmp(plan->ships[s].endpoint, endpoint))
+			return plan->ships[s].reachable || plan->ships[s].same_as;
+	return false;
+}
+
+/* What the run did on `endpoint` for `ep`: containers removed there, and whether anything was done. */
+static size_t removed_on(const rc_env_plan *ep, const char *endpoint, bool *done)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ep->actions_nr; i++) {
+		const rc_action *a = &ep->actions[i];
+		if (a->result != RC_RESULT_DONE)
+			continue;
+		if (!strcmp(a->endpoint, endpoint))
+			*done = true;
+		if (a->kind == RC_ACT_REMOVE && !strcmp(a->endpoint, endpoint))
+			n++;
+		if (a->old_id && a->old_endpoint && !strcmp(a->old_endpoint, endpoint))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The endpoints an environment is recorded at after this run: its ships'
+ * (when it converged, or where it changed something or holds
+ * containers), and former ones while they could not be observed or
+ * something of it is left there.
+ */
+static void record_ships(rc_state_env *e, const rc_env_plan *ep, const rc_plan *plan)
+{
+	rc_kvlist next = { 0 };
+	bool ok = ep->status == RC_ENV_OK;
+
+	for (size_t i = 0; i < ep->desired_nr; i++) {
+		const rc_desired *d = &ep->desired[i];
+		bool done = false;
+		removed_on(ep, d->endpoint, &done);
+		if (ok || done || held_on(ep, d->endpoint) || rc_kvlist_find(&e->ships, d->endpoint))
+			rc_kvlist_set(&next, d->endpoint, d->instance->ship->name);
+	}
+	for (size_t i = 0; i < e->ships.nr; i++) {
+		const rc_kv *kv = &e->ships.v[i];
+		bool done = false;
+		if (rc_kvlist_find(&next, kv->key))
+			continue;
+		if (!observed(plan, kv->key) || held_on(ep, kv->key) > removed_on(ep, kv->key, &done))
+			rc_kvlist_set(&next, kv->key, kv->value);
+	}
+	rc_kvlist_release(&e->ships);
+	e->ships = next;
+}
+
 void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision)
 {
 	for (size_t e = 0; e < plan->envs_nr; e++) {
@@ -322,8 +413,10 @@ void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision
 		}
 		if (ep->status != RC_ENV_INVALID)
 			for (size_t i = 0; i < st->nr; i++)
-				if (!strcmp(st->v[i].name, ep->name))
+				if (!strcmp(st->v[i].name, ep->name)) {
 					st->v[i].applied = true;
+					record_ships(&st->v[i], ep, plan);
+				}
 		if (rolled && ep->attempt) {
 			char *why = rc_xstrfmt("%s %s on ship '%s': %s", rc_action_name(rolled->kind), rolled->instance,
 					       rolled->ship, rolled->error ? rolled->error : "rolled back");
@@ -342,6 +435,25 @@ char **rc_state_inventory(const rc_run_state *st)
 	for (size_t i = 0; i < st->nr; i++)
 		if (st->v[i].applied)
 			v[n++] = rc_xstrdup(st->v[i].name);
+	return v;
+}
+
+rc_plan_former *rc_state_former(const rc_run_state *st, size_t *nr)
+{
+	size_t n = 0;
+	rc_plan_former *v;
+
+	for (size_t i = 0; i < st->nr; i++)
+		n += st->v[i].ships.nr;
+	v = rc_xcalloc(n ? n : 1, sizeof(*v));
+	n = 0;
+	for (size_t i = 0; i < st->nr; i++)
+		for (size_t k = 0; k < st->v[i].ships.nr; k++) {
+			v[n].env = st->v[i].name;
+			v[n].ship = st->v[i].ships.v[k].value ? st->v[i].ships.v[k].value : "";
+			v[n++].endpoint = st->v[i].ships.v[k].key;
+		}
+	*nr = n;
 	return v;
 }
 

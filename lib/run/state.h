@@ -11,6 +11,7 @@
  *       "environments": { "api.example.com":
  *           { "commit": "<sha>|null", "result": "ok|failed|invalid|rolled-back|quarantined|interrupted",
  *             "time": "2026-11-22T00:12:03Z", "applied": true,
+ *             "ships": [ { "ship": "web1", "endpoint": "tcp://10.0.0.5:2375" } ],
  *             "quarantine": { "attempt": "<sha256>", "commit": "<sha>|null",
  *                             "reason": "...", "time": "..." } } } }
  *
@@ -18,6 +19,16 @@
  * run from here applied it (an invalid run keeps it). Only an environment
  * in the inventory is pruned when its directory is removed. A file from
  * before the inventory counts every recorded result but "invalid".
+ *
+ * `ships` are the Docker endpoints (as resolved: unix socket, tcp, https
+ * or ssh URL) the environment's ships had when it was last applied here
+ * successfully, and former ones that still hold something of it. A run
+ * observes those its manifests no longer name (a ship that moved to
+ * another socket or address) and removes the environment's instances
+ * there once their successors passed their gates; one that cannot be
+ * reached is a warning and stays recorded; one that holds nothing of the
+ * environment any more is dropped. A file without it records them on the
+ * next successful run.
  *
  * `quarantine` is there while the environment's last rolled-back attempt
  * (rc_env_plan.attempt) is not to be tried again; a run that converges the
@@ -38,6 +49,7 @@ typedef struct rc_state_env {
 	char *result;
 	char *time;         /* UTC, ISO 8601 */
 	bool applied;       /* in the inventory: a run from here applied it (kept when it is invalid later) */
+	rc_kvlist ships;    /* endpoint -> ship name: where it was applied (see `ships` above) */
 	struct {
 		char *attempt;  /* NULL: none */
 		char *commit, *reason, *time;
@@ -79,11 +91,16 @@ void rc_state_release(rc_run_state *s);
 /*
  * What was applied, per environment, for `status` and the next run: a
  * rolled-back attempt is quarantined, a converged environment is not.
- * The caller saves `st`.
+ * `ships`: a converged environment records its ships' endpoints (a
+ * failed one adds those it changed something on) and keeps a former one
+ * while it could not be observed or something of the environment is
+ * left there. The caller saves `st`.
  */
 void rc_state_record(rc_run_state *st, const rc_plan *plan, const char *revision);
 /* The inventory: the names of the environments with `applied` (NULL-terminated; rc_strv_free()). */
 char **rc_state_inventory(const rc_run_state *st);
+/* The endpoints each environment was applied to, for the planner (pointing into `st`; free() the array). */
+rc_plan_former *rc_state_former(const rc_run_state *st, size_t *nr);
 /* The quarantined attempts of a state file, for the planner (pointing into `st`; free() the array). */
 rc_quarantine *rc_state_quarantines(const rc_run_state *st, size_t *nr);
 

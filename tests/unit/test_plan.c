@@ -424,6 +424,76 @@ static void test_move_and_rename_make_before_break(void **state)
 	assert_null(ep->actions[1].old_id);
 }
 
+/*
+ * A ship that moved (issue 13): its old endpoint, recorded in state.json,
+ * is observed; its containers go after their successors passed, with a
+ * reason that says where from and to. One that could not be observed is a
+ * warning, never a failure.
+ */
+static void test_ship_moved(void **state)
+{
+	struct fixture *f = *state;
+	rc_observed_ship ships[3];
+	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_former former[3] = { { "env.example.com", "one", "unix:///run/old.sock" },
+				     { "env.example.com", "one", "unix:///run/gone.sock" },
+				     { "env.example.com", "one", EP1 } };
+	const rc_env_plan *ep;
+
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	memset(&ships[2], 0, sizeof(ships[2]));
+	ships[2].endpoint = rc_xstrdup("unix:///run/old.sock");
+	ships[2].reachable = true;
+	observe(&ships[2], "web-1", "running", "sha256:web1", "env.example.com", "web", "web-1", "h", NULL);
+	ships[0] = f->ships[0];
+	ships[1] = f->ships[1];
+	f->opts.former = former;
+	f->opts.former_nr = 3;
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, ships, 3, &f->opts);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->status, (int)RC_ENV_CHANGES);
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_CREATE, "web-1",
+		      "ship 'one' moved from unix:///run/old.sock to " EP1);
+	assert_string_equal(ep->actions[0].old_endpoint, "unix:///run/old.sock");
+	assert_string_equal(ep->actions[0].old_id, "id-web-1");
+	/* the endpoint not observed: one warning; the current one: none */
+	assert_int_equal((int)ep->warnings.nr, 1);
+	assert_string_equal(ep->warnings.items[0].message,
+			    "environment 'env.example.com': ship 'one' moved away from unix:///run/gone.sock, which cannot be "
+			    "reached (not contacted): what runs there of this environment is left running; a later run removes it");
+	assert_int_equal((int)ep->held_nr, 3);
+
+	/* the new one is there already: the old one is removed, and says why */
+	observe_desired(f, 0, "web-1", "running");
+	ships[0] = f->ships[0];
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, ships, 3, &f->opts);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_REMOVE, "web-1",
+		      "ship 'one' moved from unix:///run/old.sock to " EP1 ": the instance now runs there");
+	assert_string_equal(ep->actions[0].endpoint, "unix:///run/old.sock");
+	assert_int_equal((int)f->plan.prunes, 1);
+
+	/* the old endpoint down: nothing planned there, a warning, not a failure */
+	ships[2].reachable = false;
+	ships[2].error = rc_xstrdup("connection refused");
+	former[1].endpoint = "unix:///run/old.sock";
+	rc_plan_release(&f->plan);
+	rc_plan_compute(&f->plan, &in, 1, ships, 3, &f->opts);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->status, (int)RC_ENV_OK);
+	assert_int_equal((int)ep->actions_nr, 0);
+	assert_int_equal((int)ep->warnings.nr, 1);
+	assert_non_null(strstr(ep->warnings.items[0].message, "unix:///run/old.sock, which cannot be reached (connection refused)"));
+	f->opts.former = NULL;
+	f->opts.former_nr = 0;
+	rc_observed_ship_release(&ships[2]);
+}
+
 /* An interrupted move got as far as creating the new container: its start removes the old one after its gate. */
 static void test_interrupted_move(void **state)
 {
@@ -1350,6 +1420,7 @@ int main(void)
 		T(test_interrupted_replace_state_absent),
 		T(test_quarantine),
 		T(test_move_and_rename_make_before_break),
+		T(test_ship_moved),
 		T(test_interrupted_move),
 		T(test_quarantine_starts_the_previous_container),
 		T(test_prune_guard),

@@ -421,6 +421,98 @@ static void test_inventory(void **state)
 	tmp_tree_remove(dir);
 }
 
+/* The endpoints an environment applied to (issue 13): a ship that moved keeps its old one while it holds something. */
+static void test_ships(void **state)
+{
+	rc_run_state s;
+	rc_error err = RC_ERROR_INIT;
+	char *dir = tmp_tree_new(), *path = rc_xstrfmt("%s/state.json", dir);
+	rc_plan plan;
+	rc_env_plan ep;
+	rc_ship sh = { .name = (char *)"s1" };
+	struct rc_instance in;
+	rc_desired d;
+	rc_plan_ship ships[2] = { { .endpoint = (char *)"unix:///new", .reachable = true },
+				  { .endpoint = (char *)"unix:///old", .reachable = false } };
+	struct rc_env_held held[1] = { { (char *)"unix:///old", 2 } };
+	rc_action acts[2];
+	rc_plan_former *fo;
+	size_t nr;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	in.ship = &sh;
+	memset(&d, 0, sizeof(d));
+	d.instance = &in;
+	d.endpoint = (char *)"unix:///new";
+	assert_int_equal(load_text_state(&s,
+					 "{\"environments\": {\"a\": {\"result\": \"ok\", \"applied\": true, \"ships\":"
+					 " [{\"ship\": \"s1\", \"endpoint\": \"unix:///old\"}, {\"ship\": 3}]}}}",
+					 &err, NULL),
+			 0);
+	fo = rc_state_former(&s, &nr);
+	assert_int_equal((int)nr, 1);
+	assert_string_equal(fo[0].env, "a");
+	assert_string_equal(fo[0].ship, "s1");
+	assert_string_equal(fo[0].endpoint, "unix:///old");
+	free(fo);
+
+	/* a failed run that did nothing on the new endpoint does not record it */
+	memset(&plan, 0, sizeof(plan));
+	memset(&ep, 0, sizeof(ep));
+	memset(acts, 0, sizeof(acts));
+	ep.name = (char *)"a";
+	ep.status = RC_ENV_FAILED;
+	ep.desired = &d;
+	ep.desired_nr = 1;
+	plan.envs = &ep;
+	plan.envs_nr = 1;
+	plan.ships = ships;
+	plan.ships_nr = 2;
+	rc_state_record(&s, &plan, NULL);
+	assert_int_equal((int)rc_state_get(&s, "a")->ships.nr, 1);
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[0].key, "unix:///old");
+
+	/* converged, the old endpoint unreachable: both */
+	ep.status = RC_ENV_OK;
+	rc_state_record(&s, &plan, NULL);
+	assert_int_equal((int)rc_state_get(&s, "a")->ships.nr, 2);
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[0].key, "unix:///new");
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[0].value, "s1");
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[1].key, "unix:///old");
+
+	/* reachable, two containers there, one removed: kept */
+	ships[1].reachable = true;
+	ep.held = held;
+	ep.held_nr = 1;
+	acts[0].kind = RC_ACT_REMOVE;
+	acts[0].endpoint = (char *)"unix:///old";
+	acts[0].result = RC_RESULT_DONE;
+	acts[1].kind = RC_ACT_CREATE;
+	acts[1].endpoint = (char *)"unix:///new";
+	acts[1].old_id = (char *)"x";
+	acts[1].old_endpoint = (char *)"unix:///old";
+	acts[1].result = RC_RESULT_ROLLED_BACK;
+	ep.actions = acts;
+	ep.actions_nr = 2;
+	rc_state_record(&s, &plan, NULL);
+	assert_int_equal((int)rc_state_get(&s, "a")->ships.nr, 2);
+	assert_int_equal(rc_state_save(&s, path, &err), 0);
+	rc_state_release(&s);
+	assert_int_equal(rc_state_load(&s, path, &err), 0);
+	assert_int_equal((int)rc_state_get(&s, "a")->ships.nr, 2);
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[1].value, "s1");
+
+	/* both gone from there (one removed, one replaced after its successor passed): dropped */
+	acts[1].result = RC_RESULT_DONE;
+	rc_state_record(&s, &plan, NULL);
+	assert_int_equal((int)rc_state_get(&s, "a")->ships.nr, 1);
+	assert_string_equal(rc_state_get(&s, "a")->ships.v[0].key, "unix:///new");
+	rc_state_release(&s);
+	free(path);
+	tmp_tree_remove(dir);
+}
+
 static void test_save_errors(void **state)
 {
 	char *dir = tmp_tree_new();
@@ -675,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_load_corrupt),
 		cmocka_unit_test(test_load_lenient),
 		cmocka_unit_test(test_inventory),
+		cmocka_unit_test(test_ships),
 		cmocka_unit_test(test_save_errors),
 		cmocka_unit_test(test_move_aside),
 		cmocka_unit_test(test_probe),
