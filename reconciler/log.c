@@ -62,16 +62,22 @@ void log_prefix(rc_buf *out, rc_log_level level)
 	rc_buf_addf(out, "%s%.3s:%.2s ", when, zone, zone + 3);
 }
 
-/* Under log_lock: one finished line; lines written in place before it are left as they are. */
+/*
+ * Under log_lock: one finished line; lines written in place before it are left
+ * as they are. A URL's password or token never reaches the log, whatever
+ * message quoted it (a source's URL in a libgit2 or curl error, say).
+ */
 static void write_line(rc_log_level level, const char *text)
 {
 	rc_buf line = RC_BUF_INIT;
+	char *safe = rc_mask_url_credentials(text);
 
 	log_prefix(&line, level);
-	rc_buf_addf(&line, "reconcile: %s\n", text);
+	rc_buf_addf(&line, "reconcile: %s\n", safe);
 	fputs(line.ptr, stderr);
 	fflush(stderr);
 	rc_buf_release(&line);
+	free(safe);
 	/* what follows is below the live lines: they are no longer the last ones */
 	for (size_t i = 0; i < live_nr; i++)
 		free(live[i].key);

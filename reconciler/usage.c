@@ -1,6 +1,8 @@
 /* die() and usage(): the program's way out (DESIGN §4). */
 #include "base/compat.h"
 #include "reconcile.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +11,18 @@
 
 void die(int code, const char *fmt, ...)
 {
+	rc_buf msg = RC_BUF_INIT;
+	char *safe;
 	va_list ap;
-	fputs("reconcile: ", stderr);
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* as in the log: a URL's password or token is never printed */
+	safe = rc_mask_url_credentials(msg.ptr);
+	fprintf(stderr, "reconcile: %s\n", safe);
+	free(safe);
+	rc_buf_release(&msg);
 	exit(code);
 }
 

@@ -162,7 +162,7 @@ test_expect_success 'a one-shot run with an unreachable source: one message, exi
 	test "$(parts_docker ship1 inspect -f "{{.State.Running}}" web-1)" = true
 '
 
-test_expect_success 'the password of a source URL is never sent nor kept' '
+test_expect_success 'the password of a source URL is never sent, kept nor logged' '
 	DEAD=$(parts_free_port) &&
 	before=$(cat $REC/count) &&
 	test_expect_code 1 "$RECONCILE" --state-dir state --repo "https://bob:hunter2@127.0.0.1:$DEAD/ops.git" \
@@ -170,7 +170,9 @@ test_expect_success 'the password of a source URL is never sent nor kept' '
 	test $(( $(cat $REC/count) - before )) = 2 &&
 	n=$(cat $REC/count) && n=$((n - 1)) &&
 	jq -e ".data.source == \"https://bob:***@127.0.0.1:$DEAD/ops.git\" and (.data.reason | test(\"bob:[*]{3}@\"))" $REC/$n.body &&
-	! grep -r -l hunter2 "$REC" state/notify.json
+	! grep -r -l hunter2 "$REC" state/notify.json &&
+	grep "bob:[*][*][*]@" err &&
+	! grep hunter2 out err
 '
 
 test_expect_success 'a manifest directory that cannot be read is told the same way' '
