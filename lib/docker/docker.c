@@ -368,6 +368,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	/* an error is kept in the parser; the rest of the body is read and dropped */
 	if (s->mode == SINK_STREAM)
 		rc_docker_stream_feed(s->stream, ptr, n);
+	else if (s->mode == SINK_SCAN)
+		rc_docker_scanner_feed(s->scan, ptr, n);
 	else if (s->mode == SINK_DEMUX)
 		rc_docker_demuxer_feed(s->demux, ptr, n);
 	else if (s->demux->out && !s->demux->failed)
@@ -795,7 +797,7 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	cc = curl_easy_perform(c);
 	if (connection_broke(cc))
 		d->stats.breaks++;
-	if (sink->mode == SINK_BUF)
+	if (sink->mode == SINK_BUF || sink->mode == SINK_SCAN)
 		stats_time(&d->stats, rc_monotonic() - t0);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (sink->mode == SINK_BUF && sink->body.over) {
@@ -845,7 +847,7 @@ int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
-	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL };
+	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL, NULL };
 	long status = 0;
 	int ret;
 

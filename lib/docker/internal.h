@@ -52,13 +52,14 @@ struct rc_docker {
 	char *ssh_socket;    /* the listener's socket path */
 };
 
-enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
+enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW, SINK_SCAN };
 
 struct sink {
 	enum sink_mode mode;
 	rc_http_body body;        /* SINK_BUF: the body (`over` past its cap); the others: its first bytes */
 	rc_docker_stream *stream; /* SINK_STREAM */
 	rc_docker_demuxer *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
+	rc_docker_scanner *scan;  /* SINK_SCAN */
 };
 
 struct req {
