@@ -29,6 +29,13 @@ typedef struct rc_observed_container {
 	 * touched, not counted by the prune guard.
 	 */
 	bool foreign;
+	/*
+	 * The container has a reconcile.spec label that was not read: the
+	 * list is scanned without it (it is the bulk of every entry), and it
+	 * is fetched for the few containers the plan must explain (see
+	 * rc_action.needs_spec).
+	 */
+	bool spec_omitted;
 } rc_observed_container;
 
 /* A network of ours (it has RC_LABEL_NETWORK), as GET /networks/{id} shows it. */
@@ -49,7 +56,7 @@ typedef struct rc_observed_ship {
 	char *error;            /* why not, when not reachable */
 	char *daemon_id;        /* the daemon's own ID (GET /info), or NULL */
 	rc_observed_container *containers;
-	size_t containers_nr;
+	size_t containers_nr, containers_alloc;
 	size_t unmanaged;       /* containers on the host without our labels */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
@@ -83,6 +90,15 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
 /* Free the containers of `s` (a re-list fills them anew); the rest of `s` stays. */
 void rc_observed_containers_release(rc_observed_ship *s);
+/*
+ * Append one container: `labels` holds `labels_nr` pairs (key, value,
+ * ...); a pair with a NULL value is a label present but not read. `name`
+ * may have its leading '/'; `status` is the list's Status ("Up 2 minutes
+ * (healthy)"), read for the health, and may be NULL.
+ */
+rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
+				       const char *state, const char *status, const char *image_id,
+				       char *const *labels, size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
 /* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
 void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);

@@ -101,6 +101,7 @@ static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const
 	json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
 	rc_strlist hashed = { 0 }, plain = { 0 };
 
+	a->needs_spec = a->needs_spec || c->spec_omitted;
 	if (json_is_object(old)) {
 		rc_spec_diff(old, d->spec, &hashed);
 		/*

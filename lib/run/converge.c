@@ -30,10 +30,9 @@ void RC_PRINTF(3, 4) rc_converge_logf(const rc_converge_opts *o, rc_log_level le
 
 struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint)
 {
-	for (size_t i = 0; i < f->nr; i++)
-		if (!strcmp(f->v[i].endpoint, endpoint))
-			return &f->v[i];
-	return NULL;
+	/* the index plus one: the array moves as it grows */
+	uintptr_t i = (uintptr_t)rc_strmap_get(&f->by_endpoint, endpoint);
+	return i ? &f->v[i - 1] : NULL;
 }
 
 static struct fship *fleet_add_ship(struct fleet *f, const rc_ship *ship, const char *ep)
@@ -43,6 +42,7 @@ static struct fship *fleet_add_ship(struct fleet *f, const rc_ship *ship, const 
 		return fs;
 	RC_ALLOC_GROW(f->v, f->nr + 1, f->alloc);
 	fs = &f->v[f->nr++];
+	rc_strmap_add(&f->by_endpoint, ep, (void *)(uintptr_t)f->nr);
 	memset(fs, 0, sizeof(*fs));
 	fs->endpoint = rc_xstrdup(ep);
 	fs->ship = ship;
@@ -63,9 +63,9 @@ static void fleet_add_env(struct fleet *f, const rc_environment *env)
 				fs->ship = in->ship;
 			}
 			free(ep);
-			if (!rc_strlist_has(&fs->names, in->name))
+			if (rc_strmap_add(&fs->name_set, in->name, fs) == fs && fs->name_set.nr > fs->names.nr)
 				rc_strlist_push(&fs->names, in->name);
-			if (!rc_strlist_has(&fs->images, in->image))
+			if (rc_strmap_add(&fs->image_set, in->image, fs) == fs && fs->image_set.nr > fs->images.nr)
 				rc_strlist_push(&fs->images, in->image);
 		}
 }
@@ -91,6 +91,9 @@ static void fleet_release(struct fleet *f)
 		rc_observed_ship_release(&fs->obs);
 		rc_strlist_release(&fs->names);
 		rc_strlist_release(&fs->images);
+		rc_strmap_release(&fs->name_set);
+		rc_strmap_release(&fs->image_set);
+		rc_strmap_release(&fs->ids);
 		rc_strlist_release(&fs->pulled);
 		json_decref(fs->repo_digests);
 		rc_ship_lock_release(&fs->ship_lock, NULL, NULL);   /* released already: frees only */
@@ -107,6 +110,7 @@ static void fleet_release(struct fleet *f)
 	free(f->queries);
 	rc_registry_client_free(f->registry);
 	free(f->v);
+	rc_strmap_release(&f->by_endpoint);
 	pthread_mutex_destroy(&f->next_lock);
 }
 
@@ -619,6 +623,11 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			pthread_mutex_destroy(&refresher.mu);
 			pthread_cond_destroy(&refresher.cv);
 		}
+	}
+	/* the spec labels of the containers to recreate, for the reasons: then the plan again */
+	if (rc_observe_specs(&f, plan)) {
+		rc_plan_release(plan);
+		rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 

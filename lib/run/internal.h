@@ -9,6 +9,7 @@
 #include "docker/docker.h"
 #include "docker/registry.h"
 #include "run/state.h"
+#include "base/util.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -19,6 +20,8 @@ struct fship {
 	pthread_mutex_t lock;       /* one request at a time on the connection */
 	rc_observed_ship obs;
 	rc_strlist names;           /* desired container names on it */
+	rc_strmap name_set, image_set; /* the same, hashed */
+	rc_strmap ids;              /* while observing: ids already seen */
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
@@ -59,6 +62,7 @@ struct fleet {
 	const rc_manifests *manifests;
 	struct fship *v;
 	size_t nr, alloc;
+	rc_strmap by_endpoint;      /* endpoint -> index + 1 in v */
 	const rc_converge_opts *opts;
 	pthread_mutex_t next_lock;
 	size_t next;
@@ -84,6 +88,11 @@ void rc_observe_freshness(struct fleet *f);
 int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err);
 /* List the containers of an observed ship again (under its run lock, before acting). */
 void rc_observe_relist(struct fleet *f, size_t idx);
+/*
+ * Fetch the spec labels a plan needs (rc_action.needs_spec) into the
+ * observed containers; returns how many were filled in (then plan again).
+ */
+size_t rc_observe_specs(struct fleet *f, const rc_plan *plan);
 
 /* pull.c */
 char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);
