@@ -257,6 +257,27 @@ static bool skipped_label(const rc_docker_scanner *s, const char *key)
 	return false;
 }
 
+static void clear_field(rc_docker_scanner *s)
+{
+	rc_docker_summary *c = &s->cur;
+	char **f = s->field == F_ID ? &c->id : s->field == F_STATE ? &c->state : s->field == F_IMAGE ? &c->image_id :
+		   s->field == F_NAMES ? &c->name : NULL;
+
+	if (f) {
+		free(*f);
+		*f = NULL;
+	} else if (s->field == F_LABELS) {
+		for (size_t i = 0; i < 2 * c->labels_nr; i++)
+			free(c->labels[i]);
+		c->labels_nr = 0;
+	}
+}
+
+static bool own_name(const char *n)
+{
+	return n[0] == '/' && !strchr(n + 1, '/');
+}
+
 static int string_end(rc_docker_scanner *s)
 {
 	char *v;
@@ -266,6 +287,7 @@ static int string_end(rc_docker_scanner *s)
 	s->state = s->after_string == STR_KEY ? SC_COLON : SC_AFTER;
 	if (s->after_string == STR_KEY && s->depth == 2) {
 		s->field = s->capture ? field_of(s->str.ptr) : F_OTHER;
+		clear_field(s);     /* a key given twice: the last one counts, as for jansson */
 		return 0;
 	}
 	if (s->after_string == STR_KEY) {
@@ -275,7 +297,9 @@ static int string_end(rc_docker_scanner *s)
 		s->label_kept = false;
 		if (ours && skipped_label(s, s->str.ptr))
 			push_label(s, rc_xstrdup(s->str.ptr), NULL);
-		else if (ours && s->kept + s->str.len <= s->entry_cap) {
+		else if (ours && s->kept + s->str.len > s->entry_cap)
+			return scan_fail(s, RC_ELIMIT, "a container's entry in the list is larger than its cap");
+		else if (ours) {
 			s->label_kept = true;
 			s->label_key = rc_xstrdup(s->str.ptr);
 			s->kept += s->str.len;
@@ -293,7 +317,7 @@ static int string_end(rc_docker_scanner *s)
 		*f = v;
 	} else if (at_names(s)) {
 		/* a legacy link adds names ("/web/db"): the container's own has one slash */
-		if (!s->cur.name || (strchr(s->cur.name + 1, '/') && !strchr(v + 1, '/'))) {
+		if (!s->cur.name || (!own_name(s->cur.name) && own_name(v))) {
 			free(s->cur.name);
 			s->cur.name = v;
 		} else {
