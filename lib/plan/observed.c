@@ -56,6 +56,7 @@ rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, c
 	o->state = rc_xstrdup(state ? state : "unknown");
 	o->health = health_of(status);
 	o->image_id = rc_xstrdup(image_id ? image_id : "");
+	rc_strmap_add(&ship->by_name, o->name, (void *)(uintptr_t)ship->containers_nr);
 	label_of(labels, labels_nr, RC_LABEL_ENVIRONMENT, &managed);
 	if (managed) {
 		o->managed = true;
@@ -116,6 +117,12 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner)
 		rc_observed_network *n = &ship->networks[i];
 		n->foreign = strcmp(n->owner, owner ? owner : RC_OWNER_DEFAULT) != 0;
 	}
+}
+
+const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name)
+{
+	uintptr_t i = (uintptr_t)rc_strmap_get(&ship->by_name, name);
+	return i ? &ship->containers[i - 1] : NULL;
 }
 
 void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
@@ -212,6 +219,7 @@ void rc_observed_containers_release(rc_observed_ship *s)
 	free(s->containers);
 	s->containers = NULL;
 	s->containers_nr = s->containers_alloc = 0;
+	rc_strmap_release(&s->by_name);
 }
 
 void rc_observed_ship_release(rc_observed_ship *s)

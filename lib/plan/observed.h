@@ -11,6 +11,7 @@
  * on it is pruned, and every environment with an instance there fails.
  */
 #include "base/compat.h"
+#include "base/util.h"
 #include "manifest/manifest.h"
 #include <jansson.h>
 
@@ -58,6 +59,7 @@ typedef struct rc_observed_ship {
 	rc_observed_container *containers;
 	size_t containers_nr, containers_alloc;
 	size_t unmanaged;       /* containers on the host without our labels */
+	rc_strmap by_name;      /* container name -> index + 1, the first of a name (rc_observed_named) */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,
@@ -100,6 +102,8 @@ rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, c
 				       const char *state, const char *status, const char *image_id,
 				       char *const *labels, size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
+/* The container named `name` (without '/') on `ship`, or NULL: hashed. */
+const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name);
 /* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
 void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);
 
