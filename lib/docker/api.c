@@ -311,7 +311,7 @@ static int scan_list(rc_docker *d, const char *path, struct scan_ctx *x, const c
 	struct req r = { "GET", path, NULL, 0, NULL, d->timeout_ms, true };
 	rc_buf head = RC_BUF_INIT;
 	rc_docker_scanner scan;
-	struct sink sink = { SINK_SCAN, { &head, false }, NULL, NULL, &scan };
+	struct sink sink = { SINK_SCAN, { &head, false }, NULL, NULL, &scan, "" };
 	long status = 0;
 	int ret;
 
@@ -411,7 +411,7 @@ int rc_docker_pull_with(rc_docker *d, const char *image, const rc_docker_pull_op
 	struct req r = { "POST", NULL, NULL, 0, registry_auth, 0, true };
 	rc_buf head = RC_BUF_INIT, path = RC_BUF_INIT;
 	rc_docker_stream stream;
-	struct sink sink = { SINK_STREAM, { &head, false }, &stream, NULL, NULL };
+	struct sink sink = { SINK_STREAM, { &head, false }, &stream, NULL, NULL, "" };
 	char *repo = NULL, *tag = NULL;
 	long status = 0;
 	int ret;
@@ -568,7 +568,7 @@ static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_er
 {
 	rc_buf head = RC_BUF_INIT;
 	rc_docker_demuxer m = RC_DOCKER_DEMUXER_INIT(out);
-	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m, NULL };
+	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m, NULL, "" };
 	long status = 0;
 	char sp[256];
 	int ret;

@@ -60,6 +60,7 @@ struct sink {
 	rc_docker_stream *stream; /* SINK_STREAM */
 	rc_docker_demuxer *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
 	rc_docker_scanner *scan;  /* SINK_SCAN */
+	char api_version[16];     /* the answer's API-Version header, "" when none */
 };
 
 struct req {

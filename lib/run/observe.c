@@ -162,7 +162,10 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	 * Who answers: one daemon reached two ways must not look like two
 	 * hosts. Its ID alone is not enough: Docker 20.10 derives it from
 	 * /etc/docker/key.json, which two daemons on one host (and cloned
-	 * machines) share; with its name and root directory it is.
+	 * machines) share; with its name and root directory it is. Asked of
+	 * every ship, not only where another ship of the run may be this
+	 * daemon: its count of containers gives the unmanaged ones (the
+	 * ships' "unmanaged" of the report and of status).
 	 */
 	{
 		json_t *info = NULL;
