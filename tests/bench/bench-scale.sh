@@ -55,7 +55,8 @@ for shape in "${shapes[@]}"; do
 		done
 	} >"$work/tree/scale.example.com/maestro.yaml"
 	start=$(date +%s.%N)
-	"$R" --manifests "$work/tree" --state-dir "$work/state" --jobs 4 -q >/dev/null || echo "warning: the first converge failed" >&2
+	"$R" --manifests "$work/tree" --state-dir "$work/state" --jobs 4 -q >"$work/first.log" 2>&1 ||
+		{ echo "warning: the first converge failed:" >&2; grep -v "^ *\(create\|ok\)" "$work/first.log" | head -5 >&2; }
 	first=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 	read -r ms cpu rss < <(noop "$R")
 	old=""
