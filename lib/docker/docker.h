@@ -4,9 +4,11 @@
  * docker: a small client for the Docker Engine API.
  *
  * One `rc_docker` talks to one daemon (a *ship*) over a unix socket or
- * TCP (optionally TLS), through one libcurl easy handle whose connection
- * is kept alive between requests. It is used by one thread at a time;
- * different rc_dockers may be used by different threads at once.
+ * TCP (optionally TLS), through libcurl easy handles whose connections
+ * are kept alive between requests. Several threads may send requests at
+ * once: each gets a connection of its own (made when none is idle, kept
+ * for later); over SSH they take turns on one. rc_docker_negotiate() and
+ * rc_docker_set_read_only() are for before the threads start.
  *
  *     rc_docker_endpoint ep = { .ship = "vm1", .unix_path = "/run/docker.sock" };
  *     rc_docker *d;

@@ -17,7 +17,7 @@ struct fship {
 	char *endpoint;
 	const rc_ship *ship;        /* the first environment's definition of it */
 	rc_docker *docker;
-	pthread_mutex_t lock;       /* one request at a time on the connection */
+	pthread_mutex_t lock;       /* the lists below that workers share (pulled) */
 	rc_observed_ship obs;
 	rc_strlist names;           /* desired container names on it */
 	rc_strmap name_set, image_set; /* the same, hashed */
@@ -72,8 +72,13 @@ struct fleet {
 	const rc_converge_opts *caller_opts;  /* f->opts is a copy whose `cancelled` also asks lock_lost */
 };
 
+/*
+ * One call to a ship's Docker client. The client gives each thread a
+ * connection of its own (docker.h), so workers no longer wait for each
+ * other's requests; the name stays for the call sites.
+ */
 #define LOCKED(fs, call) \
-	(pthread_mutex_lock(&(fs)->lock), rc_locked_ret_ = (call), pthread_mutex_unlock(&(fs)->lock), rc_locked_ret_)
+	((void)(fs), rc_locked_ret_ = (call), rc_locked_ret_)
 
 /* converge.c */
 void rc_converge_logf(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...) RC_PRINTF(3, 4);
