@@ -187,11 +187,23 @@ static void *one_thread(void *p)
 
 /*
  * Actions [i, end) to run at once. Replaces of one service are the
- * rollout: up to its update.parallelism at a time. Creates and starts of
- * one service stop nothing that runs, so their gates (a second at least)
- * are waited for together, up to NEW_AT_ONCE.
+ * rollout: up to its update.parallelism at a time. Creates and starts
+ * stop nothing that runs, so their gates (a second at least) are waited
+ * for together, up to NEW_AT_ONCE: those of one service, and those of the
+ * services after it that depend on none of the batch's (a service's
+ * dependencies come before it, so the start order is kept).
  */
 #define NEW_AT_ONCE 16
+
+static bool depends_on_batch(const rc_env_plan *ep, size_t i, size_t end, const rc_service *s)
+{
+	for (size_t k = i; k < end; k++) {
+		const rc_service *b = ep->actions[k].desired->instance->service;
+		if (b != s && rc_strlist_has(&s->depends, b->name))
+			return true;
+	}
+	return false;
+}
 
 static size_t batch_end(const rc_env_plan *ep, size_t i)
 {
@@ -205,8 +217,10 @@ static size_t batch_end(const rc_env_plan *ep, size_t i)
 	par = a->kind == RC_ACT_RECREATE || a->old_id ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
 	while (end < ep->actions_nr && (int)(end - i) < par) {
 		const rc_action *b = &ep->actions[end];
-		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id ||
-		    b->desired->instance->service != a->desired->instance->service)
+		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id)
+			break;
+		if (b->desired->instance->service != a->desired->instance->service &&
+		    (a->kind == RC_ACT_RECREATE || a->old_id || depends_on_batch(ep, i, end, b->desired->instance->service)))
 			break;
 		end++;
 	}
