@@ -11,7 +11,7 @@
 #include <string.h>
 #include "base/banned.h"
 
-static const char *label_of(char *const *labels, size_t nr, const char *key, bool *present)
+static const char *label_of(const char *const *labels, size_t nr, const char *key, bool *present)
 {
 	for (size_t i = 0; i < nr; i++)
 		if (!strcmp(labels[2 * i], key)) {
@@ -43,7 +43,7 @@ static char *health_of(const char *status)
 
 rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
 				       const char *state, const char *status, const char *image_id,
-				       char *const *labels, size_t labels_nr)
+				       const char *const *labels, size_t labels_nr)
 {
 	rc_observed_container *o;
 	bool managed = false, has_spec = false;
@@ -86,7 +86,7 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 		const json_t *labels = json_object_get(c, "Labels");
 		const char *id = json_string_value(json_object_get(c, "Id"));
 		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-		char *kv[2 * RC_ARRAY_SIZE(keys)];
+		const char *kv[2 * RC_ARRAY_SIZE(keys)];
 		size_t n = 0;
 		if (!id || !name)
 			continue;
@@ -94,9 +94,9 @@ void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 			const json_t *v = json_object_get(labels, keys[k]);
 			if (!v)
 				continue;
-			kv[2 * n] = (char *)keys[k];
+			kv[2 * n] = keys[k];
 			/* a label that is not a string is as good as absent, as before */
-			kv[2 * n + 1] = json_is_string(v) ? (char *)json_string_value(v) : NULL;
+			kv[2 * n + 1] = json_is_string(v) ? json_string_value(v) : NULL;
 			if (!json_is_string(v) && strcmp(keys[k], RC_LABEL_ENVIRONMENT))
 				continue;
 			n++;

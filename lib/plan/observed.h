@@ -100,7 +100,7 @@ void rc_observed_containers_release(rc_observed_ship *s);
  */
 rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
 				       const char *state, const char *status, const char *image_id,
-				       char *const *labels, size_t labels_nr);
+				       const char *const *labels, size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
 /* The container named `name` (without '/') on `ship`, or NULL: hashed. */
 const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name);

@@ -97,8 +97,8 @@ static int observe_one(const rc_docker_summary *c, void *data, rc_error *err)
 	(void)err;
 	if (fs->ids.nr && rc_strmap_get(&fs->ids, c->id))
 		return 0;
-	rc_observed_add(&fs->obs, c->id, c->name, c->state, c->status, c->image_id, c->labels,
-			c->labels_nr);
+	rc_observed_add(&fs->obs, c->id, c->name, c->state, c->status, c->image_id,
+			(const char *const *)c->labels, c->labels_nr);
 	return 0;
 }
 
