@@ -100,15 +100,16 @@ static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const
 
 	a->needs_spec = a->needs_spec || c->spec_omitted;
 	if (json_is_object(old)) {
-		rc_spec_diff(old, d->spec, &hashed);
+		const json_t *plain_spec = rc_desired_plain_spec(d);
+		rc_spec_diff(old, rc_desired_spec(d), &hashed);
 		/*
 		 * A label written before secrets were hashed holds them in
 		 * clear: a reason is one against both forms of the spec.
 		 */
-		if (d->plain_spec)
-			rc_spec_diff(old, d->plain_spec, &plain);
+		if (plain_spec)
+			rc_spec_diff(old, plain_spec, &plain);
 		for (size_t i = 0; i < hashed.nr; i++)
-			if (!d->plain_spec || rc_strlist_has(&plain, hashed.v[i]))
+			if (!plain_spec || rc_strlist_has(&plain, hashed.v[i]))
 				rc_strlist_push(&a->reasons, hashed.v[i]);
 	}
 	rc_strlist_release(&hashed);
