@@ -191,9 +191,11 @@ static void *one_thread(void *p)
  * stop nothing that runs, so their gates (a second at least) are waited
  * for together, up to NEW_AT_ONCE: those of one service, and those of the
  * services after it that depend on none of the batch's (a service's
- * dependencies come before it, so the start order is kept).
+ * dependencies come before it, so the start order is kept). 64, as
+ * docker-compose's default: each batch waits a monitor period (a second),
+ * so small batches make a big first converge slow.
  */
-#define NEW_AT_ONCE 16
+#define NEW_AT_ONCE 64
 
 static bool depends_on_batch(const rc_env_plan *ep, size_t i, size_t end, const rc_service *s)
 {
