@@ -2,7 +2,8 @@
 #define RC_DOCKER_STREAM_H
 /*
  * docker/stream: the bodies the daemon streams: JSON lines (pulls,
- * events) and the framed output of exec and logs.
+ * events), the framed output of exec and logs, and the container list,
+ * scanned as it arrives.
  */
 #include "base/compat.h"
 #include "base/buf.h"
