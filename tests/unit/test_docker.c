@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1128,6 +1129,56 @@ static void live_negotiate(void **state)
 	rc_docker_free(d);
 }
 
+/*
+ * Several threads on one client at once (an apply's batch): each request
+ * answered on a connection of its own, and every one counted, timed and
+ * none taken for a broken connection (the counters main's gate and
+ * /metrics read).
+ */
+#define LIVE_THREADS 8
+#define LIVE_REQUESTS 25
+
+static void *live_concurrent_one(void *p)
+{
+	rc_docker *d = p;
+	rc_error err = RC_ERROR_INIT;
+	intptr_t failed = 0;
+
+	for (int i = 0; i < LIVE_REQUESTS; i++) {
+		json_t *info = NULL;
+		if (rc_docker_request(d, "GET", "/info", NULL, NULL, &info, &err) < 0 || !json_is_object(info))
+			failed++;
+		json_decref(info);
+	}
+	return (void *)failed;
+}
+
+static void live_concurrent(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stats before, after;
+	rc_docker *d = live_new(0);
+	pthread_t t[LIVE_THREADS];
+	intptr_t failed = 0;
+	(void)state;
+
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	rc_docker_stats_get(d, &before);
+	for (size_t i = 0; i < LIVE_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, live_concurrent_one, d), 0);
+	for (size_t i = 0; i < LIVE_THREADS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		failed += (intptr_t)r;
+	}
+	assert_int_equal(failed, 0);
+	rc_docker_stats_get(d, &after);
+	assert_int_equal(after.get - before.get, LIVE_THREADS * LIVE_REQUESTS);
+	assert_int_equal(after.timed - before.timed, LIVE_THREADS * LIVE_REQUESTS);
+	assert_int_equal(after.breaks, 0);
+	rc_docker_free(d);
+}
+
 static void live_images(void **state)
 {
 	rc_error err = RC_ERROR_INIT;
@@ -1436,6 +1487,7 @@ int main(int argc, char **argv)
 	};
 	static const struct CMUnitTest live[] = {
 		cmocka_unit_test(live_negotiate),
+		cmocka_unit_test(live_concurrent),
 		cmocka_unit_test(live_images),
 		cmocka_unit_test(live_lifecycle),
 		cmocka_unit_test(live_exec_and_logs),
