@@ -21,7 +21,7 @@
 static void print_env_values(const rc_action *a)
 {
 	json_t *old = a->old_spec ? json_loads(a->old_spec, 0, NULL) : NULL;
-	json_t *oe = json_object_get(old, "env"), *ne = a->desired ? json_object_get(a->desired->spec, "env") : NULL;
+	json_t *oe = json_object_get(old, "env"), *ne = a->desired ? json_object_get(rc_desired_spec(a->desired), "env") : NULL;
 
 	for (size_t r = 0; r < a->reasons.nr; r++) {
 		const char *reason = a->reasons.v[r], *name, *sp;

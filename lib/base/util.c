@@ -359,3 +359,65 @@ bool rc_sleep_unless(double seconds, bool (*cancelled)(void *ctx), void *ctx)
 			;
 	}
 }
+
+/* ---------------------------------------------------------------- rc_strmap */
+
+static uint32_t strmap_hash(const char *s)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static rc_strmap_slot *strmap_slot(const rc_strmap *m, const char *key, uint32_t h)
+{
+	size_t mask = m->alloc - 1, i = h & mask;
+
+	while (m->slots[i].key && (m->slots[i].hash != h || strcmp(m->slots[i].key, key)))
+		i = (i + 1) & mask;
+	return &m->slots[i];
+}
+
+void *rc_strmap_add(rc_strmap *m, const char *key, void *value)
+{
+	uint32_t h = strmap_hash(key);
+	rc_strmap_slot *s;
+
+	if ((m->nr + 1) * 4 > m->alloc * 3) {
+		rc_strmap old = *m;
+		m->alloc = old.alloc ? old.alloc * 2 : 16;
+		m->slots = rc_xcalloc(m->alloc, sizeof(*m->slots));
+		for (size_t i = 0; i < old.alloc; i++)
+			if (old.slots[i].key)
+				*strmap_slot(m, old.slots[i].key, old.slots[i].hash) = old.slots[i];
+		free(old.slots);
+	}
+	s = strmap_slot(m, key, h);
+	if (s->key)
+		return s->value;
+	s->key = rc_xstrdup(key);
+	s->value = value;
+	s->hash = h;
+	m->nr++;
+	return value;
+}
+
+void *rc_strmap_get(const rc_strmap *m, const char *key)
+{
+	const rc_strmap_slot *s;
+
+	if (!m->nr || !key)
+		return NULL;
+	s = strmap_slot(m, key, strmap_hash(key));
+	return s->key ? s->value : NULL;
+}
+
+void rc_strmap_release(rc_strmap *m)
+{
+	for (size_t i = 0; i < m->alloc; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}

@@ -100,4 +100,32 @@ char *rc_expand_home(const char *path);
 /* Free a NULL-terminated array of strings and the array itself. */
 void rc_strv_free(char **v);
 
+/*
+ * rc_strmap: strings to pointers, hashed, for the lookups that grow with
+ * the fleet (names on a ship, ids, services): a membership test in a loop
+ * over N must not cost N.
+ *
+ *     rc_strmap m = RC_STRMAP_INIT;
+ *     rc_strmap_add(&m, c->name, c);        (the first value of a key stays)
+ *     c = rc_strmap_get(&m, "web-1");       (NULL: absent)
+ *     rc_strmap_release(&m);
+ *
+ * Keys are copied; values are the caller's (never NULL: a set stores its
+ * keys' own address or any non-NULL token).
+ */
+typedef struct rc_strmap_slot {
+	char *key;
+	void *value;
+	uint32_t hash;
+} rc_strmap_slot;
+typedef struct rc_strmap {
+	rc_strmap_slot *slots;
+	size_t nr, alloc;   /* alloc: a power of two, or 0 */
+} rc_strmap;
+#define RC_STRMAP_INIT { NULL, 0, 0 }
+/* Add `key` -> `value` when `key` is absent; returns the value the key has now. */
+void *rc_strmap_add(rc_strmap *m, const char *key, void *value);
+void *rc_strmap_get(const rc_strmap *m, const char *key);
+void rc_strmap_release(rc_strmap *m);
+
 #endif

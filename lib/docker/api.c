@@ -283,6 +283,89 @@ done:
 	return ret;
 }
 
+struct scan_ctx {
+	rc_strmap names;          /* the names asked for, exactly (NULL: the label query) */
+	bool by_name;
+	rc_strmap seen;           /* ids handed on */
+	rc_docker_summary_fn fn;
+	void *data;
+};
+
+static int scan_one(const rc_docker_summary *c, void *data, rc_error *err)
+{
+	struct scan_ctx *x = data;
+
+	/* the daemon's match is a regular expression; ours is exact */
+	if (x->by_name && (c->name[0] != '/' || !rc_strmap_get(&x->names, c->name + 1)))
+		return 0;
+	if (rc_strmap_get(&x->seen, c->id))
+		return 0;
+	rc_strmap_add(&x->seen, c->id, x);
+	return x->fn(c, x->data, err);
+}
+
+/* One GET /containers/json, scanned as it arrives. */
+static int scan_list(rc_docker *d, const char *path, struct scan_ctx *x, const char *label_prefix,
+		     const char *const *skip, rc_error *err)
+{
+	struct req r = { "GET", path, NULL, 0, NULL, d->timeout_ms, true };
+	rc_buf head = RC_BUF_INIT;
+	rc_docker_scanner scan;
+	struct sink sink = { SINK_SCAN, { &head, false }, NULL, NULL, &scan, "" };
+	long status = 0;
+	int ret;
+
+	rc_docker_scanner_init(&scan, label_prefix, skip, 0, scan_one, x);
+	if (!d->version[0] && (ret = rc_docker_negotiate(d, err)) < 0)
+		goto done;
+	rc_buf_init(&head, ERROR_BODY_CAP + 1);
+	if ((ret = docker_send_request(d, &r, &sink, &status, err)) < 0)
+		goto done;
+	if (status < 200 || status > 299) {
+		ret = rc_docker_http_error(err, d->ship, "GET", path, status, head.ptr, head.len);
+		goto done;
+	}
+	if ((ret = rc_docker_scanner_finish(&scan, err)) < 0 && err && !rc_starts_with(err->msg, "docker on"))
+		rc_error_prefix(err, "docker on '%s': GET /containers/json", d->ship);
+done:
+	rc_docker_scanner_release(&scan);
+	rc_buf_release(&head);
+	return ret;
+}
+
+int rc_docker_scan_containers(rc_docker *d, const char *label_filter, const char *const *names,
+			      const char *label_prefix, const char *const *skip, rc_docker_summary_fn fn,
+			      void *data, rc_error *err)
+{
+	struct scan_ctx x = { RC_STRMAP_INIT, false, RC_STRMAP_INIT, fn, data };
+	rc_buf q = RC_BUF_INIT;
+	size_t nr = 0;
+	int ret = 0;
+
+	while (names && names[nr])
+		nr++;
+	if (label_filter || !nr) {
+		if ((ret = rc_docker_list_query(&q, label_filter, NULL, 0)) < 0 ||
+		    (ret = scan_list(d, q.ptr, &x, label_prefix, skip, err)) < 0)
+			goto done;
+	}
+	for (size_t i = 0; i < nr; i++)
+		rc_strmap_add(&x.names, names[i], &x);
+	x.by_name = true;
+	for (size_t i = 0; i < nr; i += NAMES_PER_LIST) {
+		size_t n = nr - i < NAMES_PER_LIST ? nr - i : NAMES_PER_LIST;
+		rc_buf_reset(&q);
+		if ((ret = rc_docker_list_query(&q, NULL, names + i, n)) < 0 ||
+		    (ret = scan_list(d, q.ptr, &x, label_prefix, skip, err)) < 0)
+			goto done;
+	}
+done:
+	rc_strmap_release(&x.names);
+	rc_strmap_release(&x.seen);
+	rc_buf_release(&q);
+	return ret;
+}
+
 static int inspect(rc_docker *d, const char *kind, const char *what, const char *id, const char *keep,
 		   json_t **out, rc_error *err)
 {
@@ -328,7 +411,7 @@ int rc_docker_pull_with(rc_docker *d, const char *image, const rc_docker_pull_op
 	struct req r = { "POST", NULL, NULL, 0, registry_auth, 0, true };
 	rc_buf head = RC_BUF_INIT, path = RC_BUF_INIT;
 	rc_docker_stream stream;
-	struct sink sink = { SINK_STREAM, { &head, false }, &stream, NULL };
+	struct sink sink = { SINK_STREAM, { &head, false }, &stream, NULL, NULL, "" };
 	char *repo = NULL, *tag = NULL;
 	long status = 0;
 	int ret;
@@ -485,7 +568,7 @@ static int read_output(rc_docker *d, struct req *r, bool tty, rc_buf *out, rc_er
 {
 	rc_buf head = RC_BUF_INIT;
 	rc_docker_demuxer m = RC_DOCKER_DEMUXER_INIT(out);
-	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m };
+	struct sink sink = { tty ? SINK_RAW : SINK_DEMUX, { &head, false }, NULL, &m, NULL, "" };
 	long status = 0;
 	char sp[256];
 	int ret;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include "base/banned.h"
 
@@ -90,6 +91,8 @@ int rc_docker_new(rc_docker **out, const rc_docker_endpoint *ep, rc_error *err)
 		return rc_error_set(err, RC_ERROR, "cannot initialize libcurl");
 	}
 	d->ship = rc_xstrdup(ship);
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->turn, NULL);
 	if (ep->ssh) {
 		const rc_ssh_opts *o = ep->ssh;
 		d->has_ssh = true;
@@ -159,6 +162,14 @@ void rc_docker_free(rc_docker *d)
 		return;
 	if (d->curl)
 		curl_easy_cleanup(d->curl);
+	while (d->idle) {
+		struct docker_conn *k = d->idle;
+		d->idle = k->next;
+		curl_easy_cleanup(k->curl);
+		free(k);
+	}
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->turn);
 	/* after curl: its cached connection is a channel of the session */
 	ssh_drop(d);
 	free(d->ssh_socket);
@@ -216,7 +227,10 @@ static void stats_time(rc_docker_stats *s, double secs)
 
 void rc_docker_stats_get(const rc_docker *d, rc_docker_stats *out)
 {
+	/* the requests of other threads count under the client's mutex */
+	pthread_mutex_lock((pthread_mutex_t *)&d->mu);
 	*out = d->stats;
+	pthread_mutex_unlock((pthread_mutex_t *)&d->mu);
 }
 /* ---- pure helpers ---- */
 
@@ -368,10 +382,30 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data)
 	/* an error is kept in the parser; the rest of the body is read and dropped */
 	if (s->mode == SINK_STREAM)
 		rc_docker_stream_feed(s->stream, ptr, n);
+	else if (s->mode == SINK_SCAN)
+		rc_docker_scanner_feed(s->scan, ptr, n);
 	else if (s->mode == SINK_DEMUX)
 		rc_docker_demuxer_feed(s->demux, ptr, n);
 	else if (s->demux->out && !s->demux->failed)
 		s->demux->failed = rc_docker_add_capped(s->demux->out, ptr, n);
+	return n;
+}
+
+/* The API-Version header (every answer has it; /_ping is asked for it). */
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *data)
+{
+	struct sink *s = data;
+	size_t n = size * nmemb, k = sizeof("api-version:") - 1, v;
+
+	if (n > k && !strncasecmp(ptr, "api-version:", k)) {
+		while (k < n && (ptr[k] == ' ' || ptr[k] == '\t'))
+			k++;
+		for (v = 0; k + v < n && v + 1 < sizeof(s->api_version) && ptr[k + v] != '\r' && ptr[k + v] != '\n' &&
+			    ptr[k + v] != ' '; v++)
+			;
+		memcpy(s->api_version, ptr + k, v);
+		s->api_version[v] = '\0';
+	}
 	return n;
 }
 
@@ -399,7 +433,7 @@ static void ssl_reason(char *out, size_t size, const char *why)
  * certificate", which does not tell an operator which file to fix. Returns 0
  * when the failure is not about TLS.
  */
-static int tls_error(rc_docker *d, CURLcode cc, const char *why, rc_error *err)
+static int tls_error(rc_docker *d, CURL *c, CURLcode cc, const char *why, rc_error *err)
 {
 	const char *ca = d->ca_cert ? d->ca_cert : "not set, the system CAs";
 	long connects = 0, got = 0;
@@ -458,9 +492,9 @@ static int tls_error(rc_docker *d, CURLcode cc, const char *why, rc_error *err)
 					    d->ship, d->base_url, d->cert, reason);
 		}
 		if (cc != CURLE_SSL_CONNECT_ERROR && !d->version[0] &&
-		    curl_easy_getinfo(d->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+		    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
 		    connects > 0 &&
-		    curl_easy_getinfo(d->curl, CURLINFO_HEADER_SIZE, &got) == CURLE_OK && got == 0) {
+		    curl_easy_getinfo(c, CURLINFO_HEADER_SIZE, &got) == CURLE_OK && got == 0) {
 			if (!d->cert)
 				return rc_error_set(err, RC_EUNREACHABLE,
 						    "TLS handshake with docker on '%s' (%s) failed: the daemon closed the connection, most likely because it requires a client certificate: set tls_cert and tls_key on the ship",
@@ -503,7 +537,18 @@ static int ssh_error(rc_docker *d, CURLcode cc, rc_error *err)
 	return 0;
 }
 
+static int conn_transport_error(rc_docker *d, const struct docker_conn *k, const struct req *r, CURLcode cc,
+				rc_error *err);
+
 int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err)
+{
+	struct docker_conn k = { d->curl, d->errbuf, NULL, "", &d->sock, CURL_SOCKET_BAD };
+
+	return conn_transport_error(d, &k, r, cc, err);
+}
+
+static int conn_transport_error(rc_docker *d, const struct docker_conn *k, const struct req *r, CURLcode cc,
+				rc_error *err)
 {
 	long os_errno = 0;
 	char sp[256];
@@ -511,11 +556,11 @@ int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 	int ret;
 
 	docker_short_path(sp, sizeof(sp), r->path);
-	curl_easy_getinfo(d->curl, CURLINFO_OS_ERRNO, &os_errno);
-	why = rc_http_why(cc, d->errbuf);
+	curl_easy_getinfo(k->curl, CURLINFO_OS_ERRNO, &os_errno);
+	why = rc_http_why(cc, k->errbuf);
 	if ((ret = ssh_error(d, cc, err)) < 0)
 		return ret;
-	if ((ret = tls_error(d, cc, why, err)) < 0)
+	if ((ret = tls_error(d, k->curl, cc, why, err)) < 0)
 		return ret;
 	if (rc_http_unreachable(cc)) {
 		/* on a unix socket curl's message names "localhost port 80": errno says more */
@@ -531,7 +576,7 @@ int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_er
 		    strstr(why, "SSL connection timeout")) {
 			long local_port = 0;
 			/* TCP was up: what stalled is the TLS handshake (curl counts it as connecting) */
-			if (d->tls && curl_easy_getinfo(d->curl, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
+			if (d->tls && curl_easy_getinfo(k->curl, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
 			    local_port > 0)
 				return rc_error_set(err, RC_ETIMEOUT,
 						    "TLS handshake with docker on '%s' (%s) failed: no answer within %ld ms",
@@ -655,36 +700,90 @@ void docker_set_transport(CURL *c, rc_docker *d, bool stream)
 	set_tls(c, d);
 }
 
+/* A connection for one request: the client's own when free, else one more (over SSH: wait for it). */
+static struct docker_conn *conn_borrow(rc_docker *d, struct docker_conn *primary)
+{
+	struct docker_conn *k = NULL;
+
+	pthread_mutex_lock(&d->mu);
+	while (d->busy && d->has_ssh)
+		pthread_cond_wait(&d->turn, &d->mu);
+	if (!d->busy) {
+		d->busy = true;
+		primary->curl = d->curl;
+		primary->errbuf = d->errbuf;
+		primary->sock = &d->sock;
+		k = primary;
+	} else if (d->idle) {
+		k = d->idle;
+		d->idle = k->next;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (k)
+		return k;
+	k = rc_xcalloc(1, sizeof(*k));
+	k->errbuf = k->buf;
+	k->own_sock = CURL_SOCKET_BAD;
+	k->sock = &k->own_sock;
+	if (!(k->curl = curl_easy_init())) {
+		free(k);
+		pthread_mutex_lock(&d->mu);
+		while (d->busy)
+			pthread_cond_wait(&d->turn, &d->mu);
+		d->busy = true;
+		pthread_mutex_unlock(&d->mu);
+		primary->curl = d->curl;
+		primary->errbuf = d->errbuf;
+		primary->sock = &d->sock;
+		return primary;
+	}
+	return k;
+}
+
+static void conn_return(rc_docker *d, struct docker_conn *k, const struct docker_conn *primary)
+{
+	pthread_mutex_lock(&d->mu);
+	if (k == primary) {
+		d->busy = false;
+		pthread_cond_signal(&d->turn);
+	} else {
+		k->next = d->idle;
+		d->idle = k;
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
 /*
- * curl opens and closes the sockets of `d`'s connections through these,
- * so that we know the one it keeps between requests (stats.breaks).
+ * curl opens and closes the sockets of a connection (docker_conn) through
+ * these, so that we know the one it keeps between requests (stats.breaks).
+ * `p` is the connection's `sock`; only the thread using it touches it.
  */
 static curl_socket_t open_socket(void *p, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	rc_docker *d = p;
+	curl_socket_t *kept = p;
 	curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 
 	(void)purpose;
 	if (s != CURL_SOCKET_BAD)
-		d->sock = s;
+		*kept = s;
 	return s;
 }
 
 static int close_socket(void *p, curl_socket_t s)
 {
-	rc_docker *d = p;
+	curl_socket_t *kept = p;
 
-	if (s == d->sock)
-		d->sock = CURL_SOCKET_BAD;
+	if (s == *kept)
+		*kept = CURL_SOCKET_BAD;
 	return close(s);
 }
 
 /* The kept connection readable while no request is in flight: the daemon closed it (exited, restarted). */
-static bool kept_connection_closed(const rc_docker *d)
+static bool kept_connection_closed(const struct docker_conn *k)
 {
-	struct pollfd p = { d->sock, POLLIN, 0 };
+	struct pollfd p = { *k->sock, POLLIN, 0 };
 
-	return d->sock != CURL_SOCKET_BAD && poll(&p, 1, 0) > 0;
+	return *k->sock != CURL_SOCKET_BAD && poll(&p, 1, 0) > 0;
 }
 
 static bool connection_broke(CURLcode cc)
@@ -712,16 +811,22 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	struct curl_slist *hdrs = NULL, *h;
 	rc_buf url = RC_BUF_INIT;
 	char *auth_hdr = NULL;
-	CURL *c = d->curl;
+	struct docker_conn primary, *k;
+	CURL *c;
 	CURLcode cc;
 	double t0;
+	bool closed;
 	int ret = 0;
 
 	*status = 0;
 	if ((ret = docker_refuse_write(d, r, err)) < 0)
 		return ret;
-	if ((ret = docker_ssh_ensure(d, err)) < 0)
+	k = conn_borrow(d, &primary);
+	c = k->curl;
+	if ((ret = docker_ssh_ensure(d, err)) < 0) {
+		conn_return(d, k, &primary);
 		return ret;
+	}
 	rc_buf_init(&url, 1 << 20);
 	if (rc_buf_adds(&url, d->base_url) < 0 ||
 	    (r->versioned && rc_buf_addf(&url, "/v%s", d->version) < 0) ||
@@ -733,17 +838,17 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 
 	/* reset keeps the live connection, so the daemon sees one keep-alive session */
 	curl_easy_reset(c);
-	d->errbuf[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, d->errbuf);
+	k->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	docker_set_transport(c, d, false);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, d);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, k->sock);
 	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, d);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, k->sock);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, d->timeout_ms);
 	if (r->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
@@ -779,7 +884,11 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "reconcile");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, sink);
 
+	closed = kept_connection_closed(k);
+	pthread_mutex_lock(&d->mu);
 	if (!strcmp(r->method, "GET"))
 		d->stats.get++;
 	else if (!strcmp(r->method, "POST"))
@@ -788,15 +897,18 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 		d->stats.delete_++;
 	else
 		d->stats.other++;
-
-	if (kept_connection_closed(d))
+	if (closed)
 		d->stats.breaks++;
+	pthread_mutex_unlock(&d->mu);
+
 	t0 = rc_monotonic();
 	cc = curl_easy_perform(c);
+	pthread_mutex_lock(&d->mu);
 	if (connection_broke(cc))
 		d->stats.breaks++;
-	if (sink->mode == SINK_BUF)
+	if (sink->mode == SINK_BUF || sink->mode == SINK_SCAN)
 		stats_time(&d->stats, rc_monotonic() - t0);
+	pthread_mutex_unlock(&d->mu);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (sink->mode == SINK_BUF && sink->body.over) {
 		char sp[256];
@@ -805,11 +917,12 @@ int docker_send_request(rc_docker *d, const struct req *r, struct sink *sink, lo
 				   "docker on '%s': %s %s: the answer is larger than %zu bytes", d->ship,
 				   r->method, sp, sink->body.buf->cap);
 	} else if (cc != CURLE_OK) {
-		ret = docker_transport_error(d, r, cc, err);
+		ret = conn_transport_error(d, k, r, cc, err);
 	}
 done:
 	/* the handle must not keep pointers into this frame */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	conn_return(d, k, &primary);
 	curl_slist_free_all(hdrs);
 	free(auth_hdr);
 	rc_buf_release(&url);
@@ -845,7 +958,7 @@ int docker_call(rc_docker *d, const struct req *r, bool ok_304, long *status_out
 		rc_error *err)
 {
 	rc_buf body = RC_BUF_INIT;
-	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL };
+	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL, NULL, "" };
 	long status = 0;
 	int ret;
 
@@ -880,14 +993,48 @@ done:
 	return ret;
 }
 
+/*
+ * GET /_ping: its API-Version header is the daemon's newest version, for
+ * a fraction of what /version costs the daemon. 0 with `out` set, or 1
+ * when the daemon did not say (an old one): then ask /version.
+ */
+static int ping_version(rc_docker *d, char out[16], rc_error *err)
+{
+	struct req r = { "GET", "/_ping", NULL, 0, NULL, d->timeout_ms, false };
+	rc_buf body = RC_BUF_INIT;
+	struct sink sink = { SINK_BUF, { &body, false }, NULL, NULL, NULL, "" };
+	long status = 0;
+	int ret, maj, min;
+
+	rc_buf_init(&body, 4096);
+	ret = docker_send_request(d, &r, &sink, &status, err);
+	rc_buf_release(&body);
+	if (ret < 0)
+		return ret;
+	if (status != 200 || rc_docker_parse_version(&maj, &min, sink.api_version) < 0)
+		return 1;
+	memcpy(out, sink.api_version, 16);
+	return 0;
+}
+
 int rc_docker_negotiate(rc_docker *d, rc_error *err)
 {
 	struct req r = { "GET", "/version", NULL, 0, NULL, d->timeout_ms, false };
 	json_t *v = NULL;
-	char chosen[16];
+	char chosen[16], pinged[16];
 	int ret;
 
-	if ((ret = docker_call(d, &r, false, NULL, &v, err)) < 0)
+	/*
+	 * /_ping tells the daemon's newest version but not its oldest: enough
+	 * unless the endpoint caps the version (which may be below the
+	 * daemon's oldest, an error /version lets us explain).
+	 */
+	ret = 1;
+	if (!d->max_api_version && (ret = ping_version(d, pinged, err)) < 0)
+		return ret;
+	if (!ret)
+		v = json_pack("{s:s}", "ApiVersion", pinged);
+	else if ((ret = docker_call(d, &r, false, NULL, &v, err)) < 0)
 		goto done;
 	if ((ret = rc_docker_choose_version(chosen, v, d->max_api_version, d->ship, err)) < 0)
 		goto done;

@@ -4,9 +4,11 @@
  * docker: a small client for the Docker Engine API.
  *
  * One `rc_docker` talks to one daemon (a *ship*) over a unix socket or
- * TCP (optionally TLS), through one libcurl easy handle whose connection
- * is kept alive between requests. It is used by one thread at a time;
- * different rc_dockers may be used by different threads at once.
+ * TCP (optionally TLS), through libcurl easy handles whose connections
+ * are kept alive between requests. Several threads may send requests at
+ * once: each gets a connection of its own (made when none is idle, kept
+ * for later); over SSH they take turns on one. rc_docker_negotiate() and
+ * rc_docker_set_read_only() are for before the threads start.
  *
  *     rc_docker_endpoint ep = { .ship = "vm1", .unix_path = "/run/docker.sock" };
  *     rc_docker *d;
@@ -151,11 +153,11 @@ typedef struct rc_docker_stats {
 	unsigned long get, post, delete_, other;
 	unsigned long breaks;
 	/*
-	 * the time of the requests with a buffered answer (streams such as
-	 * pulls, logs and events excluded): how many took at most each bound of
-	 * rc_docker_latency_bounds and not less than the one before (latency[i];
-	 * latency[RC_DOCKER_LATENCY_BUCKETS]: longer), their count and their
-	 * total seconds, transport errors included
+	 * the time of the requests with a buffered or a scanned answer (the
+	 * container list; streams such as pulls, logs and events excluded):
+	 * how many took at most each bound of rc_docker_latency_bounds and not
+	 * less than the one before (latency[i]; latency[RC_DOCKER_LATENCY_BUCKETS]:
+	 * longer), their count and their total seconds, transport errors included
 	 */
 	unsigned long latency[RC_DOCKER_LATENCY_BUCKETS + 1];
 	unsigned long timed;
@@ -188,6 +190,20 @@ int rc_docker_request(rc_docker *d, const char *method, const char *path, json_t
  */
 int rc_docker_list_containers(rc_docker *d, const char *label_filter, const char *const *names,
 			      json_t **out, rc_error *err);
+
+/*
+ * The same containers, read as the answer arrives and never held whole
+ * (stream.h, rc_docker_scanner): each goes to `fn` with its Id, name, State,
+ * Status (the health in it), ImageID and the labels that start with
+ * `label_prefix`, those of `skip` present with a NULL value. What rc_docker_list_containers() would
+ * return past its response cap is no error here: only one container's
+ * entry is capped. A negative return of `fn` stops the list with it.
+ */
+struct rc_docker_summary;
+int rc_docker_scan_containers(rc_docker *d, const char *label_filter, const char *const *names,
+			      const char *label_prefix, const char *const *skip,
+			      int (*fn)(const struct rc_docker_summary *c, void *data, rc_error *err),
+			      void *data, rc_error *err);
 
 /* GET /containers/{id}/json and /images/{ref}/json; RC_ENOTFOUND when absent. */
 int rc_docker_inspect_container(rc_docker *d, const char *id_or_name, json_t **out, rc_error *err);

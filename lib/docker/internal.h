@@ -10,6 +10,7 @@
 #include "docker/ssh.h"
 #include "docker/stream.h"
 #include <curl/curl.h>
+#include <pthread.h>
 
 /*
  * A request that asks the daemon to do something (create, start, rename,
@@ -41,7 +42,17 @@ struct rc_docker {
 
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
-	curl_socket_t sock;  /* the connection curl keeps to the daemon, or CURL_SOCKET_BAD */
+	curl_socket_t sock;  /* the connection `curl` keeps to the daemon, or CURL_SOCKET_BAD */
+	/*
+	 * Requests from several threads at once (an apply's workers): the
+	 * first takes `curl`, the others a connection of their own from
+	 * `idle` (made when none is idle, kept for the next request). Over
+	 * SSH they take turns on `curl`: the session is not shared that way.
+	 */
+	pthread_mutex_t mu;
+	pthread_cond_t turn;
+	bool busy;                 /* `curl` is in use */
+	struct docker_conn *idle;
 
 	/* SSH tunnel: the options (strings owned), the session, and why a channel failed */
 	bool has_ssh;
@@ -52,13 +63,15 @@ struct rc_docker {
 	char *ssh_socket;    /* the listener's socket path */
 };
 
-enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW };
+enum sink_mode { SINK_BUF, SINK_STREAM, SINK_DEMUX, SINK_RAW, SINK_SCAN };
 
 struct sink {
 	enum sink_mode mode;
 	rc_http_body body;        /* SINK_BUF: the body (`over` past its cap); the others: its first bytes */
 	rc_docker_stream *stream; /* SINK_STREAM */
 	rc_docker_demuxer *demux;      /* SINK_DEMUX, and SINK_RAW (its `out` only) */
+	rc_docker_scanner *scan;  /* SINK_SCAN */
+	char api_version[16];     /* the answer's API-Version header, "" when none */
 };
 
 struct req {
@@ -77,6 +90,20 @@ char *docker_dup_or_null(const char *s);
 void docker_short_path(char *out, size_t size, const char *path);
 /* Copy at most `max` bytes of the first line of `s` into `out`, trimmed. */
 void docker_first_line(rc_buf *out, const char *s, size_t len, size_t max);
+
+/*
+ * One connection: the client's own (`curl`, `errbuf`, `sock`) or one more.
+ * `sock` points at the socket it keeps between requests (CURL_SOCKET_BAD:
+ * none), for rc_docker_stats.breaks.
+ */
+struct docker_conn {
+	CURL *curl;
+	char *errbuf;
+	struct docker_conn *next;
+	char buf[CURL_ERROR_SIZE];
+	curl_socket_t *sock;
+	curl_socket_t own_sock;
+};
 
 /* docker.c: the transport */
 int docker_transport_error(rc_docker *d, const struct req *r, CURLcode cc, rc_error *err);

@@ -2,7 +2,8 @@
 #define RC_DOCKER_STREAM_H
 /*
  * docker/stream: the bodies the daemon streams: JSON lines (pulls,
- * events) and the framed output of exec and logs.
+ * events), the framed output of exec and logs, and the container list,
+ * scanned as it arrives.
  */
 #include "base/compat.h"
 #include "base/buf.h"
@@ -57,6 +58,69 @@ typedef struct rc_docker_demuxer {
 #define RC_DOCKER_DEMUXER_INIT(out) { { 0 }, 0, 0, (out), 0 }
 void rc_docker_demuxer_feed(rc_docker_demuxer *m, const char *data, size_t len);
 int rc_docker_demuxer_finish(rc_docker_demuxer *m);
+
+/*
+ * The container list (GET /containers/json), read as it arrives, never
+ * held whole: a fleet's list grows with its size (one service of 1,200
+ * instances lists 68 MB, mostly our spec labels), and no fleet size may
+ * make a ship look unreachable. The scanner keeps of each container its
+ * Id, first name, State, ImageID and the labels whose key starts with
+ * `label_prefix` (NULL: none), and hands each to `fn` (which must not keep
+ * the pointers; a negative return stops the scan with that code). A label
+ * of `skip` (NULL-terminated, may be NULL) is reported present with a NULL
+ * value and costs nothing to read: its bytes are skipped as they pass.
+ *
+ * Caps are per entry: the fields kept of one container are at most
+ * `entry_cap` bytes (0: 1 MiB) and its whole entry at most 64 MiB, else
+ * RC_ELIMIT; a body that is not a JSON array is RC_ERROR. Whatever the
+ * number of containers, memory holds one entry's kept fields.
+ */
+typedef struct rc_docker_summary {
+	char *id, *name, *state, *image_id;   /* name as the daemon gives it ("/web-1"); NULL when absent */
+	char *status;                         /* "Up 2 minutes (healthy)", ...; NULL when absent */
+	char **labels;                        /* key, value, key, value, ...; a value NULL: skipped */
+	size_t labels_nr;                     /* pairs */
+} rc_docker_summary;
+typedef int (*rc_docker_summary_fn)(const rc_docker_summary *c, void *data, rc_error *err);
+
+#define RC_DOCKER_SCAN_DEPTH 64
+typedef struct rc_docker_scanner {
+	/* the caller's */
+	const char *label_prefix;
+	const char *const *skip;
+	size_t entry_cap;
+	rc_docker_summary_fn fn;
+	void *data;
+	/* the lexer */
+	int state, after_string;       /* after_string: what the string being read is */
+	unsigned char stack[RC_DOCKER_SCAN_DEPTH];
+	size_t depth;
+	bool empty_ok;                 /* just after '{' or '[' */
+	bool capture;                  /* keep the string being read */
+	rc_buf str;
+	uint32_t uni, hi;              /* \uXXXX being read, a pending high surrogate */
+	int uni_n;
+	/* where we are */
+	int field;                     /* the key being read at the entry's level */
+	bool label_kept;               /* the label whose value comes next is kept */
+	int label_skipped;             /* ... is skipped (present, value NULL) */
+	char *label_key;
+	unsigned long long total, entry_start;
+	size_t kept;                   /* bytes kept of this entry */
+	rc_docker_summary cur;
+	size_t labels_alloc;
+	/* the outcome */
+	int failed;
+	rc_error err;
+	size_t objects;                /* containers handed to fn */
+} rc_docker_scanner;
+void rc_docker_scanner_init(rc_docker_scanner *s, const char *label_prefix, const char *const *skip,
+			    size_t entry_cap, rc_docker_summary_fn fn, void *data);
+/* Feed bytes; returns s->failed. */
+int rc_docker_scanner_feed(rc_docker_scanner *s, const char *data, size_t len);
+/* End of the body: RC_ERROR unless one whole array was read. */
+int rc_docker_scanner_finish(rc_docker_scanner *s, rc_error *err);
+void rc_docker_scanner_release(rc_docker_scanner *s);
 
 /* Add what fits of `data` under b's cap; RC_ELIMIT when not all of it did. */
 int rc_docker_add_capped(rc_buf *b, const char *data, size_t n);

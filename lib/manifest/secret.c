@@ -27,17 +27,21 @@ bool rc_secret_name(const char *name)
 	static const char *const parts[] = { "PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL",
 					     "PRIVATE", "AUTH", "DSN", "DATABASE_URL" };
 	static const char *const words[] = { "PASS", "PWD" };
-	char *up = rc_xstrdup(name);
+	/* asked for every env variable of every instance (link variables are N a piece): no allocation */
+	char small[128], *up = strlen(name) < sizeof(small) ? small : rc_xstrdup(name);
 	bool hit = false;
+	size_t i;
 
-	for (char *p = up; *p; p++)
-		*p = upper(*p);
-	for (size_t i = 0; i < RC_ARRAY_SIZE(parts) && !hit; i++)
-		hit = strstr(up, parts[i]) != NULL;
+	for (i = 0; name[i]; i++)
+		up[i] = upper(name[i]);
+	up[i] = '\0';
+	for (size_t k = 0; k < RC_ARRAY_SIZE(parts) && !hit; k++)
+		hit = strstr(up, parts[k]) != NULL;
 	if (!hit && strcmp(up, "PWD") && strcmp(up, "OLDPWD"))
-		for (size_t i = 0; i < RC_ARRAY_SIZE(words) && !hit; i++)
-			hit = has_word(up, words[i]);
-	free(up);
+		for (size_t k = 0; k < RC_ARRAY_SIZE(words) && !hit; k++)
+			hit = has_word(up, words[k]);
+	if (up != small)
+		free(up);
 	return hit;
 }
 

@@ -471,18 +471,42 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 	if (!out->spec_json)
 		abort(); /* only when out of memory */
 	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
+	json_decref(out->spec);
+	out->spec = NULL;
 	if (secret) {
 		/* the label as versions before the keyed hashes wrote it, never stored again */
 		char *text;
-		out->plain_spec = rc_spec_of(in, NULL, NULL);
-		text = json_dumps(out->plain_spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		json_t *plain = rc_spec_of(in, NULL, NULL);
+		text = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 		if (!text)
 			abort();
 		rc_sha256_hex(out->legacy_hash, text, strlen(text));
 		rc_crypto_wipe(text, strlen(text));
 		free(text);
+		json_decref(plain);
 	}
 	out->commit = commit ? rc_xstrdup(commit) : NULL;
+}
+
+const json_t *rc_desired_spec(const rc_desired *d)
+{
+	rc_desired *m = (rc_desired *)d;   /* a cache, as for the create body */
+	bool secret = false;
+
+	if (!m->spec)
+		m->spec = rc_spec_of(d->instance, d->env->secret_key, &secret);
+	return m->spec;
+}
+
+const json_t *rc_desired_plain_spec(const rc_desired *d)
+{
+	rc_desired *m = (rc_desired *)d;
+
+	if (!d->legacy_hash[0])
+		return NULL;
+	if (!m->plain_spec)
+		m->plain_spec = rc_spec_of(d->instance, NULL, NULL);
+	return m->plain_spec;
 }
 
 const json_t *rc_desired_create(const rc_desired *d)

@@ -26,7 +26,12 @@ typedef struct rc_desired {
 	const rc_environment *env;
 	const rc_instance *instance;
 	char *endpoint;         /* rc_ship_endpoint() of the instance's ship */
-	json_t *spec;           /* the canonical spec (owned) */
+	/*
+	 * The canonical spec: NULL once hashed (a fleet's specs are most of a
+	 * no-op run's memory, and it needs only their hashes); see
+	 * rc_desired_spec().
+	 */
+	json_t *spec;
 	char *spec_json;        /* its compact, sorted JSON text */
 	char hash[65];          /* sha256 of spec_json, hex */
 	/*
@@ -38,7 +43,7 @@ typedef struct rc_desired {
 	 * an upgrade recreates nothing. In memory only; NULL and "" when no
 	 * value is secret.
 	 */
-	json_t *plain_spec;
+	json_t *plain_spec;     /* NULL once hashed, like `spec`: rc_desired_plain_spec() */
 	char legacy_hash[65];
 	char *commit;           /* for the reconcile.commit label, or NULL */
 	/*
@@ -92,6 +97,13 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
  * carries hundreds of link variables.
  */
 const json_t *rc_desired_create(const rc_desired *d);
+/*
+ * The canonical spec, and the one with secrets in clear (NULL when no
+ * value is secret), made again on first use and kept, for the reasons of a
+ * recreate. Like rc_desired_create(): one thread at a time per desired.
+ */
+const json_t *rc_desired_spec(const rc_desired *d);
+const json_t *rc_desired_plain_spec(const rc_desired *d);
 
 /*
  * What the create body becomes for a ship whose negotiated API is

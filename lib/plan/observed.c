@@ -11,10 +11,20 @@
 #include <string.h>
 #include "base/banned.h"
 
-static char *label(const json_t *labels, const char *key)
+static const char *label_of(const char *const *labels, size_t nr, const char *key, bool *present)
 {
-	const char *v = json_string_value(json_object_get(labels, key));
-	return v ? rc_xstrdup(v) : NULL;
+	for (size_t i = 0; i < nr; i++)
+		if (!strcmp(labels[2 * i], key)) {
+			if (present)
+				*present = true;
+			return labels[2 * i + 1];
+		}
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? rc_xstrdup(s) : NULL;
 }
 
 /* The health in a summary's Status: "Up 2 minutes (healthy)", "(health: starting)"; NULL: none said. */
@@ -31,40 +41,69 @@ static char *health_of(const char *status)
 	return NULL;
 }
 
+rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
+				       const char *state, const char *status, const char *image_id,
+				       const char *const *labels, size_t labels_nr)
+{
+	rc_observed_container *o;
+	bool managed = false, has_spec = false;
+
+	RC_ALLOC_GROW(ship->containers, ship->containers_nr + 1, ship->containers_alloc);
+	o = &ship->containers[ship->containers_nr++];
+	memset(o, 0, sizeof(*o));
+	o->id = rc_xstrdup(id);
+	o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
+	o->state = rc_xstrdup(state ? state : "unknown");
+	o->health = health_of(status);
+	o->image_id = rc_xstrdup(image_id ? image_id : "");
+	rc_strmap_add(&ship->by_name, o->name, (void *)(uintptr_t)ship->containers_nr);
+	label_of(labels, labels_nr, RC_LABEL_ENVIRONMENT, &managed);
+	if (managed) {
+		o->managed = true;
+		o->env = dup_or_null(label_of(labels, labels_nr, RC_LABEL_ENVIRONMENT, NULL));
+		o->service = dup_or_null(label_of(labels, labels_nr, RC_LABEL_SERVICE, NULL));
+		o->instance = dup_or_null(label_of(labels, labels_nr, RC_LABEL_INSTANCE, NULL));
+		o->ship = dup_or_null(label_of(labels, labels_nr, RC_LABEL_SHIP, NULL));
+		o->spec_hash = dup_or_null(label_of(labels, labels_nr, RC_LABEL_SPEC_HASH, NULL));
+		o->spec = dup_or_null(label_of(labels, labels_nr, RC_LABEL_SPEC, &has_spec));
+		o->spec_omitted = has_spec && !o->spec;
+		o->owner = dup_or_null(label_of(labels, labels_nr, RC_LABEL_OWNER, NULL));
+		if (!o->owner)
+			o->owner = rc_xstrdup(RC_OWNER_DEFAULT);   /* made before the label existed */
+	}
+	return o;
+}
+
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list)
 {
-	size_t i, alloc = ship->containers_nr;
+	static const char *const keys[] = { RC_LABEL_ENVIRONMENT, RC_LABEL_SERVICE, RC_LABEL_INSTANCE,
+					     RC_LABEL_SHIP, RC_LABEL_SPEC_HASH, RC_LABEL_SPEC,
+					     RC_LABEL_OWNER };
+	size_t i;
 	const json_t *c;
 
 	json_array_foreach(list, i, c) {
 		const json_t *labels = json_object_get(c, "Labels");
 		const char *id = json_string_value(json_object_get(c, "Id"));
 		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-		rc_observed_container *o;
+		const char *kv[2 * RC_ARRAY_SIZE(keys)];
+		size_t n = 0;
 		if (!id || !name)
 			continue;
-		RC_ALLOC_GROW(ship->containers, ship->containers_nr + 1, alloc);
-		o = &ship->containers[ship->containers_nr++];
-		memset(o, 0, sizeof(*o));
-		o->id = rc_xstrdup(id);
-		o->name = rc_xstrdup(name[0] == '/' ? name + 1 : name);
-		o->state = rc_xstrdup(json_string_value(json_object_get(c, "State")) ?
-				      json_string_value(json_object_get(c, "State")) : "unknown");
-		o->health = health_of(json_string_value(json_object_get(c, "Status")));
-		o->image_id = rc_xstrdup(json_string_value(json_object_get(c, "ImageID")) ?
-					 json_string_value(json_object_get(c, "ImageID")) : "");
-		if (json_is_object(labels) && json_object_get(labels, RC_LABEL_ENVIRONMENT)) {
-			o->managed = true;
-			o->env = label(labels, RC_LABEL_ENVIRONMENT);
-			o->service = label(labels, RC_LABEL_SERVICE);
-			o->instance = label(labels, RC_LABEL_INSTANCE);
-			o->ship = label(labels, RC_LABEL_SHIP);
-			o->spec_hash = label(labels, RC_LABEL_SPEC_HASH);
-			o->spec = label(labels, RC_LABEL_SPEC);
-			o->owner = label(labels, RC_LABEL_OWNER);
-			if (!o->owner)
-				o->owner = rc_xstrdup(RC_OWNER_DEFAULT);   /* made before the label existed */
+		for (size_t k = 0; k < RC_ARRAY_SIZE(keys); k++) {
+			const json_t *v = json_object_get(labels, keys[k]);
+			if (!v)
+				continue;
+			kv[2 * n] = keys[k];
+			/* a label that is not a string is as good as absent, as before */
+			kv[2 * n + 1] = json_is_string(v) ? json_string_value(v) : NULL;
+			if (!json_is_string(v) && strcmp(keys[k], RC_LABEL_ENVIRONMENT))
+				continue;
+			n++;
 		}
+		rc_observed_add(ship, id, name, json_string_value(json_object_get(c, "State")),
+				json_string_value(json_object_get(c, "Status")),
+				json_string_value(json_object_get(c, "ImageID")), kv, n);
 	}
 }
 
@@ -78,6 +117,12 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner)
 		rc_observed_network *n = &ship->networks[i];
 		n->foreign = strcmp(n->owner, owner ? owner : RC_OWNER_DEFAULT) != 0;
 	}
+}
+
+const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name)
+{
+	uintptr_t i = (uintptr_t)rc_strmap_get(&ship->by_name, name);
+	return i ? &ship->containers[i - 1] : NULL;
 }
 
 void rc_observed_mark_same_daemon(rc_observed_ship *ships, size_t nr)
@@ -173,7 +218,8 @@ void rc_observed_containers_release(rc_observed_ship *s)
 	}
 	free(s->containers);
 	s->containers = NULL;
-	s->containers_nr = 0;
+	s->containers_nr = s->containers_alloc = 0;
+	rc_strmap_release(&s->by_name);
 }
 
 void rc_observed_ship_release(rc_observed_ship *s)

@@ -11,6 +11,7 @@
  * on it is pruned, and every environment with an instance there fails.
  */
 #include "base/compat.h"
+#include "base/util.h"
 #include "manifest/manifest.h"
 #include <jansson.h>
 
@@ -29,6 +30,13 @@ typedef struct rc_observed_container {
 	 * touched, not counted by the prune guard.
 	 */
 	bool foreign;
+	/*
+	 * The container has a reconcile.spec label that was not read: the
+	 * list is scanned without it (it is the bulk of every entry), and it
+	 * is fetched for the few containers the plan must explain (see
+	 * rc_action.needs_spec).
+	 */
+	bool spec_omitted;
 } rc_observed_container;
 
 /* A network of ours (it has RC_LABEL_NETWORK), as GET /networks/{id} shows it. */
@@ -55,8 +63,9 @@ typedef struct rc_observed_ship {
 	 */
 	char *same_as;
 	rc_observed_container *containers;
-	size_t containers_nr;
+	size_t containers_nr, containers_alloc;
 	size_t unmanaged;       /* containers on the host without our labels */
+	rc_strmap by_name;      /* container name -> index + 1, the first of a name (rc_observed_named) */
 	rc_kvlist images;       /* image reference -> image id; value NULL: absent */
 	/*
 	 * Image reference -> the digest its tag points to in the registry,
@@ -89,7 +98,18 @@ void rc_observed_mark_owner(rc_observed_ship *ship, const char *owner);
 void rc_observed_add_containers(rc_observed_ship *ship, const json_t *list);
 /* Free the containers of `s` (a re-list fills them anew); the rest of `s` stays. */
 void rc_observed_containers_release(rc_observed_ship *s);
+/*
+ * Append one container: `labels` holds `labels_nr` pairs (key, value,
+ * ...); a pair with a NULL value is a label present but not read. `name`
+ * may have its leading '/'; `status` is the list's Status ("Up 2 minutes
+ * (healthy)"), read for the health, and may be NULL.
+ */
+rc_observed_container *rc_observed_add(rc_observed_ship *ship, const char *id, const char *name,
+				       const char *state, const char *status, const char *image_id,
+				       const char *const *labels, size_t labels_nr);
 void rc_observed_ship_release(rc_observed_ship *ship);
+/* The container named `name` (without '/') on `ship`, or NULL: hashed. */
+const rc_observed_container *rc_observed_named(const rc_observed_ship *ship, const char *name);
 /* Add one network of ours from its GET /networks/{id} answer (one without our labels is ignored). */
 void rc_observed_add_network(rc_observed_ship *ship, const json_t *inspect);
 

@@ -43,10 +43,7 @@ static const rc_observed_ship *find_ship(const rc_observed_ship *ships, size_t n
 
 static const rc_observed_container *find_named(const rc_observed_ship *s, const char *name)
 {
-	for (size_t i = 0; i < s->containers_nr; i++)
-		if (!strcmp(s->containers[i].name, name))
-			return &s->containers[i];
-	return NULL;
+	return rc_observed_named(s, name);
 }
 
 static rc_action *add_action(rc_env_plan *ep, rc_action_kind kind, const char *ship, const char *endpoint,
@@ -107,16 +104,18 @@ static void add_spec_reasons(rc_action *a, const rc_observed_container *c, const
 	json_t *old = c->spec ? json_loads(c->spec, 0, NULL) : NULL;
 	rc_strlist hashed = { 0 }, plain = { 0 };
 
+	a->needs_spec = a->needs_spec || c->spec_omitted;
 	if (json_is_object(old)) {
-		rc_spec_diff(old, d->spec, &hashed);
+		const json_t *plain_spec = rc_desired_plain_spec(d);
+		rc_spec_diff(old, rc_desired_spec(d), &hashed);
 		/*
 		 * A label written before secrets were hashed holds them in
 		 * clear: a reason is one against both forms of the spec.
 		 */
-		if (d->plain_spec)
-			rc_spec_diff(old, d->plain_spec, &plain);
+		if (plain_spec)
+			rc_spec_diff(old, plain_spec, &plain);
 		for (size_t i = 0; i < hashed.nr; i++)
-			if (!d->plain_spec || rc_strlist_has(&plain, hashed.v[i]))
+			if (!plain_spec || rc_strlist_has(&plain, hashed.v[i]))
 				rc_strlist_push(&a->reasons, hashed.v[i]);
 	}
 	rc_strlist_release(&hashed);
@@ -316,10 +315,40 @@ static void add_image_warning(rc_env_plan *ep, const rc_desired *d, const rc_obs
 	rc_diags_add(&ep->warnings, RC_DIAG_WARNING, "", 0, 0, "%s", w->value);
 }
 
-/* Where an instance went, when its container sits on another ship now. */
-static const rc_instance *desired_elsewhere(const rc_environment *env, const char *instance)
+/*
+ * Where an instance went, when its container sits on another ship now:
+ * rc_environment_instance(), hashed, since every container of ours asks.
+ * `index` maps "env\ninstance" to the instance (the first of a name, as
+ * rc_environment_instance finds it), built on the first question about
+ * an environment.
+ */
+static const rc_instance *desired_elsewhere(rc_strmap *index, const rc_plan_input_env *in, const char *instance)
 {
-	return env ? rc_environment_instance(env, instance) : NULL;
+	const rc_environment *env = in->env;
+	char *key;
+	const rc_instance *found;
+
+	if (!env)
+		return NULL;
+	key = rc_xstrfmt("%s\n", in->name);
+	if (!rc_strmap_get(index, key)) {
+		rc_strmap_add(index, key, index);
+		for (size_t s = 0; s < env->services_nr; s++)
+			for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
+				const rc_instance *x = env->services[s]->instances[i];
+				char *k;
+				if (!x)
+					continue;
+				k = rc_xstrfmt("%s\n%s", in->name, x->name);
+				rc_strmap_add(index, k, (void *)(uintptr_t)x);
+				free(k);
+			}
+	}
+	free(key);
+	key = rc_xstrfmt("%s\n%s", in->name, instance);
+	found = rc_strmap_get(index, key);
+	free(key);
+	return found;
 }
 
 static rc_env_plan *env_plan_for(rc_plan *plan, const char *name, size_t *alloc)
@@ -799,6 +828,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts)
 {
 	size_t alloc = 0, limit;
+	rc_strmap seen_ships = RC_STRMAP_INIT, wanted = RC_STRMAP_INIT;
+	int *ranks = NULL;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->revision = opts->revision ? rc_xstrdup(opts->revision) : NULL;
@@ -852,9 +883,11 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		for (size_t s = 0; s < env->services_nr; s++)
 			n += env->services[s]->instances_nr;
 		ep->desired = rc_xcalloc(n ? n : 1, sizeof(*ep->desired));
+		rc_strmap_release(&seen_ships);
+		ranks = rc_xrealloc(ranks, (n ? n : 1) * sizeof(*ranks));
 		for (size_t s = 0; s < env->services_nr; s++)
-			for (size_t i = 0; i < env->services[s]->instances_nr; i++)
-			{
+			for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
+				ranks[ep->desired_nr] = (int)s;
 				rc_desired_build(&ep->desired[ep->desired_nr], env, env->services[s]->instances[i],
 						 opts->revision);
 				ep->desired[ep->desired_nr++].owner = opts->owner ? rc_xstrdup(opts->owner) : NULL;
@@ -863,11 +896,10 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_observed_ship *os = find_ship(ships, ships_nr, ep->desired[i].endpoint);
 			const rc_ship *sh = ep->desired[i].instance->ship;
-			bool seen = false;
-			for (size_t k = 0; k < i; k++)
-				if (ep->desired[k].instance->ship == sh)
-					seen = true;
-			if (seen || (os && os->reachable))
+			size_t before = seen_ships.nr;
+			/* the first instance on each ship speaks for it */
+			rc_strmap_add(&seen_ships, sh->name, &seen_ships);
+			if (seen_ships.nr == before || (os && os->reachable))
 				continue;
 			rc_diags_add(&ep->errors, RC_DIAG_ERROR, "", 0, 0, "ship '%s' (%s) is unreachable: %s",
 				     sh->name, ep->desired[i].endpoint, os && os->error ? os->error : "not contacted");
@@ -878,11 +910,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			continue;
 		for (size_t i = 0; i < ep->desired_nr; i++) {
 			const rc_desired *d = &ep->desired[i];
-			int rank = 0;
-			for (size_t s = 0; s < env->services_nr; s++)
-				if (env->services[s] == d->instance->service)
-					rank = (int)s;
-			plan_instance(ep, d, rank, find_ship(ships, ships_nr, d->endpoint), opts);
+			plan_instance(ep, d, ranks[i], find_ship(ships, ships_nr, d->endpoint), opts);
 			add_image_warning(ep, d, find_ship(ships, ships_nr, d->endpoint));
 		}
 		ep->attempt = rc_env_plan_attempt(ep, ships, ships_nr);
@@ -915,7 +943,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			if (in && !in->env)
 				continue;       /* invalid: left exactly as it runs */
 			/* a container labelled by hand may have our environment label and nothing else */
-			want = in && c->instance ? desired_elsewhere(in->env, c->instance) : NULL;
+			want = in && c->instance ? desired_elsewhere(&wanted, in, c->instance) : NULL;
 			if (want && want->ship) {
 				char *ep_str = rc_ship_endpoint(want->ship);
 				bool here = !strcmp(ep_str, os->endpoint);
@@ -987,6 +1015,9 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		}
 	}
 
+	rc_strmap_release(&wanted);
+	rc_strmap_release(&seen_ships);
+	free(ranks);
 	plan_networks(plan, envs, envs_nr, ships, ships_nr, opts, &alloc);
 	warn_former(plan, envs, envs_nr, ships, ships_nr, opts);
 

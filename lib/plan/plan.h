@@ -71,6 +71,12 @@ typedef struct rc_action {
 		char *desired_id, *registry_digest, *running_id;
 	} image;
 	/*
+	 * recreate: the spec label of container_id was not read (observed.h,
+	 * spec_omitted), so the reasons only say "spec changed": the caller
+	 * fetches that label and plans again, for the precise reasons.
+	 */
+	bool needs_spec;
+	/*
 	 * create: the container of ours this one replaces, make-before-break:
 	 * the instance moved to this ship from `old_ship` (`old_endpoint`), or
 	 * was renamed (same ship, same service). On another ship the old one

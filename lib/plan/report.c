@@ -87,7 +87,7 @@ static json_t *changes_json(const rc_action *a)
 		if (dot)
 			sub = rc_xstrdup(dot + 1);
 		x = json_object_get(old, top);
-		y = json_object_get(a->desired->spec, top);
+		y = json_object_get(rc_desired_spec(a->desired), top);
 		if (sub) {
 			x = json_object_get(x, sub);
 			y = json_object_get(y, sub);

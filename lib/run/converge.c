@@ -30,10 +30,9 @@ void RC_PRINTF(3, 4) rc_converge_logf(const rc_converge_opts *o, rc_log_level le
 
 struct fship *rc_fleet_ship(struct fleet *f, const char *endpoint)
 {
-	for (size_t i = 0; i < f->nr; i++)
-		if (!strcmp(f->v[i].endpoint, endpoint))
-			return &f->v[i];
-	return NULL;
+	/* the index plus one: the array moves as it grows */
+	uintptr_t i = (uintptr_t)rc_strmap_get(&f->by_endpoint, endpoint);
+	return i ? &f->v[i - 1] : NULL;
 }
 
 static struct fship *fleet_add_ship(struct fleet *f, const rc_ship *ship, const char *ep)
@@ -43,6 +42,7 @@ static struct fship *fleet_add_ship(struct fleet *f, const rc_ship *ship, const 
 		return fs;
 	RC_ALLOC_GROW(f->v, f->nr + 1, f->alloc);
 	fs = &f->v[f->nr++];
+	rc_strmap_add(&f->by_endpoint, ep, (void *)(uintptr_t)f->nr);
 	memset(fs, 0, sizeof(*fs));
 	fs->endpoint = rc_xstrdup(ep);
 	fs->ship = ship;
@@ -63,9 +63,9 @@ static void fleet_add_env(struct fleet *f, const rc_environment *env)
 				fs->ship = in->ship;
 			}
 			free(ep);
-			if (!rc_strlist_has(&fs->names, in->name))
+			if (rc_strmap_add(&fs->name_set, in->name, fs) == fs && fs->name_set.nr > fs->names.nr)
 				rc_strlist_push(&fs->names, in->name);
-			if (!rc_strlist_has(&fs->images, in->image))
+			if (rc_strmap_add(&fs->image_set, in->image, fs) == fs && fs->image_set.nr > fs->images.nr)
 				rc_strlist_push(&fs->images, in->image);
 		}
 }
@@ -214,6 +214,9 @@ static void fleet_release(struct fleet *f)
 		rc_observed_ship_release(&fs->obs);
 		rc_strlist_release(&fs->names);
 		rc_strlist_release(&fs->images);
+		rc_strmap_release(&fs->name_set);
+		rc_strmap_release(&fs->image_set);
+		rc_strmap_release(&fs->ids);
 		rc_strlist_release(&fs->pulled);
 		json_decref(fs->repo_digests);
 		rc_ship_lock_release(&fs->ship_lock, NULL, NULL);   /* released already: frees only */
@@ -233,6 +236,7 @@ static void fleet_release(struct fleet *f)
 	for (size_t i = 0; i < f->formers_nr; i++)
 		former_ship_release(&f->formers[i]);
 	free(f->formers);
+	rc_strmap_release(&f->by_endpoint);
 	pthread_mutex_destroy(&f->next_lock);
 }
 
@@ -309,11 +313,25 @@ static void *one_thread(void *p)
 
 /*
  * Actions [i, end) to run at once. Replaces of one service are the
- * rollout: up to its update.parallelism at a time. Creates and starts of
- * one service stop nothing that runs, so their gates (a second at least)
- * are waited for together, up to NEW_AT_ONCE.
+ * rollout: up to its update.parallelism at a time. Creates and starts
+ * stop nothing that runs, so their gates (a second at least) are waited
+ * for together, up to NEW_AT_ONCE: those of one service, and those of the
+ * services after it that depend on none of the batch's (a service's
+ * dependencies come before it, so the start order is kept). 64, as
+ * docker-compose's default: each batch waits a monitor period (a second),
+ * so small batches make a big first converge slow.
  */
-#define NEW_AT_ONCE 16
+#define NEW_AT_ONCE 64
+
+static bool depends_on_batch(const rc_env_plan *ep, size_t i, size_t end, const rc_service *s)
+{
+	for (size_t k = i; k < end; k++) {
+		const rc_service *b = ep->actions[k].desired->instance->service;
+		if (b != s && rc_strlist_has(&s->depends, b->name))
+			return true;
+	}
+	return false;
+}
 
 static size_t batch_end(const rc_env_plan *ep, size_t i)
 {
@@ -327,8 +345,10 @@ static size_t batch_end(const rc_env_plan *ep, size_t i)
 	par = a->kind == RC_ACT_RECREATE || a->old_id ? a->desired->instance->service->update_parallelism : NEW_AT_ONCE;
 	while (end < ep->actions_nr && (int)(end - i) < par) {
 		const rc_action *b = &ep->actions[end];
-		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id ||
-		    b->desired->instance->service != a->desired->instance->service)
+		if (b->kind != a->kind || !b->desired || b->result == RC_RESULT_SKIPPED || !b->old_id != !a->old_id)
+			break;
+		if (b->desired->instance->service != a->desired->instance->service &&
+		    (a->kind == RC_ACT_RECREATE || a->old_id || depends_on_batch(ep, i, end, b->desired->instance->service)))
 			break;
 		end++;
 	}
@@ -752,6 +772,11 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 			pthread_mutex_destroy(&refresher.mu);
 			pthread_cond_destroy(&refresher.cv);
 		}
+	}
+	/* the spec labels of the containers to recreate, for the reasons: then the plan again */
+	if (rc_observe_specs(&f, plan)) {
+		rc_plan_release(plan);
+		rc_plan_compute(plan, in, m->nr, obs, f.nr, &po);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 

@@ -9,6 +9,7 @@
 #include "docker/docker.h"
 #include "docker/registry.h"
 #include "run/state.h"
+#include "base/util.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -16,9 +17,11 @@ struct fship {
 	char *endpoint;
 	const rc_ship *ship;        /* the first environment's definition of it */
 	rc_docker *docker;
-	pthread_mutex_t lock;       /* one request at a time on the connection */
+	pthread_mutex_t lock;       /* the lists below that workers share (pulled) */
 	rc_observed_ship obs;
 	rc_strlist names;           /* desired container names on it */
+	rc_strmap name_set, image_set; /* the same, hashed */
+	rc_strmap ids;              /* while observing: ids already seen */
 	rc_strlist images;          /* desired image references */
 	rc_strlist pulled;          /* pulled during this run */
 	json_t *repo_digests;       /* image reference -> its local image's RepoDigests */
@@ -59,6 +62,7 @@ struct fleet {
 	const rc_manifests *manifests;
 	struct fship *v;
 	size_t nr, alloc;
+	rc_strmap by_endpoint;      /* endpoint -> index + 1 in v */
 	const rc_converge_opts *opts;
 	pthread_mutex_t next_lock;
 	size_t next;
@@ -71,8 +75,13 @@ struct fleet {
 	size_t formers_nr;
 };
 
+/*
+ * One call to a ship's Docker client. The client gives each thread a
+ * connection of its own (docker.h), so workers no longer wait for each
+ * other's requests; the name stays for the call sites.
+ */
 #define LOCKED(fs, call) \
-	(pthread_mutex_lock(&(fs)->lock), rc_locked_ret_ = (call), pthread_mutex_unlock(&(fs)->lock), rc_locked_ret_)
+	((void)(fs), rc_locked_ret_ = (call), rc_locked_ret_)
 
 /* converge.c */
 void rc_converge_logf(const rc_converge_opts *o, rc_log_level level, const char *fmt, ...) RC_PRINTF(3, 4);
@@ -87,6 +96,11 @@ void rc_observe_freshness(struct fleet *f);
 int rc_observe_lock_connection(struct fleet *f, struct fship *fs, rc_error *err);
 /* List the containers of an observed ship again (under its run lock, before acting). */
 void rc_observe_relist(struct fleet *f, size_t idx);
+/*
+ * Fetch the spec labels a plan needs (rc_action.needs_spec) into the
+ * observed containers; returns how many were filled in (then plan again).
+ */
+size_t rc_observe_specs(struct fleet *f, const rc_plan *plan);
 
 /* pull.c */
 char *rc_pull_auth(const rc_environment *env, const char *image, const rc_converge_opts *o);

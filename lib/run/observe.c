@@ -5,6 +5,7 @@
 #include "docker/docker.h"
 #include "docker/registry.h"
 #include "docker/ssh.h"
+#include "docker/stream.h"
 #include "manifest/network.h"
 #include "base/util.h"
 #include <unistd.h>
@@ -59,64 +60,6 @@ int rc_docker_for_ship(rc_docker **out, const rc_ship *s, const rc_converge_opts
 	return ret;
 }
 
-/*
- * Our containers on a ship, in one request, and whatever holds a desired
- * name (`total`: the daemon's count of all containers, or -1).
- */
-static int list_containers(struct fship *fs, json_int_t total, rc_error *err)
-{
-	json_t *list = NULL;
-	const char **names;
-
-	/* ours, in one request */
-	if (rc_docker_list_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, &list, err) < 0)
-		return -1;
-	rc_observed_add_containers(&fs->obs, list);
-	/* the others, counted without listing them (the daemon's /info count) */
-	if (total >= 0 && (size_t)total >= json_array_size(list))
-		fs->obs.unmanaged = (size_t)total - json_array_size(list);
-	json_decref(list);
-	list = NULL;
-	/*
-	 * Desired names our list did not show may be held by a container that
-	 * is not ours: ask for those only (none at all once converged).
-	 */
-	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
-	{
-		size_t n = 0;
-		for (size_t i = 0; i < fs->names.nr; i++) {
-			bool seen = false;
-			for (size_t k = 0; k < fs->obs.containers_nr && !seen; k++)
-				seen = !strcmp(fs->obs.containers[k].name, fs->names.v[i]);
-			if (!seen)
-				names[n++] = fs->names.v[i];
-		}
-		if (n && rc_docker_list_containers(fs->docker, NULL, names, &list, err) < 0) {
-			free(names);
-			return -1;
-		}
-	}
-	free(names);
-	if (list) {
-		/* only those not in the first answer (a container may have been labelled since) */
-		json_t *fresh = json_array();
-		size_t i;
-		json_t *c;
-		json_array_foreach(list, i, c) {
-			const char *id = json_string_value(json_object_get(c, "Id"));
-			bool dup = false;
-			for (size_t k = 0; id && k < fs->obs.containers_nr && !dup; k++)
-				dup = !strcmp(fs->obs.containers[k].id, id);
-			if (!dup)
-				json_array_append(fresh, c);
-		}
-		rc_observed_add_containers(&fs->obs, fresh);
-		json_decref(fresh);
-		json_decref(list);
-	}
-	return 0;
-}
-
 /* Our networks, each inspected: only that shows the containers attached. */
 static int observe_networks(struct fship *fs, rc_error *err)
 {
@@ -145,6 +88,64 @@ static int observe_networks(struct fship *fs, rc_error *err)
 	return ret;
 }
 
+static const char *const skip_spec[] = { RC_LABEL_SPEC, NULL };
+
+static int observe_one(const rc_docker_summary *c, void *data, rc_error *err)
+{
+	struct fship *fs = data;
+
+	(void)err;
+	if (fs->ids.nr && rc_strmap_get(&fs->ids, c->id))
+		return 0;
+	rc_observed_add(&fs->obs, c->id, c->name, c->state, c->status, c->image_id,
+			(const char *const *)c->labels, c->labels_nr);
+	return 0;
+}
+
+/*
+ * Our containers on a ship, in one request, and whatever holds a desired
+ * name (`total`: the daemon's count of all containers, or -1). The list
+ * is read as it arrives: the spec labels (the bulk of it) are skipped,
+ * and fetched later for the containers the plan must explain
+ * (rc_observe_specs).
+ */
+static int list_containers(struct fship *fs, json_int_t total, rc_error *err)
+{
+	rc_strmap seen = RC_STRMAP_INIT;
+	const char **names;
+	size_t n = 0, ours;
+	int r = 0;
+
+	rc_strmap_release(&fs->ids);
+	if (rc_docker_scan_containers(fs->docker, RC_LABEL_ENVIRONMENT, NULL, "reconcile.", skip_spec,
+				      observe_one, fs, err) < 0)
+		return -1;
+	/* the others, counted without listing them (the daemon's /info count) */
+	ours = fs->obs.containers_nr;
+	if (total >= 0 && (size_t)total >= ours)
+		fs->obs.unmanaged = (size_t)total - ours;
+	/*
+	 * Desired names our list did not show may be held by a container that
+	 * is not ours: ask for those only (none at all once converged).
+	 */
+	names = rc_xcalloc(fs->names.nr + 1, sizeof(*names));
+	for (size_t k = 0; k < fs->obs.containers_nr; k++)
+		rc_strmap_add(&seen, fs->obs.containers[k].name, fs);
+	for (size_t i = 0; i < fs->names.nr; i++)
+		if (!rc_strmap_get(&seen, fs->names.v[i]))
+			names[n++] = fs->names.v[i];
+	rc_strmap_release(&seen);
+	/* a container labelled since the first answer is not added twice */
+	for (size_t k = 0; n && k < fs->obs.containers_nr; k++)
+		rc_strmap_add(&fs->ids, fs->obs.containers[k].id, fs);
+	if (n)
+		r = rc_docker_scan_containers(fs->docker, NULL, names, "reconcile.", skip_spec, observe_one, fs,
+					      err);
+	free(names);
+	rc_strmap_release(&fs->ids);
+	return r < 0 ? -1 : 0;
+}
+
 void rc_observe_ship(struct fleet *f, size_t idx)
 {
 	struct fship *fs = &f->v[idx];
@@ -161,7 +162,10 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	 * Who answers: one daemon reached two ways must not look like two
 	 * hosts. Its ID alone is not enough: Docker 20.10 derives it from
 	 * /etc/docker/key.json, which two daemons on one host (and cloned
-	 * machines) share; with its name and root directory it is.
+	 * machines) share; with its name and root directory it is. Asked of
+	 * every ship, not only where another ship of the run may be this
+	 * daemon: its count of containers gives the unmanaged ones (the
+	 * ships' "unmanaged" of the report and of status).
 	 */
 	{
 		json_t *info = NULL;
@@ -213,6 +217,50 @@ fail:
 	rc_converge_logf(f->opts, fs->spare ? RC_LOG_DEBUG : RC_LOG_ERROR, "ship '%s' (%s): %s", s->name, fs->endpoint, err.msg);
 }
 
+/* The spec label of one container, from its inspect. */
+static void fetch_spec(struct fship *fs, rc_observed_container *c, const rc_converge_opts *o)
+{
+	rc_error err = RC_ERROR_INIT;
+	json_t *full = NULL;
+	const char *spec;
+
+	c->spec_omitted = false;    /* asked once: a failure leaves the reason "spec changed" */
+	if (!fs->docker || rc_docker_inspect_container(fs->docker, c->id, &full, &err) < 0) {
+		rc_converge_logf(o, RC_LOG_DEBUG, "container '%s': its spec label not read: %s", c->name, err.msg);
+		return;
+	}
+	spec = json_string_value(json_object_get(json_object_get(json_object_get(full, "Config"), "Labels"),
+						 RC_LABEL_SPEC));
+	if (spec)
+		c->spec = rc_xstrdup(spec);
+	json_decref(full);
+}
+
+size_t rc_observe_specs(struct fleet *f, const rc_plan *plan)
+{
+	size_t got = 0;
+
+	for (size_t e = 0; e < plan->envs_nr; e++)
+		for (size_t i = 0; i < plan->envs[e].actions_nr; i++) {
+			const rc_action *a = &plan->envs[e].actions[i];
+			struct fship *fs = a->needs_spec && a->container_id ? rc_fleet_ship(f, a->endpoint) : NULL;
+			rc_observed_container *c;
+			if (!fs)
+				continue;
+			if (!fs->ids.nr)
+				for (size_t k = 0; k < fs->obs.containers_nr; k++)
+					rc_strmap_add(&fs->ids, fs->obs.containers[k].id, &fs->obs.containers[k]);
+			c = rc_strmap_get(&fs->ids, a->container_id);
+			if (!c || !c->spec_omitted)
+				continue;
+			fetch_spec(fs, c, f->opts);
+			got++;
+		}
+	/* the maps point into the containers, which a re-list frees */
+	for (size_t i = 0; i < f->nr; i++)
+		rc_strmap_release(&f->v[i].ids);
+	return got;
+}
 
 /*
  * Freshness of mutable tags (issue 6): after the ships are observed, ask

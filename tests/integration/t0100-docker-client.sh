@@ -38,7 +38,7 @@ test_expect_success 'the live tests run against the daemon, and pass' '
 	cat out &&
 	test_grep ! "^not ok" out &&
 	grep "^ok [0-9]* - live_" out >live &&
-	test_line_count = 5 live
+	test_line_count = 6 live
 '
 
 test_expect_success 'the pulled image is there, and no container is left behind' '

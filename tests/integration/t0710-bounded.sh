@@ -109,7 +109,7 @@ bounded () {
 }
 
 test_expect_success 'a Docker port that accepts and never answers' '
-	bounded silent-http.example.com "docker on .bad. (tcp://127.0.0.1:$SILENT): GET /version: Operation timed out after"
+	bounded silent-http.example.com "docker on .bad. (tcp://127.0.0.1:$SILENT): GET /_ping: Operation timed out after"
 '
 
 test_expect_success 'a TLS handshake that stalls' '

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,6 +729,154 @@ static void test_url_escape_and_query(void **state)
 	rc_buf_release(&small);
 }
 
+
+/* ---- the container list, scanned ---- */
+
+struct scanned {
+	rc_buf text;      /* one line a container: id name state [status] image key=value... */
+	size_t n;
+};
+
+static int scanned_one(const rc_docker_summary *c, void *data, rc_error *err)
+{
+	struct scanned *x = data;
+
+	(void)err;
+	x->n++;
+	rc_buf_addf(&x->text, "%s %s %s [%s] %s", c->id, c->name, c->state ? c->state : "-",
+		    c->status ? c->status : "-", c->image_id ? c->image_id : "-");
+	for (size_t i = 0; i < c->labels_nr; i++)
+		rc_buf_addf(&x->text, " %s=%s", c->labels[2 * i], c->labels[2 * i + 1] ? c->labels[2 * i + 1] : "(skipped)");
+	rc_buf_addch(&x->text, '\n');
+	return 0;
+}
+
+static const char *const skip_spec[] = { "reconcile.spec", NULL };
+
+/* Scan `text` fed in pieces of `chunk` bytes (0: whole); the result in x, the code returned. */
+static int scan_text(struct scanned *x, const char *text, size_t len, size_t chunk, size_t entry_cap)
+{
+	rc_docker_scanner s;
+	rc_error err = RC_ERROR_INIT;
+	int ret;
+
+	rc_buf_init(&x->text, 0);
+	x->n = 0;
+	rc_docker_scanner_init(&s, "reconcile.", skip_spec, entry_cap, scanned_one, x);
+	for (size_t off = 0; off < len; off += chunk ? chunk : len)
+		rc_docker_scanner_feed(&s, text + off, chunk && len - off > chunk ? chunk : len - off);
+	ret = rc_docker_scanner_finish(&s, &err);
+	rc_docker_scanner_release(&s);
+	return ret;
+}
+
+static void test_scan_list(void **state)
+{
+	static const char doc[] =
+		" [ {\"Id\":\"a\",\"Names\":[\"/web/db\",\"/db\"],\"State\":\"running\",\"ImageID\":\"sha256:1\","
+		"\"Status\":\"Up 2 minutes (healthy)\","
+		"\"Ports\":[{\"PrivatePort\":80,\"Type\":\"tcp\"}],\"Created\":1.5e9,\"x\":null,\"y\":true,"
+		"\"Labels\":{\"reconcile.environment\":\"prod\",\"other\":\"\\\"}\",\"reconcile.spec\":"
+		"\"{\\\"env\\\":{\\\"A\\\":\\\"]}\\\"}}\",\"reconcile.service\":\"d\\u00e9\\ud83d\\ude00\\n\\/\","
+		"\"reconcile.spec-hash\":\"h1\"},\"Mounts\":[]},\n"
+		"  7, \"s\", [], {},\n"
+		"  {\"Names\":[\"/noid\"],\"Id\":\"b\",\"Labels\":null,\"Id\":\"c\"},\n"
+		"  {\"Id\":\"d\",\"Names\":[]}\n"
+		"] \n";
+	const char *want =
+		"a /db running [Up 2 minutes (healthy)] sha256:1 reconcile.environment=prod reconcile.spec=(skipped) "
+		"reconcile.service=d\xc3\xa9\xf0\x9f\x98\x80\n/ reconcile.spec-hash=h1\n"
+		"c /noid - [-] -\n";
+	struct scanned x;
+	(void)state;
+
+	/* whole, and split at every byte */
+	for (size_t chunk = 0; chunk < 4; chunk++) {
+		assert_int_equal(scan_text(&x, doc, sizeof(doc) - 1, chunk, 0), 0);
+		assert_string_equal(x.text.ptr, want);
+		assert_int_equal(x.n, 2);
+		rc_buf_release(&x.text);
+	}
+	/* an empty list; and what is not one */
+	assert_int_equal(scan_text(&x, "[]", 2, 1, 0), 0);
+	assert_int_equal(x.n, 0);
+	rc_buf_release(&x.text);
+	{
+		static const char *const bad[] = { "", "{}", "\"x\"", "1", "[", "[{]", "[{\"Id\":}]", "[1,]x",
+						   "[{\"Id\":\"\\x\"}]", "[{\"Id\":\"\\u12g4\"}]", "[]]", "[{\"a\" 1}]",
+						   "[{\"Id\":\"a\"", "[{\"Id\":\"a", "[1 2]" };
+		for (size_t i = 0; i < RC_ARRAY_SIZE(bad); i++) {
+			if (scan_text(&x, bad[i], strlen(bad[i]), 1, 0) != RC_ERROR)
+				fail_msg("'%s' was accepted", bad[i]);
+			rc_buf_release(&x.text);
+		}
+	}
+	/* too deep */
+	{
+		char deep[200];
+		memset(deep, '[', sizeof(deep));
+		assert_int_equal(scan_text(&x, deep, sizeof(deep), 0, 0), RC_ERROR);
+		rc_buf_release(&x.text);
+	}
+	/* the fields kept of one entry are capped; the labels skipped are not kept, so do not count */
+	assert_int_equal(scan_text(&x, doc, sizeof(doc) - 1, 0, 40), RC_ELIMIT);
+	rc_buf_release(&x.text);
+	assert_int_equal(scan_text(&x, doc, sizeof(doc) - 1, 0, 200), 0);
+	rc_buf_release(&x.text);
+}
+
+/* The recorded answer of a real dockerd reads the same scanned as parsed. */
+static void test_scan_list_recorded(void **state)
+{
+	json_t *recorded = load_json("containers-list.json");
+	char *text = json_dumps(recorded, JSON_COMPACT);
+	struct scanned x;
+	size_t i;
+	json_t *c;
+	(void)state;
+
+	assert_int_equal(scan_text(&x, text, strlen(text), 7, 0), 0);
+	assert_int_equal(x.n, json_array_size(recorded));
+	json_array_foreach(recorded, i, c)
+		assert_non_null(strstr(x.text.ptr, json_string_value(json_object_get(c, "Id"))));
+	rc_buf_release(&x.text);
+	free(text);
+	json_decref(recorded);
+}
+
+/*
+ * One service of 1,200 instances: a list of ~70 MB, over the 64 MiB any
+ * buffered answer may be, read in the pieces curl hands over, in little
+ * memory (the spec labels skipped).
+ */
+static void test_scan_list_huge(void **state)
+{
+	rc_buf spec = RC_BUF_INIT, doc = RC_BUF_INIT;
+	struct scanned x;
+	(void)state;
+
+	rc_buf_init(&doc, (size_t)128 << 20);
+	rc_buf_adds(&spec, "{\\\"env\\\":{");
+	for (int i = 0; i < 1200; i++)
+		rc_buf_addf(&spec, "%s\\\"APP_%d_HOST\\\":\\\"10.0.0.%d\\\"", i ? "," : "", i, i % 250);
+	rc_buf_adds(&spec, "}}");
+	rc_buf_addch(&doc, '[');
+	for (int i = 0; doc.len < (size_t)70 << 20; i++)
+		rc_buf_addf(&doc, "%s{\"Id\":\"%064d\",\"Names\":[\"/app-%d\"],\"State\":\"running\","
+			    "\"ImageID\":\"sha256:1\",\"Labels\":{\"reconcile.environment\":\"e\","
+			    "\"reconcile.spec-hash\":\"h\",\"reconcile.spec\":\"%s\"}}",
+			    i ? "," : "", i, i, spec.ptr);
+	rc_buf_addch(&doc, ']');
+	assert_true(doc.len > RC_BUF_DEFAULT_CAP);
+	assert_int_equal(scan_text(&x, doc.ptr, doc.len, 16384, 0), 0);
+	assert_true(x.n > 1200);
+	assert_non_null(strstr(x.text.ptr, " /app-1200 running [-] sha256:1 reconcile.environment=e "
+				   "reconcile.spec-hash=h reconcile.spec=(skipped)\n"));
+	rc_buf_release(&x.text);
+	rc_buf_release(&doc);
+	rc_buf_release(&spec);
+}
+
 static void test_merge_named(void **state)
 {
 	json_t *recorded = load_json("containers-list.json");
@@ -884,7 +1033,7 @@ static void test_timeout(void **state)
 	rc_docker_endpoint ep = { .ship = "vm1", .unix_path = sa.sun_path, .timeout_ms = 200 };
 	assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
 	assert_int_equal(rc_docker_negotiate(d, &err), RC_ETIMEOUT);
-	assert_true(strstr(err.msg, "GET /version: Operation timed out after"));
+	assert_true(strstr(err.msg, "GET /_ping: Operation timed out after"));
 	rc_docker_free(d);
 	close(fd);
 	unlink(sa.sun_path);
@@ -977,6 +1126,56 @@ static void live_negotiate(void **state)
 	assert_int_equal(rc_docker_new(&d, &ep, &err), 0);
 	assert_int_equal(rc_docker_negotiate(d, &err), 0);
 	assert_string_equal(rc_docker_api_version(d), "1.25");
+	rc_docker_free(d);
+}
+
+/*
+ * Several threads on one client at once (an apply's batch): each request
+ * answered on a connection of its own, and every one counted, timed and
+ * none taken for a broken connection (the counters main's gate and
+ * /metrics read).
+ */
+#define LIVE_THREADS 8
+#define LIVE_REQUESTS 25
+
+static void *live_concurrent_one(void *p)
+{
+	rc_docker *d = p;
+	rc_error err = RC_ERROR_INIT;
+	intptr_t failed = 0;
+
+	for (int i = 0; i < LIVE_REQUESTS; i++) {
+		json_t *info = NULL;
+		if (rc_docker_request(d, "GET", "/info", NULL, NULL, &info, &err) < 0 || !json_is_object(info))
+			failed++;
+		json_decref(info);
+	}
+	return (void *)failed;
+}
+
+static void live_concurrent(void **state)
+{
+	rc_error err = RC_ERROR_INIT;
+	rc_docker_stats before, after;
+	rc_docker *d = live_new(0);
+	pthread_t t[LIVE_THREADS];
+	intptr_t failed = 0;
+	(void)state;
+
+	assert_int_equal(rc_docker_negotiate(d, &err), 0);
+	rc_docker_stats_get(d, &before);
+	for (size_t i = 0; i < LIVE_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, live_concurrent_one, d), 0);
+	for (size_t i = 0; i < LIVE_THREADS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		failed += (intptr_t)r;
+	}
+	assert_int_equal(failed, 0);
+	rc_docker_stats_get(d, &after);
+	assert_int_equal(after.get - before.get, LIVE_THREADS * LIVE_REQUESTS);
+	assert_int_equal(after.timed - before.timed, LIVE_THREADS * LIVE_REQUESTS);
+	assert_int_equal(after.breaks, 0);
 	rc_docker_free(d);
 }
 
@@ -1216,13 +1415,25 @@ static void live_limits(void **state)
 	assert_int_equal(rc_docker_create(d, name, body, &id, &err), 0);
 	assert_int_equal(rc_docker_create(d, name2, body, &id2, &err), 0);
 	small = live_new(64);
-	assert_int_equal(rc_docker_negotiate(small, &err), RC_ELIMIT);
-	assert_string_equal(err.msg, "docker on 'live': GET /version: the answer is larger than 64 bytes");
+	/* the version comes from /_ping's header (its body is "OK"); then any real answer is over the cap */
+	assert_int_equal(rc_docker_negotiate(small, &err), 0);
+	assert_int_equal(rc_docker_request(small, "GET", "/info", NULL, NULL, &list, &err), RC_ELIMIT);
+	assert_string_equal(err.msg, "docker on 'live': GET /info: the answer is larger than 64 bytes");
 	rc_docker_free(small);
 	small = live_new(1000); /* /version fits */
 	assert_int_equal(rc_docker_list_containers(small, NULL, NULL, &list, &err), RC_ELIMIT);
 	assert_null(list);
 	assert_string_equal(err.msg, "docker on 'live': GET /containers/json: the answer is larger than 1000 bytes");
+	/* scanned, the same list is no error: only one entry is capped */
+	{
+		struct scanned x;
+		rc_buf_init(&x.text, 0);
+		x.n = 0;
+		assert_int_equal(rc_docker_scan_containers(small, NULL, NULL, "reconcile.", skip_spec, scanned_one, &x, &err), 0);
+		assert_true(x.n >= 2);
+		assert_non_null(strstr(x.text.ptr, id2));
+		rc_buf_release(&x.text);
+	}
 	rc_docker_free(small);
 
 	/* read-only: reads work, writes are refused and never sent */
@@ -1266,6 +1477,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_split_image),
 		cmocka_unit_test(test_url_escape_and_query),
 		cmocka_unit_test(test_merge_named),
+		cmocka_unit_test(test_scan_list),
+		cmocka_unit_test(test_scan_list_recorded),
+		cmocka_unit_test(test_scan_list_huge),
 		cmocka_unit_test(test_demux),
 		cmocka_unit_test(test_new),
 		cmocka_unit_test(test_unreachable),
@@ -1273,6 +1487,7 @@ int main(int argc, char **argv)
 	};
 	static const struct CMUnitTest live[] = {
 		cmocka_unit_test(live_negotiate),
+		cmocka_unit_test(live_concurrent),
 		cmocka_unit_test(live_images),
 		cmocka_unit_test(live_lifecycle),
 		cmocka_unit_test(live_exec_and_logs),

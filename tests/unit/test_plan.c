@@ -185,6 +185,81 @@ static void test_spec_change_recreates_with_reasons(void **state)
 	free(spec);
 }
 
+/*
+ * The container list is scanned without the spec labels (issue 19): a
+ * container whose label was skipped and whose hash differs is a recreate
+ * that asks for its label (needs_spec), with "spec changed" until given;
+ * given, the reasons are as precise as ever. Same hash: nothing asked.
+ */
+static void test_spec_omitted_asks_for_it(void **state)
+{
+	struct fixture *f = *state;
+	const rc_env_plan *ep;
+	char hash[65], *spec;
+	json_t *old;
+	char *old_text;
+	const char *labels[] = { "reconcile.environment", "env.example.com", "reconcile.service", "web",
+			   "reconcile.instance", "web-1", "reconcile.ship", "one", "reconcile.spec-hash", "oldhash",
+			   "reconcile.spec", NULL };
+	rc_observed_container *c;
+
+	desired_of(f, "web-1", hash, &spec);
+	old = json_loads(spec, 0, NULL);
+	json_object_set_new(json_object_get(old, "env"), "SERVICE_NAME", json_string("old"));
+	old_text = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+	c = rc_observed_add(&f->ships[0], "id-web-1", "/web-1", "running", "Up 1 second", "sha256:web1", labels, 6);
+	assert_true(c->spec_omitted);
+	assert_null(c->spec);
+	observe_desired(f, 0, "db-1", "running");
+	observe_desired(f, 1, "web-2", "running");
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_int_equal((int)ep->actions_nr, 1);
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", "spec changed");
+	assert_true(ep->actions[0].needs_spec);
+	/* what converge does: the label, fetched, and the plan again */
+	c = &f->ships[0].containers[0];
+	c->spec = rc_xstrdup(old_text);
+	c->spec_omitted = false;
+	compute(f);
+	ep = env_plan(f, "env.example.com");
+	assert_action(&ep->actions[0], RC_ACT_RECREATE, "web-1", "env.SERVICE_NAME changed");
+	assert_false(ep->actions[0].needs_spec);
+	assert_non_null(ep->actions[0].old_spec);
+	/* converged containers ask for nothing */
+	for (size_t i = 0; i < ep->actions_nr; i++)
+		assert_string_equal(ep->actions[i].instance, "web-1");
+	json_decref(old);
+	free(old_text);
+	free(spec);
+}
+
+/* What the scanned list gives rc_observed_add(): the health in its Status, and the owner label. */
+static void test_observed_add_health_owner(void **state)
+{
+	const char *mine[] = { "reconcile.environment", "e", "reconcile.owner", "team-b" };
+	const char *before[] = { "reconcile.environment", "e" };
+	rc_observed_ship s;
+	rc_observed_container *c;
+	(void)state;
+
+	memset(&s, 0, sizeof(s));
+	c = rc_observed_add(&s, "1", "/a", "running", "Up 2 minutes (healthy)", "sha256:1", mine, 2);
+	assert_string_equal(c->health, "healthy");
+	assert_string_equal(c->owner, "team-b");
+	c = rc_observed_add(&s, "2", "/b", "running", "Up 2 minutes (unhealthy)", "sha256:1", before, 1);
+	assert_string_equal(c->health, "unhealthy");
+	assert_string_equal(c->owner, RC_OWNER_DEFAULT);
+	c = rc_observed_add(&s, "3", "/c", "running", "Up 1 second (health: starting)", NULL, NULL, 0);
+	assert_string_equal(c->health, "starting");
+	assert_false(c->managed);
+	assert_null(c->owner);
+	c = rc_observed_add(&s, "4", "/d", "exited", NULL, NULL, NULL, 0);
+	assert_null(c->health);
+	assert_ptr_equal(rc_observed_named(&s, "c"), &s.containers[2]);
+	rc_observed_ship_release(&s);
+}
+
 static void test_image_digest_and_pull(void **state)
 {
 	struct fixture *f = *state;
@@ -1408,6 +1483,8 @@ int main(void)
 		T(test_empty_hosts_create_in_dependency_order),
 		T(test_converged_is_empty),
 		T(test_spec_change_recreates_with_reasons),
+		T(test_spec_omitted_asks_for_it),
+		cmocka_unit_test(test_observed_add_health_owner),
 		T(test_image_digest_and_pull),
 		T(test_stopped_is_started),
 		T(test_dead_container_is_recreated),

@@ -843,6 +843,13 @@ static void fake_serve(struct fake *f, enum fake_mode mode, int ctl)
 			req[len] = '\0';
 		}
 		req[len] = '\0';
+		if (strstr(req, "GET /_ping ")) {
+			static const char h[] = "HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 2\r\n"
+						"Connection: close\r\n\r\nOK";
+			write_all(cs, h, sizeof(h) - 1);
+			close(cs);
+			continue;
+		}
 		if (strstr(req, "GET /version ")) {
 			static const char v[] = "{\"ApiVersion\":\"1.47\",\"MinAPIVersion\":\"1.24\"}";
 			char h[256];
