@@ -3,7 +3,8 @@
 #   make                      build lib/libreconcile.a and reconciler/reconcile
 #   make check                unit tests (prove) and integration tests
 #   make check-unit           unit tests only
-#   make check-integration    integration tests only (needs root, docker.io, ...)
+#   make check-integration    integration tests only (needs root, docker.io, ...),
+#                             INTEGRATION_JOBS=4 scripts at a time
 #   make check-valgrind       unit tests under valgrind, zero reports
 #   make SANITIZE=address,undefined check
 #   make fuzz                 libFuzzer targets (clang) in tests/fuzz/
@@ -158,8 +159,12 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
+# Integration scripts run INTEGRATION_JOBS at a time, the slowest first (as
+# tests/integration/timings lists them); a script with a line
+# test_run_alone='why' runs after them, alone (scripts/run-integration.sh).
+INTEGRATION_JOBS ?= 4
 check-integration: $(PROG) $(PROXY) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
-	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
+	@scripts/run-integration.sh -j $(INTEGRATION_JOBS)
 
 # libFuzzer targets: the whole library is linked into each target, compiled
 # with clang and the fuzzer's flags once, into objects of their own under
