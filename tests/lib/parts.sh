@@ -620,8 +620,17 @@ parts_push_image () {
 }
 
 parts_cleanup () {
-	local name pid pids=
+	local name pid pids= n orphans=" $parts_bridges "
 	test -n "${PARTS_DIR:-}" && test -d "$PARTS_DIR/.parts" || return 0
+	# A daemon's bridge is deleted by its parts_stop_dockerd, in a subshell
+	# here: $parts_bridges does not learn of it. Delete afterwards only the
+	# bridges no daemon recorded (one made for a daemon that never started):
+	# once deleted, a bridge's name is free, and another run (scripts run in
+	# parallel) may have made its own bridge of that name in the meantime.
+	for name in $parts_daemons; do
+		n=$(cat "$PARTS_DIR/docker/$name/bridge" 2>/dev/null) &&
+			orphans=${orphans// rcbr$n / }
+	done
 	# Daemons in parallel: each may take a while to shut down.
 	for name in $parts_daemons; do
 		parts_stop_dockerd "$name" &
@@ -637,7 +646,7 @@ parts_cleanup () {
 	for name in $parts_daemons; do
 		parts_umount_under "$PARTS_DIR/docker/$name"
 	done
-	for name in $parts_bridges; do
+	for name in $orphans; do
 		ip link del "$name" 2>/dev/null
 	done
 	for name in $parts_netns; do
