@@ -13,10 +13,12 @@
 #   4. make fuzz (the library compiled once for all targets); each
 #      tests/fuzz/fuzz_* for $FUZZ_TIME seconds (default 20), $FUZZ_JOBS at a time
 #
-# Where the time goes (2 cores): the two integration runs,
-# mostly waiting on real dockerds (startup, health gates, sleeps), which is
-# why their scripts run in parallel (scripts/run-integration.sh: the slowest
-# first; a script marked test_run_alone runs after them, alone).
+# Where the time goes (2 shared cores, 16 minutes in all): the two integration
+# runs, 5 and 6 minutes, mostly waiting on real dockerds (startup, health
+# gates, sleeps), which is why their scripts run in parallel
+# (scripts/run-integration.sh: the slowest first, t0990 chaos alone takes
+# about 3 minutes; a script marked test_run_alone runs after them, alone);
+# the fuzz targets (2 minutes); cppcheck and valgrind (1 minute each).
 #
 # Every step runs even when an earlier one failed (a failed build makes the
 # steps that need it fail too), so one run shows every problem. The exit status
