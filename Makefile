@@ -3,7 +3,8 @@
 #   make                      build lib/libreconcile.a and reconciler/reconcile
 #   make check                unit tests (prove) and integration tests
 #   make check-unit           unit tests only
-#   make check-integration    integration tests only (needs root, docker.io, ...)
+#   make check-integration    integration tests only (needs root, docker.io, ...),
+#                             INTEGRATION_JOBS=4 scripts at a time
 #   make check-valgrind       unit tests under valgrind, zero reports
 #   make SANITIZE=address,undefined check
 #   make fuzz                 libFuzzer targets (clang) in tests/fuzz/
@@ -79,7 +80,8 @@ LTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 LTOOL_BIN := $(LTOOL_SRC:.c=)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:.c=)
-DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d)
+DEPS := $(wildcard lib/*/*.d reconciler/*.d tests/unit/*.d tests/bench/*.d tests/tools/*.d \
+	tests/fuzz/obj/lib/*/*.d tests/fuzz/obj/tests/fuzz/*.d)
 
 # the GET-only proxy a review runner reaches the Docker hosts through (contrib/getonly-proxy/README.md)
 PROXY := contrib/getonly-proxy/reconcile-getonly-proxy
@@ -157,14 +159,26 @@ check-unit: $(UNIT_BIN)
 check-valgrind: $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' $(UNIT_BIN)
 
+# Integration scripts run INTEGRATION_JOBS at a time, the slowest first (as
+# tests/integration/timings lists them); a script with a line
+# test_run_alone='why' runs after them, alone (scripts/run-integration.sh).
+INTEGRATION_JOBS ?= 4
 check-integration: $(PROG) $(PROXY) $(TOOL_BIN) $(LTOOL_BIN) $(UNIT_BIN)
-	@cd tests/integration && prove --exec 'bash' $(sort $(notdir $(wildcard tests/integration/t[0-9]*.sh)))
+	@scripts/run-integration.sh -j $(INTEGRATION_JOBS)
 
-# libFuzzer targets: the whole library is compiled into each target with clang.
+# libFuzzer targets: the whole library is linked into each target, compiled
+# with clang and the fuzzer's flags once, into objects of their own under
+# $(FUZZ_OBJ_DIR) (beside the plain or SANITIZE objects, which they never replace).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DGIT_DEPRECATE_HARD -iquote lib $(PKG_CFLAGS) -std=c11
-tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*/*.h)
+FUZZ_OBJ_DIR := tests/fuzz/obj
+FUZZ_LIB_OBJ := $(addprefix $(FUZZ_OBJ_DIR)/,$(LIB_OBJ))
+$(FUZZ_OBJ_DIR)/%.o: %.c
+	$(QP) FUZZCC $@
+	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+tests/fuzz/fuzz_%: $(FUZZ_OBJ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(QP) FUZZ $@
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS) -lpthread
 
 fuzz: $(FUZZ_BIN)
 
@@ -187,9 +201,9 @@ install: $(PROG) $(PROXY)
 	  install -m 0644 contrib/reconcile.yaml $(DESTDIR)$(SYSCONFDIR)/reconcile/reconcile.yaml
 
 clean:
-	rm -f lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
+	rm -rf lib/*/*.o lib/*/*.d $(LIB_A) reconciler/*.o reconciler/*.d $(PROG) \
 	  tests/unit/*.o tests/unit/*.d $(UNIT_BIN) tests/bench/*.o tests/bench/*.d $(BENCH_BIN) \
-	  $(FUZZ_BIN) $(TOOL_BIN) $(PROXY) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
+	  $(FUZZ_BIN) $(FUZZ_OBJ_DIR) $(TOOL_BIN) $(PROXY) tests/tools/*.o tests/tools/*.d $(LTOOL_BIN) BUILD-FLAGS
 
 
 .PHONY: check-layers check-headers analyze style

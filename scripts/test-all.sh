@@ -4,10 +4,21 @@
 #   1. make -j2                                 the plain build
 #      make check-layers check-headers analyze  the house rules, cppcheck
 #      scripts/style.sh --self-test             the style check itself
-#   2. make check-unit, make check-integration  the whole suite, plain
+#   2. make check-unit                          unit tests, plain
+#      make check-valgrind                      the same under valgrind (on the
+#                                               plain build, before step 3 replaces it)
+#      make check-integration                   integration tests, plain,
+#                                               $INTEGRATION_JOBS scripts at a time
 #   3. make clean; make SANITIZE=address,undefined; the whole suite again
-#   4. make clean; make; make check-valgrind    unit tests under valgrind
-#   5. make fuzz; each tests/fuzz/fuzz_* for $FUZZ_TIME seconds (default 30)
+#   4. make fuzz (the library compiled once for all targets); each
+#      tests/fuzz/fuzz_* for $FUZZ_TIME seconds (default 20), $FUZZ_JOBS at a time
+#
+# Where the time goes (2 shared cores, 16 minutes in all): the two integration
+# runs, 5 and 6 minutes, mostly waiting on real dockerds (startup, health
+# gates, sleeps), which is why their scripts run in parallel
+# (scripts/run-integration.sh: the slowest first, t0990 chaos alone takes
+# about 3 minutes; a script marked test_run_alone runs after them, alone);
+# the fuzz targets (2 minutes); cppcheck and valgrind (1 minute each).
 #
 # Every step runs even when an earlier one failed (a failed build makes the
 # steps that need it fail too), so one run shows every problem. The exit status
@@ -18,13 +29,17 @@
 # strict here (RECONCILE_TEST_STRICT=1): a part that cannot start fails.
 #
 # Environment: FUZZ_TIME (seconds per fuzz target), MAKE_JOBS (default 2),
-# SKIP_FUZZ=1, SKIP_VALGRIND=1, SKIP_SANITIZE=1 for quicker local runs (CI
-# sets none of them; a skipped step is listed as such in the summary).
+# FUZZ_JOBS (fuzz targets at a time, default $MAKE_JOBS), INTEGRATION_JOBS
+# (integration scripts at a time, default 4), SKIP_FUZZ=1, SKIP_VALGRIND=1,
+# SKIP_SANITIZE=1 for quicker local runs (CI sets none of them; a skipped step
+# is listed as such in the summary).
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 FUZZ_TIME=${FUZZ_TIME:-20}
 MAKE_JOBS=${MAKE_JOBS:-2}
+FUZZ_JOBS=${FUZZ_JOBS:-$MAKE_JOBS}
+INTEGRATION_JOBS=${INTEGRATION_JOBS:-4}
 export RECONCILE_TEST_STRICT=1
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
@@ -38,6 +53,18 @@ header () {
 	printf '\n==== %s ====\n' "$*"
 }
 
+# record TITLE EXIT SECONDS: count a step that ran, PASS or FAIL.
+record () {
+	if test "$2" -eq 0; then
+		passed=$((passed + 1))
+		summary+=("PASS  $(printf '%4ds' "$3")  $1")
+	else
+		failed=$((failed + 1))
+		summary+=("FAIL  $(printf '%4ds' "$3")  $1 (exit $2)")
+		echo "---- FAILED: $1 (exit $2)"
+	fi
+}
+
 # step TITLE CMD...: run one step, record PASS or FAIL with its duration.
 step () {
 	local title=$1 start ret
@@ -47,14 +74,7 @@ step () {
 	start=$SECONDS
 	"$@"
 	ret=$?
-	if test $ret -eq 0; then
-		passed=$((passed + 1))
-		summary+=("PASS  $(printf '%4ds' $((SECONDS - start)))  $title")
-	else
-		failed=$((failed + 1))
-		summary+=("FAIL  $(printf '%4ds' $((SECONDS - start)))  $title (exit $ret)")
-		echo "---- FAILED: $title (exit $ret)"
-	fi
+	record "$title" $ret $((SECONDS - start))
 	return 0
 }
 
@@ -88,38 +108,64 @@ fuzz_one () {
 	rm -rf "$work"
 }
 
+# fuzz_all: every fuzz target for $FUZZ_TIME seconds, $FUZZ_JOBS at a time
+# (each is one process on one core); one step each, its output shown whole
+# when it ends.
+fuzz_all () {
+	local srcs=() i j bin title out start ret pids=()
+	for bin in tests/fuzz/fuzz_*.c; do
+		test -f "$bin" && srcs+=("${bin%.c}")
+	done
+	out=$(mktemp -d /tmp/reconcile-fuzzlog.XXXXXX) || return 1
+	for ((i = 0; i < ${#srcs[@]}; i += FUZZ_JOBS)); do
+		pids=()
+		start=$SECONDS
+		for ((j = i; j < i + FUZZ_JOBS && j < ${#srcs[@]}; j++)); do
+			fuzz_one "${srcs[j]}" >"$out/$j" 2>&1 &
+			pids+=($!)
+		done
+		for ((j = i; j < i + FUZZ_JOBS && j < ${#srcs[@]}; j++)); do
+			wait "${pids[j - i]}"
+			ret=$?
+			title="fuzz $(basename "${srcs[j]}") for ${FUZZ_TIME}s"
+			step_no=$((step_no + 1))
+			header "[$step_no] $title"
+			cat "$out/$j"
+			record "$title" $ret $((SECONDS - start))
+		done
+	done
+	rm -rf "$out"
+}
+
 step "make -j$MAKE_JOBS (plain build)" make -j"$MAKE_JOBS"
 step "make check-layers (layers, purity, no include circle)" make check-layers
 step "make check-headers" make check-headers
 step "make analyze (cppcheck)" make analyze
 step "make style (self-test)" scripts/style.sh --self-test
 step "make check-unit" make check-unit
-step "make check-integration" make check-integration
+# valgrind runs the plain build's unit tests: here, before the ASan build
+# replaces that build (no make clean and plain rebuild for it afterwards)
+if test -z "${SKIP_VALGRIND:-}"; then
+	step "make check-valgrind" make check-valgrind
+else
+	skipped "unit tests under valgrind" "SKIP_VALGRIND set"
+fi
+step "make check-integration (INTEGRATION_JOBS=$INTEGRATION_JOBS)" \
+	make check-integration INTEGRATION_JOBS="$INTEGRATION_JOBS"
 
 if test -z "${SKIP_SANITIZE:-}"; then
 	step "make clean" make clean
 	step "make SANITIZE=address,undefined (build)" make -j"$MAKE_JOBS" SANITIZE=address,undefined all unit
 	step "make SANITIZE=address,undefined check-unit" make SANITIZE=address,undefined check-unit
-	step "make SANITIZE=address,undefined check-integration" make SANITIZE=address,undefined check-integration
+	step "make SANITIZE=address,undefined check-integration (INTEGRATION_JOBS=$INTEGRATION_JOBS)" \
+		make SANITIZE=address,undefined check-integration INTEGRATION_JOBS="$INTEGRATION_JOBS"
 else
 	skipped "the suite under ASan+UBSan" "SKIP_SANITIZE set"
 fi
 
-if test -z "${SKIP_VALGRIND:-}"; then
-	step "make clean" make clean
-	step "make (plain build for valgrind)" make -j"$MAKE_JOBS" all unit
-	step "make check-valgrind" make check-valgrind
-else
-	skipped "unit tests under valgrind" "SKIP_VALGRIND set"
-fi
-
 if test -z "${SKIP_FUZZ:-}"; then
 	step "make fuzz" make -j"$MAKE_JOBS" fuzz
-	for src in tests/fuzz/fuzz_*.c; do
-		test -f "$src" || continue
-		bin=${src%.c}
-		step "fuzz $(basename "$bin") for ${FUZZ_TIME}s" fuzz_one "$bin"
-	done
+	fuzz_all
 else
 	skipped "fuzz targets" "SKIP_FUZZ set"
 fi

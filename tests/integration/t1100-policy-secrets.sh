@@ -85,7 +85,7 @@ test_expect_success 'templates never see RECONCILE_*; template_env deny and allo
 
 # A fake Docker daemon in a network namespace, on plain TCP: it answers
 # enough to be observed and records every request's headers.
-NS=rcpol1 NSIP=
+NS=rcpol$$ NSIP=
 test_expect_success 'setup: a fake plain-TCP daemon in a network namespace' '
 	parts_make_netns $NS &&
 	NSIP=$(eval echo "\$NETNS_IP_$(parts_var $NS)") &&

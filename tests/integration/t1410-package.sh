@@ -1,5 +1,9 @@
 #!/bin/bash
 test_description='packaging: make install, the Debian package built and installed, bash completion'
+# Installing the package puts /etc/reconcile/reconcile.yaml (and its policy)
+# where every run of reconcile without --config reads it: no other script may
+# run meanwhile (scripts/run-integration.sh).
+test_run_alone='it installs the package: /etc/reconcile/reconcile.yaml, read by every reconcile run'
 
 . "$(dirname "$0")/test-lib.sh"
 

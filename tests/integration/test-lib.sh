@@ -17,9 +17,22 @@
 #	test_done
 #
 # Run it from anywhere: `bash t0001-parts.sh [-v] [-d] [-i] [-x]`, or through
-# prove from tests/integration: `prove --exec bash t0001-parts.sh` (make
-# check-integration). Output is TAP on stdout ("ok N - title", "not ok N -
-# title", "1..N" at the end); everything else goes to stderr.
+# prove from tests/integration: `prove --exec bash t0001-parts.sh`. Output is
+# TAP on stdout ("ok N - title", "not ok N - title", "1..N" at the end);
+# everything else goes to stderr.
+#
+# make check-integration (scripts/run-integration.sh) runs the scripts
+# INTEGRATION_JOBS (4) at a time, so a script must share nothing with another
+# one: it starts its parts through parts.sh (own $PARTS_DIR, bridges, ports,
+# namespaces: name a namespace with $$ in it), works in $TRASH, and never
+# signals or looks for processes by a pattern that another script's could
+# match. A script that cannot share the machine (it measures time tightly, or
+# changes something every script sees) says why in a line of its own, before
+# it sources this file:
+#
+#	test_run_alone='it measures how long ... takes'
+#
+# and runs after the others, alone.
 #
 # Bodies are eval'ed in the script's own shell (not a subshell), in $TRASH, so
 # variables a body sets (for instance by starting parts) are seen by later

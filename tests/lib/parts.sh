@@ -56,7 +56,8 @@
 #                                 CMD ["/bin/sh"], ENV PATH=/bin). Prints the image id.
 #   parts_push_image NAME TAG     log daemon NAME's CLI in to $REGISTRY and push TAG
 #                                 (TAG must start with $REGISTRY/).
-#   parts_free_port               print a TCP port nobody listens on (127.0.0.1).
+#   parts_free_port               print a TCP port nobody listens on (127.0.0.1), and
+#                                 that no other run (of parts.sh) got, until cleanup.
 #   parts_make_netns NAME         a network namespace /var/run/netns/NAME joined to this
 #                                 one by a veth pair on a /30 of 10.213.0.0/16: exports
 #                                 NETNS_IP_<NAME> (its side) and NETNS_PEER_<NAME> (ours).
@@ -119,6 +120,8 @@ parts_init () {
 		PARTS_DIR=$(mktemp -d /tmp/rcparts.XXXXXX) || return 1
 	fi
 	mkdir -p "$PARTS_DIR/.parts" "$PARTS_DIR/log" "$PARTS_DIR/docker-config" || return 1
+	# stale port claims (parts_claim_port): dangling links older than a minute
+	find "$PARTS_PORTS_DIR" -maxdepth 1 -xtype l -mmin +1 -delete 2>/dev/null
 	export PARTS_DIR
 	export DOCKER_CONFIG="$PARTS_DIR/docker-config"
 	if test -z "${TEST_LIB_LOADED:-}"; then
@@ -148,7 +151,10 @@ parts_port_in_use () {
 # Pick randomly in 20000-32767, below the ephemeral range Linux hands out to
 # outgoing connections (32768-60999), and check nobody listens. Ports handed
 # out in this run are remembered in a file (callers use $(...), a subshell) so
-# two calls before anyone binds do not return the same one.
+# two calls before anyone binds do not return the same one, and claimed
+# machine-wide (parts_claim_port) so that concurrent runs (make
+# check-integration runs scripts in parallel) do not either, nor take a port a
+# script keeps free on purpose (one where nobody must answer).
 parts_free_port () {
 	local p i given=/dev/null
 	test -n "${PARTS_DIR:-}" && test -d "$PARTS_DIR/.parts" && given="$PARTS_DIR/.parts/ports"
@@ -157,12 +163,34 @@ parts_free_port () {
 		if grep -qx "$p" "$given" 2>/dev/null || parts_port_in_use "$p"; then
 			continue
 		fi
-		test "$given" = /dev/null || echo "$p" >>"$given"
+		if test "$given" != /dev/null; then
+			parts_claim_port "$p" || continue
+			echo "$p" >>"$given"
+		fi
 		echo "$p"
 		return 0
 	done
 	parts_err "no free port found"
 	return 1
+}
+
+# A claim is a symbolic link $PARTS_PORTS_DIR/PORT -> $PARTS_DIR (ln -s is
+# atomic: one run gets it). parts_cleanup removes its run's claims; a claim
+# whose $PARTS_DIR is gone (a run killed before its cleanup) is left alone for
+# a minute, then removed by the next parts_init.
+PARTS_PORTS_DIR=${PARTS_PORTS_DIR:-/tmp/rcparts-ports}
+parts_claim_port () {
+	mkdir -p "$PARTS_PORTS_DIR" 2>/dev/null
+	ln -s "$PARTS_DIR" "$PARTS_PORTS_DIR/$1" 2>/dev/null
+}
+
+parts_release_ports () {
+	local p
+	test -f "$PARTS_DIR/.parts/ports" || return 0
+	while read -r p; do
+		test "$(readlink "$PARTS_PORTS_DIR/$p" 2>/dev/null)" != "$PARTS_DIR" ||
+			rm -f "$PARTS_PORTS_DIR/$p"
+	done <"$PARTS_DIR/.parts/ports"
 }
 
 parts_var () {
@@ -592,8 +620,17 @@ parts_push_image () {
 }
 
 parts_cleanup () {
-	local name pid pids=
+	local name pid pids= n orphans=" $parts_bridges "
 	test -n "${PARTS_DIR:-}" && test -d "$PARTS_DIR/.parts" || return 0
+	# A daemon's bridge is deleted by its parts_stop_dockerd, in a subshell
+	# here: $parts_bridges does not learn of it. Delete afterwards only the
+	# bridges no daemon recorded (one made for a daemon that never started):
+	# once deleted, a bridge's name is free, and another run (scripts run in
+	# parallel) may have made its own bridge of that name in the meantime.
+	for name in $parts_daemons; do
+		n=$(cat "$PARTS_DIR/docker/$name/bridge" 2>/dev/null) &&
+			orphans=${orphans// rcbr$n / }
+	done
 	# Daemons in parallel: each may take a while to shut down.
 	for name in $parts_daemons; do
 		parts_stop_dockerd "$name" &
@@ -609,7 +646,7 @@ parts_cleanup () {
 	for name in $parts_daemons; do
 		parts_umount_under "$PARTS_DIR/docker/$name"
 	done
-	for name in $parts_bridges; do
+	for name in $orphans; do
 		ip link del "$name" 2>/dev/null
 	done
 	for name in $parts_netns; do
@@ -617,6 +654,7 @@ parts_cleanup () {
 		ip netns del "$name" 2>/dev/null
 	done
 	parts_daemons= parts_pids= parts_bridges= parts_netns=
+	parts_release_ports
 	if test -n "${PARTS_KEEP:-}"; then
 		# without the marker, a second cleanup (test_done, then the EXIT
 		# trap) has nothing to do
