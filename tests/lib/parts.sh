@@ -296,7 +296,7 @@ parts_kill_dockerd () {
 # parts_restart_dockerd NAME: start dockerd NAME again (after parts_kill_dockerd)
 # on the same data root, exec root, socket and bridge; wait for /_ping.
 parts_restart_dockerd () {
-	local name=$1 dir pid
+	local name=$1 dir pid try
 	dir="$PARTS_DIR/docker/$name"
 	test -f "$dir/args" || { parts_err "no dockerd '$name' to restart"; return 1; }
 	pid=$(cat "$dir/launcher.pid" 2>/dev/null)
@@ -304,15 +304,39 @@ parts_restart_dockerd () {
 		parts_err "dockerd '$name' is still running"
 		return 1
 	fi
-	rm -f "$dir/dockerd.pid"
-	# Its containerd died with it (dockerd starts it with a parent-death
-	# signal) and may linger as a zombie nobody reaps: dockerd would take
-	# the pid file's zombie for a live containerd and wait for it in vain.
+	# Under load (the suite runs scripts in parallel on two cores) a
+	# restarted dockerd may give up on its containerd after its own short
+	# timeout: "failed to start containerd: timeout waiting for containerd
+	# to start". That is the daemon's start-up, not what a test looks at,
+	# so a second try is made, after the leftover containerd is gone.
+	for try in 1 2; do
+		parts_forget_containerd "$dir"
+		rm -f "$dir/dockerd.pid"
+		parts_exec_dockerd "$name" || return 1
+		parts_wait_dockerd "$name" && return 0
+		test $try = 1 || return 1
+		pid=$(cat "$dir/launcher.pid" 2>/dev/null)
+		test -z "$pid" || ! parts_alive "$pid" || kill -KILL "$pid" 2>/dev/null
+		parts_wait_for 30 eval "! parts_alive ${pid:-0}" || return 1
+		wait "$pid" 2>/dev/null
+		parts_err "dockerd '$name' did not come back: trying once more"
+	done
+}
+
+# parts_forget_containerd DIR: the containerd of a dockerd that is gone
+# dies with it (dockerd starts it with a parent-death signal), but may take
+# a moment or linger as a zombie nobody reaps; dockerd would take the pid
+# file of either for a live containerd and wait for it in vain. Waits for
+# it (10 s), then kills it: it serves only this dockerd's exec root.
+parts_forget_containerd () {
+	local dir=$1 pid
 	pid=$(cat "$dir/exec/containerd/containerd.pid" 2>/dev/null)
-	if test -n "$pid" && ! parts_alive "$pid"; then
-		rm -f "$dir/exec/containerd/containerd.pid"
+	if test -n "$pid" && parts_alive "$pid" &&
+	   grep -qF "$dir/exec/containerd" "/proc/$pid/cmdline" 2>/dev/null; then
+		parts_wait_for 10 eval "! parts_alive $pid" || kill -KILL "$pid" 2>/dev/null
+		parts_wait_for 10 eval "! parts_alive $pid"
 	fi
-	parts_exec_dockerd "$name" && parts_wait_dockerd "$name"
+	rm -f "$dir/exec/containerd/containerd.pid"
 }
 
 parts_launch_dockerd () {
