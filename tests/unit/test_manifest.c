@@ -852,6 +852,62 @@ static void test_spec_hash_stability(void **state)
 }
 
 /*
+ * rc_desired_build() writes the env of the canonical spec itself (link
+ * variables make it most of a no-op run): its text, and so every hash,
+ * must be what json_dumps() of rc_spec_of() gives, awkward strings and
+ * keyed secrets included.
+ */
+static void test_spec_text_is_jansson(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const char *names[] = { "a1", "a2", "b1" };
+
+	(void)state;
+	env = load_text(HDR "services:\n"
+			"  a:\n    image: app:1\n"
+			"    env: {Q: \"say \\\"hi\\\" \\\\ /x\", C: \"\\x01\\x1f\\t\\n\\r\\b\\f\\x7f\", U: \"caf\\u00e9 \\U0001F600 \\u2028\","
+			" DB_PASSWORD: s3cret, E: \"\", \"K\\u00e9Y\": v}\n"
+			"    instances:\n      a1: {ship: vm1, command: ['\"env\":{}', x]}\n"
+			"      a2: {ship: vm2, entrypoint: ['\"env\":{}'], ports: {http: \"80:8080\"}}\n"
+			"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n"
+			"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n", &d, NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	for (int round = 0; round < 2; round++) {
+		if (round)
+			memset(env->secret_key, 7, sizeof(env->secret_key));
+		for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++) {
+			const rc_instance *in = rc_environment_instance(env, names[i]);
+			rc_desired des;
+			bool secret = false;
+			json_t *spec = rc_spec_of(in, env->secret_key, &secret), *plain = rc_spec_of(in, NULL, NULL);
+			char *txt = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+			char *ptxt = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+			char hash[65];
+
+			rc_desired_build(&des, env, in, NULL);
+			assert_string_equal(des.spec_json, txt);
+			assert_true(secret);   /* DB_PASSWORD and the password in a URL */
+			rc_sha256_hex(hash, ptxt, strlen(ptxt));
+			assert_string_equal(des.legacy_hash, hash);
+			if (!strcmp(names[i], "a1"))
+				assert_true(strstr(txt, "\\u00E9 \\uD83D\\uDE00 \\u2028") &&
+					    strstr(txt, "\\u0001\\u001F\\t\\n\\r\\b\\f\x7f") &&
+					    strstr(txt, "\"K\\u00E9Y\":") && strstr(txt, "say \\\"hi\\\" \\\\ /x"));
+			rc_desired_release(&des);
+			free(txt);
+			free(ptxt);
+			json_decref(spec);
+			json_decref(plain);
+		}
+	}
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
+/*
  * Our compose keys (healthcheck, init, read_only, tmpfs): service level,
  * instance level over it, into the spec and the create body only when
  * written, so that the hash of a file without them is what it was.
@@ -1404,6 +1460,7 @@ int main(void)
 		cmocka_unit_test(test_ship_keys),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_spec_hash_stability),
+		cmocka_unit_test(test_spec_text_is_jansson),
 		cmocka_unit_test(test_spec_diff_reasons),
 		cmocka_unit_test(test_create_body),
 		cmocka_unit_test(test_shlex),
