@@ -631,16 +631,19 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 		      const char *commit)
 {
 	bool secret = false;
+	char *text;
 
 	memset(out, 0, sizeof(*out));
 	out->env = env;
 	out->instance = in;
 	out->endpoint = in->ship ? rc_ship_endpoint(in->ship) : rc_xstrdup("");
-	out->spec_json = spec_text(in, env->secret_key, &secret);
-	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
+	/* kept only when needed: one service of 300 instances makes its texts megabytes */
+	text = spec_text(in, env->secret_key, &secret);
+	rc_sha256_hex(out->hash, text, strlen(text));
+	free(text);
 	if (secret) {
 		/* the label as versions before the keyed hashes wrote it, never stored again */
-		char *text = spec_text(in, NULL, NULL);
+		text = spec_text(in, NULL, NULL);
 		rc_sha256_hex(out->legacy_hash, text, strlen(text));
 		rc_crypto_wipe(text, strlen(text));
 		free(text);
@@ -656,6 +659,15 @@ const json_t *rc_desired_spec(const rc_desired *d)
 	if (!m->spec)
 		m->spec = rc_spec_of(d->instance, d->env->secret_key, &secret);
 	return m->spec;
+}
+
+const char *rc_desired_spec_text(const rc_desired *d)
+{
+	rc_desired *m = (rc_desired *)d;   /* a cache, as for the create body */
+
+	if (!m->spec_json)
+		m->spec_json = spec_text(d->instance, d->env->secret_key, NULL);
+	return m->spec_json;
 }
 
 const json_t *rc_desired_plain_spec(const rc_desired *d)
@@ -674,7 +686,7 @@ const json_t *rc_desired_create(const rc_desired *d)
 	/* a cache: one thread uses a desired container at a time */
 	rc_desired *m = (rc_desired *)d;
 	if (!m->create_)
-		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit, d->owner);
+		m->create_ = create_body(d->env, d->instance, rc_desired_spec_text(d), d->hash, d->commit, d->owner);
 	return m->create_;
 }
 

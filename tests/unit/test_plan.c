@@ -65,7 +65,7 @@ static void desired_of(struct fixture *f, const char *inst, char hash[65], char 
 	rc_desired d;
 	rc_desired_build(&d, f->env, rc_environment_instance(f->env, inst), NULL);
 	memcpy(hash, d.hash, 65);
-	*spec = rc_xstrdup(d.spec_json);
+	*spec = rc_xstrdup(rc_desired_spec_text(&d));
 	rc_desired_release(&d);
 }
 
@@ -957,10 +957,10 @@ static void test_states(void **state)
 
 	assert_non_null(env);
 	rc_desired_build(&des, env, rc_environment_instance(env, "paused"), NULL);
-	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash, des.spec_json);
+	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash, rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	rc_desired_build(&des, env, rc_environment_instance(env, "gone"), NULL);
-	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash, des.spec_json);
+	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash, rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	(void)hash;
 	(void)spec;
@@ -1379,9 +1379,9 @@ static void test_secret_values_hashed_in_spec(void **state)
 	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
 	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
 	rc_desired_build(&des2, env2, rc_environment_instance(env2, "s-1"), NULL);
-	assert_null(strstr(des.spec_json, "hunter2"));
-	assert_non_null(strstr(des.spec_json, "\"DB_PASSWORD\":\"hmac-sha256:"));
-	assert_non_null(strstr(des.spec_json, "\"PLAIN\":\"visible\""));
+	assert_null(strstr(rc_desired_spec_text(&des), "hunter2"));
+	assert_non_null(strstr(rc_desired_spec_text(&des), "\"DB_PASSWORD\":\"hmac-sha256:"));
+	assert_non_null(strstr(rc_desired_spec_text(&des), "\"PLAIN\":\"visible\""));
 	assert_null(strstr(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "Labels"),
 								 "reconcile.spec")), "hunter2"));
 	/* the container gets the value all the same */
@@ -1391,9 +1391,9 @@ static void test_secret_values_hashed_in_spec(void **state)
 	assert_string_not_equal(des.hash, des2.hash);
 
 	/* the same secret: unchanged; another: recreated, the variables named */
-	ep = plan_against(f, env, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 0);
-	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env2, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 1);
 	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
 	assert_string_equal(ep->actions[0].reasons.v[0], "env.DATABASE_CONN changed");
@@ -1443,7 +1443,7 @@ static void test_json_changes_masked(void **state)
 	assert_non_null(env2);
 	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
 	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
-	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env2, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 1);
 	doc = rc_plan_to_json(&f->plan, false);
 	ch = json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(doc, "environments"), 0),
