@@ -651,6 +651,18 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 	out->commit = commit ? rc_xstrdup(commit) : NULL;
 }
 
+void rc_desired_copy(rc_desired *out, const rc_desired *d)
+{
+	memset(out, 0, sizeof(*out));
+	out->env = d->env;
+	out->instance = d->instance;
+	out->endpoint = rc_xstrdup(d->endpoint);
+	memcpy(out->hash, d->hash, sizeof(out->hash));
+	memcpy(out->legacy_hash, d->legacy_hash, sizeof(out->legacy_hash));
+	out->commit = d->commit ? rc_xstrdup(d->commit) : NULL;
+	out->owner = d->owner ? rc_xstrdup(d->owner) : NULL;
+}
+
 const json_t *rc_desired_spec(const rc_desired *d)
 {
 	rc_desired *m = (rc_desired *)d;   /* a cache, as for the create body */

@@ -92,6 +92,8 @@ typedef struct rc_desired {
  */
 void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
 		      const char *commit);
+/* The same desired container (its caches are not copied: they are made again on use). */
+void rc_desired_copy(rc_desired *out, const rc_desired *d);
 /*
  * The create body, built on first use and kept: a run that changes
  * nothing needs only the hashes, and an instance of a large service

@@ -101,11 +101,56 @@ static void observe_desired(struct fixture *f, int ship, const char *inst, const
 	free(spec);
 }
 
+/*
+ * The plan, computed twice: with the desired containers built by the
+ * planner and built beforehand (as rc_converge() builds them while it
+ * observes), which must give the same plan.
+ */
 static void compute(struct fixture *f)
 {
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_input_env in = { "env.example.com", f->env, &f->diags, NULL };
+	rc_desired *pre = NULL;
+	size_t n = 0;
+	rc_plan again;
+	json_t *a, *b;
+	char *ta, *tb;
+
 	rc_plan_release(&f->plan);
 	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	if (!f->env)
+		return;
+	for (size_t s = 0; s < f->env->services_nr; s++)
+		n += f->env->services[s]->instances_nr;
+	pre = rc_xcalloc(n ? n : 1, sizeof(*pre));
+	n = 0;
+	for (size_t s = 0; s < f->env->services_nr; s++)
+		for (size_t i = 0; i < f->env->services[s]->instances_nr; i++)
+			rc_desired_build(&pre[n++], f->env, f->env->services[s]->instances[i], f->opts.revision);
+	in.desired = pre;
+	rc_plan_compute(&again, &in, 1, f->ships, 2, &f->opts);
+	a = rc_plan_to_json(&f->plan, true);
+	b = rc_plan_to_json(&again, true);
+	ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+	tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(ta, tb);
+	assert_int_equal(f->plan.envs_nr, again.envs_nr);
+	for (size_t e = 0; e < again.envs_nr; e++) {
+		assert_int_equal(f->plan.envs[e].desired_nr, again.envs[e].desired_nr);
+		for (size_t i = 0; i < again.envs[e].desired_nr; i++) {
+			assert_string_equal(f->plan.envs[e].desired[i].hash, again.envs[e].desired[i].hash);
+			assert_string_equal(rc_desired_spec_text(&f->plan.envs[e].desired[i]),
+					    rc_desired_spec_text(&again.envs[e].desired[i]));
+		}
+	}
+	free(ta);
+	free(tb);
+	json_decref(a);
+	json_decref(b);
+	for (size_t i = 0; i < n; i++)
+		rc_desired_release(&pre[i]);
+	free(pre);
+	rc_plan_release(&f->plan);
+	f->plan = again;
 }
 
 static const rc_env_plan *env_plan(struct fixture *f, const char *name)
@@ -509,7 +554,7 @@ static void test_ship_moved(void **state)
 {
 	struct fixture *f = *state;
 	rc_observed_ship ships[3];
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_input_env in = { "env.example.com", f->env, &f->diags, NULL };
 	rc_plan_former former[3] = { { "env.example.com", "one", "unix:///run/old.sock" },
 				     { "env.example.com", "one", "unix:///run/gone.sock" },
 				     { "env.example.com", "one", EP1 } };
@@ -875,7 +920,7 @@ static void test_invalid_environment_is_untouched(void **state)
 {
 	struct fixture *f = *state;
 	rc_diags bad = RC_DIAGS_INIT;
-	rc_plan_input_env in = { "env.example.com", NULL, &bad };
+	rc_plan_input_env in = { "env.example.com", NULL, &bad, NULL };
 	const rc_env_plan *ep;
 
 	rc_diags_add(&bad, RC_DIAG_ERROR, "env.example.com/maestro.yaml", 3, 5, "broken");
@@ -950,7 +995,7 @@ static void test_states(void **state)
 		"      data: {ship: one, state: created}\n"
 		"      paused: {ship: one, state: stopped}\n"
 		"      new-stopped: {ship: one, state: stopped}\n", &d, NULL);
-	rc_plan_input_env in = { "env.example.com", env, &d };
+	rc_plan_input_env in = { "env.example.com", env, &d, NULL };
 	const rc_env_plan *ep;
 	char hash[65], *spec;
 	rc_desired des;
@@ -1350,7 +1395,7 @@ static void test_removed_environment_needs_the_inventory(void **state)
 static const rc_env_plan *plan_against(struct fixture *f, rc_environment *env, rc_diags *d, const char *hash,
 				       const char *spec)
 {
-	rc_plan_input_env in = { "env.example.com", env, d };
+	rc_plan_input_env in = { "env.example.com", env, d, NULL };
 	rc_observed_ship_release(&f->ships[0]);
 	memset(&f->ships[0], 0, sizeof(f->ships[0]));
 	f->ships[0].endpoint = rc_xstrdup(EP1);
