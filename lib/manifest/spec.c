@@ -352,28 +352,27 @@ static long utf8_next(const unsigned char *p, size_t *n)
 	return cp;
 }
 
-static bool utf8_valid(const char *s)
-{
-	size_t n;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p += n)
-		if (utf8_next(p, &n) < 0)
-			return false;
-	return true;
-}
-
-/* a valid UTF-8 string as jansson dumps it with JSON_ENSURE_ASCII */
-static void dump_string(rc_buf *b, const char *s)
+/*
+ * A string as jansson dumps it with JSON_ENSURE_ASCII; false, with `b` as
+ * it was, when it is not UTF-8 (jansson refuses such a string).
+ */
+static bool dump_string(rc_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s, *run = p;
-	size_t n;
+	size_t n, start = b->len;
 
 	rc_buf_addch(b, '"');
 	while (*p) {
-		long cp = utf8_next(p, &n);
+		long cp;
 		const char *esc = NULL;
-		if (cp >= 0x20 && cp != '"' && cp != '\\' && cp <= 0x7F) {
-			p += n;
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			p++;    /* printable ASCII, the bulk: copied in runs */
 			continue;
+		}
+		cp = utf8_next(p, &n);
+		if (cp < 0) {
+			rc_buf_setlen(b, start);
+			return false;
 		}
 		rc_buf_add(b, run, (size_t)(p - run));
 		switch (cp) {
@@ -398,6 +397,7 @@ static void dump_string(rc_buf *b, const char *s)
 	}
 	rc_buf_add(b, run, (size_t)(p - run));
 	rc_buf_addch(b, '"');
+	return true;
 }
 
 static int cmp_kvp(const void *a, const void *b)
@@ -409,7 +409,7 @@ static int cmp_kvp(const void *a, const void *b)
 static void dump_env(rc_buf *b, const rc_instance *in, const unsigned char *key, bool *has_secret)
 {
 	const rc_kv **v = rc_xcalloc(in->env.nr ? in->env.nr : 1, sizeof(*v));
-	size_t nr = 0;
+	size_t nr = 0, mark;
 	bool first = true;
 
 	for (size_t i = 0; i < in->env.nr; i++)
@@ -427,17 +427,14 @@ static void dump_env(rc_buf *b, const rc_instance *in, const unsigned char *key,
 			if (has_secret)
 				*has_secret = true;
 		}
-		if (utf8_valid(v[i]->key) && (!val || utf8_valid(val))) {
-			if (!first)
-				rc_buf_addch(b, ',');
+		mark = b->len;
+		if (!first)
+			rc_buf_addch(b, ',');
+		if (dump_string(b, v[i]->key) && !rc_buf_addch(b, ':') &&
+		    (val ? dump_string(b, val) : !rc_buf_adds(b, "null")))
 			first = false;
-			dump_string(b, v[i]->key);
-			rc_buf_addch(b, ':');
-			if (val)
-				dump_string(b, val);
-			else
-				rc_buf_adds(b, "null");
-		}
+		else
+			rc_buf_setlen(b, mark);
 		free(h);
 	}
 	rc_buf_addch(b, '}');

@@ -870,11 +870,14 @@ static void test_spec_text_is_jansson(void **state)
 			" DB_PASSWORD: s3cret, E: \"\", \"K\\u00e9Y\": v}\n"
 			"    instances:\n      a1: {ship: vm1, command: ['\"env\":{}', x]}\n"
 			"      a2: {ship: vm2, entrypoint: ['\"env\":{}'], ports: {http: \"80:8080\"}}\n"
-			"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n"
-			"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n", &d, NULL);
+			"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n    envfile: bad.env\n"
+			"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n", &d,
+			/* bytes that are not UTF-8, in a name and in values: jansson leaves them out */
+			"env.example.com/bad.env", "BAD1=a\xff\nBAD2=\xc0\xaf\nBAD3=\xed\xa0\x80\nB\xe9" "D=x\nOK=\xc3\xa9\n", NULL);
 	if (!env)
 		dump_diags(&d);
 	assert_non_null(env);
+	assert_string_equal(env_of(env, "b1", "BAD1"), "a\xff");   /* in the model, not in the spec */
 	for (int round = 0; round < 2; round++) {
 		if (round)
 			memset(env->secret_key, 7, sizeof(env->secret_key));
@@ -894,6 +897,8 @@ static void test_spec_text_is_jansson(void **state)
 			assert_true(secret);   /* DB_PASSWORD and the password in a URL */
 			rc_sha256_hex(hash, ptxt, strlen(ptxt));
 			assert_string_equal(des.legacy_hash, hash);
+			if (!strcmp(names[i], "b1"))
+				assert_true(!strstr(txt, "BAD") && strstr(txt, "\"OK\":\"\\u00E9\""));
 			if (!strcmp(names[i], "a1"))
 				assert_true(strstr(txt, "\\u00E9 \\uD83D\\uDE00 \\u2028") &&
 					    strstr(txt, "\\u0001\\u001F\\t\\n\\r\\b\\f\x7f") &&
