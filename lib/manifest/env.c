@@ -267,6 +267,7 @@ static int cmp_size(const void *a, const void *b)
 
 static void kvlist_merge(rc_kvlist *into, const rc_kvlist *from)
 {
+	rc_kvlist_reserve(into, from->nr);
 	for (size_t k = 0; k < from->nr; k++)
 		rc_kvlist_set(into, from->v[k].key, from->v[k].value);
 }

@@ -827,6 +827,33 @@ static char *hash_of(const char *text)
 	return h;
 }
 
+/* A list given room beforehand finds every key, keeps its order and replaces in place. */
+static void test_kvlist_reserve(void **state)
+{
+	rc_kvlist l = { 0 };
+	char key[16], val[16];
+
+	(void)state;
+	rc_kvlist_reserve(&l, 3);   /* too few for an index */
+	rc_kvlist_set(&l, "A", "1");
+	rc_kvlist_reserve(&l, 500);
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "K%d", i);
+		snprintf(val, sizeof(val), "v%d", i);
+		rc_kvlist_set(&l, key, val);
+	}
+	rc_kvlist_set(&l, "A", "2");
+	rc_kvlist_reserve(&l, 0);
+	rc_kvlist_set(&l, "K299", "last");
+	assert_int_equal(l.nr, 301);
+	assert_string_equal(l.v[0].key, "A");
+	assert_string_equal(rc_kvlist_find(&l, "A")->value, "2");
+	assert_string_equal(rc_kvlist_find(&l, "K150")->value, "v150");
+	assert_string_equal(l.v[300].value, "last");
+	assert_null(rc_kvlist_find(&l, "K300"));
+	rc_kvlist_release(&l);
+}
+
 static void test_spec_hash_stability(void **state)
 {
 	char *a, *b, *c, *e;
@@ -1468,6 +1495,7 @@ int main(void)
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_spec_hash_stability),
 		cmocka_unit_test(test_spec_text_is_jansson),
+		cmocka_unit_test(test_kvlist_reserve),
 		cmocka_unit_test(test_spec_diff_reasons),
 		cmocka_unit_test(test_create_body),
 		cmocka_unit_test(test_shlex),
