@@ -214,7 +214,8 @@ static json_t *spec_of(const rc_instance *in, const unsigned char *key, bool *ha
 		json_object_set_new(s, "command", a);
 	}
 	if (in->env.nr)
-		json_object_set_new(s, "env", empty_env ? json_object() : env_object(in, key, has_secret ? has_secret : &dummy));
+		json_object_set_new(s, "env",
+				    empty_env ? json_object() : env_object(in, key, has_secret ? has_secret : &dummy));
 	if (in->ports_nr) {
 		json_t *o = json_object();
 		for (size_t i = 0; i < in->ports_nr; i++) {
@@ -345,8 +346,8 @@ static long utf8_next(const unsigned char *p, size_t *n)
 			return -1;
 		cp = (cp << 6) | (p[i] & 0x3F);
 	}
-	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (len == 2 && cp < 0x80) ||
-	    (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000))
 		return -1;
 	*n = len;
 	return cp;
@@ -366,7 +367,7 @@ static bool dump_string(rc_buf *b, const char *s)
 		long cp;
 		const char *esc = NULL;
 		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-			p++;    /* printable ASCII, the bulk: copied in runs */
+			p++; /* printable ASCII, the bulk: copied in runs */
 			continue;
 		}
 		cp = utf8_next(p, &n);
@@ -672,7 +673,7 @@ const json_t *rc_desired_spec(const rc_desired *d)
 
 const char *rc_desired_spec_text(const rc_desired *d)
 {
-	rc_desired *m = (rc_desired *)d;   /* a cache, as for the create body */
+	rc_desired *m = (rc_desired *)d; /* a cache, as for the create body */
 
 	if (!m->spec_json)
 		m->spec_json = spec_text(d->instance, d->env->secret_key, NULL);

@@ -34,7 +34,7 @@ typedef struct rc_desired {
 	json_t *spec;
 	/* its compact, sorted JSON text: NULL once hashed, like `spec`; rc_desired_spec_text() */
 	char *spec_json;
-	char hash[65];          /* sha256 of that text, hex */
+	char hash[65]; /* sha256 of that text, hex */
 	/*
 	 * When an env value is secret: the spec holds its keyed hash
 	 * (rc_secret_hash()), and `plain_spec` and `legacy_hash` are the spec

@@ -701,7 +701,7 @@ void rc_converge_stats_release(rc_converge_stats *stats)
 struct prebuild {
 	const rc_manifests *m;
 	const rc_converge_opts *opts;
-	rc_desired **desired;   /* per environment, or NULL */
+	rc_desired **desired; /* per environment, or NULL */
 	size_t *nr;
 };
 
@@ -770,7 +770,7 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	if (prebuilding)
 		pthread_join(pre_thread, NULL);
 	else
-		prebuild_run(&pre);   /* no thread to be had: in turn */
+		prebuild_run(&pre); /* no thread to be had: in turn */
 	for (size_t i = 0; i < m->nr; i++)
 		in[i].desired = pre.desired[i];
 

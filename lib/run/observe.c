@@ -189,7 +189,7 @@ void rc_observe_ship(struct fleet *f, size_t idx)
 	 * container list, not before it: the daemon takes 10 ms for it.
 	 */
 	{
-		struct info_req ir = { fs->docker, NULL, RC_ERROR_INIT, 0 };
+		struct info_req ir = {fs->docker, NULL, RC_ERROR_INIT, 0};
 		pthread_t t;
 		bool threaded = pthread_create(&t, NULL, info_run, &ir) == 0;
 		const char *id, *name, *root;

@@ -830,11 +830,11 @@ static char *hash_of(const char *text)
 /* A list given room beforehand finds every key, keeps its order and replaces in place. */
 static void test_kvlist_reserve(void **state)
 {
-	rc_kvlist l = { 0 };
+	rc_kvlist l = {0};
 	char key[16], val[16];
 
 	(void)state;
-	rc_kvlist_reserve(&l, 3);   /* too few for an index */
+	rc_kvlist_reserve(&l, 3); /* too few for an index */
 	rc_kvlist_set(&l, "A", "1");
 	rc_kvlist_reserve(&l, 500);
 	for (int i = 0; i < 300; i++) {
@@ -888,23 +888,30 @@ static void test_spec_text_is_jansson(void **state)
 {
 	rc_diags d = RC_DIAGS_INIT;
 	rc_environment *env;
-	const char *names[] = { "a1", "a2", "b1" };
+	const char *names[] = {"a1", "a2", "b1"};
 
 	(void)state;
-	env = load_text(HDR "services:\n"
-			"  a:\n    image: app:1\n"
-			"    env: {Q: \"say \\\"hi\\\" \\\\ /x\", C: \"\\x01\\x1f\\t\\n\\r\\b\\f\\x7f\", U: \"caf\\u00e9 \\U0001F600 \\u2028\","
-			" DB_PASSWORD: s3cret, E: \"\", \"K\\u00e9Y\": v}\n"
-			"    instances:\n      a1: {ship: vm1, command: ['\"env\":{}', x]}\n"
-			"      a2: {ship: vm2, entrypoint: ['\"env\":{}'], ports: {http: \"80:8080\"}}\n"
-			"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n    envfile: bad.env\n"
-			"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n", &d,
-			/* bytes that are not UTF-8, in a name and in values: jansson leaves them out */
-			"env.example.com/bad.env", "BAD1=a\xff\nBAD2=\xc0\xaf\nBAD3=\xed\xa0\x80\nB\xe9" "D=x\nOK=\xc3\xa9\n", NULL);
+	env = load_text(
+		HDR
+		"services:\n"
+		"  a:\n    image: app:1\n"
+		"    env: {Q: \"say \\\"hi\\\" \\\\ /x\", C: \"\\x01\\x1f\\t\\n\\r\\b\\f\\x7f\", U: \"caf\\u00e9 "
+		"\\U0001F600 \\u2028\","
+		" DB_PASSWORD: s3cret, E: \"\", \"K\\u00e9Y\": v}\n"
+		"    instances:\n      a1: {ship: vm1, command: ['\"env\":{}', x]}\n"
+		"      a2: {ship: vm2, entrypoint: ['\"env\":{}'], ports: {http: \"80:8080\"}}\n"
+		"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n    envfile: bad.env\n"
+		"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n",
+		&d,
+		/* bytes that are not UTF-8, in a name and in values: jansson leaves them out */
+		"env.example.com/bad.env",
+		"BAD1=a\xff\nBAD2=\xc0\xaf\nBAD3=\xed\xa0\x80\nB\xe9"
+		"D=x\nOK=\xc3\xa9\n",
+		NULL);
 	if (!env)
 		dump_diags(&d);
 	assert_non_null(env);
-	assert_string_equal(env_of(env, "b1", "BAD1"), "a\xff");   /* in the model, not in the spec */
+	assert_string_equal(env_of(env, "b1", "BAD1"), "a\xff"); /* in the model, not in the spec */
 	for (int round = 0; round < 2; round++) {
 		if (round)
 			memset(env->secret_key, 7, sizeof(env->secret_key));
@@ -921,7 +928,7 @@ static void test_spec_text_is_jansson(void **state)
 			assert_string_equal(rc_desired_spec_text(&des), txt);
 			rc_sha256_hex(hash, txt, strlen(txt));
 			assert_string_equal(des.hash, hash);
-			assert_true(secret);   /* DB_PASSWORD and the password in a URL */
+			assert_true(secret); /* DB_PASSWORD and the password in a URL */
 			rc_sha256_hex(hash, ptxt, strlen(ptxt));
 			assert_string_equal(des.legacy_hash, hash);
 			if (!strcmp(names[i], "b1"))
@@ -1176,7 +1183,9 @@ static void test_networks(void **state)
 	txt = json_dumps(json_object_get(body, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
 	free(txt);
-	assert_non_null(strstr(rc_desired_spec_text(&des), "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	assert_non_null(strstr(rc_desired_spec_text(&des),
+			       "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30."
+			       "0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
 	/* per API: 1.41 creates with the first and joins the rest; 1.44 creates with all */
 	{
 		const rc_instance *in = rc_environment_instance(env, "i1");
@@ -1283,7 +1292,8 @@ static void test_create_body(void **state)
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.ship")), "vm1");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.commit")), "abc123");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec-hash")), des.hash);
-		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec")), rc_desired_spec_text(&des));
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec")),
+				    rc_desired_spec_text(&des));
 	}
 	rc_desired_release(&des);
 	rc_environment_free(env);

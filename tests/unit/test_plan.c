@@ -108,7 +108,7 @@ static void observe_desired(struct fixture *f, int ship, const char *inst, const
  */
 static void compute(struct fixture *f)
 {
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags, NULL };
+	rc_plan_input_env in = {"env.example.com", f->env, &f->diags, NULL};
 	rc_desired *pre = NULL;
 	size_t n = 0;
 	rc_plan again;
@@ -554,7 +554,7 @@ static void test_ship_moved(void **state)
 {
 	struct fixture *f = *state;
 	rc_observed_ship ships[3];
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags, NULL };
+	rc_plan_input_env in = {"env.example.com", f->env, &f->diags, NULL};
 	rc_plan_former former[3] = { { "env.example.com", "one", "unix:///run/old.sock" },
 				     { "env.example.com", "one", "unix:///run/gone.sock" },
 				     { "env.example.com", "one", EP1 } };
@@ -920,7 +920,7 @@ static void test_invalid_environment_is_untouched(void **state)
 {
 	struct fixture *f = *state;
 	rc_diags bad = RC_DIAGS_INIT;
-	rc_plan_input_env in = { "env.example.com", NULL, &bad, NULL };
+	rc_plan_input_env in = {"env.example.com", NULL, &bad, NULL};
 	const rc_env_plan *ep;
 
 	rc_diags_add(&bad, RC_DIAG_ERROR, "env.example.com/maestro.yaml", 3, 5, "broken");
@@ -995,17 +995,19 @@ static void test_states(void **state)
 		"      data: {ship: one, state: created}\n"
 		"      paused: {ship: one, state: stopped}\n"
 		"      new-stopped: {ship: one, state: stopped}\n", &d, NULL);
-	rc_plan_input_env in = { "env.example.com", env, &d, NULL };
+	rc_plan_input_env in = {"env.example.com", env, &d, NULL};
 	const rc_env_plan *ep;
 	char hash[65], *spec;
 	rc_desired des;
 
 	assert_non_null(env);
 	rc_desired_build(&des, env, rc_environment_instance(env, "paused"), NULL);
-	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash, rc_desired_spec_text(&des));
+	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash,
+		rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	rc_desired_build(&des, env, rc_environment_instance(env, "gone"), NULL);
-	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash, rc_desired_spec_text(&des));
+	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash,
+		rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	(void)hash;
 	(void)spec;
@@ -1395,7 +1397,7 @@ static void test_removed_environment_needs_the_inventory(void **state)
 static const rc_env_plan *plan_against(struct fixture *f, rc_environment *env, rc_diags *d, const char *hash,
 				       const char *spec)
 {
-	rc_plan_input_env in = { "env.example.com", env, d, NULL };
+	rc_plan_input_env in = {"env.example.com", env, d, NULL};
 	rc_observed_ship_release(&f->ships[0]);
 	memset(&f->ships[0], 0, sizeof(f->ships[0]));
 	f->ships[0].endpoint = rc_xstrdup(EP1);

@@ -167,7 +167,7 @@ static void test_missing_or_escaping_relative_files(void **state)
 /* One instance name that two environments put on one host: both are refused, a third elsewhere is not. */
 static void test_one_instance_two_environments(void **state)
 {
-#define ENV_AT(ip, insts) \
+#define ENV_AT(ip, insts)                                                \
 	"__maestro: {schema: 2}\nname: x\nships:\n  vm1: {ip: " ip "}\n" \
 	"services:\n  web: {image: busybox, instances: {" insts "}}\n"
 	static const char a[] = ENV_AT("10.0.0.5", "web-0: {ship: vm1}, web-1: {ship: vm1}");
@@ -175,9 +175,9 @@ static void test_one_instance_two_environments(void **state)
 	static const char c[] = ENV_AT("10.0.0.5", "web-2: {ship: vm1}, web-1: {ship: vm1}");
 #undef ENV_AT
 	rc_source_file files[] = {
-		{ "a.example.com/maestro.yaml", a, sizeof(a) - 1 },
-		{ "b.example.com/maestro.yaml", b, sizeof(b) - 1 },
-		{ "c.example.com/maestro.yaml", c, sizeof(c) - 1 },
+		{"a.example.com/maestro.yaml", a, sizeof(a) - 1},
+		{"b.example.com/maestro.yaml", b, sizeof(b) - 1},
+		{"c.example.com/maestro.yaml", c, sizeof(c) - 1},
 	};
 	rc_source *src = tree(files, 3);
 	rc_manifests m;
