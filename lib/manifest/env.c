@@ -259,8 +259,15 @@ static void requires_closure(rc_environment *env, const rc_service *s, rc_strlis
 	}
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static void kvlist_merge(rc_kvlist *into, const rc_kvlist *from)
 {
+	rc_kvlist_reserve(into, from->nr);
 	for (size_t k = 0; k < from->nr; k++)
 		rc_kvlist_set(into, from->v[k].key, from->v[k].value);
 }
@@ -276,21 +283,44 @@ void mf_build_env(struct ctx *c)
 	 */
 	rc_kvlist *own = rc_xcalloc(n ? n : 1, sizeof(*own));
 	rc_kvlist *other = rc_xcalloc(n ? n : 1, sizeof(*other));
+	rc_strmap by_name = RC_STRMAP_INIT;
+	bool *mark = rc_xcalloc(n ? n : 1, sizeof(*mark));
+	size_t *linked = rc_xcalloc(n ? n : 1, sizeof(*linked));
 
 	for (size_t i = 0; i < n; i++) {
 		link_vars(env->services[i], true, &own[i]);
 		link_vars(env->services[i], false, &other[i]);
+		rc_strmap_add(&by_name, env->services[i]->name, &env->services[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		rc_service *s = env->services[i];
 		rc_kvlist base = { 0 };
 		rc_strlist closure = { 0 }, secrets = { 0 };
+		size_t linked_nr = 0;
 
 		collect_env(c, c->svc_nodes[i], &base, &secrets);
 		if (env->name)
 			rc_kvlist_set(&base, "MAESTRO_ENVIRONMENT_NAME", env->name);
 		rc_kvlist_set(&base, "SERVICE_NAME", s->name);
 		requires_closure(env, s, &closure, 0);
+		/*
+		 * The services whose link variables it gets, in the order of the
+		 * services (a key two of them give is the later one's): once per
+		 * service, not per instance, and by name, not by scanning them all.
+		 */
+		for (size_t l = 0; l < closure.nr + s->wants_info.nr; l++) {
+			const char *name = l < closure.nr ? closure.v[l] : s->wants_info.v[l - closure.nr];
+			rc_service **w = rc_strmap_get(&by_name, name);
+			size_t k = w ? (size_t)(w - env->services) : n;
+			if (k < n && env->services[k] != s && !mark[k]) {
+				mark[k] = true;
+				linked[linked_nr++] = k;
+			}
+		}
+		if (linked_nr)
+			qsort(linked, linked_nr, sizeof(*linked), cmp_size);
+		for (size_t k = 0; k < linked_nr; k++)
+			mark[linked[k]] = false;
 
 		for (size_t j = 0; j < s->instances_nr; j++) {
 			rc_instance *in = s->instances[j];
@@ -310,13 +340,8 @@ void mf_build_env(struct ctx *c)
 			free(tag);
 
 			kvlist_merge(&in->env, &own[i]);
-			for (size_t k = 0; k < n; k++) {
-				const rc_service *w = env->services[k];
-				if (w == s)
-					continue;
-				if (rc_strlist_has(&closure, w->name) || rc_strlist_has(&s->wants_info, w->name))
-					kvlist_merge(&in->env, &other[k]);
-			}
+			for (size_t k = 0; k < linked_nr; k++)
+				kvlist_merge(&in->env, &other[linked[k]]);
 		}
 		rc_kvlist_release(&base);
 		rc_strlist_release(&closure);
@@ -328,5 +353,8 @@ void mf_build_env(struct ctx *c)
 	}
 	free(own);
 	free(other);
+	free(mark);
+	free(linked);
+	rc_strmap_release(&by_name);
 }
 

@@ -19,6 +19,7 @@
  */
 #include "base/compat.h"
 #include "manifest/manifest.h"
+#include "base/util.h"
 #include "manifest/yaml.h"
 #include <jansson.h>
 
@@ -34,6 +35,7 @@ struct ctx {
 	/* raw nodes kept for the second pass, by service index */
 	const rc_node **svc_nodes;
 	const rc_node ***inst_nodes;
+	rc_strmap instances; /* every instance by name, as parsed */
 };
 
 /* node.c */

@@ -77,8 +77,16 @@ static void cross_check(rc_manifests *m)
 {
 	bool *bad = rc_xcalloc(m->nr ? m->nr : 1, sizeof(bool));
 
-	access_check(m, bad);
+	/* each environment's instances by name: the pairs below must not cost N squared */
+	rc_strmap *by_name = rc_xcalloc(m->nr ? m->nr : 1, sizeof(*by_name));
 
+	access_check(m, bad);
+	for (size_t a = 0; a < m->nr; a++)
+		for (size_t i = 0; m->v[a].env && i < m->v[a].env->services_nr; i++)
+			for (size_t j = 0; j < m->v[a].env->services[i]->instances_nr; j++) {
+				rc_instance *x = m->v[a].env->services[i]->instances[j];
+				rc_strmap_add(&by_name[a], x->name, x);
+			}
 	for (size_t a = 0; a < m->nr; a++) {
 		const rc_environment *ea = m->v[a].env;
 		if (!ea)
@@ -90,7 +98,7 @@ static void cross_check(rc_manifests *m)
 			for (size_t i = 0; i < ea->services_nr; i++)
 				for (size_t j = 0; j < ea->services[i]->instances_nr; j++) {
 					const rc_instance *x = ea->services[i]->instances[j];
-					const rc_instance *y = rc_environment_instance(eb, x->name);
+					const rc_instance *y = rc_strmap_get(&by_name[b], x->name);
 					char *px, *py;
 					if (!y || !x->ship || !y->ship)
 						continue;
@@ -110,11 +118,14 @@ static void cross_check(rc_manifests *m)
 				}
 		}
 	}
-	for (size_t a = 0; a < m->nr; a++)
+	for (size_t a = 0; a < m->nr; a++) {
+		rc_strmap_release(&by_name[a]);
 		if (bad[a]) {
 			rc_environment_free(m->v[a].env);
 			m->v[a].env = NULL;
 		}
+	}
+	free(by_name);
 	free(bad);
 }
 

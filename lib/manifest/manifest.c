@@ -172,6 +172,7 @@ done:
 			free(c.inst_nodes[i]);
 	free(c.inst_nodes);
 	free(c.svc_nodes);
+	rc_strmap_release(&c.instances);
 	rc_yaml_free(doc);
 	rc_buf_release(&text);
 	rc_buf_release(&rendered);

@@ -52,6 +52,8 @@ void rc_kvlist_set(rc_kvlist *l, const char *key, const char *value);
 const rc_kv *rc_kvlist_find(const rc_kvlist *l, const char *key);
 void rc_kvlist_release(rc_kvlist *l);
 void rc_kvlist_reindex(rc_kvlist *l);
+/* Room for `extra` more keys, the index included: merging a long list grows nothing twice. */
+void rc_kvlist_reserve(rc_kvlist *l, size_t extra);
 
 typedef struct rc_strlist {
 	char **v;

@@ -29,19 +29,34 @@ static void index_insert(rc_kvlist *l, size_t pos)
 	l->index[i] = pos + 1;
 }
 
-void rc_kvlist_reindex(rc_kvlist *l)
+/* an index for `want` keys (none under INDEX_FROM) */
+static void reindex_for(rc_kvlist *l, size_t want)
 {
 	free(l->index);
 	l->index = NULL;
 	l->index_cap = 0;
-	if (l->nr < INDEX_FROM)
+	if (want < INDEX_FROM)
 		return;
 	l->index_cap = 16;
-	while (l->index_cap < l->nr * 2)
+	while (l->index_cap < want * 2)
 		l->index_cap *= 2;
 	l->index = rc_xcalloc(l->index_cap, sizeof(*l->index));
 	for (size_t i = 0; i < l->nr; i++)
 		index_insert(l, i);
+}
+
+void rc_kvlist_reindex(rc_kvlist *l)
+{
+	reindex_for(l, l->nr);
+}
+
+void rc_kvlist_reserve(rc_kvlist *l, size_t extra)
+{
+	size_t want = l->nr + extra;
+
+	RC_ALLOC_GROW(l->v, want, l->alloc);
+	if (want >= INDEX_FROM && want * 2 > l->index_cap)
+		reindex_for(l, want);
 }
 
 static rc_kv *kv_lookup(const rc_kvlist *l, const char *key)

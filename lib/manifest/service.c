@@ -346,13 +346,14 @@ void mf_parse_services(struct ctx *c, const rc_node *root)
 			rc_instance *in;
 			if (!iname)
 				continue;
-			if ((dup = rc_environment_instance(env, iname))) {
+			if ((dup = rc_strmap_get(&c->instances, iname))) {
 				mf_error_at(c, insts->keys[j], "instance '%s' is declared by services '%s' and '%s'",
 					 iname, dup->service->name, name);
 				continue;
 			}
 			in = rc_xcalloc(1, sizeof(*in));
 			in->name = rc_xstrdup(iname);
+			rc_strmap_add(&c->instances, in->name, in);
 			c->inst_nodes[si][svc->instances_nr] = insts->items[j];
 			svc->instances[svc->instances_nr++] = in;
 			parse_instance(c, svc, n, in, insts->keys[j], insts->items[j]);
@@ -408,7 +409,7 @@ void mf_check_references(struct ctx *c)
 			for (size_t m = 0; m < in->volumes_from.nr; m++) {
 				const char *src = in->volumes_from.v[m];
 				const rc_node *pos = list_item_node(vf, src);
-				const rc_instance *o = rc_environment_instance(env, src);
+				const rc_instance *o = rc_strmap_get(&c->instances, src);
 				if (!o) {
 					mf_error_at(c, pos, "instance '%s' takes volumes_from unknown instance '%s'", in->name, src);
 					continue;

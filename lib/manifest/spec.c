@@ -200,7 +200,8 @@ static void create_compose_more(json_t *b, json_t *hc, const rc_instance *in)
 	}
 }
 
-json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret)
+/* the spec, its env left empty when `empty_env` (rc_desired_build() writes it) */
+static json_t *spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret, bool empty_env)
 {
 	bool dummy = false;
 	json_t *s = json_object();
@@ -213,7 +214,8 @@ json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_se
 		json_object_set_new(s, "command", a);
 	}
 	if (in->env.nr)
-		json_object_set_new(s, "env", env_object(in, key, has_secret ? has_secret : &dummy));
+		json_object_set_new(s, "env",
+				    empty_env ? json_object() : env_object(in, key, has_secret ? has_secret : &dummy));
 	if (in->ports_nr) {
 		json_t *o = json_object();
 		for (size_t i = 0; i < in->ports_nr; i++) {
@@ -300,6 +302,172 @@ json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_se
 		json_object_set_new(s, "tmpfs", str_array(&in->tmpfs, true));
 	spec_compose_more(s, in);
 	return s;
+}
+
+json_t *rc_spec_of(const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	return spec_of(in, key, has_secret, false);
+}
+
+/*
+ * The canonical text without building the env as JSON: one service of 300
+ * instances gives each 300 link variables, and building, sorting and
+ * dumping them through jansson was most of a no-op run. The bytes are
+ * json_dumps()'s (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII), so
+ * no hash moves: test_manifest.c compares the two on awkward strings.
+ */
+
+/* the next code point of valid UTF-8 as jansson reads it, its length in *n; -1 if not */
+static long utf8_next(const unsigned char *p, size_t *n)
+{
+	size_t len;
+	long cp;
+
+	if (p[0] < 0x80) {
+		*n = 1;
+		return p[0];
+	}
+	if (p[0] < 0xC2)
+		return -1;
+	if (p[0] < 0xE0) {
+		len = 2;
+		cp = p[0] & 0x1F;
+	} else if (p[0] < 0xF0) {
+		len = 3;
+		cp = p[0] & 0x0F;
+	} else if (p[0] < 0xF5) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return -1;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return -1;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000))
+		return -1;
+	*n = len;
+	return cp;
+}
+
+/*
+ * A string as jansson dumps it with JSON_ENSURE_ASCII; false, with `b` as
+ * it was, when it is not UTF-8 (jansson refuses such a string).
+ */
+static bool dump_string(rc_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	size_t n, start = b->len;
+
+	rc_buf_addch(b, '"');
+	while (*p) {
+		long cp;
+		const char *esc = NULL;
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			p++; /* printable ASCII, the bulk: copied in runs */
+			continue;
+		}
+		cp = utf8_next(p, &n);
+		if (cp < 0) {
+			rc_buf_setlen(b, start);
+			return false;
+		}
+		rc_buf_add(b, run, (size_t)(p - run));
+		switch (cp) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default: break;
+		}
+		if (esc)
+			rc_buf_adds(b, esc);
+		else if (cp < 0x10000)
+			rc_buf_addf(b, "\\u%04X", (unsigned)cp);
+		else
+			rc_buf_addf(b, "\\u%04X\\u%04X", (unsigned)(0xD800 | ((cp - 0x10000) >> 10)),
+				    (unsigned)(0xDC00 | ((cp - 0x10000) & 0x3FF)));
+		p += n;
+		run = p;
+	}
+	rc_buf_add(b, run, (size_t)(p - run));
+	rc_buf_addch(b, '"');
+	return true;
+}
+
+static int cmp_kvp(const void *a, const void *b)
+{
+	return strcmp((*(const rc_kv *const *)a)->key, (*(const rc_kv *const *)b)->key);
+}
+
+/* env_object() dumped: a key or value that is not UTF-8 is left out, as jansson leaves it */
+static void dump_env(rc_buf *b, const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	const rc_kv **v = rc_xcalloc(in->env.nr ? in->env.nr : 1, sizeof(*v));
+	size_t nr = 0, mark;
+	bool first = true;
+
+	for (size_t i = 0; i < in->env.nr; i++)
+		v[nr++] = &in->env.v[i];
+	if (nr)
+		qsort(v, nr, sizeof(*v), cmp_kvp);
+	rc_buf_addch(b, '{');
+	for (size_t i = 0; i < nr; i++) {
+		char *h = NULL;
+		const char *val = v[i]->value;
+		if (val && rc_env_secret(in, v[i]->key, val)) {
+			h = key ? rc_secret_hash(key, v[i]->key, val) : NULL;
+			if (h)
+				val = h;
+			if (has_secret)
+				*has_secret = true;
+		}
+		mark = b->len;
+		if (!first)
+			rc_buf_addch(b, ',');
+		if (dump_string(b, v[i]->key) && !rc_buf_addch(b, ':') &&
+		    (val ? dump_string(b, val) : !rc_buf_adds(b, "null")))
+			first = false;
+		else
+			rc_buf_setlen(b, mark);
+		free(h);
+	}
+	rc_buf_addch(b, '}');
+	free(v);
+}
+
+/* the canonical JSON text of the spec (what rc_spec_of() dumps to) */
+static char *spec_text(const rc_instance *in, const unsigned char *key, bool *has_secret)
+{
+	json_t *s = spec_of(in, key, has_secret, true);
+	char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII), *at;
+	rc_buf b = RC_BUF_INIT;
+
+	json_decref(s);
+	if (!text)
+		abort(); /* only when out of memory */
+	if (!in->env.nr)
+		return text;
+	/*
+	 * The keys sorted before "env" (cap_add, cap_drop, command,
+	 * container_volumes, cpus, device_requests, devices, dns, entrypoint)
+	 * hold strings, numbers and objects of strings: the first `"env":{}`
+	 * is the spec's own (in a string, a quote is escaped).
+	 */
+	at = strstr(text, "\"env\":{}");
+	if (!at)
+		abort();
+	rc_buf_add(&b, text, (size_t)(at - text) + 6);
+	dump_env(&b, in, key, has_secret);
+	rc_buf_adds(&b, at + 8);
+	free(text);
+	return rc_buf_detach(&b, NULL);
 }
 
 static json_t *create_body(const rc_environment *env, const rc_instance *in, const char *spec_json,
@@ -461,31 +629,36 @@ void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_insta
 		      const char *commit)
 {
 	bool secret = false;
+	char *text;
 
 	memset(out, 0, sizeof(*out));
 	out->env = env;
 	out->instance = in;
 	out->endpoint = in->ship ? rc_ship_endpoint(in->ship) : rc_xstrdup("");
-	out->spec = rc_spec_of(in, env->secret_key, &secret);
-	out->spec_json = json_dumps(out->spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-	if (!out->spec_json)
-		abort(); /* only when out of memory */
-	rc_sha256_hex(out->hash, out->spec_json, strlen(out->spec_json));
-	json_decref(out->spec);
-	out->spec = NULL;
+	/* kept only when needed: one service of 300 instances makes its texts megabytes */
+	text = spec_text(in, env->secret_key, &secret);
+	rc_sha256_hex(out->hash, text, strlen(text));
+	free(text);
 	if (secret) {
 		/* the label as versions before the keyed hashes wrote it, never stored again */
-		char *text;
-		json_t *plain = rc_spec_of(in, NULL, NULL);
-		text = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-		if (!text)
-			abort();
+		text = spec_text(in, NULL, NULL);
 		rc_sha256_hex(out->legacy_hash, text, strlen(text));
 		rc_crypto_wipe(text, strlen(text));
 		free(text);
-		json_decref(plain);
 	}
 	out->commit = commit ? rc_xstrdup(commit) : NULL;
+}
+
+void rc_desired_copy(rc_desired *out, const rc_desired *d)
+{
+	memset(out, 0, sizeof(*out));
+	out->env = d->env;
+	out->instance = d->instance;
+	out->endpoint = rc_xstrdup(d->endpoint);
+	memcpy(out->hash, d->hash, sizeof(out->hash));
+	memcpy(out->legacy_hash, d->legacy_hash, sizeof(out->legacy_hash));
+	out->commit = d->commit ? rc_xstrdup(d->commit) : NULL;
+	out->owner = d->owner ? rc_xstrdup(d->owner) : NULL;
 }
 
 const json_t *rc_desired_spec(const rc_desired *d)
@@ -496,6 +669,15 @@ const json_t *rc_desired_spec(const rc_desired *d)
 	if (!m->spec)
 		m->spec = rc_spec_of(d->instance, d->env->secret_key, &secret);
 	return m->spec;
+}
+
+const char *rc_desired_spec_text(const rc_desired *d)
+{
+	rc_desired *m = (rc_desired *)d; /* a cache, as for the create body */
+
+	if (!m->spec_json)
+		m->spec_json = spec_text(d->instance, d->env->secret_key, NULL);
+	return m->spec_json;
 }
 
 const json_t *rc_desired_plain_spec(const rc_desired *d)
@@ -514,7 +696,7 @@ const json_t *rc_desired_create(const rc_desired *d)
 	/* a cache: one thread uses a desired container at a time */
 	rc_desired *m = (rc_desired *)d;
 	if (!m->create_)
-		m->create_ = create_body(d->env, d->instance, d->spec_json, d->hash, d->commit, d->owner);
+		m->create_ = create_body(d->env, d->instance, rc_desired_spec_text(d), d->hash, d->commit, d->owner);
 	return m->create_;
 }
 

@@ -32,8 +32,9 @@ typedef struct rc_desired {
 	 * rc_desired_spec().
 	 */
 	json_t *spec;
-	char *spec_json;        /* its compact, sorted JSON text */
-	char hash[65];          /* sha256 of spec_json, hex */
+	/* its compact, sorted JSON text: NULL once hashed, like `spec`; rc_desired_spec_text() */
+	char *spec_json;
+	char hash[65]; /* sha256 of that text, hex */
 	/*
 	 * When an env value is secret: the spec holds its keyed hash
 	 * (rc_secret_hash()), and `plain_spec` and `legacy_hash` are the spec
@@ -91,6 +92,8 @@ typedef struct rc_desired {
  */
 void rc_desired_build(rc_desired *out, const rc_environment *env, const rc_instance *in,
 		      const char *commit);
+/* The same desired container (its caches are not copied: they are made again on use). */
+void rc_desired_copy(rc_desired *out, const rc_desired *d);
 /*
  * The create body, built on first use and kept: a run that changes
  * nothing needs only the hashes, and an instance of a large service
@@ -104,6 +107,11 @@ const json_t *rc_desired_create(const rc_desired *d);
  */
 const json_t *rc_desired_spec(const rc_desired *d);
 const json_t *rc_desired_plain_spec(const rc_desired *d);
+/*
+ * The canonical spec's text (the reconcile.spec label, hashed into
+ * `hash`), written again on first use and kept, like rc_desired_spec().
+ */
+const char *rc_desired_spec_text(const rc_desired *d);
 
 /*
  * What the create body becomes for a ship whose negotiated API is

@@ -888,8 +888,12 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 		for (size_t s = 0; s < env->services_nr; s++)
 			for (size_t i = 0; i < env->services[s]->instances_nr; i++) {
 				ranks[ep->desired_nr] = (int)s;
-				rc_desired_build(&ep->desired[ep->desired_nr], env, env->services[s]->instances[i],
-						 opts->revision);
+				if (in->desired)
+					rc_desired_copy(&ep->desired[ep->desired_nr], &in->desired[ep->desired_nr]);
+				else
+					rc_desired_build(&ep->desired[ep->desired_nr], env,
+							 env->services[s]->instances[i], opts->revision);
+				free(ep->desired[ep->desired_nr].owner);
 				ep->desired[ep->desired_nr++].owner = opts->owner ? rc_xstrdup(opts->owner) : NULL;
 			}
 		/* every ship of the environment must be seen, or nothing of it is touched */

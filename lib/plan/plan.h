@@ -242,6 +242,13 @@ typedef struct rc_plan_input_env {
 	const char *name;
 	const rc_environment *env;  /* NULL: invalid */
 	const rc_diags *diags;
+	/*
+	 * Its desired containers built beforehand, or NULL: built here. One
+	 * per instance, service by service in the manifest's order, with
+	 * rc_desired_build(..., opts->revision): the caller builds them while
+	 * the ships are observed, and a plan computed again reuses them.
+	 */
+	const rc_desired *desired;
 } rc_plan_input_env;
 
 /*

@@ -692,6 +692,38 @@ void rc_converge_stats_release(rc_converge_stats *stats)
 	stats->per_ship = NULL;
 }
 
+/*
+ * The desired containers of every environment, built while the ships are
+ * observed: hashing the specs is most of a no-op run's own work (one
+ * service of 300 instances gives each 300 link variables), and
+ * observing is mostly waiting for the daemons' answers.
+ */
+struct prebuild {
+	const rc_manifests *m;
+	const rc_converge_opts *opts;
+	rc_desired **desired; /* per environment, or NULL */
+	size_t *nr;
+};
+
+static void *prebuild_run(void *p)
+{
+	struct prebuild *b = p;
+	for (size_t e = 0; e < b->m->nr; e++) {
+		const rc_environment *env = b->m->v[e].env;
+		size_t n = 0;
+		if (!env || (b->opts->only && !strv_has(b->opts->only, b->m->v[e].name)))
+			continue;
+		for (size_t s = 0; s < env->services_nr; s++)
+			n += env->services[s]->instances_nr;
+		b->desired[e] = rc_xcalloc(n ? n : 1, sizeof(**b->desired));
+		for (size_t s = 0; s < env->services_nr; s++)
+			for (size_t i = 0; i < env->services[s]->instances_nr; i++)
+				rc_desired_build(&b->desired[e][b->nr[e]++], env, env->services[s]->instances[i],
+						 b->opts->revision);
+	}
+	return NULL;
+}
+
 int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *opts,
 		rc_converge_stats *stats, rc_error *err)
 {
@@ -706,6 +738,9 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 	rc_plan_opts po;
 	size_t njobs = 0;
 	struct timespec t0 = { 0 }, t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
+	struct prebuild pre;
+	pthread_t pre_thread;
+	bool prebuilding;
 
 	memset(&f, 0, sizeof(f));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -726,7 +761,18 @@ int rc_converge(rc_plan *plan, const rc_manifests *m, const rc_converge_opts *op
 		if (m->v[i].env)
 			fleet_add_spares(&f, m->v[i].env);
 	fleet_add_formers(&f, m, opts);
+	pre.m = m;
+	pre.opts = opts;
+	pre.desired = rc_xcalloc(m->nr ? m->nr : 1, sizeof(*pre.desired));
+	pre.nr = rc_xcalloc(m->nr ? m->nr : 1, sizeof(*pre.nr));
+	prebuilding = pthread_create(&pre_thread, NULL, prebuild_run, &pre) == 0;
 	rc_fleet_parallel(&f, f.nr, rc_observe_ship);
+	if (prebuilding)
+		pthread_join(pre_thread, NULL);
+	else
+		prebuild_run(&pre); /* no thread to be had: in turn */
+	for (size_t i = 0; i < m->nr; i++)
+		in[i].desired = pre.desired[i];
 
 	mark_same_daemon(&f);
 	f.manifests = m;
@@ -878,6 +924,13 @@ done:
 		stats->registry = f.registry ? rc_registry_client_requests(f.registry) : 0;
 	}
 	fleet_release(&f);
+	for (size_t e = 0; e < m->nr; e++) {
+		for (size_t i = 0; i < pre.nr[e]; i++)
+			rc_desired_release(&pre.desired[e][i]);
+		free(pre.desired[e]);
+	}
+	free(pre.desired);
+	free(pre.nr);
 	free(in);
 	if (ret < 0)
 		return ret;

@@ -827,6 +827,33 @@ static char *hash_of(const char *text)
 	return h;
 }
 
+/* A list given room beforehand finds every key, keeps its order and replaces in place. */
+static void test_kvlist_reserve(void **state)
+{
+	rc_kvlist l = {0};
+	char key[16], val[16];
+
+	(void)state;
+	rc_kvlist_reserve(&l, 3); /* too few for an index */
+	rc_kvlist_set(&l, "A", "1");
+	rc_kvlist_reserve(&l, 500);
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "K%d", i);
+		snprintf(val, sizeof(val), "v%d", i);
+		rc_kvlist_set(&l, key, val);
+	}
+	rc_kvlist_set(&l, "A", "2");
+	rc_kvlist_reserve(&l, 0);
+	rc_kvlist_set(&l, "K299", "last");
+	assert_int_equal(l.nr, 301);
+	assert_string_equal(l.v[0].key, "A");
+	assert_string_equal(rc_kvlist_find(&l, "A")->value, "2");
+	assert_string_equal(rc_kvlist_find(&l, "K150")->value, "v150");
+	assert_string_equal(l.v[300].value, "last");
+	assert_null(rc_kvlist_find(&l, "K300"));
+	rc_kvlist_release(&l);
+}
+
 static void test_spec_hash_stability(void **state)
 {
 	char *a, *b, *c, *e;
@@ -849,6 +876,76 @@ static void test_spec_hash_stability(void **state)
 	free(b);
 	free(c);
 	free(e);
+}
+
+/*
+ * rc_desired_build() writes the env of the canonical spec itself (link
+ * variables make it most of a no-op run): its text, and so every hash,
+ * must be what json_dumps() of rc_spec_of() gives, awkward strings and
+ * keyed secrets included.
+ */
+static void test_spec_text_is_jansson(void **state)
+{
+	rc_diags d = RC_DIAGS_INIT;
+	rc_environment *env;
+	const char *names[] = {"a1", "a2", "b1"};
+
+	(void)state;
+	env = load_text(
+		HDR
+		"services:\n"
+		"  a:\n    image: app:1\n"
+		"    env: {Q: \"say \\\"hi\\\" \\\\ /x\", C: \"\\x01\\x1f\\t\\n\\r\\b\\f\\x7f\", U: \"caf\\u00e9 "
+		"\\U0001F600 \\u2028\","
+		" DB_PASSWORD: s3cret, E: \"\", \"K\\u00e9Y\": v}\n"
+		"    instances:\n      a1: {ship: vm1, command: ['\"env\":{}', x]}\n"
+		"      a2: {ship: vm2, entrypoint: ['\"env\":{}'], ports: {http: \"80:8080\"}}\n"
+		"  b:\n    image: app:2\n    requires: [a]\n    env: {URL: \"http://u:p@h/\"}\n    envfile: bad.env\n"
+		"    instances:\n      b1: {ship: vm1, labels: {env: '{}'}}\n",
+		&d,
+		/* bytes that are not UTF-8, in a name and in values: jansson leaves them out */
+		"env.example.com/bad.env",
+		"BAD1=a\xff\nBAD2=\xc0\xaf\nBAD3=\xed\xa0\x80\nB\xe9"
+		"D=x\nOK=\xc3\xa9\n",
+		NULL);
+	if (!env)
+		dump_diags(&d);
+	assert_non_null(env);
+	assert_string_equal(env_of(env, "b1", "BAD1"), "a\xff"); /* in the model, not in the spec */
+	for (int round = 0; round < 2; round++) {
+		if (round)
+			memset(env->secret_key, 7, sizeof(env->secret_key));
+		for (size_t i = 0; i < RC_ARRAY_SIZE(names); i++) {
+			const rc_instance *in = rc_environment_instance(env, names[i]);
+			rc_desired des;
+			bool secret = false;
+			json_t *spec = rc_spec_of(in, env->secret_key, &secret), *plain = rc_spec_of(in, NULL, NULL);
+			char *txt = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+			char *ptxt = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+			char hash[65];
+
+			rc_desired_build(&des, env, in, NULL);
+			assert_string_equal(rc_desired_spec_text(&des), txt);
+			rc_sha256_hex(hash, txt, strlen(txt));
+			assert_string_equal(des.hash, hash);
+			assert_true(secret); /* DB_PASSWORD and the password in a URL */
+			rc_sha256_hex(hash, ptxt, strlen(ptxt));
+			assert_string_equal(des.legacy_hash, hash);
+			if (!strcmp(names[i], "b1"))
+				assert_true(!strstr(txt, "BAD") && strstr(txt, "\"OK\":\"\\u00E9\""));
+			if (!strcmp(names[i], "a1"))
+				assert_true(strstr(txt, "\\u00E9 \\uD83D\\uDE00 \\u2028") &&
+					    strstr(txt, "\\u0001\\u001F\\t\\n\\r\\b\\f\x7f") &&
+					    strstr(txt, "\"K\\u00E9Y\":") && strstr(txt, "say \\\"hi\\\" \\\\ /x"));
+			rc_desired_release(&des);
+			free(txt);
+			free(ptxt);
+			json_decref(spec);
+			json_decref(plain);
+		}
+	}
+	rc_environment_free(env);
+	rc_diags_release(&d);
 }
 
 /*
@@ -923,7 +1020,7 @@ static void test_compose_keys(void **state)
 	rc_desired_release(&des);
 	/* start_interval (compose): in the spec; sent from API 1.44 only */
 	rc_desired_build(&des, env, rc_environment_instance(env, "i4"), NULL);
-	assert_non_null(strstr(des.spec_json, "\"StartInterval\":2000000000"));
+	assert_non_null(strstr(rc_desired_spec_text(&des), "\"StartInterval\":2000000000"));
 	{
 		json_t *b41 = rc_create_body_for_api(rc_desired_create(&des), rc_environment_instance(env, "i4"), 41);
 		json_t *b44 = rc_create_body_for_api(rc_desired_create(&des), rc_environment_instance(env, "i4"), 44);
@@ -1086,7 +1183,9 @@ static void test_networks(void **state)
 	txt = json_dumps(json_object_get(body, "NetworkingConfig"), JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(txt, "{\"EndpointsConfig\":{\"back\":{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"}}}}");
 	free(txt);
-	assert_non_null(strstr(des.spec_json, "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30.0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
+	assert_non_null(strstr(rc_desired_spec_text(&des),
+			       "\"networks\":[{\"Aliases\":[\"db\",\"store\"],\"IPAMConfig\":{\"IPv4Address\":\"10.30."
+			       "0.5\"},\"name\":\"back\"},{\"name\":\"front\"}]"));
 	/* per API: 1.41 creates with the first and joins the rest; 1.44 creates with all */
 	{
 		const rc_instance *in = rc_environment_instance(env, "i1");
@@ -1193,7 +1292,8 @@ static void test_create_body(void **state)
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.ship")), "vm1");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.commit")), "abc123");
 		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec-hash")), des.hash);
-		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec")), des.spec_json);
+		assert_string_equal(json_string_value(json_object_get(labels, "reconcile.spec")),
+				    rc_desired_spec_text(&des));
 	}
 	rc_desired_release(&des);
 	rc_environment_free(env);
@@ -1404,6 +1504,8 @@ int main(void)
 		cmocka_unit_test(test_ship_keys),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_spec_hash_stability),
+		cmocka_unit_test(test_spec_text_is_jansson),
+		cmocka_unit_test(test_kvlist_reserve),
 		cmocka_unit_test(test_spec_diff_reasons),
 		cmocka_unit_test(test_create_body),
 		cmocka_unit_test(test_shlex),

@@ -65,7 +65,7 @@ static void desired_of(struct fixture *f, const char *inst, char hash[65], char 
 	rc_desired d;
 	rc_desired_build(&d, f->env, rc_environment_instance(f->env, inst), NULL);
 	memcpy(hash, d.hash, 65);
-	*spec = rc_xstrdup(d.spec_json);
+	*spec = rc_xstrdup(rc_desired_spec_text(&d));
 	rc_desired_release(&d);
 }
 
@@ -101,11 +101,56 @@ static void observe_desired(struct fixture *f, int ship, const char *inst, const
 	free(spec);
 }
 
+/*
+ * The plan, computed twice: with the desired containers built by the
+ * planner and built beforehand (as rc_converge() builds them while it
+ * observes), which must give the same plan.
+ */
 static void compute(struct fixture *f)
 {
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_input_env in = {"env.example.com", f->env, &f->diags, NULL};
+	rc_desired *pre = NULL;
+	size_t n = 0;
+	rc_plan again;
+	json_t *a, *b;
+	char *ta, *tb;
+
 	rc_plan_release(&f->plan);
 	rc_plan_compute(&f->plan, &in, 1, f->ships, 2, &f->opts);
+	if (!f->env)
+		return;
+	for (size_t s = 0; s < f->env->services_nr; s++)
+		n += f->env->services[s]->instances_nr;
+	pre = rc_xcalloc(n ? n : 1, sizeof(*pre));
+	n = 0;
+	for (size_t s = 0; s < f->env->services_nr; s++)
+		for (size_t i = 0; i < f->env->services[s]->instances_nr; i++)
+			rc_desired_build(&pre[n++], f->env, f->env->services[s]->instances[i], f->opts.revision);
+	in.desired = pre;
+	rc_plan_compute(&again, &in, 1, f->ships, 2, &f->opts);
+	a = rc_plan_to_json(&f->plan, true);
+	b = rc_plan_to_json(&again, true);
+	ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+	tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(ta, tb);
+	assert_int_equal(f->plan.envs_nr, again.envs_nr);
+	for (size_t e = 0; e < again.envs_nr; e++) {
+		assert_int_equal(f->plan.envs[e].desired_nr, again.envs[e].desired_nr);
+		for (size_t i = 0; i < again.envs[e].desired_nr; i++) {
+			assert_string_equal(f->plan.envs[e].desired[i].hash, again.envs[e].desired[i].hash);
+			assert_string_equal(rc_desired_spec_text(&f->plan.envs[e].desired[i]),
+					    rc_desired_spec_text(&again.envs[e].desired[i]));
+		}
+	}
+	free(ta);
+	free(tb);
+	json_decref(a);
+	json_decref(b);
+	for (size_t i = 0; i < n; i++)
+		rc_desired_release(&pre[i]);
+	free(pre);
+	rc_plan_release(&f->plan);
+	f->plan = again;
 }
 
 static const rc_env_plan *env_plan(struct fixture *f, const char *name)
@@ -509,7 +554,7 @@ static void test_ship_moved(void **state)
 {
 	struct fixture *f = *state;
 	rc_observed_ship ships[3];
-	rc_plan_input_env in = { "env.example.com", f->env, &f->diags };
+	rc_plan_input_env in = {"env.example.com", f->env, &f->diags, NULL};
 	rc_plan_former former[3] = { { "env.example.com", "one", "unix:///run/old.sock" },
 				     { "env.example.com", "one", "unix:///run/gone.sock" },
 				     { "env.example.com", "one", EP1 } };
@@ -875,7 +920,7 @@ static void test_invalid_environment_is_untouched(void **state)
 {
 	struct fixture *f = *state;
 	rc_diags bad = RC_DIAGS_INIT;
-	rc_plan_input_env in = { "env.example.com", NULL, &bad };
+	rc_plan_input_env in = {"env.example.com", NULL, &bad, NULL};
 	const rc_env_plan *ep;
 
 	rc_diags_add(&bad, RC_DIAG_ERROR, "env.example.com/maestro.yaml", 3, 5, "broken");
@@ -950,17 +995,19 @@ static void test_states(void **state)
 		"      data: {ship: one, state: created}\n"
 		"      paused: {ship: one, state: stopped}\n"
 		"      new-stopped: {ship: one, state: stopped}\n", &d, NULL);
-	rc_plan_input_env in = { "env.example.com", env, &d };
+	rc_plan_input_env in = {"env.example.com", env, &d, NULL};
 	const rc_env_plan *ep;
 	char hash[65], *spec;
 	rc_desired des;
 
 	assert_non_null(env);
 	rc_desired_build(&des, env, rc_environment_instance(env, "paused"), NULL);
-	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash, des.spec_json);
+	observe(&f->ships[0], "paused", "running", "sha256:web1", "env.example.com", "s", "paused", des.hash,
+		rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	rc_desired_build(&des, env, rc_environment_instance(env, "gone"), NULL);
-	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash, des.spec_json);
+	observe(&f->ships[0], "gone", "running", "sha256:web1", "env.example.com", "s", "gone", des.hash,
+		rc_desired_spec_text(&des));
 	rc_desired_release(&des);
 	(void)hash;
 	(void)spec;
@@ -1350,7 +1397,7 @@ static void test_removed_environment_needs_the_inventory(void **state)
 static const rc_env_plan *plan_against(struct fixture *f, rc_environment *env, rc_diags *d, const char *hash,
 				       const char *spec)
 {
-	rc_plan_input_env in = { "env.example.com", env, d };
+	rc_plan_input_env in = {"env.example.com", env, d, NULL};
 	rc_observed_ship_release(&f->ships[0]);
 	memset(&f->ships[0], 0, sizeof(f->ships[0]));
 	f->ships[0].endpoint = rc_xstrdup(EP1);
@@ -1379,9 +1426,9 @@ static void test_secret_values_hashed_in_spec(void **state)
 	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
 	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
 	rc_desired_build(&des2, env2, rc_environment_instance(env2, "s-1"), NULL);
-	assert_null(strstr(des.spec_json, "hunter2"));
-	assert_non_null(strstr(des.spec_json, "\"DB_PASSWORD\":\"hmac-sha256:"));
-	assert_non_null(strstr(des.spec_json, "\"PLAIN\":\"visible\""));
+	assert_null(strstr(rc_desired_spec_text(&des), "hunter2"));
+	assert_non_null(strstr(rc_desired_spec_text(&des), "\"DB_PASSWORD\":\"hmac-sha256:"));
+	assert_non_null(strstr(rc_desired_spec_text(&des), "\"PLAIN\":\"visible\""));
 	assert_null(strstr(json_string_value(json_object_get(json_object_get(rc_desired_create(&des), "Labels"),
 								 "reconcile.spec")), "hunter2"));
 	/* the container gets the value all the same */
@@ -1391,9 +1438,9 @@ static void test_secret_values_hashed_in_spec(void **state)
 	assert_string_not_equal(des.hash, des2.hash);
 
 	/* the same secret: unchanged; another: recreated, the variables named */
-	ep = plan_against(f, env, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 0);
-	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env2, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 1);
 	assert_int_equal((int)ep->actions[0].reasons.nr, 2);
 	assert_string_equal(ep->actions[0].reasons.v[0], "env.DATABASE_CONN changed");
@@ -1443,7 +1490,7 @@ static void test_json_changes_masked(void **state)
 	assert_non_null(env2);
 	memcpy(env2->secret_key, env->secret_key, sizeof(env->secret_key));
 	rc_desired_build(&des, env, rc_environment_instance(env, "s-1"), NULL);
-	ep = plan_against(f, env2, &d, des.hash, des.spec_json);
+	ep = plan_against(f, env2, &d, des.hash, rc_desired_spec_text(&des));
 	assert_int_equal((int)ep->actions_nr, 1);
 	doc = rc_plan_to_json(&f->plan, false);
 	ch = json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(doc, "environments"), 0),

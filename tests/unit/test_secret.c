@@ -115,8 +115,8 @@ static void test_sops_envfile(void **state)
 	assert_true(rc_env_secret(in, "GREETING", "hello world"));
 	assert_false(rc_env_secret(in, "PLAIN", "visible"));
 	rc_desired_build(&des, env, in, NULL);
-	assert_null(strstr(des.spec_json, "hello world"));
-	assert_null(strstr(des.spec_json, "hunter2"));
+	assert_null(strstr(rc_desired_spec_text(&des), "hello world"));
+	assert_null(strstr(rc_desired_spec_text(&des), "hunter2"));
 	rc_desired_release(&des);
 	rc_environment_free(env);
 

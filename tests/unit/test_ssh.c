@@ -164,6 +164,39 @@ static void test_missing_or_escaping_relative_files(void **state)
 	rc_source_free(src);
 }
 
+/* One instance name that two environments put on one host: both are refused, a third elsewhere is not. */
+static void test_one_instance_two_environments(void **state)
+{
+#define ENV_AT(ip, insts)                                                \
+	"__maestro: {schema: 2}\nname: x\nships:\n  vm1: {ip: " ip "}\n" \
+	"services:\n  web: {image: busybox, instances: {" insts "}}\n"
+	static const char a[] = ENV_AT("10.0.0.5", "web-0: {ship: vm1}, web-1: {ship: vm1}");
+	static const char b[] = ENV_AT("10.0.0.6", "web-1: {ship: vm1}");
+	static const char c[] = ENV_AT("10.0.0.5", "web-2: {ship: vm1}, web-1: {ship: vm1}");
+#undef ENV_AT
+	rc_source_file files[] = {
+		{"a.example.com/maestro.yaml", a, sizeof(a) - 1},
+		{"b.example.com/maestro.yaml", b, sizeof(b) - 1},
+		{"c.example.com/maestro.yaml", c, sizeof(c) - 1},
+	};
+	rc_source *src = tree(files, 3);
+	rc_manifests m;
+	rc_error err = RC_ERROR_INIT;
+	(void)state;
+
+	assert_int_equal(rc_manifests_load(&m, src, NULL, NULL, &err), 0);
+	assert_int_equal(m.nr, 3);
+	assert_null(m.v[0].env);
+	assert_non_null(m.v[1].env);
+	assert_null(m.v[2].env);
+	assert_true(has_diag(&m.v[0].diags, RC_DIAG_ERROR, 0, 0,
+			     "instance 'web-1' is also declared by environment 'c.example.com' on the same host"));
+	assert_true(has_diag(&m.v[2].diags, RC_DIAG_ERROR, 0, 0,
+			     "instance 'web-1' is also declared by environment 'a.example.com' on the same host"));
+	rc_manifests_release(&m);
+	rc_source_free(src);
+}
+
 static void test_one_host_two_ways(void **state)
 {
 	static const char a[] = ENV_TLS("/etc/ca-one.pem");
@@ -226,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_relative_files_are_read_from_the_environment),
 		cmocka_unit_test(test_missing_or_escaping_relative_files),
 		cmocka_unit_test(test_one_host_two_ways),
+		cmocka_unit_test(test_one_instance_two_environments),
 		cmocka_unit_test(test_connect_refuses_bad_options),
 	};
 	return cmocka_run_group_tests_name("ssh", tests, NULL, NULL);
