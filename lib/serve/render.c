@@ -32,6 +32,60 @@ static void head(rc_buf *b, const char *name, const char *type, const char *help
 	rc_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/*
+ * The start of one sample: NAME SUFFIX, then the labels that are given
+ * (KEY="VALUE", le="LE"), then the space before the value.
+ */
+static void series(rc_buf *b, const char *name, const char *suffix, const char *key, const char *value, const char *le)
+{
+	const char *sep = "{";
+
+	rc_buf_addf(b, "%s%s", name, suffix);
+	if (key && value) {
+		rc_buf_addf(b, "%s%s=\"", sep, key);
+		label(b, value);
+		rc_buf_adds(b, "\"");
+		sep = ",";
+	}
+	if (le) {
+		rc_buf_addf(b, "%sle=\"%s\"", sep, le);
+		sep = ",";
+	}
+	rc_buf_adds(b, *sep == ',' ? "} " : " ");
+}
+
+/* A histogram of the snapshot ({buckets: [[le, n]...], count, sum}), with one label or none. */
+static void histogram(rc_buf *b, const char *name, const char *key, const char *value, json_t *h)
+{
+	long long count = (long long)json_integer_value(json_object_get(h, "count"));
+	char le[32];
+	json_t *bk;
+	size_t i;
+
+	json_array_foreach(json_object_get(h, "buckets"), i, bk) {
+		snprintf(le, sizeof(le), "%g", json_number_value(json_array_get(bk, 0)));
+		series(b, name, "_bucket", key, value, le);
+		rc_buf_addf(b, "%lld\n", (long long)json_integer_value(json_array_get(bk, 1)));
+	}
+	series(b, name, "_bucket", key, value, "+Inf");
+	rc_buf_addf(b, "%lld\n", count);
+	series(b, name, "_sum", key, value, NULL);
+	rc_buf_addf(b, "%.6f\n", json_number_value(json_object_get(h, "sum")));
+	series(b, name, "_count", key, value, NULL);
+	rc_buf_addf(b, "%lld\n", count);
+}
+
+/* NAME{K1="V1",K2="V2"} N */
+static void sample2(rc_buf *b, const char *name, const char *k1, const char *v1, const char *k2, const char *v2,
+		    long long n)
+{
+	rc_buf_addf(b, "%s{%s=\"", name, k1);
+	label(b, v1);
+	rc_buf_addf(b, "\",%s=\"", k2);
+	label(b, v2);
+	rc_buf_addf(b, "\"} %lld\n", n);
+}
+
 static void env_label(rc_buf *b, const char *metric, json_t *e)
 {
 	rc_buf_addf(b, "%s{environment=\"", metric);
@@ -153,33 +207,14 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 	}
 	head(b, "reconcile_docker_request_duration_seconds", "histogram",
 	     "how long the ship's Docker API takes to answer (pulls, logs and events excluded)");
-	json_array_foreach(json_object_get(snap, "docker"), i, x) {
-		json_t *bk;
-		json_array_foreach(json_object_get(x, "buckets"), k, bk) {
-			rc_buf_adds(b, "reconcile_docker_request_duration_seconds_bucket{ship=\"");
-			label(b, str(x, "ship"));
-			rc_buf_addf(b, "\",le=\"%g\"} %lld\n", json_number_value(json_array_get(bk, 0)),
-				    (long long)json_integer_value(json_array_get(bk, 1)));
-		}
-		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_bucket{ship=\"");
-		label(b, str(x, "ship"));
-		rc_buf_addf(b, "\",le=\"+Inf\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_sum{ship=\"");
-		label(b, str(x, "ship"));
-		rc_buf_addf(b, "\"} %.6f\n", json_number_value(json_object_get(x, "sum")));
-		rc_buf_adds(b, "reconcile_docker_request_duration_seconds_count{ship=\"");
-		label(b, str(x, "ship"));
-		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-	}
+	json_array_foreach(json_object_get(snap, "docker"), i, x)
+		histogram(b, "reconcile_docker_request_duration_seconds", "ship", str(x, "ship"), x);
 	head(b, "reconcile_docker_requests_total", "counter", "requests sent to the ship's Docker API, by method");
 	json_array_foreach(json_object_get(snap, "docker"), i, x) {
 		json_t *v;
 		json_object_foreach(json_object_get(x, "requests"), key, v) {
-			rc_buf_adds(b, "reconcile_docker_requests_total{ship=\"");
-			label(b, str(x, "ship"));
-			rc_buf_adds(b, "\",method=\"");
-			label(b, key);
-			rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(v));
+			sample2(b, "reconcile_docker_requests_total", "ship", str(x, "ship"), "method", key,
+				(long long)json_integer_value(v));
 		}
 	}
 	head(b, "reconcile_ship_reachable", "gauge", "1 when the last run reached the ship's Docker API");
@@ -198,66 +233,28 @@ int rc_render_metrics(rc_buf *b, json_t *snap)
 		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(x));
 	}
 	head(b, "reconcile_run_duration_seconds", "histogram", "how long runs take, from start to the last gate");
-	if (json_is_object(hist)) {
-		json_array_foreach(json_object_get(hist, "buckets"), i, x) {
-			rc_buf_addf(b, "reconcile_run_duration_seconds_bucket{le=\"%g\"} %lld\n",
-				    json_number_value(json_array_get(x, 0)),
-				    (long long)json_integer_value(json_array_get(x, 1)));
-		}
-		rc_buf_addf(b, "reconcile_run_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
-			    (long long)json_integer_value(json_object_get(hist, "count")));
-		rc_buf_addf(b, "reconcile_run_duration_seconds_sum %.6f\n",
-			    json_number_value(json_object_get(hist, "sum")));
-		rc_buf_addf(b, "reconcile_run_duration_seconds_count %lld\n",
-			    (long long)json_integer_value(json_object_get(hist, "count")));
-	}
+	if (json_is_object(hist))
+		histogram(b, "reconcile_run_duration_seconds", NULL, NULL, hist);
 	head(b, "reconcile_run_stage_duration_seconds", "histogram",
 	     "how long each stage of a run takes: fetch, load, observe, plan, apply (with the health gates)");
-	json_object_foreach(json_object_get(snap, "stage_seconds"), key, x) {
-		json_t *bk;
-		json_array_foreach(json_object_get(x, "buckets"), i, bk) {
-			rc_buf_addf(b, "reconcile_run_stage_duration_seconds_bucket{stage=\"");
-			label(b, key);
-			rc_buf_addf(b, "\",le=\"%g\"} %lld\n", json_number_value(json_array_get(bk, 0)),
-				    (long long)json_integer_value(json_array_get(bk, 1)));
-		}
-		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_bucket{stage=\"");
-		label(b, key);
-		rc_buf_addf(b, "\",le=\"+Inf\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_sum{stage=\"");
-		label(b, key);
-		rc_buf_addf(b, "\"} %.6f\n", json_number_value(json_object_get(x, "sum")));
-		rc_buf_adds(b, "reconcile_run_stage_duration_seconds_count{stage=\"");
-		label(b, key);
-		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-	}
+	json_object_foreach(json_object_get(snap, "stage_seconds"), key, x)
+		histogram(b, "reconcile_run_stage_duration_seconds", "stage", key, x);
 	head(b, "reconcile_actions_total", "counter", "actions by kind and result since the daemon started");
-	json_array_foreach(json_object_get(snap, "actions"), i, x) {
-		rc_buf_adds(b, "reconcile_actions_total{kind=\"");
-		label(b, str(x, "kind"));
-		rc_buf_adds(b, "\",result=\"");
-		label(b, str(x, "result"));
-		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-	}
+	json_array_foreach(json_object_get(snap, "actions"), i, x)
+		sample2(b, "reconcile_actions_total", "kind", str(x, "kind"), "result", str(x, "result"),
+			(long long)json_integer_value(json_object_get(x, "count")));
 	head(b, "reconcile_notifications_total", "counter",
 	     "notification messages by sink type and what became of them: sent, failed (after its tries), dropped (queue full)");
 	json_array_foreach(json_object_get(snap, "notifications"), i, x) {
 		static const char *const results[] = {"sent", "failed", "dropped"};
-		for (k = 0; k < sizeof(results) / sizeof(results[0]); k++) {
-			rc_buf_adds(b, "reconcile_notifications_total{type=\"");
-			label(b, str(x, "type"));
-			rc_buf_addf(b, "\",result=\"%s\"} %lld\n", results[k],
-				    (long long)json_integer_value(json_object_get(x, results[k])));
-		}
+		for (k = 0; k < sizeof(results) / sizeof(results[0]); k++)
+			sample2(b, "reconcile_notifications_total", "type", str(x, "type"), "result", results[k],
+				(long long)json_integer_value(json_object_get(x, results[k])));
 	}
 	head(b, "reconcile_webhooks_total", "counter", "webhook requests by forge and result");
-	json_array_foreach(json_object_get(hooks, "received"), i, x) {
-		rc_buf_adds(b, "reconcile_webhooks_total{forge=\"");
-		label(b, str(x, "forge"));
-		rc_buf_adds(b, "\",result=\"");
-		label(b, str(x, "result"));
-		rc_buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "count")));
-	}
+	json_array_foreach(json_object_get(hooks, "received"), i, x)
+		sample2(b, "reconcile_webhooks_total", "forge", str(x, "forge"), "result", str(x, "result"),
+			(long long)json_integer_value(json_object_get(x, "count")));
 	head(b, "reconcile_webhook_last_verified_timestamp_seconds", "gauge",
 	     "when the last webhook with a good signature arrived (Unix time, 0: never)");
 	rc_buf_addf(b, "reconcile_webhook_last_verified_timestamp_seconds %lld\n",
