@@ -97,7 +97,7 @@ int front_start(struct front **out, const struct options *o, const char *branch,
 	f->last_success = json_object();
 	f->actions = json_object();
 	f->docker = json_object();
-	f->repo = rc_mask_url_credentials(o->repo ? o->repo : o->manifests ? o->manifests : "");
+	f->repo = notify_source_name(o);
 	f->branch = branch;
 	f->source_ok = true;
 	iso_now(f->started);

@@ -160,6 +160,7 @@ void notify_finished(const struct notify_ctx *nc, const rc_plan *plan, const rc_
 	free(path);
 }
 
+/* The source as shown and sent: its URL or directory, a password or token masked. */
 char *notify_source_name(const struct options *o)
 {
 	return rc_mask_url_credentials(o->repo ? o->repo : o->manifests ? o->manifests : "?");
