@@ -351,14 +351,44 @@ static const rc_instance *desired_elsewhere(rc_strmap *index, const rc_plan_inpu
 	return found;
 }
 
-static rc_env_plan *env_plan_for(rc_plan *plan, const char *name, size_t *alloc)
+/*
+ * The environments of one rc_plan_compute() by name: the inputs, and the
+ * plans made so far (index plus one: the array moves as it grows). One
+ * lookup per container or network, however many environments there are.
+ */
+struct env_index {
+	rc_strmap inputs, plans;
+	size_t alloc;
+};
+
+static void env_index_init(struct env_index *ix, const rc_plan_input_env *envs, size_t envs_nr)
 {
-	for (size_t i = 0; i < plan->envs_nr; i++)
-		if (!strcmp(plan->envs[i].name, name))
-			return &plan->envs[i];
-	RC_ALLOC_GROW(plan->envs, plan->envs_nr + 1, *alloc);
+	memset(ix, 0, sizeof(*ix));
+	/* backwards: of two inputs with one name, the last is the one (the first added stays) */
+	for (size_t e = envs_nr; e-- > 0;)
+		rc_strmap_add(&ix->inputs, envs[e].name, (void *)&envs[e]);
+}
+
+static void env_index_release(struct env_index *ix)
+{
+	rc_strmap_release(&ix->inputs);
+	rc_strmap_release(&ix->plans);
+}
+
+static const rc_plan_input_env *input_env(const struct env_index *ix, const char *name)
+{
+	return rc_strmap_get(&ix->inputs, name);
+}
+
+static rc_env_plan *env_plan_for(rc_plan *plan, const char *name, struct env_index *ix)
+{
+	uintptr_t i = (uintptr_t)rc_strmap_get(&ix->plans, name);
+	if (i)
+		return &plan->envs[i - 1];
+	RC_ALLOC_GROW(plan->envs, plan->envs_nr + 1, ix->alloc);
 	memset(&plan->envs[plan->envs_nr], 0, sizeof(rc_env_plan));
 	plan->envs[plan->envs_nr].name = rc_xstrdup(name);
+	rc_strmap_add(&ix->plans, name, (void *)(uintptr_t)(plan->envs_nr + 1));
 	return &plan->envs[plan->envs_nr++];
 }
 
@@ -758,8 +788,8 @@ static const char *ship_name_of(const rc_plan_input_env *in, const char *endpoin
  * with who). Run after the containers are planned: a container being
  * removed or recreated does not hold its network.
  */
-static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
-			  const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts, size_t *alloc)
+static void plan_networks(rc_plan *plan, const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts,
+			  struct env_index *ix)
 {
 	for (size_t e = 0; e < plan->envs_nr; e++) {
 		rc_env_plan *ep = &plan->envs[e];
@@ -770,20 +800,18 @@ static void plan_networks(rc_plan *plan, const rc_plan_input_env *envs, size_t e
 		const rc_observed_ship *os = &ships[s];
 		for (size_t i = 0; os->reachable && i < os->networks_nr; i++) {
 			const rc_observed_network *n = &os->networks[i];
-			const rc_plan_input_env *in = NULL;
+			const rc_plan_input_env *in;
 			rc_env_plan *ep;
 			rc_action *a;
 			char *who;
 			if (n->foreign || !is_wanted(opts, n->env) || opts->no_prune)
 				continue;
-			for (size_t e = 0; e < envs_nr; e++)
-				if (!strcmp(envs[e].name, n->env))
-					in = &envs[e];
+			in = input_env(ix, n->env);
 			if (in && !in->env)
 				continue;       /* invalid: left as it is */
 			if (!in && !in_inventory(opts, n->env))
 				continue;       /* never applied from here: left alone, like its containers */
-			ep = env_plan_for(plan, n->env, alloc);
+			ep = env_plan_for(plan, n->env, ix);
 			if (ep->status == RC_ENV_FAILED || ep->status == RC_ENV_INVALID ||
 			    (in && network_wanted(ep, os->endpoint, n->name)))
 				continue;
@@ -827,11 +855,13 @@ static int cmp_env_name(const void *a, const void *b)
 void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_nr,
 		     const rc_observed_ship *ships, size_t ships_nr, const rc_plan_opts *opts)
 {
-	size_t alloc = 0, limit;
+	size_t limit;
+	struct env_index ix;
 	rc_strmap seen_ships = RC_STRMAP_INIT, wanted = RC_STRMAP_INIT;
 	int *ranks = NULL;
 
 	memset(plan, 0, sizeof(*plan));
+	env_index_init(&ix, envs, envs_nr);
 	plan->revision = opts->revision ? rc_xstrdup(opts->revision) : NULL;
 	plan->owner = rc_xstrdup(opts->owner ? opts->owner : RC_OWNER_DEFAULT);
 	plan->ships = rc_xcalloc(ships_nr ? ships_nr : 1, sizeof(*plan->ships));
@@ -853,7 +883,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 
 	for (size_t e = 0; e < envs_nr; e++) {
 		const rc_plan_input_env *in = &envs[e];
-		rc_env_plan *ep = env_plan_for(plan, in->name, &alloc);
+		rc_env_plan *ep = env_plan_for(plan, in->name, &ix);
 		const rc_environment *env = in->env;
 		size_t n = 0;
 
@@ -927,7 +957,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			continue;
 		for (size_t i = 0; i < os->containers_nr; i++) {
 			const rc_observed_container *c = &os->containers[i];
-			const rc_plan_input_env *in = NULL;
+			const rc_plan_input_env *in;
 			const rc_instance *want;
 			rc_env_plan *ep;
 			rc_action *a;
@@ -939,11 +969,9 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			plan->managed++;
 			if (!is_wanted(opts, c->env))
 				continue;
-			for (size_t e = 0; e < envs_nr; e++)
-				if (!strcmp(envs[e].name, c->env))
-					in = &envs[e];
+			in = input_env(&ix, c->env);
 			if (in && in->env)
-				note_held(env_plan_for(plan, c->env, &alloc), os->endpoint);
+				note_held(env_plan_for(plan, c->env, &ix), os->endpoint);
 			if (in && !in->env)
 				continue;       /* invalid: left exactly as it runs */
 			/* a container labelled by hand may have our environment label and nothing else */
@@ -965,7 +993,7 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 			} else {
 				reason = rc_xstrdup(in ? "absent from manifests" : "absent from manifests (environment removed)");
 			}
-			ep = env_plan_for(plan, c->env, &alloc);
+			ep = env_plan_for(plan, c->env, &ix);
 			if (!in && !in_inventory(opts, c->env)) {
 				/* made by another state directory of our owner, or before the inventory */
 				bool said = false;
@@ -1022,7 +1050,8 @@ void rc_plan_compute(rc_plan *plan, const rc_plan_input_env *envs, size_t envs_n
 	rc_strmap_release(&wanted);
 	rc_strmap_release(&seen_ships);
 	free(ranks);
-	plan_networks(plan, envs, envs_nr, ships, ships_nr, opts, &alloc);
+	plan_networks(plan, ships, ships_nr, opts, &ix);
+	env_index_release(&ix);
 	warn_former(plan, envs, envs_nr, ships, ships_nr, opts);
 
 	/* the prune guard: a mass removal is far more likely a mistake than a wish */
