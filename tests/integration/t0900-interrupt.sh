@@ -7,7 +7,9 @@ test_require_parts docker image
 
 S1=
 # two instances of one service, replaced one at a time; a running check
-# that sleeps 4 s holds the gate of the first open while we send SIGTERM
+# that sleeps 6 s holds the gate of the first open while we send SIGTERM
+# (the window must outlast a poll of the docker CLI when the suite runs
+# four scripts at a time on two cores)
 write_env () {
 	mkdir -p tree/int.example.com &&
 	cat >tree/int.example.com/maestro.yaml <<-EOF
@@ -20,7 +22,7 @@ write_env () {
 	    image: reconcile-test/app:1
 	    env: {V: "$1"}
 	    lifecycle:
-	      running: [{type: sleep, wait: 4}]
+	      running: [{type: sleep, wait: 6}]
 	    instances:
 	      k-1: {ship: ship1, command: sleep 86400, stop_timeout: 0}
 	      k-2: {ship: ship1, command: sleep 86400, stop_timeout: 0}
@@ -112,7 +114,7 @@ test_expect_success 'daemon: SIGTERM in a gate finishes it, exits 0, nothing qua
 
 test_expect_success 'one run: SIGTERM before a gate that fails: it is rolled back on its own merits' '
 	write_env 3 &&
-	sed -i "s/running: \[{type: sleep, wait: 4}\]/running: [{type: sleep, wait: 3}, {type: exec, command: \"false\", attempts: 1}]/" \
+	sed -i "s/running: \[{type: sleep, wait: 6}\]/running: [{type: sleep, wait: 8}, {type: exec, command: \"false\", attempts: 1}]/" \
 		tree/int.example.com/maestro.yaml &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&
