@@ -18,7 +18,7 @@ write_env () {
 	    image: reconcile-test/app:1
 	    env: {V: "$1"}
 	    lifecycle:
-	      running: [{type: sleep, wait: 4}]
+	      running: [{type: sleep, wait: 6}]
 	    instances:
 	      k-1: {ship: ship1, command: sleep 86400, stop_timeout: 0}
 	EOF
