@@ -114,7 +114,7 @@ test_expect_success 'daemon: SIGTERM in a gate finishes it, exits 0, nothing qua
 
 test_expect_success 'one run: SIGTERM before a gate that fails: it is rolled back on its own merits' '
 	write_env 3 &&
-	sed -i "s/running: \[{type: sleep, wait: 6}\]/running: [{type: sleep, wait: 8}, {type: exec, command: \"false\", attempts: 1}]/" \
+	sed -i "s/running: \[{type: sleep, wait: 6}\]/running: [{type: exec, command: \"false\", attempts: 8}]/" \
 		tree/int.example.com/maestro.yaml &&
 	{ "$RECONCILE" --state-dir "$TRASH/state" --manifests tree >bg.out 2>bg.err 5>&- 6>&- & } &&
 	pid=$! &&

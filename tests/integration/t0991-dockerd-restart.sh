@@ -1,5 +1,6 @@
 #!/bin/bash
 test_description='a dockerd killed and started again during a health gate: the rollback restores the old container, the good commit is not quarantined, the next run converges; a dead kept container is not restored'
+test_run_alone='it kills and restarts a dockerd inside a gate of a few seconds: under other scripts the restart can outlast the gate'
 
 . "$(dirname "$0")/test-lib.sh"
 
