@@ -41,7 +41,7 @@ test_expect_success 'state.json records each environment: commit, result, time' 
 
 test_expect_success 'two concurrent runs: one converges, the other exits 75 at once; a dry run is not blocked' '
 	write_env 2 &&
-	"$RECONCILE" -v --manifests tree --state-dir state >first.out 2>&1 5>&- 6>&- &
+	{ "$RECONCILE" -v --manifests tree --state-dir state >first.out 2>&1 5>&- 6>&- & } &&
 	first=$! &&
 	# -v logs each action as it starts: from then until the end the lock is held
 	parts_wait_for 10 grep -q "recreate slow-1 on ship" first.out &&

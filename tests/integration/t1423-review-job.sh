@@ -47,10 +47,10 @@ test_expect_success 'setup: a ship running the base, behind the GET-only proxy; 
 	"$RECONCILE" --state-dir "$TRASH/state" --manifests direct >/dev/null &&
 	write_app bonjour &&
 	HEAD=$(git -C mr rev-parse HEAD) &&
-	"$SRC_ROOT/contrib/getonly-proxy/reconcile-getonly-proxy" "$PROXY" "$S1" "$TRASH/proxy.log" </dev/null >/dev/null 2>&1 5>&- 6>&- 7>&- &
+	{ "$SRC_ROOT/contrib/getonly-proxy/reconcile-getonly-proxy" "$PROXY" "$S1" "$TRASH/proxy.log" </dev/null >/dev/null 2>&1 5>&- 6>&- 7>&- & } &&
 	echo $! >proxy.pid &&
 	mkdir -p "$REC" &&
-	"$SRC_ROOT/tests/lib/http-recorder" "$TRASH/port" "$REC" </dev/null >/dev/null 2>&1 5>&- 6>&- 7>&- &
+	{ "$SRC_ROOT/tests/lib/http-recorder" "$TRASH/port" "$REC" </dev/null >/dev/null 2>&1 5>&- 6>&- 7>&- & } &&
 	echo $! >rec.pid &&
 	parts_wait_for 5 test -S "$PROXY" &&
 	parts_wait_for 5 test -s "$TRASH/port"
