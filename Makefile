@@ -127,6 +127,11 @@ tests/tools/%: tests/tools/%.o $(LIB_A)
 	$(QP) LINK $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
+# reads of a channel's stderr made slow on purpose (tests/tools/ssh-exec.c)
+tests/tools/ssh-exec: tests/tools/ssh-exec.o $(LIB_A)
+	$(QP) LINK $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,--wrap=libssh2_channel_read_ex -o $@ $< $(LIB_A) $(LIBS)
+
 tools: $(TOOL_BIN) $(LTOOL_BIN)
 unit: $(UNIT_BIN)
 bench: $(BENCH_BIN) $(PROG)

@@ -102,7 +102,8 @@ struct rc_ssh {
 	size_t listeners_nr, listeners_alloc;
 	int next_listener;
 
-	/* the pump thread's own */
+	/* the pump thread's own (and the connecting thread's, before the pump starts) */
+	unsigned long long received; /* bytes libssh2 read from the socket (counting_recv) */
 	struct req *current;
 	enum op pend_op;          /* a call stuck with a half-sent packet, and its channel */
 	struct chan *pend_chan;
@@ -349,6 +350,24 @@ done:
 
 static void *pump(void *arg);
 
+/*
+ * libssh2 reads the socket as ours would, but counts the bytes: a call on
+ * one channel may read packets of another (or another stream of the same
+ * channel) into libssh2's own buffers, where poll() on the socket no longer
+ * sees them. A pass over the channels during which bytes came in is not
+ * the last one (pump()).
+ */
+static LIBSSH2_RECV_FUNC(counting_recv)
+{
+	rc_ssh *s = *abstract;
+	ssize_t n = recv(socket, buffer, length, flags);
+
+	if (n < 0)
+		return -errno; /* as libssh2's own: a negative errno, -EAGAIN included */
+	s->received += (unsigned long long)n;
+	return n;
+}
+
 static void session_free(rc_ssh *s)
 {
 	if (s->sess) {
@@ -421,9 +440,17 @@ int rc_ssh_connect(rc_ssh **out, const rc_ssh_opts *o, rc_error *err)
 
 	if ((ret = tcp_connect(s, deadline, err)) < 0)
 		goto done;
-	if (!(s->sess = libssh2_session_init())) {
+	if (!(s->sess = libssh2_session_init_ex(NULL, NULL, NULL, s))) {
 		ret = rc_error_set(err, RC_ERROR, "cannot initialize libssh2");
 		goto done;
+	}
+	{
+		/* libssh2 takes the callback as a void *: a union, not a cast (ISO C) */
+		union {
+			LIBSSH2_RECV_FUNC((*fn));
+			void *p;
+		} cb = {.fn = counting_recv};
+		libssh2_session_callback_set(s->sess, LIBSSH2_CALLBACK_RECV, cb.p);
 	}
 	libssh2_session_set_blocking(s->sess, 0);
 	prefer_known_types(s);
@@ -984,6 +1011,7 @@ static void *pump(void *arg)
 	for (;;) {
 		bool progress = true, stop;
 		int next_ka = s->keepalive_s, wait_ms;
+		unsigned long long seen;
 		size_t np = 0, nl;
 		char junk[64];
 
@@ -1011,15 +1039,26 @@ static void *pump(void *arg)
 				break;
 			progress = !s->pend_op;
 		}
+		/*
+		 * Until a whole pass moves nothing and reads nothing from the
+		 * socket: bytes read during a pass may be another channel's (or
+		 * the same channel's stdout, read while asking for its stderr),
+		 * already checked in this pass and now in libssh2's buffers,
+		 * where poll() would not wake us for them.
+		 */
 		while (progress && !rc && !s->pend_op) {
 			bool blocked = false;
+			unsigned long long before = s->received;
 			progress = false;
 			rc = req_step(s, &progress, &blocked);
 			for (size_t i = 0; i < s->chans_nr && !rc && !blocked; i++)
 				rc = chan_step(s, s->chans[i], OP_NONE, &progress, &blocked);
+			if (s->received != before)
+				progress = true;
 		}
 		if (rc)
 			break;
+		seen = s->received;
 		if (s->current && s->current->deadline && now_ms() > s->current->deadline) {
 			/* the server does not answer a channel open: it will not answer the next either */
 			pthread_mutex_lock(&s->lock);
@@ -1082,6 +1121,8 @@ static void *pump(void *arg)
 			if (left < wait_ms)
 				wait_ms = left > 0 ? (int)left : 0;
 		}
+		if (s->received != seen)
+			wait_ms = 0; /* the keepalive read packets (a key exchange): look at them first */
 		if (poll(pfd, (nfds_t)np, wait_ms) < 0 && errno != EINTR) {
 			rc = LIBSSH2_ERROR_SOCKET_RECV;
 			break;

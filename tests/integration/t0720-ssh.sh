@@ -130,6 +130,22 @@ test_expect_success 'converged through docker system dial-stdio (ssh_tunnel and 
 	R --dry-run --exit-code --manifests dial --known-hosts "$S/known_hosts" >plan
 '
 
+test_expect_success 'a command channel: stdout that comes while its stderr is read is not held back' '
+	# Each read of the channel stderr takes 0.15 s (ssh-exec --slow-stderr).
+	# Line 0 wakes our pump, which reads it, then finds no more stdout and
+	# sleeps in the stderr read while line 1 comes: libssh2 reads line 1
+	# from the socket there, into its own buffer. Nothing more comes (the
+	# far side waits for our EOF), so a pump that waits on the socket
+	# before it looks at the channel again never delivers line 1, and
+	# ssh-exec gives up after 4 s of nothing (exit 3). Three times over.
+	for n in 1 2 3; do
+		"$SRC_ROOT/tests/tools/ssh-exec" --slow-stderr 150 --stall 4000 --until 1 "$IP" 22 root \
+			"$S/id_ed25519" "$S/known_hosts" "echo 0; sleep 0.22; echo 1; read x" >got &&
+		printf "0\n1\n" >want &&
+		test_cmp want got || return 1
+	done
+'
+
 test_expect_success 'dial-stdio to a socket that does not exist: the far side says why' '
 	write_env nosock "socket_path: /nonexistent/docker.sock, ssh_tunnel: {user: root, key: $S/id_ed25519}" &&
 	test_expect_code 1 R --manifests nosock --known-hosts "$S/known_hosts" >out 2>err &&
