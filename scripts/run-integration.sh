@@ -23,7 +23,8 @@
 #	test_run_alone='it measures ...'
 #
 # before it sources test-lib.sh; such scripts run after the parallel batch,
-# one at a time. The exit status is 0 when every script passed.
+# one at a time. The exit status is 0 when every script passed; when one
+# failed, the output of its failed tests is printed again at the end.
 set -u
 
 jobs=${INTEGRATION_JOBS:-4}
@@ -75,5 +76,14 @@ fi
 if test ${#alone[@]} -gt 0; then
 	echo "run-integration: ${#alone[@]} scripts that run alone (test_run_alone): ${alone[*]}"
 	prove --timer --exec bash "${alone[@]}" || ret=1
+fi
+# what the failed tests printed, again, where a log cut short still shows it
+if test $ret != 0; then
+	for s in "${parallel[@]}" "${alone[@]}"; do
+		f=results/${s%.sh}.failures
+		test -s "$f" || continue
+		echo "---- run-integration: $s failed:"
+		cat "$f"
+	done
 fi
 exit $ret

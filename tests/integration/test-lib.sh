@@ -50,7 +50,8 @@
 # $TEST_SANITIZED (1 when built with SANITIZE=..., else empty),
 # $RECONCILE (absolute reconciler/reconcile), $TRASH (this script's trash
 # directory, tests/integration/trash.<script>, removed when all tests pass),
-# $TEST_OUTPUT (the captured output of all bodies, tests/integration/results/<script>.out).
+# $TEST_OUTPUT (the captured output of all bodies, tests/integration/results/<script>.out),
+# $TEST_FAILURES (what a failed test printed, results/<script>.failures).
 #
 # Functions: test_expect_success, test_when_finished, test_done,
 # test_skip_or_die, test_require_parts, test_must_fail, test_expect_code,
@@ -66,6 +67,7 @@ RECONCILE=$SRC_ROOT/reconciler/reconcile
 this_test=$(basename "$0" .sh)
 TRASH=$TEST_ROOT/trash.$this_test
 TEST_OUTPUT=$TEST_ROOT/results/$this_test.out
+TEST_FAILURES=$TEST_ROOT/results/$this_test.failures
 export TEST_ROOT SRC_ROOT RECONCILE TRASH
 TEST_LIB_LOADED=1
 # TEST_SANITIZED=1 when the tree was built with SANITIZE=...: ASan reserves
@@ -141,6 +143,7 @@ rm -rf "$TRASH" || {
 }
 mkdir -p "$TRASH" "$(dirname "$TEST_OUTPUT")" || exit 1
 : >"$TEST_OUTPUT"
+rm -f "$TEST_FAILURES"
 cd "$TRASH" || exit 1
 
 # test_when_finished CMD: run CMD after the current test body, pass or fail.
@@ -211,8 +214,13 @@ test_expect_success () {
 		if test -z "$verbose"; then
 			# CI shows stderr; the tail of the body's output is what
 			# explains the failure.
-			test_diag "failed after $((SECONDS - start))s: $1; output (last 40 lines of $TEST_OUTPUT):"
-			sed -n '/^=== '"$test_count"' - /,$p' "$TEST_OUTPUT" | tail -n 40 | sed 's/^/#   /' >&6
+			# The same lines in $TEST_FAILURES, which
+			# scripts/run-integration.sh prints again at the end.
+			{
+				echo "# $this_test: not ok $test_count - $1"
+				echo "# failed after $((SECONDS - start))s; output (last 40 lines of $TEST_OUTPUT):"
+				sed -n '/^=== '"$test_count"' - /,$p' "$TEST_OUTPUT" | tail -n 40 | sed 's/^/#   /'
+			} | tee -a "$TEST_FAILURES" >&6
 		fi
 		if test -n "$immediate"; then
 			test_say "1..$test_count"
