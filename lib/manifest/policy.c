@@ -204,12 +204,20 @@ static bool cap_allowed(const rc_policy_rule *r, const char *cap)
 	return false;
 }
 
-/* A security option that lifts a confinement (Docker takes '=' or the older ':'). */
-static bool unconfining_opt(const char *opt)
+/*
+ * A security option that only adds confinement, or names the one Docker
+ * uses anyway. Every other one changes it and needs the rule: "unconfined"
+ * and label=disable plainly lift it, and so can a seccomp profile given
+ * inline (Docker takes the option's JSON as the profile: one that allows
+ * every call is unconfined by another name), another AppArmor profile
+ * loaded on the host, an SELinux label (type:spc_t) or systempaths.
+ * Docker takes '=' or the older ':'.
+ */
+static bool harmless_opt(const char *opt)
 {
 	static const char *const opts[] = {
-		"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "apparmor:unconfined",
-		"label=disable", "label:disable", "systempaths=unconfined", "systempaths:unconfined", NULL,
+		"no-new-privileges",	   "no-new-privileges=true",  "no-new-privileges:true",
+		"apparmor=docker-default", "apparmor:docker-default", NULL,
 	};
 	for (const char *const *o = opts; *o; o++)
 		if (!strcmp(*o, opt))
@@ -361,9 +369,14 @@ static void check_instance(struct check *c, const rc_instance *in)
 		free(cap);
 	}
 	for (size_t i = 0; i < in->security_opt.nr; i++) {
-		if (!unconfining_opt(in->security_opt.v[i]))
+		const char *opt = in->security_opt.v[i];
+		size_t len = strlen(opt);
+
+		if (harmless_opt(opt))
 			continue;
-		what = rc_xstrfmt("security_opt %s", in->security_opt.v[i]);
+		/* an inline seccomp profile can be long: its start and its size */
+		what = len > 64 ? rc_xstrfmt("security_opt %.48s... (%zu bytes)", opt, len) :
+				  rc_xstrfmt("security_opt %s", opt);
 		ask(c, in, in->security_opt_at, r && opt_allowed(r, in->security_opt.v[i]), what);
 		free(what);
 	}

@@ -30,8 +30,10 @@
  *    Docker or containerd socket, and `/` itself, is allowed only when the
  *    rule lists that exact path; a path with a `..` component never is.
  *  - `cap_add`                               rule `capabilities` (ALL: any)
- *  - `security_opt` that lifts confinement (seccomp=unconfined,
- *    apparmor=unconfined, label=disable, systempaths=unconfined)
+ *  - `security_opt` that changes confinement: all but no-new-privileges
+ *    and apparmor=docker-default (seccomp=unconfined, a seccomp profile
+ *    given inline, which may allow every call, another AppArmor profile,
+ *    an SELinux label, systempaths=unconfined)
  *                                            rule `security_opt` (globs)
  *  - lifecycle `exec` checks (they run on the reconciler's host)
  *                                            rule `exec_checks`

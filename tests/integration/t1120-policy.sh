@@ -233,4 +233,33 @@ test_expect_success 'Docker takes its host network by an ID prefix: such a net i
 	test "$(parts_state ship1 app-1)" = running
 '
 
+test_expect_success 'an inline seccomp profile is asked for as seccomp=unconfined is: denied, the container kept' '
+	# Docker takes the JSON after seccomp= as the profile: this one allows
+	# every system call, which is no seccomp at all
+	profile="seccomp={\\\"defaultAction\\\":\\\"SCMP_ACT_ALLOW\\\"}" &&
+	write_policy &&
+	id=$(parts_id ship1 app-1) &&
+	write_app red "        security_opt: [\"$profile\", no-new-privileges]" &&
+	test_must_fail R --config policy.yaml --manifests tree >out 2>err &&
+	test_grep "app.example.com: invalid" out &&
+	test_grep "14:9: error: policy .apps. (policy.yaml:2) denies security_opt seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"} (instance .app-1.)" out &&
+	test_grep ! "no-new-privileges" out &&
+	test "$(parts_id ship1 app-1)" = "$id" &&
+	test "$(parts_state ship1 app-1)" = running &&
+	# a rule that lists it lets it through, and Docker takes it as the profile
+	echo "    security_opt: [\"seccomp=*\"]" >>policy.yaml &&
+	{ R --config policy.yaml --manifests tree >out 2>err || { cat out err >&2; false; }; } &&
+	test "$(parts_state ship1 app-1)" = running &&
+	parts_docker ship1 inspect -f "{{json .HostConfig.SecurityOpt}}" app-1 >opts &&
+	test_grep "SCMP_ACT_ALLOW" opts
+'
+
+test_expect_success 'without a policy: an AppArmor profile or SELinux label is a warning; docker-default is not' '
+	write_app red "        security_opt: [apparmor=lenient, \"label=type:spc_t\", apparmor=docker-default]" &&
+	R validate tree >out 2>&1 &&
+	test_grep "14:9: warning: instance .app-1. asks for security_opt apparmor=lenient, a way out to the host: allowed because no policy is configured" out &&
+	test_grep "14:9: warning: instance .app-1. asks for security_opt label=type:spc_t" out &&
+	test_grep ! "docker-default" out
+'
+
 test_done

@@ -403,6 +403,67 @@ static void test_cap_name(void **state)
 	free(s);
 }
 
+/*
+ * A security_opt is asked for unless it only adds confinement: a seccomp
+ * profile given inline (Docker takes its JSON as the profile, and one that
+ * allows every call is unconfined by another name), another AppArmor
+ * profile, an SELinux label all change it.
+ */
+static void test_security_opt(void **state)
+{
+	static const char text[] = HDR
+		"services:\n"
+		"  s:\n"
+		"    image: a\n"
+		"    instances:\n"
+		"      i1:\n"
+		"        ship: vm1\n"
+		"        security_opt:\n"
+		"          - 'seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": []}'\n"
+		"          - apparmor=lenient\n"
+		"          - label=type:spc_t\n"
+		"          - seccomp=unconfined\n"
+		"          - no-new-privileges\n"
+		"          - no-new-privileges=true\n"
+		"          - no-new-privileges:true\n"
+		"          - apparmor=docker-default\n";
+	rc_diags d = RC_DIAGS_INIT, out = RC_DIAGS_INIT;
+	rc_environment *env = load_text(text, &d, NULL);
+	rc_policy p;
+	rc_policy_rule *r;
+	(void)state;
+
+	assert_non_null(env);
+	/* without a policy: a warning each, the harmless ones none */
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 11, 9, "asks for security_opt seccomp={\"defaultAction\""));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 11, 9, "asks for security_opt apparmor=lenient"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 11, 9, "asks for security_opt label=type:spc_t"));
+	assert_true(has_diag(&d, RC_DIAG_WARNING, 11, 9, "asks for security_opt seccomp=unconfined"));
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "no-new-privileges"));
+	assert_false(has_diag(&d, RC_DIAG_WARNING, 0, 0, "docker-default"));
+	assert_int_equal(env->policy_warnings.nr, 4);
+
+	rc_policy_init(&p, "reconcile.yaml");
+	r = rc_policy_add(&p, "apps", 3);
+	rc_strlist_push(&r->environments, "*");
+	assert_int_equal(rc_policy_check(&p, env, &out), 4);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 11, 9, "policy 'apps' (reconcile.yaml:3) denies security_opt seccomp={"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 11, 9, "denies security_opt apparmor=lenient"));
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 11, 9, "denies security_opt label=type:spc_t"));
+	rc_diags_release(&out);
+
+	/* the rule's globs allow them */
+	rc_strlist_push(&r->security_opt, "seccomp=*");
+	rc_strlist_push(&r->security_opt, "apparmor=lenient");
+	assert_int_equal(rc_policy_check(&p, env, &out), 1);
+	assert_true(has_diag(&out, RC_DIAG_ERROR, 11, 9, "denies security_opt label=type:spc_t"));
+	rc_diags_release(&out);
+
+	rc_policy_release(&p);
+	rc_environment_free(env);
+	rc_diags_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_net_container_other_ship),
 		cmocka_unit_test(test_network_id),
 		cmocka_unit_test(test_cap_name),
+		cmocka_unit_test(test_security_opt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
