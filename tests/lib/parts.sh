@@ -417,7 +417,7 @@ parts_umount_under () {
 }
 
 parts_stop_dockerd () {
-	local name=$1 dir pid cpid n i ids forced=
+	local name=$1 dir pid cpid n i ids
 	dir="$PARTS_DIR/docker/$name"
 	test -d "$dir" || return 0
 	pid=$(cat "$dir/dockerd.pid" 2>/dev/null || cat "$dir/launcher.pid" 2>/dev/null)
@@ -435,15 +435,15 @@ parts_stop_dockerd () {
 		if parts_alive "$pid"; then
 			parts_err "dockerd '$name' ignored SIGTERM for 15 s; killing it"
 			kill -KILL "$pid" 2>/dev/null
-			forced=t
 		fi
 		wait "$pid" 2>/dev/null
 	fi
 	if test -n "$cpid" && parts_alive "$cpid"; then
 		kill -KILL "$cpid" 2>/dev/null
-		forced=t
 	fi
-	test -z "$forced" || parts_kill_shims "$dir"
+	# also when nothing was forced here: a dockerd killed earlier (parts_kill_dockerd,
+	# then restarted) leaves the shims of its containerd behind
+	parts_kill_shims "$dir"
 	parts_umount_under "$dir"
 	n=$(cat "$dir/bridge" 2>/dev/null)
 	if test -n "$n" && test -f "$dir/netns"; then
@@ -457,13 +457,13 @@ parts_stop_dockerd () {
 }
 
 # After a SIGKILL the shims (and the containers under them) outlive containerd.
-# Only processes whose command line names this daemon's directory are ours.
+# Only shims whose command line names this daemon's directory are ours; the
+# container under one (its pid 1, or a `runc init` stuck half way) goes first.
 parts_kill_shims () {
 	local p
-	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$1/"; then
-			kill -KILL "${p#/proc/}" 2>/dev/null
-		fi
+	for p in $(pgrep -f -- "containerd-shim.* -address $1/"); do
+		pkill -KILL -P "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
 	done
 }
 
