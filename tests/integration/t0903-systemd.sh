@@ -31,7 +31,7 @@ test_expect_success 'setup: a ship, a listener for the notify socket' '
 	write_env 0
 '
 
-test_expect_success 'READY=1 comes before the first converge ends; STATUS says what it does; WATCHDOG=1 every half period' '
+test_expect_success 'READY=1 comes before the first converge ends; STATUS says what it does; WATCHDOG=1 keeps coming' '
 	"$SRC_ROOT/tests/lib/notify-listen" "$TRASH/notify.sock" "$TRASH/notify.log" 5>&- 6>&- &
 	listener=$! &&
 	test_when_finished "kill $listener 2>/dev/null; :" &&
@@ -46,10 +46,10 @@ test_expect_success 'READY=1 comes before the first converge ends; STATUS says w
 	test_grep "^STATUS=converging (start)$" notify.log &&
 	# READY=1 came while the first converge (a 3 s gate) was under way
 	test "$(grep -n "" notify.log | grep -m1 "STATUS=converged" | cut -d: -f1)" -gt 2 &&
+	# idle, it keeps pinging (every 0.5 s): four more come, however loaded
+	# the machine (a poll with a wide bound, not a timed window)
 	before=$(grep -c "^WATCHDOG=1$" notify.log) &&
-	sleep 2.2 &&
-	after=$(grep -c "^WATCHDOG=1$" notify.log) &&
-	test $((after - before)) -ge 4 &&
+	parts_wait_for 20 sh -c "test \$(grep -c \"^WATCHDOG=1\$\" notify.log) -ge $((before + 4))" &&
 	kill -TERM $w && wait $w &&
 	test_grep "^STOPPING=1$" notify.log
 '
