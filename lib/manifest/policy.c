@@ -377,7 +377,7 @@ static void check_instance(struct check *c, const rc_instance *in)
 		/* an inline seccomp profile can be long: its start and its size */
 		what = len > 64 ? rc_xstrfmt("security_opt %.48s... (%zu bytes)", opt, len) :
 				  rc_xstrfmt("security_opt %s", opt);
-		ask(c, in, in->security_opt_at, r && opt_allowed(r, in->security_opt.v[i]), what);
+		ask(c, in, in->security_opt_at, r && opt_allowed(r, opt), what);
 		free(what);
 	}
 	if (!r || r->exec_checks)
