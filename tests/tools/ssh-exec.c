@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	rc_ssh_opts o = {0};
 	rc_buf got = RC_BUF_INIT;
 	const char *until = NULL;
-	int stall_ms = 5000, fd, i = 1;
+	int stall_ms = 5000, fd, i = 1, ret = 0;
 
 	for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
 		if (!strcmp(argv[i], "--slow-stderr")) {
@@ -97,10 +97,8 @@ int main(int argc, char **argv)
 			continue;
 		if (r == 0) {
 			fprintf(stderr, "ssh-exec: nothing from '%s' for %d ms\n", argv[i + 5], stall_ms);
-			close(fd);
-			rc_ssh_unref(s);
-			rc_buf_release(&got);
-			return 3;
+			ret = 3;
+			break;
 		}
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -115,11 +113,11 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	rc_buf_release(&got);
-	if (!until && rc_ssh_last_error(s, &err) < 0) {
+	/* the end of the command: did it fail on the far side? (not asked when we closed first) */
+	if (!ret && !until && rc_ssh_last_error(s, &err) < 0) {
 		fprintf(stderr, "ssh-exec: %s\n", err.msg);
-		rc_ssh_unref(s);
-		return 1;
+		ret = 1;
 	}
 	rc_ssh_unref(s);
-	return 0;
+	return ret;
 }
